@@ -1,0 +1,1 @@
+//! acronis-reports: declarative, verified billing reports from the Acronis Cyber Protect Cloud API.
