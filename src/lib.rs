@@ -1,1 +1,13 @@
 //! acronis-reports: declarative, verified billing reports from the Acronis Cyber Protect Cloud API.
+//!
+//! Data flows one way: [`job`] (the file) → [`plan`] (one request per tenant × period) →
+//! [`run`] (create, [`poll`], [`download`], [`checks`] through the [`api`] client) →
+//! [`results`] → [`output`] writers.
+
+pub mod duration;
+pub mod job;
+pub mod paths;
+pub mod period;
+pub mod report;
+pub mod sandbox;
+pub mod secret;

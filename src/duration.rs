@@ -1,0 +1,79 @@
+//! Durations as the job file writes them: `500ms`, `5s`, `2m`, `1h`.
+
+use std::time::Duration;
+
+/// Parses `<whole number><unit>` with unit `ms`, `s`, `m` or `h`.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    if number.is_empty() {
+        return Err(format!(
+            "`{text}` is not a duration; write a whole number and a unit, e.g. 500ms, 5s, 2m or 1h"
+        ));
+    }
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is too large for a duration"))?;
+    let millis_per_unit = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "" => {
+            return Err(format!(
+                "`{text}` has no unit; durations need one: {value}ms, {value}s, {value}m or {value}h"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "`{other}` is not a duration unit in `{text}`; use ms, s, m or h"
+            ));
+        }
+    };
+    value
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too large for a duration"))
+}
+
+/// The shortest job-file spelling of a duration, for plans and summaries.
+pub fn format(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    match millis {
+        m if m % 3_600_000 == 0 && m > 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 && m > 0 => format!("{}m", m / 60_000),
+        m if m % 1_000 == 0 => format!("{}s", m / 1_000),
+        m => format!("{m}ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_unit() {
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse("1h").unwrap(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn bare_numbers_and_bad_units_say_what_is_wanted() {
+        let err = parse("30").unwrap_err();
+        assert!(err.contains("30s"), "{err}");
+        assert!(parse("5 days").unwrap_err().contains("use ms, s, m or h"));
+        assert!(parse("fast").is_err());
+        assert!(parse("-5s").is_err());
+        assert!(parse("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for text in ["500ms", "5s", "2m", "1h", "90s", "0s"] {
+            assert_eq!(format(parse(text).unwrap()), text);
+        }
+    }
+}

@@ -1,0 +1,859 @@
+//! The job file: what to fetch, for whom, for which periods (see `spec/job-file.md`).
+//!
+//! Loading happens in two steps. Serde reads the YAML into the `*File` types below, which mirror
+//! the format one to one (and generate the JSON Schema); every value keeps its line and column.
+//! Then [`load`] checks what serde cannot (dates against the as-of day, cross-field rules) and
+//! builds the validated [`Job`]. Every problem is reported with its position and a fix.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::civil::Date;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use sha2::{Digest, Sha256};
+
+use crate::duration;
+use crate::paths::safe_component;
+use crate::period::{Period, PeriodSpec};
+use crate::report::{Format, ReportKind, ReportLevel};
+
+/// Job files larger than this are refused before parsing; 10 000 tenants take about 1 MiB.
+const MAX_JOB_FILE_BYTES: u64 = 32 * 1024 * 1024;
+const MAX_CONCURRENCY: u32 = 1_000;
+
+// ---------------------------------------------------------------------------------------------
+// The file format
+// ---------------------------------------------------------------------------------------------
+
+/// A value together with where the job file wrote it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct At<T>(pub Spanned<T>);
+
+impl<T> At<T> {
+    pub fn value(&self) -> &T {
+        &self.0.value
+    }
+
+    pub fn pos(&self) -> Pos {
+        Pos {
+            line: self.0.referenced.line(),
+            column: self.0.referenced.column(),
+        }
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for At<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// An acronis-reports job file: which usage reports to create, for which tenants and periods.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "acronis-reports job file")]
+pub struct JobFile {
+    /// Version of the job-file format. Always 1.
+    pub version: At<u32>,
+    /// Where the API is.
+    pub api: Option<ApiSection>,
+    /// Report settings that apply to every tenant unless the tenant overrides them.
+    pub defaults: Option<ReportSettings>,
+    /// Checks run on the downloaded files.
+    pub checks: Option<ChecksSection>,
+    /// How often to ask whether a report is ready, and for how long.
+    pub polling: Option<PollingSection>,
+    /// How many reports are in flight at once (1 to 1000). Default: 4.
+    pub concurrency: Option<At<u32>>,
+    /// Where the files go.
+    pub output: Option<OutputSection>,
+    /// The tenants to report on. Each tenant × period is one report.
+    pub tenants: At<Vec<TenantEntry>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Data-center URL, e.g. https://eu2-cloud.acronis.com (`/api/2` is appended). The
+    /// ACRONIS_BASE_URL variable and the --base-url flag take precedence.
+    pub base_url: Option<At<String>>,
+}
+
+/// Settings of one report request. Every field may appear in `defaults` and in a tenant entry.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Report kind. Default: usage_summary.
+    pub kind: Option<At<ReportKind>>,
+    /// Which tenants under the subject tenant the report covers. Default: direct_partners.
+    pub level: Option<At<ReportLevel>>,
+    /// File formats; each becomes one file. Default: [csv_v2_0, json_v2_0].
+    pub formats: Option<At<Vec<At<Format>>>>,
+    /// Leave out offering items without usage. Default: false.
+    pub hide_zero_usage: Option<At<bool>>,
+    /// Include SKUs (checked by `checks.skus`). Default: true.
+    pub show_skus: Option<At<bool>>,
+    /// Billing periods. Default: [previous_month].
+    pub periods: Option<At<Vec<At<PeriodValue>>>>,
+}
+
+/// One tenant: its UUID, a label, and any report settings that differ from `defaults`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    /// Tenant UUID, as shown in the management console.
+    pub id: At<String>,
+    /// Label used in output paths and the summary. Default: the id.
+    pub name: Option<At<String>>,
+    /// Overrides `defaults.kind`.
+    pub kind: Option<At<ReportKind>>,
+    /// Overrides `defaults.level`.
+    pub level: Option<At<ReportLevel>>,
+    /// Overrides `defaults.formats`.
+    pub formats: Option<At<Vec<At<Format>>>>,
+    /// Overrides `defaults.hide_zero_usage`.
+    pub hide_zero_usage: Option<At<bool>>,
+    /// Overrides `defaults.show_skus`.
+    pub show_skus: Option<At<bool>>,
+    /// Overrides `defaults.periods`.
+    pub periods: Option<At<Vec<At<PeriodValue>>>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksSection {
+    /// What to do when SKUs were asked for and rows lack them: `required` fails the report,
+    /// `warn` only reports it, `off` skips the check. Default: required.
+    pub skus: Option<At<SkuPolicy>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PollingSection {
+    /// First wait after creating a report, e.g. 5s. Default: 5s.
+    pub initial_interval: Option<At<DurationValue>>,
+    /// Longest wait between two polls of one report. Default: 60s.
+    pub max_interval: Option<At<DurationValue>>,
+    /// Give up on one report after this long; that report fails. Default: 30m.
+    pub timeout: Option<At<DurationValue>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Output folder, relative to the current directory. Default: billing-reports.
+    pub dir: Option<At<String>>,
+}
+
+/// What a failed SKU check does to the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkuPolicy {
+    /// A report with rows lacking SKUs fails (its files are still kept).
+    Required,
+    /// Rows lacking SKUs are reported as a warning.
+    Warn,
+    /// No SKU check.
+    Off,
+}
+
+/// `500ms`, `5s`, `2m` or `1h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationValue(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 500ms, 5s, 2m or 1h")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                duration::parse(v).map(DurationValue).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "`{v}` has no unit; durations need one: {v}ms, {v}s, {v}m or {v}h"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "`{v}` is not a duration; write a whole number and a unit, e.g. 5s"
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "`{v}` is not a duration; write a whole number and a unit, e.g. 500ms or 5s"
+                )))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+impl JsonSchema for DurationValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(ms|s|m|h)$",
+            "description": "A whole number and a unit: ms, s, m or h (e.g. 500ms, 5s, 2m, 1h).",
+            "examples": ["5s", "60s", "30m"]
+        })
+    }
+}
+
+/// `previous_month`, `month_to_date`, `YYYY-MM` or `{start: YYYY-MM-DD, end: YYYY-MM-DD}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeriodValue(pub PeriodSpec);
+
+impl<'de> Deserialize<'de> for PeriodValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PeriodVisitor;
+        impl<'de> Visitor<'de> for PeriodVisitor {
+            type Value = PeriodValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "previous_month, month_to_date, YYYY-MM, or {start: YYYY-MM-DD, end: YYYY-MM-DD}",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                PeriodSpec::parse_keyword(v).map(PeriodValue).map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut start, mut end) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "start" => &mut start,
+                        "end" => &mut end,
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown period key `{other}`; a date range has exactly `start` and `end`"
+                            )));
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(de::Error::custom(format!("duplicate period key `{key}`")));
+                    }
+                    let text: String = map.next_value()?;
+                    *slot = Some(PeriodSpec::parse_date(&text).map_err(de::Error::custom)?);
+                }
+                match (start, end) {
+                    (Some(start), Some(end)) => Ok(PeriodValue(PeriodSpec::Range { start, end })),
+                    _ => Err(de::Error::custom(
+                        "a date range needs both `start` and `end`, e.g. {start: 2026-11-01, end: 2026-11-15}",
+                    )),
+                }
+            }
+        }
+        deserializer.deserialize_any(PeriodVisitor)
+    }
+}
+
+impl JsonSchema for PeriodValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Period".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "previous_month (the calendar month before the as-of date), month_to_date, a month as YYYY-MM, or an inclusive date range.",
+            "oneOf": [
+                {"type": "string", "enum": ["previous_month", "month_to_date"]},
+                {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["start", "end"],
+                    "properties": {
+                        "start": {"type": "string", "format": "date", "description": "First day, YYYY-MM-DD."},
+                        "end": {"type": "string", "format": "date", "description": "Last day (inclusive), YYYY-MM-DD."}
+                    }
+                }
+            ]
+        })
+    }
+}
+
+/// The JSON Schema of the job file, for editors and `acronis-reports schema`.
+pub fn json_schema() -> Schema {
+    schemars::schema_for!(JobFile)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated job
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub path: PathBuf,
+    /// SHA-256 of the job file's bytes, recorded in the manifest.
+    pub sha256: String,
+    pub as_of: Date,
+    pub base_url: Option<String>,
+    pub sku_policy: SkuPolicy,
+    pub polling: Polling,
+    pub concurrency: usize,
+    pub output_dir: PathBuf,
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Polling {
+    pub initial_interval: Duration,
+    pub max_interval: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    /// The tenant's folder name inside each period folder.
+    pub dir_name: String,
+    pub kind: ReportKind,
+    pub level: ReportLevel,
+    pub formats: Vec<Format>,
+    pub hide_zero_usage: bool,
+    pub show_skus: bool,
+    pub periods: Vec<Period>,
+}
+
+/// A line and column in the job file (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    pub line: u64,
+    pub column: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub pos: Option<Pos>,
+    pub message: String,
+}
+
+/// Everything wrong with a job file, each with its place.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("cannot read job file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render_problems(path, problems))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+fn render_problems(path: &Path, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for (i, problem) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        match problem.pos {
+            Some(pos) => out.push_str(&format!(
+                "{}:{}:{}: {}",
+                path.display(),
+                pos.line,
+                pos.column,
+                problem.message
+            )),
+            None => out.push_str(&format!("{}: {}", path.display(), problem.message)),
+        }
+    }
+    out
+}
+
+/// Reads, parses and checks a job file. Periods are resolved against `as_of`.
+pub fn load(path: &Path, as_of: Date) -> Result<Job, JobError> {
+    let read_error = |source| JobError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if size > MAX_JOB_FILE_BYTES {
+        return Err(JobError::Invalid {
+            path: path.to_owned(),
+            problems: vec![Problem {
+                pos: None,
+                message: format!(
+                    "the file is {size} bytes; job files are limited to {MAX_JOB_FILE_BYTES} bytes"
+                ),
+            }],
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_error)?;
+    parse(path, &bytes, as_of)
+}
+
+/// Parses and checks job-file bytes; `path` is only used to name the file in errors.
+pub fn parse(path: &Path, bytes: &[u8], as_of: Date) -> Result<Job, JobError> {
+    let invalid = |problems| JobError::Invalid {
+        path: path.to_owned(),
+        problems,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        invalid(vec![Problem {
+            pos: None,
+            message: format!("the file is not UTF-8 text (byte {})", e.valid_up_to()),
+        }])
+    })?;
+    let file: JobFile = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| invalid(vec![yaml_problem(&e)]))?;
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    Validator::default()
+        .validate(file, path, sha256, as_of)
+        .map_err(invalid)
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    // Limits far above any real job file (10 000 tenants use ~100 000 events) that still stop
+    // alias bombs and deep nesting early, in bounded memory.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 2_000_000;
+    budget.max_nodes = 1_000_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_depth = 32;
+    budget.max_documents = 1;
+    budget.max_recorded_anchor_events = 100_000;
+    budget.max_recorded_anchor_bytes = 4 * 1024 * 1024;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options
+}
+
+fn yaml_problem(error: &serde_saphyr::Error) -> Problem {
+    let pos = error.location().map(|loc| Pos {
+        line: loc.line(),
+        column: loc.column(),
+    });
+    let raw = error.without_snippet().to_string();
+    let message = strip_location_suffix(&raw).to_owned();
+    let message = match suggestion(&message) {
+        Some(hint) => format!("{message}; {hint}"),
+        None => message,
+    };
+    Problem { pos, message }
+}
+
+/// Removes the ` at line N, column M` that the YAML error adds, since we print the position first.
+fn strip_location_suffix(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains("column") => &message[..i],
+        _ => message,
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" and "unknown variant" messages,
+/// names the closest valid word.
+fn suggestion(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field ")
+        .or_else(|| message.strip_prefix("unknown variant "))?;
+    let given = rest.split('`').nth(1)?;
+    let (_, expected) = rest.split_once("expected one of ")?;
+    let candidates: Vec<&str> = expected
+        .split(", ")
+        .map(|c| c.trim_matches(|ch: char| ch == '`' || ch.is_whitespace()))
+        .collect();
+    let best = candidates
+        .iter()
+        .map(|c| (edit_distance(&given.to_lowercase(), c), *c))
+        .min()?;
+    (best.0 <= given.len().max(3) / 2 + 1).then(|| format!("did you mean `{}`?", best.1))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous_diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous_diagonal + usize::from(ca != *cb);
+            previous_diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn problem(&mut self, pos: Pos, message: impl Into<String>) {
+        self.problems.push(Problem {
+            pos: Some(pos),
+            message: message.into(),
+        });
+    }
+
+    fn validate(
+        mut self,
+        file: JobFile,
+        path: &Path,
+        sha256: String,
+        as_of: Date,
+    ) -> Result<Job, Vec<Problem>> {
+        if *file.version.value() != 1 {
+            self.problem(
+                file.version.pos(),
+                format!(
+                    "unsupported job-file version {}; this tool reads version 1",
+                    file.version.value()
+                ),
+            );
+        }
+        let concurrency = match &file.concurrency {
+            Some(c) if !(1..=MAX_CONCURRENCY).contains(c.value()) => {
+                self.problem(
+                    c.pos(),
+                    format!("concurrency must be between 1 and {MAX_CONCURRENCY}, not {}", c.value()),
+                );
+                1
+            }
+            Some(c) => *c.value() as usize,
+            None => 4,
+        };
+        let polling = self.polling(file.polling.as_ref());
+        let sku_policy = file
+            .checks
+            .as_ref()
+            .and_then(|c| c.skus.as_ref())
+            .map_or(SkuPolicy::Required, |p| *p.value());
+        let defaults = file.defaults.unwrap_or_default();
+        let tenants = self.tenants(&file.tenants, &defaults, as_of);
+        if !self.problems.is_empty() {
+            self.problems.sort_by_key(|p| p.pos);
+            return Err(self.problems);
+        }
+        Ok(Job {
+            path: path.to_owned(),
+            sha256,
+            as_of,
+            base_url: file
+                .api
+                .and_then(|api| api.base_url)
+                .map(|url| url.value().clone()),
+            sku_policy,
+            polling,
+            concurrency,
+            output_dir: file
+                .output
+                .and_then(|o| o.dir)
+                .map_or_else(|| PathBuf::from("billing-reports"), |d| PathBuf::from(d.value())),
+            tenants,
+        })
+    }
+
+    fn polling(&mut self, section: Option<&PollingSection>) -> Polling {
+        let get = |field: Option<&At<DurationValue>>, default: u64| {
+            field.map_or(Duration::from_secs(default), |d| d.value().0)
+        };
+        let polling = Polling {
+            initial_interval: get(section.and_then(|s| s.initial_interval.as_ref()), 5),
+            max_interval: get(section.and_then(|s| s.max_interval.as_ref()), 60),
+            timeout: get(section.and_then(|s| s.timeout.as_ref()), 30 * 60),
+        };
+        if let Some(section) = section {
+            for (name, field) in [
+                ("initial_interval", &section.initial_interval),
+                ("max_interval", &section.max_interval),
+                ("timeout", &section.timeout),
+            ] {
+                if let Some(f) = field.as_ref().filter(|f| f.value().0.is_zero()) {
+                    self.problem(f.pos(), format!("polling.{name} must be longer than zero"));
+                }
+            }
+            if let Some(max) = &section.max_interval
+                && polling.max_interval < polling.initial_interval
+            {
+                self.problem(
+                    max.pos(),
+                    format!(
+                        "polling.max_interval ({}) is shorter than polling.initial_interval ({}); make it at least as long",
+                        duration::format(polling.max_interval),
+                        duration::format(polling.initial_interval)
+                    ),
+                );
+            }
+        }
+        polling
+    }
+
+    fn tenants(
+        &mut self,
+        entries: &At<Vec<TenantEntry>>,
+        defaults: &ReportSettings,
+        as_of: Date,
+    ) -> Vec<Tenant> {
+        if entries.value().is_empty() {
+            self.problem(
+                entries.pos(),
+                "no tenants; list at least one under `tenants:` as `- id: <tenant UUID>`",
+            );
+        }
+        let mut seen_names: HashMap<String, Pos> = HashMap::new();
+        let mut seen_reports: BTreeMap<(String, Period, ReportKind, ReportLevel), Pos> =
+            BTreeMap::new();
+        let mut tenants = Vec::with_capacity(entries.value().len());
+        for entry in entries.value() {
+            let id = entry.id.value().trim().to_ascii_lowercase();
+            if !is_uuid(&id) {
+                self.problem(
+                    entry.id.pos(),
+                    format!(
+                        "tenant id `{}` is not a UUID; use the tenant's UUID (e.g. ede9f834-70b3-476c-83d9-736f9f8c7dae) and put a label in `name`",
+                        entry.id.value()
+                    ),
+                );
+            }
+            let name = entry
+                .name
+                .as_ref()
+                .map_or_else(|| id.clone(), |n| n.value().trim().to_owned());
+            let name_pos = entry.name.as_ref().map_or(entry.id.pos(), At::pos);
+            if name.is_empty() {
+                self.problem(name_pos, "tenant name is empty; give a label or leave `name` out");
+            }
+            let dir_name = safe_component(&name);
+            // Folder names must differ even on case-insensitive file systems (macOS, Windows).
+            if let Some(first) = seen_names.insert(dir_name.to_lowercase(), name_pos) {
+                self.problem(
+                    name_pos,
+                    format!(
+                        "tenant name `{name}` is already used on line {} (names label output folders and must be unique, ignoring case)",
+                        first.line
+                    ),
+                );
+            }
+            let kind = pick(&entry.kind, &defaults.kind).unwrap_or(ReportKind::UsageSummary);
+            let level = pick(&entry.level, &defaults.level).unwrap_or(ReportLevel::DirectPartners);
+            let formats = self.formats(entry.formats.as_ref().or(defaults.formats.as_ref()));
+            let periods_field = entry.periods.as_ref().or(defaults.periods.as_ref());
+            let periods = self.periods(periods_field, &name, as_of, entry.id.pos());
+            for period in &periods {
+                let key = (id.clone(), *period, kind, level);
+                if let Some(first) = seen_reports.insert(key, entry.id.pos()) {
+                    self.problem(
+                        entry.id.pos(),
+                        format!(
+                            "tenant {name} asks for the {kind} / {level} report of {period} a second time (first on line {}); remove the duplicate",
+                            first.line
+                        ),
+                    );
+                }
+            }
+            tenants.push(Tenant {
+                id,
+                name,
+                dir_name,
+                kind,
+                level,
+                formats,
+                hide_zero_usage: pick(&entry.hide_zero_usage, &defaults.hide_zero_usage)
+                    .unwrap_or(false),
+                show_skus: pick(&entry.show_skus, &defaults.show_skus).unwrap_or(true),
+                periods,
+            });
+        }
+        tenants
+    }
+
+    fn formats(&mut self, field: Option<&At<Vec<At<Format>>>>) -> Vec<Format> {
+        let Some(field) = field else {
+            return vec![Format::CsvV2, Format::JsonV2];
+        };
+        if field.value().is_empty() {
+            self.problem(field.pos(), "`formats` is empty; list at least one, e.g. [csv_v2_0]");
+        }
+        let mut formats: Vec<Format> = Vec::new();
+        for format in field.value() {
+            if formats.contains(format.value()) {
+                self.problem(format.pos(), format!("format {} is listed twice", format.value()));
+            } else {
+                formats.push(*format.value());
+            }
+        }
+        formats
+    }
+
+    fn periods(
+        &mut self,
+        field: Option<&At<Vec<At<PeriodValue>>>>,
+        tenant: &str,
+        as_of: Date,
+        tenant_pos: Pos,
+    ) -> Vec<Period> {
+        let specs: Vec<(PeriodSpec, Pos)> = match field {
+            None => vec![(PeriodSpec::PreviousMonth, tenant_pos)],
+            Some(list) => {
+                if list.value().is_empty() {
+                    self.problem(list.pos(), "`periods` is empty; list at least one, e.g. [previous_month]");
+                }
+                list.value().iter().map(|p| (p.value().0.clone(), p.pos())).collect()
+            }
+        };
+        let mut periods = Vec::with_capacity(specs.len());
+        for (spec, pos) in specs {
+            match spec.resolve(as_of) {
+                Ok(period) if periods.contains(&period) => self.problem(
+                    pos,
+                    format!("tenant {tenant}: period {period} is listed twice"),
+                ),
+                Ok(period) => periods.push(period),
+                Err(e) => self.problem(pos, format!("tenant {tenant}: {e}")),
+            }
+        }
+        periods
+    }
+}
+
+fn pick<T: Copy>(own: &Option<At<T>>, default: &Option<At<T>>) -> Option<T> {
+    own.as_ref().or(default.as_ref()).map(|v| *v.value())
+}
+
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, len)| {
+            g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    const ACME: &str = "ede9f834-70b3-476c-83d9-736f9f8c7dae";
+
+    fn parse_text(text: &str) -> Result<Job, JobError> {
+        parse(Path::new("job.yml"), text.as_bytes(), date(2026, 11, 27))
+    }
+
+    fn problems(text: &str) -> String {
+        parse_text(text).expect_err("job should be refused").to_string()
+    }
+
+    #[test]
+    fn minimal_job_gets_defaults() {
+        let job = parse_text(&format!("version: 1\ntenants:\n  - id: {ACME}\n")).unwrap();
+        let tenant = &job.tenants[0];
+        assert_eq!(tenant.name, ACME);
+        assert_eq!(tenant.formats, vec![Format::CsvV2, Format::JsonV2]);
+        assert_eq!(tenant.periods[0].label(), "2026-10");
+        assert_eq!(job.concurrency, 4);
+        assert_eq!(job.polling.timeout, Duration::from_secs(1800));
+        assert_eq!(job.output_dir, PathBuf::from("billing-reports"));
+    }
+
+    #[test]
+    fn tenant_overrides_defaults() {
+        let job = parse_text(&format!(
+            "version: 1\ndefaults:\n  kind: usage_daily\n  formats: [json_v2_0]\n  periods: [2026-09]\ntenants:\n  - id: {ACME}\n    name: acme\n    formats: [csv_v2_0]\n    periods: [{{start: 2026-11-01, end: 2026-11-15}}]\n"
+        ))
+        .unwrap();
+        let tenant = &job.tenants[0];
+        assert_eq!(tenant.kind, ReportKind::UsageDaily);
+        assert_eq!(tenant.formats, vec![Format::CsvV2]);
+        assert_eq!(tenant.periods[0].label(), "2026-11-01_2026-11-15");
+    }
+
+    #[test]
+    fn unknown_key_names_position_and_nearest_key() {
+        let message = problems(&format!("version: 1\ntenants:\n  - id: {ACME}\n    fromats: [csv]\n"));
+        assert!(message.starts_with("job.yml:4:5:"), "{message}");
+        assert!(message.contains("fromats") && message.contains("did you mean `formats`?"), "{message}");
+    }
+
+    #[test]
+    fn unknown_kind_lists_valid_kinds() {
+        let message = problems(&format!("version: 1\ndefaults:\n  kind: usage_sumary\ntenants:\n  - id: {ACME}\n"));
+        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("usage_daily") && message.contains("did you mean `usage_summary`?"), "{message}");
+    }
+
+    #[test]
+    fn bare_number_duration_asks_for_a_unit() {
+        let message = problems(&format!("version: 1\npolling:\n  timeout: 30\ntenants:\n  - id: {ACME}\n"));
+        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("30s"), "{message}");
+    }
+
+    #[test]
+    fn future_and_reversed_periods_name_tenant_and_line() {
+        let message = problems(&format!(
+            "version: 1\ntenants:\n  - id: {ACME}\n    name: acme\n    periods:\n      - 2026-12\n      - {{start: 2026-10-10, end: 2026-10-01}}\n"
+        ));
+        assert!(message.contains("job.yml:6:") && message.contains("tenant acme") && message.contains("future"), "{message}");
+        assert!(message.contains("job.yml:7:") && message.contains("swap"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_keys_and_malformed_yaml_are_refused_with_position() {
+        let message = problems(&format!("version: 1\nversion: 1\ntenants:\n  - id: {ACME}\n"));
+        assert!(message.contains("job.yml:2:") && message.to_lowercase().contains("duplicate"), "{message}");
+        let message = problems("version: 1\ntenants: [\n");
+        assert!(message.starts_with("job.yml:"), "{message}");
+    }
+
+    #[test]
+    fn alias_bomb_is_refused_quickly() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        text.push_str(&format!("version: 1\ntenants:\n  - id: {ACME}\n"));
+        let started = std::time::Instant::now();
+        let message = problems(&text);
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert!(message.starts_with("job.yml"), "{message}");
+    }
+
+    #[test]
+    fn bad_ids_and_duplicate_names_are_reported_together() {
+        let message = problems(&format!(
+            "version: 1\ntenants:\n  - id: acme\n  - id: {ACME}\n    name: Acme\n  - id: 0b5e2a3c-1f0e-4c52-9d53-2a1c7b0e9a11\n    name: acme\n"
+        ));
+        assert!(message.contains("job.yml:3:") && message.contains("not a UUID"), "{message}");
+        assert!(message.contains("job.yml:7:") && message.contains("already used on line 5"), "{message}");
+    }
+
+    #[test]
+    fn schema_describes_every_field() {
+        let schema = serde_json::to_value(json_schema()).unwrap();
+        let text = schema.to_string();
+        for word in ["tenants", "initial_interval", "usage_breakdown", "json_v2_0", "previous_month"] {
+            assert!(text.contains(word), "schema lacks {word}");
+        }
+    }
+}

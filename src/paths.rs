@@ -1,0 +1,75 @@
+//! Turning names that users and servers choose into safe, unique path components.
+
+use sha2::{Digest, Sha256};
+
+const MAX_COMPONENT_BYTES: usize = 80;
+
+const WINDOWS_RESERVED: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// Maps any name to one folder or file name that is valid on Linux, macOS and Windows and cannot
+/// climb out of its parent. A name that is already safe is kept as is; any other gets a short hash
+/// of the original appended, so that two different names never map to the same component.
+pub fn safe_component(name: &str) -> String {
+    let mut cleaned = String::with_capacity(name.len());
+    for c in name.chars() {
+        let keep = c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ' | '+' | '@');
+        let replacement = if keep { c } else { '_' };
+        // Collapse runs of replacements so `a///b` does not become `a___b`.
+        if !(replacement == '_' && !keep && cleaned.ends_with('_')) {
+            cleaned.push(replacement);
+        }
+    }
+    let trimmed = cleaned.trim_matches(|c| c == '.' || c == ' ');
+    let mut safe = truncate_to_boundary(trimmed, MAX_COMPONENT_BYTES).to_owned();
+    let stem = safe.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let reserved = WINDOWS_RESERVED.contains(&stem.as_str());
+    if safe.is_empty() || reserved || safe != name {
+        let digest = Sha256::digest(name.as_bytes());
+        if safe.is_empty() {
+            safe.push_str("tenant");
+        }
+        safe.push('-');
+        safe.push_str(&hex::encode(&digest[..4]));
+    }
+    safe
+}
+
+fn truncate_to_boundary(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_are_kept() {
+        assert_eq!(safe_component("acme"), "acme");
+        assert!(safe_component("Globex Corp.").starts_with("Globex Corp-"));
+        assert_eq!(safe_component("Müller GmbH"), "Müller GmbH");
+    }
+
+    #[test]
+    fn hostile_names_stay_inside_and_distinct() {
+        for name in ["..", ".", "../etc", "a/b", "a\\b", "a\0b", "CON", "con.txt", "", " ", "x\ny"] {
+            let safe = safe_component(name);
+            assert!(!safe.is_empty() && safe != "." && safe != "..", "{name:?} -> {safe:?}");
+            assert!(!safe.contains(['/', '\\', '\0', '\n']), "{name:?} -> {safe:?}");
+            assert!(!safe.starts_with('.'), "{name:?} -> {safe:?}");
+        }
+        assert_ne!(safe_component("a/b"), safe_component("a\\b"));
+        assert_ne!(safe_component("a/b"), safe_component("a_b"));
+        let long = "x".repeat(500);
+        assert!(safe_component(&long).len() <= MAX_COMPONENT_BYTES + 9);
+    }
+}

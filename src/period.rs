@@ -1,0 +1,212 @@
+//! Billing periods: what a job file says (`previous_month`, `2026-10`, …) and the dates it means.
+
+use std::fmt;
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+/// A period as written in the job file, before the as-of date gives it dates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeriodSpec {
+    PreviousMonth,
+    MonthToDate,
+    Month { year: i16, month: i8 },
+    Range { start: Date, end: Date },
+}
+
+/// Inclusive dates of one report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Period {
+    pub start: Date,
+    pub end: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    #[error("period {period} ends on {end}, after the as-of date {as_of}; the API refuses periods in the future (pass an earlier period or a later --as-of)")]
+    Future {
+        period: String,
+        end: Date,
+        as_of: Date,
+    },
+    #[error("period starts on {start}, after it ends on {end}; swap `start` and `end`")]
+    Reversed { start: Date, end: Date },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl PeriodSpec {
+    /// Parses the string forms: `previous_month`, `month_to_date` and `YYYY-MM`.
+    pub fn parse_keyword(text: &str) -> Result<Self, PeriodError> {
+        match text {
+            "previous_month" => return Ok(Self::PreviousMonth),
+            "month_to_date" => return Ok(Self::MonthToDate),
+            _ => {}
+        }
+        let invalid = || {
+            PeriodError::Invalid(format!(
+                "unknown period `{text}`; use previous_month, month_to_date, a month as YYYY-MM, or {{start: YYYY-MM-DD, end: YYYY-MM-DD}}"
+            ))
+        };
+        let (year, month) = text.split_once('-').ok_or_else(invalid)?;
+        if year.len() != 4 || month.len() != 2 {
+            return Err(invalid());
+        }
+        let year: i16 = year.parse().map_err(|_| invalid())?;
+        let month: i8 = month.parse().map_err(|_| invalid())?;
+        if !(1..=12).contains(&month) || !(1900..=9999).contains(&year) {
+            return Err(invalid());
+        }
+        Ok(Self::Month { year, month })
+    }
+
+    pub fn parse_date(text: &str) -> Result<Date, PeriodError> {
+        let valid_shape = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+        valid_shape
+            .then(|| text.parse::<Date>().ok())
+            .flatten()
+            .ok_or_else(|| PeriodError::Invalid(format!("`{text}` is not a date; write YYYY-MM-DD")))
+    }
+
+    /// Gives the period its dates. `as_of` is the day the run is for (normally today, UTC).
+    pub fn resolve(&self, as_of: Date) -> Result<Period, PeriodError> {
+        let period = match *self {
+            Self::PreviousMonth => {
+                let first_of_this_month = as_of.first_of_month();
+                let end = first_of_this_month
+                    .yesterday()
+                    .map_err(|e| PeriodError::Invalid(e.to_string()))?;
+                Period {
+                    start: end.first_of_month(),
+                    end,
+                }
+            }
+            Self::MonthToDate => Period {
+                start: as_of.first_of_month(),
+                end: as_of,
+            },
+            Self::Month { year, month } => {
+                let start = Date::new(year, month, 1).map_err(|e| PeriodError::Invalid(e.to_string()))?;
+                Period {
+                    start,
+                    end: start.last_of_month(),
+                }
+            }
+            Self::Range { start, end } => {
+                if start > end {
+                    return Err(PeriodError::Reversed { start, end });
+                }
+                Period { start, end }
+            }
+        };
+        if period.end > as_of {
+            return Err(PeriodError::Future {
+                period: period.label(),
+                end: period.end,
+                as_of,
+            });
+        }
+        Ok(period)
+    }
+}
+
+impl fmt::Display for PeriodSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PreviousMonth => f.write_str("previous_month"),
+            Self::MonthToDate => f.write_str("month_to_date"),
+            Self::Month { year, month } => write!(f, "{year:04}-{month:02}"),
+            Self::Range { start, end } => write!(f, "{{start: {start}, end: {end}}}"),
+        }
+    }
+}
+
+impl Period {
+    pub fn is_whole_month(&self) -> bool {
+        self.start.day() == 1 && self.end == self.start.last_of_month()
+    }
+
+    /// The folder name of this period: `YYYY-MM` for a whole month, else `START_END`.
+    pub fn label(&self) -> String {
+        if self.is_whole_month() {
+            format!("{:04}-{:02}", self.start.year(), self.start.month())
+        } else {
+            format!("{}_{}", self.start, self.end)
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn previous_month_crosses_the_year() {
+        let p = PeriodSpec::PreviousMonth.resolve(date(2026, 1, 15)).unwrap();
+        assert_eq!((p.start, p.end), (date(2025, 12, 1), date(2025, 12, 31)));
+        assert_eq!(p.label(), "2025-12");
+    }
+
+    #[test]
+    fn previous_month_of_march_in_a_leap_year() {
+        let p = PeriodSpec::PreviousMonth.resolve(date(2028, 3, 1)).unwrap();
+        assert_eq!((p.start, p.end), (date(2028, 2, 1), date(2028, 2, 29)));
+    }
+
+    #[test]
+    fn month_to_date_ends_on_as_of() {
+        let p = PeriodSpec::MonthToDate.resolve(date(2026, 11, 27)).unwrap();
+        assert_eq!((p.start, p.end), (date(2026, 11, 1), date(2026, 11, 27)));
+        assert_eq!(p.label(), "2026-11-01_2026-11-27");
+        let first = PeriodSpec::MonthToDate.resolve(date(2026, 11, 1)).unwrap();
+        assert_eq!((first.start, first.end), (date(2026, 11, 1), date(2026, 11, 1)));
+    }
+
+    #[test]
+    fn explicit_month_and_labels() {
+        let spec = PeriodSpec::parse_keyword("2026-02").unwrap();
+        let p = spec.resolve(date(2026, 11, 1)).unwrap();
+        assert_eq!((p.start, p.end), (date(2026, 2, 1), date(2026, 2, 28)));
+        assert_eq!(p.label(), "2026-02");
+        assert!(PeriodSpec::parse_keyword("2026-13").is_err());
+        assert!(PeriodSpec::parse_keyword("2026-1").is_err());
+        assert!(PeriodSpec::parse_keyword("last_month").is_err());
+    }
+
+    #[test]
+    fn future_and_reversed_periods_are_refused() {
+        let as_of = date(2026, 11, 15);
+        let err = PeriodSpec::parse_keyword("2026-11").unwrap().resolve(as_of).unwrap_err();
+        assert!(matches!(err, PeriodError::Future { .. }), "{err}");
+        let reversed = PeriodSpec::Range {
+            start: date(2026, 10, 10),
+            end: date(2026, 10, 1),
+        };
+        assert!(matches!(reversed.resolve(as_of), Err(PeriodError::Reversed { .. })));
+    }
+
+    #[test]
+    fn range_that_is_a_whole_month_is_labelled_as_month() {
+        let p = PeriodSpec::Range {
+            start: date(2026, 10, 1),
+            end: date(2026, 10, 31),
+        }
+        .resolve(date(2026, 11, 1))
+        .unwrap();
+        assert_eq!(p.label(), "2026-10");
+    }
+
+    #[test]
+    fn dates_must_be_iso() {
+        assert!(PeriodSpec::parse_date("2026-10-01").is_ok());
+        assert!(PeriodSpec::parse_date("2026-1-01").is_err());
+        assert!(PeriodSpec::parse_date("2026-02-30").is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! The vocabulary of the Acronis reports API: kinds, levels and file formats.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What a report measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// Metrics for each day of the period.
+    UsageDaily,
+    /// Metrics at the end of the period and the difference between its start and end.
+    UsageSummary,
+    /// Current metrics for the previous day, within each child tenant's billing period.
+    UsageCurrent,
+    /// Metrics and their changes for each day.
+    UsageBreakdown,
+}
+
+/// Which tenants below the subject tenant a report covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportLevel {
+    /// Direct customers and partners.
+    DirectPartners,
+    /// All partners.
+    AllPartners,
+    /// All customers and partners.
+    AllCustomers,
+    /// All customers and partners, with user-account details.
+    Accounts,
+}
+
+/// A file format the server can store a report in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Legacy table-formatted CSV.
+    Csv,
+    /// HTML table.
+    Html,
+    /// API v1-compatible JSON.
+    JsonV1,
+    /// CSV, version 2.0: the format meant for billing automation.
+    #[serde(rename = "csv_v2_0")]
+    CsvV2,
+    /// JSON, version 2.0: the format meant for billing automation.
+    #[serde(rename = "json_v2_0")]
+    JsonV2,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UsageDaily => "usage_daily",
+            Self::UsageSummary => "usage_summary",
+            Self::UsageCurrent => "usage_current",
+            Self::UsageBreakdown => "usage_breakdown",
+        }
+    }
+}
+
+impl ReportLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DirectPartners => "direct_partners",
+            Self::AllPartners => "all_partners",
+            Self::AllCustomers => "all_customers",
+            Self::Accounts => "accounts",
+        }
+    }
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [Self::Csv, Self::Html, Self::JsonV1, Self::CsvV2, Self::JsonV2];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Html => "html",
+            Self::JsonV1 => "json_v1",
+            Self::CsvV2 => "csv_v2_0",
+            Self::JsonV2 => "json_v2_0",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv | Self::CsvV2 => "csv",
+            Self::Html => "html",
+            Self::JsonV1 | Self::JsonV2 => "json",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(ReportKind, ReportLevel, Format);

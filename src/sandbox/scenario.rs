@@ -1,0 +1,459 @@
+//! Scenario knobs for the sandbox: what it simulates and which faults it injects.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::SandboxError;
+
+/// Everything that shapes one sandbox run. Every fault is off by default, so
+/// `Scenario::default()` behaves like a healthy (if fast) Acronis service.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// API client id the token endpoint accepts.
+    pub client_id: String,
+    /// API client secret the token endpoint accepts. Never logged or echoed.
+    pub client_secret: String,
+    /// Time from report creation until its stored files are `saved`.
+    #[serde(deserialize_with = "de_duration")]
+    pub generation_delay: Duration,
+    /// Uniform relative jitter applied per report to the generation delay
+    /// (0.3 = ±30 %). Must be in `[0, 1)`.
+    pub generation_jitter: f64,
+    /// Lifetime of issued access tokens.
+    #[serde(deserialize_with = "de_duration")]
+    pub token_lifetime: Duration,
+    /// Gzip download bodies when the request's `Accept-Encoding` allows it.
+    pub gzip: bool,
+    /// Extra latency added before every API answer.
+    #[serde(deserialize_with = "de_duration")]
+    pub response_delay: Duration,
+    /// Per-tenant behaviour, keyed by tenant UUID.
+    pub tenants: BTreeMap<String, TenantBehaviour>,
+    /// Injected faults, checked in order; the first rule with uses left wins.
+    pub faults: Vec<FaultRule>,
+    /// Also list an older, different `saved` file per format once a report is
+    /// saved, so clients must pick the newest one.
+    pub duplicate_stored: bool,
+    /// Extra bytes of deterministic rows appended to every `csv_v2_0` file.
+    pub pad_bytes: u64,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            client_id: "sandbox-client".to_owned(),
+            client_secret: "sandbox-secret".to_owned(),
+            generation_delay: Duration::from_secs(1),
+            generation_jitter: 0.0,
+            token_lifetime: Duration::from_secs(2 * 60 * 60),
+            gzip: true,
+            response_delay: Duration::ZERO,
+            tenants: BTreeMap::new(),
+            faults: Vec::new(),
+            duplicate_stored: false,
+            pad_bytes: 0,
+        }
+    }
+}
+
+/// How the sandbox treats reports for one tenant.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantBehaviour {
+    /// Stored files end in status `failed` instead of `saved`.
+    pub fail: bool,
+    /// Every SKU cell is empty, as for a partner without SKU access.
+    pub no_skus: bool,
+    /// Overrides `Scenario::generation_delay` for this tenant.
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub generation_delay: Option<Duration>,
+    /// `POST /reports` for this tenant answers 404 "Tenant not found".
+    pub unknown: bool,
+}
+
+/// The API operation a fault rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    Token,
+    Create,
+    StoredList,
+    Download,
+    Delete,
+    /// Any of the five operations above (not unknown routes, not `/_sandbox`).
+    Any,
+}
+
+impl Endpoint {
+    pub(crate) fn matches(self, actual: Endpoint) -> bool {
+        self == Endpoint::Any || self == actual
+    }
+}
+
+/// One injected fault. A rule needs either `status` or `truncate`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    pub endpoint: Endpoint,
+    /// How many matching requests (counted per rule, over the whole run) get the fault.
+    #[serde(default = "one")]
+    pub times: u32,
+    /// Answer with this HTTP status and the standard error envelope.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `Retry-After` header value sent with `status` (seconds or an HTTP date).
+    #[serde(default, deserialize_with = "de_opt_string_or_int")]
+    pub retry_after: Option<String>,
+    /// Downloads only: announce the full `Content-Length`, send half the body,
+    /// then abort the connection.
+    #[serde(default)]
+    pub truncate: bool,
+}
+
+impl Default for FaultRule {
+    fn default() -> Self {
+        FaultRule {
+            endpoint: Endpoint::Any,
+            times: 1,
+            status: None,
+            retry_after: None,
+            truncate: false,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Scenario {
+    /// Load a scenario from a YAML (or JSON, which is YAML) file and validate it.
+    pub fn from_yaml_file(path: &Path) -> Result<Scenario, SandboxError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SandboxError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::from_yaml_str(&text).map_err(|err| match err {
+            SandboxError::Invalid(message) | SandboxError::Parse { message, .. } => {
+                SandboxError::Parse {
+                    path: path.to_owned(),
+                    message,
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// Parse and validate a scenario held in memory. Errors carry no path.
+    pub fn from_yaml_str(text: &str) -> Result<Scenario, SandboxError> {
+        // An empty file (or one with only comments) means "all defaults";
+        // YAML parses it as null, which a struct would reject.
+        let meaningful = text
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
+        let scenario: Scenario = if meaningful {
+            serde_saphyr::from_str(text).map_err(|e| SandboxError::Invalid(e.to_string()))?
+        } else {
+            Scenario::default()
+        };
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Reject combinations the server could not honour, naming the offending field.
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        let bad = |msg: String| Err(SandboxError::Invalid(msg));
+        if self.client_id.is_empty() {
+            return bad("client_id must not be empty".into());
+        }
+        if self.client_id.contains(':') {
+            // Basic auth splits on the first colon, so such an id could never log in.
+            return bad("client_id must not contain ':'".into());
+        }
+        if self.client_secret.is_empty() {
+            return bad("client_secret must not be empty".into());
+        }
+        if !(self.generation_jitter >= 0.0 && self.generation_jitter < 1.0) {
+            return bad(format!(
+                "generation_jitter must be a fraction in [0, 1), got {}",
+                self.generation_jitter
+            ));
+        }
+        if self.token_lifetime.is_zero() {
+            return bad("token_lifetime must be greater than zero".into());
+        }
+        for key in self.tenants.keys() {
+            if !is_canonical_uuid(key) {
+                return bad(format!(
+                    "tenants: key '{key}' is not a UUID like 3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001"
+                ));
+            }
+        }
+        for (i, rule) in self.faults.iter().enumerate() {
+            let at = format!("faults[{i}]");
+            match (rule.status, rule.truncate) {
+                (Some(_), true) => {
+                    return bad(format!("{at}: set either status or truncate, not both"));
+                }
+                (None, false) => {
+                    return bad(format!("{at}: set status (e.g. 503) or truncate: true"));
+                }
+                (Some(status), false) => {
+                    if !(400..=599).contains(&status) {
+                        return bad(format!(
+                            "{at}: status {status} is not an HTTP error status (400-599)"
+                        ));
+                    }
+                }
+                (None, true) => {
+                    if !matches!(rule.endpoint, Endpoint::Download | Endpoint::Any) {
+                        return bad(format!(
+                            "{at}: truncate only applies to the download endpoint"
+                        ));
+                    }
+                }
+            }
+            if let Some(value) = &rule.retry_after {
+                if rule.status.is_none() {
+                    return bad(format!("{at}: retry_after needs a status"));
+                }
+                if value.is_empty()
+                    || axum::http::HeaderValue::from_str(value).is_err()
+                {
+                    return bad(format!(
+                        "{at}: retry_after '{value}' is not a valid header value"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Look up tenant behaviour regardless of the UUID's letter case.
+    pub(crate) fn tenant(&self, tenant_id: &str) -> Option<&TenantBehaviour> {
+        self.tenants
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(tenant_id))
+            .map(|(_, v)| v)
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` with hex digits, the only spelling
+/// the API uses; `uuid` alone would also accept braces and URNs.
+pub(crate) fn is_canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Parse "500ms", "2s", "1.5m", "2h", "0"; a bare number means seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let unit = unit.trim();
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration '{text}': expected e.g. \"500ms\", \"2s\", \"1m\""))?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration '{text}': unit must be ms, s, m or h"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("invalid duration '{text}'"))
+}
+
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as \"500ms\", \"2s\", \"1m\" or \"2h\"")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        parse_duration(v).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        Ok(Duration::from_secs(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        u64::try_from(v)
+            .map(Duration::from_secs)
+            .map_err(|_| E::custom("a duration must not be negative"))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+        Duration::try_from_secs_f64(v).map_err(|_| E::custom(format!("invalid duration {v}")))
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    d.deserialize_any(DurationVisitor)
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    struct OptVisitor;
+    impl<'de> Visitor<'de> for OptVisitor {
+        type Value = Option<Duration>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a duration such as \"2s\", or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            de_duration(d).map(Some)
+        }
+    }
+    d.deserialize_option(OptVisitor)
+}
+
+/// `Retry-After: 1` is naturally written unquoted in YAML, so accept numbers too.
+fn de_opt_string_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("seconds (e.g. 1) or an HTTP date string")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(V)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+    }
+    d.deserialize_option(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("2 days").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn yaml_scenario_parses_and_validates() {
+        let yaml = r#"
+client_id: ci-client
+client_secret: ci-secret
+generation_delay: 500ms
+generation_jitter: 0.3
+token_lifetime: 5s
+gzip: false
+response_delay: 10ms
+duplicate_stored: true
+pad_bytes: 1000
+tenants:
+  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001:
+    no_skus: true
+    generation_delay: 2s
+  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002:
+    fail: true
+  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a003:
+    unknown: true
+faults:
+  - endpoint: stored_list
+    times: 2
+    status: 429
+    retry_after: 1
+  - endpoint: download
+    truncate: true
+  - endpoint: token
+    status: 503
+    retry_after: "Wed, 21 Oct 2015 07:28:00 GMT"
+"#;
+        let s = Scenario::from_yaml_str(yaml).unwrap();
+        assert_eq!(s.client_id, "ci-client");
+        assert_eq!(s.generation_delay, Duration::from_millis(500));
+        assert_eq!(s.token_lifetime, Duration::from_secs(5));
+        assert!(!s.gzip);
+        assert_eq!(s.pad_bytes, 1000);
+        let t = s.tenant("3F1C0A52-7E0E-4D4B-9B0A-2F4CF0F0A001").unwrap();
+        assert!(t.no_skus);
+        assert_eq!(t.generation_delay, Some(Duration::from_secs(2)));
+        assert_eq!(s.faults.len(), 3);
+        assert_eq!(s.faults[0].endpoint, Endpoint::StoredList);
+        assert_eq!(s.faults[0].times, 2);
+        assert_eq!(s.faults[0].retry_after.as_deref(), Some("1"));
+        assert_eq!(s.faults[1].times, 1);
+        assert!(s.faults[1].truncate);
+    }
+
+    #[test]
+    fn empty_yaml_is_default() {
+        let s = Scenario::from_yaml_str("# nothing\n").unwrap();
+        assert_eq!(s.client_id, "sandbox-client");
+        assert_eq!(s.generation_delay, Duration::from_secs(1));
+        assert!(s.gzip);
+    }
+
+    #[test]
+    fn yaml_rejects_unknown_and_bad_values() {
+        assert!(Scenario::from_yaml_str("generation_dealy: 1s\n").is_err());
+        assert!(Scenario::from_yaml_str("generation_delay: soon\n").is_err());
+        assert!(Scenario::from_yaml_str("tenants:\n  not-a-uuid: {fail: true}\n").is_err());
+        assert!(Scenario::from_yaml_str("faults:\n  - endpoint: token\n").is_err());
+        assert!(Scenario::from_yaml_str("faults:\n  - endpoint: create\n    truncate: true\n").is_err());
+        assert!(Scenario::from_yaml_str("faults:\n  - endpoint: everything\n    status: 500\n").is_err());
+        assert!(Scenario::from_yaml_str("generation_jitter: 1.5\n").is_err());
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scenario.yml");
+        std::fs::write(&path, "gzip: maybe\n").unwrap();
+        let err = Scenario::from_yaml_file(&path).unwrap_err().to_string();
+        assert!(err.contains("scenario.yml"), "{err}");
+        let missing = dir.path().join("missing.yml");
+        let err = Scenario::from_yaml_file(&missing).unwrap_err().to_string();
+        assert!(err.contains("missing.yml"), "{err}");
+    }
+}
