@@ -4,10 +4,14 @@
 //! [`run`] (create, [`poll`], [`download`], [`checks`] through the [`api`] client) →
 //! [`results`] → [`output`] writers.
 
+pub mod api;
 pub mod duration;
 pub mod job;
 pub mod paths;
 pub mod period;
+pub mod plan;
 pub mod report;
+pub mod results;
+pub mod retry;
 pub mod sandbox;
 pub mod secret;

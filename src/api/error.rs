@@ -1,0 +1,158 @@
+use std::time::Duration;
+
+/// A failed API call, described in one line a user can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Config(String),
+    #[error("authentication refused (HTTP {status}): {reason}; check ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (or ACRONIS_TOKEN) and that the API client is enabled")]
+    AuthRefused { status: u16, reason: String },
+    #[error("{method} {path} failed with HTTP {status}: {reason}")]
+    Status {
+        method: &'static str,
+        path: String,
+        status: u16,
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{method} {path}: {message}")]
+    Transport {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: unexpected response: {detail}")]
+    InvalidResponse {
+        method: &'static str,
+        path: String,
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// Whether the same request may succeed later: throttling, server trouble, network trouble.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Turns an error body into one line. Understands the documented envelope
+/// `{"error": {"code", "message", "domain", ...}}` (code a number or a string), the OAuth shape
+/// `{"error": "...", "error_description": "..."}`, and falls back to a short excerpt of the text.
+pub fn describe_error_body(content_type: Option<&str>, body: &[u8]) -> String {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(reason) = describe_json_error(&value) {
+            return reason;
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    let is_html = content_type.is_some_and(|ct| ct.contains("html"))
+        || trimmed.starts_with("<!") 
+        || trimmed.to_ascii_lowercase().starts_with("<html");
+    if is_html {
+        return match html_title(trimmed) {
+            Some(title) => format!("the server answered with an HTML page ({title}) instead of JSON"),
+            None => "the server answered with an HTML page instead of JSON".to_owned(),
+        };
+    }
+    let line = one_line(&text, 200);
+    if line.is_empty() {
+        "no error details in the response".to_owned()
+    } else {
+        line
+    }
+}
+
+fn describe_json_error(value: &serde_json::Value) -> Option<String> {
+    let error = value.get("error")?;
+    if let Some(kind) = error.as_str() {
+        let description = value.get("error_description").and_then(|d| d.as_str());
+        return Some(match description {
+            Some(d) => format!("{kind}: {}", one_line(d, 200)),
+            None => kind.to_owned(),
+        });
+    }
+    let message = error
+        .get("message")
+        .and_then(|m| m.as_str())
+        .map(|m| one_line(m, 200))
+        .unwrap_or_else(|| "no message".to_owned());
+    let code = match error.get("code") {
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) => Some(one_line(s, 60)),
+        _ => None,
+    };
+    let domain = error.get("domain").and_then(|d| d.as_str());
+    Some(match (code, domain) {
+        (Some(code), Some(domain)) => format!("{message} (code {code}, {})", one_line(domain, 60)),
+        (Some(code), None) => format!("{message} (code {code})"),
+        (None, _) => message,
+    })
+}
+
+fn html_title(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower[start..].find("</title>")?;
+    let title = one_line(html.get(start..end)?, 80);
+    (!title.is_empty()).then_some(title)
+}
+
+/// Collapses whitespace and control characters and cuts to `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.chars().count() > max {
+        out = out.chars().take(max).collect::<String>() + "…";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_envelope_with_number_or_string_code() {
+        let body = br#"{"error":{"code":1005,"message":"Tenant not found","details":{},"domain":"PlatformAccountServer"}}"#;
+        assert_eq!(
+            describe_error_body(Some("application/json"), body),
+            "Tenant not found (code 1005, PlatformAccountServer)"
+        );
+        let body = br#"{"error":{"code":"InvalidReportParameters","message":"bad\nperiod"}}"#;
+        assert_eq!(describe_error_body(None, body), "bad period (code InvalidReportParameters)");
+    }
+
+    #[test]
+    fn oauth_html_and_text_bodies() {
+        let body = br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#;
+        assert_eq!(describe_error_body(None, body), "invalid_client: Client authentication failed");
+        let html = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>";
+        assert_eq!(
+            describe_error_body(Some("text/html"), html),
+            "the server answered with an HTML page (502 Bad Gateway) instead of JSON"
+        );
+        assert_eq!(describe_error_body(None, b"  upstream\n timeout "), "upstream timeout");
+        assert_eq!(describe_error_body(None, b""), "no error details in the response");
+    }
+}

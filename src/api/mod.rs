@@ -1,0 +1,524 @@
+//! The Acronis Account Management API v2 client: tokens, reports, stored files.
+//!
+//! It knows HTTP and the API, nothing of job files, output folders or CI. Every call retries what
+//! is safe to retry (throttling, server errors, network errors) with backoff, honouring
+//! `Retry-After`, and renews the token before it expires and once after a 401.
+
+mod error;
+pub mod types;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use tokio::sync::Mutex;
+
+pub use error::{ApiError, describe_error_body, one_line};
+pub use types::{CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem};
+
+use crate::retry::{Backoff, parse_retry_after};
+use crate::secret::Secret;
+
+/// API JSON bodies larger than this are refused: real answers are a few kilobytes.
+pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How the client proves who it is.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// An API client: the runner gets and renews tokens itself.
+    Client { id: String, secret: Secret },
+    /// A ready bearer token, used as is.
+    Token(Secret),
+}
+
+/// Limits on one API call (not on downloads, whose bodies may take long).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Read timeout between two chunks of a download.
+    pub read_timeout: Duration,
+    pub max_attempts: u32,
+    pub min_retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    /// A `Retry-After` longer than this fails the call instead of stalling the run.
+    pub max_retry_after: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(120),
+            max_attempts: 6,
+            min_retry_delay: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Whether a request may be sent again after an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replay {
+    /// Reads and deletes: any transient failure can be retried.
+    Safe,
+    /// Creation: only retried when the server cannot have acted on it (429, 503, no connection),
+    /// so that a report is never created twice.
+    OnlyIfUnprocessed,
+}
+
+struct CachedToken {
+    value: Secret,
+    renew_after: SystemTime,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    /// Ends with `/api/2/`.
+    base: Url,
+    credentials: Credentials,
+    token: Mutex<Option<CachedToken>>,
+    options: ClientOptions,
+}
+
+/// Checks a data-center URL and turns it into the API base (`…/api/2/`). Only `https://` is
+/// accepted, except for loopback addresses (the sandbox and tests).
+pub fn api_base(text: &str) -> Result<Url, ApiError> {
+    let bad = |why: &str| ApiError::Config(format!("invalid base URL `{}`: {why}", one_line(text, 120)));
+    let mut url = Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it must not contain credentials; use ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(bad("plain http:// is only allowed for loopback addresses; use https://")),
+        _ => return Err(bad("use an https:// URL such as https://eu2-cloud.acronis.com")),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it must not have a query or fragment"));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    let path = if path.ends_with("/api/2") { path } else { format!("{path}/api/2") };
+    url.set_path(&format!("{path}/"));
+    Ok(url)
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+impl Client {
+    pub fn new(base: Url, credentials: Credentials, options: ClientOptions) -> Result<Self, ApiError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("acronis-reports/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_keepalive(Duration::from_secs(30));
+        if is_loopback(&base) {
+            // A proxy from the environment must never capture sandbox or test traffic.
+            builder = builder.no_proxy();
+        } else {
+            builder = builder.https_only(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            credentials,
+            token: Mutex::new(None),
+            options,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Makes sure the credentials are accepted before anything is created.
+    pub async fn authenticate(&self) -> Result<(), ApiError> {
+        self.bearer(false).await.map(drop)
+    }
+
+    pub async fn create_report(&self, body: &CreateReport) -> Result<CreatedReport, ApiError> {
+        let path = "reports".to_owned();
+        let response = self
+            .send(Method::POST, &path, Replay::OnlyIfUnprocessed, None, |r| r.json(body))
+            .await?;
+        let value = self.json_body(Method::POST, &path, response).await?;
+        let id = value
+            .get("id")
+            .and_then(|id| id.as_str())
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| invalid(Method::POST, &path, "the created report has no `id`"))?;
+        Ok(CreatedReport {
+            id: id.to_owned(),
+            version: value.get("version").and_then(types::as_u64),
+        })
+    }
+
+    /// The stored files of a report (`GET /reports/{id}/stored`). `deadline` bounds the retries.
+    pub async fn stored_reports(
+        &self,
+        report_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<StoredItem>, ApiError> {
+        let path = format!("reports/{}/stored", segment(report_id));
+        let response = self.send(Method::GET, &path, Replay::Safe, deadline, |r| r).await?;
+        let value = self.json_body(Method::GET, &path, response).await?;
+        let items = value
+            .get("items")
+            .and_then(|items| items.as_array())
+            .ok_or_else(|| invalid(Method::GET, &path, "the body has no `items` array"))?;
+        items
+            .iter()
+            .map(|item| {
+                if !item.is_object() {
+                    return Err(invalid(
+                        Method::GET,
+                        &path,
+                        &format!("a stored item is not an object: {}", one_line(&item.to_string(), 80)),
+                    ));
+                }
+                serde_json::from_value(item.clone())
+                    .map_err(|e| invalid(Method::GET, &path, &format!("a stored item is malformed: {e}")))
+            })
+            .collect()
+    }
+
+    /// Starts downloading one stored file; the caller streams the body. gzip is decoded.
+    pub async fn download(&self, report_id: &str, stored_id: &str) -> Result<Response, ApiError> {
+        let path = format!("reports/{}/stored/{}", segment(report_id), segment(stored_id));
+        self.send(Method::GET, &path, Replay::Safe, None, |r| r).await
+    }
+
+    /// Deletes a report on the server (`DELETE /reports/{id}?version=N`).
+    pub async fn delete_report(&self, report_id: &str, version: u64) -> Result<(), ApiError> {
+        let path = format!("reports/{}?version={version}", segment(report_id));
+        self.send(Method::DELETE, &path, Replay::Safe, None, |r| r).await.map(drop)
+    }
+
+    /// Sends a request with authentication, retries and error mapping. Returns only 2xx answers.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        replay: Replay,
+        deadline: Option<Instant>,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, ApiError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ApiError::Config(format!("cannot build the URL for {path}: {e}")))?;
+        let method_name = method_name(&method);
+        let mut backoff = Backoff::new(self.options.min_retry_delay, self.options.max_retry_delay);
+        let mut renewed_after_401 = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.bearer(false).await?;
+            let request = build(self.http.request(method.clone(), url.clone()))
+                .bearer_auth(token.expose());
+            let request = if method == Method::GET && path.contains("/stored/") {
+                request // downloads may take long; they are bounded by the read timeout instead
+            } else {
+                request.timeout(self.options.request_timeout)
+            };
+            let error = match request.send().await {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    let error = status_error(method_name, path, response).await;
+                    if renewed_after_401 || !matches!(self.credentials, Credentials::Client { .. }) {
+                        return Err(error);
+                    }
+                    renewed_after_401 = true;
+                    self.bearer(true).await?;
+                    continue;
+                }
+                Ok(response) => status_error(method_name, path, response).await,
+                Err(e) => {
+                    let error = transport_error(method_name, path, &e);
+                    if replay == Replay::OnlyIfUnprocessed && !e.is_connect() {
+                        return Err(error);
+                    }
+                    error
+                }
+            };
+            let replayable = match replay {
+                Replay::Safe => error.is_transient(),
+                Replay::OnlyIfUnprocessed => matches!(
+                    error,
+                    ApiError::Status { status: 429 | 503, .. } | ApiError::Transport { .. }
+                ),
+            };
+            if !replayable || attempt >= self.options.max_attempts {
+                return Err(error);
+            }
+            let wait = match error.retry_after() {
+                Some(after) if after > self.options.max_retry_after => return Err(error),
+                Some(after) => after,
+                None => backoff.next_delay(),
+            };
+            if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                return Err(error);
+            }
+            tracing::debug!(%error, wait_ms = wait.as_millis() as u64, attempt, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The current bearer token, fetching a new one when there is none, it is about to expire,
+    /// or `force` says the server refused it.
+    async fn bearer(&self, force: bool) -> Result<Secret, ApiError> {
+        let (id, secret) = match &self.credentials {
+            Credentials::Token(token) => return Ok(token.clone()),
+            Credentials::Client { id, secret } => (id, secret),
+        };
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref()
+            && !force
+            && SystemTime::now() < token.renew_after
+        {
+            return Ok(token.value.clone());
+        }
+        let token = self.fetch_token(id, secret).await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    async fn fetch_token(&self, id: &str, secret: &Secret) -> Result<CachedToken, ApiError> {
+        let path = "idp/token";
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ApiError::Config(format!("cannot build the token URL: {e}")))?;
+        let mut backoff = Backoff::new(self.options.min_retry_delay, self.options.max_retry_delay);
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let result = self
+                .http
+                .post(url.clone())
+                .basic_auth(id, Some(secret.expose()))
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials")
+                .timeout(self.options.request_timeout)
+                .send()
+                .await;
+            let error = match result {
+                Ok(response) if response.status().is_success() => break response,
+                Ok(response) if response.status().is_client_error() && response.status() != StatusCode::TOO_MANY_REQUESTS => {
+                    let status = response.status().as_u16();
+                    let reason = match status_error("POST", path, response).await {
+                        ApiError::Status { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
+                    return Err(ApiError::AuthRefused {
+                        status,
+                        reason: secret.scrub(&reason),
+                    });
+                }
+                Ok(response) => status_error("POST", path, response).await,
+                Err(e) => transport_error("POST", path, &e),
+            };
+            if attempt >= self.options.max_attempts {
+                return Err(error);
+            }
+            let wait = error.retry_after().unwrap_or_else(|| backoff.next_delay());
+            if wait > self.options.max_retry_after {
+                return Err(error);
+            }
+            tokio::time::sleep(wait).await;
+        };
+        let value = self.json_body(Method::POST, path, response).await?;
+        let access_token = value
+            .get("access_token")
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid(Method::POST, path, "the token response has no `access_token`"))?;
+        let now = SystemTime::now();
+        let expires_at = value
+            .get("expires_on")
+            .and_then(|v| v.as_f64())
+            .map(|epoch| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)))
+            .or_else(|| {
+                value
+                    .get("expires_in")
+                    .and_then(|v| v.as_f64())
+                    .map(|secs| now + Duration::from_secs_f64(secs.max(0.0)))
+            })
+            // Documented lifetime when the response says nothing.
+            .unwrap_or(now + Duration::from_secs(7200));
+        let lifetime = expires_at.duration_since(now).unwrap_or(Duration::ZERO);
+        // Renew with a margin: a quarter of the lifetime, at most 15 minutes as the vendor's
+        // examples do, so a slow poll never carries a token that expires in flight.
+        let margin = (lifetime / 4).min(Duration::from_secs(900));
+        Ok(CachedToken {
+            value: Secret::new(access_token),
+            renew_after: expires_at - margin,
+        })
+    }
+
+    /// Reads a JSON body, refusing bodies over [`MAX_JSON_BODY_BYTES`] and non-JSON content.
+    async fn json_body(
+        &self,
+        method: Method,
+        path: &str,
+        response: Response,
+    ) -> Result<serde_json::Value, ApiError> {
+        let method_name = method_name(&method);
+        let content_type = content_type(response.headers());
+        let body = read_capped(response, MAX_JSON_BODY_BYTES)
+            .await
+            .map_err(|message| ApiError::Transport {
+                method: method_name,
+                path: path.to_owned(),
+                message,
+            })?;
+        serde_json::from_slice(&body).map_err(|e| {
+            let detail = if content_type.as_deref().is_some_and(|ct| !ct.contains("json")) {
+                format!(
+                    "expected JSON but got {} ({})",
+                    content_type.unwrap_or_default(),
+                    describe_error_body(None, &body)
+                )
+            } else {
+                format!("the body is not valid JSON ({e})")
+            };
+            ApiError::InvalidResponse {
+                method: method_name,
+                path: path.to_owned(),
+                detail,
+            }
+        })
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        _ => "HTTP",
+    }
+}
+
+fn invalid(method: Method, path: &str, detail: &str) -> ApiError {
+    ApiError::InvalidResponse {
+        method: method_name(&method),
+        path: path.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+/// Percent-encodes an id taken from a server response before it goes into a URL path.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn read_capped(response: Response, cap: usize) -> Result<Bytes, String> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| error_chain(&e))?;
+        if body.len() + chunk.len() > cap {
+            return Err(format!("the response body is larger than {cap} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+async fn status_error(method: &'static str, path: &str, response: Response) -> ApiError {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let content_type = content_type(response.headers());
+    // Error bodies only need to be long enough to explain; never read an endless one.
+    let reason = match read_capped(response, 64 * 1024).await {
+        Ok(body) => describe_error_body(content_type.as_deref(), &body),
+        Err(_) => "the error body could not be read".to_owned(),
+    };
+    ApiError::Status {
+        method,
+        path: path.to_owned(),
+        status,
+        reason,
+        retry_after,
+    }
+}
+
+fn transport_error(method: &'static str, path: &str, error: &reqwest::Error) -> ApiError {
+    ApiError::Transport {
+        method,
+        path: path.to_owned(),
+        message: error_chain(error),
+    }
+}
+
+/// The error and its causes in one line ("error sending request: connection refused").
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    // reqwest names the full URL; the path is already in our message.
+    one_line(&message, 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            api_base("https://eu2-cloud.acronis.com").unwrap().as_str(),
+            "https://eu2-cloud.acronis.com/api/2/"
+        );
+        assert_eq!(
+            api_base("https://eu2-cloud.acronis.com/api/2/").unwrap().as_str(),
+            "https://eu2-cloud.acronis.com/api/2/"
+        );
+        assert_eq!(api_base("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080/api/2/");
+        assert!(api_base("http://[::1]:1").is_ok());
+        assert!(api_base("http://localhost:1").is_ok());
+        let err = api_base("http://eu2-cloud.acronis.com").unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+        assert!(api_base("ftp://x").is_err());
+        assert!(api_base("https://user:pw@x.com").is_err());
+        assert!(api_base("eu2-cloud.acronis.com").is_err());
+    }
+}

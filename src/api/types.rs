@@ -1,0 +1,135 @@
+//! Request and response bodies of the reports API.
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::{Format, ReportKind, ReportLevel};
+
+/// Body of `POST /reports` for a one-time report saved on the server.
+#[derive(Clone, Debug, Serialize)]
+pub struct CreateReport {
+    pub parameters: ReportParameters,
+    pub schedule: Schedule,
+    pub result_action: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportParameters {
+    pub tenant_id: String,
+    pub kind: ReportKind,
+    pub level: ReportLevel,
+    pub formats: Vec<Format>,
+    pub period: PeriodDates,
+    pub hide_zero_usage: bool,
+    pub show_skus: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeriodDates {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Schedule {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl CreateReport {
+    pub fn once(parameters: ReportParameters) -> Self {
+        Self {
+            parameters,
+            schedule: Schedule { kind: "once" },
+            result_action: "save",
+        }
+    }
+}
+
+/// What `POST /reports` answers: the new report's id and revision (needed to delete it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedReport {
+    pub id: String,
+    pub version: Option<u64>,
+}
+
+/// One entry of `GET /reports/{id}/stored`. Every field is optional because the API documents
+/// only the finished state; the poller decides what a missing field means.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct StoredItem {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub report_format: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub size: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub created_at: Option<String>,
+}
+
+/// Accepts a string or a number as text, and treats anything else (null, objects) as absent.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+fn lenient_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(as_u64(&serde_json::Value::deserialize(d)?))
+}
+
+pub(crate) fn as_u64(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::*;
+
+    #[test]
+    fn create_body_is_typed_as_documented() {
+        let body = CreateReport::once(ReportParameters {
+            tenant_id: "t".into(),
+            kind: ReportKind::UsageSummary,
+            level: ReportLevel::DirectPartners,
+            formats: vec![Format::CsvV2, Format::JsonV2],
+            period: PeriodDates {
+                start: "2026-10-01".into(),
+                end: "2026-10-31".into(),
+            },
+            hide_zero_usage: true,
+            show_skus: false,
+        });
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "parameters": {
+                    "tenant_id": "t", "kind": "usage_summary", "level": "direct_partners",
+                    "formats": ["csv_v2_0", "json_v2_0"],
+                    "period": {"start": "2026-10-01", "end": "2026-10-31"},
+                    "hide_zero_usage": true, "show_skus": false
+                },
+                "schedule": {"type": "once"},
+                "result_action": "save"
+            })
+        );
+    }
+
+    #[test]
+    fn stored_items_tolerate_odd_shapes() {
+        let item: StoredItem =
+            serde_json::from_str(r#"{"id": 7, "status": null, "size": "42", "extra": [1]}"#).unwrap();
+        assert_eq!(item.id.as_deref(), Some("7"));
+        assert_eq!(item.status, None);
+        assert_eq!(item.size, Some(42));
+    }
+}
