@@ -5,7 +5,9 @@ use std::time::Duration;
 /// Parses `<whole number><unit>` with unit `ms`, `s`, `m` or `h`.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
     if number.is_empty() {
         return Err(format!(

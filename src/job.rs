@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use jiff::civil::Date;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
@@ -237,7 +237,9 @@ impl<'de> Deserialize<'de> for PeriodValue {
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                PeriodSpec::parse_keyword(v).map(PeriodValue).map_err(E::custom)
+                PeriodSpec::parse_keyword(v)
+                    .map(PeriodValue)
+                    .map_err(E::custom)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let (mut start, mut end) = (None, None);
@@ -360,7 +362,10 @@ pub enum JobError {
         source: std::io::Error,
     },
     #[error("{}", render_problems(path, problems))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 fn render_problems(path: &Path, problems: &[Problem]) -> String {
@@ -533,7 +538,10 @@ impl Validator {
             Some(c) if !(1..=MAX_CONCURRENCY).contains(c.value()) => {
                 self.problem(
                     c.pos(),
-                    format!("concurrency must be between 1 and {MAX_CONCURRENCY}, not {}", c.value()),
+                    format!(
+                        "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}",
+                        c.value()
+                    ),
                 );
                 1
             }
@@ -563,10 +571,10 @@ impl Validator {
             sku_policy,
             polling,
             concurrency,
-            output_dir: file
-                .output
-                .and_then(|o| o.dir)
-                .map_or_else(|| PathBuf::from("billing-reports"), |d| PathBuf::from(d.value())),
+            output_dir: file.output.and_then(|o| o.dir).map_or_else(
+                || PathBuf::from("billing-reports"),
+                |d| PathBuf::from(d.value()),
+            ),
             tenants,
         })
     }
@@ -639,7 +647,10 @@ impl Validator {
                 .map_or_else(|| id.clone(), |n| n.value().trim().to_owned());
             let name_pos = entry.name.as_ref().map_or(entry.id.pos(), At::pos);
             if name.is_empty() {
-                self.problem(name_pos, "tenant name is empty; give a label or leave `name` out");
+                self.problem(
+                    name_pos,
+                    "tenant name is empty; give a label or leave `name` out",
+                );
             }
             let dir_name = safe_component(&name);
             // Folder names must differ even on case-insensitive file systems (macOS, Windows).
@@ -690,12 +701,18 @@ impl Validator {
             return vec![Format::CsvV2, Format::JsonV2];
         };
         if field.value().is_empty() {
-            self.problem(field.pos(), "`formats` is empty; list at least one, e.g. [csv_v2_0]");
+            self.problem(
+                field.pos(),
+                "`formats` is empty; list at least one, e.g. [csv_v2_0]",
+            );
         }
         let mut formats: Vec<Format> = Vec::new();
         for format in field.value() {
             if formats.contains(format.value()) {
-                self.problem(format.pos(), format!("format {} is listed twice", format.value()));
+                self.problem(
+                    format.pos(),
+                    format!("format {} is listed twice", format.value()),
+                );
             } else {
                 formats.push(*format.value());
             }
@@ -714,9 +731,15 @@ impl Validator {
             None => vec![(PeriodSpec::PreviousMonth, tenant_pos)],
             Some(list) => {
                 if list.value().is_empty() {
-                    self.problem(list.pos(), "`periods` is empty; list at least one, e.g. [previous_month]");
+                    self.problem(
+                        list.pos(),
+                        "`periods` is empty; list at least one, e.g. [previous_month]",
+                    );
                 }
-                list.value().iter().map(|p| (p.value().0.clone(), p.pos())).collect()
+                list.value()
+                    .iter()
+                    .map(|p| (p.value().0.clone(), p.pos()))
+                    .collect()
             }
         };
         let mut periods = Vec::with_capacity(specs.len());
@@ -741,9 +764,10 @@ fn pick<T: Copy>(own: &Option<At<T>>, default: &Option<At<T>>) -> Option<T> {
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, len)| {
-            g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit())
-        })
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -758,7 +782,9 @@ mod tests {
     }
 
     fn problems(text: &str) -> String {
-        parse_text(text).expect_err("job should be refused").to_string()
+        parse_text(text)
+            .expect_err("job should be refused")
+            .to_string()
     }
 
     #[test]
@@ -787,21 +813,33 @@ mod tests {
 
     #[test]
     fn unknown_key_names_position_and_nearest_key() {
-        let message = problems(&format!("version: 1\ntenants:\n  - id: {ACME}\n    fromats: [csv]\n"));
+        let message = problems(&format!(
+            "version: 1\ntenants:\n  - id: {ACME}\n    fromats: [csv]\n"
+        ));
         assert!(message.starts_with("job.yml:4:5:"), "{message}");
-        assert!(message.contains("fromats") && message.contains("did you mean `formats`?"), "{message}");
+        assert!(
+            message.contains("fromats") && message.contains("did you mean `formats`?"),
+            "{message}"
+        );
     }
 
     #[test]
     fn unknown_kind_lists_valid_kinds() {
-        let message = problems(&format!("version: 1\ndefaults:\n  kind: usage_sumary\ntenants:\n  - id: {ACME}\n"));
+        let message = problems(&format!(
+            "version: 1\ndefaults:\n  kind: usage_sumary\ntenants:\n  - id: {ACME}\n"
+        ));
         assert!(message.starts_with("job.yml:3:"), "{message}");
-        assert!(message.contains("usage_daily") && message.contains("did you mean `usage_summary`?"), "{message}");
+        assert!(
+            message.contains("usage_daily") && message.contains("did you mean `usage_summary`?"),
+            "{message}"
+        );
     }
 
     #[test]
     fn bare_number_duration_asks_for_a_unit() {
-        let message = problems(&format!("version: 1\npolling:\n  timeout: 30\ntenants:\n  - id: {ACME}\n"));
+        let message = problems(&format!(
+            "version: 1\npolling:\n  timeout: 30\ntenants:\n  - id: {ACME}\n"
+        ));
         assert!(message.starts_with("job.yml:3:"), "{message}");
         assert!(message.contains("30s"), "{message}");
     }
@@ -811,14 +849,27 @@ mod tests {
         let message = problems(&format!(
             "version: 1\ntenants:\n  - id: {ACME}\n    name: acme\n    periods:\n      - 2026-12\n      - {{start: 2026-10-10, end: 2026-10-01}}\n"
         ));
-        assert!(message.contains("job.yml:6:") && message.contains("tenant acme") && message.contains("future"), "{message}");
-        assert!(message.contains("job.yml:7:") && message.contains("swap"), "{message}");
+        assert!(
+            message.contains("job.yml:6:")
+                && message.contains("tenant acme")
+                && message.contains("future"),
+            "{message}"
+        );
+        assert!(
+            message.contains("job.yml:7:") && message.contains("swap"),
+            "{message}"
+        );
     }
 
     #[test]
     fn duplicate_keys_and_malformed_yaml_are_refused_with_position() {
-        let message = problems(&format!("version: 1\nversion: 1\ntenants:\n  - id: {ACME}\n"));
-        assert!(message.contains("job.yml:2:") && message.to_lowercase().contains("duplicate"), "{message}");
+        let message = problems(&format!(
+            "version: 1\nversion: 1\ntenants:\n  - id: {ACME}\n"
+        ));
+        assert!(
+            message.contains("job.yml:2:") && message.to_lowercase().contains("duplicate"),
+            "{message}"
+        );
         let message = problems("version: 1\ntenants: [\n");
         assert!(message.starts_with("job.yml:"), "{message}");
     }
@@ -835,7 +886,11 @@ mod tests {
         text.push_str(&format!("version: 1\ntenants:\n  - id: {ACME}\n"));
         let started = std::time::Instant::now();
         let message = problems(&text);
-        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
         assert!(message.starts_with("job.yml"), "{message}");
     }
 
@@ -844,15 +899,27 @@ mod tests {
         let message = problems(&format!(
             "version: 1\ntenants:\n  - id: acme\n  - id: {ACME}\n    name: Acme\n  - id: 0b5e2a3c-1f0e-4c52-9d53-2a1c7b0e9a11\n    name: acme\n"
         ));
-        assert!(message.contains("job.yml:3:") && message.contains("not a UUID"), "{message}");
-        assert!(message.contains("job.yml:7:") && message.contains("already used on line 5"), "{message}");
+        assert!(
+            message.contains("job.yml:3:") && message.contains("not a UUID"),
+            "{message}"
+        );
+        assert!(
+            message.contains("job.yml:7:") && message.contains("already used on line 5"),
+            "{message}"
+        );
     }
 
     #[test]
     fn schema_describes_every_field() {
         let schema = serde_json::to_value(json_schema()).unwrap();
         let text = schema.to_string();
-        for word in ["tenants", "initial_interval", "usage_breakdown", "json_v2_0", "previous_month"] {
+        for word in [
+            "tenants",
+            "initial_interval",
+            "usage_breakdown",
+            "json_v2_0",
+            "previous_month",
+        ] {
             assert!(text.contains(word), "schema lacks {word}");
         }
     }

@@ -5,13 +5,19 @@
 //! [`results`] → [`output`] writers.
 
 pub mod api;
+pub mod checks;
+pub mod download;
 pub mod duration;
 pub mod job;
+pub mod output;
 pub mod paths;
 pub mod period;
 pub mod plan;
+pub mod poll;
 pub mod report;
 pub mod results;
 pub mod retry;
+pub mod run;
 pub mod sandbox;
 pub mod secret;
+pub mod verify;

@@ -61,10 +61,18 @@ mod tests {
 
     #[test]
     fn hostile_names_stay_inside_and_distinct() {
-        for name in ["..", ".", "../etc", "a/b", "a\\b", "a\0b", "CON", "con.txt", "", " ", "x\ny"] {
+        for name in [
+            "..", ".", "../etc", "a/b", "a\\b", "a\0b", "CON", "con.txt", "", " ", "x\ny",
+        ] {
             let safe = safe_component(name);
-            assert!(!safe.is_empty() && safe != "." && safe != "..", "{name:?} -> {safe:?}");
-            assert!(!safe.contains(['/', '\\', '\0', '\n']), "{name:?} -> {safe:?}");
+            assert!(
+                !safe.is_empty() && safe != "." && safe != "..",
+                "{name:?} -> {safe:?}"
+            );
+            assert!(
+                !safe.contains(['/', '\\', '\0', '\n']),
+                "{name:?} -> {safe:?}"
+            );
             assert!(!safe.starts_with('.'), "{name:?} -> {safe:?}");
         }
         assert_ne!(safe_component("a/b"), safe_component("a\\b"));

@@ -23,7 +23,9 @@ pub struct Period {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
-    #[error("period {period} ends on {end}, after the as-of date {as_of}; the API refuses periods in the future (pass an earlier period or a later --as-of)")]
+    #[error(
+        "period {period} ends on {end}, after the as-of date {as_of}; the API refuses periods in the future (pass an earlier period or a later --as-of)"
+    )]
     Future {
         period: String,
         end: Date,
@@ -61,11 +63,14 @@ impl PeriodSpec {
     }
 
     pub fn parse_date(text: &str) -> Result<Date, PeriodError> {
-        let valid_shape = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+        let valid_shape =
+            text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
         valid_shape
             .then(|| text.parse::<Date>().ok())
             .flatten()
-            .ok_or_else(|| PeriodError::Invalid(format!("`{text}` is not a date; write YYYY-MM-DD")))
+            .ok_or_else(|| {
+                PeriodError::Invalid(format!("`{text}` is not a date; write YYYY-MM-DD"))
+            })
     }
 
     /// Gives the period its dates. `as_of` is the day the run is for (normally today, UTC).
@@ -86,7 +91,8 @@ impl PeriodSpec {
                 end: as_of,
             },
             Self::Month { year, month } => {
-                let start = Date::new(year, month, 1).map_err(|e| PeriodError::Invalid(e.to_string()))?;
+                let start =
+                    Date::new(year, month, 1).map_err(|e| PeriodError::Invalid(e.to_string()))?;
                 Period {
                     start,
                     end: start.last_of_month(),
@@ -149,7 +155,9 @@ mod tests {
 
     #[test]
     fn previous_month_crosses_the_year() {
-        let p = PeriodSpec::PreviousMonth.resolve(date(2026, 1, 15)).unwrap();
+        let p = PeriodSpec::PreviousMonth
+            .resolve(date(2026, 1, 15))
+            .unwrap();
         assert_eq!((p.start, p.end), (date(2025, 12, 1), date(2025, 12, 31)));
         assert_eq!(p.label(), "2025-12");
     }
@@ -166,7 +174,10 @@ mod tests {
         assert_eq!((p.start, p.end), (date(2026, 11, 1), date(2026, 11, 27)));
         assert_eq!(p.label(), "2026-11-01_2026-11-27");
         let first = PeriodSpec::MonthToDate.resolve(date(2026, 11, 1)).unwrap();
-        assert_eq!((first.start, first.end), (date(2026, 11, 1), date(2026, 11, 1)));
+        assert_eq!(
+            (first.start, first.end),
+            (date(2026, 11, 1), date(2026, 11, 1))
+        );
     }
 
     #[test]
@@ -183,13 +194,19 @@ mod tests {
     #[test]
     fn future_and_reversed_periods_are_refused() {
         let as_of = date(2026, 11, 15);
-        let err = PeriodSpec::parse_keyword("2026-11").unwrap().resolve(as_of).unwrap_err();
+        let err = PeriodSpec::parse_keyword("2026-11")
+            .unwrap()
+            .resolve(as_of)
+            .unwrap_err();
         assert!(matches!(err, PeriodError::Future { .. }), "{err}");
         let reversed = PeriodSpec::Range {
             start: date(2026, 10, 10),
             end: date(2026, 10, 1),
         };
-        assert!(matches!(reversed.resolve(as_of), Err(PeriodError::Reversed { .. })));
+        assert!(matches!(
+            reversed.resolve(as_of),
+            Err(PeriodError::Reversed { .. })
+        ));
     }
 
     #[test]

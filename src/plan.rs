@@ -52,7 +52,11 @@ pub fn build(job: &Job) -> Plan {
                 formats: tenant.formats.clone(),
                 hide_zero_usage: tenant.hide_zero_usage,
                 show_skus: tenant.show_skus,
-                sku_check: if tenant.show_skus { job.sku_policy } else { SkuPolicy::Off },
+                sku_check: if tenant.show_skus {
+                    job.sku_policy
+                } else {
+                    SkuPolicy::Off
+                },
                 dir: format!("{}/{}", period.label(), tenant.dir_name),
             })
         })

@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What a report measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
     /// Metrics for each day of the period.
@@ -20,7 +22,9 @@ pub enum ReportKind {
 }
 
 /// Which tenants below the subject tenant a report covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportLevel {
     /// Direct customers and partners.
@@ -34,7 +38,9 @@ pub enum ReportLevel {
 }
 
 /// A file format the server can store a report in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Legacy table-formatted CSV.
@@ -74,7 +80,13 @@ impl ReportLevel {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [Self::Csv, Self::Html, Self::JsonV1, Self::CsvV2, Self::JsonV2];
+    pub const ALL: [Format; 5] = [
+        Self::Csv,
+        Self::Html,
+        Self::JsonV1,
+        Self::CsvV2,
+        Self::JsonV2,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

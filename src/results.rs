@@ -103,7 +103,10 @@ impl SkuCheck {
 
 impl RunResult {
     pub fn ok_count(&self) -> usize {
-        self.reports.iter().filter(|r| r.status == Status::Ok).count()
+        self.reports
+            .iter()
+            .filter(|r| r.status == Status::Ok)
+            .count()
     }
 
     pub fn failed_count(&self) -> usize {

@@ -45,21 +45,34 @@ mod tests {
     fn backoff_stays_within_bounds_and_grows() {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         let delays: Vec<Duration> = (0..20).map(|_| backoff.next_delay()).collect();
-        assert!(delays.iter().all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(2)));
-        assert_eq!(*delays.last().unwrap(), Duration::from_secs(2).min(*delays.last().unwrap()));
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(2))
+        );
+        assert_eq!(
+            *delays.last().unwrap(),
+            Duration::from_secs(2).min(*delays.last().unwrap())
+        );
         assert!(delays[10] > delays[0]);
     }
 
     #[test]
     fn retry_after_seconds_and_dates() {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT", now),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
     }

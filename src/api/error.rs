@@ -5,7 +5,9 @@ use std::time::Duration;
 pub enum ApiError {
     #[error("{0}")]
     Config(String),
-    #[error("authentication refused (HTTP {status}): {reason}; check ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (or ACRONIS_TOKEN) and that the API client is enabled")]
+    #[error(
+        "authentication refused (HTTP {status}): {reason}; check ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (or ACRONIS_TOKEN) and that the API client is enabled"
+    )]
     AuthRefused { status: u16, reason: String },
     #[error("{method} {path} failed with HTTP {status}: {reason}")]
     Status {
@@ -51,19 +53,21 @@ impl ApiError {
 /// `{"error": {"code", "message", "domain", ...}}` (code a number or a string), the OAuth shape
 /// `{"error": "...", "error_description": "..."}`, and falls back to a short excerpt of the text.
 pub fn describe_error_body(content_type: Option<&str>, body: &[u8]) -> String {
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        if let Some(reason) = describe_json_error(&value) {
-            return reason;
-        }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(reason) = describe_json_error(&value)
+    {
+        return reason;
     }
     let text = String::from_utf8_lossy(body);
     let trimmed = text.trim_start();
     let is_html = content_type.is_some_and(|ct| ct.contains("html"))
-        || trimmed.starts_with("<!") 
+        || trimmed.starts_with("<!")
         || trimmed.to_ascii_lowercase().starts_with("<html");
     if is_html {
         return match html_title(trimmed) {
-            Some(title) => format!("the server answered with an HTML page ({title}) instead of JSON"),
+            Some(title) => {
+                format!("the server answered with an HTML page ({title}) instead of JSON")
+            }
             None => "the server answered with an HTML page instead of JSON".to_owned(),
         };
     }
@@ -140,19 +144,32 @@ mod tests {
             "Tenant not found (code 1005, PlatformAccountServer)"
         );
         let body = br#"{"error":{"code":"InvalidReportParameters","message":"bad\nperiod"}}"#;
-        assert_eq!(describe_error_body(None, body), "bad period (code InvalidReportParameters)");
+        assert_eq!(
+            describe_error_body(None, body),
+            "bad period (code InvalidReportParameters)"
+        );
     }
 
     #[test]
     fn oauth_html_and_text_bodies() {
-        let body = br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#;
-        assert_eq!(describe_error_body(None, body), "invalid_client: Client authentication failed");
+        let body =
+            br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#;
+        assert_eq!(
+            describe_error_body(None, body),
+            "invalid_client: Client authentication failed"
+        );
         let html = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>";
         assert_eq!(
             describe_error_body(Some("text/html"), html),
             "the server answered with an HTML page (502 Bad Gateway) instead of JSON"
         );
-        assert_eq!(describe_error_body(None, b"  upstream\n timeout "), "upstream timeout");
-        assert_eq!(describe_error_body(None, b""), "no error details in the response");
+        assert_eq!(
+            describe_error_body(None, b"  upstream\n timeout "),
+            "upstream timeout"
+        );
+        assert_eq!(
+            describe_error_body(None, b""),
+            "no error details in the response"
+        );
     }
 }

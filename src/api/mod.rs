@@ -89,22 +89,37 @@ pub struct Client {
 /// Checks a data-center URL and turns it into the API base (`…/api/2/`). Only `https://` is
 /// accepted, except for loopback addresses (the sandbox and tests).
 pub fn api_base(text: &str) -> Result<Url, ApiError> {
-    let bad = |why: &str| ApiError::Config(format!("invalid base URL `{}`: {why}", one_line(text, 120)));
+    let bad =
+        |why: &str| ApiError::Config(format!("invalid base URL `{}`: {why}", one_line(text, 120)));
     let mut url = Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("it must not contain credentials; use ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET"));
+        return Err(bad(
+            "it must not contain credentials; use ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET",
+        ));
     }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => return Err(bad("plain http:// is only allowed for loopback addresses; use https://")),
-        _ => return Err(bad("use an https:// URL such as https://eu2-cloud.acronis.com")),
+        "http" => {
+            return Err(bad(
+                "plain http:// is only allowed for loopback addresses; use https://",
+            ));
+        }
+        _ => {
+            return Err(bad(
+                "use an https:// URL such as https://eu2-cloud.acronis.com",
+            ));
+        }
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("it must not have a query or fragment"));
     }
     let path = url.path().trim_end_matches('/').to_owned();
-    let path = if path.ends_with("/api/2") { path } else { format!("{path}/api/2") };
+    let path = if path.ends_with("/api/2") {
+        path
+    } else {
+        format!("{path}/api/2")
+    };
     url.set_path(&format!("{path}/"));
     Ok(url)
 }
@@ -119,7 +134,11 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 impl Client {
-    pub fn new(base: Url, credentials: Credentials, options: ClientOptions) -> Result<Self, ApiError> {
+    pub fn new(
+        base: Url,
+        credentials: Credentials,
+        options: ClientOptions,
+    ) -> Result<Self, ApiError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("acronis-reports/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
@@ -156,7 +175,9 @@ impl Client {
     pub async fn create_report(&self, body: &CreateReport) -> Result<CreatedReport, ApiError> {
         let path = "reports".to_owned();
         let response = self
-            .send(Method::POST, &path, Replay::OnlyIfUnprocessed, None, |r| r.json(body))
+            .send(Method::POST, &path, Replay::OnlyIfUnprocessed, None, |r| {
+                r.json(body)
+            })
             .await?;
         let value = self.json_body(Method::POST, &path, response).await?;
         let id = value
@@ -177,7 +198,9 @@ impl Client {
         deadline: Option<Instant>,
     ) -> Result<Vec<StoredItem>, ApiError> {
         let path = format!("reports/{}/stored", segment(report_id));
-        let response = self.send(Method::GET, &path, Replay::Safe, deadline, |r| r).await?;
+        let response = self
+            .send(Method::GET, &path, Replay::Safe, deadline, |r| r)
+            .await?;
         let value = self.json_body(Method::GET, &path, response).await?;
         let items = value
             .get("items")
@@ -190,25 +213,40 @@ impl Client {
                     return Err(invalid(
                         Method::GET,
                         &path,
-                        &format!("a stored item is not an object: {}", one_line(&item.to_string(), 80)),
+                        &format!(
+                            "a stored item is not an object: {}",
+                            one_line(&item.to_string(), 80)
+                        ),
                     ));
                 }
-                serde_json::from_value(item.clone())
-                    .map_err(|e| invalid(Method::GET, &path, &format!("a stored item is malformed: {e}")))
+                serde_json::from_value(item.clone()).map_err(|e| {
+                    invalid(
+                        Method::GET,
+                        &path,
+                        &format!("a stored item is malformed: {e}"),
+                    )
+                })
             })
             .collect()
     }
 
     /// Starts downloading one stored file; the caller streams the body. gzip is decoded.
     pub async fn download(&self, report_id: &str, stored_id: &str) -> Result<Response, ApiError> {
-        let path = format!("reports/{}/stored/{}", segment(report_id), segment(stored_id));
-        self.send(Method::GET, &path, Replay::Safe, None, |r| r).await
+        let path = format!(
+            "reports/{}/stored/{}",
+            segment(report_id),
+            segment(stored_id)
+        );
+        self.send(Method::GET, &path, Replay::Safe, None, |r| r)
+            .await
     }
 
     /// Deletes a report on the server (`DELETE /reports/{id}?version=N`).
     pub async fn delete_report(&self, report_id: &str, version: u64) -> Result<(), ApiError> {
         let path = format!("reports/{}?version={version}", segment(report_id));
-        self.send(Method::DELETE, &path, Replay::Safe, None, |r| r).await.map(drop)
+        self.send(Method::DELETE, &path, Replay::Safe, None, |r| r)
+            .await
+            .map(drop)
     }
 
     /// Sends a request with authentication, retries and error mapping. Returns only 2xx answers.
@@ -231,8 +269,8 @@ impl Client {
         loop {
             attempt += 1;
             let token = self.bearer(false).await?;
-            let request = build(self.http.request(method.clone(), url.clone()))
-                .bearer_auth(token.expose());
+            let request =
+                build(self.http.request(method.clone(), url.clone())).bearer_auth(token.expose());
             let request = if method == Method::GET && path.contains("/stored/") {
                 request // downloads may take long; they are bounded by the read timeout instead
             } else {
@@ -242,7 +280,8 @@ impl Client {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                     let error = status_error(method_name, path, response).await;
-                    if renewed_after_401 || !matches!(self.credentials, Credentials::Client { .. }) {
+                    if renewed_after_401 || !matches!(self.credentials, Credentials::Client { .. })
+                    {
                         return Err(error);
                     }
                     renewed_after_401 = true;
@@ -262,7 +301,10 @@ impl Client {
                 Replay::Safe => error.is_transient(),
                 Replay::OnlyIfUnprocessed => matches!(
                     error,
-                    ApiError::Status { status: 429 | 503, .. } | ApiError::Transport { .. }
+                    ApiError::Status {
+                        status: 429 | 503,
+                        ..
+                    } | ApiError::Transport { .. }
                 ),
             };
             if !replayable || attempt >= self.options.max_attempts {
@@ -322,7 +364,10 @@ impl Client {
                 .await;
             let error = match result {
                 Ok(response) if response.status().is_success() => break response,
-                Ok(response) if response.status().is_client_error() && response.status() != StatusCode::TOO_MANY_REQUESTS => {
+                Ok(response)
+                    if response.status().is_client_error()
+                        && response.status() != StatusCode::TOO_MANY_REQUESTS =>
+                {
                     let status = response.status().as_u16();
                     let reason = match status_error("POST", path, response).await {
                         ApiError::Status { reason, .. } => reason,
@@ -350,7 +395,13 @@ impl Client {
             .get("access_token")
             .and_then(|t| t.as_str())
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid(Method::POST, path, "the token response has no `access_token`"))?;
+            .ok_or_else(|| {
+                invalid(
+                    Method::POST,
+                    path,
+                    "the token response has no `access_token`",
+                )
+            })?;
         let now = SystemTime::now();
         let expires_at = value
             .get("expires_on")
@@ -391,7 +442,10 @@ impl Client {
                 message,
             })?;
         serde_json::from_slice(&body).map_err(|e| {
-            let detail = if content_type.as_deref().is_some_and(|ct| !ct.contains("json")) {
+            let detail = if content_type
+                .as_deref()
+                .is_some_and(|ct| !ct.contains("json"))
+            {
                 format!(
                     "expected JSON but got {} ({})",
                     content_type.unwrap_or_default(),
@@ -509,13 +563,20 @@ mod tests {
             "https://eu2-cloud.acronis.com/api/2/"
         );
         assert_eq!(
-            api_base("https://eu2-cloud.acronis.com/api/2/").unwrap().as_str(),
+            api_base("https://eu2-cloud.acronis.com/api/2/")
+                .unwrap()
+                .as_str(),
             "https://eu2-cloud.acronis.com/api/2/"
         );
-        assert_eq!(api_base("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080/api/2/");
+        assert_eq!(
+            api_base("http://127.0.0.1:8080").unwrap().as_str(),
+            "http://127.0.0.1:8080/api/2/"
+        );
         assert!(api_base("http://[::1]:1").is_ok());
         assert!(api_base("http://localhost:1").is_ok());
-        let err = api_base("http://eu2-cloud.acronis.com").unwrap_err().to_string();
+        let err = api_base("http://eu2-cloud.acronis.com")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("loopback"), "{err}");
         assert!(api_base("ftp://x").is_err());
         assert!(api_base("https://user:pw@x.com").is_err());

@@ -127,7 +127,8 @@ mod tests {
     #[test]
     fn stored_items_tolerate_odd_shapes() {
         let item: StoredItem =
-            serde_json::from_str(r#"{"id": 7, "status": null, "size": "42", "extra": [1]}"#).unwrap();
+            serde_json::from_str(r#"{"id": 7, "status": null, "size": "42", "extra": [1]}"#)
+                .unwrap();
         assert_eq!(item.id.as_deref(), Some("7"));
         assert_eq!(item.status, None);
         assert_eq!(item.size, Some(42));

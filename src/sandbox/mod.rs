@@ -1,0 +1,199 @@
+//! Built-in simulator of the Acronis Account Management API v2 report endpoints.
+//!
+//! It serves `/api/2/idp/token` and `/api/2/reports...` on loopback so the tool
+//! can be tried without credentials and so end-to-end tests can run the real
+//! binary against it with injected faults (see [`Scenario`]). Behaviour follows
+//! the vendor docs; where they are silent (in-progress statuses, error bodies,
+//! CSV header) it makes a documented, plausible choice and stays strict.
+//!
+//! Report files are deterministic: the same request against two sandboxes
+//! yields byte-identical downloads. Only ids and timestamps are random/live.
+//!
+//! `GET /_sandbox/stats` (no auth) returns [`Stats`] as JSON for tests that run
+//! the sandbox as a separate process.
+
+mod content;
+mod scenario;
+mod server;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::serve::ListenerExt as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use scenario::{Endpoint, FaultRule, Scenario, TenantBehaviour};
+
+/// What the sandbox has seen so far. Request counters include requests that
+/// were rejected (bad auth, validation) or answered with an injected fault.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub token_requests: u64,
+    pub create_requests: u64,
+    pub stored_list_requests: u64,
+    pub download_requests: u64,
+    pub delete_requests: u64,
+    pub faults_injected: u64,
+    /// TCP connections accepted.
+    pub connections: u64,
+    /// Every report successfully created, in creation order.
+    pub reports: Vec<CreatedReport>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreatedReport {
+    pub id: String,
+    /// As the client sent it.
+    pub tenant_id: String,
+    pub kind: String,
+    pub level: String,
+    /// The effective period (`usage_current` without a period covers yesterday).
+    pub period_start: String,
+    pub period_end: String,
+    pub formats: Vec<String>,
+    pub version: u64,
+    pub deleted: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot read sandbox scenario {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid sandbox scenario {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid sandbox scenario: {0}")]
+    Invalid(String),
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The tenant `GET /api/2/clients/{client_id}` reports for the sandbox's API
+/// client: stable per client id, so runs are reproducible.
+pub fn client_tenant_id(client_id: &str) -> String {
+    content::derived_uuid(&["client-tenant", client_id])
+}
+
+/// A running sandbox server. Dropping it stops accepting connections;
+/// [`Sandbox::shutdown`] also waits for the server to wind down.
+pub struct Sandbox {
+    shared: Arc<server::Shared>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Bind `127.0.0.1:port` (0 = ephemeral) and serve in a background task.
+    /// Must be called inside a tokio runtime.
+    pub async fn start(scenario: Scenario, port: u16) -> Result<Sandbox, SandboxError> {
+        scenario.validate()?;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .await
+            .map_err(|source| SandboxError::Bind { port, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SandboxError::Bind { port, source })?;
+        let shared = Arc::new(server::Shared::new(scenario));
+        let counter = shared.clone();
+        let listener = listener.tap_io(move |_| {
+            counter.connections.fetch_add(1, Ordering::Relaxed);
+        });
+        let app = server::router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    // A dropped sender also means "stop".
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::warn!("sandbox server stopped with an error: {err}");
+            }
+        });
+        tracing::debug!("sandbox listening on http://{addr}");
+        Ok(Sandbox {
+            shared,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash and without `/api/2`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.shared.scenario.client_id
+    }
+
+    pub fn client_secret(&self) -> &str {
+        &self.shared.scenario.client_secret
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.shared.scenario
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to 5 s, since a
+    /// multi-GiB padded download could otherwise hold shutdown open), then stop.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Deliberately no secret.
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .field("client_id", &self.client_id())
+            .finish_non_exhaustive()
+    }
+}

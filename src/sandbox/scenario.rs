@@ -5,14 +5,14 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use super::SandboxError;
 
 /// Everything that shapes one sandbox run. Every fault is off by default, so
 /// `Scenario::default()` behaves like a healthy (if fast) Acronis service.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Scenario {
     /// API client id the token endpoint accepts.
@@ -59,6 +59,25 @@ impl Default for Scenario {
             duplicate_stored: false,
             pad_bytes: 0,
         }
+    }
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hand-written so the secret never reaches a log line.
+        f.debug_struct("Scenario")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("generation_delay", &self.generation_delay)
+            .field("generation_jitter", &self.generation_jitter)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("gzip", &self.gzip)
+            .field("response_delay", &self.response_delay)
+            .field("tenants", &self.tenants)
+            .field("faults", &self.faults)
+            .field("duplicate_stored", &self.duplicate_stored)
+            .field("pad_bytes", &self.pad_bytes)
+            .finish()
     }
 }
 
@@ -223,9 +242,7 @@ impl Scenario {
                 if rule.status.is_none() {
                     return bad(format!("{at}: retry_after needs a status"));
                 }
-                if value.is_empty()
-                    || axum::http::HeaderValue::from_str(value).is_err()
-                {
+                if value.is_empty() || axum::http::HeaderValue::from_str(value).is_err() {
                     return bad(format!(
                         "{at}: retry_after '{value}' is not a valid header value"
                     ));
@@ -262,9 +279,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let unit = unit.trim();
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration '{text}': expected e.g. \"500ms\", \"2s\", \"1m\""))?;
+    let value: f64 = number.parse().map_err(|_| {
+        format!("invalid duration '{text}': expected e.g. \"500ms\", \"2s\", \"1m\"")
+    })?;
     let scale = match unit {
         "ms" => 0.001,
         "" | "s" => 1.0,
@@ -440,8 +457,13 @@ faults:
         assert!(Scenario::from_yaml_str("generation_delay: soon\n").is_err());
         assert!(Scenario::from_yaml_str("tenants:\n  not-a-uuid: {fail: true}\n").is_err());
         assert!(Scenario::from_yaml_str("faults:\n  - endpoint: token\n").is_err());
-        assert!(Scenario::from_yaml_str("faults:\n  - endpoint: create\n    truncate: true\n").is_err());
-        assert!(Scenario::from_yaml_str("faults:\n  - endpoint: everything\n    status: 500\n").is_err());
+        assert!(
+            Scenario::from_yaml_str("faults:\n  - endpoint: create\n    truncate: true\n").is_err()
+        );
+        assert!(
+            Scenario::from_yaml_str("faults:\n  - endpoint: everything\n    status: 500\n")
+                .is_err()
+        );
         assert!(Scenario::from_yaml_str("generation_jitter: 1.5\n").is_err());
     }
 

@@ -1,0 +1,108 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use jiff::civil::Date;
+
+/// Turn a YAML job file into verified, checksummed billing reports from the Acronis Cyber
+/// Protect Cloud reports API.
+///
+/// Credentials come from the environment only: ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (an
+/// API client), or ACRONIS_TOKEN (a ready bearer token). ACRONIS_BASE_URL is the data-center URL.
+/// Exit codes: 0 all reports ok; 1 some report or required check failed; 2 nothing was attempted
+/// (bad arguments, invalid job file, missing or refused credentials).
+#[derive(Debug, Parser)]
+#[command(
+    name = "acronis-reports",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More detail in the log (repeat for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only warnings and errors in the log.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, wait for, download and check every report of a job file.
+    ///
+    /// Writes one file per tenant × period × format under the output folder, plus SHA256SUMS,
+    /// manifest.json and summary.md. Try it without credentials: `--sandbox`.
+    Run(RunArgs),
+    /// Check a job file and print the reports it resolves to. Touches no network.
+    Validate(JobArgs),
+    /// Print every report request that `run` would send (as JSON with --json).
+    Plan(PlanArgs),
+    /// Check an output folder's files against its SHA256SUMS and manifest.json.
+    ///
+    /// Exit 0 when everything matches, 1 when a file is missing, extra or changed.
+    Verify(VerifyArgs),
+    /// Serve the built-in simulator of the reports API on loopback, for trying jobs and CI.
+    Sandbox(SandboxArgs),
+    /// Print the JSON Schema of the job file (for editor completion and validation).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The job file (YAML).
+    pub job: PathBuf,
+    /// Resolve periods such as previous_month against this day (YYYY-MM-DD). Default: today, UTC.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub as_of: Option<Date>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Print the plan as JSON, including the exact request bodies.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Output folder. Default: the job file's output.dir, else ./billing-reports.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Data-center URL, e.g. https://eu2-cloud.acronis.com. Overrides ACRONIS_BASE_URL and the
+    /// job file's api.base_url.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Run against the built-in sandbox (started in-process) instead of a real data center;
+    /// needs no credentials.
+    #[arg(long, conflicts_with = "base_url")]
+    pub sandbox: bool,
+    /// With --sandbox: a scenario file for the sandbox (delays, injected faults).
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub sandbox_scenario: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The output folder of a run.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// A scenario file: generation delay, token lifetime, injected faults.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+}
+
+fn parse_date(text: &str) -> Result<Date, String> {
+    acronis_reports::period::PeriodSpec::parse_date(text).map_err(|e| e.to_string())
+}

@@ -1,0 +1,358 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use acronis_reports::api::{self, Client, ClientOptions, Credentials};
+use acronis_reports::job::{self, Job};
+use acronis_reports::output;
+use acronis_reports::plan::{self, Plan};
+use acronis_reports::results::{JobRef, RunResult, Tool};
+use acronis_reports::run::{self, RunConfig};
+use acronis_reports::sandbox::{Sandbox, Scenario};
+use acronis_reports::secret::Secret;
+use acronis_reports::{duration, verify};
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use super::args::{JobArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
+use super::{EXIT_FAILED, EXIT_OK, Fatal};
+
+type Outcome = Result<u8, Fatal>;
+
+fn today_utc() -> Date {
+    Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+fn load_job(args: &JobArgs) -> Result<Job, Fatal> {
+    let as_of = args.as_of.unwrap_or_else(today_utc);
+    job::load(&args.job, as_of).map_err(Fatal::input)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fatal::failed(format!("cannot start the async runtime: {e}")))
+}
+
+pub fn validate(args: JobArgs) -> Outcome {
+    let job = load_job(&args)?;
+    let plan = plan::build(&job);
+    println!(
+        "{} is valid: {} tenant(s), {} report(s), as of {}",
+        args.job.display(),
+        job.tenants.len(),
+        plan.reports.len(),
+        job.as_of
+    );
+    print_plan_lines(&plan);
+    Ok(EXIT_OK)
+}
+
+fn print_plan_lines(plan: &Plan) {
+    for report in &plan.reports {
+        let formats: Vec<&str> = report.formats.iter().map(|f| f.as_str()).collect();
+        println!(
+            "  {}  {}  {} ({} .. {})  {} / {}  [{}]",
+            report.dir,
+            report.tenant_id,
+            report.period,
+            report.period.start,
+            report.period.end,
+            report.kind,
+            report.level,
+            formats.join(", ")
+        );
+    }
+}
+
+pub fn plan(args: PlanArgs) -> Outcome {
+    let job = load_job(&args.job)?;
+    let plan = plan::build(&job);
+    if args.json {
+        let reports: Vec<serde_json::Value> = plan
+            .reports
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "tenant_id": r.tenant_id,
+                    "tenant_name": r.tenant_name,
+                    "period": r.period,
+                    "kind": r.kind,
+                    "level": r.level,
+                    "files": r.formats.iter().map(|f| r.file_path(*f)).collect::<Vec<_>>(),
+                    "sku_check": r.sku_check,
+                    "request": run::create_body(r),
+                })
+            })
+            .collect();
+        let document = serde_json::json!({
+            "job": {"path": portable_path(&job.path), "sha256": job.sha256},
+            "as_of": job.as_of,
+            "concurrency": job.concurrency,
+            "polling": {
+                "initial_interval": duration::format(job.polling.initial_interval),
+                "max_interval": duration::format(job.polling.max_interval),
+                "timeout": duration::format(job.polling.timeout),
+            },
+            "reports": reports,
+        });
+        let text = serde_json::to_string_pretty(&document)
+            .map_err(|e| Fatal::failed(format!("cannot print the plan: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "{} report(s) as of {}, {} at a time, each given up after {}:",
+            plan.reports.len(),
+            job.as_of,
+            job.concurrency,
+            duration::format(job.polling.timeout)
+        );
+        for report in &plan.reports {
+            let body = serde_json::to_string(&run::create_body(report))
+                .map_err(|e| Fatal::failed(format!("cannot print the plan: {e}")))?;
+            println!("POST /api/2/reports {body}");
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn schema() -> Outcome {
+    let text = serde_json::to_string_pretty(&job::json_schema())
+        .map_err(|e| Fatal::failed(format!("cannot print the schema: {e}")))?;
+    println!("{text}");
+    Ok(EXIT_OK)
+}
+
+pub fn verify(args: VerifyArgs) -> Outcome {
+    let report = verify::verify(&args.dir).map_err(Fatal::input)?;
+    println!("{report}");
+    Ok(if report.is_clean() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn load_scenario(path: Option<&Path>) -> Result<Scenario, Fatal> {
+    match path {
+        Some(path) => Scenario::from_yaml_file(path).map_err(Fatal::input),
+        None => Ok(Scenario::default()),
+    }
+}
+
+pub fn sandbox(args: SandboxArgs) -> Outcome {
+    let scenario = load_scenario(args.scenario.as_deref())?;
+    runtime()?.block_on(async {
+        let sandbox = Sandbox::start(scenario, args.port)
+            .await
+            .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))?;
+        // The sandbox's credentials are fixed, public test values, not secrets.
+        println!(
+            "Sandbox of the Acronis reports API listening on {}",
+            sandbox.base_url()
+        );
+        println!("  export ACRONIS_BASE_URL={}", sandbox.base_url());
+        println!("  export ACRONIS_CLIENT_ID={}", sandbox.client_id());
+        println!("  export ACRONIS_CLIENT_SECRET={}", sandbox.client_secret());
+        println!(
+            "Statistics: {}/_sandbox/stats · stop with Ctrl-C",
+            sandbox.base_url()
+        );
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| Fatal::failed(format!("cannot wait for Ctrl-C: {e}")))?;
+        sandbox.shutdown().await;
+        Ok(EXIT_OK)
+    })
+}
+
+/// Where the API is and who we are, from flags, then environment, then the job file.
+struct Target {
+    base_url: String,
+    credentials: Credentials,
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn target_from_environment(args: &RunArgs, job: &Job) -> Result<Target, Fatal> {
+    let base_url = args
+        .base_url
+        .clone()
+        .or_else(|| env_value("ACRONIS_BASE_URL"))
+        .or_else(|| job.base_url.clone())
+        .ok_or_else(|| {
+            Fatal::input(
+                "no API URL: pass --base-url, set ACRONIS_BASE_URL, or set api.base_url in the job file (e.g. https://eu2-cloud.acronis.com); or try the job with --sandbox",
+            )
+        })?;
+    let credentials = match (
+        env_value("ACRONIS_CLIENT_ID"),
+        env_value("ACRONIS_CLIENT_SECRET").map(Secret::new),
+        env_value("ACRONIS_TOKEN").map(Secret::new),
+    ) {
+        (Some(id), Some(secret), _) => Credentials::Client { id, secret },
+        (Some(_), None, None) => {
+            return Err(Fatal::input(
+                "ACRONIS_CLIENT_ID is set but ACRONIS_CLIENT_SECRET is not; set both",
+            ));
+        }
+        (None, Some(_), None) => {
+            return Err(Fatal::input(
+                "ACRONIS_CLIENT_SECRET is set but ACRONIS_CLIENT_ID is not; set both",
+            ));
+        }
+        (_, _, Some(token)) => Credentials::Token(token),
+        (None, None, None) => {
+            return Err(Fatal::input(
+                "no credentials: set ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (an API client from the management console), or ACRONIS_TOKEN; or try the job with --sandbox",
+            ));
+        }
+    };
+    Ok(Target {
+        base_url,
+        credentials,
+    })
+}
+
+pub fn run(args: RunArgs) -> Outcome {
+    let job = load_job(&args.job)?;
+    let plan = plan::build(&job);
+    let scenario = if args.sandbox {
+        Some(load_scenario(args.sandbox_scenario.as_deref())?)
+    } else {
+        None
+    };
+    let target = if scenario.is_none() {
+        Some(target_from_environment(&args, &job)?)
+    } else {
+        None
+    };
+    let out_dir = args.out.clone().unwrap_or_else(|| job.output_dir.clone());
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(Fatal::input(format!(
+            "output folder {} exists and is not a folder",
+            out_dir.display()
+        )));
+    }
+    runtime()?.block_on(async move {
+        let sandbox = match scenario {
+            Some(scenario) => Some(
+                Sandbox::start(scenario, 0)
+                    .await
+                    .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))?,
+            ),
+            None => None,
+        };
+        let target = match (&sandbox, target) {
+            (Some(sandbox), _) => Target {
+                base_url: sandbox.base_url(),
+                credentials: Credentials::Client {
+                    id: sandbox.client_id().to_owned(),
+                    secret: Secret::new(sandbox.client_secret()),
+                },
+            },
+            (None, Some(target)) => target,
+            (None, None) => return Err(Fatal::input("no API to talk to")),
+        };
+        if sandbox.is_some() {
+            tracing::info!(
+                "running against the built-in sandbox at {}",
+                target.base_url
+            );
+        }
+        let outcome = execute(&job, &plan, &target, &out_dir).await;
+        if let Some(sandbox) = sandbox {
+            sandbox.shutdown().await;
+        }
+        outcome
+    })
+}
+
+async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path) -> Outcome {
+    let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
+    let client = Client::new(base, target.credentials.clone(), ClientOptions::default())
+        .map_err(Fatal::input)?;
+    // Refused credentials must stop the run before any report is created or file written.
+    client.authenticate().await.map_err(Fatal::input)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| {
+        Fatal::input(format!(
+            "cannot create the output folder {}: {e}",
+            out_dir.display()
+        ))
+    })?;
+    let started_at = Timestamp::now();
+    tracing::info!(
+        "running {} report(s), {} at a time, into {}",
+        plan.reports.len(),
+        job.concurrency,
+        out_dir.display()
+    );
+    let config = RunConfig {
+        out_dir: out_dir.to_owned(),
+        concurrency: job.concurrency,
+        polling: job.polling,
+        download_attempts: 3,
+    };
+    let reports = run::execute(Arc::new(client), plan, &config).await;
+    let result = RunResult {
+        manifest_version: 1,
+        tool: Tool::current(),
+        started_at,
+        finished_at: Timestamp::now(),
+        as_of: job.as_of,
+        job: JobRef {
+            path: portable_path(&job.path),
+            sha256: job.sha256.clone(),
+        },
+        base_url: target.base_url.trim_end_matches('/').to_owned(),
+        reports,
+    };
+    output::write_run_outputs(out_dir, &result).map_err(|e| {
+        Fatal::failed(format!(
+            "cannot write SHA256SUMS, manifest.json and summary.md in {}: {e}",
+            out_dir.display()
+        ))
+    })?;
+    let files = result.files().len();
+    let summary = out_dir.join("summary.md");
+    if result.failed_count() == 0 {
+        println!(
+            "{} report(s) ok, {files} file(s) in {} (see {})",
+            result.ok_count(),
+            out_dir.display(),
+            summary.display()
+        );
+        Ok(EXIT_OK)
+    } else {
+        for report in result.reports.iter().filter(|r| r.error.is_some()) {
+            eprintln!(
+                "failed: {} {}: {}",
+                report.tenant_name,
+                report.period,
+                report.error.as_deref().unwrap_or_default()
+            );
+        }
+        println!(
+            "{} of {} report(s) failed; {files} file(s) in {} (see {})",
+            result.failed_count(),
+            result.reports.len(),
+            out_dir.display(),
+            summary.display()
+        );
+        Ok(EXIT_FAILED)
+    }
+}
+
+/// A path as text with `/` separators, for manifests read on any system.
+fn portable_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if std::path::MAIN_SEPARATOR == '\\' {
+        text.replace('\\', "/")
+    } else {
+        text.into_owned()
+    }
+}

@@ -1,0 +1,81 @@
+//! The command line: parses arguments, wires the library together, maps outcomes to exit codes.
+
+mod args;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// Exit codes of the contract (`spec/outputs.md`).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_NOTHING_ATTEMPTED: u8 = 2;
+
+/// An error that ends the command, with the exit code it means.
+#[derive(Debug)]
+pub struct Fatal {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Fatal {
+    /// Nothing was attempted: bad input, missing or refused credentials.
+    pub fn input(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: EXIT_NOTHING_ATTEMPTED,
+            message: message.to_string(),
+        }
+    }
+
+    /// The run started but could not finish its bookkeeping (e.g. the disk is full).
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: EXIT_FAILED,
+            message: message.to_string(),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let outcome = match cli.command {
+        Command::Run(args) => commands::run(args),
+        Command::Validate(args) => commands::validate(args),
+        Command::Plan(args) => commands::plan(args),
+        Command::Verify(args) => commands::verify(args),
+        Command::Sandbox(args) => commands::sandbox(args),
+        Command::Schema => commands::schema(),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(fatal) => {
+            eprintln!("error: {}", fatal.message);
+            ExitCode::from(fatal.code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "acronis_reports=debug,info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .init();
+}

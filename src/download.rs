@@ -1,0 +1,131 @@
+//! Streaming a stored file to disk: into a temporary file beside the destination, hashing as the
+//! bytes arrive, then renamed into place. A file under its final name is always complete.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use crate::api::{ApiError, Client, error_chain};
+
+/// A download that delivers more than this many times its announced size (plus slack for
+/// formatting differences) is a broken or hostile server, not a report.
+const OVERSIZE_FACTOR: u64 = 4;
+const OVERSIZE_SLACK: u64 = 16 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downloaded {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("the transfer broke after {received} bytes: {message}")]
+    Broken { received: u64, message: String },
+    #[error("the server sent more than {limit} bytes for a file announced as {announced} bytes")]
+    Oversized { announced: u64, limit: u64 },
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DownloadError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api(e) => e.is_transient(),
+            Self::Broken { .. } => true,
+            Self::Oversized { .. } | Self::Io { .. } => false,
+        }
+    }
+}
+
+/// Downloads one stored file to `dest`, retrying a broken transfer from scratch up to
+/// `attempts` times in all.
+pub async fn fetch_to_file(
+    client: &Client,
+    report_id: &str,
+    stored_id: &str,
+    announced_size: Option<u64>,
+    dest: &Path,
+    attempts: u32,
+) -> Result<Downloaded, DownloadError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match fetch_once(client, report_id, stored_id, announced_size, dest).await {
+            Ok(done) => return Ok(done),
+            Err(error) if error.is_retryable() && attempt < attempts => {
+                tracing::warn!(report_id, stored_id, %error, attempt, "download failed; starting again");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn fetch_once(
+    client: &Client,
+    report_id: &str,
+    stored_id: &str,
+    announced_size: Option<u64>,
+    dest: &Path,
+) -> Result<Downloaded, DownloadError> {
+    let io = |source| DownloadError::Io {
+        path: dest.to_owned(),
+        source,
+    };
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    tokio::fs::create_dir_all(parent).await.map_err(io)?;
+    let file_name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("download");
+    // Hidden and marked, so a crash leaves nothing that looks like a report file.
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".partial")
+        .tempfile_in(parent)
+        .map_err(io)?;
+    let limit = announced_size.filter(|size| *size > 0).map(|size| {
+        size.saturating_mul(OVERSIZE_FACTOR)
+            .saturating_add(OVERSIZE_SLACK)
+    });
+
+    let response = client.download(report_id, stored_id).await?;
+    let file = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(io)?);
+    let mut writer = BufWriter::with_capacity(256 * 1024, file);
+    let mut hasher = Sha256::new();
+    let mut received: u64 = 0;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| DownloadError::Broken {
+            received,
+            message: error_chain(&e),
+        })?;
+        received += chunk.len() as u64;
+        if let (Some(limit), Some(announced)) = (limit, announced_size)
+            && received > limit
+        {
+            return Err(DownloadError::Oversized { announced, limit });
+        }
+        hasher.update(&chunk);
+        writer.write_all(&chunk).await.map_err(io)?;
+    }
+    writer.flush().await.map_err(io)?;
+    let file = writer.into_inner();
+    file.sync_all().await.map_err(io)?;
+    drop(file);
+    temp.persist(dest).map_err(|e| io(e.error))?;
+    Ok(Downloaded {
+        bytes: received,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}

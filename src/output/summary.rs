@@ -1,0 +1,591 @@
+//! `summary.md`: the run for a human, outcome first. Also appended to `$GITHUB_STEP_SUMMARY`,
+//! which GitHub refuses above 1 MiB, so the text is kept under that whatever the run's size;
+//! `manifest.json` always has everything.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::api::one_line;
+use crate::period::Period;
+use crate::results::{FileResult, ReportResult, RunResult, SkuStatus, Status};
+
+/// GitHub's limit for one step summary.
+pub const MAX_BYTES: usize = 1024 * 1024;
+/// A longer table is unreadable anyway; manifest.json is the place for the rest.
+const MAX_ROWS_PER_PERIOD: usize = 1000;
+/// Tables longer than this are folded so that the problems below stay in sight.
+const FOLD_ROWS_ABOVE: usize = 50;
+/// The problems list is the most useful part, so it gets its room before the tables.
+const PROBLEMS_BUDGET: usize = 256 * 1024;
+/// Room for a period's heading, table header, fold and note, and for the closing note.
+const SECTION_OVERHEAD: usize = 2 * 1024;
+const NAME_CHARS: usize = 100;
+const MESSAGE_CHARS: usize = 400;
+const DASH: &str = "—";
+
+pub fn render(result: &RunResult) -> String {
+    let head = head(result);
+    let problems = problems(result);
+    let tables_budget = MAX_BYTES - head.len() - problems.len() - SECTION_OVERHEAD;
+    let tables = tables(result, tables_budget);
+    let text = format!("{head}{tables}{problems}");
+    debug_assert!(text.len() < MAX_BYTES, "summary.md is {} bytes", text.len());
+    text
+}
+
+fn head(result: &RunResult) -> String {
+    let total = result.reports.len();
+    let failed = result.failed_count();
+    let files = result.reports.iter().map(|r| r.files.len()).sum::<usize>();
+    let warnings = result
+        .reports
+        .iter()
+        .map(|r| r.warnings.len())
+        .sum::<usize>();
+
+    let mut outcome = format!("{} of {} ok", result.ok_count(), plural(total, "report"));
+    if total == 0 {
+        outcome = "no reports".to_owned();
+    } else if failed > 0 {
+        let _ = write!(outcome, ", {failed} failed");
+    }
+
+    let mut out = format!("# Acronis billing reports — {}\n\n", result.as_of);
+    let _ = write!(out, "**{outcome}**");
+    if warnings > 0 {
+        let _ = write!(out, " · {}", plural(warnings, "warning"));
+    }
+    let _ = writeln!(
+        out,
+        " · {} · as of {} · job {} (sha256 {})\n",
+        plural(files, "file"),
+        result.as_of,
+        inline(&result.job.path, NAME_CHARS),
+        code(prefix(&result.job.sha256)),
+    );
+    let seconds = result.finished_at.as_second() - result.started_at.as_second();
+    let _ = writeln!(
+        out,
+        "Run from {} to {} ({}) against {}, by {} {}.\n",
+        result.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        result.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        elapsed(seconds),
+        inline(&result.base_url, NAME_CHARS),
+        inline(&result.tool.name, NAME_CHARS),
+        inline(&result.tool.version, NAME_CHARS),
+    );
+    out
+}
+
+/// One section per period, in date order; tenants by name within it.
+fn tables(result: &RunResult, budget: usize) -> String {
+    let mut periods: BTreeMap<Period, Vec<&ReportResult>> = BTreeMap::new();
+    for report in &result.reports {
+        periods.entry(report.period).or_default().push(report);
+    }
+    let mut out = String::new();
+    let mut remaining = budget;
+    let mut left_out_periods = 0;
+    let mut left_out_reports = 0;
+    for (period, mut reports) in periods {
+        if remaining < SECTION_OVERHEAD {
+            left_out_periods += 1;
+            left_out_reports += reports.len();
+            continue;
+        }
+        reports.sort_by(|a, b| {
+            (&a.tenant_name, &a.tenant_id, a.kind, a.level).cmp(&(
+                &b.tenant_name,
+                &b.tenant_id,
+                b.kind,
+                b.level,
+            ))
+        });
+        let section = section(&period, &reports, remaining - SECTION_OVERHEAD);
+        remaining = remaining.saturating_sub(section.len());
+        out.push_str(&section);
+    }
+    if left_out_periods > 0 {
+        let _ = writeln!(
+            out,
+            "_{} with {} not shown, to keep this summary under 1 MiB; manifest.json lists every report._\n",
+            plural(left_out_periods, "more period"),
+            plural(left_out_reports, "report"),
+        );
+    }
+    out
+}
+
+fn section(period: &Period, reports: &[&ReportResult], rows_budget: usize) -> String {
+    let rows: Vec<String> = reports.iter().map(|r| row(r)).collect();
+    // When rows must be left out, those with problems are kept first.
+    let by_priority = (0..reports.len())
+        .filter(|&i| has_problem(reports[i]))
+        .chain((0..reports.len()).filter(|&i| !has_problem(reports[i])));
+    let mut shown = vec![false; rows.len()];
+    let (mut shown_count, mut used) = (0, 0);
+    for i in by_priority {
+        if shown_count == MAX_ROWS_PER_PERIOD || used + rows[i].len() > rows_budget {
+            break;
+        }
+        shown[i] = true;
+        shown_count += 1;
+        used += rows[i].len();
+    }
+
+    let mut out = if period.is_whole_month() {
+        format!("## {}\n\n", period.label())
+    } else {
+        format!("## {} to {}\n\n", period.start, period.end)
+    };
+    let failed = reports
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .count();
+    let counts = format!(
+        "{}: {} ok, {failed} failed",
+        plural(reports.len(), "report"),
+        reports.len() - failed
+    );
+    let fold = shown_count > FOLD_ROWS_ABOVE;
+    if fold {
+        let _ = write!(out, "<details><summary>{counts}</summary>\n\n");
+    }
+    out.push_str("| Tenant | Formats | SKU check | Rows | DR compute points | Bytes | SHA-256 |\n");
+    out.push_str("| --- | --- | --- | ---: | ---: | ---: | --- |\n");
+    for (row, _) in rows.iter().zip(&shown).filter(|(_, shown)| **shown) {
+        out.push_str(row);
+    }
+    if fold {
+        out.push_str("\n</details>\n");
+    }
+    out.push('\n');
+    let left_out = reports.len() - shown_count;
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "_{} of {} for this period not shown (reports with problems come first), to keep this summary short and under 1 MiB; manifest.json lists every report._\n",
+            left_out,
+            plural(reports.len(), "report"),
+        );
+    }
+    out
+}
+
+fn has_problem(report: &ReportResult) -> bool {
+    report.status == Status::Failed
+        || !report.warnings.is_empty()
+        || report
+            .files
+            .iter()
+            .any(|f| f.sku_check.status == SkuStatus::Missing)
+}
+
+fn row(report: &ReportResult) -> String {
+    let mut tenant = inline(&report.tenant_name, NAME_CHARS);
+    if report.status == Status::Failed {
+        tenant.push_str(" — **failed**");
+    }
+    let per_file = |cell: fn(&FileResult) -> String| {
+        if report.files.is_empty() {
+            DASH.to_owned()
+        } else {
+            report.files.iter().map(cell).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let formats = per_file(|f| f.format.to_string());
+    let sku = per_file(|f| match f.sku_check.status {
+        SkuStatus::Ok => "ok".to_owned(),
+        SkuStatus::Missing => format!(
+            "missing {}/{}",
+            f.sku_check.rows_without_sku, f.sku_check.rows
+        ),
+        SkuStatus::Skipped => "skipped".to_owned(),
+    });
+    // A skipped check did not count rows, so its 0 means "unknown", not "empty".
+    let rows = per_file(|f| match f.sku_check {
+        c if c.status == SkuStatus::Skipped && c.rows == 0 => DASH.to_owned(),
+        c => c.rows.to_string(),
+    });
+    let dr = report
+        .dr_compute_points
+        .map_or_else(|| DASH.to_owned(), |p| format!("{p:.2}"));
+    let bytes = per_file(|f| f.bytes.to_string());
+    let sha = per_file(|f| code(prefix(&f.sha256)));
+    format!("| {tenant} | {formats} | {sku} | {rows} | {dr} | {bytes} | {sha} |\n")
+}
+
+fn problems(result: &RunResult) -> String {
+    let mut reports: Vec<&ReportResult> = result.reports.iter().collect();
+    reports.sort_by(|a, b| {
+        (a.period, &a.tenant_name, &a.tenant_id).cmp(&(b.period, &b.tenant_name, &b.tenant_id))
+    });
+    let found = reports.into_iter().flat_map(|report| {
+        let failure = (report.status == Status::Failed).then(|| {
+            let error = report.error.as_deref().unwrap_or("no reason was recorded");
+            (report, "failed", error)
+        });
+        let warnings = report
+            .warnings
+            .iter()
+            .map(move |w| (report, "warning", w.as_str()));
+        failure.into_iter().chain(warnings)
+    });
+    let mut out = "## Problems\n\n".to_owned();
+    let (mut shown, mut left_out) = (0, 0);
+    for (report, what, message) in found {
+        // Once one item does not fit, the rest are only counted: rendering them costs time.
+        if left_out == 0 {
+            let item = item(report, what, message);
+            if out.len() + item.len() <= PROBLEMS_BUDGET {
+                out.push_str(&item);
+                shown += 1;
+                continue;
+            }
+        }
+        left_out += 1;
+    }
+    if shown + left_out == 0 {
+        return String::new();
+    }
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "- … and {} not shown, to keep this summary under 1 MiB; manifest.json has every error and warning.",
+            plural(left_out, "more problem")
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn item(report: &ReportResult, what: &str, message: &str) -> String {
+    let mut line = format!(
+        "- **{}** · {}",
+        inline(&report.tenant_name, NAME_CHARS),
+        report.period
+    );
+    if let Some(id) = &report.report_id {
+        let _ = write!(line, " · report {}", code(id));
+    }
+    let _ = write!(line, ": {what}: {}", inline(message, MESSAGE_CHARS));
+    if let Some(hint) = hint(message) {
+        let _ = write!(line, " — *what to do:* {hint}");
+    }
+    line.push('\n');
+    line
+}
+
+/// Advice for the failures users meet most, recognised from the wording of our own errors.
+fn hint(message: &str) -> Option<&'static str> {
+    let text = message.to_lowercase();
+    let has = |needle: &str| text.contains(needle);
+    if has("sku") {
+        return Some(if has("checks.skus: required") {
+            "the partner may lack SKU access: ask Acronis support to enable it, or set `checks.skus: warn` to accept such reports"
+        } else {
+            "the partner may lack SKU access: ask Acronis support to enable it"
+        });
+    }
+    if has("timeout") || has("timed out") {
+        return Some(
+            "raise `polling.timeout` in the job file; large reports can take a long time to build",
+        );
+    }
+    if has("http 401") || has("invalid_client") || has("authentication") {
+        return Some(
+            "check ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (or ACRONIS_TOKEN), and that the API client is enabled",
+        );
+    }
+    if has("http 403") || has("forbidden") || has("permission") {
+        return Some(
+            "the API client lacks permission for this tenant: give it a role on the tenant or on one above it",
+        );
+    }
+    if has("http 404") || has("not found") {
+        return Some(
+            "check the tenant id in the job file; the tenant may have been moved or deleted",
+        );
+    }
+    if has("http 429") || has("too many requests") {
+        return Some(
+            "the API is throttling requests: lower `concurrency` in the job file or run later",
+        );
+    }
+    if has("http 5") {
+        return Some("the Acronis service had trouble; run the job again later");
+    }
+    None
+}
+
+/// User-supplied text as one line of Markdown that cannot break a table or start markup.
+fn inline(text: &str, max_chars: usize) -> String {
+    let line = one_line(text, max_chars);
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '#' | '!'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A code span for identifiers we can trust not to close it; anything else is escaped text.
+fn code(text: &str) -> String {
+    if !text.is_empty()
+        && text.len() <= NAME_CHARS
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        format!("`{text}`")
+    } else {
+        inline(text, NAME_CHARS)
+    }
+}
+
+/// The first 12 hex digits: enough to tell files apart at a glance.
+fn prefix(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn elapsed(seconds: i64) -> String {
+    // Clocks can step backwards during a run; a negative duration would only confuse.
+    let seconds = seconds.max(0);
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::manifest::tests::contract_run;
+    use crate::results::SkuCheck;
+    use jiff::civil::date;
+
+    fn report(tenant: &str, period: Period) -> ReportResult {
+        let mut report = contract_run().reports.remove(0);
+        report.tenant_name = tenant.to_owned();
+        report.period = period;
+        for file in &mut report.files {
+            file.sha256 = "0123456789abcdef".repeat(4);
+        }
+        report
+    }
+
+    fn october() -> Period {
+        Period {
+            start: date(2026, 10, 1),
+            end: date(2026, 10, 31),
+        }
+    }
+
+    fn run_of(reports: Vec<ReportResult>) -> RunResult {
+        RunResult {
+            reports,
+            ..contract_run()
+        }
+    }
+
+    fn table_rows(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("| ") && !l.starts_with("| Tenant") && !l.starts_with("| ---")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn all_ok_leads_with_the_outcome() {
+        let text = render(&run_of(vec![report("acme", october())]));
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("# Acronis billing reports — 2026-11-01"));
+        assert_eq!(lines.next(), Some(""));
+        let outcome = lines.next().unwrap();
+        assert!(
+            outcome
+                .starts_with("**1 of 1 report ok** · 1 file · as of 2026-11-01 · job billing.yml"),
+            "{outcome}"
+        );
+        assert!(
+            text.contains("Run from 2026-11-01T06:00:00Z to 2026-11-01T06:04:10Z (4m 10s) against https://eu2-cloud.acronis.com"),
+            "{text}"
+        );
+        assert!(text.contains("## 2026-10\n"), "{text}");
+        assert_eq!(
+            table_rows(&text),
+            ["| acme | csv_v2_0 | ok | 42 | — | 4945 | `0123456789ab` |"]
+        );
+        assert!(!text.contains("## Problems"));
+    }
+
+    #[test]
+    fn failures_are_counted_and_explained() {
+        let mut failed = report("globex", october());
+        failed.status = Status::Failed;
+        failed.report_id = Some("r-1".into());
+        failed.error =
+            Some("not ready after 1800s (polling.timeout); still waiting for csv_v2_0".into());
+        failed.files.clear();
+        let mut denied = report("initech", october());
+        denied.status = Status::Failed;
+        denied.report_id = None;
+        denied.error = Some("POST /api/2/reports failed with HTTP 403: Access denied".into());
+        denied.files.clear();
+        let text = render(&run_of(vec![report("acme", october()), failed, denied]));
+
+        assert!(
+            text.contains("**1 of 3 reports ok, 2 failed** · 1 file ·"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| globex — **failed** | — | — | — | — | — | — |"),
+            "{text}"
+        );
+        let problems = &text[text.find("## Problems").unwrap()..];
+        assert!(problems.contains(
+            "- **globex** · 2026-10 · report `r-1`: failed: not ready after 1800s (polling.timeout); still waiting for csv\\_v2\\_0 — *what to do:* raise `polling.timeout`"
+        ), "{problems}");
+        assert!(
+            problems.contains("- **initech** · 2026-10: failed: POST /api/2/reports failed with HTTP 403: Access denied — *what to do:* the API client lacks permission"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn sku_missing_and_dr_points() {
+        let mut r = report("acme", october());
+        r.files[0].sku_check = SkuCheck {
+            status: SkuStatus::Missing,
+            rows: 42,
+            rows_without_sku: 3,
+        };
+        r.files.push(FileResult {
+            format: crate::report::Format::JsonV2,
+            path: "2026-10/acme/usage_summary.json_v2_0.json".into(),
+            bytes: 9000,
+            sha256: "fedcba9876543210".repeat(4),
+            sku_check: SkuCheck::SKIPPED,
+            ..r.files[0].clone()
+        });
+        r.dr_compute_points = Some(12.345);
+        r.warnings = vec!["3 of 42 rows in the csv_v2_0 file lack a SKU".into()];
+        let mut strict = report("globex", october());
+        strict.status = Status::Failed;
+        strict.error =
+            Some("3 of 42 rows in the csv_v2_0 file lack a SKU (checks.skus: required)".into());
+        let text = render(&run_of(vec![r, strict]));
+
+        assert!(text.contains("· 1 warning ·"), "{text}");
+        assert_eq!(
+            table_rows(&text)[0],
+            "| acme | csv_v2_0, json_v2_0 | missing 3/42, skipped | 42, — | 12.35 | 4945, 9000 | `0123456789ab`, `fedcba987654` |"
+        );
+        assert!(text.contains("warning: 3 of 42 rows in the csv\\_v2\\_0 file lack a SKU — *what to do:* the partner may lack SKU access: ask Acronis support to enable it\n"), "{text}");
+        assert!(text.contains("(checks.skus: required) — *what to do:* the partner may lack SKU access: ask Acronis support to enable it, or set `checks.skus: warn`"), "{text}");
+    }
+
+    #[test]
+    fn user_text_cannot_break_the_table() {
+        let r = report("a|b\nc *d* <script> `x`", october());
+        let text = render(&run_of(vec![r]));
+        let rows = table_rows(&text);
+        assert_eq!(rows.len(), 1, "{text}");
+        assert!(
+            rows[0].starts_with("| a\\|b c \\*d\\* \\<script\\> \\`x\\` | csv_v2_0 |"),
+            "{}",
+            rows[0]
+        );
+        // Seven cells: eight unescaped pipes.
+        let bare_pipes = rows[0]
+            .match_indices('|')
+            .filter(|(i, _)| !rows[0][..*i].ends_with('\\'))
+            .count();
+        assert_eq!(bare_pipes, 8);
+    }
+
+    #[test]
+    fn periods_are_sorted_and_ranges_named_by_dates() {
+        let range = Period {
+            start: date(2026, 11, 1),
+            end: date(2026, 11, 15),
+        };
+        let september = Period {
+            start: date(2026, 9, 1),
+            end: date(2026, 9, 30),
+        };
+        let text = render(&run_of(vec![
+            report("a", range),
+            report("b", october()),
+            report("c", september),
+        ]));
+        let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
+        assert_eq!(
+            headings,
+            ["## 2026-09", "## 2026-10", "## 2026-11-01 to 2026-11-15"]
+        );
+    }
+
+    #[test]
+    fn ten_thousand_reports_stay_under_one_mib() {
+        let mut reports: Vec<ReportResult> = (0..10_000)
+            .map(|i| report(&format!("tenant {i:05} {}", "x".repeat(80)), october()))
+            .collect();
+        for r in reports.iter_mut().skip(9_990) {
+            r.status = Status::Failed;
+            r.error = Some(format!("HTTP 500 {}", "e".repeat(1000)));
+        }
+        let text = render(&run_of(reports));
+        assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
+        let rows = table_rows(&text);
+        assert_eq!(rows.len(), MAX_ROWS_PER_PERIOD);
+        // The failed ones are among those shown.
+        assert_eq!(rows.iter().filter(|r| r.contains("**failed**")).count(), 10);
+        assert!(text.contains("<details><summary>10000 reports: 9990 ok, 10 failed</summary>"));
+        assert!(
+            text.contains("_9000 of 10000 reports for this period not shown"),
+            "{text}"
+        );
+        assert!(text.contains("manifest.json lists every report"));
+    }
+
+    #[test]
+    fn many_periods_and_problems_stay_under_one_mib() {
+        let reports: Vec<ReportResult> = (0..10_000)
+            .map(|i| {
+                let start = date(2000, 1, 1)
+                    .checked_add(jiff::Span::new().days(i))
+                    .unwrap();
+                let mut r = report(&"ü|".repeat(200), Period { start, end: start });
+                r.status = Status::Failed;
+                r.error = Some("x".repeat(5000));
+                r.warnings = vec!["w".repeat(5000)];
+                r
+            })
+            .collect();
+        let text = render(&run_of(reports));
+        assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
+        assert!(
+            text.contains("more periods with"),
+            "{}",
+            &text[text.len() - 2000..]
+        );
+        assert!(text.contains("more problems not shown"));
+    }
+}

@@ -1,0 +1,719 @@
+//! End-to-end tests of the sandbox over loopback HTTP.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::*;
+
+const TENANT: &str = "ede9f834-70b3-476c-83d9-736f9f8c7dae";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// No transparent decompression, to see what goes over the wire.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .gzip(false)
+        .build()
+        .unwrap()
+}
+
+fn fast() -> Scenario {
+    Scenario {
+        generation_delay: Duration::ZERO,
+        ..Scenario::default()
+    }
+}
+
+async fn token(sb: &Sandbox, http: &reqwest::Client) -> String {
+    let resp = http
+        .post(format!("{}/api/2/idp/token", sb.base_url()))
+        .basic_auth(sb.client_id(), Some(sb.client_secret()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = resp.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+fn report_body(formats: &[&str]) -> Value {
+    json!({
+        "parameters": {
+            "tenant_id": TENANT,
+            "kind": "usage_summary",
+            "level": "direct_partners",
+            "period": {"start": "2024-05-01", "end": "2024-05-31"},
+            "formats": formats,
+            "hide_zero_usage": false,
+            "show_skus": true
+        },
+        "schedule": {"type": "once"},
+        "result_action": "save"
+    })
+}
+
+async fn create(
+    sb: &Sandbox,
+    http: &reqwest::Client,
+    tok: &str,
+    body: &Value,
+) -> reqwest::Response {
+    http.post(format!("{}/api/2/reports", sb.base_url()))
+        .bearer_auth(tok)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn create_ok(sb: &Sandbox, http: &reqwest::Client, tok: &str, body: &Value) -> String {
+    let resp = create(sb, http, tok, body).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = resp.json().await.unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn stored(sb: &Sandbox, http: &reqwest::Client, tok: &str, id: &str) -> Vec<Value> {
+    let resp = http
+        .get(format!("{}/api/2/reports/{id}/stored", sb.base_url()))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = resp.json().await.unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+async fn download(
+    sb: &Sandbox,
+    http: &reqwest::Client,
+    tok: &str,
+    id: &str,
+    stored_id: &str,
+) -> reqwest::Response {
+    http.get(format!(
+        "{}/api/2/reports/{id}/stored/{stored_id}",
+        sb.base_url()
+    ))
+    .bearer_auth(tok)
+    .send()
+    .await
+    .unwrap()
+}
+
+fn saved_id<'a>(items: &'a [Value], format: &str) -> &'a str {
+    items
+        .iter()
+        .filter(|i| i["report_format"] == format && i["status"] == "saved")
+        .max_by_key(|i| i["created_at"].as_str().unwrap().to_owned())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn token_endpoint() {
+    let sb = Sandbox::start(fast(), 0).await.unwrap();
+    let http = client();
+    let url = format!("{}/api/2/idp/token", sb.base_url());
+
+    let resp = http
+        .post(&url)
+        .basic_auth(sb.client_id(), Some(sb.client_secret()))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["access_token"].as_str().unwrap().len() >= 40);
+    assert_eq!(v["token_type"], "bearer");
+    let now = jiff::Timestamp::now().as_second();
+    let expires = v["expires_on"].as_i64().unwrap();
+    assert!((now + 7190..=now + 7210).contains(&expires), "{expires}");
+    assert!(v["id_token"].is_string());
+
+    // Credentials as form fields are accepted too.
+    let resp = http
+        .post(&url)
+        .body("grant_type=client_credentials&client_id=sandbox-client&client_secret=sandbox-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let resp = http
+        .post(&url)
+        .basic_auth(sb.client_id(), Some("wrong-secret-xyz"))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("wrong-secret-xyz"));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"], "invalid_client");
+
+    let resp = http
+        .post(&url)
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    let resp = http
+        .post(&url)
+        .basic_auth(sb.client_id(), Some(sb.client_secret()))
+        .body("grant_type=password")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "unsupported_grant_type");
+
+    assert_eq!(sb.stats().token_requests, 5);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_requires_valid_unexpired_token() {
+    let sb = Sandbox::start(
+        Scenario {
+            token_lifetime: Duration::from_millis(300),
+            ..fast()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let resp = create(&sb, &http, "made-up-token", &report_body(&["csv_v2_0"])).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 401);
+    assert_eq!(v["error"]["domain"], "PlatformAccountServer");
+
+    let tok = token(&sb, &http).await;
+    create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let resp = create(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn timeline_empty_processing_saved() {
+    let sb = Sandbox::start(
+        Scenario {
+            generation_delay: Duration::from_millis(1200),
+            ..Scenario::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let resp = create(&sb, &http, &tok, &report_body(&["csv_v2_0", "json_v2_0"])).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["result_action"], "save");
+    assert_eq!(created["parameters"]["tenant_id"], TENANT);
+    assert_eq!(
+        created["parameters"]["formats"],
+        json!(["csv_v2_0", "json_v2_0"])
+    );
+    let id = created["id"].as_str().unwrap();
+
+    assert!(stored(&sb, &http, &tok, id).await.is_empty());
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let items = stored(&sb, &http, &tok, id).await;
+    assert_eq!(items.len(), 2);
+    for i in &items {
+        assert_eq!(i["status"], "processing");
+        assert!(i.get("size").is_none());
+    }
+    let early = items[0]["id"].as_str().unwrap();
+    assert_eq!(
+        download(&sb, &http, &tok, id, early).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let items = stored(&sb, &http, &tok, id).await;
+    assert_eq!(items.len(), 2);
+    for i in &items {
+        assert_eq!(i["status"], "saved");
+        assert!(i["created_at"].as_str().unwrap().ends_with("+00:00"));
+    }
+    let csv_item = items
+        .iter()
+        .find(|i| i["report_format"] == "csv_v2_0")
+        .unwrap();
+    let resp = download(&sb, &http, &tok, id, csv_item["id"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(csv_item["size"].as_u64().unwrap(), body.len() as u64);
+    assert!(body.starts_with(content::CSV_V2_HEADER.as_bytes()));
+
+    let stats = sb.stats();
+    assert_eq!(stats.reports.len(), 1);
+    assert_eq!(stats.reports[0].formats, vec!["csv_v2_0", "json_v2_0"]);
+    assert_eq!(stats.stored_list_requests, 3);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn downloads_identical_across_sandboxes() {
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let sb = Sandbox::start(fast(), 0).await.unwrap();
+        let http = client();
+        let tok = token(&sb, &http).await;
+        let formats = ["csv", "html", "json_v1", "csv_v2_0", "json_v2_0"];
+        let id = create_ok(&sb, &http, &tok, &report_body(&formats)).await;
+        let items = stored(&sb, &http, &tok, &id).await;
+        let mut run = Vec::new();
+        for f in formats {
+            let sid = saved_id(&items, f).to_owned();
+            let first = download(&sb, &http, &tok, &id, &sid)
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            let again = download(&sb, &http, &tok, &id, &sid)
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(first, again, "{f} differs between downloads");
+            run.push(first);
+        }
+        bodies.push(run);
+        sb.shutdown().await;
+    }
+    assert_eq!(bodies[0], bodies[1]);
+}
+
+#[tokio::test]
+async fn gzip_on_request_only() {
+    let sb = Sandbox::start(fast(), 0).await.unwrap();
+    let http = raw_client();
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["json_v2_0"])).await;
+    let items = stored(&sb, &http, &tok, &id).await;
+    let sid = saved_id(&items, "json_v2_0").to_owned();
+    let url = format!("{}/api/2/reports/{id}/stored/{sid}", sb.base_url());
+
+    let plain = http.get(&url).bearer_auth(&tok).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["content-type"], "application/json");
+    let plain = plain.bytes().await.unwrap();
+
+    let zipped = http
+        .get(&url)
+        .bearer_auth(&tok)
+        .header("accept-encoding", "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let length: usize = zipped.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let zipped = zipped.bytes().await.unwrap();
+    assert_eq!(length, zipped.len());
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut decoded)
+        .unwrap();
+    assert_eq!(decoded, plain.to_vec());
+    assert_eq!(items[0]["size"].as_u64().unwrap(), plain.len() as u64);
+    serde_json::from_slice::<Value>(&plain).unwrap();
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn strict_validation_over_http() {
+    let sb = Sandbox::start(fast(), 0).await.unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+
+    let mut body = report_body(&["csv_v2_0"]);
+    body["parameters"]["show_skus"] = json!("true");
+    let resp = create(&sb, &http, &tok, &body).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("show_skus")
+    );
+    assert_eq!(v["error"]["details"]["field"], "parameters.show_skus");
+
+    let resp = http
+        .post(format!("{}/api/2/reports", sb.base_url()))
+        .bearer_auth(&tok)
+        .body(serde_json::to_vec(&report_body(&["csv_v2_0"])).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    assert!(sb.stats().reports.is_empty());
+    assert_eq!(sb.stats().create_requests, 2);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn tenant_behaviours() {
+    let unknown = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a003";
+    let failing = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002";
+    let no_skus = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001";
+    let mut sc = fast();
+    sc.tenants.insert(
+        unknown.into(),
+        TenantBehaviour {
+            unknown: true,
+            ..Default::default()
+        },
+    );
+    sc.tenants.insert(
+        failing.into(),
+        TenantBehaviour {
+            fail: true,
+            ..Default::default()
+        },
+    );
+    sc.tenants.insert(
+        no_skus.into(),
+        TenantBehaviour {
+            no_skus: true,
+            ..Default::default()
+        },
+    );
+    let sb = Sandbox::start(sc, 0).await.unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+
+    let mut body = report_body(&["csv_v2_0"]);
+    body["parameters"]["tenant_id"] = json!(unknown);
+    let resp = create(&sb, &http, &tok, &body).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 1005);
+    assert_eq!(v["error"]["message"], "Tenant not found");
+
+    body["parameters"]["tenant_id"] = json!(failing);
+    let id = create_ok(&sb, &http, &tok, &body).await;
+    let items = stored(&sb, &http, &tok, &id).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "failed");
+    let sid = items[0]["id"].as_str().unwrap();
+    assert_eq!(
+        download(&sb, &http, &tok, &id, sid).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    body["parameters"]["tenant_id"] = json!(no_skus);
+    let id = create_ok(&sb, &http, &tok, &body).await;
+    let items = stored(&sb, &http, &tok, &id).await;
+    let text = download(&sb, &http, &tok, &id, saved_id(&items, "csv_v2_0"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    for row in reader.records() {
+        assert_eq!(&row.unwrap()[7], "");
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_rule_fires_exactly_times() {
+    let mut sc = fast();
+    sc.faults.push(FaultRule {
+        endpoint: Endpoint::StoredList,
+        times: 2,
+        status: Some(429),
+        retry_after: Some("1".into()),
+        ..FaultRule::default()
+    });
+    sc.faults.push(FaultRule {
+        endpoint: Endpoint::Token,
+        times: 1,
+        status: Some(503),
+        ..FaultRule::default()
+    });
+    let sb = Sandbox::start(sc, 0).await.unwrap();
+    let http = client();
+
+    let resp = http
+        .post(format!("{}/api/2/idp/token", sb.base_url()))
+        .basic_auth(sb.client_id(), Some(sb.client_secret()))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+
+    let url = format!("{}/api/2/reports/{id}/stored", sb.base_url());
+    for _ in 0..2 {
+        let resp = http.get(&url).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], 429);
+    }
+    for _ in 0..2 {
+        let resp = http.get(&url).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let stats = sb.stats();
+    assert_eq!(stats.faults_injected, 3);
+    assert_eq!(stats.stored_list_requests, 4);
+    assert_eq!(stats.token_requests, 2);
+    sb.shutdown().await;
+}
+
+async fn assert_truncated(sb: &Sandbox, http: &reqwest::Client, tok: &str, id: &str, sid: &str) {
+    let resp = download(sb, http, tok, id, sid).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // A decoding client hides the wire length, so only check it when present.
+    let announced: u64 = resp
+        .headers()
+        .get("content-length")
+        .map_or(u64::MAX, |v| v.to_str().unwrap().parse().unwrap());
+    let mut resp = resp;
+    let mut got = 0u64;
+    let outcome = loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => got += c.len() as u64,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(outcome.is_err(), "a truncated body must end in an error");
+    assert!(got < announced, "{got} of {announced}");
+    if announced != u64::MAX {
+        assert!(got > 0, "the first half should arrive before the abort");
+    }
+}
+
+#[tokio::test]
+async fn truncate_fault_aborts_download() {
+    let mut sc = fast();
+    sc.faults.push(FaultRule {
+        endpoint: Endpoint::Download,
+        times: 2,
+        truncate: true,
+        ..FaultRule::default()
+    });
+    let sb = Sandbox::start(sc, 0).await.unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+    let items = stored(&sb, &http, &tok, &id).await;
+    let sid = saved_id(&items, "csv_v2_0").to_owned();
+    // Plain on the wire, then gzip-encoded and decoded by the client.
+    assert_truncated(&sb, &raw_client(), &tok, &id, &sid).await;
+    assert_truncated(&sb, &http, &tok, &id, &sid).await;
+    // Only twice: the retry gets the whole file.
+    let body = download(&sb, &http, &tok, &id, &sid)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.len() as u64, items[0]["size"].as_u64().unwrap());
+    assert_eq!(sb.stats().faults_injected, 2);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn large_padded_download_streams() {
+    let mut sc = fast();
+    sc.pad_bytes = 9 * 1024 * 1024;
+    sc.faults.push(FaultRule {
+        endpoint: Endpoint::Download,
+        times: 1,
+        truncate: true,
+        ..FaultRule::default()
+    });
+    let sb = Sandbox::start(sc, 0).await.unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+    let items = stored(&sb, &http, &tok, &id).await;
+    let sid = saved_id(&items, "csv_v2_0").to_owned();
+    let size = items[0]["size"].as_u64().unwrap();
+    assert!(size > 9 * 1024 * 1024);
+    assert_truncated(&sb, &http, &tok, &id, &sid).await;
+    let resp = download(&sb, &http, &tok, &id, &sid).await;
+    assert!(resp.headers().get("content-encoding").is_none());
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(body.len() as u64, size);
+    assert!(body.ends_with(b",1\n"));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn duplicate_stored_lists_older_copy_first() {
+    let sb = Sandbox::start(
+        Scenario {
+            duplicate_stored: true,
+            ..fast()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0", "json_v2_0"])).await;
+    let items = stored(&sb, &http, &tok, &id).await;
+    assert_eq!(items.len(), 4);
+    let csv: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["report_format"] == "csv_v2_0")
+        .collect();
+    assert_eq!(csv.len(), 2);
+    assert!(csv[0]["created_at"].as_str() < csv[1]["created_at"].as_str());
+    let old = download(&sb, &http, &tok, &id, csv[0]["id"].as_str().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    let new = download(&sb, &http, &tok, &id, csv[1]["id"].as_str().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_ne!(old, new);
+    assert!(old.contains("(stale)") && !new.contains("(stale)"));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_needs_matching_version() {
+    let sb = Sandbox::start(fast(), 0).await.unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+    let url = format!("{}/api/2/reports/{id}", sb.base_url());
+    let del = |q: &str| http.delete(format!("{url}{q}")).bearer_auth(&tok).send();
+    assert_eq!(del("").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        del("?version=x").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        del("?version=2").await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        del("?version=1").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        del("?version=1").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let resp = http
+        .get(format!("{url}/stored"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let stats = sb.stats();
+    assert!(stats.reports[0].deleted);
+    assert_eq!(stats.delete_requests, 5);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn stats_endpoint_and_unknown_routes() {
+    let sb = Sandbox::start(
+        Scenario {
+            response_delay: Duration::from_millis(50),
+            ..fast()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let resp = http
+        .get(format!("{}/api/2/nothing/here", sb.base_url()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 404);
+    let resp = http
+        .get(format!("{}/api/2/idp/token", sb.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let started = std::time::Instant::now();
+    let resp = http
+        .get(format!("{}/_sandbox/stats", sb.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_millis(50));
+    let stats: Stats = resp.json().await.unwrap();
+    assert_eq!(stats.token_requests, 1);
+    assert!(stats.connections >= 1);
+
+    let resp = http
+        .get(format!(
+            "{}/api/2/clients/{}",
+            sb.base_url(),
+            sb.client_id()
+        ))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["tenant_id"], client_tenant_id("sandbox-client"));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn bind_error_names_the_port() {
+    let first = Sandbox::start(fast(), 0).await.unwrap();
+    let port = first.local_addr().port();
+    let err = Sandbox::start(fast(), port).await.unwrap_err().to_string();
+    assert!(err.contains(&port.to_string()), "{err}");
+    first.shutdown().await;
+}

@@ -1,0 +1,584 @@
+//! `acronis-reports verify DIR`: checks an output folder's files against its `SHA256SUMS` and
+//! `manifest.json`, the way an auditor would, without trusting anything in the folder to stay
+//! inside it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::output::checksums::{self, ChecksumError};
+use crate::output::{MANIFEST, SHA256SUMS, SUMMARY};
+
+/// Files at the top of the folder that describe the others, or that CI tooling writes beside
+/// them; `SHA256SUMS` never lists them.
+const UNLISTED_TOP_LEVEL: [&str; 5] = [SHA256SUMS, MANIFEST, SUMMARY, "junit.xml", "outputs.env"];
+
+const READ_BUFFER: usize = 256 * 1024;
+
+/// The folder cannot be verified at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "{} does not exist; point verify at a folder written by `acronis-reports run`",
+        path.display()
+    )]
+    NotFound { path: PathBuf },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} is not in sha256sum format: {source}", path.display())]
+    Checksums {
+        path: PathBuf,
+        source: ChecksumError,
+    },
+    #[error(
+        "{} lists {}, which is not a relative path inside the folder; refusing to verify",
+        path.display(),
+        shown(entry)
+    )]
+    UnsafePath { path: PathBuf, entry: String },
+    #[error("{} lists {} more than once", path.display(), shown(entry))]
+    Duplicate { path: PathBuf, entry: String },
+    #[error("{} is not a valid manifest: {reason}", path.display())]
+    Manifest { path: PathBuf, reason: String },
+}
+
+/// What verification found. Paths are relative to the folder, with `/` separators.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Files listed in `SHA256SUMS`.
+    pub checked: usize,
+    /// Listed, but not in the folder.
+    pub missing: Vec<String>,
+    /// Listed, but with other content, or no longer a regular file.
+    pub changed: Vec<String>,
+    /// In the folder, but not listed.
+    pub extra: Vec<String>,
+    /// Where `manifest.json` and `SHA256SUMS` (or the files) disagree, one sentence each.
+    pub manifest_mismatches: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty()
+            && self.changed.is_empty()
+            && self.extra.is_empty()
+            && self.manifest_mismatches.is_empty()
+    }
+
+    fn problems(&self) -> usize {
+        self.missing.len() + self.changed.len() + self.extra.len() + self.manifest_mismatches.len()
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files = if self.checked == 1 { "file" } else { "files" };
+        if self.is_clean() {
+            return write!(f, "verified {} {files}: all match", self.checked);
+        }
+        let problems = self.problems();
+        let noun = if problems == 1 { "problem" } else { "problems" };
+        write!(f, "verified {} {files}: {problems} {noun}", self.checked)?;
+        for (label, paths) in [
+            ("missing", &self.missing),
+            ("changed", &self.changed),
+            ("extra", &self.extra),
+        ] {
+            for path in paths {
+                write!(f, "\n{label}: {}", shown(path))?;
+            }
+        }
+        for sentence in &self.manifest_mismatches {
+            write!(f, "\nmanifest: {sentence}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks `dir/SHA256SUMS` and `dir/manifest.json` against the files in `dir`.
+pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
+    let listed = read_checksums(&dir.join(SHA256SUMS))?;
+    let manifest = read_manifest(&dir.join(MANIFEST))?;
+
+    let mut report = VerifyReport {
+        checked: listed.len(),
+        ..VerifyReport::default()
+    };
+    // Sizes of the files whose content matches SHA256SUMS, to check the manifest's `bytes`.
+    let mut sizes = BTreeMap::new();
+    for (path, expected) in &listed {
+        match inspect(dir, path)? {
+            Found::Missing => report.missing.push(path.clone()),
+            Found::NotRegular => report.changed.push(path.clone()),
+            Found::File { sha256, bytes } if sha256 == *expected => {
+                sizes.insert(path.as_str(), bytes);
+            }
+            Found::File { .. } => report.changed.push(path.clone()),
+        }
+    }
+    report.extra = unlisted_files(dir, &listed)?;
+    report.manifest_mismatches = compare_manifest(&manifest, &listed, &sizes);
+    Ok(report)
+}
+
+/// `SHA256SUMS` as normalised relative path → lowercase hex.
+fn read_checksums(path: &Path) -> Result<BTreeMap<String, String>, VerifyError> {
+    let bytes = read(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        VerifyError::Checksums {
+            path: path.to_owned(),
+            source: ChecksumError {
+                line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                reason: "not valid UTF-8".to_owned(),
+            },
+        }
+    })?;
+    let entries = checksums::parse(&text).map_err(|source| VerifyError::Checksums {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut listed = BTreeMap::new();
+    for entry in entries {
+        let Some(key) = normalise(&entry.path) else {
+            return Err(VerifyError::UnsafePath {
+                path: path.to_owned(),
+                entry: entry.path,
+            });
+        };
+        if listed.insert(key, entry.sha256).is_some() {
+            return Err(VerifyError::Duplicate {
+                path: path.to_owned(),
+                entry: entry.path,
+            });
+        }
+    }
+    Ok(listed)
+}
+
+struct ManifestFile {
+    path: String,
+    sha256: String,
+    bytes: u64,
+}
+
+/// The `reports[].files[]` entries; anything else in the manifest is not verify's business.
+fn read_manifest(path: &Path) -> Result<Vec<ManifestFile>, VerifyError> {
+    let invalid = |reason: String| VerifyError::Manifest {
+        path: path.to_owned(),
+        reason,
+    };
+    let value: Value = serde_json::from_slice(&read(path)?).map_err(|e| invalid(e.to_string()))?;
+    if let Some(version) = value.get("manifest_version")
+        && *version != 1
+    {
+        return Err(invalid(format!(
+            "manifest_version {version} is not supported; this tool reads version 1"
+        )));
+    }
+    let reports = value
+        .get("reports")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("there is no `reports` list".to_owned()))?;
+    let mut files = Vec::new();
+    for (r, report) in reports.iter().enumerate() {
+        let list = report
+            .get("files")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid(format!("reports[{r}] has no `files` list")))?;
+        for (f, file) in list.iter().enumerate() {
+            let text = |key: &str| {
+                file.get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("reports[{r}].files[{f}] has no text `{key}`")))
+            };
+            let bytes = file.get("bytes").and_then(Value::as_u64).ok_or_else(|| {
+                invalid(format!(
+                    "reports[{r}].files[{f}] has no whole number `bytes`"
+                ))
+            })?;
+            files.push(ManifestFile {
+                path: text("path")?,
+                sha256: text("sha256")?,
+                bytes,
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, VerifyError> {
+    fs::read(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => VerifyError::NotFound {
+            path: path.to_owned(),
+        },
+        _ => VerifyError::Read {
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+/// A listed path with `/` separators and no `.` components, or `None` for one that could reach
+/// outside the folder (absolute, `..`, a drive prefix) or names nothing.
+fn normalise(entry: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for component in Path::new(entry).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+enum Found {
+    Missing,
+    /// A symlink, folder or device where a file was, or a symlink on the way to it.
+    NotRegular,
+    File {
+        sha256: String,
+        bytes: u64,
+    },
+}
+
+/// Looks a listed file up one component at a time, so that no symbolic link is followed: the
+/// folder's content must not lead verify to read anything outside it.
+fn inspect(dir: &Path, relative: &str) -> Result<Found, VerifyError> {
+    let mut path = dir.to_path_buf();
+    let parts: Vec<&str> = relative.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
+            Err(source) => return Err(VerifyError::Read { path, source }),
+        };
+        let last = i + 1 == parts.len();
+        if meta.file_type().is_symlink() || (last && !meta.is_file()) {
+            return Ok(Found::NotRegular);
+        }
+        if !last && !meta.is_dir() {
+            return Ok(Found::Missing);
+        }
+    }
+    let (sha256, bytes) = hash_file(&path).map_err(|source| VerifyError::Read { path, source })?;
+    Ok(Found::File { sha256, bytes })
+}
+
+fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; READ_BUFFER];
+    let mut total = 0u64;
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buffer[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// Everything in the folder that `SHA256SUMS` does not list, except the run's own records and
+/// hidden entries (resume state, temporary files). Symbolic links are reported, never followed.
+fn unlisted_files(
+    dir: &Path,
+    listed: &BTreeMap<String, String>,
+) -> Result<Vec<String>, VerifyError> {
+    let read_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| VerifyError::Read { path, source }
+    };
+    let mut extra = Vec::new();
+    let mut folders = vec![(dir.to_path_buf(), String::new())];
+    while let Some((folder, relative)) = folders.pop() {
+        for entry in fs::read_dir(&folder).map_err(read_error(&folder))? {
+            let entry = entry.map_err(read_error(&folder))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let top = relative.is_empty();
+            if name.starts_with('.') || (top && UNLISTED_TOP_LEVEL.contains(&name.as_ref())) {
+                continue;
+            }
+            let key = if top {
+                name.into_owned()
+            } else {
+                format!("{relative}/{name}")
+            };
+            let kind = entry.file_type().map_err(read_error(&entry.path()))?;
+            if kind.is_dir() {
+                folders.push((entry.path(), key));
+            } else if !listed.contains_key(&key) {
+                extra.push(key);
+            }
+        }
+    }
+    extra.sort();
+    Ok(extra)
+}
+
+fn compare_manifest(
+    manifest: &[ManifestFile],
+    listed: &BTreeMap<String, String>,
+    sizes: &BTreeMap<&str, u64>,
+) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    let mut seen = BTreeSet::new();
+    for file in manifest {
+        let shown_path = shown(&file.path);
+        let Some(key) = normalise(&file.path) else {
+            mismatches.push(format!(
+                "manifest.json lists {shown_path}, which is not a relative path inside the folder"
+            ));
+            continue;
+        };
+        if !seen.insert(key.clone()) {
+            mismatches.push(format!("manifest.json lists {shown_path} more than once"));
+            continue;
+        }
+        match listed.get(&key) {
+            None => mismatches.push(format!(
+                "manifest.json lists {shown_path}, but SHA256SUMS does not"
+            )),
+            Some(sha256) if !sha256.eq_ignore_ascii_case(&file.sha256) => {
+                mismatches.push(format!(
+                    "{shown_path} has sha256 {} in manifest.json but {sha256} in SHA256SUMS",
+                    file.sha256
+                ));
+            }
+            Some(_) => {}
+        }
+        if let Some(&actual) = sizes.get(key.as_str())
+            && actual != file.bytes
+        {
+            mismatches.push(format!(
+                "{shown_path} has {} bytes according to manifest.json, but {actual} on disk",
+                file.bytes
+            ));
+        }
+    }
+    for key in listed.keys().filter(|key| !seen.contains(*key)) {
+        mismatches.push(format!(
+            "SHA256SUMS lists {}, but manifest.json does not",
+            shown(key)
+        ));
+    }
+    mismatches
+}
+
+/// A path as it can be printed on one line: as is, or quoted with escapes when it holds control
+/// characters.
+fn shown(path: &str) -> String {
+    if path.chars().any(char::is_control) {
+        format!("{path:?}")
+    } else {
+        path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{self, manifest};
+    use crate::results::{FileResult, SkuCheck};
+
+    /// A folder as `run` leaves it, with one report holding `files`.
+    fn run_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut result = manifest::tests::contract_run();
+        result.reports[0].files = files
+            .iter()
+            .map(|(path, content)| {
+                let full = dir.path().join(path);
+                fs::create_dir_all(full.parent().unwrap()).unwrap();
+                fs::write(&full, content).unwrap();
+                FileResult {
+                    format: crate::report::Format::CsvV2,
+                    path: (*path).to_owned(),
+                    stored_report_id: "s".into(),
+                    bytes: content.len() as u64,
+                    sha256: hex::encode(Sha256::digest(content.as_bytes())),
+                    sku_check: SkuCheck::SKIPPED,
+                }
+            })
+            .collect();
+        output::write_run_outputs(dir.path(), &result).unwrap();
+        dir
+    }
+
+    fn two_files() -> tempfile::TempDir {
+        run_folder(&[
+            ("2026-10/acme/usage_summary.csv_v2_0.csv", "a,b\n1,2\n"),
+            ("2026-10/globex/usage_summary.csv_v2_0.csv", "a,b\n3,4\n"),
+        ])
+    }
+
+    #[test]
+    fn clean_folder_ignoring_records_ci_files_and_hidden_entries() {
+        let dir = two_files();
+        fs::write(dir.path().join("junit.xml"), "<testsuites/>").unwrap();
+        fs::write(dir.path().join("outputs.env"), "OK=1").unwrap();
+        fs::create_dir(dir.path().join(".acronis-reports")).unwrap();
+        fs::write(dir.path().join(".acronis-reports/state.json"), "{}").unwrap();
+        fs::write(dir.path().join("2026-10/acme/.usage.csv.tmp123"), "partial").unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.checked, 2);
+        assert_eq!(report.to_string(), "verified 2 files: all match");
+    }
+
+    #[test]
+    fn changed_file() {
+        let dir = two_files();
+        fs::write(
+            dir.path().join("2026-10/acme/usage_summary.csv_v2_0.csv"),
+            "a,b\n1,3\n",
+        )
+        .unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(report.changed, ["2026-10/acme/usage_summary.csv_v2_0.csv"]);
+        assert!(report.missing.is_empty() && report.extra.is_empty());
+        assert!(report.manifest_mismatches.is_empty(), "{report}");
+        assert_eq!(
+            report.to_string(),
+            "verified 2 files: 1 problem\nchanged: 2026-10/acme/usage_summary.csv_v2_0.csv"
+        );
+    }
+
+    #[test]
+    fn missing_file() {
+        let dir = two_files();
+        fs::remove_file(dir.path().join("2026-10/globex/usage_summary.csv_v2_0.csv")).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(
+            report.missing,
+            ["2026-10/globex/usage_summary.csv_v2_0.csv"]
+        );
+        assert!(!report.is_clean());
+        assert!(report.to_string().contains("\nmissing: 2026-10/globex/"));
+    }
+
+    #[test]
+    fn extra_files_and_symlinks_are_reported_not_followed() {
+        let dir = two_files();
+        fs::write(dir.path().join("2026-10/acme/stray.csv"), "x").unwrap();
+        fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc", dir.path().join("2026-10/etc")).unwrap();
+        let report = verify(dir.path()).unwrap();
+        let mut expected = vec!["2026-10/acme/stray.csv", "notes.txt"];
+        if cfg!(unix) {
+            expected.insert(1, "2026-10/etc");
+        }
+        assert_eq!(report.extra, expected);
+        assert!(report.missing.is_empty() && report.changed.is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn listed_file_behind_a_symlink_counts_as_changed() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(
+            outside.path().join("usage_summary.csv_v2_0.csv"),
+            "a,b\n1,2\n",
+        )
+        .unwrap();
+        let dir = two_files();
+        let acme = dir.path().join("2026-10/acme");
+        fs::remove_dir_all(&acme).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &acme).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(report.changed, ["2026-10/acme/usage_summary.csv_v2_0.csv"]);
+        assert_eq!(report.extra, ["2026-10/acme"]);
+    }
+
+    #[test]
+    fn entries_outside_the_folder_are_refused() {
+        let dir = two_files();
+        let hex = "0".repeat(64);
+        for entry in ["../outside.csv", "2026-10/../../x", "/etc/passwd"] {
+            fs::write(dir.path().join(SHA256SUMS), format!("{hex}  {entry}\n")).unwrap();
+            let err = verify(dir.path()).unwrap_err();
+            assert!(
+                matches!(err, VerifyError::UnsafePath { .. }),
+                "{entry}: {err}"
+            );
+            assert!(err.to_string().contains(entry), "{err}");
+        }
+    }
+
+    #[test]
+    fn manifest_disagreements_are_explained() {
+        let dir = two_files();
+        let manifest_path = dir.path().join(MANIFEST);
+        let mut manifest: Value =
+            serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+        let files = manifest["reports"][0]["files"].as_array_mut().unwrap();
+        files[0]["bytes"] = 1.into();
+        let globex = files.remove(1);
+        let mut ghost = globex.clone();
+        ghost["path"] = "2026-10/ghost.csv".into();
+        files.push(ghost);
+        fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
+
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(
+            report.manifest_mismatches,
+            [
+                "2026-10/acme/usage_summary.csv_v2_0.csv has 1 bytes according to manifest.json, but 8 on disk",
+                "manifest.json lists 2026-10/ghost.csv, but SHA256SUMS does not",
+                "SHA256SUMS lists 2026-10/globex/usage_summary.csv_v2_0.csv, but manifest.json does not",
+            ]
+        );
+        assert!(report.changed.is_empty() && report.missing.is_empty());
+    }
+
+    #[test]
+    fn folders_that_cannot_be_verified() {
+        let dir = two_files();
+        fs::write(dir.path().join(MANIFEST), "{not json").unwrap();
+        let err = verify(dir.path()).unwrap_err();
+        assert!(matches!(err, VerifyError::Manifest { .. }), "{err}");
+        assert!(err.to_string().contains("manifest.json"), "{err}");
+
+        fs::write(
+            dir.path().join(SHA256SUMS),
+            format!("{}  a\nbad line\n", "0".repeat(64)),
+        )
+        .unwrap();
+        let err = verify(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("SHA256SUMS"), "{err}");
+        assert!(err.to_string().contains("line 2"), "{err}");
+
+        fs::remove_file(dir.path().join(SHA256SUMS)).unwrap();
+        let err = verify(dir.path()).unwrap_err();
+        assert!(matches!(err, VerifyError::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("SHA256SUMS"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn awkward_names_verify_clean() {
+        let dir = run_folder(&[
+            ("2026-10/back\\slash.csv", "1"),
+            ("2026-10/new\nline.csv", "2"),
+            ("2026-10/Müller GmbH.csv", "3"),
+        ]);
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.checked, 3);
+    }
+}

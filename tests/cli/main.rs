@@ -1,0 +1,7 @@
+//! End-to-end tests: the real binary against the built-in sandbox on loopback.
+
+mod support;
+
+mod bad_input;
+mod faults;
+mod happy_path;
