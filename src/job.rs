@@ -83,6 +83,9 @@ pub struct JobFile {
     pub concurrency: Option<At<u32>>,
     /// Where the files go.
     pub output: Option<OutputSection>,
+    /// What to do with each report on the server once its files are safely on disk:
+    /// `keep` (default) or `delete`.
+    pub cleanup: Option<At<Cleanup>>,
     /// The tenants to report on. Each tenant × period is one report.
     pub tenants: At<Vec<TenantEntry>>,
 }
@@ -171,6 +174,16 @@ pub enum SkuPolicy {
     Warn,
     /// No SKU check.
     Off,
+}
+
+/// What happens to a report on the server after its files are saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cleanup {
+    /// Leave the report on the server.
+    Keep,
+    /// Delete the report (`DELETE /reports/{id}`); a failed deletion is only a warning.
+    Delete,
 }
 
 /// `500ms`, `5s`, `2m` or `1h`.
@@ -315,6 +328,7 @@ pub struct Job {
     pub polling: Polling,
     pub concurrency: usize,
     pub output_dir: PathBuf,
+    pub cleanup: Cleanup,
     pub tenants: Vec<Tenant>,
 }
 
@@ -575,6 +589,7 @@ impl Validator {
                 || PathBuf::from("billing-reports"),
                 |d| PathBuf::from(d.value()),
             ),
+            cleanup: file.cleanup.map_or(Cleanup::Keep, |c| *c.value()),
             tenants,
         })
     }

@@ -20,4 +20,5 @@ pub mod retry;
 pub mod run;
 pub mod sandbox;
 pub mod secret;
+pub mod state;
 pub mod verify;

@@ -1,5 +1,8 @@
 //! Turning names that users and servers choose into safe, unique path components.
 
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
 use sha2::{Digest, Sha256};
 
 const MAX_COMPONENT_BYTES: usize = 80;
@@ -48,6 +51,44 @@ fn truncate_to_boundary(text: &str, max_bytes: usize) -> &str {
     &text[..end]
 }
 
+/// Creates `base/relative` folder by folder, refusing to pass through a symbolic link or
+/// anything that is not a folder, so that nothing is ever written outside `base`.
+pub fn ensure_dir_inside(base: &Path, relative: &str) -> io::Result<PathBuf> {
+    let mut dir = base.to_path_buf();
+    for component in Path::new(relative).components() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::other(format!(
+                "refusing the path `{relative}`: it must stay inside {}",
+                base.display()
+            )));
+        };
+        dir.push(name);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(io::Error::other(format!(
+                    "{} is a symbolic link; refusing to write through it (remove it or choose another output folder)",
+                    dir.display()
+                )));
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(io::Error::other(format!(
+                    "{} exists and is not a folder",
+                    dir.display()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                // Another report of the same period may have created it a moment ago.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +120,19 @@ mod tests {
         assert_ne!(safe_component("a/b"), safe_component("a_b"));
         let long = "x".repeat(500);
         assert!(safe_component(&long).len() <= MAX_COMPONENT_BYTES + 9);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn folders_are_created_but_never_through_a_symlink() {
+        let base = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let made = ensure_dir_inside(base.path(), "2026-10/acme").unwrap();
+        assert!(made.is_dir() && made.starts_with(base.path()));
+        std::os::unix::fs::symlink(outside.path(), base.path().join("2026-11")).unwrap();
+        let err = ensure_dir_inside(base.path(), "2026-11/acme").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert!(ensure_dir_inside(base.path(), "../x").is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Executing a plan: each report is created, polled, downloaded and checked, up to
-//! `concurrency` at a time. One report's failure never stops the others.
+//! Executing a plan: each report is created (or resumed from the state journal), polled,
+//! downloaded and checked, up to `concurrency` at a time. One report's failure never stops the
+//! others; cancellation stops everything promptly without leaving partial files.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,15 +9,19 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use crate::api::{Client, CreateReport, PeriodDates, ReportParameters};
+use crate::api::{ApiError, Client, CreateReport, PeriodDates, ReportParameters};
 use crate::checks::{self, FileFacts};
 use crate::download;
-use crate::job::{Polling, SkuPolicy};
+use crate::job::{Cleanup, Polling, SkuPolicy};
+use crate::paths::ensure_dir_inside;
 use crate::plan::{Plan, ReportRequest};
-use crate::poll;
+use crate::poll::{self, PollError, ReadyFile};
 use crate::report::Format;
 use crate::results::{FileResult, ReportResult, SkuStatus, Status};
+use crate::state::{ReportState, SavedFile, StateStore, report_key};
+use crate::verify::hash_file;
 
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -25,31 +30,54 @@ pub struct RunConfig {
     pub polling: Polling,
     /// Attempts per file when a transfer breaks.
     pub download_attempts: u32,
+    pub cleanup: Cleanup,
 }
 
+/// What a run needs besides the plan.
+pub struct Runner {
+    pub client: Arc<Client>,
+    pub state: Arc<StateStore>,
+    pub config: Arc<RunConfig>,
+    /// Cancelled on SIGINT/SIGTERM: no new report starts, running ones stop at once.
+    pub cancel: CancellationToken,
+}
+
+pub const INTERRUPTED: &str =
+    "interrupted before it finished (the run was cancelled); run again to resume";
+
 /// Runs every report of the plan; the results are in plan order.
-pub async fn execute(client: Arc<Client>, plan: &Plan, config: &RunConfig) -> Vec<ReportResult> {
-    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let config = Arc::new(config.clone());
+pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
+    let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for (index, request) in plan.reports.iter().cloned().enumerate() {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+        let permit = tokio::select! {
+            biased;
+            _ = runner.cancel.cancelled() => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
         };
-        let (client, config) = (client.clone(), config.clone());
+        let job = ReportJob {
+            client: runner.client.clone(),
+            state: runner.state.clone(),
+            config: runner.config.clone(),
+            key: report_key(&request),
+            request,
+        };
+        let cancel = runner.cancel.clone();
         tasks.spawn(async move {
             let _permit = permit;
             // A bug in one report must not lose the results of all the others.
-            let outcome = std::panic::AssertUnwindSafe(run_report(&client, &request, &config))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    failed(
-                        &request,
-                        None,
-                        "internal error while running this report (a bug; please report it)".into(),
-                    )
-                });
+            let work = std::panic::AssertUnwindSafe(job.run()).catch_unwind();
+            let outcome = tokio::select! {
+                biased;
+                // Dropping the work drops any temporary download file with it.
+                _ = cancel.cancelled() => job.failed(INTERRUPTED.into()),
+                outcome = work => outcome.unwrap_or_else(|_| {
+                    job.failed("internal error while running this report (a bug; please report it)".into())
+                }),
+            };
             (index, outcome)
         });
     }
@@ -63,7 +91,10 @@ pub async fn execute(client: Arc<Client>, plan: &Plan, config: &RunConfig) -> Ve
         .into_iter()
         .zip(&plan.reports)
         .map(|(result, request)| {
-            result.unwrap_or_else(|| failed(request, None, "the report was not run".into()))
+            result.unwrap_or_else(|| {
+                let report_id = runner.state.current_report_id(&report_key(request));
+                failed(request, report_id, INTERRUPTED.into())
+            })
         })
         .collect()
 }
@@ -100,133 +131,365 @@ pub fn create_body(request: &ReportRequest) -> CreateReport {
     })
 }
 
-async fn run_report(client: &Client, request: &ReportRequest, config: &RunConfig) -> ReportResult {
-    let label = format!("{} {}", request.tenant_name, request.period);
-    let body = create_body(request);
-    let created = match client.create_report(&body).await {
-        Ok(created) => created,
-        Err(error) => {
-            tracing::error!("{label}: could not create the report: {error}");
-            return failed(
-                request,
-                None,
-                format!("could not create the report: {error}"),
-            );
-        }
-    };
-    let created_at = Instant::now();
-    let report_id = created.id;
-    tracing::info!("{label}: created report {report_id}");
-
-    let ready = match poll::wait_until_ready(
-        client,
-        &report_id,
-        &request.formats,
-        &config.polling,
-        created_at,
-    )
-    .await
-    {
-        Ok(ready) => ready,
-        Err(error) => {
-            tracing::error!("{label}: report {report_id} failed: {error}");
-            return failed(request, Some(report_id), error.to_string());
-        }
-    };
-    tracing::info!(
-        "{label}: report {report_id} is ready after {:.1}s",
-        created_at.elapsed().as_secs_f64()
-    );
-
-    let mut result = failed(request, Some(report_id.clone()), String::new());
-    let mut errors = Vec::new();
-    let mut dr_seconds: Option<(Format, f64)> = None;
-    for file in ready {
-        match fetch_and_check(client, request, &report_id, &file, config).await {
-            Ok((file_result, facts)) => {
-                tracing::info!(
-                    "{label}: saved {} ({} bytes, sha256 {})",
-                    file_result.path,
-                    file_result.bytes,
-                    &file_result.sha256[..12]
-                );
-                // JSON is the more precise source of DR usage; CSV is the fallback.
-                if let Some(seconds) = facts.dr_compute_seconds
-                    && dr_seconds.is_none_or(|(format, _)| format != Format::JsonV2)
-                {
-                    dr_seconds = Some((file.format, seconds));
-                }
-                result.files.push(file_result);
-            }
-            Err(error) => {
-                tracing::error!("{label}: {error}");
-                errors.push(error);
-            }
-        }
-    }
-    result.dr_compute_points = dr_seconds.map(|(_, seconds)| checks::compute_points(seconds));
-
-    for file in &result.files {
-        if file.sku_check.status != SkuStatus::Missing {
-            continue;
-        }
-        let message = format!(
-            "{} of {} rows in the {} file lack a SKU",
-            file.sku_check.rows_without_sku, file.sku_check.rows, file.format
-        );
-        match request.sku_check {
-            SkuPolicy::Required => errors.push(format!("{message} (checks.skus: required)")),
-            SkuPolicy::Warn => {
-                tracing::warn!("{label}: {message}");
-                result.warnings.push(message);
-            }
-            SkuPolicy::Off => {}
-        }
-    }
-    if errors.is_empty() {
-        result.status = Status::Ok;
-        result.error = None;
-    } else {
-        result.error = Some(errors.join("; "));
-    }
-    result
+/// One report request on its way through create → poll → download → check → cleanup.
+struct ReportJob {
+    client: Arc<Client>,
+    state: Arc<StateStore>,
+    config: Arc<RunConfig>,
+    request: ReportRequest,
+    key: String,
 }
 
-async fn fetch_and_check(
-    client: &Client,
-    request: &ReportRequest,
-    report_id: &str,
-    file: &poll::ReadyFile,
-    config: &RunConfig,
-) -> Result<(FileResult, FileFacts), String> {
-    let relative = request.file_path(file.format);
-    let dest = config.out_dir.join(&relative);
-    let downloaded = download::fetch_to_file(
-        client,
-        report_id,
-        &file.stored_id,
-        file.size,
-        &dest,
-        config.download_attempts,
-    )
-    .await
-    .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;
-    let check_skus = request.sku_check != SkuPolicy::Off;
-    let format = file.format;
-    let facts =
-        tokio::task::spawn_blocking(move || checks::inspect_file(&dest, format, check_skus))
+/// A report on the server that this run works with.
+struct ServerReport {
+    id: String,
+    version: Option<u64>,
+    /// When this run created it or took it over; the polling deadline counts from here.
+    since: Instant,
+}
+
+impl ReportJob {
+    fn label(&self) -> String {
+        format!("{} {}", self.request.tenant_name, self.request.period)
+    }
+
+    fn failed(&self, error: String) -> ReportResult {
+        failed(
+            &self.request,
+            self.state.current_report_id(&self.key),
+            error,
+        )
+    }
+
+    async fn run(&self) -> ReportResult {
+        let label = self.label();
+        let recorded = self.state.recorded(&self.key).cloned();
+        if let Some(recorded) = &recorded
+            && let Some(result) = self.reuse_saved_files(recorded).await
+        {
+            tracing::info!(
+                "{label}: all files already saved by an earlier run of report {}",
+                recorded.report_id
+            );
+            return result;
+        }
+        let mut report = match &recorded {
+            Some(recorded) if !recorded.deleted => {
+                tracing::info!(
+                    "{label}: resuming report {} recorded by an earlier run",
+                    recorded.report_id
+                );
+                ServerReport {
+                    id: recorded.report_id.clone(),
+                    version: recorded.version,
+                    since: Instant::now(),
+                }
+            }
+            _ => match self.create().await {
+                Ok(report) => report,
+                Err(result) => return *result,
+            },
+        };
+        let ready = match self.wait(&report).await {
+            // A recorded report that the server no longer knows is created anew.
+            Err(PollError::Api(ApiError::Status { status: 404, .. })) if recorded.is_some() => {
+                tracing::warn!(
+                    "{label}: recorded report {} no longer exists on the server; creating a new one",
+                    report.id
+                );
+                report = match self.create().await {
+                    Ok(report) => report,
+                    Err(result) => return *result,
+                };
+                self.wait(&report).await
+            }
+            other => other,
+        };
+        let ready = match ready {
+            Ok(ready) => ready,
+            Err(error) => {
+                tracing::error!("{label}: report {} failed: {error}", report.id);
+                return failed(&self.request, Some(report.id), error.to_string());
+            }
+        };
+        tracing::info!(
+            "{label}: report {} is ready after {:.1}s",
+            report.id,
+            report.since.elapsed().as_secs_f64()
+        );
+        let mut result = self
+            .collect_files(&report.id, &ready, recorded.as_ref())
+            .await;
+        if result.status == Status::Ok && self.config.cleanup == Cleanup::Delete {
+            self.delete(&report, &mut result).await;
+        }
+        result
+    }
+
+    async fn create(&self) -> Result<ServerReport, Box<ReportResult>> {
+        let label = self.label();
+        let created = self
+            .client
+            .create_report(&create_body(&self.request))
             .await
-            .map_err(|e| format!("checking the {format} file failed: {e}"))?
-            .map_err(|e| e.to_string())?;
-    Ok((
-        FileResult {
-            format: file.format,
-            path: relative,
-            stored_report_id: file.stored_id.clone(),
-            bytes: downloaded.bytes,
-            sha256: downloaded.sha256,
-            sku_check: facts.sku_check,
-        },
-        facts,
-    ))
+            .map_err(|error| {
+                tracing::error!("{label}: could not create the report: {error}");
+                Box::new(failed(
+                    &self.request,
+                    None,
+                    format!("could not create the report: {error}"),
+                ))
+            })?;
+        // Recorded before anything else happens to the report, so a re-run never creates it again.
+        if let Err(error) =
+            self.state
+                .record_created(&self.key, &self.request, &created.id, created.version)
+        {
+            tracing::error!(
+                "{label}: cannot record report {} in {}: {error}",
+                created.id,
+                self.state.path().display()
+            );
+            return Err(Box::new(failed(
+                &self.request,
+                Some(created.id),
+                format!(
+                    "cannot record the report in the resume state ({error}); stopped to avoid creating it twice on a re-run"
+                ),
+            )));
+        }
+        tracing::info!("{label}: created report {}", created.id);
+        Ok(ServerReport {
+            id: created.id,
+            version: created.version,
+            since: Instant::now(),
+        })
+    }
+
+    async fn wait(&self, report: &ServerReport) -> Result<Vec<ReadyFile>, PollError> {
+        poll::wait_until_ready(
+            &self.client,
+            &report.id,
+            &self.request.formats,
+            &self.config.polling,
+            report.since,
+        )
+        .await
+    }
+
+    /// When an earlier run saved every file of this request and they are still intact, the
+    /// report needs no API call at all.
+    async fn reuse_saved_files(&self, recorded: &ReportState) -> Option<ReportResult> {
+        let ready: Vec<ReadyFile> = self
+            .request
+            .formats
+            .iter()
+            .map(|format| {
+                recorded.files.get(format).map(|file| ReadyFile {
+                    format: *format,
+                    stored_id: file.stored_report_id.clone(),
+                    size: Some(file.bytes),
+                })
+            })
+            .collect::<Option<_>>()?;
+        for file in &ready {
+            let path = self
+                .config
+                .out_dir
+                .join(self.request.file_path(file.format));
+            let saved = &recorded.files[&file.format];
+            let intact = tokio::task::spawn_blocking(move || hash_file(&path))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .is_some_and(|(sha256, _)| sha256 == saved.sha256);
+            if !intact {
+                return None;
+            }
+        }
+        Some(
+            self.collect_files(&recorded.report_id, &ready, Some(recorded))
+                .await,
+        )
+    }
+
+    /// Downloads (or reuses) and checks every ready file, and applies the SKU policy.
+    async fn collect_files(
+        &self,
+        report_id: &str,
+        ready: &[ReadyFile],
+        recorded: Option<&ReportState>,
+    ) -> ReportResult {
+        let label = self.label();
+        let mut result = failed(&self.request, Some(report_id.to_owned()), String::new());
+        let mut errors = Vec::new();
+        let mut dr_seconds: Option<(Format, f64)> = None;
+        for file in ready {
+            let previous = recorded
+                .and_then(|r| r.files.get(&file.format))
+                .filter(|_| recorded.is_some_and(|r| r.report_id == report_id));
+            match self
+                .fetch_and_check(report_id, file, previous, &mut result.warnings)
+                .await
+            {
+                Ok((file_result, facts)) => {
+                    tracing::info!(
+                        "{label}: saved {} ({} bytes, sha256 {})",
+                        file_result.path,
+                        file_result.bytes,
+                        &file_result.sha256[..12]
+                    );
+                    // JSON is the more precise source of DR usage; CSV is the fallback.
+                    if let Some(seconds) = facts.dr_compute_seconds
+                        && dr_seconds.is_none_or(|(format, _)| format != Format::JsonV2)
+                    {
+                        dr_seconds = Some((file.format, seconds));
+                    }
+                    result.files.push(file_result);
+                }
+                Err(error) => {
+                    tracing::error!("{label}: {error}");
+                    errors.push(error);
+                }
+            }
+        }
+        result.dr_compute_points = dr_seconds.map(|(_, seconds)| checks::compute_points(seconds));
+        for file in &result.files {
+            if file.sku_check.status != SkuStatus::Missing {
+                continue;
+            }
+            let message = format!(
+                "{} of {} rows in the {} file lack a SKU",
+                file.sku_check.rows_without_sku, file.sku_check.rows, file.format
+            );
+            match self.request.sku_check {
+                SkuPolicy::Required => errors.push(format!("{message} (checks.skus: required)")),
+                SkuPolicy::Warn => {
+                    tracing::warn!("{label}: {message}");
+                    result.warnings.push(message);
+                }
+                SkuPolicy::Off => {}
+            }
+        }
+        if errors.is_empty() {
+            result.status = Status::Ok;
+            result.error = None;
+        } else {
+            result.error = Some(errors.join("; "));
+        }
+        result
+    }
+
+    async fn fetch_and_check(
+        &self,
+        report_id: &str,
+        file: &ReadyFile,
+        previous: Option<&SavedFile>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(FileResult, FileFacts), String> {
+        let relative = self.request.file_path(file.format);
+        let dir = ensure_dir_inside(&self.config.out_dir, &self.request.dir)
+            .map_err(|e| format!("cannot create the folder for the {} file: {e}", file.format))?;
+        let dest = dir.join(self.request.file_name(file.format));
+
+        // A file saved by an earlier run is kept when it is still exactly what was recorded.
+        let on_disk = {
+            let dest = dest.clone();
+            tokio::task::spawn_blocking(move || hash_file(&dest).ok())
+                .await
+                .ok()
+                .flatten()
+        };
+        let reusable = match (previous, &on_disk) {
+            (Some(saved), Some((sha256, bytes))) if saved.stored_report_id == file.stored_id => {
+                if *sha256 == saved.sha256 {
+                    Some((*bytes, sha256.clone()))
+                } else {
+                    warnings.push(format!(
+                        "{relative} did not match the checksum recorded when it was saved (sha256 {} instead of {}); fetched it again",
+                        &sha256[..12],
+                        &saved.sha256[..saved.sha256.len().min(12)]
+                    ));
+                    None
+                }
+            }
+            _ => None,
+        };
+        let (bytes, sha256) = match reusable {
+            Some(found) => found,
+            None => {
+                let downloaded = download::fetch_to_file(
+                    &self.client,
+                    report_id,
+                    &file.stored_id,
+                    file.size,
+                    &dest,
+                    self.config.download_attempts,
+                )
+                .await
+                .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;
+                let saved = SavedFile {
+                    stored_report_id: file.stored_id.clone(),
+                    path: relative.clone(),
+                    bytes: downloaded.bytes,
+                    sha256: downloaded.sha256.clone(),
+                };
+                if let Err(error) =
+                    self.state
+                        .record_file(&self.key, report_id, file.format, &saved)
+                {
+                    warnings.push(format!(
+                        "could not record {relative} in the resume state: {error}"
+                    ));
+                }
+                (downloaded.bytes, downloaded.sha256)
+            }
+        };
+        let check_skus = self.request.sku_check != SkuPolicy::Off;
+        let format = file.format;
+        let facts =
+            tokio::task::spawn_blocking(move || checks::inspect_file(&dest, format, check_skus))
+                .await
+                .map_err(|e| format!("checking the {format} file failed: {e}"))?
+                .map_err(|e| e.to_string())?;
+        Ok((
+            FileResult {
+                format,
+                path: relative,
+                stored_report_id: file.stored_id.clone(),
+                bytes,
+                sha256,
+                sku_check: facts.sku_check,
+            },
+            facts,
+        ))
+    }
+
+    /// `cleanup: delete`: removes the report on the server once its files are on disk. A failure
+    /// is a warning; the files are what matters.
+    async fn delete(&self, report: &ServerReport, result: &mut ReportResult) {
+        let label = self.label();
+        let Some(version) = report.version else {
+            result.warnings.push(format!(
+                "report {} was not deleted: the server gave no version for it",
+                report.id
+            ));
+            return;
+        };
+        match self.client.delete_report(&report.id, version).await {
+            Ok(()) => {
+                tracing::info!("{label}: deleted report {} on the server", report.id);
+                if let Err(error) = self.state.record_deleted(&self.key, &report.id) {
+                    tracing::warn!("{label}: could not record the deletion: {error}");
+                }
+            }
+            Err(error) => {
+                tracing::warn!("{label}: could not delete report {}: {error}", report.id);
+                result.warnings.push(format!(
+                    "report {} was not deleted on the server: {error}",
+                    report.id
+                ));
+            }
+        }
+    }
 }

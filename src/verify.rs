@@ -273,7 +273,8 @@ fn inspect(dir: &Path, relative: &str) -> Result<Found, VerifyError> {
     Ok(Found::File { sha256, bytes })
 }
 
-fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+/// SHA-256 (hex) and size of a file, read in a streaming way.
+pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; READ_BUFFER];

@@ -82,6 +82,9 @@ pub struct RunArgs {
     /// needs no credentials.
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
+    /// Ignore the resume state of earlier runs in the output folder: create every report anew.
+    #[arg(long)]
+    pub fresh: bool,
     /// With --sandbox: a scenario file for the sandbox (delays, injected faults).
     #[arg(long, value_name = "FILE", requires = "sandbox")]
     pub sandbox_scenario: Option<PathBuf>,

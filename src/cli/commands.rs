@@ -6,14 +6,16 @@ use acronis_reports::job::{self, Job};
 use acronis_reports::output;
 use acronis_reports::plan::{self, Plan};
 use acronis_reports::results::{JobRef, RunResult, Tool};
-use acronis_reports::run::{self, RunConfig};
+use acronis_reports::run::{self, RunConfig, Runner};
 use acronis_reports::sandbox::{Sandbox, Scenario};
 use acronis_reports::secret::Secret;
+use acronis_reports::state::StateStore;
 use acronis_reports::{duration, verify};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::args::{JobArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
+use super::signals::Interruption;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
 
 type Outcome = Result<u8, Fatal>;
@@ -264,7 +266,7 @@ pub fn run(args: RunArgs) -> Outcome {
                 target.base_url
             );
         }
-        let outcome = execute(&job, &plan, &target, &out_dir).await;
+        let outcome = execute(&job, &plan, &target, &out_dir, args.fresh).await;
         if let Some(sandbox) = sandbox {
             sandbox.shutdown().await;
         }
@@ -272,7 +274,7 @@ pub fn run(args: RunArgs) -> Outcome {
     })
 }
 
-async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path) -> Outcome {
+async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path, fresh: bool) -> Outcome {
     let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
     let client = Client::new(base, target.credentials.clone(), ClientOptions::default())
         .map_err(Fatal::input)?;
@@ -284,6 +286,13 @@ async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path) -> Out
             out_dir.display()
         ))
     })?;
+    let base_url = target.base_url.trim_end_matches('/').to_owned();
+    let state = StateStore::open(out_dir, &base_url, fresh).map_err(|e| {
+        Fatal::input(format!(
+            "cannot open the resume state in {}: {e}",
+            out_dir.display()
+        ))
+    })?;
     let started_at = Timestamp::now();
     tracing::info!(
         "running {} report(s), {} at a time, into {}",
@@ -291,13 +300,20 @@ async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path) -> Out
         job.concurrency,
         out_dir.display()
     );
-    let config = RunConfig {
-        out_dir: out_dir.to_owned(),
-        concurrency: job.concurrency,
-        polling: job.polling,
-        download_attempts: 3,
+    let interruption = Interruption::listen();
+    let runner = Runner {
+        client: Arc::new(client),
+        state: Arc::new(state),
+        config: Arc::new(RunConfig {
+            out_dir: out_dir.to_owned(),
+            concurrency: job.concurrency,
+            polling: job.polling,
+            download_attempts: 3,
+            cleanup: job.cleanup,
+        }),
+        cancel: interruption.cancel.clone(),
     };
-    let reports = run::execute(Arc::new(client), plan, &config).await;
+    let reports = run::execute(&runner, plan).await;
     let result = RunResult {
         manifest_version: 1,
         tool: Tool::current(),
@@ -308,7 +324,7 @@ async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path) -> Out
             path: portable_path(&job.path),
             sha256: job.sha256.clone(),
         },
-        base_url: target.base_url.trim_end_matches('/').to_owned(),
+        base_url,
         reports,
     };
     output::write_run_outputs(out_dir, &result).map_err(|e| {
@@ -319,6 +335,14 @@ async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path) -> Out
     })?;
     let files = result.files().len();
     let summary = out_dir.join("summary.md");
+    if let Some(code) = interruption.exit_code() {
+        eprintln!(
+            "interrupted: {} of {} report(s) finished; the state is saved, run again to resume",
+            result.ok_count(),
+            result.reports.len()
+        );
+        return Ok(code);
+    }
     if result.failed_count() == 0 {
         println!(
             "{} report(s) ok, {files} file(s) in {} (see {})",

@@ -1,0 +1,329 @@
+//! The resume state: a journal of what this output folder has seen created and saved, so that a
+//! re-run (after a crash, a cancel, a CI retry) reuses reports instead of creating them again.
+//!
+//! It is an append-only JSON-lines file in a hidden folder. Each record is one line written and
+//! synced in one go, so a crash can at worst leave a torn last line, which loading skips. A
+//! report's `created` record is synced before the report is polled.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::ReportRequest;
+use crate::report::Format;
+
+pub const STATE_DIR: &str = ".acronis-reports";
+const JOURNAL: &str = "state.jsonl";
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Record {
+    Created {
+        key: String,
+        base_url: String,
+        report_id: String,
+        version: Option<u64>,
+        tenant_id: String,
+        tenant_name: String,
+        period_start: String,
+        period_end: String,
+        kind: String,
+        level: String,
+        formats: Vec<Format>,
+    },
+    File {
+        key: String,
+        report_id: String,
+        format: Format,
+        stored_report_id: String,
+        path: String,
+        bytes: u64,
+        sha256: String,
+    },
+    Deleted {
+        key: String,
+        report_id: String,
+    },
+}
+
+/// What the journal knows of one report request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportState {
+    pub report_id: String,
+    pub version: Option<u64>,
+    pub files: HashMap<Format, SavedFile>,
+    pub deleted: bool,
+    /// The journal line that recorded the creation, kept whole for the compacted journal.
+    created: Option<Record>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedFile {
+    pub stored_report_id: String,
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The identity of a request: the same key means the same report would be created.
+pub fn report_key(request: &ReportRequest) -> String {
+    let formats: Vec<&str> = request.formats.iter().map(|f| f.as_str()).collect();
+    format!(
+        "{}|{}|{}|{}|{}|{}|hide_zero_usage={}|show_skus={}",
+        request.tenant_id,
+        request.period.start,
+        request.period.end,
+        request.kind,
+        request.level,
+        formats.join(","),
+        request.hide_zero_usage,
+        request.show_skus
+    )
+}
+
+pub struct StateStore {
+    path: PathBuf,
+    base_url: String,
+    previous: HashMap<String, ReportState>,
+    /// Report ids created by this run, by request key.
+    current: Mutex<HashMap<String, String>>,
+    journal: Mutex<File>,
+}
+
+impl StateStore {
+    /// Opens the journal of `out_dir`. With `fresh`, or for another API base URL, earlier records
+    /// are not reused (a fresh journal replaces the old one).
+    pub fn open(out_dir: &Path, base_url: &str, fresh: bool) -> io::Result<Self> {
+        let dir = out_dir.join(STATE_DIR);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+                return Err(io::Error::other(format!(
+                    "{} is not a plain folder; remove it (it only holds resume state)",
+                    dir.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&dir)?,
+            Err(e) => return Err(e),
+        }
+        let path = dir.join(JOURNAL);
+        let records = if fresh {
+            Vec::new()
+        } else {
+            read_journal(&path)?
+        };
+        let previous = fold(records, base_url);
+        // Start a compacted journal holding only what is reused, so it never grows without end.
+        let mut compacted = Vec::new();
+        for (key, state) in &previous {
+            compacted.extend(records_of(key, state));
+        }
+        let mut text = String::new();
+        for record in &compacted {
+            text.push_str(&line(record)?);
+        }
+        crate::output::write_atomic(&path, text.as_bytes())?;
+        let journal = OpenOptions::new().append(true).open(&path)?;
+        Ok(Self {
+            path,
+            base_url: base_url.to_owned(),
+            previous,
+            current: Mutex::new(HashMap::new()),
+            journal: Mutex::new(journal),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What an earlier run recorded for this request.
+    pub fn recorded(&self, key: &str) -> Option<&ReportState> {
+        self.previous.get(key)
+    }
+
+    /// The report this run works with for a request: created now, or recorded earlier.
+    pub fn current_report_id(&self, key: &str) -> Option<String> {
+        let created_now = self.current.lock().ok().and_then(|c| c.get(key).cloned());
+        created_now.or_else(|| self.previous.get(key).map(|s| s.report_id.clone()))
+    }
+
+    pub fn record_created(
+        &self,
+        key: &str,
+        request: &ReportRequest,
+        report_id: &str,
+        version: Option<u64>,
+    ) -> io::Result<()> {
+        if let Ok(mut current) = self.current.lock() {
+            current.insert(key.to_owned(), report_id.to_owned());
+        }
+        self.append(&Record::Created {
+            key: key.to_owned(),
+            base_url: self.base_url.clone(),
+            report_id: report_id.to_owned(),
+            version,
+            tenant_id: request.tenant_id.clone(),
+            tenant_name: request.tenant_name.clone(),
+            period_start: request.period.start.to_string(),
+            period_end: request.period.end.to_string(),
+            kind: request.kind.to_string(),
+            level: request.level.to_string(),
+            formats: request.formats.clone(),
+        })
+    }
+
+    pub fn record_file(
+        &self,
+        key: &str,
+        report_id: &str,
+        format: Format,
+        file: &SavedFile,
+    ) -> io::Result<()> {
+        self.append(&Record::File {
+            key: key.to_owned(),
+            report_id: report_id.to_owned(),
+            format,
+            stored_report_id: file.stored_report_id.clone(),
+            path: file.path.clone(),
+            bytes: file.bytes,
+            sha256: file.sha256.clone(),
+        })
+    }
+
+    pub fn record_deleted(&self, key: &str, report_id: &str) -> io::Result<()> {
+        self.append(&Record::Deleted {
+            key: key.to_owned(),
+            report_id: report_id.to_owned(),
+        })
+    }
+
+    fn append(&self, record: &Record) -> io::Result<()> {
+        let text = line(record)?;
+        let mut journal = self.journal.lock().map_err(|_| {
+            io::Error::other("the state journal is unusable after an earlier failure")
+        })?;
+        journal.write_all(text.as_bytes())?;
+        journal.sync_data()
+    }
+}
+
+fn line(record: &Record) -> io::Result<String> {
+    let mut text = serde_json::to_string(record).map_err(io::Error::other)?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn read_journal(path: &Path) -> io::Result<Vec<Record>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut records = Vec::new();
+    for (number, text) in BufReader::new(file).lines().enumerate() {
+        let text = match text {
+            Ok(text) => text,
+            // Invalid UTF-8 can only be a torn or damaged line; what follows is unreliable.
+            Err(_) => break,
+        };
+        match serde_json::from_str::<Record>(&text) {
+            Ok(record) => records.push(record),
+            Err(e) if !text.trim().is_empty() => {
+                tracing::warn!(
+                    "{}:{}: ignoring an unreadable state record ({e})",
+                    path.display(),
+                    number + 1
+                );
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(records)
+}
+
+/// Replays the journal into the state of each request, for records of this base URL.
+fn fold(records: Vec<Record>, base_url: &str) -> HashMap<String, ReportState> {
+    let mut states: HashMap<String, ReportState> = HashMap::new();
+    for record in records {
+        match record {
+            Record::Created {
+                ref key,
+                base_url: ref url,
+                ref report_id,
+                version,
+                ..
+            } => {
+                if url == base_url {
+                    // A later creation for the same request replaces the earlier report.
+                    let state = ReportState {
+                        report_id: report_id.clone(),
+                        version,
+                        created: Some(record.clone()),
+                        ..ReportState::default()
+                    };
+                    states.insert(key.clone(), state);
+                } else {
+                    states.remove(key);
+                }
+            }
+            Record::File {
+                key,
+                report_id,
+                format,
+                stored_report_id,
+                path,
+                bytes,
+                sha256,
+            } => {
+                if let Some(state) = states.get_mut(&key).filter(|s| s.report_id == report_id) {
+                    state.files.insert(
+                        format,
+                        SavedFile {
+                            stored_report_id,
+                            path,
+                            bytes,
+                            sha256,
+                        },
+                    );
+                }
+            }
+            Record::Deleted { key, report_id } => {
+                if let Some(state) = states.get_mut(&key).filter(|s| s.report_id == report_id) {
+                    state.deleted = true;
+                }
+            }
+        }
+    }
+    states
+}
+
+fn records_of(key: &str, state: &ReportState) -> Vec<Record> {
+    let mut records: Vec<Record> = state.created.iter().cloned().collect();
+    let mut formats: Vec<&Format> = state.files.keys().collect();
+    formats.sort();
+    for format in formats {
+        let file = &state.files[format];
+        records.push(Record::File {
+            key: key.to_owned(),
+            report_id: state.report_id.clone(),
+            format: *format,
+            stored_report_id: file.stored_report_id.clone(),
+            path: file.path.clone(),
+            bytes: file.bytes,
+            sha256: file.sha256.clone(),
+        });
+    }
+    if state.deleted {
+        records.push(Record::Deleted {
+            key: key.to_owned(),
+            report_id: state.report_id.clone(),
+        });
+    }
+    records
+}
