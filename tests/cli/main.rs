@@ -5,3 +5,4 @@ mod support;
 mod bad_input;
 mod faults;
 mod happy_path;
+mod resume;
