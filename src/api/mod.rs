@@ -434,13 +434,25 @@ impl Client {
     ) -> Result<serde_json::Value, ApiError> {
         let method_name = method_name(&method);
         let content_type = content_type(response.headers());
-        let body = read_capped(response, MAX_JSON_BODY_BYTES)
-            .await
-            .map_err(|message| ApiError::Transport {
-                method: method_name,
-                path: path.to_owned(),
-                message,
-            })?;
+        let body = match read_capped(response, MAX_JSON_BODY_BYTES).await {
+            Ok(Capped::Whole(body)) => body,
+            Ok(Capped::Cut(_)) => {
+                return Err(invalid(
+                    method,
+                    path,
+                    &format!(
+                        "the body is larger than {MAX_JSON_BODY_BYTES} bytes; an API answer is a few kilobytes"
+                    ),
+                ));
+            }
+            Err(message) => {
+                return Err(ApiError::Transport {
+                    method: method_name,
+                    path: path.to_owned(),
+                    message,
+                });
+            }
+        };
         serde_json::from_slice(&body).map_err(|e| {
             let detail = if content_type
                 .as_deref()
@@ -493,17 +505,25 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn read_capped(response: Response, cap: usize) -> Result<Bytes, String> {
+/// A body read up to a limit: all of it, or the first `cap` bytes of a longer one.
+enum Capped {
+    Whole(Bytes),
+    Cut(Bytes),
+}
+
+/// Reads at most `cap` bytes, so an endless or huge body never exhausts memory.
+async fn read_capped(response: Response, cap: usize) -> Result<Capped, String> {
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| error_chain(&e))?;
         if body.len() + chunk.len() > cap {
-            return Err(format!("the response body is larger than {cap} bytes"));
+            body.extend_from_slice(&chunk[..cap - body.len()]);
+            return Ok(Capped::Cut(Bytes::from(body)));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Bytes::from(body))
+    Ok(Capped::Whole(Bytes::from(body)))
 }
 
 async fn status_error(method: &'static str, path: &str, response: Response) -> ApiError {
@@ -516,7 +536,9 @@ async fn status_error(method: &'static str, path: &str, response: Response) -> A
     let content_type = content_type(response.headers());
     // Error bodies only need to be long enough to explain; never read an endless one.
     let reason = match read_capped(response, 64 * 1024).await {
-        Ok(body) => describe_error_body(content_type.as_deref(), &body),
+        Ok(Capped::Whole(body) | Capped::Cut(body)) => {
+            describe_error_body(content_type.as_deref(), &body)
+        }
         Err(_) => "the error body could not be read".to_owned(),
     };
     ApiError::Status {

@@ -133,6 +133,28 @@ pub struct FaultRule {
     /// then abort the connection.
     #[serde(default)]
     pub truncate: bool,
+    /// Answer with a broken or hostile body instead (status 200 unless `status` is set).
+    #[serde(default)]
+    pub hostile: Option<Hostile>,
+}
+
+/// Ways a broken server, proxy or attacker can answer; the client must fail the one report
+/// with a clear reason and never crash or allocate without bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hostile {
+    /// A proxy's HTML error page.
+    HtmlPage,
+    /// `Content-Type: application/json` with a body that is not JSON.
+    InvalidJson,
+    /// `Content-Type: text/plain` with a body that is not JSON.
+    WrongContentType,
+    /// A JSON-looking body that never ends.
+    EndlessBody,
+    /// A stored-file list whose items are not objects.
+    OddStoredItem,
+    /// A download far larger than the size the stored list announced.
+    Oversize,
 }
 
 impl Default for FaultRule {
@@ -143,6 +165,7 @@ impl Default for FaultRule {
             status: None,
             retry_after: None,
             truncate: false,
+            hostile: None,
         }
     }
 }
@@ -216,6 +239,12 @@ impl Scenario {
         }
         for (i, rule) in self.faults.iter().enumerate() {
             let at = format!("faults[{i}]");
+            if rule.hostile.is_some() {
+                if rule.truncate {
+                    return bad(format!("{at}: set either hostile or truncate, not both"));
+                }
+                continue;
+            }
             match (rule.status, rule.truncate) {
                 (Some(_), true) => {
                     return bad(format!("{at}: set either status or truncate, not both"));

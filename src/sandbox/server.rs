@@ -20,7 +20,7 @@ use rand::Rng as _;
 use serde_json::{Value, json};
 
 use super::content::{self, ChunkCursor, Format, ReportSpec, StoredBody};
-use super::scenario::{Endpoint, Scenario};
+use super::scenario::{Endpoint, Hostile, Scenario};
 use super::validate::parse_create;
 use super::{CreatedReport, Stats};
 
@@ -211,6 +211,7 @@ impl Shared {
         }
         let hit = self.scenario.faults.iter().enumerate().find(|(i, rule)| {
             rule.status.is_some()
+                && rule.hostile.is_none()
                 && rule.endpoint.matches(endpoint)
                 && inner.fault_uses.get(*i).is_some_and(|n| *n > 0)
         });
@@ -219,6 +220,25 @@ impl Shared {
         inner.fault_uses[i] -= 1;
         inner.stats.faults_injected += 1;
         Some((status, rule.retry_after.clone()))
+    }
+
+    /// Consume a hostile-body rule for this endpoint, if one still has uses.
+    fn take_hostile(&self, endpoint: Endpoint) -> Option<(Hostile, Option<u16>)> {
+        let mut inner = self.lock();
+        let i = self
+            .scenario
+            .faults
+            .iter()
+            .enumerate()
+            .position(|(i, rule)| {
+                rule.hostile.is_some()
+                    && rule.endpoint.matches(endpoint)
+                    && inner.fault_uses.get(i).is_some_and(|n| *n > 0)
+            })?;
+        inner.fault_uses[i] -= 1;
+        inner.stats.faults_injected += 1;
+        let rule = &self.scenario.faults[i];
+        Some((rule.hostile?, rule.status))
     }
 
     fn take_truncate_fault(&self) -> bool {
@@ -288,7 +308,47 @@ async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
         tracing::debug!(status, ?endpoint, "sandbox: injecting fault");
         return fault_response(status, retry_after);
     }
+    if let Some(endpoint) = classify(req.method(), req.uri().path())
+        && let Some((hostile, status)) = shared.take_hostile(endpoint)
+    {
+        tracing::debug!(?hostile, ?endpoint, "sandbox: injecting a hostile answer");
+        return hostile_response(hostile, status);
+    }
     next.run(req).await
+}
+
+fn hostile_response(hostile: Hostile, status: Option<u16>) -> Response {
+    let status = status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let (content_type, body) = match hostile {
+        Hostile::HtmlPage => (
+            "text/html",
+            Body::from(
+                "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
+            ),
+        ),
+        Hostile::InvalidJson => ("application/json", Body::from("{\"items\": [{\"id\": ")),
+        Hostile::WrongContentType => ("text/plain", Body::from("OK")),
+        Hostile::OddStoredItem => (
+            "application/json",
+            Body::from("{\"items\": [42, \"saved\", [\"csv_v2_0\"]]}"),
+        ),
+        Hostile::EndlessBody | Hostile::Oversize => {
+            // 64 KiB chunks forever (endless) or 256 MiB in all (oversize): either way far
+            // more than any announced size or JSON body cap.
+            let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+            let limit = if hostile == Hostile::Oversize {
+                4096
+            } else {
+                usize::MAX
+            };
+            let body =
+                stream::iter(std::iter::repeat_n(chunk, limit).map(Ok::<Bytes, std::io::Error>));
+            ("application/json", Body::from_stream(body))
+        }
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 fn fault_response(status: u16, retry_after: Option<String>) -> Response {

@@ -441,7 +441,11 @@ fn newest_stored_file_is_taken_when_older_copies_are_listed() {
     let manifest = manifest(&out);
     assert_all_ok(&manifest, 2);
     assert_eq!(check_sums(&out), 4);
-    assert_eq!(sums_text(&out), fault_free_sums(&job), "an older copy was taken");
+    assert_eq!(
+        sums_text(&out),
+        fault_free_sums(&job),
+        "an older copy was taken"
+    );
     for file in tree(&out) {
         let text = String::from_utf8_lossy(&std::fs::read(out.join(&file)).unwrap()).into_owned();
         assert!(!text.contains("(stale)"), "{file} is the older copy");

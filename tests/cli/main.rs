@@ -5,4 +5,5 @@ mod support;
 mod bad_input;
 mod faults;
 mod happy_path;
+mod hostile;
 mod resume;

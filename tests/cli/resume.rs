@@ -41,7 +41,10 @@ fn journal(world: &World) -> String {
 }
 
 fn partial_files(out: &Path) -> Vec<String> {
-    tree(out).into_iter().filter(|f| f.contains(".partial")).collect()
+    tree(out)
+        .into_iter()
+        .filter(|f| f.contains(".partial"))
+        .collect()
 }
 
 #[cfg(unix)]
@@ -60,17 +63,37 @@ fn a_rerun_reuses_reports_and_files_and_creates_nothing() {
     world.run(&job).assert().success();
     let first = world.stats();
     let sums = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
-    assert!(!sums.contains(".acronis-reports"), "the state file is never checksummed");
+    assert!(
+        !sums.contains(".acronis-reports"),
+        "the state file is never checksummed"
+    );
 
     world.run(&job).assert().success();
     let second = world.stats();
-    assert_eq!(second.create_requests, first.create_requests, "no report created again");
-    assert_eq!(second.download_requests, first.download_requests, "no file fetched again");
-    assert_eq!(std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap(), sums);
+    assert_eq!(
+        second.create_requests, first.create_requests,
+        "no report created again"
+    );
+    assert_eq!(
+        second.download_requests, first.download_requests,
+        "no file fetched again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap(),
+        sums
+    );
     let manifest = manifest(&world.out());
-    let ids: Vec<&str> = manifest["reports"].as_array().unwrap().iter().map(|r| r["report_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = manifest["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report_id"].as_str().unwrap())
+        .collect();
     let created: Vec<&str> = first.reports.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, created, "the manifest names the reports of the first run");
+    assert_eq!(
+        ids, created,
+        "the manifest names the reports of the first run"
+    );
 }
 
 #[test]
@@ -84,8 +107,16 @@ fn a_changed_file_is_fetched_again_and_the_mismatch_reported() {
     let downloads = world.stats().download_requests;
 
     world.run(&job).assert().success();
-    assert_eq!(std::fs::read(&csv).unwrap(), original, "the file is restored byte for byte");
-    assert_eq!(world.stats().download_requests, downloads + 1, "only the changed file is fetched");
+    assert_eq!(
+        std::fs::read(&csv).unwrap(),
+        original,
+        "the file is restored byte for byte"
+    );
+    assert_eq!(
+        world.stats().download_requests,
+        downloads + 1,
+        "only the changed file is fetched"
+    );
     assert_eq!(world.stats().create_requests, 1);
     let manifest = manifest(&world.out());
     let warnings = manifest["reports"][0]["warnings"].to_string();
@@ -109,15 +140,24 @@ fn killed_while_polling_then_rerun_creates_no_second_report() {
         generation_delay: Duration::from_millis(1500),
         ..Scenario::default()
     });
-    let job = world.job(&job_text(&[(ACME, "acme"), (GLOBEX, "globex"), (INITECH, "initech")], ""));
+    let job = world.job(&job_text(
+        &[(ACME, "acme"), (GLOBEX, "globex"), (INITECH, "initech")],
+        "",
+    ));
     let mut child = spawn_run(&world, &job);
-    wait_for("three created reports in the journal", || journal(&world).matches("\"created\"").count() == 3);
+    wait_for("three created reports in the journal", || {
+        journal(&world).matches("\"created\"").count() == 3
+    });
     signal(&child, "KILL");
     child.wait().unwrap();
     assert_eq!(world.stats().create_requests, 3);
 
     world.run(&job).assert().success();
-    assert_eq!(world.stats().create_requests, 3, "the rerun resumed the recorded reports");
+    assert_eq!(
+        world.stats().create_requests,
+        3,
+        "the rerun resumed the recorded reports"
+    );
     assert_eq!(check_sums(&world.out()), 6);
 }
 
@@ -129,9 +169,14 @@ fn sigterm_during_a_download_leaves_no_partial_file_and_exits_143() {
         pad_bytes: 1_500_000_000,
         ..Scenario::default()
     });
-    let job = world.job(&job_text(&[(ACME, "acme")], "defaults:\n  formats: [csv_v2_0]\n  show_skus: false\n"));
+    let job = world.job(&job_text(
+        &[(ACME, "acme")],
+        "defaults:\n  formats: [csv_v2_0]\n  show_skus: false\n",
+    ));
     let mut child = spawn_run(&world, &job);
-    wait_for("a download in progress", || !partial_files(&world.out()).is_empty());
+    wait_for("a download in progress", || {
+        !partial_files(&world.out()).is_empty()
+    });
     signal(&child, "TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
@@ -140,7 +185,12 @@ fn sigterm_during_a_download_leaves_no_partial_file_and_exits_143() {
     assert!(!out.join("2026-10/acme/usage_summary.csv_v2_0.csv").exists());
     let manifest = manifest(&out);
     assert_eq!(manifest["reports"][0]["status"], "failed");
-    assert!(manifest["reports"][0]["error"].as_str().unwrap().contains("interrupted"));
+    assert!(
+        manifest["reports"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted")
+    );
     assert_eq!(check_sums(&out), 0);
 }
 
@@ -153,24 +203,36 @@ fn sigint_while_polling_exits_130_with_records_written() {
     });
     let job = world.job(&job_text(&[(ACME, "acme")], ""));
     let mut child = spawn_run(&world, &job);
-    wait_for("the report to be created", || journal(&world).contains("\"created\""));
+    wait_for("the report to be created", || {
+        journal(&world).contains("\"created\"")
+    });
     signal(&child, "INT");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let manifest = manifest(&world.out());
-    assert_eq!(manifest["reports"][0]["report_id"], world.stats().reports[0].id.as_str());
+    assert_eq!(
+        manifest["reports"][0]["report_id"],
+        world.stats().reports[0].id.as_str()
+    );
     assert!(world.out().join("summary.md").exists());
 }
 
 #[test]
 fn cleanup_delete_removes_exactly_the_created_reports() {
     let world = World::quick();
-    let job = world.job(&job_text(&[(ACME, "acme"), (GLOBEX, "globex")], "cleanup: delete\n"));
+    let job = world.job(&job_text(
+        &[(ACME, "acme"), (GLOBEX, "globex")],
+        "cleanup: delete\n",
+    ));
     world.run(&job).assert().success();
     let stats = world.stats();
     assert_eq!(stats.delete_requests, 2);
     assert_eq!(stats.reports.len(), 2);
-    assert!(stats.reports.iter().all(|r| r.deleted), "{:?}", stats.reports);
+    assert!(
+        stats.reports.iter().all(|r| r.deleted),
+        "{:?}",
+        stats.reports
+    );
     assert_eq!(check_sums(&world.out()), 4);
     // A rerun finds the files intact and needs the server for nothing.
     world.run(&job).assert().success();
@@ -193,6 +255,10 @@ fn a_failed_deletion_is_only_a_warning() {
     world.run(&job).assert().success();
     let manifest = manifest(&world.out());
     assert_eq!(manifest["reports"][0]["status"], "ok");
-    assert!(manifest["reports"][0]["warnings"].to_string().contains("not deleted"));
+    assert!(
+        manifest["reports"][0]["warnings"]
+            .to_string()
+            .contains("not deleted")
+    );
     assert_eq!(check_sums(&world.out()), 2);
 }

@@ -1,0 +1,175 @@
+//! Hostile or broken servers and hostile names: a clear per-report error or a safe path, never a
+//! crash, an unbounded allocation, or a write outside the output folder.
+
+use acronis_reports::sandbox::{Endpoint, FaultRule, Hostile, Scenario};
+
+use crate::support::*;
+
+/// Runs a two-tenant job where the first matching request meets `hostile`; returns the manifest.
+fn run_against(endpoint: Endpoint, hostile: Hostile, status: Option<u16>) -> serde_json::Value {
+    let world = World::new(Scenario {
+        faults: vec![FaultRule {
+            endpoint,
+            hostile: Some(hostile),
+            status,
+            times: 1,
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(
+        &[(ACME, "acme"), (GLOBEX, "globex")],
+        "concurrency: 1\n",
+    ));
+    world.run(&job).assert().code(1);
+    let manifest = manifest(&world.out());
+    let reports = manifest["reports"].as_array().unwrap();
+    let failed: Vec<_> = reports.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "exactly the report that met the fault fails: {manifest}"
+    );
+    assert!(
+        reports.iter().any(|r| r["status"] == "ok"),
+        "the other report is unaffected"
+    );
+    // Whatever succeeded is intact.
+    check_sums(&world.out());
+    assert!(world.stats().create_requests <= 2, "never created twice");
+    failed[0]["error"].clone()
+}
+
+fn error_of(endpoint: Endpoint, hostile: Hostile, status: Option<u16>) -> String {
+    let manifest = run_against(endpoint, hostile, status);
+    let error = manifest.as_str().unwrap().to_owned();
+    assert!(!error.contains('\n'), "one line: {error}");
+    error
+}
+
+#[test]
+fn html_error_page_instead_of_json() {
+    let error = error_of(Endpoint::StoredList, Hostile::HtmlPage, None);
+    assert!(
+        error.contains("HTML page") && error.contains("502 Bad Gateway"),
+        "{error}"
+    );
+    let error = error_of(Endpoint::Create, Hostile::HtmlPage, Some(502));
+    assert!(
+        error.contains("could not create") && error.contains("HTML page"),
+        "{error}"
+    );
+}
+
+#[test]
+fn invalid_json_and_wrong_content_type() {
+    let error = error_of(Endpoint::StoredList, Hostile::InvalidJson, None);
+    assert!(error.contains("not valid JSON"), "{error}");
+    let error = error_of(Endpoint::StoredList, Hostile::WrongContentType, None);
+    assert!(
+        error.contains("expected JSON but got text/plain"),
+        "{error}"
+    );
+}
+
+#[test]
+fn endless_json_body_is_cut_off() {
+    let error = error_of(Endpoint::StoredList, Hostile::EndlessBody, None);
+    assert!(error.contains("larger than"), "{error}");
+}
+
+#[test]
+fn stored_item_with_an_unexpected_shape() {
+    let error = error_of(Endpoint::StoredList, Hostile::OddStoredItem, None);
+    assert!(error.contains("stored item is not an object"), "{error}");
+}
+
+#[test]
+fn download_far_larger_than_announced() {
+    let error = error_of(Endpoint::Download, Hostile::Oversize, None);
+    assert!(
+        error.contains("more than") && error.contains("announced"),
+        "{error}"
+    );
+    let error = error_of(Endpoint::Download, Hostile::EndlessBody, None);
+    assert!(error.contains("announced"), "{error}");
+}
+
+#[test]
+fn hostile_tenant_names_map_to_safe_unique_paths_inside_the_output_folder() {
+    let names = [
+        "../../escape",
+        "a/b",
+        "a\\\\b",
+        "nul\\0byte",
+        "CON",
+        "con.txt",
+        "tab\\there",
+        "..",
+        "Ünïcødé 顧客",
+    ];
+    let long = "x".repeat(300);
+    let ids = [
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+        "00000000-0000-4000-8000-000000000003",
+        "00000000-0000-4000-8000-000000000004",
+        "00000000-0000-4000-8000-000000000005",
+        "00000000-0000-4000-8000-000000000006",
+        "00000000-0000-4000-8000-000000000007",
+        "00000000-0000-4000-8000-000000000008",
+        "00000000-0000-4000-8000-000000000009",
+        "00000000-0000-4000-8000-00000000000a",
+    ];
+    let world = World::quick();
+    let mut job = format!("version: 1\n{FAST_POLLING}defaults:\n  formats: [csv_v2_0]\ntenants:\n");
+    for (id, name) in ids.iter().zip(names.iter().copied().chain([long.as_str()])) {
+        job.push_str(&format!("  - id: {id}\n    name: \"{name}\"\n"));
+    }
+    let job = world.job(&job);
+    world.run(&job).assert().success();
+    let out = world.out();
+    let files: Vec<String> = tree(&out)
+        .into_iter()
+        .filter(|f| f.starts_with("2026-10/"))
+        .collect();
+    assert_eq!(files.len(), 10, "one distinct file per tenant: {files:?}");
+    for file in &files {
+        let parts: Vec<&str> = file.split('/').collect();
+        assert_eq!(parts.len(), 3, "{file}");
+        assert!(
+            parts
+                .iter()
+                .all(|p| *p != ".." && *p != "." && !p.is_empty()),
+            "{file}"
+        );
+        assert!(!parts[1].eq_ignore_ascii_case("con"), "{file}");
+    }
+    // Nothing escaped the output folder.
+    let mut beside: Vec<String> = std::fs::read_dir(world.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["job.yml", "out"]);
+    assert_eq!(check_sums(&out), 10);
+    world.cmd().arg("verify").arg(&out).assert().success();
+}
+
+#[cfg(unix)]
+#[test]
+fn existing_symlinks_in_the_output_folder_are_never_followed() {
+    let world = World::quick();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(world.out()).unwrap();
+    std::os::unix::fs::symlink(outside.path(), world.out().join("2026-10")).unwrap();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    let assert = world.run(&job).assert().code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+}
