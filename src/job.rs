@@ -469,12 +469,28 @@ fn yaml_problem(error: &serde_saphyr::Error) -> Problem {
         column: loc.column(),
     });
     let raw = error.without_snippet().to_string();
-    let message = strip_location_suffix(&raw).to_owned();
+    let message = plain_yaml_message(strip_location_suffix(&raw));
     let message = match suggestion(&message) {
         Some(hint) => format!("{message}; {hint}"),
         None => message,
     };
     Problem { pos, message }
+}
+
+/// Rewrites the YAML library's wording where it addresses programmers rather than users.
+fn plain_yaml_message(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key") {
+        let key = rest
+            .trim_start_matches(':')
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim();
+        return format!(
+            "key `{key}` is a duplicate: it appears twice in the same mapping; keep only one of them"
+        );
+    }
+    message.to_owned()
 }
 
 /// Removes the ` at line N, column M` that the YAML error adds, since we print the position first.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod checks;
+pub mod ci;
 pub mod download;
 pub mod duration;
 pub mod job;

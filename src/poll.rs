@@ -31,10 +31,17 @@ pub enum Evaluation {
 pub enum PollError {
     #[error("{0}")]
     Failed(String),
-    #[error("not ready after {}s (polling.timeout); still waiting for {}", waited.as_secs(), missing.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "))]
+    #[error(
+        "not ready after {}s (polling.timeout); still waiting for {}{}",
+        waited.as_secs(),
+        missing.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "),
+        last_error.as_ref().map(|e| format!("; the last poll failed: {e}")).unwrap_or_default()
+    )]
     TimedOut {
         waited: Duration,
         missing: Vec<Format>,
+        /// Why the last poll failed, when it did: the likelier reason than slow generation.
+        last_error: Option<ApiError>,
     },
     #[error("{0}")]
     Api(#[from] ApiError),
@@ -113,22 +120,27 @@ pub async fn wait_until_ready(
     let mut backoff = Backoff::new(polling.initial_interval, polling.max_interval);
     let mut wait = polling.initial_interval;
     let mut missing = formats.to_vec();
+    let mut last_error = None;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(PollError::TimedOut {
                 waited: created.elapsed(),
                 missing,
+                last_error,
             });
         }
         tokio::time::sleep(wait.min(remaining)).await;
         wait = backoff.next_delay();
         match client.stored_reports(report_id, Some(deadline)).await {
-            Ok(items) => match evaluate(&items, formats) {
-                Evaluation::Ready(files) => return Ok(files),
-                Evaluation::Failed(reason) => return Err(PollError::Failed(reason)),
-                Evaluation::Pending { missing: still } => missing = still,
-            },
+            Ok(items) => {
+                last_error = None;
+                match evaluate(&items, formats) {
+                    Evaluation::Ready(files) => return Ok(files),
+                    Evaluation::Failed(reason) => return Err(PollError::Failed(reason)),
+                    Evaluation::Pending { missing: still } => missing = still,
+                }
+            }
             // Throttling and server trouble outlasting the client's own retries: keep polling
             // until the deadline, at the pace the server asks for.
             Err(error) if error.is_transient() => {
@@ -136,6 +148,7 @@ pub async fn wait_until_ready(
                 if let Some(after) = error.retry_after() {
                     wait = wait.max(after);
                 }
+                last_error = Some(error);
             }
             Err(error) => return Err(PollError::Api(error)),
         }

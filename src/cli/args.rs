@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use acronis_reports::ci::Provider;
 use clap::{Args, Parser, Subcommand};
 use jiff::civil::Date;
 
@@ -88,6 +89,19 @@ pub struct RunArgs {
     /// With --sandbox: a scenario file for the sandbox (delays, injected faults).
     #[arg(long, value_name = "FILE", requires = "sandbox")]
     pub sandbox_scenario: Option<PathBuf>,
+    /// The CI system to report to: github ($GITHUB_OUTPUT, step summary, annotations), gitlab
+    /// (dotenv file and JUnit report in the output folder) or none. Default: detected from
+    /// GITHUB_ACTIONS / GITLAB_CI.
+    #[arg(long, value_name = "SYSTEM", value_parser = ci_parser())]
+    pub ci: Option<Provider>,
+    /// Also write a JUnit XML report here (one test case per report). Default on GitLab:
+    /// junit.xml in the output folder.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write the outputs (ACRONIS_REPORTS_OK=…) as a dotenv file here. Default on GitLab:
+    /// outputs.env in the output folder.
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +118,12 @@ pub struct SandboxArgs {
     /// A scenario file: generation delay, token lifetime, injected faults.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+}
+
+fn ci_parser() -> impl clap::builder::TypedValueParser<Value = Provider> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Provider::NAMES)
+        .map(|name| name.parse().expect("one of Provider::NAMES"))
 }
 
 fn parse_date(text: &str) -> Result<Date, String> {

@@ -221,6 +221,7 @@ fn target_from_environment(args: &RunArgs, job: &Job) -> Result<Target, Fatal> {
 }
 
 pub fn run(args: RunArgs) -> Outcome {
+    let ci = acronis_reports::ci::Context::start(args.ci, args.junit.clone(), args.dotenv.clone());
     let job = load_job(&args.job)?;
     let plan = plan::build(&job);
     let scenario = if args.sandbox {
@@ -266,7 +267,7 @@ pub fn run(args: RunArgs) -> Outcome {
                 target.base_url
             );
         }
-        let outcome = execute(&job, &plan, &target, &out_dir, args.fresh).await;
+        let outcome = execute(&job, &plan, &target, &out_dir, args.fresh, &ci).await;
         if let Some(sandbox) = sandbox {
             sandbox.shutdown().await;
         }
@@ -274,7 +275,14 @@ pub fn run(args: RunArgs) -> Outcome {
     })
 }
 
-async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path, fresh: bool) -> Outcome {
+async fn execute(
+    job: &Job,
+    plan: &Plan,
+    target: &Target,
+    out_dir: &Path,
+    fresh: bool,
+    ci: &acronis_reports::ci::Context,
+) -> Outcome {
     let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
     let client = Client::new(base, target.credentials.clone(), ClientOptions::default())
         .map_err(Fatal::input)?;
@@ -333,6 +341,7 @@ async fn execute(job: &Job, plan: &Plan, target: &Target, out_dir: &Path, fresh:
             out_dir.display()
         ))
     })?;
+    acronis_reports::ci::publish(ci, &result, out_dir).map_err(Fatal::failed)?;
     let files = result.files().len();
     let summary = out_dir.join("summary.md");
     if let Some(code) = interruption.exit_code() {

@@ -62,6 +62,22 @@ pub struct CreatedReport {
     pub formats: Vec<String>,
     pub version: u64,
     pub deleted: bool,
+    /// Timeline for benchmarks, in microseconds since the sandbox started: creation.
+    #[serde(default)]
+    pub created_us: u64,
+    /// When its files became `saved` (creation + this report's drawn generation delay).
+    #[serde(default)]
+    pub ready_us: u64,
+    /// `GET /reports/{id}/stored` requests that reached this report (after auth and faults).
+    #[serde(default)]
+    pub stored_list_requests: u64,
+    /// When the first download of one of its saved files was accepted.
+    #[serde(default)]
+    pub first_download_us: Option<u64>,
+    /// When the last byte of its most recent complete download was handed to the connection
+    /// (for bodies sent whole: when the answer was built).
+    #[serde(default)]
+    pub download_done_us: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

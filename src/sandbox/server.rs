@@ -169,6 +169,8 @@ struct Inner {
 pub(crate) struct Shared {
     pub(crate) scenario: Scenario,
     pub(crate) connections: AtomicU64,
+    /// Origin of the `*_us` timeline fields in [`CreatedReport`].
+    started: Instant,
     inner: Mutex<Inner>,
 }
 
@@ -181,6 +183,7 @@ impl Shared {
         Shared {
             scenario,
             connections: AtomicU64::new(0),
+            started: Instant::now(),
             inner: Mutex::new(inner),
         }
     }
@@ -195,6 +198,19 @@ impl Shared {
         let mut stats = self.lock().stats.clone();
         stats.connections = self.connections.load(Ordering::Relaxed);
         stats
+    }
+
+    /// Microseconds from the sandbox's start to `at`.
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.started).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Marks the end of a complete download of the report at `stats_index`.
+    fn download_done(&self, stats_index: usize) {
+        let at = self.micros(Instant::now());
+        if let Some(created) = self.lock().stats.reports.get_mut(stats_index) {
+            created.download_done_us = Some(at);
+        }
     }
 
     /// Count the request and, if a status rule still has uses, consume one.
@@ -630,10 +646,19 @@ async fn create_report(
         formats: req.formats.iter().map(|f| f.as_str().to_owned()).collect(),
         version: 1,
         deleted: false,
+        created_us: 0,
+        ready_us: 0,
+        stored_list_requests: 0,
+        first_download_us: None,
+        download_done_us: None,
     };
     {
         let mut inner = shared.lock();
         let stats_index = inner.stats.reports.len();
+        let now = Instant::now();
+        let mut created = created;
+        created.created_us = shared.micros(now);
+        created.ready_us = shared.micros(now + delay);
         inner.stats.reports.push(created);
         inner.reports.insert(
             id.clone(),
@@ -641,7 +666,7 @@ async fn create_report(
                 stats_index,
                 version: 1,
                 deleted: false,
-                created: Instant::now(),
+                created: now,
                 created_unix: jiff::Timestamp::now().as_second(),
                 delay,
                 fail: behaviour.fail,
@@ -682,12 +707,16 @@ async fn stored_list(
     authorize(&shared, &headers)?;
     let now = Instant::now();
     let items: Vec<Value> = {
-        let inner = shared.lock();
+        let mut guard = shared.lock();
+        let inner = &mut *guard;
         let report = inner
             .reports
             .get(&id.to_ascii_lowercase())
             .filter(|r| !r.deleted)
             .ok_or_else(report_not_found)?;
+        if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
+            created.stored_list_requests += 1;
+        }
         let created_at = content::rfc3339_utc(report.created_unix);
         let saved_unix = report.saved_unix();
         let saved_at = content::rfc3339_utc(saved_unix);
@@ -792,17 +821,20 @@ struct StreamState {
     /// With a truncate fault: stop after this many bytes and fail the body.
     limit: Option<u64>,
     finished: bool,
+    /// Told when the whole body has been handed over (not on a truncated one).
+    done: Option<(Arc<Shared>, usize)>,
 }
 
 /// A body that either streams everything or, with a limit, sends that much
 /// and then errors, which makes hyper abort the connection mid-body (so the
 /// client sees a short read against the announced Content-Length, not a clean end).
-fn body_stream(source: Source, limit: Option<u64>) -> Body {
+fn body_stream(source: Source, limit: Option<u64>, done: Option<(Arc<Shared>, usize)>) -> Body {
     let state = StreamState {
         source,
         sent: 0,
         limit,
         finished: false,
+        done,
     };
     let s = stream::unfold(state, |mut st| async move {
         if st.finished {
@@ -817,7 +849,12 @@ fn body_stream(source: Source, limit: Option<u64>) -> Body {
             let err = std::io::Error::other("sandbox: injected truncated download");
             return Some((Err(err), st));
         }
-        let mut chunk = st.source.next()?;
+        let Some(mut chunk) = st.source.next() else {
+            if let Some((shared, stats_index)) = st.done.take() {
+                shared.download_done(stats_index);
+            }
+            return None;
+        };
         if let Some(limit) = st.limit {
             let room = usize::try_from(limit - st.sent).unwrap_or(usize::MAX);
             chunk.truncate(room);
@@ -849,8 +886,9 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
-    let (format, body) = {
-        let inner = shared.lock();
+    let (format, body, stats_index) = {
+        let mut guard = shared.lock();
+        let inner = &mut *guard;
         let report = inner
             .reports
             .get(&id.to_ascii_lowercase())
@@ -872,14 +910,19 @@ async fn download(
                 "Stored report not found: its generation failed",
             ));
         }
-        (file.format, file.body.clone())
+        let at = shared.micros(Instant::now());
+        if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
+            created.first_download_us.get_or_insert(at);
+        }
+        (file.format, file.body.clone(), report.stats_index)
     };
 
     let truncate = shared.take_truncate_fault();
     let total = body.len();
     if total > STREAM_THRESHOLD {
         let limit = truncate.then_some(total / 2);
-        let stream = body_stream(Source::Chunks(ChunkCursor::new(body)), limit);
+        let done = Some((shared.clone(), stats_index));
+        let stream = body_stream(Source::Chunks(ChunkCursor::new(body)), limit, done);
         return Ok(file_response(format, false, total, stream));
     }
 
@@ -901,8 +944,9 @@ async fn download(
     };
     let length = bytes.len() as u64;
     let out = if truncate {
-        body_stream(Source::Whole(Some(bytes)), Some(length / 2))
+        body_stream(Source::Whole(Some(bytes)), Some(length / 2), None)
     } else {
+        shared.download_done(stats_index);
         Body::from(bytes)
     };
     Ok(file_response(format, use_gzip, length, out))

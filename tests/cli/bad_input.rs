@@ -175,7 +175,6 @@ fn duplicate_key_is_refused() {
 }
 
 #[test]
-#[ignore = "bug: src/job.rs yaml_problem passes serde-saphyr's text through, which tells the user to `set DuplicateKeyPolicy in Options`"]
 fn duplicate_key_message_gives_advice_a_user_can_follow() {
     let stderr = refuse_job(&job_text(
         &[(ACME, "acme")],

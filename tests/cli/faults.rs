@@ -486,7 +486,6 @@ fn endless_server_errors_fail_the_report_cleanly() {
 }
 
 #[test]
-#[ignore = "bug: src/poll.rs wait_until_ready drops the last transient error, so a report lost to endless HTTP 500s reads `not ready after 3s (polling.timeout)`"]
 fn endless_server_errors_name_the_server_failure() {
     let (_world, _stderr, error) = endless_server_errors();
     assert!(error.contains("500"), "{error}");
