@@ -116,14 +116,31 @@ pub struct ReportSettings {
     pub periods: Option<At<Vec<At<PeriodValue>>>>,
 }
 
-/// One tenant: its UUID, a label, and any report settings that differ from `defaults`.
+/// One tenant (`id`), or the children of a partner found at run time (`children_of`), with any
+/// report settings that differ from `defaults`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantEntry {
     /// Tenant UUID, as shown in the management console.
-    pub id: At<String>,
-    /// Label used in output paths and the summary. Default: the id.
+    pub id: Option<At<String>>,
+    /// Label used in output paths and the summary. Default: the id. Only with `id`.
     pub name: Option<At<String>>,
+    /// Instead of `id`: report on the children of this tenant (UUID), listed from the API when
+    /// the job runs. Each child is labelled by its name on the server.
+    pub children_of: Option<At<String>>,
+    /// With `children_of`: which kinds of children to report on. Default: [customer].
+    pub kinds: Option<At<Vec<At<TenantKind>>>>,
+    /// With `children_of`: only children whose UUID or name matches one of these (name globs with
+    /// `*` and `?`, case-insensitive). Default: all.
+    pub include: Option<At<Vec<At<String>>>>,
+    /// With `children_of`: leave out children whose UUID or name matches one of these.
+    pub exclude: Option<At<Vec<At<String>>>>,
+    /// With `children_of`: also descend into child partners and folders. Default: false.
+    pub recursive: Option<At<bool>>,
+    /// With `children_of`: also report on disabled tenants. Default: false.
+    pub include_disabled: Option<At<bool>>,
+    /// With `children_of`: also report on trial tenants (`pricing_mode: trial`). Default: false.
+    pub include_trial: Option<At<bool>>,
     /// Overrides `defaults.kind`.
     pub kind: Option<At<ReportKind>>,
     /// Overrides `defaults.level`.
@@ -162,6 +179,27 @@ pub struct PollingSection {
 pub struct OutputSection {
     /// Output folder, relative to the current directory. Default: billing-reports.
     pub dir: Option<At<String>>,
+}
+
+/// A tenant's place in the hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantKind {
+    Partner,
+    Folder,
+    Customer,
+    Unit,
+}
+
+impl TenantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Partner => "partner",
+            Self::Folder => "folder",
+            Self::Customer => "customer",
+            Self::Unit => "unit",
+        }
+    }
 }
 
 /// What a failed SKU check does to the run.
@@ -329,7 +367,26 @@ pub struct Job {
     pub concurrency: usize,
     pub output_dir: PathBuf,
     pub cleanup: Cleanup,
+    /// The tenants listed by id, in job-file order.
     pub tenants: Vec<Tenant>,
+    /// `children_of` entries, expanded at run time (see `discover`).
+    pub discoveries: Vec<Discovery>,
+}
+
+/// A `children_of` entry: whose children, which of them, and the report settings for each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovery {
+    pub parent_id: String,
+    pub kinds: Vec<TenantKind>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub recursive: bool,
+    pub include_disabled: bool,
+    pub include_trial: bool,
+    /// Report settings for every child; `id`, `name` and `dir_name` are filled per child.
+    pub template: Tenant,
+    /// How many `id` entries come before this one, so expanded children keep their place.
+    pub after: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -585,7 +642,7 @@ impl Validator {
             .and_then(|c| c.skus.as_ref())
             .map_or(SkuPolicy::Required, |p| *p.value());
         let defaults = file.defaults.unwrap_or_default();
-        let tenants = self.tenants(&file.tenants, &defaults, as_of);
+        let (tenants, discoveries) = self.tenants(&file.tenants, &defaults, as_of);
         if !self.problems.is_empty() {
             self.problems.sort_by_key(|p| p.pos);
             return Err(self.problems);
@@ -607,6 +664,7 @@ impl Validator {
             ),
             cleanup: file.cleanup.map_or(Cleanup::Keep, |c| *c.value()),
             tenants,
+            discoveries,
         })
     }
 
@@ -650,7 +708,7 @@ impl Validator {
         entries: &At<Vec<TenantEntry>>,
         defaults: &ReportSettings,
         as_of: Date,
-    ) -> Vec<Tenant> {
+    ) -> (Vec<Tenant>, Vec<Discovery>) {
         if entries.value().is_empty() {
             self.problem(
                 entries.pos(),
@@ -661,22 +719,54 @@ impl Validator {
         let mut seen_reports: BTreeMap<(String, Period, ReportKind, ReportLevel), Pos> =
             BTreeMap::new();
         let mut tenants = Vec::with_capacity(entries.value().len());
+        let mut discoveries = Vec::new();
         for entry in entries.value() {
-            let id = entry.id.value().trim().to_ascii_lowercase();
+            let (id_field, discovery) = match (&entry.id, &entry.children_of) {
+                (Some(id), None) => {
+                    self.refuse_discovery_keys(entry);
+                    (id, false)
+                }
+                (None, Some(parent)) => (parent, true),
+                (Some(id), Some(_)) => {
+                    self.problem(
+                        id.pos(),
+                        "an entry has either `id` (one tenant) or `children_of` (a partner's children), not both",
+                    );
+                    continue;
+                }
+                (None, None) => {
+                    self.problem(
+                        entries.pos(),
+                        "a tenant entry needs `id: <tenant UUID>` or `children_of: <partner UUID>`",
+                    );
+                    continue;
+                }
+            };
+            let id = id_field.value().trim().to_ascii_lowercase();
             if !is_uuid(&id) {
                 self.problem(
-                    entry.id.pos(),
+                    id_field.pos(),
                     format!(
                         "tenant id `{}` is not a UUID; use the tenant's UUID (e.g. ede9f834-70b3-476c-83d9-736f9f8c7dae) and put a label in `name`",
-                        entry.id.value()
+                        id_field.value()
                     ),
                 );
             }
-            let name = entry
-                .name
-                .as_ref()
-                .map_or_else(|| id.clone(), |n| n.value().trim().to_owned());
-            let name_pos = entry.name.as_ref().map_or(entry.id.pos(), At::pos);
+            let name = if discovery {
+                if let Some(name) = &entry.name {
+                    self.problem(
+                        name.pos(),
+                        "`name` labels one tenant; children found with `children_of` are labelled by their names on the server",
+                    );
+                }
+                format!("children of {id}")
+            } else {
+                entry
+                    .name
+                    .as_ref()
+                    .map_or_else(|| id.clone(), |n| n.value().trim().to_owned())
+            };
+            let name_pos = entry.name.as_ref().map_or(id_field.pos(), At::pos);
             if name.is_empty() {
                 self.problem(
                     name_pos,
@@ -685,7 +775,7 @@ impl Validator {
             }
             let dir_name = safe_component(&name);
             // Folder names must differ even on case-insensitive file systems (macOS, Windows).
-            if let Some(first) = seen_names.insert(dir_name.to_lowercase(), name_pos) {
+            if !discovery && let Some(first) = seen_names.insert(dir_name.to_lowercase(), name_pos) {
                 self.problem(
                     name_pos,
                     format!(
@@ -698,20 +788,22 @@ impl Validator {
             let level = pick(&entry.level, &defaults.level).unwrap_or(ReportLevel::DirectPartners);
             let formats = self.formats(entry.formats.as_ref().or(defaults.formats.as_ref()));
             let periods_field = entry.periods.as_ref().or(defaults.periods.as_ref());
-            let periods = self.periods(periods_field, &name, as_of, entry.id.pos());
-            for period in &periods {
-                let key = (id.clone(), *period, kind, level);
-                if let Some(first) = seen_reports.insert(key, entry.id.pos()) {
-                    self.problem(
-                        entry.id.pos(),
-                        format!(
-                            "tenant {name} asks for the {kind} / {level} report of {period} a second time (first on line {}); remove the duplicate",
-                            first.line
-                        ),
-                    );
+            let periods = self.periods(periods_field, &name, as_of, id_field.pos());
+            if !discovery {
+                for period in &periods {
+                    let key = (id.clone(), *period, kind, level);
+                    if let Some(first) = seen_reports.insert(key, id_field.pos()) {
+                        self.problem(
+                            id_field.pos(),
+                            format!(
+                                "tenant {name} asks for the {kind} / {level} report of {period} a second time (first on line {}); remove the duplicate",
+                                first.line
+                            ),
+                        );
+                    }
                 }
             }
-            tenants.push(Tenant {
+            let tenant = Tenant {
                 id,
                 name,
                 dir_name,
@@ -722,9 +814,62 @@ impl Validator {
                     .unwrap_or(false),
                 show_skus: pick(&entry.show_skus, &defaults.show_skus).unwrap_or(true),
                 periods,
-            });
+            };
+            if discovery {
+                discoveries.push(self.discovery(entry, tenant, tenants.len()));
+            } else {
+                tenants.push(tenant);
+            }
         }
-        tenants
+        (tenants, discoveries)
+    }
+
+    fn refuse_discovery_keys(&mut self, entry: &TenantEntry) {
+        let positions = [
+            ("kinds", entry.kinds.as_ref().map(At::pos)),
+            ("include", entry.include.as_ref().map(At::pos)),
+            ("exclude", entry.exclude.as_ref().map(At::pos)),
+            ("recursive", entry.recursive.as_ref().map(At::pos)),
+            ("include_disabled", entry.include_disabled.as_ref().map(At::pos)),
+            ("include_trial", entry.include_trial.as_ref().map(At::pos)),
+        ];
+        for (key, pos) in positions {
+            if let Some(pos) = pos {
+                self.problem(
+                    pos,
+                    format!("`{key}` only applies to `children_of` entries, not to a tenant given by `id`"),
+                );
+            }
+        }
+    }
+
+    fn discovery(&mut self, entry: &TenantEntry, template: Tenant, after: usize) -> Discovery {
+        let patterns = |field: &Option<At<Vec<At<String>>>>| -> Vec<String> {
+            field
+                .as_ref()
+                .map(|list| list.value().iter().map(|p| p.value().trim().to_owned()).collect())
+                .unwrap_or_default()
+        };
+        let kinds = match &entry.kinds {
+            Some(kinds) if kinds.value().is_empty() => {
+                self.problem(kinds.pos(), "`kinds` is empty; list at least one, e.g. [customer]");
+                Vec::new()
+            }
+            Some(kinds) => kinds.value().iter().map(|k| *k.value()).collect(),
+            None => vec![TenantKind::Customer],
+        };
+        let flag = |field: &Option<At<bool>>| field.as_ref().is_some_and(|f| *f.value());
+        Discovery {
+            parent_id: template.id.clone(),
+            kinds,
+            include: patterns(&entry.include),
+            exclude: patterns(&entry.exclude),
+            recursive: flag(&entry.recursive),
+            include_disabled: flag(&entry.include_disabled),
+            include_trial: flag(&entry.include_trial),
+            template,
+            after,
+        }
     }
 
     fn formats(&mut self, field: Option<&At<Vec<At<Format>>>>) -> Vec<Format> {
@@ -792,7 +937,7 @@ fn pick<T: Copy>(own: &Option<At<T>>, default: &Option<At<T>>) -> Option<T> {
     own.as_ref().or(default.as_ref()).map(|v| *v.value())
 }
 
-fn is_uuid(text: &str) -> bool {
+pub(crate) fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
         && groups

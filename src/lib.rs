@@ -6,10 +6,12 @@
 
 pub mod api;
 pub mod checks;
+pub mod discover;
 pub mod ci;
 pub mod download;
 pub mod duration;
 pub mod job;
+pub mod merge;
 pub mod output;
 pub mod paths;
 pub mod period;
@@ -21,5 +23,6 @@ pub mod retry;
 pub mod run;
 pub mod sandbox;
 pub mod secret;
+pub mod shard;
 pub mod state;
 pub mod verify;

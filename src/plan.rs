@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::job::{Job, SkuPolicy};
+use crate::job::{Job, SkuPolicy, Tenant};
 use crate::period::Period;
 use crate::report::{Format, ReportKind, ReportLevel};
 
@@ -20,6 +20,8 @@ pub struct ReportRequest {
     pub sku_check: SkuPolicy,
     /// Folder of this report's files, relative to the output folder: `<period>/<tenant>`.
     pub dir: String,
+    /// Position in the whole plan (0-based); kept when a shard selects a part of the plan.
+    pub index: usize,
 }
 
 impl ReportRequest {
@@ -38,9 +40,14 @@ pub struct Plan {
     pub reports: Vec<ReportRequest>,
 }
 
+/// The plan of a job whose tenants are all listed by id (see [`build_for`] after discovery).
 pub fn build(job: &Job) -> Plan {
-    let reports = job
-        .tenants
+    build_for(job, &job.tenants)
+}
+
+/// The plan for `tenants`: the job's own, or those of a `children_of` expansion.
+pub fn build_for(job: &Job, tenants: &[Tenant]) -> Plan {
+    let reports: Vec<ReportRequest> = tenants
         .iter()
         .flat_map(|tenant| {
             tenant.periods.iter().map(move |period| ReportRequest {
@@ -58,8 +65,11 @@ pub fn build(job: &Job) -> Plan {
                     SkuPolicy::Off
                 },
                 dir: format!("{}/{}", period.label(), tenant.dir_name),
+                index: 0,
             })
         })
+        .enumerate()
+        .map(|(index, request)| ReportRequest { index, ..request })
         .collect();
     Plan { reports }
 }

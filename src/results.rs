@@ -2,13 +2,13 @@
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::period::Period;
 use crate::report::{Format, ReportKind, ReportLevel};
 
 /// The record of one run; serialised in this field order as `manifest.json`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     pub manifest_version: u32,
     pub tool: Tool,
@@ -18,9 +18,29 @@ pub struct RunResult {
     pub job: JobRef,
     pub base_url: String,
     pub reports: Vec<ReportResult>,
+    /// Which part of the plan this run covered (`run --shard I/N`); absent for a whole run and
+    /// for the output of `merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One shard of a sharded run: `index` of `total`, 1-based (like GitLab's `CI_NODE_INDEX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub total: u32,
+    /// Reports in the whole plan, over all shards: `merge` checks that the shards ran the same
+    /// plan and that together they hold all of it.
+    pub plan_reports: usize,
+}
+
+impl std::fmt::Display for ShardInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.total)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -35,20 +55,20 @@ impl Tool {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {
     pub path: String,
     pub sha256: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
     Failed,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportResult {
     pub tenant_id: String,
     pub tenant_name: String,
@@ -63,11 +83,14 @@ pub struct ReportResult {
     /// Disaster Recovery compute points (seconds ÷ 3600, 2 decimals), when the report has them.
     pub dr_compute_points: Option<f64>,
     /// Problems that did not fail the report (a SKU warning, a failed cleanup).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Position of this report in the whole job's plan (0-based), also in a shard's manifest:
+    /// `merge` puts the reports of all shards back in this order.
+    pub plan_index: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileResult {
     pub format: Format,
     /// Relative to the output folder, with `/` separators.
@@ -78,7 +101,7 @@ pub struct FileResult {
     pub sku_check: SkuCheck,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkuStatus {
     Ok,
@@ -86,7 +109,7 @@ pub enum SkuStatus {
     Skipped,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuCheck {
     pub status: SkuStatus,
     pub rows: u64,

@@ -112,6 +112,7 @@ fn failed(request: &ReportRequest, report_id: Option<String>, error: String) -> 
         files: Vec::new(),
         dr_compute_points: None,
         warnings: Vec::new(),
+        plan_index: request.index,
     }
 }
 

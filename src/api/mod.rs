@@ -17,7 +17,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 pub use error::{ApiError, describe_error_body, one_line};
-pub use types::{CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem};
+pub use types::{
+    ChildrenPage, CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem, TenantInfo,
+};
 
 use crate::retry::{Backoff, parse_retry_after};
 use crate::secret::Secret;
@@ -239,6 +241,47 @@ impl Client {
         );
         self.send(Method::GET, &path, Replay::Safe, None, |r| r)
             .await
+    }
+
+    /// One page of a tenant's children with details (`GET /tenants/{id}/children`), following
+    /// the platform's cursor paging: pass the returned `next` cursor to get the next page.
+    pub async fn tenant_children(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+    ) -> Result<ChildrenPage, ApiError> {
+        let mut path = format!("tenants/{}/children?include_details=true", segment(tenant_id));
+        if let Some(cursor) = after {
+            path.push_str("&after=");
+            path.push_str(&segment(cursor));
+        }
+        let response = self.send(Method::GET, &path, Replay::Safe, None, |r| r).await?;
+        let value = self.json_body(Method::GET, &path, response).await?;
+        let items = value
+            .get("items")
+            .and_then(|items| items.as_array())
+            .ok_or_else(|| invalid(Method::GET, &path, "the body has no `items` array"))?;
+        let tenants = items
+            .iter()
+            .map(|item| {
+                serde_json::from_value::<TenantInfo>(item.clone())
+                    .ok()
+                    .filter(|t| !t.id.trim().is_empty())
+                    .ok_or_else(|| {
+                        invalid(
+                            Method::GET,
+                            &path,
+                            &format!("a child tenant has no usable `id`: {}", one_line(&item.to_string(), 80)),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = value
+            .pointer("/paging/cursors/after")
+            .and_then(|c| c.as_str())
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        Ok(ChildrenPage { tenants, next })
     }
 
     /// Deletes a report on the server (`DELETE /reports/{id}?version=N`).

@@ -68,6 +68,34 @@ pub struct StoredItem {
     pub created_at: Option<String>,
 }
 
+/// A tenant as `GET /tenants/{id}/children?include_details=true` describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct TenantInfo {
+    #[serde(deserialize_with = "required_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+    /// `partner`, `folder`, `customer`, `unit`, …
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// `production` or `trial`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub pricing_mode: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChildrenPage {
+    pub tenants: Vec<TenantInfo>,
+    /// Cursor of the next page, when there is one.
+    pub next: Option<String>,
+}
+
+fn required_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    lenient_string(d)?.ok_or_else(|| serde::de::Error::custom("expected a string"))
+}
+
 /// Accepts a string or a number as text, and treats anything else (null, objects) as absent.
 fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {

@@ -275,7 +275,7 @@ mod tests {
         assert!(got[9].contains("tenant09"));
         assert_eq!(
             got[10],
-            "::notice title=7 more problems::7 more problems not annotated (5 failed reports, 2 warnings): GitHub shows only the first 10. The step summary and manifest.json list every problem."
+            "::notice title=7 more problems::7 more problems not annotated (5 reports failed, 2 warnings): GitHub shows only the first 10. The step summary and manifest.json list every problem."
         );
     }
 

@@ -197,8 +197,8 @@ mod tests {
         assert_eq!(
             xml,
             r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="acronis-reports" tests="2" failures="1" errors="0" time="250.000">
-    <testsuite name="2026-10" tests="1" disabled="0" errors="0" failures="0">
+<testsuites name="acronis-reports" tests="2" skipped="0" failures="1" errors="0" time="250.000">
+    <testsuite name="2026-10" tests="1" skipped="0" errors="0" failures="0">
         <testcase name="acme" classname="2026-10">
             <properties>
                 <property name="tenant_id" value="acme-id"/>
@@ -210,15 +210,15 @@ mod tests {
 </system-out>
         </testcase>
     </testsuite>
-    <testsuite name="2026-11-01_2026-11-15" tests="1" disabled="0" errors="0" failures="1">
+    <testsuite name="2026-11-01_2026-11-15" tests="1" skipped="0" errors="0" failures="1">
         <testcase name="globex" classname="2026-11-01_2026-11-15">
-            <failure message="HTTP 404: &quot;tenant&quot; &lt;not&gt; found &amp; gone" type="report">globex (globex-id), period 2026-11-01_2026-11-15 (2026-11-01 to 2026-11-15), usage_summary / direct_partners: HTTP 404: &quot;tenant&quot; &lt;not&gt; found &amp; gone</failure>
             <properties>
                 <property name="tenant_id" value="globex-id"/>
                 <property name="report_id" value="globex-report"/>
                 <property name="kind" value="usage_summary"/>
                 <property name="level" value="direct_partners"/>
             </properties>
+            <failure message="HTTP 404: &quot;tenant&quot; &lt;not&gt; found &amp; gone" type="report">globex (globex-id), period 2026-11-01_2026-11-15 (2026-11-01 to 2026-11-15), usage_summary / direct_partners: HTTP 404: &quot;tenant&quot; &lt;not&gt; found &amp; gone</failure>
         </testcase>
     </testsuite>
 </testsuites>
@@ -246,7 +246,10 @@ mod tests {
             xml.contains("<system-err>1 of 3 rows lack a SKU\n</system-err>"),
             "{xml}"
         );
-        assert!(xml.contains(r#"tests="2" failures="1""#), "{xml}");
+        assert!(
+            xml.contains(r#"tests="2" skipped="0" failures="1""#),
+            "{xml}"
+        );
     }
 
     #[test]

@@ -225,9 +225,19 @@ impl Outputs {
 
 /// Tells the CI system of `context` what the run produced: on GitHub, the outputs appended to
 /// `$GITHUB_OUTPUT`, the summary appended to `$GITHUB_STEP_SUMMARY` and the annotations printed;
-/// the JUnit report and dotenv file where [`Context`] says. Errors name the file.
-pub fn publish(context: &Context, result: &RunResult, out_dir: &Path) -> io::Result<()> {
-    let outputs = Outputs::new(result, out_dir);
+/// the JUnit report and dotenv file where [`Context`] says. `interrupted` is the exit code of a
+/// run stopped by a signal (130, 143), which the `exit-code` output then says instead of
+/// [`exit_code`]. Errors name the file.
+pub fn publish(
+    context: &Context,
+    result: &RunResult,
+    out_dir: &Path,
+    interrupted: Option<u8>,
+) -> io::Result<()> {
+    let mut outputs = Outputs::new(result, out_dir);
+    if let Some(code) = interrupted {
+        outputs.exit_code = code;
+    }
     if context.provider == Provider::GitHub {
         if let Some(path) = &context.github_output {
             let delimiter = github::delimiter_for(&outputs);
@@ -326,6 +336,7 @@ pub(crate) mod tests {
             }],
             dr_compute_points: None,
             warnings: Vec::new(),
+            plan_index: 0,
         }
     }
 
@@ -354,6 +365,7 @@ pub(crate) mod tests {
             },
             base_url: "https://eu2-cloud.acronis.com".into(),
             reports,
+            shard: None,
         }
     }
 
@@ -459,7 +471,7 @@ pub(crate) mod tests {
             junit: None,
             dotenv: None,
         };
-        publish(&context, &run, &out).unwrap();
+        publish(&context, &run, &out, None).unwrap();
         let outputs = fs::read_to_string(&github_output).unwrap();
         assert!(outputs.starts_with("earlier=1\noutput-dir<<"), "{outputs}");
         assert!(outputs.contains("\nreports-ok=1\n"), "{outputs}");
@@ -471,11 +483,17 @@ pub(crate) mod tests {
         assert!(!out.join(JUNIT).exists());
 
         let context = Context::from_env(Some(Provider::GitLab), None, None, env_of(&[]));
-        publish(&context, &run, &out).unwrap();
+        publish(&context, &run, &out, Some(130)).unwrap();
         assert!(
             fs::read_to_string(out.join(DOTENV))
                 .unwrap()
                 .contains("ACRONIS_REPORTS_OK=1\n")
+        );
+        assert!(
+            fs::read_to_string(out.join(DOTENV))
+                .unwrap()
+                .ends_with("ACRONIS_EXIT_CODE=130\n"),
+            "an interrupted run says its own exit code"
         );
         assert!(
             fs::read_to_string(out.join(JUNIT))

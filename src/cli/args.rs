@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use acronis_reports::ci::Provider;
+use acronis_reports::shard::ShardSpec;
 use clap::{Args, Parser, Subcommand};
 use jiff::civil::Date;
 
@@ -48,6 +49,18 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Print the JSON Schema of the job file (for editor completion and validation).
     Schema,
+    /// Combine the output folders of a sharded run (`run --shard I/N`) into one folder.
+    ///
+    /// Give the output folder of every shard (in any order) and a new or empty --out folder.
+    /// Each shard is verified first and all must come from the same job file, as-of day, API and
+    /// version, with every shard 1..N present once; otherwise nothing is written (exit 2). The
+    /// report files are hard-linked into --out (copied across file systems; nothing is
+    /// downloaded), and SHA256SUMS, manifest.json and summary.md are written as an unsharded
+    /// run of the job would have written them (times aside).
+    /// Exit 0 when every report is ok, 1 when some report failed.
+    ///
+    /// Example: acronis-reports merge shard-1 shard-2 shard-3 --out billing-reports
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +115,26 @@ pub struct RunArgs {
     /// outputs.env in the output folder.
     #[arg(long, value_name = "PATH")]
     pub dotenv: Option<PathBuf>,
+    /// Run only shard I of N (1-based, e.g. 2/7): a deterministic, balanced part of the job's
+    /// reports, for splitting a large job over the jobs of a CI matrix; combine the shards'
+    /// output folders with `merge`. Default: from CI_NODE_INDEX and CI_NODE_TOTAL when both
+    /// are set (GitLab `parallel:`), else every report.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<ShardSpec>,
+    /// Run every report even when CI_NODE_INDEX and CI_NODE_TOTAL are set (GitLab also sets
+    /// them for `parallel: matrix:` jobs, which may mean something else).
+    #[arg(long, conflicts_with = "shard")]
+    pub no_shard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The output folders of all the shards of one run, in any order.
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<PathBuf>,
+    /// Folder for the merged output; must not exist yet, or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +157,10 @@ fn ci_parser() -> impl clap::builder::TypedValueParser<Value = Provider> {
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(Provider::NAMES)
         .map(|name| name.parse().expect("one of Provider::NAMES"))
+}
+
+fn parse_shard(text: &str) -> Result<ShardSpec, String> {
+    acronis_reports::shard::parse(text)
 }
 
 fn parse_date(text: &str) -> Result<Date, String> {

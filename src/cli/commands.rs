@@ -5,16 +5,17 @@ use acronis_reports::api::{self, Client, ClientOptions, Credentials};
 use acronis_reports::job::{self, Job};
 use acronis_reports::output;
 use acronis_reports::plan::{self, Plan};
-use acronis_reports::results::{JobRef, RunResult, Tool};
+use acronis_reports::results::{JobRef, RunResult, ShardInfo, Tool};
 use acronis_reports::run::{self, RunConfig, Runner};
 use acronis_reports::sandbox::{Sandbox, Scenario};
 use acronis_reports::secret::Secret;
+use acronis_reports::shard::{self, ShardSpec};
 use acronis_reports::state::StateStore;
-use acronis_reports::{duration, verify};
+use acronis_reports::{duration, merge, verify};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::args::{JobArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
+use super::args::{JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
 use super::signals::Interruption;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
 
@@ -220,10 +221,83 @@ fn target_from_environment(args: &RunArgs, job: &Job) -> Result<Target, Fatal> {
     })
 }
 
+/// `--shard I/N`, else GitLab's CI_NODE_INDEX/CI_NODE_TOTAL (unless `--no-shard`), else none.
+fn resolve_shard(args: &RunArgs) -> Result<Option<ShardSpec>, Fatal> {
+    if args.shard.is_some() || args.no_shard {
+        return Ok(args.shard);
+    }
+    let shard = shard::from_ci_env(|name| std::env::var(name).ok())
+        .map_err(|e| Fatal::input(format!("{e} (or pass --shard I/N, or --no-shard)")))?;
+    if let Some(shard) = shard {
+        tracing::info!(
+            "running shard {shard} as set by {} and {} (--no-shard runs every report)",
+            shard::CI_NODE_INDEX,
+            shard::CI_NODE_TOTAL
+        );
+    }
+    Ok(shard)
+}
+
+/// The part of the plan this run does (all of it, or one shard's reports), and the shard's
+/// record for the manifest.
+fn shard_plan(plan: Plan, shard: Option<ShardSpec>) -> (Plan, Option<ShardInfo>) {
+    let Some(spec) = shard else {
+        return (plan, None);
+    };
+    let part = shard::select(&plan, spec.index, spec.total);
+    tracing::info!(
+        "shard {spec}: {} of the job's {} report(s)",
+        part.reports.len(),
+        plan.reports.len()
+    );
+    let info = ShardInfo {
+        index: spec.index,
+        total: spec.total,
+        plan_reports: plan.reports.len(),
+    };
+    (part, Some(info))
+}
+
+pub fn merge(args: MergeArgs) -> Outcome {
+    let merged = merge::merge(&args.shards, &args.out).map_err(|e| match e {
+        merge::MergeError::Refused(message) => Fatal::input(format!(
+            "{message}\nnothing was written to {}",
+            args.out.display()
+        )),
+        merge::MergeError::Write(message) => Fatal::failed(message),
+    })?;
+    let result = &merged.result;
+    println!(
+        "merged {} shard(s): {} of {} report(s) ok, {} file(s) in {} ({} hard-linked, {} copied; see {})",
+        merged.shards,
+        result.ok_count(),
+        result.reports.len(),
+        merged.linked + merged.copied,
+        args.out.display(),
+        merged.linked,
+        merged.copied,
+        args.out.join(output::SUMMARY).display()
+    );
+    for report in result.reports.iter().filter(|r| r.error.is_some()) {
+        eprintln!(
+            "failed: {} {}: {}",
+            report.tenant_name,
+            report.period,
+            report.error.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(if result.failed_count() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
 pub fn run(args: RunArgs) -> Outcome {
     let ci = acronis_reports::ci::Context::start(args.ci, args.junit.clone(), args.dotenv.clone());
+    let shard = resolve_shard(&args)?;
     let job = load_job(&args.job)?;
-    let plan = plan::build(&job);
+    let (plan, shard) = shard_plan(plan::build(&job), shard);
     let scenario = if args.sandbox {
         Some(load_scenario(args.sandbox_scenario.as_deref())?)
     } else {
@@ -267,7 +341,7 @@ pub fn run(args: RunArgs) -> Outcome {
                 target.base_url
             );
         }
-        let outcome = execute(&job, &plan, &target, &out_dir, args.fresh, &ci).await;
+        let outcome = execute(&job, &plan, &target, &out_dir, args.fresh, &ci, shard).await;
         if let Some(sandbox) = sandbox {
             sandbox.shutdown().await;
         }
@@ -282,6 +356,7 @@ async fn execute(
     out_dir: &Path,
     fresh: bool,
     ci: &acronis_reports::ci::Context,
+    shard: Option<ShardInfo>,
 ) -> Outcome {
     let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
     let client = Client::new(base, target.credentials.clone(), ClientOptions::default())
@@ -334,6 +409,7 @@ async fn execute(
         },
         base_url,
         reports,
+        shard,
     };
     output::write_run_outputs(out_dir, &result).map_err(|e| {
         Fatal::failed(format!(
@@ -341,7 +417,8 @@ async fn execute(
             out_dir.display()
         ))
     })?;
-    acronis_reports::ci::publish(ci, &result, out_dir).map_err(Fatal::failed)?;
+    acronis_reports::ci::publish(ci, &result, out_dir, interruption.exit_code())
+        .map_err(Fatal::failed)?;
     let files = result.files().len();
     let summary = out_dir.join("summary.md");
     if let Some(code) = interruption.exit_code() {

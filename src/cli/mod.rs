@@ -50,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => commands::verify(args),
         Command::Sandbox(args) => commands::sandbox(args),
         Command::Schema => commands::schema(),
+        Command::Merge(args) => commands::merge(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

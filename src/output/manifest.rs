@@ -95,7 +95,9 @@ pub(crate) mod tests {
                 }],
                 dr_compute_points: None,
                 warnings: Vec::new(),
+                plan_index: 0,
             }],
+            shard: None,
         }
     }
 
@@ -145,6 +147,7 @@ pub(crate) mod tests {
         let mut contract: serde_json::Value = serde_json::from_str(CONTRACT_EXAMPLE).unwrap();
         // Fields added after the contract example.
         contract["reports"][0]["dr_compute_points"] = serde_json::Value::Null;
+        contract["reports"][0]["plan_index"] = 0.into();
         assert_eq!(ours, contract);
     }
 

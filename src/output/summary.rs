@@ -55,14 +55,22 @@ fn head(result: &RunResult) -> String {
     if warnings > 0 {
         let _ = write!(out, " · {}", plural(warnings, "warning"));
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
-        " · {} · as of {} · job {} (sha256 {})\n",
+        " · {} · as of {} · job {} (sha256 {})",
         plural(files, "file"),
         result.as_of,
         inline(&result.job.path, NAME_CHARS),
         code(prefix(&result.job.sha256)),
     );
+    if let Some(shard) = result.shard {
+        let _ = write!(
+            out,
+            " · shard {} of {} (combine the shards with `acronis-reports merge`)",
+            shard.index, shard.total
+        );
+    }
+    out.push_str("\n\n");
     let seconds = result.finished_at.as_second() - result.started_at.as_second();
     let _ = writeln!(
         out,
@@ -433,6 +441,20 @@ mod tests {
             ["| acme | csv_v2_0 | ok | 42 | — | 4945 | `0123456789ab` |"]
         );
         assert!(!text.contains("## Problems"));
+    }
+
+    #[test]
+    fn a_shard_says_so() {
+        let mut run = run_of(vec![report("acme", october())]);
+        assert!(!render(&run).contains("shard"));
+        run.shard = Some(crate::results::ShardInfo {
+            index: 2,
+            total: 7,
+            plan_reports: 10,
+        });
+        let text = render(&run);
+        let outcome = text.lines().nth(2).unwrap();
+        assert!(outcome.contains(" · shard 2 of 7 ("), "{outcome}");
     }
 
     #[test]

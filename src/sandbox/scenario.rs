@@ -42,6 +42,39 @@ pub struct Scenario {
     pub duplicate_stored: bool,
     /// Extra bytes of deterministic rows appended to every `csv_v2_0` file.
     pub pad_bytes: u64,
+    /// Report and stored-file ids derived from the request (tenant, period, kind, level,
+    /// formats, flags) and how many times this sandbox has seen that same request, instead of
+    /// random: two sandboxes given the same requests, in any order and split in any way, answer
+    /// with the same ids (for comparing a sharded run with an unsharded one).
+    pub deterministic_ids: bool,
+    /// Tenants served by `GET /tenants/{id}/children`: a partner's customers, folders, …
+    pub tenant_tree: Vec<TreeTenant>,
+    /// Page size of `GET /tenants/{id}/children` (cursor paging when a parent has more).
+    pub children_page_size: usize,
+}
+
+/// One tenant of the sandbox's tenant tree.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeTenant {
+    pub id: String,
+    pub name: String,
+    /// `partner`, `folder`, `customer` or `unit`.
+    pub kind: String,
+    pub parent_id: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `production` or `trial`.
+    #[serde(default = "production")]
+    pub pricing_mode: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn production() -> String {
+    "production".to_owned()
 }
 
 impl Default for Scenario {
@@ -58,6 +91,9 @@ impl Default for Scenario {
             faults: Vec::new(),
             duplicate_stored: false,
             pad_bytes: 0,
+            deterministic_ids: false,
+            tenant_tree: Vec::new(),
+            children_page_size: 100,
         }
     }
 }
@@ -77,6 +113,7 @@ impl fmt::Debug for Scenario {
             .field("faults", &self.faults)
             .field("duplicate_stored", &self.duplicate_stored)
             .field("pad_bytes", &self.pad_bytes)
+            .field("deterministic_ids", &self.deterministic_ids)
             .finish()
     }
 }
@@ -226,6 +263,9 @@ impl Scenario {
                 "generation_jitter must be a fraction in [0, 1), got {}",
                 self.generation_jitter
             ));
+        }
+        if self.children_page_size == 0 {
+            return bad("children_page_size must be at least 1".into());
         }
         if self.token_lifetime.is_zero() {
             return bad("token_lifetime must be greater than zero".into());

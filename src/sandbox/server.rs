@@ -164,6 +164,8 @@ struct Inner {
     tokens: HashMap<String, Instant>,
     reports: HashMap<String, Report>,
     fault_uses: Vec<u32>,
+    /// With `deterministic_ids`: how many reports each request content has created so far.
+    occurrences: HashMap<String, u64>,
 }
 
 pub(crate) struct Shared {
@@ -288,6 +290,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/2/reports/{id}/stored", get(stored_list))
         .route("/api/2/reports/{id}/stored/{stored_id}", get(download))
         .route("/api/2/clients/{client_id}", get(client_info))
+        .route("/api/2/tenants/{id}/children", get(tenant_children))
         .route("/_sandbox/stats", get(stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -597,12 +600,48 @@ async fn create_report(
         hide_zero_usage: req.hide_zero_usage,
         no_skus: behaviour.no_skus,
     };
+    // With `deterministic_ids`, ids follow from the request and from how many times this
+    // sandbox has seen that request before, so two sandboxes given the same requests (in any
+    // order) give the same ids, while one sandbox never gives one id twice.
+    let id_seed = sc.deterministic_ids.then(|| {
+        let formats: Vec<&str> = req.formats.iter().map(|f| f.as_str()).collect();
+        let content = format!(
+            "{tenant_key}|{}|{}|{}|{}|{}|hide_zero_usage={}|show_skus={}",
+            req.kind.as_str(),
+            req.level.as_str(),
+            req.start,
+            req.end,
+            formats.join(","),
+            req.hide_zero_usage,
+            req.show_skus
+        );
+        let occurrence = {
+            let mut inner = shared.lock();
+            let count = inner.occurrences.entry(content.clone()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        format!("{content}#{occurrence}")
+    });
+    let id = match &id_seed {
+        Some(seed) => content::derived_uuid(&["report", seed]),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let stored_id = |format: Format, stale: bool| match &id_seed {
+        Some(_) => content::derived_uuid(&[
+            "stored",
+            &id,
+            format.as_str(),
+            if stale { "stale" } else { "current" },
+        ]),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
     let pad = sc.pad_bytes;
     let make = |stale: bool| -> Vec<StoredFile> {
         req.formats
             .iter()
             .map(|&format| StoredFile {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: stored_id(format, stale),
                 format,
                 body: Arc::new(StoredBody::build(&spec, format, stale, pad)),
             })
@@ -623,7 +662,6 @@ async fn create_report(
         base_delay
     };
 
-    let id = uuid::Uuid::new_v4().to_string();
     let generation_date = req
         .generation_date
         .clone()
@@ -1020,6 +1058,61 @@ async fn client_info(
         "data": { "client_name": "acronis-reports sandbox" },
     }))
     .into_response())
+}
+
+/// `GET /tenants/{id}/children`: child UUIDs, or whole tenant objects with
+/// `include_details=true`, paged with an opaque `after` cursor as the platform's
+/// generic paging does.
+async fn tenant_children(
+    State(shared): State<Arc<Shared>>,
+    Path(parent): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers)?;
+    let tree = &shared.scenario.tenant_tree;
+    let known = tree.iter().any(|t| t.id.eq_ignore_ascii_case(&parent) || t.parent_id.eq_ignore_ascii_case(&parent));
+    if !known {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, json!(1005), "Tenant not found"));
+    }
+    let params = parse_form(query.unwrap_or_default().as_bytes());
+    let details = params.get("include_details").is_some_and(|v| v == "true");
+    let page_size = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(usize::MAX)
+        .min(shared.scenario.children_page_size)
+        .max(1);
+    let start = match params.get("after") {
+        Some(cursor) => cursor
+            .strip_prefix("cursor-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| ApiError::bad_field("after", "invalid paging cursor".into()))?,
+        None => 0,
+    };
+    let children: Vec<_> = tree.iter().filter(|t| t.parent_id.eq_ignore_ascii_case(&parent)).collect();
+    let page: Vec<Value> = children
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .map(|t| {
+            if details {
+                json!({
+                    "id": t.id, "name": t.name, "kind": t.kind, "parent_id": t.parent_id,
+                    "enabled": t.enabled, "pricing_mode": t.pricing_mode,
+                    "has_children": tree.iter().any(|c| c.parent_id.eq_ignore_ascii_case(&t.id)),
+                    "version": 1,
+                })
+            } else {
+                json!(t.id)
+            }
+        })
+        .collect();
+    let mut body = json!({ "items": page });
+    if start + page_size < children.len() {
+        body["paging"] = json!({ "cursors": { "after": format!("cursor-{}", start + page_size) } });
+    }
+    Ok(axum::Json(body).into_response())
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {

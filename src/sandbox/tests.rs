@@ -717,3 +717,58 @@ async fn bind_error_names_the_port() {
     assert!(err.contains(&port.to_string()), "{err}");
     first.shutdown().await;
 }
+
+#[tokio::test]
+async fn deterministic_ids_agree_across_sandboxes() {
+    let scenario = Scenario {
+        deterministic_ids: true,
+        ..fast()
+    };
+    let a = Sandbox::start(scenario.clone(), 0).await.unwrap();
+    let b = Sandbox::start(scenario, 0).await.unwrap();
+    let http = client();
+    let (ta, tb) = (token(&a, &http).await, token(&b, &http).await);
+    let csv = report_body(&["csv_v2_0"]);
+    let both = report_body(&["csv_v2_0", "json_v2_0"]);
+    // The same requests in another order; the repeated one gets a new id each time.
+    let a1 = create_ok(&a, &http, &ta, &csv).await;
+    let a2 = create_ok(&a, &http, &ta, &both).await;
+    let a3 = create_ok(&a, &http, &ta, &csv).await;
+    let b2 = create_ok(&b, &http, &tb, &both).await;
+    let b1 = create_ok(&b, &http, &tb, &csv).await;
+    let b3 = create_ok(&b, &http, &tb, &csv).await;
+    assert_eq!([&a1, &a2, &a3], [&b1, &b2, &b3]);
+    assert!(a1 != a2 && a1 != a3 && a2 != a3);
+    for id in [&a1, &a2, &a3] {
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
+    let ids = |items: Vec<Value>| {
+        let mut ids: Vec<String> = items
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let stored_a = ids(stored(&a, &http, &ta, &a2).await);
+    assert_eq!(stored_a, ids(stored(&b, &http, &tb, &b2).await));
+    assert_eq!(stored_a.len(), 2);
+    assert_ne!(stored_a[0], stored_a[1]);
+    assert_ne!(
+        ids(stored(&a, &http, &ta, &a1).await),
+        ids(stored(&a, &http, &ta, &a3).await)
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+
+    // Off by default: ids are random.
+    let c = Sandbox::start(fast(), 0).await.unwrap();
+    let d = Sandbox::start(fast(), 0).await.unwrap();
+    let (tc, td) = (token(&c, &http).await, token(&d, &http).await);
+    assert_ne!(
+        create_ok(&c, &http, &tc, &csv).await,
+        create_ok(&d, &http, &td, &csv).await
+    );
+    c.shutdown().await;
+    d.shutdown().await;
+}

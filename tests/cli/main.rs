@@ -7,3 +7,4 @@ mod faults;
 mod happy_path;
 mod hostile;
 mod resume;
+mod shard_merge;

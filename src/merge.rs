@@ -1,0 +1,767 @@
+//! `acronis-reports merge SHARD_DIR... --out DIR`: puts the output folders of a sharded run
+//! (`run --shard I/N`, see [`crate::shard`]) back together into the folder an unsharded run of
+//! the same job would have written.
+//!
+//! Every shard must verify cleanly and all must belong together: the same job file (by
+//! checksum), as-of date, API (loopback URLs count as one: `run --sandbox` picks a port per
+//! run), tool version and number of shards, each shard exactly once, no
+//! report in two shards, and the reports of all shards must be exactly one plan split the way
+//! [`crate::shard`] splits it. Otherwise nothing is written. The files are hard-linked into the
+//! new folder (copied when linking is impossible, e.g. across file systems), never downloaded
+//! again; `SHA256SUMS`, `manifest.json` and `summary.md` are written by the same code as `run`'s,
+//! from the shards' reports in plan order, so they equal those of an unsharded run against the
+//! same server content, except for the times (`started_at` is the earliest shard's,
+//! `finished_at` the latest's). The merged folder is verified before `merge` reports success.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::output::{self, MANIFEST};
+use crate::paths::ensure_dir_inside;
+use crate::results::{ReportResult, RunResult, ShardInfo};
+use crate::shard::{self, Identity};
+use crate::verify;
+
+/// Why nothing (or nothing lasting) was merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// The shards cannot be merged (or `--out` cannot take them); nothing was written.
+    #[error("{0}")]
+    Refused(String),
+    /// Writing the merged folder failed; what had been written was removed again.
+    #[error("{0}")]
+    Write(String),
+}
+
+/// What `merge` produced.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    /// The merged record, as written to `manifest.json`.
+    pub result: RunResult,
+    /// Number of shard folders merged.
+    pub shards: usize,
+    /// Report files hard-linked, and copied (where linking failed).
+    pub linked: usize,
+    pub copied: usize,
+}
+
+/// One verified shard folder and its record.
+struct Shard {
+    dir: PathBuf,
+    result: RunResult,
+    info: ShardInfo,
+}
+
+impl Shard {
+    fn label(&self) -> String {
+        format!("{} (shard {})", self.dir.display(), self.info)
+    }
+}
+
+/// Merges the shard folders `shard_dirs` (in any order) into `out`, which must not exist or be
+/// empty. See the module documentation for what is checked and written.
+pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
+    if shard_dirs.is_empty() {
+        return Err(refused(
+            "no shard folders given; pass the output folder of every shard",
+        ));
+    }
+    check_out(out, shard_dirs)?;
+    let shards = shard_dirs
+        .iter()
+        .map(|dir| load(dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let shards = check_shards(shards)?;
+    let result = merged_result(&shards)?;
+    let (linked, copied) = write(&shards, &result, out)?;
+    Ok(Merged {
+        result,
+        shards: shards.len(),
+        linked,
+        copied,
+    })
+}
+
+fn refused(message: impl Into<String>) -> MergeError {
+    MergeError::Refused(message.into())
+}
+
+/// `--out` must be new or empty, and outside every shard folder.
+fn check_out(out: &Path, shard_dirs: &[PathBuf]) -> Result<(), MergeError> {
+    match fs::symlink_metadata(out) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(refused(format!(
+                "--out {} is a symbolic link; merge into a new or empty folder",
+                out.display()
+            )));
+        }
+        Ok(meta) if !meta.is_dir() => {
+            return Err(refused(format!(
+                "--out {} exists and is not a folder; merge into a new or empty folder",
+                out.display()
+            )));
+        }
+        Ok(_) => {
+            let mut entries = fs::read_dir(out).map_err(|e| {
+                refused(format!(
+                    "cannot read the --out folder {}: {e}",
+                    out.display()
+                ))
+            })?;
+            if entries.next().is_some() {
+                return Err(refused(format!(
+                    "--out {} is not empty; merge into a new or empty folder",
+                    out.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(refused(format!(
+                "cannot look at the --out folder {}: {e}",
+                out.display()
+            )));
+        }
+    }
+    let out_abs = absolute(out);
+    for dir in shard_dirs {
+        let dir_abs = absolute(dir);
+        if out_abs.starts_with(&dir_abs) {
+            return Err(refused(format!(
+                "--out {} is inside the shard folder {}; merge into a folder outside the shards",
+                out.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute with its existing part resolved (symbolic links followed), for
+/// comparing folders that may not exist yet.
+fn absolute(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut existing = path.to_path_buf();
+    loop {
+        if let Ok(resolved) = fs::canonicalize(&existing) {
+            return rest
+                .into_iter()
+                .rev()
+                .fold(resolved, |p, name| p.join(name));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = if parent.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    parent.to_path_buf()
+                };
+            }
+            _ => return std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        }
+    }
+}
+
+/// Verifies one shard folder and reads its manifest.
+fn load(dir: &Path) -> Result<Shard, MergeError> {
+    let shown = dir.display();
+    let report = verify::verify(dir).map_err(|e| {
+        refused(format!(
+            "shard folder {shown} cannot be verified, so it cannot be merged: {e}"
+        ))
+    })?;
+    if !report.is_clean() {
+        return Err(refused(format!(
+            "shard folder {shown} does not verify, so it cannot be merged (re-run that shard): {report}"
+        )));
+    }
+    let path = dir.join(MANIFEST);
+    let bytes =
+        fs::read(&path).map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+    let result: RunResult = serde_json::from_slice(&bytes).map_err(|e| {
+        if e.to_string().contains("plan_index") {
+            refused(format!(
+                "{} has no plan_index for its reports: it was not written by a sharded run of this version of acronis-reports; re-run the shard with `run --shard I/N`",
+                path.display()
+            ))
+        } else {
+            refused(format!(
+                "{} is not a manifest this version of acronis-reports can merge: {e}",
+                path.display()
+            ))
+        }
+    })?;
+    let Some(info) = result.shard else {
+        return Err(refused(format!(
+            "{shown} is not the output of a sharded run: its manifest.json has no `shard`; run each part of the job with `run --shard I/N`"
+        )));
+    };
+    if !(1..=info.total).contains(&info.index) {
+        return Err(refused(format!(
+            "{shown} claims to be shard {info}, which does not exist"
+        )));
+    }
+    Ok(Shard {
+        dir: dir.to_owned(),
+        result,
+        info,
+    })
+}
+
+/// Refuses shards that do not belong to one run, or that do not make up all of it; returns them
+/// ordered by shard index.
+fn check_shards(mut shards: Vec<Shard>) -> Result<Vec<Shard>, MergeError> {
+    let first = &shards[0];
+    let mut sandboxes = false;
+    for other in &shards[1..] {
+        let (a, b) = (first.label(), other.label());
+        let (x, y) = (&first.result, &other.result);
+        if x.job.sha256 != y.job.sha256 {
+            return Err(refused(format!(
+                "the shards come from different job files: {a} ran {} (sha256 {}) but {b} ran {} (sha256 {}); merge only the shards of one job",
+                x.job.path,
+                short(&x.job.sha256),
+                y.job.path,
+                short(&y.job.sha256)
+            )));
+        }
+        if x.as_of != y.as_of {
+            return Err(refused(format!(
+                "the shards are as of different days: {a} is as of {} but {b} as of {}; run every shard with the same --as-of",
+                x.as_of, y.as_of
+            )));
+        }
+        // `run --sandbox` starts the built-in sandbox on a random loopback port per run; its
+        // content does not depend on the port, so such shards still belong together.
+        if x.base_url != y.base_url {
+            if !(is_loopback(&x.base_url) && is_loopback(&y.base_url)) {
+                return Err(refused(format!(
+                    "the shards ran against different APIs: {a} against {} but {b} against {}",
+                    x.base_url, y.base_url
+                )));
+            }
+            sandboxes = true;
+        }
+        if first.info.total != other.info.total {
+            return Err(refused(format!(
+                "the shards were split differently: {a} is one of {} shards but {b} one of {}",
+                first.info.total, other.info.total
+            )));
+        }
+        if first.info.plan_reports != other.info.plan_reports {
+            return Err(refused(format!(
+                "the shards ran different plans: {a} is part of a plan of {} reports but {b} of {}; the job resolved to other reports between the shard runs (did the tenant list change?)",
+                first.info.plan_reports, other.info.plan_reports
+            )));
+        }
+        if x.tool != y.tool || x.manifest_version != y.manifest_version {
+            return Err(refused(format!(
+                "the shards were written by different versions: {a} by {} {} but {b} by {} {}; run every shard with the same version",
+                x.tool.name, x.tool.version, y.tool.name, y.tool.version
+            )));
+        }
+    }
+
+    shards.sort_by_key(|s| s.info.index);
+    if sandboxes {
+        tracing::warn!(
+            "the shards ran against different APIs on this machine (built-in sandboxes on different ports); merging them, and manifest.json names the API of shard 1: {}",
+            shards[0].result.base_url
+        );
+    }
+    for pair in shards.windows(2) {
+        if pair[0].info.index == pair[1].info.index {
+            return Err(refused(format!(
+                "shard {} is given twice: {} and {}; give each shard's folder once",
+                pair[0].info,
+                pair[0].dir.display(),
+                pair[1].dir.display()
+            )));
+        }
+    }
+    let total = shards[0].info.total;
+    let present: Vec<u32> = shards.iter().map(|s| s.info.index).collect();
+    let missing: Vec<String> = (1..=total)
+        .filter(|i| !present.contains(i))
+        .map(|i| format!("{i}/{total}"))
+        .collect();
+    if !missing.is_empty() {
+        let noun = if missing.len() == 1 {
+            "shard"
+        } else {
+            "shards"
+        };
+        return Err(refused(format!(
+            "{noun} {} missing: merge needs the folders of all {total} shards (given: {})",
+            list(&missing),
+            list(
+                &present
+                    .iter()
+                    .map(|i| format!("{i}/{total}"))
+                    .collect::<Vec<_>>()
+            )
+        )));
+    }
+    Ok(shards)
+}
+
+/// One sentence naming a report.
+fn describe(report: &ReportResult) -> String {
+    format!(
+        "the {} / {} report of {} for {} (tenant {})",
+        report.kind, report.level, report.tenant_name, report.period, report.tenant_id
+    )
+}
+
+/// The reports of all shards in plan order, checked to be exactly one plan split by
+/// [`shard::assign`]; and the run around them.
+fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
+    let total = shards[0].info.total;
+    // (report, index into `shards`)
+    let mut reports: Vec<(&ReportResult, usize)> = Vec::new();
+    let mut by_identity: HashMap<Identity<'_>, usize> = HashMap::new();
+    let mut by_path: HashMap<&str, usize> = HashMap::new();
+    for (s, shard) in shards.iter().enumerate() {
+        for report in &shard.result.reports {
+            if let Some(&other) = by_identity.get(&Identity::of_result(report)) {
+                return Err(refused(format!(
+                    "{} is in two shards: {} and {}",
+                    describe(report),
+                    shards[other].label(),
+                    shard.label()
+                )));
+            }
+            by_identity.insert(Identity::of_result(report), s);
+            for file in &report.files {
+                if let Some(other) = by_path.insert(&file.path, s) {
+                    return Err(refused(format!(
+                        "{} is in two shards: {} and {}",
+                        file.path,
+                        shards[other].label(),
+                        shard.label()
+                    )));
+                }
+            }
+            reports.push((report, s));
+        }
+    }
+    reports.sort_by_key(|(report, _)| report.plan_index);
+
+    for pair in reports.windows(2) {
+        if pair[0].0.plan_index == pair[1].0.plan_index {
+            return Err(refused(format!(
+                "{} and {} both hold plan position {}: the shards were not run from the same plan",
+                shards[pair[0].1].label(),
+                shards[pair[1].1].label(),
+                pair[0].0.plan_index
+            )));
+        }
+    }
+    let plan_reports = shards[0].info.plan_reports;
+    if let Some((report, s)) = reports.iter().find(|(r, _)| r.plan_index >= plan_reports) {
+        return Err(refused(format!(
+            "{} holds {} at plan position {}, beyond the {plan_reports} reports of its plan: the shards were not run from the same plan",
+            shards[*s].label(),
+            describe(report),
+            report.plan_index
+        )));
+    }
+    // Sorted, distinct and below `plan_reports`: all there exactly when there are as many.
+    if reports.len() != plan_reports {
+        let held: BTreeSet<usize> = reports.iter().map(|(r, _)| r.plan_index).collect();
+        let missing: Vec<String> = (0..plan_reports)
+            .filter(|i| !held.contains(i))
+            .map(|i| i.to_string())
+            .collect();
+        return Err(refused(format!(
+            "the shards do not add up to their plan of {plan_reports} reports: no shard holds plan position {} (numbered from 0); were all shards run from the same job file, as of the same day, with the same tenants?",
+            list(&missing)
+        )));
+    }
+
+    // Every report must be where sharding puts it for this set of reports: otherwise the
+    // shards ran different plans (e.g. the tenant list changed between them).
+    let identities: Vec<Identity<'_>> = reports
+        .iter()
+        .map(|(report, _)| Identity::of_result(report))
+        .collect();
+    for ((report, s), expected) in reports.iter().zip(shard::assign(&identities, total)) {
+        if shards[*s].info.index != expected {
+            return Err(refused(format!(
+                "{} ran {}, which belongs to shard {expected}/{total} for this set of reports: the shards were not all run from the same plan (did the tenant list change between the shard runs?)",
+                shards[*s].label(),
+                describe(report)
+            )));
+        }
+    }
+
+    let first = &shards[0].result;
+    Ok(RunResult {
+        started_at: shards
+            .iter()
+            .map(|s| s.result.started_at)
+            .min()
+            .unwrap_or(first.started_at),
+        finished_at: shards
+            .iter()
+            .map(|s| s.result.finished_at)
+            .max()
+            .unwrap_or(first.finished_at),
+        reports: reports
+            .into_iter()
+            .map(|(report, _)| report.clone())
+            .collect(),
+        shard: None,
+        ..first.clone()
+    })
+}
+
+/// Links (or copies) every file into `out`, writes the three run files and verifies the result.
+/// On any failure, removes what it wrote.
+fn write(shards: &[Shard], result: &RunResult, out: &Path) -> Result<(usize, usize), MergeError> {
+    let created = !out.exists();
+    fs::create_dir_all(out).map_err(|e| {
+        MergeError::Write(format!("cannot create the folder {}: {e}", out.display()))
+    })?;
+    let outcome = fill(shards, result, out);
+    if outcome.is_err() {
+        clean_up(out, created);
+    }
+    outcome
+}
+
+fn fill(shards: &[Shard], result: &RunResult, out: &Path) -> Result<(usize, usize), MergeError> {
+    let failed = |e: String| MergeError::Write(e);
+    // Where each file comes from: the shard whose manifest lists it.
+    let mut source: BTreeMap<&str, &Path> = BTreeMap::new();
+    for shard in shards {
+        for report in &shard.result.reports {
+            for file in &report.files {
+                source.insert(&file.path, &shard.dir);
+            }
+        }
+    }
+    let (mut linked, mut copied) = (0, 0);
+    for (relative, shard_dir) in &source {
+        let (folder, name) = match relative.rsplit_once('/') {
+            Some((folder, name)) => (Some(folder), name),
+            None => (None, *relative),
+        };
+        let dir = match folder {
+            Some(folder) => ensure_dir_inside(out, folder)
+                .map_err(|e| failed(format!("cannot create the folder for {relative}: {e}")))?,
+            None => out.to_path_buf(),
+        };
+        let from = shard_dir.join(relative);
+        let to = dir.join(name);
+        match fs::hard_link(&from, &to) {
+            Ok(()) => linked += 1,
+            Err(_) => {
+                fs::copy(&from, &to).map_err(|e| {
+                    failed(format!(
+                        "cannot link or copy {} to {}: {e}",
+                        from.display(),
+                        to.display()
+                    ))
+                })?;
+                copied += 1;
+            }
+        }
+    }
+    output::write_run_outputs(out, result).map_err(|e| {
+        failed(format!(
+            "cannot write SHA256SUMS, manifest.json and summary.md in {}: {e}",
+            out.display()
+        ))
+    })?;
+    let report = verify::verify(out)
+        .map_err(|e| failed(format!("the merged folder cannot be verified: {e}")))?;
+    if !report.is_clean() {
+        return Err(failed(format!(
+            "the merged folder does not verify (a shard changed while merging?): {report}"
+        )));
+    }
+    Ok((linked, copied))
+}
+
+/// Removes what a failed merge wrote: the whole folder when it created it, else its content.
+fn clean_up(out: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir_all(out);
+        return;
+    }
+    if let Ok(entries) = fs::read_dir(out) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
+                _ => fs::remove_file(&path),
+            };
+        }
+    }
+}
+
+/// An `http://` URL of this machine (the built-in sandbox; a real API is never there).
+fn is_loopback(base_url: &str) -> bool {
+    let Ok(url) = url::Url::parse(base_url) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn short(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
+}
+
+/// `a, b and c`, with at most 20 items named.
+fn list(items: &[String]) -> String {
+    let shown = &items[..items.len().min(20)];
+    let mut text = match shown {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    if items.len() > shown.len() {
+        let _ = write!(text, " (and {} more)", items.len() - shown.len());
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::manifest::tests::contract_run;
+    use crate::results::FileResult;
+    use sha2::{Digest, Sha256};
+
+    fn tenant(i: usize) -> String {
+        format!("00000000-0000-4000-8000-{i:012}")
+    }
+
+    /// Report `i` of the plan: one file whose content names it.
+    fn report(i: usize) -> ReportResult {
+        let mut report = contract_run().reports.remove(0);
+        report.tenant_id = tenant(i);
+        report.tenant_name = format!("t{i}");
+        report.plan_index = i;
+        let path = format!("2026-10/t{i}/usage_summary.csv_v2_0.csv");
+        let content = format!("{path}\n");
+        report.files = vec![FileResult {
+            path,
+            bytes: content.len() as u64,
+            sha256: hex::encode(Sha256::digest(content.as_bytes())),
+            ..report.files[0].clone()
+        }];
+        report
+    }
+
+    /// Writes a shard folder as `run` would, holding `reports`.
+    fn write_shard(
+        dir: &Path,
+        index: u32,
+        total: u32,
+        plan_reports: usize,
+        reports: Vec<ReportResult>,
+        change: impl FnOnce(&mut RunResult),
+    ) {
+        for report in &reports {
+            let path = dir.join(&report.files[0].path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, format!("{}\n", report.files[0].path)).unwrap();
+        }
+        let mut result = RunResult {
+            reports,
+            shard: Some(ShardInfo {
+                index,
+                total,
+                plan_reports,
+            }),
+            started_at: format!("2026-11-01T06:0{index}:00Z").parse().unwrap(),
+            finished_at: format!("2026-11-01T07:0{index}:00Z").parse().unwrap(),
+            ..contract_run()
+        };
+        change(&mut result);
+        output::write_run_outputs(dir, &result).unwrap();
+    }
+
+    /// The reports 0..n split into `total` shards as `run --shard` splits them.
+    fn split(n: usize, total: u32) -> Vec<Vec<ReportResult>> {
+        let reports: Vec<ReportResult> = (0..n).map(report).collect();
+        let identities: Vec<Identity<'_>> = reports.iter().map(Identity::of_result).collect();
+        let mut shards = vec![Vec::new(); total as usize];
+        for (report, shard) in reports.iter().zip(shard::assign(&identities, total)) {
+            shards[shard as usize - 1].push(report.clone());
+        }
+        shards
+    }
+
+    struct Setup {
+        root: tempfile::TempDir,
+        dirs: Vec<PathBuf>,
+    }
+
+    /// Shard folders of 10 reports in 3 shards; `change(index, result)` alters a shard's record.
+    fn setup(parts: Vec<Vec<ReportResult>>, mut change: impl FnMut(u32, &mut RunResult)) -> Setup {
+        let root = tempfile::tempdir().unwrap();
+        let total = parts.len() as u32;
+        let plan_reports = parts
+            .iter()
+            .flatten()
+            .map(|r| r.plan_index + 1)
+            .max()
+            .unwrap_or(0);
+        let dirs = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, reports)| {
+                let index = i as u32 + 1;
+                let dir = root.path().join(format!("shard-{index}"));
+                write_shard(&dir, index, total, plan_reports, reports, |r| {
+                    change(index, r)
+                });
+                dir
+            })
+            .collect();
+        Setup { root, dirs }
+    }
+
+    fn refusal(setup: &Setup) -> String {
+        let out = setup.root.path().join("merged");
+        match merge(&setup.dirs, &out) {
+            Err(MergeError::Refused(message)) => {
+                assert!(!out.exists(), "{message}");
+                message
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn merges_a_consistent_split_in_plan_order() {
+        let setup = setup(split(10, 3), |_, _| {});
+        let out = setup.root.path().join("merged");
+        let mut dirs = setup.dirs.clone();
+        dirs.reverse();
+        let merged = merge(&dirs, &out).unwrap();
+        assert_eq!((merged.shards, merged.linked + merged.copied), (3, 10));
+        let result = &merged.result;
+        assert_eq!(result.shard, None);
+        let order: Vec<usize> = result.reports.iter().map(|r| r.plan_index).collect();
+        assert_eq!(order, (0..10).collect::<Vec<_>>());
+        assert_eq!(result.started_at, "2026-11-01T06:01:00Z".parse().unwrap());
+        assert_eq!(result.finished_at, "2026-11-01T07:03:00Z".parse().unwrap());
+        assert_eq!(
+            fs::read_to_string(out.join(MANIFEST)).unwrap(),
+            output::manifest::render(result)
+        );
+        assert!(verify::verify(&out).unwrap().is_clean());
+    }
+
+    #[test]
+    fn refuses_shards_of_different_runs() {
+        for (what, needle) in [
+            ("base_url", "different APIs"),
+            ("as_of", "different days"),
+            ("job", "different job files"),
+            ("tool", "different versions"),
+        ] {
+            let setup = setup(split(10, 3), |index, result| {
+                if index == 2 {
+                    match what {
+                        "base_url" => result.base_url = "https://us5-cloud.acronis.com".into(),
+                        "as_of" => result.as_of = jiff::civil::date(2026, 11, 2),
+                        "job" => result.job.sha256 = "ef".repeat(32),
+                        _ => result.tool.version = "9.9.9".into(),
+                    }
+                }
+            });
+            let message = refusal(&setup);
+            assert!(message.contains(needle), "{what}: {message}");
+            assert!(message.contains("shard-2 (shard 2/3)"), "{what}: {message}");
+        }
+    }
+
+    #[test]
+    fn sandboxes_on_different_ports_count_as_one_api() {
+        let setup = setup(split(4, 2), |index, result| {
+            result.base_url = format!("http://127.0.0.1:{}", 40000 + index);
+        });
+        let out = setup.root.path().join("merged");
+        let merged = merge(&setup.dirs, &out).unwrap();
+        assert_eq!(merged.result.base_url, "http://127.0.0.1:40001");
+        assert!(is_loopback("http://localhost:8787"));
+        assert!(is_loopback("http://[::1]:8787"));
+        assert!(!is_loopback("https://eu2-cloud.acronis.com"));
+    }
+
+    #[test]
+    fn refuses_a_different_number_of_shards() {
+        let mut parts = split(10, 3);
+        parts.truncate(2);
+        let setup = setup(parts, |index, result| {
+            if index == 2 {
+                result.shard = Some(ShardInfo { index: 2, total: 4 });
+            }
+        });
+        assert!(refusal(&setup).contains("split differently"));
+    }
+
+    #[test]
+    fn refuses_a_report_in_two_shards() {
+        let mut parts = split(10, 3);
+        let extra = parts[0][0].clone();
+        parts[1].push(extra.clone());
+        let message = refusal(&setup(parts, |_, _| {}));
+        assert!(message.contains("is in two shards"), "{message}");
+        assert!(message.contains(&extra.tenant_id), "{message}");
+    }
+
+    #[test]
+    fn refuses_shards_that_are_not_one_plan() {
+        // A report missing from its shard (the shards saw different tenant lists).
+        let mut parts = split(10, 3);
+        let dropped = parts[1].remove(0).plan_index;
+        let message = refusal(&setup(parts, |_, _| {}));
+        let last = dropped == 9;
+        assert!(
+            message.contains(&format!("plan position {dropped}"))
+                || (last && message.contains("belongs to shard")),
+            "{message}"
+        );
+
+        // A report in a shard it does not belong to.
+        let mut parts = split(10, 3);
+        let moved = parts[0].pop().unwrap();
+        parts[2].push(moved);
+        parts[2].sort_by_key(|r| r.plan_index);
+        let message = refusal(&setup(parts, |_, _| {}));
+        assert!(message.contains("belongs to shard 1/3"), "{message}");
+
+        // Two different reports at one plan position.
+        let mut parts = split(10, 3);
+        let position = parts[0][0].plan_index;
+        parts[1][0].plan_index = position;
+        let message = refusal(&setup(parts, |_, _| {}));
+        assert!(
+            message.contains(&format!("both hold plan position {position}")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn lists_are_short_and_readable() {
+        let items = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>();
+        assert_eq!(list(&items(1)), "1");
+        assert_eq!(list(&items(3)), "1, 2 and 3");
+        assert!(list(&items(25)).ends_with("19 and 20 (and 5 more)"));
+    }
+}
