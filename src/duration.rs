@@ -14,6 +14,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "`{text}` is not a duration; write a whole number and a unit, e.g. 500ms, 5s, 2m or 1h"
         ));
     }
+    if unit.trim().is_empty() {
+        return Err(format!(
+            "`{number}` has no unit; durations need one: {number}ms, {number}s, {number}m or {number}h"
+        ));
+    }
     let value: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` is too large for a duration"))?;
@@ -22,11 +27,6 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        "" => {
-            return Err(format!(
-                "`{text}` has no unit; durations need one: {value}ms, {value}s, {value}m or {value}h"
-            ));
-        }
         other => {
             return Err(format!(
                 "`{other}` is not a duration unit in `{text}`; use ms, s, m or h"

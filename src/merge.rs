@@ -709,7 +709,7 @@ mod tests {
         parts.truncate(2);
         let setup = setup(parts, |index, result| {
             if index == 2 {
-                result.shard = Some(ShardInfo { index: 2, total: 4 });
+                result.shard.as_mut().unwrap().total = 4;
             }
         });
         assert!(refusal(&setup).contains("split differently"));
@@ -727,16 +727,29 @@ mod tests {
 
     #[test]
     fn refuses_shards_that_are_not_one_plan() {
-        // A report missing from its shard (the shards saw different tenant lists).
-        let mut parts = split(10, 3);
-        let dropped = parts[1].remove(0).plan_index;
-        let message = refusal(&setup(parts, |_, _| {}));
-        let last = dropped == 9;
-        assert!(
-            message.contains(&format!("plan position {dropped}"))
-                || (last && message.contains("belongs to shard")),
-            "{message}"
-        );
+        // A report missing from its shard (the shards saw different tenant lists), in the middle
+        // of the plan or at its end.
+        for dropped in [4, 9] {
+            let mut parts = split(10, 3);
+            for part in &mut parts {
+                part.retain(|r| r.plan_index != dropped);
+            }
+            let message = refusal(&setup(parts, |_, result| {
+                result.shard.as_mut().unwrap().plan_reports = 10;
+            }));
+            assert!(
+                message.contains(&format!("no shard holds plan position {dropped} ")),
+                "{message}"
+            );
+        }
+
+        // Shards of plans of different sizes.
+        let message = refusal(&setup(split(10, 3), |index, result| {
+            if index == 3 {
+                result.shard.as_mut().unwrap().plan_reports = 11;
+            }
+        }));
+        assert!(message.contains("ran different plans"), "{message}");
 
         // A report in a shard it does not belong to.
         let mut parts = split(10, 3);

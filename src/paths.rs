@@ -28,8 +28,13 @@ pub fn safe_component(name: &str) -> String {
     let trimmed = cleaned.trim_matches(|c| c == '.' || c == ' ');
     let mut safe = truncate_to_boundary(trimmed, MAX_COMPONENT_BYTES).to_owned();
     let stem = safe.split('.').next().unwrap_or("").to_ascii_uppercase();
-    let reserved = WINDOWS_RESERVED.contains(&stem.as_str());
-    if safe.is_empty() || reserved || safe != name {
+    if WINDOWS_RESERVED.contains(&stem.as_str()) {
+        // `CON.txt` is reserved whatever follows the dot: change the stem itself.
+        safe.insert(0, '_');
+    }
+    // A kept name never looks like a changed one (`<name>-<8 hex>`), so a tenant named like
+    // another's cleaned folder cannot land in it.
+    if safe.is_empty() || safe != name || looks_hashed(&safe) {
         let digest = Sha256::digest(name.as_bytes());
         if safe.is_empty() {
             safe.push_str("tenant");
@@ -38,6 +43,16 @@ pub fn safe_component(name: &str) -> String {
         safe.push_str(&hex::encode(&digest[..4]));
     }
     safe
+}
+
+/// Whether a name ends like the output of a change: `-` and eight lowercase hex digits.
+fn looks_hashed(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() >= 9
+        && bytes[bytes.len() - 9] == b'-'
+        && bytes[bytes.len() - 8..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
 fn truncate_to_boundary(text: &str, max_bytes: usize) -> &str {

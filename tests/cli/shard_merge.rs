@@ -172,7 +172,7 @@ fn seven_shards_merge_into_exactly_the_unsharded_output() {
         let manifest = manifest(&shard);
         assert_eq!(
             manifest["shard"],
-            serde_json::json!({"index": i, "total": 7})
+            serde_json::json!({"index": i, "total": 7, "plan_reports": 300})
         );
         let count = manifest["reports"].as_array().unwrap().len();
         sizes.push(count);
@@ -318,7 +318,7 @@ fn gitlab_node_variables_choose_the_shard() {
         .success();
     assert_eq!(
         manifest(&world.path("env"))["shard"],
-        serde_json::json!({"index": 2, "total": 3})
+        serde_json::json!({"index": 2, "total": 3, "plan_reports": 5})
     );
     assert_eq!(ids("env"), ids("flag"));
     assert!(!ids("env").is_empty() && ids("env").len() < 5);
