@@ -34,11 +34,17 @@ const MIB: f64 = 1024.0 * 1024.0;
 const CASES: [&str; 5] = ["wall", "polls", "stream", "scale", "connections"];
 /// Argument that makes this binary the baseline's download child (so its RSS is its own).
 const CHILD_MODE: &str = "__baseline-fetch";
+/// Argument that makes this binary a small launcher that runs a command and reports its rusage.
+const MEASURE_MODE: &str = "__measure";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(CHILD_MODE) {
         baseline_fetch_child(&args[1..]);
+        return;
+    }
+    if args.first().map(String::as_str) == Some(MEASURE_MODE) {
+        measure_child(&args[1..]);
         return;
     }
     // `cargo bench` adds `--bench`; anything else starting with `-` is ignored as well.
@@ -293,6 +299,61 @@ fn wait_child(mut child: std::process::Child) -> (i32, Option<u64>, Option<Durat
 }
 
 /// Runs a command to completion with stdout and stderr in files (no pipe can fill up).
+///
+/// On Linux a process's peak RSS (`ru_maxrss`) includes the high-water mark of the address space
+/// it was forked from, carried over at `exec`: a child of this (large) bench process would report
+/// at least the bench's own peak. So the command is started by a fresh, small copy of this binary
+/// in [`MEASURE_MODE`], which forks the command from its own small address space, waits for it
+/// with `wait4` and writes down what the kernel accounted.
+#[cfg(unix)]
+fn run_process(cmd: Command, scratch: &Path) -> Proc {
+    let out_path = scratch.join(".proc-stdout");
+    let err_path = scratch.join(".proc-stderr");
+    let usage_path = scratch.join(".proc-usage");
+    let _ = std::fs::remove_file(&usage_path);
+    let mut launcher = Command::new(std::env::current_exe().expect("own path"));
+    launcher
+        .arg(MEASURE_MODE)
+        .arg(&usage_path)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => launcher.env(key, value),
+            None => launcher.env_remove(key),
+        };
+    }
+    launcher
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"));
+    let status = launcher
+        .status()
+        .unwrap_or_else(|e| panic!("cannot start the launcher for {cmd:?}: {e}"));
+    let exited_at = Instant::now();
+    let usage = std::fs::read_to_string(&usage_path).unwrap_or_default();
+    let fields: Vec<u64> = usage
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [code, wall_us, rss_kib, cpu_us] = fields[..] else {
+        panic!("the launcher for {cmd:?} failed ({status}): {usage}");
+    };
+    Proc {
+        wall: Duration::from_micros(wall_us),
+        max_rss_kib: Some(rss_kib),
+        cpu: Some(Duration::from_micros(cpu_us)),
+        code: i32::try_from(code).unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        exited_at,
+    }
+}
+
+#[cfg(not(unix))]
 fn run_process(mut cmd: Command, scratch: &Path) -> Proc {
     let out_path = scratch.join(".proc-stdout");
     let err_path = scratch.join(".proc-stderr");
@@ -314,6 +375,32 @@ fn run_process(mut cmd: Command, scratch: &Path) -> Proc {
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
         exited_at,
     }
+}
+
+/// `__measure USAGE_FILE PROGRAM ARGS...`: runs the program (stdio, directory and environment
+/// inherited), and writes `exit-code wall-µs peak-RSS-KiB CPU-µs` to USAGE_FILE.
+fn measure_child(args: &[String]) {
+    let [usage_path, program, rest @ ..] = args else {
+        panic!("usage: {MEASURE_MODE} USAGE_FILE PROGRAM ARGS...");
+    };
+    let started = Instant::now();
+    let child = Command::new(program)
+        .args(rest)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let (code, rss, cpu) = wait_child(child);
+    let wall = started.elapsed();
+    std::fs::write(
+        usage_path,
+        format!(
+            "{} {} {} {}\n",
+            u32::try_from(code).unwrap_or(255),
+            wall.as_micros(),
+            rss.unwrap_or(0),
+            cpu.unwrap_or_default().as_micros()
+        ),
+    )
+    .expect("write the usage file");
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -1300,7 +1387,7 @@ impl Bench {
             });
             return;
         };
-        let _ = std::fs::read(&file).map(drop); // warm the cache
+        warm_cache(&file);
         let label = format!("{} MiB", bytes / (1024 * 1024));
         let tool = |program: &str, args: &[&str]| -> Option<(f64, String)> {
             let mut best: Option<(f64, String)> = None;
@@ -1628,6 +1715,15 @@ fn median_turnaround(reports: &[CreatedReport]) -> f64 {
         .filter_map(|r| Some(r.first_download_us?.saturating_sub(r.created_us) as f64 / 1e6))
         .collect();
     median(&t)
+}
+
+/// Reads a file once, in small pieces, so it is in the page cache (and not in our memory).
+fn warm_cache(path: &Path) {
+    use std::io::Read as _;
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let mut buf = vec![0u8; 1 << 20];
+        while f.read(&mut buf).is_ok_and(|n| n > 0) {}
+    }
 }
 
 fn find_file(dir: &Path, ext: &str) -> Option<PathBuf> {

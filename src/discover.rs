@@ -63,7 +63,10 @@ pub async fn expand(client: &Client, job: &Job) -> Result<Expansion, DiscoveryEr
 }
 
 /// Every tenant below the discovery's parent (one level, or all with `recursive`).
-async fn list_subtree(client: &Client, discovery: &Discovery) -> Result<Vec<TenantInfo>, DiscoveryError> {
+async fn list_subtree(
+    client: &Client,
+    discovery: &Discovery,
+) -> Result<Vec<TenantInfo>, DiscoveryError> {
     let error = |source| DiscoveryError {
         parent_id: discovery.parent_id.clone(),
         source,
@@ -75,7 +78,10 @@ async fn list_subtree(client: &Client, discovery: &Discovery) -> Result<Vec<Tena
         let mut cursor: Option<String> = None;
         let mut cursors_seen = HashSet::new();
         for _ in 0..MAX_PAGES {
-            let page = client.tenant_children(&parent, cursor.as_deref()).await.map_err(error)?;
+            let page = client
+                .tenant_children(&parent, cursor.as_deref())
+                .await
+                .map_err(error)?;
             let empty = page.tenants.is_empty();
             for tenant in page.tenants {
                 let id = tenant.id.trim().to_ascii_lowercase();
@@ -103,7 +109,11 @@ async fn list_subtree(client: &Client, discovery: &Discovery) -> Result<Vec<Tena
 /// Decides, per listed tenant, whether it is reported, and builds the final tenant list.
 pub fn merge(job: &Job, listed: &[Vec<TenantInfo>]) -> Expansion {
     let mut taken: HashSet<String> = job.tenants.iter().map(|t| t.id.clone()).collect();
-    let mut dir_names: HashSet<String> = job.tenants.iter().map(|t| t.dir_name.to_lowercase()).collect();
+    let mut dir_names: HashSet<String> = job
+        .tenants
+        .iter()
+        .map(|t| t.dir_name.to_lowercase())
+        .collect();
     let mut records = Vec::with_capacity(listed.len());
     let mut expanded: Vec<Vec<Tenant>> = Vec::with_capacity(listed.len());
     for (discovery, tenants) in job.discoveries.iter().zip(listed) {
@@ -155,7 +165,8 @@ pub fn merge(job: &Job, listed: &[Vec<TenantInfo>]) -> Expansion {
         records.push(record);
         expanded.push(children);
     }
-    let mut tenants = Vec::with_capacity(job.tenants.len() + expanded.iter().map(Vec::len).sum::<usize>());
+    let mut tenants =
+        Vec::with_capacity(job.tenants.len() + expanded.iter().map(Vec::len).sum::<usize>());
     for position in 0..=job.tenants.len() {
         for (discovery, children) in job.discoveries.iter().zip(&mut expanded) {
             if discovery.after == position {
@@ -192,7 +203,12 @@ fn exclusion(discovery: &Discovery, info: &TenantInfo, id: &str, name: &str) -> 
     if info.enabled == Some(false) && !discovery.include_disabled {
         return Some("disabled (set include_disabled: true to report on it)".to_owned());
     }
-    if info.pricing_mode.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("trial")) && !discovery.include_trial {
+    if info
+        .pricing_mode
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case("trial"))
+        && !discovery.include_trial
+    {
         return Some("trial tenant (set include_trial: true to report on it)".to_owned());
     }
     None
@@ -204,7 +220,10 @@ fn matches(pattern: &str, id: &str, name: &str) -> bool {
     if is_uuid(&pattern) {
         return pattern == id;
     }
-    glob(&pattern.chars().collect::<Vec<_>>(), &name.to_lowercase().chars().collect::<Vec<_>>())
+    glob(
+        &pattern.chars().collect::<Vec<_>>(),
+        &name.to_lowercase().chars().collect::<Vec<_>>(),
+    )
 }
 
 fn glob(pattern: &[char], text: &[char]) -> bool {
@@ -240,7 +259,12 @@ mod tests {
 
     #[test]
     fn globs() {
-        let m = |p: &str, t: &str| glob(&p.chars().collect::<Vec<_>>(), &t.chars().collect::<Vec<_>>());
+        let m = |p: &str, t: &str| {
+            glob(
+                &p.chars().collect::<Vec<_>>(),
+                &t.chars().collect::<Vec<_>>(),
+            )
+        };
         assert!(m("acme*", "acme corp"));
         assert!(m("*corp", "acme corp"));
         assert!(m("a?me", "acme"));

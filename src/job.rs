@@ -182,7 +182,19 @@ pub struct OutputSection {
 }
 
 /// A tenant's place in the hierarchy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    JsonSchema,
+    serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {
     Partner,
@@ -775,7 +787,8 @@ impl Validator {
             }
             let dir_name = safe_component(&name);
             // Folder names must differ even on case-insensitive file systems (macOS, Windows).
-            if !discovery && let Some(first) = seen_names.insert(dir_name.to_lowercase(), name_pos) {
+            if !discovery && let Some(first) = seen_names.insert(dir_name.to_lowercase(), name_pos)
+            {
                 self.problem(
                     name_pos,
                     format!(
@@ -830,7 +843,10 @@ impl Validator {
             ("include", entry.include.as_ref().map(At::pos)),
             ("exclude", entry.exclude.as_ref().map(At::pos)),
             ("recursive", entry.recursive.as_ref().map(At::pos)),
-            ("include_disabled", entry.include_disabled.as_ref().map(At::pos)),
+            (
+                "include_disabled",
+                entry.include_disabled.as_ref().map(At::pos),
+            ),
             ("include_trial", entry.include_trial.as_ref().map(At::pos)),
         ];
         for (key, pos) in positions {
@@ -847,12 +863,20 @@ impl Validator {
         let patterns = |field: &Option<At<Vec<At<String>>>>| -> Vec<String> {
             field
                 .as_ref()
-                .map(|list| list.value().iter().map(|p| p.value().trim().to_owned()).collect())
+                .map(|list| {
+                    list.value()
+                        .iter()
+                        .map(|p| p.value().trim().to_owned())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let kinds = match &entry.kinds {
             Some(kinds) if kinds.value().is_empty() => {
-                self.problem(kinds.pos(), "`kinds` is empty; list at least one, e.g. [customer]");
+                self.problem(
+                    kinds.pos(),
+                    "`kinds` is empty; list at least one, e.g. [customer]",
+                );
                 Vec::new()
             }
             Some(kinds) => kinds.value().iter().map(|k| *k.value()).collect(),

@@ -6,8 +6,8 @@
 
 pub mod api;
 pub mod checks;
-pub mod discover;
 pub mod ci;
+pub mod discover;
 pub mod download;
 pub mod duration;
 pub mod job;

@@ -4,8 +4,8 @@
 //!
 //! Every shard must verify cleanly and all must belong together: the same job file (by
 //! checksum), as-of date, API (loopback URLs count as one: `run --sandbox` picks a port per
-//! run), tool version and number of shards, each shard exactly once, no
-//! report in two shards, and the reports of all shards must be exactly one plan split the way
+//! run), tool version, number of shards and plan size, each shard exactly once, no report in two
+//! shards, and the reports of all shards must be exactly the whole plan, split the way
 //! [`crate::shard`] splits it. Otherwise nothing is written. The files are hard-linked into the
 //! new folder (copied when linking is impossible, e.g. across file systems), never downloaded
 //! again; `SHA256SUMS`, `manifest.json` and `summary.md` are written by the same code as `run`'s,
@@ -235,6 +235,11 @@ fn check_shards(mut shards: Vec<Shard>) -> Result<Vec<Shard>, MergeError> {
                 x.as_of, y.as_of
             )));
         }
+        if x.discovery != y.discovery {
+            return Err(refused(format!(
+                "{a} and {b} found different tenants for their children_of entries (the tenant tree changed between the shard runs); run all shards again"
+            )));
+        }
         // `run --sandbox` starts the built-in sandbox on a random loopback port per run; its
         // content does not depend on the port, so such shards still belong together.
         if x.base_url != y.base_url {
@@ -416,6 +421,7 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
             .map(|(report, _)| report.clone())
             .collect(),
         shard: None,
+        discovery: Vec::new(),
         ..first.clone()
     })
 }

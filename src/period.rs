@@ -51,7 +51,8 @@ impl PeriodSpec {
             ))
         };
         let (year, month) = text.split_once('-').ok_or_else(invalid)?;
-        let digits = |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
         if !digits(year, 4) || !digits(month, 2) {
             return Err(invalid());
         }

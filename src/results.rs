@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::discover::DiscoveryRecord;
 use crate::period::Period;
 use crate::report::{Format, ReportKind, ReportLevel};
 
@@ -22,6 +23,9 @@ pub struct RunResult {
     /// for the output of `merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,
+    /// What each `children_of` entry found, and which tenants were in scope and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovery: Vec<DiscoveryRecord>,
 }
 
 /// One shard of a sharded run: `index` of `total`, 1-based (like GitLab's `CI_NODE_INDEX`).

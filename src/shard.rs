@@ -18,8 +18,6 @@
 //! Two reports with the same identity cannot be in one plan (the job file refuses them); if
 //! they were, the one earlier in the plan would sort first.
 
-use std::cmp::Ordering;
-
 use sha2::{Digest, Sha256};
 
 use crate::period::Period;
@@ -99,18 +97,14 @@ pub fn assign(identities: &[Identity<'_>], total: u32) -> Vec<u32> {
         .map(Identity::digest)
         .enumerate()
         .collect();
-    order.sort_by(|a, b| match a.1.cmp(&b.1) {
-        Ordering::Equal => a.0.cmp(&b.0),
-        other => other,
-    });
+    // Stable: equal digests (impossible in a valid job) keep their plan order.
+    order.sort_by_key(|&(_, digest)| digest);
     let mut shards = vec![0; n];
-    let total_usize = total as usize;
-    // u128: n · total cannot overflow whatever the sizes.
-    let boundary = |k: usize| (k as u128 * n as u128 / total_usize as u128) as usize;
-    for k in 0..total_usize {
-        for &(position, _) in &order[boundary(k)..boundary(k + 1)] {
-            shards[position] = k as u32 + 1;
-        }
+    for (rank, &(position, _)) in order.iter().enumerate() {
+        // Shard k (0-based) takes ranks ⌊k·n/N⌋ ≤ rank < ⌊(k+1)·n/N⌋, so the shard of a rank
+        // is the largest k with k·n < (rank+1)·N. In u128, nothing can overflow.
+        let k = ((rank as u128 + 1) * u128::from(total) - 1) / n as u128;
+        shards[position] = k as u32 + 1;
     }
     shards
 }
@@ -355,6 +349,9 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 2);
         let empty = plan_of(&[], &[10]);
         assert!(select(&empty, 3, 7).reports.is_empty());
+        // Any number of shards is cheap: the work depends on the reports only.
+        assert_eq!(select(&plan, u32::MAX, u32::MAX).reports.len(), 1);
+        assert!(select(&plan, 1, u32::MAX).reports.is_empty());
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::Path;
 #[test]
 fn committed_schema_is_current() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/job.schema.json");
-    let expected = serde_json::to_string_pretty(&acronis_reports::job::json_schema()).unwrap() + "\n";
+    let expected =
+        serde_json::to_string_pretty(&acronis_reports::job::json_schema()).unwrap() + "\n";
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed != expected {
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
@@ -25,7 +26,10 @@ fn every_schema_property_has_a_description() {
     let value = serde_json::to_value(&schema).unwrap();
     let mut missing = Vec::new();
     walk(&value, "", &mut missing);
-    assert!(missing.is_empty(), "properties without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "properties without a description: {missing:?}"
+    );
 }
 
 fn walk(value: &serde_json::Value, at: &str, missing: &mut Vec<String>) {
@@ -54,7 +58,9 @@ fn examples_point_editors_at_the_schema() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let is_job = path.extension().is_some_and(|e| e == "yml") && !path.to_string_lossy().contains("gitlab") && !path.to_string_lossy().contains("github");
+        let is_job = path.extension().is_some_and(|e| e == "yml")
+            && !path.to_string_lossy().contains("gitlab")
+            && !path.to_string_lossy().contains("github");
         if is_job {
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(

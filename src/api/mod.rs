@@ -18,7 +18,8 @@ use tokio::sync::Mutex;
 
 pub use error::{ApiError, describe_error_body, one_line};
 pub use types::{
-    ChildrenPage, CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem, TenantInfo,
+    ChildrenPage, CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem,
+    TenantInfo,
 };
 
 use crate::retry::{Backoff, parse_retry_after};
@@ -250,12 +251,17 @@ impl Client {
         tenant_id: &str,
         after: Option<&str>,
     ) -> Result<ChildrenPage, ApiError> {
-        let mut path = format!("tenants/{}/children?include_details=true", segment(tenant_id));
+        let mut path = format!(
+            "tenants/{}/children?include_details=true",
+            segment(tenant_id)
+        );
         if let Some(cursor) = after {
             path.push_str("&after=");
             path.push_str(&segment(cursor));
         }
-        let response = self.send(Method::GET, &path, Replay::Safe, None, |r| r).await?;
+        let response = self
+            .send(Method::GET, &path, Replay::Safe, None, |r| r)
+            .await?;
         let value = self.json_body(Method::GET, &path, response).await?;
         let items = value
             .get("items")
@@ -271,7 +277,10 @@ impl Client {
                         invalid(
                             Method::GET,
                             &path,
-                            &format!("a child tenant has no usable `id`: {}", one_line(&item.to_string(), 80)),
+                            &format!(
+                                "a child tenant has no usable `id`: {}",
+                                one_line(&item.to_string(), 80)
+                            ),
                         )
                     })
             })

@@ -366,6 +366,7 @@ pub(crate) mod tests {
             base_url: "https://eu2-cloud.acronis.com".into(),
             reports,
             shard: None,
+            discovery: Vec::new(),
         }
     }
 

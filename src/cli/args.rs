@@ -79,6 +79,25 @@ pub struct PlanArgs {
     /// Print the plan as JSON, including the exact request bodies.
     #[arg(long)]
     pub json: bool,
+    /// Where to list `children_of` tenants; only used when the job has such entries.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Which API to talk to.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Data-center URL, e.g. https://eu2-cloud.acronis.com. Overrides ACRONIS_BASE_URL and the
+    /// job file's api.base_url.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Use the built-in sandbox (started in-process) instead of a real data center; needs no
+    /// credentials.
+    #[arg(long, conflicts_with = "base_url")]
+    pub sandbox: bool,
+    /// With --sandbox: a scenario file for the sandbox (delays, injected faults, tenant tree).
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub sandbox_scenario: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -88,20 +107,11 @@ pub struct RunArgs {
     /// Output folder. Default: the job file's output.dir, else ./billing-reports.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Data-center URL, e.g. https://eu2-cloud.acronis.com. Overrides ACRONIS_BASE_URL and the
-    /// job file's api.base_url.
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Run against the built-in sandbox (started in-process) instead of a real data center;
-    /// needs no credentials.
-    #[arg(long, conflicts_with = "base_url")]
-    pub sandbox: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Ignore the resume state of earlier runs in the output folder: create every report anew.
     #[arg(long)]
     pub fresh: bool,
-    /// With --sandbox: a scenario file for the sandbox (delays, injected faults).
-    #[arg(long, value_name = "FILE", requires = "sandbox")]
-    pub sandbox_scenario: Option<PathBuf>,
     /// The CI system to report to: github ($GITHUB_OUTPUT, step summary, annotations), gitlab
     /// (dotenv file and JUnit report in the output folder) or none. Default: detected from
     /// GITHUB_ACTIONS / GITLAB_CI.

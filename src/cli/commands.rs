@@ -2,6 +2,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use acronis_reports::api::{self, Client, ClientOptions, Credentials};
+use acronis_reports::discover::{self, DiscoveryRecord};
 use acronis_reports::job::{self, Job};
 use acronis_reports::output;
 use acronis_reports::plan::{self, Plan};
@@ -15,7 +16,7 @@ use acronis_reports::{duration, merge, verify};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::args::{JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
+use super::args::{ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
 use super::signals::Interruption;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
 
@@ -50,6 +51,19 @@ pub fn validate(args: JobArgs) -> Outcome {
         job.as_of
     );
     print_plan_lines(&plan);
+    for discovery in &job.discoveries {
+        let kinds: Vec<&str> = discovery.kinds.iter().map(|k| k.as_str()).collect();
+        println!(
+            "  + children of {} ({}{}), listed when the job runs; `plan` shows them",
+            discovery.parent_id,
+            kinds.join(", "),
+            if discovery.recursive {
+                ", recursive"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(EXIT_OK)
 }
 
@@ -72,7 +86,17 @@ fn print_plan_lines(plan: &Plan) {
 
 pub fn plan(args: PlanArgs) -> Outcome {
     let job = load_job(&args.job)?;
-    let plan = plan::build(&job);
+    let (plan, discovery) = if job.discoveries.is_empty() {
+        (plan::build(&job), Vec::new())
+    } else {
+        // `children_of` entries are only known by asking the API.
+        runtime()?.block_on(async {
+            let connection = Connection::open(&args.connection, &job).await?;
+            let planned = full_plan(&connection.client, &job).await;
+            connection.close().await;
+            planned
+        })?
+    };
     if args.json {
         let reports: Vec<serde_json::Value> = plan
             .reports
@@ -100,6 +124,7 @@ pub fn plan(args: PlanArgs) -> Outcome {
                 "timeout": duration::format(job.polling.timeout),
             },
             "reports": reports,
+            "discovery": discovery,
         });
         let text = serde_json::to_string_pretty(&document)
             .map_err(|e| Fatal::failed(format!("cannot print the plan: {e}")))?;
@@ -181,7 +206,7 @@ fn env_value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn target_from_environment(args: &RunArgs, job: &Job) -> Result<Target, Fatal> {
+fn target_from_environment(args: &ConnectionArgs, job: &Job) -> Result<Target, Fatal> {
     let base_url = args
         .base_url
         .clone()
@@ -293,21 +318,77 @@ pub fn merge(args: MergeArgs) -> Outcome {
     })
 }
 
+/// A connection to the API: the target and, with `--sandbox`, the sandbox serving it.
+struct Connection {
+    client: Arc<Client>,
+    sandbox: Option<Sandbox>,
+    base_url: String,
+}
+
+impl Connection {
+    /// Starts the sandbox if asked, builds the client and checks the credentials, so that
+    /// refused credentials stop everything before a report is created or a file written.
+    async fn open(args: &ConnectionArgs, job: &Job) -> Result<Self, Fatal> {
+        let (sandbox, target) = if args.sandbox {
+            let scenario = load_scenario(args.sandbox_scenario.as_deref())?;
+            let sandbox = Sandbox::start(scenario, 0)
+                .await
+                .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))?;
+            tracing::info!("using the built-in sandbox at {}", sandbox.base_url());
+            let target = Target {
+                base_url: sandbox.base_url(),
+                credentials: Credentials::Client {
+                    id: sandbox.client_id().to_owned(),
+                    secret: Secret::new(sandbox.client_secret()),
+                },
+            };
+            (Some(sandbox), target)
+        } else {
+            (None, target_from_environment(args, job)?)
+        };
+        let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
+        let client = Client::new(base, target.credentials, ClientOptions::default())
+            .map_err(Fatal::input)?;
+        client.authenticate().await.map_err(Fatal::input)?;
+        Ok(Self {
+            client: Arc::new(client),
+            sandbox,
+            base_url: target.base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    async fn close(self) {
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
+    }
+}
+
+/// The job's full plan, with `children_of` entries expanded through the API.
+async fn full_plan(client: &Client, job: &Job) -> Result<(Plan, Vec<DiscoveryRecord>), Fatal> {
+    if job.discoveries.is_empty() {
+        return Ok((plan::build(job), Vec::new()));
+    }
+    let expansion = discover::expand(client, job).await.map_err(Fatal::input)?;
+    for record in &expansion.records {
+        let included = record.tenants.iter().filter(|t| t.included).count();
+        tracing::info!(
+            "children of {}: {included} of {} listed tenant(s) in scope",
+            record.children_of,
+            record.tenants.len()
+        );
+    }
+    Ok((plan::build_for(job, &expansion.tenants), expansion.records))
+}
+
 pub fn run(args: RunArgs) -> Outcome {
     let ci = acronis_reports::ci::Context::start(args.ci, args.junit.clone(), args.dotenv.clone());
     let shard = resolve_shard(&args)?;
     let job = load_job(&args.job)?;
-    let (plan, shard) = shard_plan(plan::build(&job), shard);
-    let scenario = if args.sandbox {
-        Some(load_scenario(args.sandbox_scenario.as_deref())?)
-    } else {
-        None
-    };
-    let target = if scenario.is_none() {
-        Some(target_from_environment(&args, &job)?)
-    } else {
-        None
-    };
+    if !args.connection.sandbox {
+        // Missing credentials are reported before anything starts.
+        target_from_environment(&args.connection, &job)?;
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| job.output_dir.clone());
     if out_dir.exists() && !out_dir.is_dir() {
         return Err(Fatal::input(format!(
@@ -316,60 +397,55 @@ pub fn run(args: RunArgs) -> Outcome {
         )));
     }
     runtime()?.block_on(async move {
-        let sandbox = match scenario {
-            Some(scenario) => Some(
-                Sandbox::start(scenario, 0)
-                    .await
-                    .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))?,
-            ),
-            None => None,
-        };
-        let target = match (&sandbox, target) {
-            (Some(sandbox), _) => Target {
-                base_url: sandbox.base_url(),
-                credentials: Credentials::Client {
-                    id: sandbox.client_id().to_owned(),
-                    secret: Secret::new(sandbox.client_secret()),
-                },
-            },
-            (None, Some(target)) => target,
-            (None, None) => return Err(Fatal::input("no API to talk to")),
-        };
-        if sandbox.is_some() {
-            tracing::info!(
-                "running against the built-in sandbox at {}",
-                target.base_url
-            );
+        let connection = Connection::open(&args.connection, &job).await?;
+        let outcome = async {
+            let (plan, discovery) = full_plan(&connection.client, &job).await?;
+            let (plan, shard) = shard_plan(plan, shard);
+            let run = Run {
+                job: &job,
+                plan: &plan,
+                discovery,
+                out_dir: &out_dir,
+                fresh: args.fresh,
+                ci: &ci,
+                shard,
+            };
+            execute(&connection, run).await
         }
-        let outcome = execute(&job, &plan, &target, &out_dir, args.fresh, &ci, shard).await;
-        if let Some(sandbox) = sandbox {
-            sandbox.shutdown().await;
-        }
+        .await;
+        connection.close().await;
         outcome
     })
 }
 
-async fn execute(
-    job: &Job,
-    plan: &Plan,
-    target: &Target,
-    out_dir: &Path,
+/// Everything `execute` needs besides the connection.
+struct Run<'a> {
+    job: &'a Job,
+    plan: &'a Plan,
+    discovery: Vec<DiscoveryRecord>,
+    out_dir: &'a Path,
     fresh: bool,
-    ci: &acronis_reports::ci::Context,
+    ci: &'a acronis_reports::ci::Context,
     shard: Option<ShardInfo>,
-) -> Outcome {
-    let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
-    let client = Client::new(base, target.credentials.clone(), ClientOptions::default())
-        .map_err(Fatal::input)?;
-    // Refused credentials must stop the run before any report is created or file written.
-    client.authenticate().await.map_err(Fatal::input)?;
+}
+
+async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
+    let Run {
+        job,
+        plan,
+        discovery,
+        out_dir,
+        fresh,
+        ci,
+        shard,
+    } = run;
     std::fs::create_dir_all(out_dir).map_err(|e| {
         Fatal::input(format!(
             "cannot create the output folder {}: {e}",
             out_dir.display()
         ))
     })?;
-    let base_url = target.base_url.trim_end_matches('/').to_owned();
+    let base_url = connection.base_url.clone();
     let state = StateStore::open(out_dir, &base_url, fresh).map_err(|e| {
         Fatal::input(format!(
             "cannot open the resume state in {}: {e}",
@@ -385,7 +461,7 @@ async fn execute(
     );
     let interruption = Interruption::listen();
     let runner = Runner {
-        client: Arc::new(client),
+        client: connection.client.clone(),
         state: Arc::new(state),
         config: Arc::new(RunConfig {
             out_dir: out_dir.to_owned(),
@@ -410,6 +486,7 @@ async fn execute(
         base_url,
         reports,
         shard,
+        discovery,
     };
     output::write_run_outputs(out_dir, &result).map_err(|e| {
         Fatal::failed(format!(

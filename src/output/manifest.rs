@@ -98,6 +98,7 @@ pub(crate) mod tests {
                 plan_index: 0,
             }],
             shard: None,
+            discovery: Vec::new(),
         }
     }
 

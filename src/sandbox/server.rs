@@ -859,14 +859,19 @@ struct StreamState {
     /// With a truncate fault: stop after this many bytes and fail the body.
     limit: Option<u64>,
     finished: bool,
-    /// Told when the whole body has been handed over (not on a truncated one).
-    done: Option<(Arc<Shared>, usize)>,
+    /// Told (report's stats index) once `total` bytes have been handed over; hyper stops
+    /// polling a body at its Content-Length, so the end of the stream is never seen.
+    done: Option<(Arc<Shared>, usize, u64)>,
 }
 
 /// A body that either streams everything or, with a limit, sends that much
 /// and then errors, which makes hyper abort the connection mid-body (so the
 /// client sees a short read against the announced Content-Length, not a clean end).
-fn body_stream(source: Source, limit: Option<u64>, done: Option<(Arc<Shared>, usize)>) -> Body {
+fn body_stream(
+    source: Source,
+    limit: Option<u64>,
+    done: Option<(Arc<Shared>, usize, u64)>,
+) -> Body {
     let state = StreamState {
         source,
         sent: 0,
@@ -887,17 +892,16 @@ fn body_stream(source: Source, limit: Option<u64>, done: Option<(Arc<Shared>, us
             let err = std::io::Error::other("sandbox: injected truncated download");
             return Some((Err(err), st));
         }
-        let Some(mut chunk) = st.source.next() else {
-            if let Some((shared, stats_index)) = st.done.take() {
-                shared.download_done(stats_index);
-            }
-            return None;
-        };
+        let mut chunk = st.source.next()?;
         if let Some(limit) = st.limit {
             let room = usize::try_from(limit - st.sent).unwrap_or(usize::MAX);
             chunk.truncate(room);
         }
         st.sent += chunk.len() as u64;
+        let complete = matches!(&st.done, Some((_, _, total)) if st.sent >= *total);
+        if complete && let Some((shared, stats_index, _)) = st.done.take() {
+            shared.download_done(stats_index);
+        }
         Some((Ok::<Bytes, std::io::Error>(chunk), st))
     });
     Body::from_stream(s)
@@ -959,7 +963,7 @@ async fn download(
     let total = body.len();
     if total > STREAM_THRESHOLD {
         let limit = truncate.then_some(total / 2);
-        let done = Some((shared.clone(), stats_index));
+        let done = Some((shared.clone(), stats_index, total));
         let stream = body_stream(Source::Chunks(ChunkCursor::new(body)), limit, done);
         return Ok(file_response(format, false, total, stream));
     }
@@ -1071,9 +1075,15 @@ async fn tenant_children(
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
     let tree = &shared.scenario.tenant_tree;
-    let known = tree.iter().any(|t| t.id.eq_ignore_ascii_case(&parent) || t.parent_id.eq_ignore_ascii_case(&parent));
+    let known = tree
+        .iter()
+        .any(|t| t.id.eq_ignore_ascii_case(&parent) || t.parent_id.eq_ignore_ascii_case(&parent));
     if !known {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, json!(1005), "Tenant not found"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            json!(1005),
+            "Tenant not found",
+        ));
     }
     let params = parse_form(query.unwrap_or_default().as_bytes());
     let details = params.get("include_details").is_some_and(|v| v == "true");
@@ -1090,7 +1100,10 @@ async fn tenant_children(
             .ok_or_else(|| ApiError::bad_field("after", "invalid paging cursor".into()))?,
         None => 0,
     };
-    let children: Vec<_> = tree.iter().filter(|t| t.parent_id.eq_ignore_ascii_case(&parent)).collect();
+    let children: Vec<_> = tree
+        .iter()
+        .filter(|t| t.parent_id.eq_ignore_ascii_case(&parent))
+        .collect();
     let page: Vec<Value> = children
         .iter()
         .skip(start)

@@ -29,7 +29,12 @@ fn tree() -> Vec<TreeTenant> {
     tenants[5].enabled = false;
     tenants[6].pricing_mode = "trial".to_owned();
     for i in 1..=3 {
-        tenants.push(node(100 + i, &format!("EU Customer {i}"), "customer", &folder.id));
+        tenants.push(node(
+            100 + i,
+            &format!("EU Customer {i}"),
+            "customer",
+            &folder.id,
+        ));
     }
     tenants.push(node(201, "Sub Customer", "customer", &sub.id));
     tenants.push(folder);
@@ -55,8 +60,22 @@ fn direct_children_over_several_pages_skip_disabled_and_trial() {
     let job = world.job(&discovery_job(&format!("  - children_of: {PARTNER}\n")));
     world.run(&job).assert().success();
     let manifest = manifest(&world.out());
-    let names: Vec<&str> = manifest["reports"].as_array().unwrap().iter().map(|r| r["tenant_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Customer 01", "Customer 02", "Customer 03", "Customer 04", "Customer 05"]);
+    let names: Vec<&str> = manifest["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tenant_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Customer 01",
+            "Customer 02",
+            "Customer 03",
+            "Customer 04",
+            "Customer 05"
+        ]
+    );
     let record = &manifest["discovery"][0];
     assert_eq!(record["children_of"], PARTNER);
     let reasons: Vec<String> = record["tenants"]
@@ -64,12 +83,31 @@ fn direct_children_over_several_pages_skip_disabled_and_trial() {
         .unwrap()
         .iter()
         .filter(|t| t["included"] == false)
-        .map(|t| format!("{}: {}", t["name"].as_str().unwrap(), t["reason"].as_str().unwrap()))
+        .map(|t| {
+            format!(
+                "{}: {}",
+                t["name"].as_str().unwrap(),
+                t["reason"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.starts_with("Customer 06: disabled")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.starts_with("Customer 07: trial")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.starts_with("Folder EU: kind folder")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("Customer 06: disabled")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.starts_with("Customer 07: trial")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("Folder EU: kind folder")),
+        "{reasons:?}"
+    );
     assert_eq!(check_sums(&world.out()), 5);
 }
 
@@ -82,21 +120,67 @@ fn recursive_with_include_exclude_and_explicit_tenants() {
     let job = world.job(&discovery_job(&entry));
     world.run(&job).assert().success();
     let manifest = manifest(&world.out());
-    let names: Vec<&str> = manifest["reports"].as_array().unwrap().iter().map(|r| r["tenant_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["acme", "EU Customer 1", "EU Customer 2", "EU Customer 3", "Sub Customer"]);
+    let names: Vec<&str> = manifest["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tenant_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "acme",
+            "EU Customer 1",
+            "EU Customer 2",
+            "EU Customer 3",
+            "Sub Customer"
+        ]
+    );
 }
 
 #[test]
 fn plan_shows_the_expanded_tenants_and_validate_needs_no_network() {
     let world = world();
-    let job = world.job(&discovery_job(&format!("  - children_of: {PARTNER}\n    kinds: [customer, folder]\n")));
-    let output = world.cmd().args(["plan", "--json", "--as-of", AS_OF]).arg(&job).assert().success().get_output().stdout.clone();
+    let job = world.job(&discovery_job(&format!(
+        "  - children_of: {PARTNER}\n    kinds: [customer, folder]\n"
+    )));
+    let output = world
+        .cmd()
+        .args(["plan", "--json", "--as-of", AS_OF])
+        .arg(&job)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let plan: serde_json::Value = serde_json::from_slice(&output).unwrap();
-    let names: Vec<&str> = plan["reports"].as_array().unwrap().iter().map(|r| r["tenant_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Customer 01", "Customer 02", "Customer 03", "Customer 04", "Customer 05", "Folder EU"]);
+    let names: Vec<&str> = plan["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tenant_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Customer 01",
+            "Customer 02",
+            "Customer 03",
+            "Customer 04",
+            "Customer 05",
+            "Folder EU"
+        ]
+    );
     assert_eq!(world.stats().create_requests, 0);
 
-    let text = bare_cmd().args(["validate", "--as-of", AS_OF]).arg(&job).assert().success().get_output().stdout.clone();
+    let text = bare_cmd()
+        .args(["validate", "--as-of", AS_OF])
+        .arg(&job)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8_lossy(&text);
     assert!(text.contains(&format!("children of {PARTNER}")), "{text}");
 }
@@ -108,15 +192,23 @@ fn discovery_errors_stop_the_run_before_anything_is_created() {
     let job = world.job(&discovery_job(&format!("  - children_of: {unknown}\n")));
     let assert = world.run(&job).assert().code(2);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains(unknown) && stderr.contains("Tenant not found"), "{stderr}");
+    assert!(
+        stderr.contains(unknown) && stderr.contains("Tenant not found"),
+        "{stderr}"
+    );
     assert_eq!(world.stats().create_requests, 0);
 }
 
 #[test]
 fn discovery_keys_on_an_id_entry_are_refused() {
     let world = world();
-    let job = world.job(&discovery_job(&format!("  - id: {ACME}\n    recursive: true\n")));
+    let job = world.job(&discovery_job(&format!(
+        "  - id: {ACME}\n    recursive: true\n"
+    )));
     let assert = world.cmd().args(["validate"]).arg(&job).assert().code(2);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains("job.yml:9:") && stderr.contains("only applies to `children_of`"), "{stderr}");
+    assert!(
+        stderr.contains("job.yml:10:") && stderr.contains("only applies to `children_of`"),
+        "{stderr}"
+    );
 }

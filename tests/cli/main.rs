@@ -3,6 +3,7 @@
 mod support;
 
 mod bad_input;
+mod discovery;
 mod faults;
 mod happy_path;
 mod hostile;
