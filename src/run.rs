@@ -33,8 +33,62 @@ pub struct RunConfig {
     pub cleanup: Cleanup,
 }
 
+/// A state change of one report, for progress displays and machine-readable event logs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The report exists on the server: created now, or recorded by an earlier run.
+    Created {
+        index: usize,
+        tenant: String,
+        period: String,
+        report_id: String,
+        resumed: bool,
+    },
+    /// Every requested format is saved on the server; downloads start.
+    Ready {
+        index: usize,
+        tenant: String,
+        period: String,
+        report_id: String,
+        waited_ms: u64,
+    },
+    /// One file is on disk under its final name.
+    Saved {
+        index: usize,
+        tenant: String,
+        period: String,
+        path: String,
+        bytes: u64,
+        sha256: String,
+        reused: bool,
+    },
+    /// The report is done, well or not.
+    Finished {
+        index: usize,
+        tenant: String,
+        period: String,
+        status: Status,
+        error: Option<String>,
+    },
+}
+
+/// Receives [`Event`]s as they happen, from many tasks at once.
+pub trait Observer: Send + Sync {
+    fn on(&self, event: Event);
+}
+
+/// An observer that ignores everything.
+pub struct Unobserved;
+
+impl Observer for Unobserved {
+    fn on(&self, _: Event) {}
+}
+
 /// What a run needs besides the plan.
 pub struct Runner {
+    /// Told of every state change.
+    pub observer: Arc<dyn Observer>,
     pub client: Arc<Client>,
     pub state: Arc<StateStore>,
     pub config: Arc<RunConfig>,
@@ -59,6 +113,7 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
             },
         };
         let job = ReportJob {
+            observer: runner.observer.clone(),
             client: runner.client.clone(),
             state: runner.state.clone(),
             config: runner.config.clone(),
@@ -78,6 +133,13 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
                     job.failed("internal error while running this report (a bug; please report it)".into())
                 }),
             };
+            job.observer.on(Event::Finished {
+                index: job.request.index,
+                tenant: job.request.tenant_name.clone(),
+                period: job.request.period.label(),
+                status: outcome.status,
+                error: outcome.error.clone(),
+            });
             (index, outcome)
         });
     }
@@ -134,6 +196,7 @@ pub fn create_body(request: &ReportRequest) -> CreateReport {
 
 /// One report request on its way through create → poll → download → check → cleanup.
 struct ReportJob {
+    observer: Arc<dyn Observer>,
     client: Arc<Client>,
     state: Arc<StateStore>,
     config: Arc<RunConfig>,
@@ -180,6 +243,13 @@ impl ReportJob {
                     "{label}: resuming report {} recorded by an earlier run",
                     recorded.report_id
                 );
+                self.observer.on(Event::Created {
+                    index: self.request.index,
+                    tenant: self.request.tenant_name.clone(),
+                    period: self.request.period.label(),
+                    report_id: recorded.report_id.clone(),
+                    resumed: true,
+                });
                 ServerReport {
                     id: recorded.report_id.clone(),
                     version: recorded.version,
@@ -218,6 +288,13 @@ impl ReportJob {
             report.id,
             report.since.elapsed().as_secs_f64()
         );
+        self.observer.on(Event::Ready {
+            index: self.request.index,
+            tenant: self.request.tenant_name.clone(),
+            period: self.request.period.label(),
+            report_id: report.id.clone(),
+            waited_ms: u64::try_from(report.since.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
         let mut result = self
             .collect_files(&report.id, &ready, recorded.as_ref())
             .await;
@@ -260,6 +337,13 @@ impl ReportJob {
             )));
         }
         tracing::info!("{label}: created report {}", created.id);
+        self.observer.on(Event::Created {
+            index: self.request.index,
+            tenant: self.request.tenant_name.clone(),
+            period: self.request.period.label(),
+            report_id: created.id.clone(),
+            resumed: false,
+        });
         Ok(ServerReport {
             id: created.id,
             version: created.version,
@@ -333,13 +417,22 @@ impl ReportJob {
                 .fetch_and_check(report_id, file, previous, &mut result.warnings)
                 .await
             {
-                Ok((file_result, facts)) => {
+                Ok((file_result, facts, reused)) => {
                     tracing::info!(
                         "{label}: saved {} ({} bytes, sha256 {})",
                         file_result.path,
                         file_result.bytes,
                         &file_result.sha256[..12]
                     );
+                    self.observer.on(Event::Saved {
+                        index: self.request.index,
+                        tenant: self.request.tenant_name.clone(),
+                        period: self.request.period.label(),
+                        path: file_result.path.clone(),
+                        bytes: file_result.bytes,
+                        sha256: file_result.sha256.clone(),
+                        reused,
+                    });
                     // JSON is the more precise source of DR usage; CSV is the fallback.
                     if let Some(seconds) = facts.dr_compute_seconds
                         && dr_seconds.is_none_or(|(format, _)| format != Format::JsonV2)
@@ -387,7 +480,7 @@ impl ReportJob {
         file: &ReadyFile,
         previous: Option<&SavedFile>,
         warnings: &mut Vec<String>,
-    ) -> Result<(FileResult, FileFacts), String> {
+    ) -> Result<(FileResult, FileFacts, bool), String> {
         let relative = self.request.file_path(file.format);
         let dir = ensure_dir_inside(&self.config.out_dir, &self.request.dir)
             .map_err(|e| format!("cannot create the folder for the {} file: {e}", file.format))?;
@@ -416,6 +509,7 @@ impl ReportJob {
             }
             _ => None,
         };
+        let reused = reusable.is_some();
         let (bytes, sha256) = match reusable {
             Some(found) => found,
             None => {
@@ -463,6 +557,7 @@ impl ReportJob {
                 sku_check: facts.sku_check,
             },
             facts,
+            reused,
         ))
     }
 

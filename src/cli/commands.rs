@@ -461,6 +461,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     );
     let interruption = Interruption::listen();
     let runner = Runner {
+        observer: Arc::new(run::Unobserved),
         client: connection.client.clone(),
         state: Arc::new(state),
         config: Arc::new(RunConfig {
