@@ -753,6 +753,10 @@ impl Bench {
             }
         );
         println!("scratch: {}", self.scratch.path().display());
+        println!(
+            "load:    {} (other work on the machine skews wall times and throughput)",
+            loadavg()
+        );
     }
 
     fn sandbox(&self, scenario: Scenario) -> Sb {
@@ -1644,10 +1648,11 @@ impl Bench {
         let mut md = String::new();
         let _ = writeln!(
             md,
-            "Run {} on {} core(s), {} s in all (BENCH_SCALE={}, BENCH_TIME_SCALE={}, BENCH_POLL_JITTER={}).\n",
+            "Run {} on {} core(s), {} s in all, load average at the end {} (BENCH_SCALE={}, BENCH_TIME_SCALE={}, BENCH_POLL_JITTER={}).\n",
             jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
             std::thread::available_parallelism().map_or(0, usize::from),
             self.started.elapsed().as_secs(),
+            loadavg(),
             self.env.scale,
             self.env.time_scale,
             self.env.poll_jitter
@@ -1715,6 +1720,14 @@ fn median_turnaround(reports: &[CreatedReport]) -> f64 {
         .filter_map(|r| Some(r.first_download_us?.saturating_sub(r.created_us) as f64 / 1e6))
         .collect();
     median(&t)
+}
+
+/// The 1, 5 and 15-minute load averages, where the OS tells them.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Reads a file once, in small pieces, so it is in the page cache (and not in our memory).

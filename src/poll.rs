@@ -107,20 +107,105 @@ fn newest<'a>(items: impl Iterator<Item = &'a StoredItem>) -> Option<&'a StoredI
         .map(|(_, item)| item)
 }
 
+/// What this run has learnt of how long the server takes to generate a report, so that polls
+/// aim at the moment a report will be ready instead of following a blind geometric series.
+///
+/// Each finished report tells that generation took longer than its last "pending" poll. The
+/// model keeps these lower bounds for the most recent reports; a new report's first poll is
+/// aimed at their low quantile, and later polls come at a small fraction (the step) of the
+/// typical generation time. For steady generation times that is two polls per report, and the
+/// lag between "saved" and "download started" is at most one step.
+#[derive(Debug, Default)]
+pub struct GenerationModel {
+    samples: std::sync::Mutex<std::collections::VecDeque<f64>>,
+}
+
+/// Where a report's polls go, from what the model knows (times since the report's creation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Aim {
+    /// The first poll.
+    first: Duration,
+    /// The spacing of the polls after it.
+    step: Duration,
+    /// Past this, the report is slower than any seen: fall back to backoff.
+    until: Duration,
+}
+
+impl GenerationModel {
+    const WINDOW: usize = 256;
+    /// The lag budget: polls every this fraction of the typical generation time.
+    const STEP_FRACTION: f64 = 0.08;
+    const MIN_STEP: Duration = Duration::from_millis(50);
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that a report was still pending at `pending` (if ever polled pending) and found
+    /// saved at `ready`, both measured from its creation.
+    pub fn record(&self, pending: Option<Duration>, ready: Duration) {
+        // The last pending poll is a lower bound of the generation time, one step at most below
+        // it when the polls were aimed well. Aiming the next reports' first poll at these lower
+        // bounds puts it just before "saved", and the poll one step later just after.
+        let ready_secs = ready.as_secs_f64();
+        let estimate = match pending {
+            // A wide gap (polls still backing off, before the model knew anything) bounds the
+            // time only loosely: its middle is the better guess.
+            Some(pending) if ready_secs - pending.as_secs_f64() > 0.2 * ready_secs => {
+                (pending.as_secs_f64() + ready_secs) / 2.0
+            }
+            Some(pending) => pending.as_secs_f64(),
+            // Saved at the very first poll: the time was at most this, probably about a step less.
+            None => {
+                let step = self
+                    .aim()
+                    .map_or(ready_secs * 0.2, |aim| aim.step.as_secs_f64());
+                (ready_secs - step).max(0.0)
+            }
+        };
+        if let Ok(mut samples) = self.samples.lock() {
+            if samples.len() == Self::WINDOW {
+                samples.pop_front();
+            }
+            samples.push_back(estimate);
+        }
+    }
+
+    fn aim(&self) -> Option<Aim> {
+        let mut samples: Vec<f64> = self.samples.lock().ok()?.iter().copied().collect();
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let quantile = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        let step = Duration::from_secs_f64(quantile(0.5) * Self::STEP_FRACTION).max(Self::MIN_STEP);
+        let first = Duration::from_secs_f64(quantile(0.1)).max(Self::MIN_STEP);
+        let until = Duration::from_secs_f64(quantile(1.0) * 1.2) + step;
+        Some(Aim { first, step, until })
+    }
+}
+
 /// Polls until the report's files are ready. `created` is when the report was created; the
-/// deadline is `created + polling.timeout`.
+/// deadline is `created + polling.timeout`. `learn` says whether `created` is the true creation
+/// time (not a report taken over from an earlier run), so its timing may teach `model`.
 pub async fn wait_until_ready(
     client: &Client,
     report_id: &str,
     formats: &[Format],
     polling: &Polling,
     created: Instant,
+    model: &GenerationModel,
+    learn: bool,
 ) -> Result<Vec<ReadyFile>, PollError> {
     let deadline = created + polling.timeout;
     let mut backoff = Backoff::new(polling.initial_interval, polling.max_interval);
-    let mut wait = polling.initial_interval;
+    let mut next_poll = match model.aim() {
+        Some(aim) => aim.first,
+        None => polling.initial_interval,
+    };
     let mut missing = formats.to_vec();
     let mut last_error = None;
+    let mut last_pending: Option<Duration> = None;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -130,28 +215,46 @@ pub async fn wait_until_ready(
                 last_error,
             });
         }
+        let wait = next_poll.saturating_sub(created.elapsed());
         tokio::time::sleep(wait.min(remaining)).await;
-        wait = backoff.next_delay();
+        let polled_at = created.elapsed();
+        let mut retry_after = None;
         match client.stored_reports(report_id, Some(deadline)).await {
             Ok(items) => {
                 last_error = None;
                 match evaluate(&items, formats) {
-                    Evaluation::Ready(files) => return Ok(files),
+                    Evaluation::Ready(files) => {
+                        if learn {
+                            model.record(last_pending, polled_at);
+                        }
+                        return Ok(files);
+                    }
                     Evaluation::Failed(reason) => return Err(PollError::Failed(reason)),
-                    Evaluation::Pending { missing: still } => missing = still,
+                    Evaluation::Pending { missing: still } => {
+                        missing = still;
+                        last_pending = Some(polled_at);
+                    }
                 }
             }
             // Throttling and server trouble outlasting the client's own retries: keep polling
             // until the deadline, at the pace the server asks for.
             Err(error) if error.is_transient() => {
                 tracing::warn!(report_id, %error, "polling failed; will try again");
-                if let Some(after) = error.retry_after() {
-                    wait = wait.max(after);
-                }
+                retry_after = error.retry_after();
                 last_error = Some(error);
             }
             Err(error) => return Err(PollError::Api(error)),
         }
+        let now = created.elapsed();
+        let gap = match model.aim() {
+            Some(aim) if now + aim.step < aim.first => aim.first - now,
+            Some(aim) if now < aim.until => aim.step,
+            _ => backoff.next_delay(),
+        };
+        let gap = gap
+            .min(polling.max_interval)
+            .max(retry_after.unwrap_or_default());
+        next_poll = now + gap;
     }
 }
 
@@ -219,5 +322,29 @@ mod tests {
             reason.contains("`Failed`") && reason.contains("csv_v2_0"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn the_model_aims_just_before_the_typical_generation_time() {
+        let model = GenerationModel::new();
+        assert_eq!(model.aim(), None);
+        for _ in 0..10 {
+            model.record(
+                Some(Duration::from_millis(19_000)),
+                Duration::from_millis(21_000),
+            );
+        }
+        let aim = model.aim().unwrap();
+        assert_eq!(aim.step, Duration::from_millis(1_520));
+        assert_eq!(aim.first, Duration::from_millis(19_000));
+        assert!(aim.until > Duration::from_secs(24));
+    }
+
+    #[test]
+    fn a_report_saved_at_its_first_poll_pulls_the_aim_earlier() {
+        let model = GenerationModel::new();
+        model.record(None, Duration::from_secs(10));
+        let aim = model.aim().unwrap();
+        assert!(aim.first <= Duration::from_secs(8), "{aim:?}");
     }
 }

@@ -26,6 +26,21 @@ pub struct RunResult {
     /// What each `children_of` entry found, and which tenants were in scope and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discovery: Vec<DiscoveryRecord>,
+    /// Files the run derived from the report files (`billing.csv`): listed in `SHA256SUMS` and
+    /// verified like the report files, which they never replace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived_files: Vec<DerivedFile>,
+}
+
+/// A file written from the report files rather than downloaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedFile {
+    /// Relative to the output folder, with `/` separators.
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// What it was derived from, in one sentence.
+    pub source: String,
 }
 
 /// One shard of a sharded run: `index` of `total`, 1-based (like GitLab's `CI_NODE_INDEX`).

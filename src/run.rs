@@ -17,7 +17,7 @@ use crate::download;
 use crate::job::{Cleanup, Polling, SkuPolicy};
 use crate::paths::ensure_dir_inside;
 use crate::plan::{Plan, ReportRequest};
-use crate::poll::{self, PollError, ReadyFile};
+use crate::poll::{self, GenerationModel, PollError, ReadyFile};
 use crate::report::Format;
 use crate::results::{FileResult, ReportResult, SkuStatus, Status};
 use crate::state::{ReportState, SavedFile, StateStore, report_key};
@@ -102,6 +102,7 @@ pub const INTERRUPTED: &str =
 /// Runs every report of the plan; the results are in plan order.
 pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
     let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
+    let generation = Arc::new(GenerationModel::new());
     let mut tasks = JoinSet::new();
     for (index, request) in plan.reports.iter().cloned().enumerate() {
         let permit = tokio::select! {
@@ -114,6 +115,7 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
         };
         let job = ReportJob {
             observer: runner.observer.clone(),
+            generation: generation.clone(),
             client: runner.client.clone(),
             state: runner.state.clone(),
             config: runner.config.clone(),
@@ -197,6 +199,7 @@ pub fn create_body(request: &ReportRequest) -> CreateReport {
 /// One report request on its way through create → poll → download → check → cleanup.
 struct ReportJob {
     observer: Arc<dyn Observer>,
+    generation: Arc<GenerationModel>,
     client: Arc<Client>,
     state: Arc<StateStore>,
     config: Arc<RunConfig>,
@@ -210,6 +213,8 @@ struct ServerReport {
     version: Option<u64>,
     /// When this run created it or took it over; the polling deadline counts from here.
     since: Instant,
+    /// Created by this run (so `since` is its true creation time).
+    created_now: bool,
 }
 
 impl ReportJob {
@@ -254,6 +259,7 @@ impl ReportJob {
                     id: recorded.report_id.clone(),
                     version: recorded.version,
                     since: Instant::now(),
+                    created_now: false,
                 }
             }
             _ => match self.create().await {
@@ -348,6 +354,7 @@ impl ReportJob {
             id: created.id,
             version: created.version,
             since: Instant::now(),
+            created_now: true,
         })
     }
 
@@ -358,6 +365,8 @@ impl ReportJob {
             &self.request.formats,
             &self.config.polling,
             report.since,
+            &self.generation,
+            report.created_now,
         )
         .await
     }

@@ -167,7 +167,7 @@ proptest! {
     #![proptest_config(config(2048))]
 
     /// What the loader accepts as a keyword is written back exactly as it was given: there is one
-    /// spelling of each month.
+    /// spelling of each month (found by this property: `2000-+1` used to be accepted as 2000-01).
     #[test]
     fn accepted_keywords_are_canonical(
         text in "previous_month|month_to_date|[-+0-9]{4}-[-+0-9]{2}|\\+?[12][0-9]{3}-\\+?[0-9]{1,2}",
@@ -245,7 +245,8 @@ proptest! {
 proptest! {
     #![proptest_config(config(256))]
 
-    /// A bare number too large for a `u64` is refused as "too large", with no word of a unit.
+    /// A bare number too large for a `u64` is refused for its missing unit too (found by this
+    /// property: `100000000000000000000` used to be only "too large for a duration").
     #[test]
     fn huge_bare_numbers_are_refused_naming_a_unit(number in "[1-9][0-9]{19,40}") {
         let err = duration::parse(&number).unwrap_err();
@@ -364,9 +365,7 @@ fn hostile_name() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Checks every rule but one: the stem before the first dot of a name that has an extension may
-/// still be a reserved Windows name (`con.txt-1a2b3c4d`), a known bug that
-/// `reserved_stems_are_never_kept` keeps in view.
+/// Every rule a component must follow to be valid and harmless on Linux, macOS and Windows.
 fn assert_safe(name: &str, safe: &str) -> Result<(), TestCaseError> {
     let show = format!("{name:?} -> {safe:?}");
     prop_assert!(!safe.is_empty(), "empty: {}", show);
@@ -390,9 +389,8 @@ fn assert_safe(name: &str, safe: &str) -> Result<(), TestCaseError> {
         "ends with a dot or space: {}",
         show
     );
-    if !safe.contains('.') {
-        prop_assert!(!is_reserved_stem(safe), "Windows reserved name: {}", show);
-    }
+    // Windows reserves `CON`, `con.txt`, `Com1.tar.gz`, …: the stem before the first dot counts.
+    prop_assert!(!is_reserved_stem(safe), "Windows reserved name: {}", show);
     Ok(())
 }
 
@@ -427,12 +425,6 @@ proptest! {
     }
 
     #[test]
-    fn reserved_stems_are_never_kept(name in hostile_name()) {
-        let safe = safe_component(&name);
-        prop_assert!(!is_reserved_stem(&safe), "{:?} -> {:?}", name, safe);
-    }
-
-    #[test]
     fn safe_components_of_neighbours_differ(
         name in hostile_name(),
         how in any::<u8>(),
@@ -443,6 +435,11 @@ proptest! {
             prop_assert_ne!(safe_component(&name), safe_component(&other), "{:?} and {:?}", name, other);
         }
     }
+}
+
+proptest! {
+    // Each case makes up to 80 names: fewer cases, as many names in all.
+    #![proptest_config(config(128))]
 
     #[test]
     fn a_set_of_names_maps_to_as_many_components(
@@ -464,13 +461,42 @@ proptest! {
 proptest! {
     #![proptest_config(config(256))]
 
-    /// A name that needed cleaning gets `-` and a hash appended; that result is itself a safe name
-    /// that is kept as it is, so a tenant named like it lands in the same folder.
+    /// A name that needed cleaning gets `-` and a hash appended. A tenant named exactly like that
+    /// result must not land in the same folder (found by this property: `""` and
+    /// `tenant-e3b0c442`, `a/b` and `a_b-c14cddc0` used to collide).
     #[test]
     fn a_cleaned_name_does_not_collide_with_its_result(name in hostile_name()) {
         let safe = safe_component(&name);
         if safe != name {
             prop_assert_ne!(safe_component(&safe), safe.clone(), "{:?} and {:?} both map to {:?}", name, safe, safe);
+        }
+    }
+}
+
+/// Names that end like a changed name, in any case, next to the names they would be mistaken for.
+fn hashed_looking_name() -> impl Strategy<Value = String> {
+    (hostile_name(), "-[0-9a-fA-F]{8}|[0-9a-f]{8}|-[0-9a-f]{7}").prop_map(|(name, end)| {
+        let safe = safe_component(&name);
+        let stem = safe
+            .rsplit_once('-')
+            .map_or(safe.as_str(), |(stem, _)| stem);
+        format!("{stem}{end}")
+    })
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    #[test]
+    fn hashed_looking_names_are_safe_and_distinct(a in hashed_looking_name(), b in hostile_name()) {
+        let (safe_a, safe_b) = (safe_component(&a), safe_component(&b));
+        assert_safe(&a, &safe_a)?;
+        if a != b {
+            prop_assert_ne!(&safe_a, &safe_b, "{:?} and {:?}", a, b);
+        }
+        let again = safe_component(&safe_a);
+        if safe_a != a {
+            prop_assert_ne!(again, safe_a, "{:?}", a);
         }
     }
 }
@@ -482,12 +508,31 @@ fn safe_component_of_a_cleaned_name_is_a_different_name() {
     assert_ne!(safe_component(&first), first, "`a/b` and `{first}` collide");
 }
 
+/// Found by `safe_components_are_safe`: `CON.txt` used to map to `CON.txt-09c8cc7e`.
 #[test]
 fn reserved_stem_with_an_extension_is_not_kept() {
-    for name in ["con.txt", "NUL.tar.gz", "com1.csv", "Lpt9.x"] {
+    for name in [
+        "con.txt",
+        "CON.txt",
+        "CON.._",
+        "NUL.tar.gz",
+        "com1.csv",
+        "Lpt9.x",
+    ] {
         let safe = safe_component(name);
         assert!(!is_reserved_stem(&safe), "{name:?} -> {safe:?}");
     }
+}
+
+/// Two names that clean up to the same `Acme_Corp` get the same 32-bit hash: found by a birthday
+/// search over 2^17 such names, which takes a fraction of a second. The job validator refuses
+/// the pair as a duplicate and discovery renames the second, but the function itself collides.
+#[test]
+#[ignore = "bug: `Acme//?>?>Corp` and `Acme/\\>\\<<Corp` both map to `Acme_Corp-5c67ba36`: \
+            the appended hash is only 4 bytes, so colliding names are cheap to make"]
+fn names_with_the_same_cleaned_form_and_short_hash_do_not_collide() {
+    let (a, b) = ("Acme//?>?>Corp", "Acme/\\>\\<<Corp");
+    assert_ne!(safe_component(a), safe_component(b));
 }
 
 /// Relative paths made of the pieces that try to climb out.
