@@ -47,7 +47,7 @@ impl DownloadError {
     }
 }
 
-/// Downloads one stored file to `dest`, retrying a broken transfer from scratch up to
+/// Downloads one stored file to `dest` (whose folder must exist), retrying a broken transfer from scratch up to
 /// `attempts` times in all.
 pub async fn fetch_to_file(
     client: &Client,
@@ -82,8 +82,8 @@ async fn fetch_once(
         path: dest.to_owned(),
         source,
     };
+    // The caller made the folder without following symbolic links (`paths::ensure_dir_inside`).
     let parent = dest.parent().unwrap_or(Path::new("."));
-    tokio::fs::create_dir_all(parent).await.map_err(io)?;
     let file_name = dest
         .file_name()
         .and_then(|n| n.to_str())

@@ -5,6 +5,7 @@
 //! [`results`] → [`output`] writers.
 
 pub mod api;
+pub mod billing;
 pub mod checks;
 pub mod ci;
 pub mod discover;

@@ -8,9 +8,10 @@
 //! shards, and the reports of all shards must be exactly the whole plan, split the way
 //! [`crate::shard`] splits it. Otherwise nothing is written. The files are hard-linked into the
 //! new folder (copied when linking is impossible, e.g. across file systems), never downloaded
-//! again; `SHA256SUMS`, `manifest.json` and `summary.md` are written by the same code as `run`'s,
-//! from the shards' reports in plan order, so they equal those of an unsharded run against the
-//! same server content, except for the times (`started_at` is the earliest shard's,
+//! again; `billing.csv`, `SHA256SUMS`, `manifest.json` and `summary.md` are written by the same
+//! code as `run`'s, from the shards' reports in plan order (`billing.csv` anew from the merged
+//! report files, never from the shards' own), so they equal those of an unsharded run against
+//! the same server content, except for the times (`started_at` is the earliest shard's,
 //! `finished_at` the latest's). The merged folder is verified before `merge` reports success.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -76,7 +77,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
         .collect::<Result<Vec<_>, _>>()?;
     let shards = check_shards(shards)?;
     let result = merged_result(&shards)?;
-    let (linked, copied) = write(&shards, &result, out)?;
+    let (result, linked, copied) = write(&shards, &result, out)?;
     Ok(Merged {
         result,
         shards: shards.len(),
@@ -422,13 +423,19 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
             .collect(),
         shard: None,
         discovery: Vec::new(),
+        // Each shard's billing.csv covers only its reports; the merged one is written anew.
+        derived_files: Vec::new(),
         ..first.clone()
     })
 }
 
-/// Links (or copies) every file into `out`, writes the three run files and verifies the result.
-/// On any failure, removes what it wrote.
-fn write(shards: &[Shard], result: &RunResult, out: &Path) -> Result<(usize, usize), MergeError> {
+/// Links (or copies) every file into `out`, writes the run files and verifies the result; returns
+/// the record as written. On any failure, removes what it wrote.
+fn write(
+    shards: &[Shard],
+    result: &RunResult,
+    out: &Path,
+) -> Result<(RunResult, usize, usize), MergeError> {
     let created = !out.exists();
     fs::create_dir_all(out).map_err(|e| {
         MergeError::Write(format!("cannot create the folder {}: {e}", out.display()))
@@ -440,7 +447,11 @@ fn write(shards: &[Shard], result: &RunResult, out: &Path) -> Result<(usize, usi
     outcome
 }
 
-fn fill(shards: &[Shard], result: &RunResult, out: &Path) -> Result<(usize, usize), MergeError> {
+fn fill(
+    shards: &[Shard],
+    result: &RunResult,
+    out: &Path,
+) -> Result<(RunResult, usize, usize), MergeError> {
     let failed = |e: String| MergeError::Write(e);
     // Where each file comes from: the shard whose manifest lists it.
     let mut source: BTreeMap<&str, &Path> = BTreeMap::new();
@@ -478,9 +489,9 @@ fn fill(shards: &[Shard], result: &RunResult, out: &Path) -> Result<(usize, usiz
             }
         }
     }
-    output::write_run_outputs(out, result).map_err(|e| {
+    let result = output::write_run_outputs(out, result).map_err(|e| {
         failed(format!(
-            "cannot write SHA256SUMS, manifest.json and summary.md in {}: {e}",
+            "cannot write billing.csv, SHA256SUMS, manifest.json and summary.md in {}: {e}",
             out.display()
         ))
     })?;
@@ -491,7 +502,7 @@ fn fill(shards: &[Shard], result: &RunResult, out: &Path) -> Result<(usize, usiz
             "the merged folder does not verify (a shard changed while merging?): {report}"
         )));
     }
-    Ok((linked, copied))
+    Ok((result, linked, copied))
 }
 
 /// Removes what a failed merge wrote: the whole folder when it created it, else its content.

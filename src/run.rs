@@ -268,10 +268,14 @@ impl ReportJob {
             },
         };
         let ready = match self.wait(&report).await {
-            // A recorded report that the server no longer knows is created anew.
-            Err(PollError::Api(ApiError::Status { status: 404, .. })) if recorded.is_some() => {
+            // A report taken over from an earlier run that the server no longer knows, or that
+            // failed there, is created anew: a re-run is how a user retries.
+            Err(
+                error @ (PollError::Api(ApiError::Status { status: 404, .. })
+                | PollError::Failed(_)),
+            ) if !report.created_now => {
                 tracing::warn!(
-                    "{label}: recorded report {} no longer exists on the server; creating a new one",
+                    "{label}: recorded report {} cannot be used ({error}); creating a new one",
                     report.id
                 );
                 report = match self.create().await {

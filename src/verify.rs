@@ -167,7 +167,8 @@ struct ManifestFile {
     bytes: u64,
 }
 
-/// The `reports[].files[]` entries; anything else in the manifest is not verify's business.
+/// The `reports[].files[]` and `derived_files[]` entries (files derived from the reports, such
+/// as `billing.csv`); anything else in the manifest is not verify's business.
 fn read_manifest(path: &Path) -> Result<Vec<ManifestFile>, VerifyError> {
     let invalid = |reason: String| VerifyError::Manifest {
         path: path.to_owned(),
@@ -185,6 +186,23 @@ fn read_manifest(path: &Path) -> Result<Vec<ManifestFile>, VerifyError> {
         .get("reports")
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("there is no `reports` list".to_owned()))?;
+    let entry = |file: &Value, at: String| {
+        let text = |key: &str| {
+            file.get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(format!("{at} has no text `{key}`")))
+        };
+        let bytes = file
+            .get("bytes")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| invalid(format!("{at} has no whole number `bytes`")))?;
+        Ok(ManifestFile {
+            path: text("path")?,
+            sha256: text("sha256")?,
+            bytes,
+        })
+    };
     let mut files = Vec::new();
     for (r, report) in reports.iter().enumerate() {
         let list = report
@@ -192,23 +210,18 @@ fn read_manifest(path: &Path) -> Result<Vec<ManifestFile>, VerifyError> {
             .and_then(Value::as_array)
             .ok_or_else(|| invalid(format!("reports[{r}] has no `files` list")))?;
         for (f, file) in list.iter().enumerate() {
-            let text = |key: &str| {
-                file.get(key)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(format!("reports[{r}].files[{f}] has no text `{key}`")))
-            };
-            let bytes = file.get("bytes").and_then(Value::as_u64).ok_or_else(|| {
-                invalid(format!(
-                    "reports[{r}].files[{f}] has no whole number `bytes`"
-                ))
-            })?;
-            files.push(ManifestFile {
-                path: text("path")?,
-                sha256: text("sha256")?,
-                bytes,
-            });
+            files.push(entry(file, format!("reports[{r}].files[{f}]"))?);
         }
+    }
+    // Absent from manifests written before there were derived files.
+    match value.get("derived_files") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for (d, file) in list.iter().enumerate() {
+                files.push(entry(file, format!("derived_files[{d}]"))?);
+            }
+        }
+        Some(_) => return Err(invalid("`derived_files` is not a list".to_owned())),
     }
     Ok(files)
 }
@@ -437,8 +450,9 @@ mod tests {
         fs::write(dir.path().join("2026-10/acme/.usage.csv.tmp123"), "partial").unwrap();
         let report = verify(dir.path()).unwrap();
         assert!(report.is_clean(), "{report}");
-        assert_eq!(report.checked, 2);
-        assert_eq!(report.to_string(), "verified 2 files: all match");
+        // The two report files and billing.csv.
+        assert_eq!(report.checked, 3);
+        assert_eq!(report.to_string(), "verified 3 files: all match");
     }
 
     #[test]
@@ -455,7 +469,7 @@ mod tests {
         assert!(report.manifest_mismatches.is_empty(), "{report}");
         assert_eq!(
             report.to_string(),
-            "verified 2 files: 1 problem\nchanged: 2026-10/acme/usage_summary.csv_v2_0.csv"
+            "verified 3 files: 1 problem\nchanged: 2026-10/acme/usage_summary.csv_v2_0.csv"
         );
     }
 
@@ -580,6 +594,54 @@ mod tests {
         ]);
         let report = verify(dir.path()).unwrap();
         assert!(report.is_clean(), "{report}");
-        assert_eq!(report.checked, 3);
+        assert_eq!(report.checked, 4);
+    }
+
+    #[test]
+    fn derived_files_are_checked_like_report_files() {
+        let dir = two_files();
+        assert!(verify(dir.path()).unwrap().is_clean());
+        let billing = dir.path().join("billing.csv");
+        let mut bytes = fs::read(&billing).unwrap();
+        bytes.extend_from_slice(b"forged,row\n");
+        fs::write(&billing, &bytes).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(report.changed, ["billing.csv"]);
+
+        // A derived file in the manifest but not in SHA256SUMS, and the other way round.
+        let dir = two_files();
+        let manifest_path = dir.path().join(MANIFEST);
+        let mut manifest: Value =
+            serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+        let billing = manifest["derived_files"][0].clone();
+        assert_eq!(billing["path"], "billing.csv");
+        let mut ghost = billing.clone();
+        ghost["path"] = "totals.csv".into();
+        manifest["derived_files"] = Value::Array(vec![ghost]);
+        fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(
+            report.manifest_mismatches,
+            [
+                "manifest.json lists totals.csv, but SHA256SUMS does not",
+                "SHA256SUMS lists billing.csv, but manifest.json does not",
+            ]
+        );
+
+        manifest["derived_files"] = Value::from("billing.csv");
+        fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
+        let err = verify(dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("`derived_files` is not a list"),
+            "{err}"
+        );
+        manifest["derived_files"] = serde_json::json!([{"path": "billing.csv"}]);
+        fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
+        let err = verify(dir.path()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("derived_files[0] has no whole number `bytes`"),
+            "{err}"
+        );
     }
 }

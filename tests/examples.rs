@@ -319,7 +319,11 @@ fn the_github_matrix_example_shards_merges_and_pins_everything() {
         action["with"]["shard"],
         "${{ matrix.shard }}/${{ strategy.job-total }}"
     );
-    assert_eq!(action["with"]["upload-artifact"], Value::Null, "default: true");
+    assert_eq!(
+        action["with"]["upload-artifact"],
+        Value::Null,
+        "default: true"
+    );
     for secret in ["ACRONIS_CLIENT_ID", "ACRONIS_CLIENT_SECRET"] {
         assert_eq!(
             action["env"][secret],
@@ -332,7 +336,10 @@ fn the_github_matrix_example_shards_merges_and_pins_everything() {
     let merge = &workflow["jobs"]["merge"];
     assert!(needs(merge).contains(&matrix), "{:?}", needs(merge));
     assert!(
-        merge["if"].as_str().expect("merge if").contains("!cancelled()"),
+        merge["if"]
+            .as_str()
+            .expect("merge if")
+            .contains("!cancelled()"),
         "{}",
         merge["if"]
     );
@@ -345,7 +352,28 @@ fn the_github_matrix_example_shards_merges_and_pins_everything() {
         .expect("the merge job runs acronis-reports merge");
     assert!(merge_run.contains("--out billing-reports"), "{merge_run}");
     step_using(&workflow, "merge", "actions/download-artifact@");
-    step_using(&workflow, "merge", "actions/upload-artifact@");
+    let uploads = workflow["jobs"]["merge"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+        });
+    assert!(
+        uploads
+            .filter(|s| s["with"]["path"] == "billing-reports")
+            .all(|s| s["if"].as_str().unwrap().contains("!cancelled()")),
+    );
+    assert!(
+        workflow["jobs"]["merge"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["with"]["path"] == "billing-reports"),
+        "the merge job uploads the merged folder"
+    );
 
     // The binary of the merge job is built from the action's own commit.
     let action_sha = action["uses"].as_str().unwrap().split_once('@').unwrap().1;
@@ -379,10 +407,14 @@ fn the_github_matrix_example_shards_merges_and_pins_everything() {
 
     // Least privilege, pinned actions, credentials kept out of git, no expressions in scripts.
     for (id, job) in workflow["jobs"].as_object().unwrap() {
-        assert!(job["permissions"].is_object(), "{id} declares its permissions");
+        assert!(
+            job["permissions"].is_object(),
+            "{id} declares its permissions"
+        );
         for (scope, level) in job["permissions"].as_object().unwrap() {
             assert!(
-                matches!(scope.as_str(), "contents") && matches!(text(level).as_str(), "read" | "write"),
+                matches!(scope.as_str(), "contents")
+                    && matches!(text(level).as_str(), "read" | "write"),
                 "{id}: {scope}: {level}"
             );
         }
@@ -390,13 +422,19 @@ fn the_github_matrix_example_shards_merges_and_pins_everything() {
     for (job, step) in steps(&workflow) {
         if let Some(uses) = step["uses"].as_str() {
             let (_, reference) = uses.split_once('@').expect("uses: owner/repo@ref");
-            assert!(is_commit_sha(reference), "{job}: {uses} is not pinned to a commit");
+            assert!(
+                is_commit_sha(reference),
+                "{job}: {uses} is not pinned to a commit"
+            );
             if uses.starts_with("actions/checkout@") {
                 assert_eq!(step["with"]["persist-credentials"], false, "{job}: {step}");
             }
         }
         if let Some(run) = step["run"].as_str() {
-            assert!(!run.contains("${{"), "{job}: an expression in a script:\n{run}");
+            assert!(
+                !run.contains("${{"),
+                "{job}: an expression in a script:\n{run}"
+            );
         }
     }
 }
@@ -457,7 +495,10 @@ fn run_github_merge_step(failing: Option<&str>) -> (tempfile::TempDir, i32, Stri
     drop(server);
     for shard in 1..=total {
         let name = artifact(shard, attempt);
-        assert!(glob_matches(&pattern, &name), "{pattern} does not match {name}");
+        assert!(
+            glob_matches(&pattern, &name),
+            "{pattern} does not match {name}"
+        );
         // actions/upload-artifact leaves hidden files out: no resume journal in the artifact.
         let dir = project.join(downloads).join(&name);
         fs::remove_dir_all(dir.join(".acronis-reports")).unwrap();
@@ -489,7 +530,10 @@ fn run_github_merge_step(failing: Option<&str>) -> (tempfile::TempDir, i32, Stri
         ("GITHUB_ACTIONS".to_owned(), "true".to_owned()),
         ("GITHUB_RUN_ID".to_owned(), run_id.to_owned()),
         ("GITHUB_RUN_ATTEMPT".to_owned(), attempt.to_string()),
-        ("GITHUB_OUTPUT".to_owned(), github_output.display().to_string()),
+        (
+            "GITHUB_OUTPUT".to_owned(),
+            github_output.display().to_string(),
+        ),
         (
             "GITHUB_STEP_SUMMARY".to_owned(),
             step_summary.display().to_string(),
@@ -503,12 +547,23 @@ fn run_github_merge_step(failing: Option<&str>) -> (tempfile::TempDir, i32, Stri
     );
 
     let outputs = parse_github_output(&read(&github_output));
-    assert_eq!(outputs["merged"], "true", "{log}");
-    assert_eq!(outputs["artifact"], format!("billing-{PERIOD}-{run_id}-{attempt}"));
+    assert_eq!(
+        outputs.get("merged").map(String::as_str),
+        Some("true"),
+        "{log}"
+    );
+    assert_eq!(
+        outputs["artifact"],
+        format!("billing-{PERIOD}-{run_id}-{attempt}")
+    );
     let merged = project.join("billing-reports");
     assert_verifies(&merged, scratch.path());
     assert_eq!(read(&merged.join("SHA256SUMS")), expected);
-    assert!(read(&step_summary).contains(&format!("{TENANTS}")), "{log}");
+    assert_eq!(
+        read(&step_summary),
+        read(&merged.join("summary.md")),
+        "{log}"
+    );
     (scratch, code, log)
 }
 
@@ -557,6 +612,9 @@ fn rule_conditions(job: &Value) -> Vec<(String, String)> {
 /// `$NAME` and `${NAME}` in an artifact path, expanded as the runner does.
 fn expand(path: &str, variables: &[(String, String)]) -> String {
     let mut out = path.to_owned();
+    // Longest names first: `$CI` must not eat the start of `$CI_NODE_INDEX`.
+    let mut variables: Vec<&(String, String)> = variables.iter().collect();
+    variables.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
     for (name, value) in variables {
         out = out
             .replace(&format!("${{{name}}}"), value)
@@ -582,7 +640,7 @@ fn run_gitlab_sharded(failing: Option<&str>) -> (tempfile::TempDir, PathBuf, i32
         .expect("a job with parallel:");
     let total = shard_job["parallel"].as_u64().expect("parallel: N") as usize;
     assert!(total >= 2);
-    let (merge_name, merge_job) = jobs
+    let (_, merge_job) = jobs
         .iter()
         .find(|(_, job)| {
             job["needs"].as_array().is_some_and(|needs| {
@@ -631,10 +689,7 @@ fn run_gitlab_sharded(failing: Option<&str>) -> (tempfile::TempDir, PathBuf, i32
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain([(
-            "CI_PROJECT_DIR".to_owned(),
-            project.display().to_string(),
-        )])
+        .chain([("CI_PROJECT_DIR".to_owned(), project.display().to_string())])
         .collect()
     };
 
@@ -714,9 +769,11 @@ fn the_gitlab_sharded_variant_merges_into_the_unsharded_output() {
     let (_scratch, merge_project, code, log) = run_gitlab_sharded(None);
     assert_eq!(code, 0, "{log}");
     let manifest: Value =
-        serde_json::from_str(&read(&merge_project.join("billing-reports/manifest.json")))
-            .unwrap();
-    assert_eq!(manifest["as_of"], AS_OF, "as-of from CI_PIPELINE_CREATED_AT");
+        serde_json::from_str(&read(&merge_project.join("billing-reports/manifest.json"))).unwrap();
+    assert_eq!(
+        manifest["as_of"], AS_OF,
+        "as-of from CI_PIPELINE_CREATED_AT"
+    );
     assert_eq!(manifest["reports"].as_array().unwrap().len(), TENANTS);
 }
 

@@ -244,7 +244,10 @@ pub fn publish(
             append(path, github::output_file(&outputs, &delimiter).as_bytes())?;
         }
         if let Some(path) = &context.github_step_summary {
-            append(path, output::summary::render(result).as_bytes())?;
+            // summary.md itself, billing totals included; rendered anew only when it is not there.
+            let summary = fs::read_to_string(out_dir.join(output::SUMMARY))
+                .unwrap_or_else(|_| output::summary::render(result, None));
+            append(path, summary.as_bytes())?;
         }
         let annotations = github::annotations(result);
         let mut stdout = io::stdout().lock();
@@ -367,6 +370,7 @@ pub(crate) mod tests {
             reports,
             shard: None,
             discovery: Vec::new(),
+            derived_files: Vec::new(),
         }
     }
 

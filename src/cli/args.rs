@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use acronis_reports::ci::Provider;
 use acronis_reports::shard::ShardSpec;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::civil::Date;
 
 /// Turn a YAML job file into verified, checksummed billing reports from the Acronis Cyber
@@ -12,6 +12,12 @@ use jiff::civil::Date;
 /// API client), or ACRONIS_TOKEN (a ready bearer token). ACRONIS_BASE_URL is the data-center URL.
 /// Exit codes: 0 all reports ok; 1 some report or required check failed; 2 nothing was attempted
 /// (bad arguments, invalid job file, missing or refused credentials).
+///
+/// Progress and logs go to standard error: on a terminal `run` shows a live progress display;
+/// in CI (CI, GITHUB_ACTIONS or GITLAB_CI set) or when standard error is not a terminal, one line
+/// per state change (in a `::group::` on GitHub Actions); `--log-format json` writes one JSON
+/// object per line instead. NO_COLOR turns colours off; RUST_LOG sets the log filter.
+/// Shell completions: `acronis-reports completions SHELL`; man page: `acronis-reports man`.
 #[derive(Debug, Parser)]
 #[command(
     name = "acronis-reports",
@@ -25,9 +31,30 @@ pub struct Cli {
     /// More detail in the log (repeat for even more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
-    /// Only warnings and errors in the log.
+    /// Only warnings and errors in the log, and no progress display.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How progress and logs are written to standard error: `text` for people (a live progress
+    /// display on a terminal, else one line per state change) or `json` for machines (one JSON
+    /// object per line: every report event with a "ts" timestamp, and warnings and errors as
+    /// {"event":"log","level":...,"message":...}).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The form of the log on standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; a live progress display on a terminal.
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +88,23 @@ pub enum Command {
     ///
     /// Example: acronis-reports merge shard-1 shard-2 shard-3 --out billing-reports
     Merge(MergeArgs),
+    /// Print the shell completion script for SHELL to standard output.
+    ///
+    /// Examples: `acronis-reports completions bash > /etc/bash_completion.d/acronis-reports`;
+    /// `acronis-reports completions zsh > "${fpath[1]}/_acronis-reports"`;
+    /// `acronis-reports completions fish > ~/.config/fish/completions/acronis-reports.fish`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output.
+    ///
+    /// Example: `acronis-reports man > acronis-reports.1 && man ./acronis-reports.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

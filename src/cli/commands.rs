@@ -460,8 +460,12 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         out_dir.display()
     );
     let interruption = Interruption::listen();
+    let progress = super::progress::Progress::start(
+        plan.reports.len(),
+        ci.provider == acronis_reports::ci::Provider::GitHub,
+    );
     let runner = Runner {
-        observer: Arc::new(run::Unobserved),
+        observer: progress.observer(),
         client: connection.client.clone(),
         state: Arc::new(state),
         config: Arc::new(RunConfig {
@@ -474,6 +478,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         cancel: interruption.cancel.clone(),
     };
     let reports = run::execute(&runner, plan).await;
+    progress.finish();
     let result = RunResult {
         manifest_version: 1,
         tool: Tool::current(),
@@ -488,8 +493,10 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         reports,
         shard,
         discovery,
+        derived_files: Vec::new(),
     };
-    output::write_run_outputs(out_dir, &result).map_err(|e| {
+    // The record as written: with `billing.csv` and the warnings found while deriving it.
+    let result = output::write_run_outputs(out_dir, &result).map_err(|e| {
         Fatal::failed(format!(
             "cannot write SHA256SUMS, manifest.json and summary.md in {}: {e}",
             out_dir.display()

@@ -2,6 +2,8 @@
 
 mod args;
 mod commands;
+mod generate;
+mod progress;
 mod signals;
 
 use std::process::ExitCode;
@@ -42,7 +44,7 @@ impl Fatal {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    progress::init(cli.log_format, cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Run(args) => commands::run(args),
         Command::Validate(args) => commands::validate(args),
@@ -51,33 +53,14 @@ pub fn main() -> ExitCode {
         Command::Sandbox(args) => commands::sandbox(args),
         Command::Schema => commands::schema(),
         Command::Merge(args) => commands::merge(args),
+        Command::Completions(args) => generate::completions(args.shell),
+        Command::Man => generate::man(),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(fatal) => {
-            eprintln!("error: {}", fatal.message);
+            progress::fatal(&fatal.message);
             ExitCode::from(fatal.code)
         }
     }
-}
-
-fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "acronis_reports=debug,info",
-        (false, _) => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .with_ansi(
-            std::env::var_os("NO_COLOR").is_none()
-                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        )
-        .init();
 }

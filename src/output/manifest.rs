@@ -99,6 +99,7 @@ pub(crate) mod tests {
             }],
             shard: None,
             discovery: Vec::new(),
+            derived_files: Vec::new(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Writers: pure functions from a run's results to text ([`checksums`], [`manifest`],
-//! [`summary`]), and the one place that puts such text on disk ([`write_atomic`]).
+//! [`summary`]), and the one place that puts such text on disk ([`write_atomic`]); derived data
+//! ([`crate::billing`]) is streamed to disk the same way ([`write_atomic_with`]).
 
 pub mod checksums;
 pub mod manifest;
@@ -9,24 +10,115 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::results::RunResult;
+use sha2::{Digest, Sha256};
+
+use crate::billing::{self, BILLING_CSV, Billing};
+use crate::results::{DerivedFile, RunResult};
+use checksums::ChecksumEntry;
 
 pub const SHA256SUMS: &str = "SHA256SUMS";
 pub const MANIFEST: &str = "manifest.json";
 pub const SUMMARY: &str = "summary.md";
+pub const BILLING: &str = BILLING_CSV;
 
-/// Writes `SHA256SUMS`, `manifest.json` and `summary.md` into `dir`, each atomically.
-pub fn write_run_outputs(dir: &Path, result: &RunResult) -> io::Result<()> {
+/// Writes `billing.csv` (from the report files in `dir`), `summary.md`, `SHA256SUMS` and
+/// `manifest.json` into `dir`, each atomically, and returns the record as written: `result`
+/// with `billing.csv` among its derived files, with the warnings deriving it raised (a report
+/// whose two formats disagree) added to their reports, once each, and with the reports' DR
+/// compute points as `billing.csv` counts them.
+pub fn write_run_outputs(dir: &Path, result: &RunResult) -> io::Result<RunResult> {
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
-    write_atomic(&dir.join(SUMMARY), summary::render(result).as_bytes())?;
+    let mut result = result.clone();
+    let (derived, billing) = write_billing(dir, &result)?;
+    for (index, warning) in billing.warnings {
+        tracing::warn!(
+            "{} {}: {warning}",
+            result.reports[index].tenant_name,
+            result.reports[index].period
+        );
+        let warnings = &mut result.reports[index].warnings;
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+    // The checks sum every DR row of a file, the report tenant's own (which covers the tenants
+    // below it) included; billing.csv counts the way its totals do, so the summary adds up.
+    for (index, points) in billing.dr_compute_points {
+        result.reports[index].dr_compute_points = Some(points);
+    }
+    result.derived_files.retain(|f| f.path != derived.path);
+    result.derived_files.push(derived);
+
+    write_atomic(
+        &dir.join(SUMMARY),
+        summary::render(&result, Some(&billing.summary)).as_bytes(),
+    )?;
     write_atomic(
         &dir.join(SHA256SUMS),
-        checksums::render(&result.files()).as_bytes(),
+        checksums::render_entries(&listed_files(&result)).as_bytes(),
     )?;
     // Last, so that an interrupted run leaves an older manifest that `verify` will flag as
     // disagreeing with the new SHA256SUMS, rather than a new manifest that looks complete.
-    write_atomic(&dir.join(MANIFEST), manifest::render(result).as_bytes())
+    write_atomic(&dir.join(MANIFEST), manifest::render(&result).as_bytes())?;
+    Ok(result)
+}
+
+/// What `SHA256SUMS` lists: every report file and every derived file.
+pub fn listed_files(result: &RunResult) -> Vec<ChecksumEntry> {
+    let reports = result.files().into_iter().map(|f| (&f.path, &f.sha256));
+    let derived = result.derived_files.iter().map(|f| (&f.path, &f.sha256));
+    reports
+        .chain(derived)
+        .map(|(path, sha256)| ChecksumEntry {
+            path: path.clone(),
+            sha256: sha256.clone(),
+        })
+        .collect()
+}
+
+/// Streams `billing.csv` into `dir`, hashing it on the way.
+fn write_billing(dir: &Path, result: &RunResult) -> io::Result<(DerivedFile, Billing)> {
+    let (billing, sha256, bytes) = write_atomic_with(&dir.join(BILLING), |out| {
+        let mut hashing = Hashing {
+            inner: out,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        let billing = billing::write(dir, &result.reports, &mut hashing)?;
+        Ok((
+            billing,
+            hex::encode(hashing.hasher.finalize()),
+            hashing.bytes,
+        ))
+    })?;
+    let derived = DerivedFile {
+        path: BILLING.to_owned(),
+        bytes,
+        sha256,
+        source: billing::SOURCE.to_owned(),
+    };
+    Ok((derived, billing))
+}
+
+/// Passes bytes on, counting and hashing them.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Replaces `path` with `bytes` so that readers see either the old file or the whole new one:
@@ -34,6 +126,15 @@ pub fn write_run_outputs(dir: &Path, result: &RunResult) -> io::Result<()> {
 /// final name by rename. A symbolic link at `path` is refused rather than replaced or followed.
 /// Errors name the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_atomic`] for content written piece by piece: `fill` writes it (buffered) and returns
+/// what it found; on its error nothing replaces `path`.
+pub fn write_atomic_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> io::Result<T> {
     let named =
         |e: io::Error| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()));
     let file_name = path.file_name().ok_or_else(|| {
@@ -77,11 +178,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         builder.permissions(fs::Permissions::from_mode(0o666));
     }
     let mut temp = builder.tempfile_in(dir).map_err(named)?;
-    temp.write_all(bytes).map_err(named)?;
+    let value = {
+        let mut buffered = io::BufWriter::with_capacity(256 * 1024, temp.as_file_mut());
+        let value = fill(&mut buffered).map_err(named)?;
+        buffered.flush().map_err(named)?;
+        value
+    };
     temp.as_file().sync_all().map_err(named)?;
     temp.persist(path).map_err(|e| named(e.error))?;
     sync_dir(dir);
-    Ok(())
+    Ok(value)
 }
 
 /// Makes the rename itself durable. Best effort: some file systems refuse to sync a folder, and
@@ -163,22 +269,72 @@ mod tests {
     }
 
     #[test]
-    fn writes_the_three_run_files() {
+    fn writes_the_run_files_and_billing_csv() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let result = manifest::tests::contract_run();
-        write_run_outputs(&out, &result).unwrap();
+        let report = out.join(&result.reports[0].files[0].path);
+        fs::create_dir_all(report.parent().unwrap()).unwrap();
+        fs::write(
+            &report,
+            "Tenant UUID,Offering Item,Usage Name,Measurement Unit,Usage\nc,pw_base_storage,storage,bytes,1073741824\n",
+        )
+        .unwrap();
+        let written = write_run_outputs(&out, &result).unwrap();
+        let billing = fs::read(out.join(BILLING)).unwrap();
+        let sha256 = hex::encode(Sha256::digest(&billing));
         assert_eq!(
-            fs::read_to_string(out.join(SHA256SUMS)).unwrap(),
-            checksums::render(&result.files())
+            written.derived_files,
+            [DerivedFile {
+                path: BILLING.into(),
+                bytes: billing.len() as u64,
+                sha256: sha256.clone(),
+                source: billing::SOURCE.into(),
+            }]
         );
+        assert_eq!(
+            written,
+            RunResult {
+                derived_files: written.derived_files.clone(),
+                ..result.clone()
+            }
+        );
+        assert_eq!(
+            String::from_utf8(billing).unwrap().lines().nth(1),
+            Some(
+                "2026-10-01,2026-10-31,ede9f834-70b3-476c-83d9-736f9f8c7dae,acme,child,c,,,,,,pw_base_storage,storage,,bytes,1073741824,1.0000,GiB,2026-10/acme/usage_summary.csv_v2_0.csv"
+            )
+        );
+        let sums = fs::read_to_string(out.join(SHA256SUMS)).unwrap();
+        assert_eq!(sums, checksums::render_entries(&listed_files(&written)));
+        assert!(sums.contains(&format!("{sha256}  billing.csv\n")), "{sums}");
         assert_eq!(
             fs::read_to_string(out.join(MANIFEST)).unwrap(),
-            manifest::render(&result)
+            manifest::render(&written)
         );
-        assert_eq!(
-            fs::read_to_string(out.join(SUMMARY)).unwrap(),
-            summary::render(&result)
+        assert!(
+            fs::read_to_string(out.join(SUMMARY))
+                .unwrap()
+                .starts_with("# Acronis billing reports")
         );
+
+        // Writing the record back (as `merge` does) gives the same files.
+        let again = write_run_outputs(&out, &written).unwrap();
+        assert_eq!(again, written);
+    }
+
+    #[test]
+    fn a_failed_fill_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("billing.csv");
+        write_atomic(&path, b"old").unwrap();
+        let err = write_atomic_with(&path, |out| {
+            out.write_all(b"half")?;
+            Err::<(), _>(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("billing.csv"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

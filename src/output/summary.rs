@@ -1,11 +1,14 @@
-//! `summary.md`: the run for a human, outcome first. Also appended to `$GITHUB_STEP_SUMMARY`,
-//! which GitHub refuses above 1 MiB, so the text is kept under that whatever the run's size;
-//! `manifest.json` always has everything.
+//! `summary.md`: the run for a human, outcome first: how many reports are ok and failed, and the
+//! usage per SKU from `billing.csv`; then a table per period; then the problems, each with what
+//! to do. Also appended to `$GITHUB_STEP_SUMMARY`, which GitHub refuses above 1 MiB, so the text
+//! is kept under that whatever the run's size (long tables are folded, and cut with a note);
+//! `manifest.json` and `billing.csv` always have everything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::api::one_line;
+use crate::billing::{BillingSummary, SCOPE_TOTAL};
 use crate::period::Period;
 use crate::results::{FileResult, ReportResult, RunResult, SkuStatus, Status};
 
@@ -19,18 +22,127 @@ const FOLD_ROWS_ABOVE: usize = 50;
 const PROBLEMS_BUDGET: usize = 256 * 1024;
 /// Room for a period's heading, table header, fold and note, and for the closing note.
 const SECTION_OVERHEAD: usize = 2 * 1024;
+/// SKUs are few in practice; a file that had thousands would drown the outcome.
+const MAX_TOTAL_ROWS: usize = 200;
 const NAME_CHARS: usize = 100;
 const MESSAGE_CHARS: usize = 400;
 const DASH: &str = "—";
 
-pub fn render(result: &RunResult) -> String {
+/// The summary of `result`; `billing` is what `billing.csv` holds, when it was written.
+pub fn render(result: &RunResult, billing: Option<&BillingSummary>) -> String {
     let head = head(result);
+    let usage = billing.map(usage).unwrap_or_default();
     let problems = problems(result);
-    let tables_budget = MAX_BYTES - head.len() - problems.len() - SECTION_OVERHEAD;
+    let tables_budget = MAX_BYTES
+        .saturating_sub(head.len() + usage.len() + problems.len())
+        .saturating_sub(SECTION_OVERHEAD);
     let tables = tables(result, tables_budget);
-    let text = format!("{head}{tables}{problems}");
+    let text = format!("{head}{usage}{tables}{problems}");
     debug_assert!(text.len() < MAX_BYTES, "summary.md is {} bytes", text.len());
     text
+}
+
+/// The usage per SKU (and period, when there are several), from `billing.csv`.
+fn usage(billing: &BillingSummary) -> String {
+    let mut out = "## Usage by SKU\n\n".to_owned();
+    if billing.reports_without_source > 0 {
+        let _ = writeln!(
+            out,
+            "_{} no csv\\_v2\\_0 or json\\_v2\\_0 file, so {} not in billing.csv._\n",
+            if billing.reports_without_source == 1 {
+                "1 ok report has".to_owned()
+            } else {
+                format!("{} ok reports have", billing.reports_without_source)
+            },
+            if billing.reports_without_source == 1 {
+                "it is"
+            } else {
+                "they are"
+            },
+        );
+    }
+    if billing.totals.is_empty() {
+        let _ = writeln!(
+            out,
+            "billing.csv has no usage rows{}.\n",
+            if billing.reports == 0 {
+                ""
+            } else {
+                ": the reports have no usage"
+            }
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "From billing.csv: {} of {}. Each report counts once: the rows of its own tenant (scope `{SCOPE_TOTAL}`), which cover the tenants below it, where it has them; else the sum of its rows.{}\n",
+        plural(
+            usize::try_from(billing.rows).unwrap_or(usize::MAX),
+            "usage row"
+        ),
+        plural(billing.reports, "report"),
+        if billing.daily {
+            " Daily reports (usage\\_daily, usage\\_breakdown) add up their days."
+        } else {
+            ""
+        },
+    );
+    let periods: BTreeSet<Period> = billing.totals.iter().map(|t| t.period).collect();
+    let by_period = periods.len() > 1;
+    if by_period {
+        out.push_str("| Period ");
+    }
+    out.push_str("| SKU | Offering item | Unit | Total | Normalised total |\n");
+    if by_period {
+        out.push_str("| --- ");
+    }
+    out.push_str("| --- | --- | --- | ---: | ---: |\n");
+    for total in billing.totals.iter().take(MAX_TOTAL_ROWS) {
+        if by_period {
+            let _ = write!(out, "| {} ", period_name(&total.period));
+        }
+        let cell = |text: &str| {
+            if text.is_empty() {
+                DASH.to_owned()
+            } else {
+                inline(text, NAME_CHARS)
+            }
+        };
+        let normalised = if total.normalised.is_empty() {
+            DASH.to_owned()
+        } else {
+            format!(
+                "{} {}",
+                inline(&total.normalised, NAME_CHARS),
+                inline(&total.normalised_unit, NAME_CHARS)
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {normalised} |",
+            cell(&total.sku),
+            cell(&total.offering_item),
+            cell(&total.unit),
+            cell(&total.total),
+        );
+    }
+    out.push('\n');
+    if billing.totals.len() > MAX_TOTAL_ROWS {
+        let _ = writeln!(
+            out,
+            "_{} not shown, to keep this summary short; billing.csv has every row._\n",
+            plural(billing.totals.len() - MAX_TOTAL_ROWS, "more total")
+        );
+    }
+    out
+}
+
+fn period_name(period: &Period) -> String {
+    if period.is_whole_month() {
+        period.label()
+    } else {
+        format!("{} to {}", period.start, period.end)
+    }
 }
 
 fn head(result: &RunResult) -> String {
@@ -141,11 +253,7 @@ fn section(period: &Period, reports: &[&ReportResult], rows_budget: usize) -> St
         used += rows[i].len();
     }
 
-    let mut out = if period.is_whole_month() {
-        format!("## {}\n\n", period.label())
-    } else {
-        format!("## {} to {}\n\n", period.start, period.end)
-    };
+    let mut out = format!("## {}\n\n", period_name(period));
     let failed = reports
         .iter()
         .filter(|r| r.status == Status::Failed)
@@ -288,6 +396,16 @@ fn item(report: &ReportResult, what: &str, message: &str) -> String {
 fn hint(message: &str) -> Option<&'static str> {
     let text = message.to_lowercase();
     let has = |needle: &str| text.contains(needle);
+    if has("files disagree") {
+        return Some(
+            "both files are kept as downloaded and billing.csv follows json\\_v2\\_0; compare the two files, and tell Acronis support if they differ",
+        );
+    }
+    if has("billing.csv") {
+        return Some(
+            "the report file is kept as downloaded; take its usage from the file itself, and tell the maintainers of acronis-reports about its layout",
+        );
+    }
     if has("sku") {
         return Some(if has("checks.skus: required") {
             "the partner may lack SKU access: ask Acronis support to enable it, or set `checks.skus: warn` to accept such reports"
@@ -421,7 +539,7 @@ mod tests {
 
     #[test]
     fn all_ok_leads_with_the_outcome() {
-        let text = render(&run_of(vec![report("acme", october())]));
+        let text = render(&run_of(vec![report("acme", october())]), None);
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("# Acronis billing reports — 2026-11-01"));
         assert_eq!(lines.next(), Some(""));
@@ -446,13 +564,13 @@ mod tests {
     #[test]
     fn a_shard_says_so() {
         let mut run = run_of(vec![report("acme", october())]);
-        assert!(!render(&run).contains("shard"));
+        assert!(!render(&run, None).contains("shard"));
         run.shard = Some(crate::results::ShardInfo {
             index: 2,
             total: 7,
             plan_reports: 10,
         });
-        let text = render(&run);
+        let text = render(&run, None);
         let outcome = text.lines().nth(2).unwrap();
         assert!(outcome.contains(" · shard 2 of 7 ("), "{outcome}");
     }
@@ -470,7 +588,10 @@ mod tests {
         denied.report_id = None;
         denied.error = Some("POST /api/2/reports failed with HTTP 403: Access denied".into());
         denied.files.clear();
-        let text = render(&run_of(vec![report("acme", october()), failed, denied]));
+        let text = render(
+            &run_of(vec![report("acme", october()), failed, denied]),
+            None,
+        );
 
         assert!(
             text.contains("**1 of 3 reports ok, 2 failed** · 1 file ·"),
@@ -512,7 +633,7 @@ mod tests {
         strict.status = Status::Failed;
         strict.error =
             Some("3 of 42 rows in the csv_v2_0 file lack a SKU (checks.skus: required)".into());
-        let text = render(&run_of(vec![r, strict]));
+        let text = render(&run_of(vec![r, strict]), None);
 
         assert!(text.contains("· 1 warning ·"), "{text}");
         assert_eq!(
@@ -526,7 +647,7 @@ mod tests {
     #[test]
     fn user_text_cannot_break_the_table() {
         let r = report("a|b\nc *d* <script> `x`", october());
-        let text = render(&run_of(vec![r]));
+        let text = render(&run_of(vec![r]), None);
         let rows = table_rows(&text);
         assert_eq!(rows.len(), 1, "{text}");
         assert!(
@@ -552,11 +673,14 @@ mod tests {
             start: date(2026, 9, 1),
             end: date(2026, 9, 30),
         };
-        let text = render(&run_of(vec![
-            report("a", range),
-            report("b", october()),
-            report("c", september),
-        ]));
+        let text = render(
+            &run_of(vec![
+                report("a", range),
+                report("b", october()),
+                report("c", september),
+            ]),
+            None,
+        );
         let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
         assert_eq!(
             headings,
@@ -573,7 +697,7 @@ mod tests {
             r.status = Status::Failed;
             r.error = Some(format!("HTTP 500 {}", "e".repeat(1000)));
         }
-        let text = render(&run_of(reports));
+        let text = render(&run_of(reports), None);
         assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
         let rows = table_rows(&text);
         assert_eq!(rows.len(), MAX_ROWS_PER_PERIOD);
@@ -601,7 +725,7 @@ mod tests {
                 r
             })
             .collect();
-        let text = render(&run_of(reports));
+        let text = render(&run_of(reports), None);
         assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
         assert!(
             text.contains("more periods with"),

@@ -265,3 +265,26 @@ fn a_failed_deletion_is_only_a_warning() {
     );
     assert_eq!(check_sums(&world.out()), 2);
 }
+
+#[test]
+fn a_report_that_failed_on_the_server_is_created_anew_on_a_rerun() {
+    let world = World::new(Scenario {
+        tenants: [(
+            ACME.to_owned(),
+            acronis_reports::sandbox::TenantBehaviour {
+                fail: true,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().code(1);
+    world.run(&job).assert().code(1);
+    assert_eq!(
+        world.stats().create_requests,
+        2,
+        "the failed report is not reused"
+    );
+}
