@@ -288,3 +288,29 @@ fn a_report_that_failed_on_the_server_is_created_anew_on_a_rerun() {
         "the failed report is not reused"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_second_signal_exits_at_once_without_a_partial_file_under_a_final_name() {
+    let world = World::new(Scenario {
+        generation_delay: Duration::from_millis(100),
+        pad_bytes: 1_500_000_000,
+        ..Scenario::default()
+    });
+    let job = world.job(&job_text(
+        &[(ACME, "acme")],
+        "defaults:\n  formats: [csv_v2_0]\n  show_skus: false\n",
+    ));
+    let mut child = spawn_run(&world, &job);
+    wait_for("a download in progress", || !partial_files(&world.out()).is_empty());
+    signal(&child, "TERM");
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(!world.out().join("2026-10/acme/usage_summary.csv_v2_0.csv").exists());
+    let finals: Vec<String> = tree(&world.out())
+        .into_iter()
+        .filter(|f| f.starts_with("2026-10/") && !f.rsplit('/').next().unwrap_or("").starts_with('.'))
+        .collect();
+    assert!(finals.is_empty(), "only hidden temporary files may remain: {finals:?}");
+}
