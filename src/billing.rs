@@ -449,7 +449,8 @@ fn report_rows<W: Write>(
                 if rows > 0 {
                     written = Some(rows);
                     warnings.push(format!(
-                        "billing.csv holds only the first {rows} rows of {source}: {e}"
+                        "billing.csv holds only the first {} of {source}: {e}",
+                        row_count(rows)
                     ));
                 } else {
                     let fallback = if csv.is_some() {
@@ -484,7 +485,8 @@ fn report_rows<W: Write>(
             Err(e) if rows > 0 => {
                 written = Some(rows);
                 warnings.push(format!(
-                    "billing.csv holds only the first {rows} rows of {source}: {e}"
+                    "billing.csv holds only the first {} of {source}: {e}",
+                    row_count(rows)
                 ));
             }
             Err(e) => warnings.push(format!("billing.csv has no rows from {source}: {e}")),
@@ -1042,13 +1044,13 @@ impl Comparison {
         }
         let mut parts = Vec::new();
         if self.differ > 0 {
-            parts.push(format!("{} with other values", rows(self.differ)));
+            parts.push(format!("{} with other values", row_count(self.differ)));
         }
         if self.only_csv > 0 {
-            parts.push(format!("{} only in csv_v2_0", rows(self.only_csv)));
+            parts.push(format!("{} only in csv_v2_0", row_count(self.only_csv)));
         }
         if only_json > 0 {
-            parts.push(format!("{} only in json_v2_0", rows(only_json)));
+            parts.push(format!("{} only in json_v2_0", row_count(only_json)));
         }
         Some(format!(
             "the csv_v2_0 and json_v2_0 files disagree ({} csv_v2_0 and {} json_v2_0 rows: {}); billing.csv uses json_v2_0. First: {}",
@@ -1060,7 +1062,7 @@ impl Comparison {
     }
 }
 
-fn rows(n: u64) -> String {
+fn row_count(n: u64) -> String {
     if n == 1 {
         "1 row".to_owned()
     } else {
@@ -1346,6 +1348,193 @@ mod tests {
         let json =
             r#"{"tenants":[{"tenant_uuid":"c","offering_item":"o","usage_name":"u","value":1}]}"#;
         assert_eq!(compare_formats(csv.as_bytes(), json.as_bytes()), Ok(None));
+    }
+
+    /// A report of `tenant` with the given files (path, content) written under `dir`.
+    fn report_with(dir: &Path, tenant: &str, files: &[(Format, &str, &str)]) -> ReportResult {
+        let mut report = crate::ci::tests::ok_report(tenant, crate::ci::tests::october());
+        report.tenant_id = "P".to_owned();
+        report.files = files
+            .iter()
+            .map(|(format, path, content)| {
+                let full = dir.join(path);
+                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+                std::fs::write(&full, content).unwrap();
+                crate::results::FileResult {
+                    format: *format,
+                    path: (*path).to_owned(),
+                    ..report.files[0].clone()
+                }
+            })
+            .collect();
+        report
+    }
+
+    fn written(dir: &Path, reports: &[ReportResult]) -> (Billing, String) {
+        let mut out = Vec::new();
+        let billing = write(dir, reports, &mut out).unwrap();
+        (billing, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn writes_rows_in_plan_order_and_counts_each_report_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let both = report_with(
+            dir.path(),
+            "both",
+            &[
+                (Format::CsvV2, "a/r.csv", CSV),
+                (Format::JsonV2, "a/r.json", &json_of(CSV)),
+            ],
+        );
+        let mut failed = report_with(dir.path(), "failed", &[(Format::CsvV2, "f/r.csv", CSV)]);
+        failed.status = Status::Failed;
+        let html = report_with(dir.path(), "html", &[(Format::Html, "h/r.html", "<p>")]);
+        // No row of its own tenant: its rows add up.
+        let children = report_with(
+            dir.path(),
+            "children",
+            &[(
+                Format::CsvV2,
+                "c/r.csv",
+                "Tenant UUID,Offering Item,Measurement Unit,SKU,Usage\nX,pw_base_storage,bytes,S1,1073741824\nY,pw_base_storage,bytes,S1,1073741824\n",
+            )],
+        );
+        let (billing, text) = written(dir.path(), &[both, failed, html, children]);
+        assert!(billing.warnings.is_empty(), "{:?}", billing.warnings);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], COLUMNS.join(","));
+        assert_eq!(lines.len(), 1 + 3 + 2);
+        assert_eq!(
+            lines[2],
+            "2026-10-01,2026-10-31,P,both,child,C1,\"Kunde, GmbH\",customer,2026-10-01,2026-10-31,e,pw_base_storage,storage,S1,bytes,1073741824,1.0000,GiB,a/r.json"
+        );
+        assert!(lines[1].contains(",total,P,Partner,"), "{}", lines[1]);
+        assert!(
+            lines[3].ends_with(",seconds,1000,0.28,points,a/r.json"),
+            "{}",
+            lines[3]
+        );
+        assert!(
+            lines[4].ends_with(",X,,,,,,pw_base_storage,,S1,bytes,1073741824,1.0000,GiB,c/r.csv"),
+            "{}",
+            lines[4]
+        );
+
+        let summary = &billing.summary;
+        assert_eq!(
+            (
+                summary.rows,
+                summary.reports,
+                summary.reports_without_source
+            ),
+            (5, 2, 1)
+        );
+        // Storage: the first report's own row (3 GiB) and the second's two child rows (2 GiB).
+        let storage = &summary.totals[0];
+        assert_eq!(
+            (
+                storage.sku.as_str(),
+                storage.total.as_str(),
+                storage.normalised.as_str(),
+                storage.normalised_unit.as_str()
+            ),
+            ("S1", "5368709120", "5.0000", "GiB")
+        );
+        // DR: only a child row, so it counts.
+        let dr = &summary.totals[1];
+        assert_eq!(
+            (dr.total.as_str(), dr.normalised.as_str()),
+            ("1000", "0.28")
+        );
+        assert_eq!(billing.dr_compute_points, [(0, 0.28)]);
+    }
+
+    #[test]
+    fn unreadable_files_are_warnings_and_json_falls_back_to_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd_json = report_with(
+            dir.path(),
+            "odd",
+            &[
+                (Format::CsvV2, "o/r.csv", CSV),
+                (
+                    Format::JsonV2,
+                    "o/r.json",
+                    r#"{"rows":[{"customer":"x","amount":1}]}"#,
+                ),
+            ],
+        );
+        let odd_csv = report_with(
+            dir.path(),
+            "odd csv",
+            &[(Format::CsvV2, "c/r.csv", "Name,Amount\nx,1\n")],
+        );
+        let mut missing = report_with(dir.path(), "missing", &[(Format::JsonV2, "m/r.json", "{}")]);
+        std::fs::remove_file(dir.path().join("m/r.json")).unwrap();
+        missing.files[0].path = "m/r.json".into();
+        let broken = report_with(
+            dir.path(),
+            "broken",
+            &[(
+                Format::JsonV2,
+                "b/r.json",
+                r#"{"tenants":[{"usage_name":"a","value":1},"#,
+            )],
+        );
+        let (billing, text) = written(dir.path(), &[odd_json, odd_csv, missing, broken]);
+        let warnings: Vec<String> = billing
+            .warnings
+            .iter()
+            .map(|(i, w)| format!("{i}: {w}"))
+            .collect();
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        assert_eq!(
+            warnings[0],
+            "0: billing.csv has no rows from o/r.json: it has no usage entries (objects with a `usage_name`); its rows come from the csv_v2_0 file"
+        );
+        assert!(
+            warnings[1]
+                .starts_with("1: billing.csv has no rows from c/r.csv: it has no usage column"),
+            "{}",
+            warnings[1]
+        );
+        assert!(
+            warnings[2].starts_with("2: billing.csv has no rows from m/r.json: "),
+            "{}",
+            warnings[2]
+        );
+        assert!(
+            warnings[3].starts_with(
+                "3: billing.csv holds only the first 1 row of b/r.json: it is not valid JSON"
+            ),
+            "{}",
+            warnings[3]
+        );
+        // The CSV rows of the first report, and the row read before the JSON broke.
+        assert_eq!(text.lines().count(), 1 + 3 + 1);
+        assert_eq!(text.lines().filter(|l| l.ends_with(",o/r.csv")).count(), 3);
+    }
+
+    #[test]
+    fn a_write_error_is_the_only_error() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let report = report_with(
+            dir.path(),
+            "t",
+            &[(Format::JsonV2, "t/r.json", &json_of(CSV))],
+        );
+        let err = write(dir.path(), &[report], Full).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
     }
 
     #[test]

@@ -695,7 +695,9 @@ fn the_action_runs_a_clean_job_with_a_prebuilt_binary() {
     assert_eq!(outputs["artifact-name"], "acronis-reports-selftest-4242-2");
     let workspace = world.path("workspace");
     let sums = read(&workspace.join(&outputs["checksums"]));
-    assert_eq!(sums.lines().count(), 4, "{sums}");
+    // Four report files and billing.csv.
+    assert_eq!(sums.lines().count(), 5, "{sums}");
+    assert!(sums.ends_with("  billing.csv\n"), "{sums}");
     assert!(run.summary.len() < 1024 * 1024);
     assert!(
         run.summary.contains("**2 of 2 reports ok**"),
@@ -737,7 +739,12 @@ fn the_action_fails_the_step_when_a_report_fails_and_still_reports() {
         outputs["artifact-name"], "billing-2026-10-selftest-4242-2",
         "names lose the characters artifacts refuse"
     );
-    let annotations: Vec<&str> = run.log.lines().filter(|l| l.starts_with("::")).collect();
+    // Workflow commands other than the `::group::Reports` … `::endgroup::` around the run's lines.
+    let annotations: Vec<&str> = run
+        .log
+        .lines()
+        .filter(|l| l.starts_with("::") && !l.starts_with("::group::") && *l != "::endgroup::")
+        .collect();
     assert_eq!(annotations.len(), 1, "{}", run.log);
     assert!(
         annotations[0].starts_with("::error title=initech · 2026-10%3A report failed::"),

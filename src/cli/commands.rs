@@ -303,14 +303,7 @@ pub fn merge(args: MergeArgs) -> Outcome {
         merged.copied,
         args.out.join(output::SUMMARY).display()
     );
-    for report in result.reports.iter().filter(|r| r.error.is_some()) {
-        eprintln!(
-            "failed: {} {}: {}",
-            report.tenant_name,
-            report.period,
-            report.error.as_deref().unwrap_or_default()
-        );
-    }
+    print_failures(result);
     Ok(if result.failed_count() == 0 {
         EXIT_OK
     } else {
@@ -507,11 +500,13 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     let files = result.files().len();
     let summary = out_dir.join("summary.md");
     if let Some(code) = interruption.exit_code() {
-        eprintln!(
-            "interrupted: {} of {} report(s) finished; the state is saved, run again to resume",
-            result.ok_count(),
-            result.reports.len()
-        );
+        if super::progress::human_stderr() {
+            eprintln!(
+                "interrupted: {} of {} report(s) finished; the state is saved, run again to resume",
+                result.ok_count(),
+                result.reports.len()
+            );
+        }
         return Ok(code);
     }
     if result.failed_count() == 0 {
@@ -523,14 +518,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         );
         Ok(EXIT_OK)
     } else {
-        for report in result.reports.iter().filter(|r| r.error.is_some()) {
-            eprintln!(
-                "failed: {} {}: {}",
-                report.tenant_name,
-                report.period,
-                report.error.as_deref().unwrap_or_default()
-            );
-        }
+        print_failures(&result);
         println!(
             "{} of {} report(s) failed; {files} file(s) in {} (see {})",
             result.failed_count(),
@@ -539,6 +527,21 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             summary.display()
         );
         Ok(EXIT_FAILED)
+    }
+}
+
+/// One line per failed report on stderr, for people; the JSON event log already has them.
+fn print_failures(result: &RunResult) {
+    if !super::progress::human_stderr() {
+        return;
+    }
+    for report in result.reports.iter().filter(|r| r.error.is_some()) {
+        eprintln!(
+            "failed: {} {}: {}",
+            report.tenant_name,
+            report.period,
+            report.error.as_deref().unwrap_or_default()
+        );
     }
 }
 

@@ -29,7 +29,9 @@ impl Interruption {
                     return;
                 };
                 if token.is_cancelled() {
-                    eprintln!("second signal: exiting now");
+                    if super::progress::human_stderr() {
+                        eprintln!("second signal: exiting now");
+                    }
                     std::process::exit(i32::from(received));
                 }
                 slot.store(received, Ordering::SeqCst);

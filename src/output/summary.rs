@@ -501,6 +501,7 @@ fn elapsed(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::billing::SkuTotal;
     use crate::output::manifest::tests::contract_run;
     use crate::results::SkuCheck;
     use jiff::civil::date;
@@ -686,6 +687,96 @@ mod tests {
             headings,
             ["## 2026-09", "## 2026-10", "## 2026-11-01 to 2026-11-15"]
         );
+    }
+
+    fn total(period: Period, sku: &str, total: &str, normalised: &str, unit: &str) -> SkuTotal {
+        SkuTotal {
+            period,
+            sku: sku.into(),
+            offering_item: format!("pw_{sku}"),
+            unit: "bytes".into(),
+            total: total.into(),
+            normalised: normalised.into(),
+            normalised_unit: unit.into(),
+        }
+    }
+
+    #[test]
+    fn usage_by_sku_follows_the_outcome() {
+        let billing = BillingSummary {
+            rows: 42,
+            reports: 1,
+            reports_without_source: 0,
+            daily: false,
+            totals: vec![
+                total(october(), "S1", "1073741824", "1.0000", "GiB"),
+                total(october(), "", "7", "", "GiB"),
+            ],
+        };
+        let text = render(&run_of(vec![report("acme", october())]), Some(&billing));
+        let usage = &text[text.find("## Usage by SKU").unwrap()..text.find("## 2026-10").unwrap()];
+        assert_eq!(
+            usage,
+            "## Usage by SKU\n\n\
+             From billing.csv: 42 usage rows of 1 report. Each report counts once: the rows of its own tenant (scope `total`), which cover the tenants below it, where it has them; else the sum of its rows.\n\n\
+             | SKU | Offering item | Unit | Total | Normalised total |\n\
+             | --- | --- | --- | ---: | ---: |\n\
+             | S1 | pw\\_S1 | bytes | 1073741824 | 1.0000 GiB |\n\
+             | — | pw\\_ | bytes | 7 | — |\n\n"
+        );
+        assert!(text.find("**1 of 1 report ok**").unwrap() < text.find("## Usage by SKU").unwrap());
+        // Without billing.csv (e.g. rendered for CI from the record alone) there is no section.
+        assert!(!render(&run_of(vec![report("acme", october())]), None).contains("Usage by SKU"));
+    }
+
+    #[test]
+    fn usage_by_period_days_and_reports_without_rows() {
+        let november = Period {
+            start: date(2026, 11, 1),
+            end: date(2026, 11, 15),
+        };
+        let billing = BillingSummary {
+            rows: 3,
+            reports: 2,
+            reports_without_source: 1,
+            daily: true,
+            totals: vec![
+                total(october(), "S1", "5", "5", "x"),
+                total(november, "S1", "6", "6", "x"),
+            ],
+        };
+        let text = render(&run_of(vec![report("acme", october())]), Some(&billing));
+        assert!(text.contains("_1 ok report has no csv\\_v2\\_0 or json\\_v2\\_0 file, so it is not in billing.csv._"), "{text}");
+        assert!(
+            text.contains("Daily reports (usage\\_daily, usage\\_breakdown) add up their days."),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| Period | SKU | Offering item | Unit | Total | Normalised total |\n| --- | --- |"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("| 2026-10 | S1 |"), "{text}");
+        assert!(text.contains("| 2026-11-01 to 2026-11-15 | S1 |"), "{text}");
+
+        let empty = BillingSummary::default();
+        let text = render(&run_of(vec![]), Some(&empty));
+        assert!(
+            text.contains("## Usage by SKU\n\nbilling.csv has no usage rows.\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn disagreeing_formats_get_their_own_advice() {
+        let mut r = report("acme", october());
+        r.warnings = vec![
+            "the csv_v2_0 and json_v2_0 files disagree (…): SKU S1 in csv_v2_0, \"\" in json_v2_0"
+                .into(),
+        ];
+        let text = render(&run_of(vec![r]), None);
+        assert!(text.contains("— *what to do:* both files are kept as downloaded and billing.csv follows json\\_v2\\_0"), "{text}");
     }
 
     #[test]

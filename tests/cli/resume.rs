@@ -302,15 +302,27 @@ fn a_second_signal_exits_at_once_without_a_partial_file_under_a_final_name() {
         "defaults:\n  formats: [csv_v2_0]\n  show_skus: false\n",
     ));
     let mut child = spawn_run(&world, &job);
-    wait_for("a download in progress", || !partial_files(&world.out()).is_empty());
+    wait_for("a download in progress", || {
+        !partial_files(&world.out()).is_empty()
+    });
     signal(&child, "TERM");
     signal(&child, "TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
-    assert!(!world.out().join("2026-10/acme/usage_summary.csv_v2_0.csv").exists());
+    assert!(
+        !world
+            .out()
+            .join("2026-10/acme/usage_summary.csv_v2_0.csv")
+            .exists()
+    );
     let finals: Vec<String> = tree(&world.out())
         .into_iter()
-        .filter(|f| f.starts_with("2026-10/") && !f.rsplit('/').next().unwrap_or("").starts_with('.'))
+        .filter(|f| {
+            f.starts_with("2026-10/") && !f.rsplit('/').next().unwrap_or("").starts_with('.')
+        })
         .collect();
-    assert!(finals.is_empty(), "only hidden temporary files may remain: {finals:?}");
+    assert!(
+        finals.is_empty(),
+        "only hidden temporary files may remain: {finals:?}"
+    );
 }
