@@ -201,14 +201,7 @@ impl Client {
         deadline: Option<Instant>,
     ) -> Result<Vec<StoredItem>, ApiError> {
         let path = format!("reports/{}/stored", segment(report_id));
-        let response = self
-            .send(Method::GET, &path, Replay::Safe, deadline, |r| r)
-            .await?;
-        let value = self.json_body(Method::GET, &path, response).await?;
-        let items = value
-            .get("items")
-            .and_then(|items| items.as_array())
-            .ok_or_else(|| invalid(Method::GET, &path, "the body has no `items` array"))?;
+        let (_, items) = self.get_items(&path, deadline).await?;
         items
             .iter()
             .map(|item| {
@@ -259,14 +252,7 @@ impl Client {
             path.push_str("&after=");
             path.push_str(&segment(cursor));
         }
-        let response = self
-            .send(Method::GET, &path, Replay::Safe, None, |r| r)
-            .await?;
-        let value = self.json_body(Method::GET, &path, response).await?;
-        let items = value
-            .get("items")
-            .and_then(|items| items.as_array())
-            .ok_or_else(|| invalid(Method::GET, &path, "the body has no `items` array"))?;
+        let (value, items) = self.get_items(&path, None).await?;
         let tenants = items
             .iter()
             .map(|item| {
@@ -291,6 +277,22 @@ impl Client {
             .filter(|c| !c.is_empty())
             .map(str::to_owned);
         Ok(ChildrenPage { tenants, next })
+    }
+
+    /// A GET whose answer is `{"items": [...], ...}`: the whole body and its items.
+    async fn get_items(
+        &self,
+        path: &str,
+        deadline: Option<Instant>,
+    ) -> Result<(serde_json::Value, Vec<serde_json::Value>), ApiError> {
+        let response = self
+            .send(Method::GET, path, Replay::Safe, deadline, |r| r)
+            .await?;
+        let mut value = self.json_body(Method::GET, path, response).await?;
+        match value.get_mut("items").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(items)) => Ok((value, items)),
+            _ => Err(invalid(Method::GET, path, "the body has no `items` array")),
+        }
     }
 
     /// Deletes a report on the server (`DELETE /reports/{id}?version=N`).
