@@ -702,12 +702,22 @@ struct WalkState<F> {
     write_error: Option<io::Error>,
 }
 
-/// Tenant fields of the objects around a usage entry, for entries that lack their own.
+/// Tenant fields of the objects around a usage entry, for entries that lack their own: id, name
+/// and kind, each with the rank of its key in [`ID_NAMES`] (…) so that `tenant_uuid` wins over
+/// `tenant_id` in one object. The nearest object that has a field gives it.
 #[derive(Clone, Debug, Default)]
 struct Around {
-    id: Option<String>,
-    name: Option<String>,
-    kind: Option<String>,
+    fields: [Option<(usize, String)>; 3],
+}
+
+impl Around {
+    const NAMES: [&'static [&'static str]; 3] = [&ID_NAMES, &NAME_NAMES, &KIND_NAMES];
+
+    fn get(&self, slot: usize) -> String {
+        self.fields[slot]
+            .as_ref()
+            .map_or_else(String::new, |(_, text)| text.clone())
+    }
 }
 
 /// One JSON value, walked without building the document: arrays are streamed and dropped, a
@@ -782,6 +792,8 @@ impl<'de, F: FnMut(UsageRow) -> io::Result<()>> Visitor<'de> for Walk<'_, F> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let state = self.state;
         let mut around = self.around;
+        // Which fields this object gave itself, rather than inherited.
+        let mut own = [false; 3];
         let mut fields = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(Walk {
@@ -789,25 +801,18 @@ impl<'de, F: FnMut(UsageRow) -> io::Result<()>> Visitor<'de> for Walk<'_, F> {
                 around: around.clone(),
             })?;
             let Some(value) = value else { continue };
-            if let Some(text) = scalar_text(&value) {
+            if let Some(text) = scalar_text(&value).filter(|t| !t.is_empty()) {
                 let k = header_key(&key);
-                let slot = if ID_NAMES.contains(&k.as_str()) {
-                    Some(0)
-                } else if NAME_NAMES.contains(&k.as_str()) {
-                    Some(1)
-                } else if KIND_NAMES.contains(&k.as_str()) {
-                    Some(2)
-                } else {
-                    None
-                };
-                if let Some(slot) = slot {
-                    let around = Rc::make_mut(&mut around);
-                    let field = match slot {
-                        0 => &mut around.id,
-                        1 => &mut around.name,
-                        _ => &mut around.kind,
+                for (slot, names) in Around::NAMES.iter().enumerate() {
+                    let Some(rank) = names.iter().position(|n| *n == k) else {
+                        continue;
                     };
-                    field.get_or_insert(text);
+                    let better =
+                        !own[slot] || around.fields[slot].as_ref().is_none_or(|(r, _)| rank < *r);
+                    if better {
+                        Rc::make_mut(&mut around).fields[slot] = Some((rank, text.clone()));
+                        own[slot] = true;
+                    }
                 }
             }
             fields.insert(key, value);
@@ -836,12 +841,16 @@ fn scalar_text(value: &Value) -> Option<String> {
 }
 
 fn json_row(fields: &Map<String, Value>, around: &Around) -> UsageRow {
+    let keys: Vec<(String, &Value)> = fields
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (header_key(k), v))
+        .collect();
+    // The first of `names` that the entry has: their order is their priority.
     let get = |names: &[&str]| {
-        fields
+        names
             .iter()
-            .filter(|(_, v)| !v.is_null())
-            .find(|(k, _)| names.contains(&header_key(k).as_str()))
-            .map(|(_, v)| v)
+            .find_map(|n| keys.iter().find(|(k, _)| k == n).map(|(_, v)| *v))
     };
     let text = |names: &[&str]| get(names).and_then(scalar_text).unwrap_or_default();
     // `offering_item` is a name, or an object with a `name` (and maybe a `sku`).
@@ -861,17 +870,11 @@ fn json_row(fields: &Map<String, Value>, around: &Around) -> UsageRow {
     if sku.is_empty() {
         sku = offering_field("sku");
     }
-    let inherited = |own: String, outer: &Option<String>| {
-        if own.is_empty() {
-            outer.clone().unwrap_or_default()
-        } else {
-            own
-        }
-    };
+    // The entry's own fields are in `around` already (it is the innermost object).
     UsageRow {
-        customer_id: inherited(text(&ID_NAMES), &around.id),
-        customer_name: inherited(text(&NAME_NAMES), &around.name),
-        customer_kind: inherited(text(&KIND_NAMES), &around.kind),
+        customer_id: around.get(0),
+        customer_name: around.get(1),
+        customer_kind: around.get(2),
         edition: text(&EDITION_NAMES),
         offering_item,
         usage_name: text(&USAGE_NAMES),
@@ -1233,12 +1236,17 @@ mod tests {
     fn json_entries_anywhere_with_tenant_fields_from_around_them() {
         let json = r#"{"params":{"name":"P"},"tenants":[
             {"tenant_uuid":"C1","tenant_name":"One","usage_name":"storage","offering_item":"pw_base_storage","measurement_unit":"bytes","sku":"S1","value":5},
-            {"tenant_uuid":"C2","tenant_name":"Two","tenant_kind":"customer","usages":[
+            {"tenant_id":1234,"tenant_uuid":"C2","tenant_name":"Two","tenant_kind":"customer","usages":[
                 {"usage_name":"seats","offering_item":{"name":"m365","sku":"M1"},"value":"2","unit":"quantity"}
-            ]}
+            ],"children":[{"tenant_uuid":"C3","usages":[{"usage_name":"seats","value":1}]}]}
         ]}"#;
         let rows = json_rows(json).unwrap();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 3);
+        // The nearest object's tenant, the rest from further out.
+        assert_eq!(
+            (rows[2].customer_id.as_str(), rows[2].customer_name.as_str()),
+            ("C3", "Two")
+        );
         assert_eq!(rows[0].customer_id, "C1");
         assert_eq!(rows[0].value, "5");
         assert_eq!(

@@ -168,7 +168,7 @@ pub struct ChecksSection {
 pub struct PollingSection {
     /// First wait after creating a report, e.g. 5s. Default: 5s.
     pub initial_interval: Option<At<DurationValue>>,
-    /// Longest wait between two polls of one report. Default: 60s.
+    /// Longest wait between two polls of one report. Default: 60s (or initial_interval if longer).
     pub max_interval: Option<At<DurationValue>>,
     /// Give up on one report after this long; that report fails. Default: 30m.
     pub timeout: Option<At<DurationValue>>,
@@ -684,9 +684,15 @@ impl Validator {
         let get = |field: Option<&At<DurationValue>>, default: u64| {
             field.map_or(Duration::from_secs(default), |d| d.value().0)
         };
+        let initial_interval = get(section.and_then(|s| s.initial_interval.as_ref()), 5);
         let polling = Polling {
-            initial_interval: get(section.and_then(|s| s.initial_interval.as_ref()), 5),
-            max_interval: get(section.and_then(|s| s.max_interval.as_ref()), 60),
+            initial_interval,
+            // An initial interval above the default cap raises the cap with it.
+            max_interval: section
+                .and_then(|s| s.max_interval.as_ref())
+                .map_or(Duration::from_secs(60).max(initial_interval), |d| {
+                    d.value().0
+                }),
             timeout: get(section.and_then(|s| s.timeout.as_ref()), 30 * 60),
         };
         if let Some(section) = section {

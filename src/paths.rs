@@ -6,6 +6,9 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 const MAX_COMPONENT_BYTES: usize = 80;
+/// Bytes of SHA-256 appended to a changed name: 64 bits, so that names which clean up the same
+/// way cannot be made to collide by searching.
+const HASH_BYTES: usize = 8;
 
 const WINDOWS_RESERVED: [&str; 22] = [
     "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
@@ -13,8 +16,8 @@ const WINDOWS_RESERVED: [&str; 22] = [
 ];
 
 /// Maps any name to one folder or file name that is valid on Linux, macOS and Windows and cannot
-/// climb out of its parent. A name that is already safe is kept as is; any other gets a short hash
-/// of the original appended, so that two different names never map to the same component.
+/// climb out of its parent. A name that is already safe is kept as is; any other gets a hash of
+/// the original appended, so that two different names never map to the same component.
 pub fn safe_component(name: &str) -> String {
     let mut cleaned = String::with_capacity(name.len());
     for c in name.chars() {
@@ -40,17 +43,18 @@ pub fn safe_component(name: &str) -> String {
             safe.push_str("tenant");
         }
         safe.push('-');
-        safe.push_str(&hex::encode(&digest[..4]));
+        safe.push_str(&hex::encode(&digest[..HASH_BYTES]));
     }
     safe
 }
 
-/// Whether a name ends like the output of a change: `-` and eight lowercase hex digits.
+/// Whether a name ends like the output of a change: `-` and the hash's lowercase hex digits.
 fn looks_hashed(name: &str) -> bool {
     let bytes = name.as_bytes();
-    bytes.len() >= 9
-        && bytes[bytes.len() - 9] == b'-'
-        && bytes[bytes.len() - 8..]
+    let suffix = 2 * HASH_BYTES;
+    bytes.len() > suffix
+        && bytes[bytes.len() - suffix - 1] == b'-'
+        && bytes[bytes.len() - suffix..]
             .iter()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
@@ -134,7 +138,7 @@ mod tests {
         assert_ne!(safe_component("a/b"), safe_component("a\\b"));
         assert_ne!(safe_component("a/b"), safe_component("a_b"));
         let long = "x".repeat(500);
-        assert!(safe_component(&long).len() <= MAX_COMPONENT_BYTES + 9);
+        assert!(safe_component(&long).len() <= MAX_COMPONENT_BYTES + 1 + 2 * HASH_BYTES);
     }
 
     #[cfg(unix)]

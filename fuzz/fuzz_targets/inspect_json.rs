@@ -5,6 +5,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(facts) = acronis_reports::checks::inspect_json(bytes, true) {
-        assert!(facts.sku_check.rows_without_sku <= facts.sku_check.rows, "{facts:?}");
+        assert!(
+            facts.sku_check.rows_without_sku <= facts.sku_check.rows,
+            "{facts:?}"
+        );
     }
 });
