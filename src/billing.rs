@@ -26,6 +26,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Value};
 
 use crate::checks::compute_points;
+use crate::checks::normalise_header;
 use crate::period::Period;
 use crate::report::{Format, ReportKind};
 use crate::results::{ReportResult, Status};
@@ -529,16 +530,6 @@ pub fn compare_formats(csv: impl Read, json: impl Read) -> Result<Option<String>
     Ok(comparison.finish())
 }
 
-/// Header names compared without case, spaces or punctuation: "Usage Name" = "usage_name".
-fn header_key(header: &str) -> String {
-    header
-        .trim_start_matches('\u{feff}')
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
 const ID_NAMES: [&str; 4] = ["tenantuuid", "customeruuid", "tenantid", "customerid"];
 const NAME_NAMES: [&str; 2] = ["tenantname", "customername"];
 const KIND_NAMES: [&str; 2] = ["tenantkind", "customerkind"];
@@ -576,7 +567,7 @@ struct CsvColumns {
 
 impl CsvColumns {
     fn find(headers: &csv::StringRecord) -> Result<Self, String> {
-        let keys: Vec<String> = headers.iter().map(header_key).collect();
+        let keys: Vec<String> = headers.iter().map(normalise_header).collect();
         let column = |names: &[&str]| names.iter().find_map(|n| keys.iter().position(|k| k == n));
         let value = column(&VALUE_NAMES).ok_or(
             "it has no usage column (looked for a header named Usage, Value or Quantity); columns are found by header name",
@@ -802,7 +793,7 @@ impl<'de, F: FnMut(UsageRow) -> io::Result<()>> Visitor<'de> for Walk<'_, F> {
             })?;
             let Some(value) = value else { continue };
             if let Some(text) = scalar_text(&value).filter(|t| !t.is_empty()) {
-                let k = header_key(&key);
+                let k = normalise_header(&key);
                 for (slot, names) in Around::NAMES.iter().enumerate() {
                     let Some(rank) = names.iter().position(|n| *n == k) else {
                         continue;
@@ -817,7 +808,7 @@ impl<'de, F: FnMut(UsageRow) -> io::Result<()>> Visitor<'de> for Walk<'_, F> {
             }
             fields.insert(key, value);
         }
-        if !fields.keys().any(|k| header_key(k) == "usagename") {
+        if !fields.keys().any(|k| normalise_header(k) == "usagename") {
             return Ok(Some(Value::Object(fields)));
         }
         state.rows += 1;
@@ -844,7 +835,7 @@ fn json_row(fields: &Map<String, Value>, around: &Around) -> UsageRow {
     let keys: Vec<(String, &Value)> = fields
         .iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (header_key(k), v))
+        .map(|(k, v)| (normalise_header(k), v))
         .collect();
     // The first of `names` that the entry has: their order is their priority.
     let get = |names: &[&str]| {

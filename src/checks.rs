@@ -69,7 +69,7 @@ pub fn inspect_file(
 }
 
 /// Header names compared without case, spaces or punctuation: "Usage Name" = "usage_name".
-fn normalise(header: &str) -> String {
+pub(crate) fn normalise_header(header: &str) -> String {
     header
         .trim_start_matches('\u{feff}')
         .chars()
@@ -87,7 +87,7 @@ pub fn inspect_csv(reader: impl Read, check_skus: bool) -> Result<FileFacts, Str
         .headers()
         .map_err(|e| e.to_string())?
         .iter()
-        .map(normalise)
+        .map(normalise_header)
         .collect();
     let column = |names: &[&str]| {
         names
