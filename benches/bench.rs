@@ -1199,11 +1199,7 @@ impl Bench {
         let mut ceiling = None;
         for (i, size_mib) in sizes.iter().enumerate() {
             let pad = size_mib * 1024 * 1024;
-            let label = if *size_mib >= 1024 && size_mib % 1024 == 0 {
-                format!("{} GiB", size_mib / 1024)
-            } else {
-                format!("{size_mib} MiB")
-            };
+            let label = size_label(*size_mib);
             eprintln!("[stream] {label}: the binary…");
             let scenario = Scenario {
                 generation_delay: Duration::ZERO,
@@ -1401,7 +1397,7 @@ impl Bench {
             return;
         };
         warm_cache(&file);
-        let label = format!("{} MiB", bytes / (1024 * 1024));
+        let label = size_label(sizes[sizes.len() - 1]);
         let tool = |program: &str, args: &[&str]| -> Option<(f64, String)> {
             let mut best: Option<(f64, String)> = None;
             for _ in 0..3 {
@@ -1468,7 +1464,7 @@ impl Bench {
             let (ba, bb) = (base_rss[0] as f64, base_rss[base_rss.len() - 1] as f64);
             rows.push(
                 row(
-                    format!("RSS growth {} → {label}", format_args!("{} MiB", sizes[0])),
+                    format!("RSS growth {} → {label}", size_label(sizes[0])),
                     format!("{}×", sig(b / a)),
                     format!("{}×", sig(bb / ba)),
                 )
@@ -1485,7 +1481,7 @@ impl Bench {
         let _ = std::fs::remove_file(&file);
         self.section(Section {
             case: "stream",
-            title: format!("stream: {} MiB and {label}, loopback", sizes[0]),
+            title: format!("stream: {} and {label}, loopback", size_label(sizes[0])),
             rows,
             notes,
         });
@@ -1729,6 +1725,15 @@ fn median_turnaround(reports: &[CreatedReport]) -> f64 {
         .filter_map(|r| Some(r.first_download_us?.saturating_sub(r.created_us) as f64 / 1e6))
         .collect();
     median(&t)
+}
+
+/// `100 MiB`, `1 GiB`.
+fn size_label(mib: u64) -> String {
+    if mib >= 1024 && mib.is_multiple_of(1024) {
+        format!("{} GiB", mib / 1024)
+    } else {
+        format!("{mib} MiB")
+    }
 }
 
 /// The 1, 5 and 15-minute load averages, where the OS tells them.

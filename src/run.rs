@@ -103,7 +103,8 @@ pub const INTERRUPTED: &str =
 pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
     let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
     let generation = Arc::new(GenerationModel::new());
-    let mut tasks = JoinSet::new();
+    let mut tasks: JoinSet<(usize, ReportResult)> = JoinSet::new();
+    let mut results: Vec<Option<ReportResult>> = vec![None; plan.reports.len()];
     for (index, request) in plan.reports.iter().cloned().enumerate() {
         let permit = tokio::select! {
             biased;
@@ -144,12 +145,13 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
             });
             (index, outcome)
         });
-    }
-    let mut results: Vec<Option<ReportResult>> = vec![None; plan.reports.len()];
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((index, result)) = joined {
-            results[index] = Some(result);
+        // Collect finished reports as we go, so memory follows the concurrency, not the plan.
+        while let Some(joined) = tasks.try_join_next() {
+            keep(&mut results, joined);
         }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        keep(&mut results, joined);
     }
     results
         .into_iter()
@@ -161,6 +163,18 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
             })
         })
         .collect()
+}
+
+/// Files a finished task's result under its plan position. A task that panicked has already
+/// turned that into a failed result; one that could not even be joined leaves a gap that
+/// `execute` fills.
+fn keep(
+    results: &mut [Option<ReportResult>],
+    joined: Result<(usize, ReportResult), tokio::task::JoinError>,
+) {
+    if let Ok((index, result)) = joined {
+        results[index] = Some(result);
+    }
 }
 
 fn failed(request: &ReportRequest, report_id: Option<String>, error: String) -> ReportResult {

@@ -98,37 +98,8 @@ pub fn plan(args: PlanArgs) -> Outcome {
         })?
     };
     if args.json {
-        let reports: Vec<serde_json::Value> = plan
-            .reports
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "tenant_id": r.tenant_id,
-                    "tenant_name": r.tenant_name,
-                    "period": r.period,
-                    "kind": r.kind,
-                    "level": r.level,
-                    "files": r.formats.iter().map(|f| r.file_path(*f)).collect::<Vec<_>>(),
-                    "sku_check": r.sku_check,
-                    "request": run::create_body(r),
-                })
-            })
-            .collect();
-        let document = serde_json::json!({
-            "job": {"path": portable_path(&job.path), "sha256": job.sha256},
-            "as_of": job.as_of,
-            "concurrency": job.concurrency,
-            "polling": {
-                "initial_interval": duration::format(job.polling.initial_interval),
-                "max_interval": duration::format(job.polling.max_interval),
-                "timeout": duration::format(job.polling.timeout),
-            },
-            "reports": reports,
-            "discovery": discovery,
-        });
-        let text = serde_json::to_string_pretty(&document)
+        print_plan_json(&job, &plan, &discovery)
             .map_err(|e| Fatal::failed(format!("cannot print the plan: {e}")))?;
-        println!("{text}");
     } else {
         println!(
             "{} report(s) as of {}, {} at a time, each given up after {}:",
@@ -144,6 +115,50 @@ pub fn plan(args: PlanArgs) -> Outcome {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The plan as one JSON document, written report by report: a plan of 10 000 reports never
+/// sits in memory twice.
+fn print_plan_json(job: &Job, plan: &Plan, discovery: &[DiscoveryRecord]) -> std::io::Result<()> {
+    use std::io::Write;
+    let header = serde_json::json!({
+        "job": {"path": portable_path(&job.path), "sha256": job.sha256},
+        "as_of": job.as_of,
+        "concurrency": job.concurrency,
+        "polling": {
+            "initial_interval": duration::format(job.polling.initial_interval),
+            "max_interval": duration::format(job.polling.max_interval),
+            "timeout": duration::format(job.polling.timeout),
+        },
+        "discovery": discovery,
+    });
+    let header = serde_json::to_string_pretty(&header)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // The header object without its closing brace, then the reports, one per line.
+    out.write_all(
+        header
+            .trim_end()
+            .trim_end_matches('}')
+            .trim_end()
+            .as_bytes(),
+    )?;
+    out.write_all(b",\n  \"reports\": [")?;
+    for (i, r) in plan.reports.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+        let report = serde_json::json!({
+            "tenant_id": r.tenant_id,
+            "tenant_name": r.tenant_name,
+            "period": r.period,
+            "kind": r.kind,
+            "level": r.level,
+            "files": r.formats.iter().map(|f| r.file_path(*f)).collect::<Vec<_>>(),
+            "sku_check": r.sku_check,
+            "request": run::create_body(r),
+        });
+        serde_json::to_writer(&mut out, &report)?;
+    }
+    out.write_all(b"\n  ]\n}\n")?;
+    out.flush()
 }
 
 pub fn schema() -> Outcome {
