@@ -320,7 +320,7 @@ fn validate_plan_and_schema_print_without_touching_the_network() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert_mentions(
         &text,
-        &["\"schedule\"", "\"once\"", "\"result_action\": \"save\""],
+        &["\"schedule\"", "\"once\"", "\"result_action\":\"save\""],
     );
     let plan: Value = serde_json::from_str(&text).expect("plan --json prints JSON");
     let request = &plan["reports"][0]["request"];
