@@ -132,3 +132,31 @@ fn the_children_of_example_in_the_readme_is_valid() {
         .assert()
         .success();
 }
+
+#[test]
+fn the_readme_documents_every_field_of_the_job_file_schema() {
+    fn names(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        if let Some(properties) = value.get("properties").and_then(|p| p.as_object()) {
+            for (name, property) in properties {
+                out.insert(name.clone());
+                names(property, out);
+            }
+        }
+        if let Some(defs) = value.get("$defs").and_then(|d| d.as_object()) {
+            defs.values().for_each(|d| names(d, out));
+        }
+    }
+    let schema = serde_json::to_value(acronis_reports::job::json_schema()).unwrap();
+    let mut fields = std::collections::BTreeSet::new();
+    names(&schema, &mut fields);
+    assert!(fields.len() > 20, "{fields:?}");
+    let text = readme();
+    let undocumented: Vec<&String> = fields
+        .iter()
+        .filter(|f| !text.contains(&format!("{f}:")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "README lacks these job-file fields: {undocumented:?}"
+    );
+}
