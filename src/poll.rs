@@ -118,6 +118,8 @@ fn newest<'a>(items: impl Iterator<Item = &'a StoredItem>) -> Option<&'a StoredI
 #[derive(Debug, Default)]
 pub struct GenerationModel {
     samples: std::sync::Mutex<std::collections::VecDeque<f64>>,
+    /// Wakes the reports that are waiting whenever something new is learnt.
+    learnt: tokio::sync::Notify,
 }
 
 /// Where a report's polls go, from what the model knows (times since the report's creation).
@@ -132,7 +134,8 @@ struct Aim {
 }
 
 impl GenerationModel {
-    const WINDOW: usize = 256;
+    /// Recent reports only: what the server does now matters, and outliers age out quickly.
+    const WINDOW: usize = 32;
     /// The lag budget: polls every this fraction of the typical generation time.
     const STEP_FRACTION: f64 = 0.08;
     const MIN_STEP: Duration = Duration::from_millis(50);
@@ -155,13 +158,13 @@ impl GenerationModel {
                 (pending.as_secs_f64() + ready_secs) / 2.0
             }
             Some(pending) => pending.as_secs_f64(),
-            // Saved at the very first poll: the time was at most this, probably about a step less.
-            None => {
-                let step = self
-                    .aim()
-                    .map_or(ready_secs * 0.2, |aim| aim.step.as_secs_f64());
-                (ready_secs - step).max(0.0)
-            }
+            // Saved at the very first poll: the time was at most this, and nothing says how much
+            // less. A guess below it makes the next reports probe earlier and learn a real bound:
+            // two steps below when the model is aiming, a quarter below when it was blind.
+            None => match self.aim() {
+                Some(aim) => (ready_secs - 2.0 * aim.step.as_secs_f64()).max(0.0),
+                None => ready_secs * 0.75,
+            },
         };
         if let Ok(mut samples) = self.samples.lock() {
             if samples.len() == Self::WINDOW {
@@ -169,6 +172,7 @@ impl GenerationModel {
             }
             samples.push_back(estimate);
         }
+        self.learnt.notify_waiters();
     }
 
     fn aim(&self) -> Option<Aim> {
@@ -201,8 +205,15 @@ pub async fn wait_until_ready(
     let mut backoff = Backoff::new(polling.initial_interval, polling.max_interval);
     let mut next_poll = match model.aim() {
         Some(aim) => aim.first,
-        None => polling.initial_interval,
+        // Blind, spread the first polls over the second half of the interval: reports created
+        // together then sample different moments, and the first one found saved teaches the
+        // others (which are woken to re-aim).
+        None => polling
+            .initial_interval
+            .mul_f64(rand::random_range(0.5..=1.0)),
     };
+    // A `Retry-After` from the server is a floor no re-aiming may undercut.
+    let mut not_before = Duration::ZERO;
     let mut missing = formats.to_vec();
     let mut last_error = None;
     let mut last_pending: Option<Duration> = None;
@@ -215,8 +226,24 @@ pub async fn wait_until_ready(
                 last_error,
             });
         }
-        let wait = next_poll.saturating_sub(created.elapsed());
-        tokio::time::sleep(wait.min(remaining)).await;
+        loop {
+            let wait = next_poll.saturating_sub(created.elapsed());
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if wait.is_zero() || remaining.is_zero() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait.min(remaining)) => break,
+                _ = model.learnt.notified() => {
+                    // Another report was just found saved: come forward to the new aim, but
+                    // never closer than one step after this report's last poll.
+                    if let Some(aim) = model.aim() {
+                        let due = aim.first.max(last_pending.map_or(Duration::ZERO, |p| p + aim.step));
+                        next_poll = next_poll.min(due).max(not_before);
+                    }
+                }
+            }
+        }
         let polled_at = created.elapsed();
         let mut retry_after = None;
         match client.stored_reports(report_id, Some(deadline)).await {
@@ -255,6 +282,7 @@ pub async fn wait_until_ready(
             .min(polling.max_interval)
             .max(retry_after.unwrap_or_default());
         next_poll = now + gap;
+        not_before = now + retry_after.unwrap_or_default();
     }
 }
 
