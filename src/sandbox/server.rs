@@ -20,7 +20,7 @@ use rand::Rng as _;
 use serde_json::{Value, json};
 
 use super::content::{self, ChunkCursor, Format, ReportSpec, StoredBody};
-use super::scenario::{Endpoint, Hostile, Scenario};
+use super::scenario::{Endpoint, FaultRule, Hostile, Scenario};
 use super::validate::parse_create;
 use super::{CreatedReport, Stats};
 
@@ -227,21 +227,31 @@ impl Shared {
             Endpoint::Delete => stats.delete_requests += 1,
             Endpoint::Any => {}
         }
-        let hit = self.scenario.faults.iter().enumerate().find(|(i, rule)| {
-            rule.status.is_some()
-                && rule.hostile.is_none()
-                && rule.endpoint.matches(endpoint)
-                && inner.fault_uses.get(*i).is_some_and(|n| *n > 0)
-        });
-        let (i, rule) = hit?;
-        let status = rule.status?;
-        inner.fault_uses[i] -= 1;
-        inner.stats.faults_injected += 1;
-        Some((status, rule.retry_after.clone()))
+        drop(inner);
+        let rule = self.take_rule(endpoint, |rule| {
+            rule.status.is_some() && rule.hostile.is_none() && !rule.truncate
+        })?;
+        Some((rule.status?, rule.retry_after.clone()))
     }
 
     /// Consume a hostile-body rule for this endpoint, if one still has uses.
     fn take_hostile(&self, endpoint: Endpoint) -> Option<(Hostile, Option<u16>)> {
+        let rule = self.take_rule(endpoint, |rule| rule.hostile.is_some())?;
+        Some((rule.hostile?, rule.status))
+    }
+
+    fn take_truncate_fault(&self) -> bool {
+        self.take_rule(Endpoint::Download, |rule| rule.truncate)
+            .is_some()
+    }
+
+    /// The first rule of the given sort for this endpoint that still has uses, with one use
+    /// consumed and counted.
+    fn take_rule(
+        &self,
+        endpoint: Endpoint,
+        sort: impl Fn(&FaultRule) -> bool,
+    ) -> Option<&FaultRule> {
         let mut inner = self.lock();
         let i = self
             .scenario
@@ -249,36 +259,13 @@ impl Shared {
             .iter()
             .enumerate()
             .position(|(i, rule)| {
-                rule.hostile.is_some()
+                sort(rule)
                     && rule.endpoint.matches(endpoint)
                     && inner.fault_uses.get(i).is_some_and(|n| *n > 0)
             })?;
         inner.fault_uses[i] -= 1;
         inner.stats.faults_injected += 1;
-        let rule = &self.scenario.faults[i];
-        Some((rule.hostile?, rule.status))
-    }
-
-    fn take_truncate_fault(&self) -> bool {
-        let mut inner = self.lock();
-        let hit = self
-            .scenario
-            .faults
-            .iter()
-            .enumerate()
-            .position(|(i, rule)| {
-                rule.truncate
-                    && rule.endpoint.matches(Endpoint::Download)
-                    && inner.fault_uses.get(i).is_some_and(|n| *n > 0)
-            });
-        match hit {
-            Some(i) => {
-                inner.fault_uses[i] -= 1;
-                inner.stats.faults_injected += 1;
-                true
-            }
-            None => false,
-        }
+        self.scenario.faults.get(i)
     }
 }
 
