@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::api::{ApiError, Client, error_chain};
 
@@ -100,9 +99,11 @@ async fn fetch_once(
     });
 
     let response = client.download(report_id, stored_id).await?;
-    let file = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(io)?);
-    let mut writer = BufWriter::with_capacity(256 * 1024, file);
-    let mut hasher = Sha256::new();
+    // Receiving runs here while a blocking thread hashes and writes the previous chunks, so the
+    // time per byte is the slower of the two rather than their sum.
+    let file = temp.as_file().try_clone().map_err(io)?;
+    let (chunks, inbox) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
+    let sink = tokio::task::spawn_blocking(move || hash_and_write(inbox, file));
     let mut received: u64 = 0;
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
@@ -116,16 +117,47 @@ async fn fetch_once(
         {
             return Err(DownloadError::Oversized { announced, limit });
         }
-        hasher.update(&chunk);
-        writer.write_all(&chunk).await.map_err(io)?;
+        if chunks.send(chunk).await.is_err() {
+            // The writer stopped early: its own error says why.
+            break;
+        }
     }
-    writer.flush().await.map_err(io)?;
-    let file = writer.into_inner();
-    file.sync_all().await.map_err(io)?;
-    drop(file);
+    drop(chunks);
+    let (written, sha256) = sink
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+    if written != received {
+        return Err(io(std::io::Error::other(format!(
+            "wrote {written} of {received} bytes received"
+        ))));
+    }
     temp.persist(dest).map_err(|e| io(e.error))?;
     Ok(Downloaded {
         bytes: received,
-        sha256: hex::encode(hasher.finalize()),
+        sha256,
     })
+}
+
+/// Chunks in flight between the receiving task and the hashing and writing thread.
+const PIPELINE_CHUNKS: usize = 32;
+
+/// Hashes and writes every chunk that arrives, then makes the file durable. Returns the byte
+/// count and the SHA-256 (hex).
+fn hash_and_write(
+    mut inbox: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    file: std::fs::File,
+) -> std::io::Result<(u64, String)> {
+    use std::io::Write;
+    let mut writer = std::io::BufWriter::with_capacity(1024 * 1024, file);
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    while let Some(chunk) = inbox.blocking_recv() {
+        hasher.update(&chunk);
+        writer.write_all(&chunk)?;
+        written += chunk.len() as u64;
+    }
+    let file = writer.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok((written, hex::encode(hasher.finalize())))
 }
