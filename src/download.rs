@@ -140,7 +140,7 @@ async fn fetch_once(
 }
 
 /// Chunks in flight between the receiving task and the hashing and writing thread.
-const PIPELINE_CHUNKS: usize = 32;
+const PIPELINE_CHUNKS: usize = 8;
 
 /// Hashes and writes every chunk that arrives, then makes the file durable. Returns the byte
 /// count and the SHA-256 (hex).
@@ -149,7 +149,7 @@ fn hash_and_write(
     file: std::fs::File,
 ) -> std::io::Result<(u64, String)> {
     use std::io::Write;
-    let mut writer = std::io::BufWriter::with_capacity(1024 * 1024, file);
+    let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
     let mut hasher = Sha256::new();
     let mut written = 0u64;
     while let Some(chunk) = inbox.blocking_recv() {
