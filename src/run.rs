@@ -514,12 +514,16 @@ impl ReportJob {
         let dest = dir.join(self.request.file_name(file.format));
 
         // A file saved by an earlier run is kept when it is still exactly what was recorded.
-        let on_disk = {
-            let dest = dest.clone();
-            tokio::task::spawn_blocking(move || hash_file(&dest).ok())
-                .await
-                .ok()
-                .flatten()
+        // Without a record there is nothing to compare with, so nothing to hash.
+        let on_disk = match previous {
+            Some(_) => {
+                let dest = dest.clone();
+                tokio::task::spawn_blocking(move || hash_file(&dest).ok())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => None,
         };
         let reusable = match (previous, &on_disk) {
             (Some(saved), Some((sha256, bytes))) if saved.stored_report_id == file.stored_id => {
