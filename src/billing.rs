@@ -25,8 +25,7 @@ use std::rc::Rc;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::checks::compute_points;
-use crate::checks::normalise_header;
+use crate::checks::{compute_points, is_dr_seconds, normalise_header};
 use crate::period::Period;
 use crate::report::{Format, ReportKind};
 use crate::results::{ReportResult, Status};
@@ -66,8 +65,6 @@ pub const SCOPE_TOTAL: &str = "total";
 /// `scope` of a row of a tenant below the report's tenant.
 pub const SCOPE_CHILD: &str = "child";
 
-const DR_USAGE_NAME: &str = "compute_points";
-const DR_OFFERING_SUFFIX: &str = "_dr_compute_points";
 const GIB: f64 = (1u64 << 30) as f64;
 const BUFFER: usize = 256 * 1024;
 /// Examples of disagreeing rows named in one warning.
@@ -141,11 +138,7 @@ enum Class {
 }
 
 fn class_of(usage_name: &str, offering_item: &str, unit: &str) -> Class {
-    let dr = usage_name.eq_ignore_ascii_case(DR_USAGE_NAME)
-        || offering_item
-            .to_ascii_lowercase()
-            .ends_with(DR_OFFERING_SUFFIX);
-    if dr && (unit.is_empty() || unit.eq_ignore_ascii_case("seconds")) {
+    if is_dr_seconds(usage_name, offering_item, unit) {
         Class::ComputePoints
     } else if unit.eq_ignore_ascii_case("bytes") || unit.eq_ignore_ascii_case("byte") {
         Class::Bytes

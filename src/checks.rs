@@ -13,9 +13,16 @@ use serde_json::Value;
 use crate::report::Format;
 use crate::results::{SkuCheck, SkuStatus};
 
-/// The usage name of Disaster Recovery compute points; the value is in seconds.
-const DR_USAGE_NAME: &str = "compute_points";
-const DR_OFFERING_SUFFIX: &str = "_dr_compute_points";
+/// Whether a usage row is Disaster Recovery compute points counted in point-seconds: usage name
+/// `compute_points` (or an offering item `…_dr_compute_points`), unit `seconds` or none.
+/// Absent fields are passed as "".
+pub(crate) fn is_dr_seconds(usage_name: &str, offering_item: &str, unit: &str) -> bool {
+    let dr = usage_name.eq_ignore_ascii_case("compute_points")
+        || offering_item
+            .to_ascii_lowercase()
+            .ends_with("_dr_compute_points");
+    dr && (unit.is_empty() || unit.eq_ignore_ascii_case("seconds"))
+}
 
 /// What one file tells us.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,14 +126,12 @@ pub fn inspect_csv(reader: impl Read, check_skus: bool) -> Result<FileFacts, Str
         if cell(sku).is_none_or(str::is_empty) {
             without_sku += 1;
         }
-        let is_dr = cell(usage_name).is_some_and(|n| n.eq_ignore_ascii_case(DR_USAGE_NAME))
-            || cell(offering).is_some_and(|o| o.to_ascii_lowercase().ends_with(DR_OFFERING_SUFFIX));
-        let in_seconds =
-            cell(unit).is_none_or(|u| u.is_empty() || u.eq_ignore_ascii_case("seconds"));
-        if is_dr
-            && in_seconds
-            && let Some(seconds) = cell(value).and_then(|v| v.parse::<f64>().ok())
-        {
+        let is_dr = is_dr_seconds(
+            cell(usage_name).unwrap_or(""),
+            cell(offering).unwrap_or(""),
+            cell(unit).unwrap_or(""),
+        );
+        if is_dr && let Some(seconds) = cell(value).and_then(|v| v.parse::<f64>().ok()) {
             *dr_seconds.get_or_insert(0.0) += seconds;
         }
     }
@@ -151,14 +156,12 @@ pub fn inspect_json(reader: impl Read, check_skus: bool) -> Result<FileFacts, St
     let mut dr_seconds: Option<f64> = None;
     for entry in &entries {
         let text = |key: &str| entry.get(key).and_then(Value::as_str);
-        let is_dr = text("usage_name").is_some_and(|n| n.eq_ignore_ascii_case(DR_USAGE_NAME))
-            || offering_name(entry)
-                .is_some_and(|o| o.to_ascii_lowercase().ends_with(DR_OFFERING_SUFFIX));
-        let in_seconds = text("measurement_unit").is_none_or(|u| u.eq_ignore_ascii_case("seconds"));
-        if is_dr
-            && in_seconds
-            && let Some(seconds) = entry.get("value").and_then(number)
-        {
+        let is_dr = is_dr_seconds(
+            text("usage_name").unwrap_or(""),
+            offering_name(entry).unwrap_or(""),
+            text("measurement_unit").unwrap_or(""),
+        );
+        if is_dr && let Some(seconds) = entry.get("value").and_then(number) {
             *dr_seconds.get_or_insert(0.0) += seconds;
         }
     }
