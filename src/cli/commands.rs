@@ -504,7 +504,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         derived_files: Vec::new(),
     };
     // The record as written: with `billing.csv` and the warnings found while deriving it.
-    let result = output::write_run_outputs(out_dir, &result).map_err(|e| {
+    let result = output::write_outputs(out_dir, result).map_err(|e| {
         Fatal::failed(format!(
             "cannot write SHA256SUMS, manifest.json and summary.md in {}: {e}",
             out_dir.display()

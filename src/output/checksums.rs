@@ -4,6 +4,8 @@
 //! `\r`) and marks such a line with a leading `\`; any other name is written as is. Both
 //! directions here follow it byte for byte, so the file stays readable by the real tool.
 
+use std::io::{self, Write};
+
 use crate::results::FileResult;
 
 /// One line of a `SHA256SUMS` file, with the name unescaped.
@@ -47,29 +49,45 @@ pub fn render_entries(entries: &[ChecksumEntry]) -> String {
 }
 
 fn render_lines(lines: Vec<(&str, &str)>) -> String {
-    let mut out = String::with_capacity(lines.len() * (HEX_LEN + 48));
+    let mut out = Vec::with_capacity(lines.len() * (HEX_LEN + 48));
+    // Writing into a Vec cannot fail, and only valid UTF-8 goes in.
+    let _ = write_lines(&mut out, lines);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`render`] straight to `out`, for runs whose `SHA256SUMS` need not sit in memory whole:
+/// `(path, sha256)` pairs, sorted here.
+pub fn write_sorted<'a>(out: &mut dyn Write, mut lines: Vec<(&'a str, &'a str)>) -> io::Result<()> {
+    lines.sort_unstable();
+    write_lines(out, lines)
+}
+
+fn write_lines(out: &mut dyn Write, lines: Vec<(&str, &str)>) -> io::Result<()> {
+    let mut line = String::with_capacity(HEX_LEN + 256);
     for (path, sha256) in lines {
+        line.clear();
         let escaped = path.contains(['\\', '\n', '\r']);
         if escaped {
-            out.push('\\');
+            line.push('\\');
         }
-        out.extend(sha256.chars().map(|c| c.to_ascii_lowercase()));
-        out.push_str("  ");
+        line.extend(sha256.chars().map(|c| c.to_ascii_lowercase()));
+        line.push_str("  ");
         if escaped {
             for c in path.chars() {
                 match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    c => out.push(c),
+                    '\\' => line.push_str("\\\\"),
+                    '\n' => line.push_str("\\n"),
+                    '\r' => line.push_str("\\r"),
+                    c => line.push(c),
                 }
             }
         } else {
-            out.push_str(path);
+            line.push_str(path);
         }
-        out.push('\n');
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 /// Reads `SHA256SUMS` text. Accepts what `sha256sum` writes (text or binary `*` marker) and, as

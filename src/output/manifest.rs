@@ -1,5 +1,7 @@
 //! `manifest.json`: the machine-readable record of a run (contract: `manifest_version` 1).
 
+use std::io::{self, Write};
+
 use crate::results::RunResult;
 
 /// Pretty JSON (two-space indent) with a trailing newline. Key order is the field order of the
@@ -10,6 +12,12 @@ pub fn render(result: &RunResult) -> String {
         .expect("a RunResult always serialises to JSON: its keys are all strings");
     text.push('\n');
     text
+}
+
+/// [`render`] straight to `out`: the manifest of a long run is megabytes that need not be held.
+pub fn write(out: &mut dyn Write, result: &RunResult) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, result)?;
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]

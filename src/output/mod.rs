@@ -27,9 +27,14 @@ pub const BILLING: &str = BILLING_CSV;
 /// whose two formats disagree) added to their reports, once each, and with the reports' DR
 /// compute points as `billing.csv` counts them.
 pub fn write_run_outputs(dir: &Path, result: &RunResult) -> io::Result<RunResult> {
+    write_outputs(dir, result.clone())
+}
+
+/// [`write_run_outputs`] of a record the caller gives up, so that a long run's record is never
+/// held twice; the files are streamed to disk rather than rendered in memory first.
+pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult> {
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
-    let mut result = result.clone();
     let (derived, billing) = write_billing(dir, &result)?;
     for (index, warning) in billing.warnings {
         tracing::warn!(
@@ -54,27 +59,35 @@ pub fn write_run_outputs(dir: &Path, result: &RunResult) -> io::Result<RunResult
         &dir.join(SUMMARY),
         summary::render(&result, Some(&billing.summary)).as_bytes(),
     )?;
-    write_atomic(
-        &dir.join(SHA256SUMS),
-        checksums::render_entries(&listed_files(&result)).as_bytes(),
-    )?;
+    write_atomic_with(&dir.join(SHA256SUMS), |out| {
+        checksums::write_sorted(out, listed_pairs(&result))
+    })?;
     // Last, so that an interrupted run leaves an older manifest that `verify` will flag as
     // disagreeing with the new SHA256SUMS, rather than a new manifest that looks complete.
-    write_atomic(&dir.join(MANIFEST), manifest::render(&result).as_bytes())?;
+    write_atomic_with(&dir.join(MANIFEST), |out| manifest::write(out, &result))?;
     Ok(result)
 }
 
 /// What `SHA256SUMS` lists: every report file and every derived file.
 pub fn listed_files(result: &RunResult) -> Vec<ChecksumEntry> {
-    let reports = result.files().into_iter().map(|f| (&f.path, &f.sha256));
-    let derived = result.derived_files.iter().map(|f| (&f.path, &f.sha256));
-    reports
-        .chain(derived)
+    listed_pairs(result)
+        .into_iter()
         .map(|(path, sha256)| ChecksumEntry {
-            path: path.clone(),
-            sha256: sha256.clone(),
+            path: path.to_owned(),
+            sha256: sha256.to_owned(),
         })
         .collect()
+}
+
+/// [`listed_files`] as borrowed `(path, sha256)` pairs, unsorted.
+fn listed_pairs(result: &RunResult) -> Vec<(&str, &str)> {
+    let reports = result.reports.iter().flat_map(|r| &r.files);
+    let reports = reports.map(|f| (f.path.as_str(), f.sha256.as_str()));
+    let derived = result
+        .derived_files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()));
+    reports.chain(derived).collect()
 }
 
 /// Streams `billing.csv` into `dir`, hashing it on the way.

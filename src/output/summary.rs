@@ -237,21 +237,27 @@ fn tables(result: &RunResult, budget: usize) -> String {
 }
 
 fn section(period: &Period, reports: &[&ReportResult], rows_budget: usize) -> String {
-    let rows: Vec<String> = reports.iter().map(|r| row(r)).collect();
-    // When rows must be left out, those with problems are kept first.
+    // When rows must be left out, those with problems are kept first. Only rows that are shown
+    // are kept, so a period of 10 000 reports costs at most the table's own bytes.
     let by_priority = (0..reports.len())
         .filter(|&i| has_problem(reports[i]))
         .chain((0..reports.len()).filter(|&i| !has_problem(reports[i])));
-    let mut shown = vec![false; rows.len()];
+    let mut rows: Vec<(usize, String)> = Vec::new();
     let (mut shown_count, mut used) = (0, 0);
     for i in by_priority {
-        if shown_count == MAX_ROWS_PER_PERIOD || used + rows[i].len() > rows_budget {
+        if shown_count == MAX_ROWS_PER_PERIOD {
             break;
         }
-        shown[i] = true;
+        let text = row(reports[i]);
+        if used + text.len() > rows_budget {
+            break;
+        }
         shown_count += 1;
-        used += rows[i].len();
+        used += text.len();
+        rows.push((i, text));
     }
+    // Shown in the table's order, whatever order they were picked in.
+    rows.sort_unstable_by_key(|(i, _)| *i);
 
     let mut out = format!("## {}\n\n", period_name(period));
     let failed = reports
@@ -269,7 +275,7 @@ fn section(period: &Period, reports: &[&ReportResult], rows_budget: usize) -> St
     }
     out.push_str("| Tenant | Formats | SKU check | Rows | DR compute points | Bytes | SHA-256 |\n");
     out.push_str("| --- | --- | --- | ---: | ---: | ---: | --- |\n");
-    for (row, _) in rows.iter().zip(&shown).filter(|(_, shown)| **shown) {
+    for (_, row) in &rows {
         out.push_str(row);
     }
     if fold {
