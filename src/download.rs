@@ -8,16 +8,19 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, Client, error_chain};
+use crate::checks::{FileFacts, Inspection, Streamed};
 
 /// A download that delivers more than this many times its announced size (plus slack for
 /// formatting differences) is a broken or hostile server, not a report.
 const OVERSIZE_FACTOR: u64 = 4;
 const OVERSIZE_SLACK: u64 = 16 * 1024 * 1024;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Downloaded {
     pub bytes: u64,
     pub sha256: String,
+    /// What checking the bytes on their way found.
+    pub inspected: Streamed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +49,8 @@ impl DownloadError {
     }
 }
 
-/// Downloads one stored file to `dest` (whose folder must exist), retrying a broken transfer from scratch up to
-/// `attempts` times in all.
+/// Downloads one stored file to `dest` (whose folder must exist), checking it on the way as
+/// `inspection` says, retrying a broken transfer from scratch up to `attempts` times in all.
 pub async fn fetch_to_file(
     client: &Client,
     report_id: &str,
@@ -55,11 +58,21 @@ pub async fn fetch_to_file(
     announced_size: Option<u64>,
     dest: &Path,
     attempts: u32,
+    inspection: Inspection,
 ) -> Result<Downloaded, DownloadError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match fetch_once(client, report_id, stored_id, announced_size, dest).await {
+        match fetch_once(
+            client,
+            report_id,
+            stored_id,
+            announced_size,
+            dest,
+            inspection,
+        )
+        .await
+        {
             Ok(done) => return Ok(done),
             Err(error) if error.is_retryable() && attempt < attempts => {
                 tracing::warn!(report_id, stored_id, %error, attempt, "download failed; starting again");
@@ -76,6 +89,7 @@ async fn fetch_once(
     stored_id: &str,
     announced_size: Option<u64>,
     dest: &Path,
+    inspection: Inspection,
 ) -> Result<Downloaded, DownloadError> {
     let io = |source| DownloadError::Io {
         path: dest.to_owned(),
@@ -99,11 +113,19 @@ async fn fetch_once(
     });
 
     let response = client.download(report_id, stored_id).await?;
-    // Receiving runs here while a blocking thread hashes and writes the previous chunks, so the
-    // time per byte is the slower of the two rather than their sum.
+    // Receiving runs here while a blocking thread hashes and writes the previous chunks and
+    // another checks them, so the time per byte is the slowest of the three rather than their
+    // sum. `Bytes` are shared, not copied, between them.
     let file = temp.as_file().try_clone().map_err(io)?;
     let (chunks, inbox) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
     let sink = tokio::task::spawn_blocking(move || hash_and_write(inbox, file));
+    let (mut to_check, check) = if inspection.needed() {
+        let (to_check, inbox) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
+        let check = tokio::task::spawn_blocking(move || inspection.run(inbox));
+        (Some(to_check), Some(check))
+    } else {
+        (None, None)
+    };
     let mut received: u64 = 0;
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
@@ -117,12 +139,19 @@ async fn fetch_once(
         {
             return Err(DownloadError::Oversized { announced, limit });
         }
+        // A check that has seen enough (a broken file) stops listening; the download goes on.
+        if let Some(sender) = &to_check
+            && sender.send(chunk.clone()).await.is_err()
+        {
+            to_check = None;
+        }
         if chunks.send(chunk).await.is_err() {
             // The writer stopped early: its own error says why.
             break;
         }
     }
     drop(chunks);
+    drop(to_check);
     let (written, sha256) = sink
         .await
         .map_err(|e| io(std::io::Error::other(e)))?
@@ -132,10 +161,16 @@ async fn fetch_once(
             "wrote {written} of {received} bytes received"
         ))));
     }
+    let inspected = match check {
+        // A check that failed for its own reasons is done again on the finished file.
+        Some(check) => check.await.unwrap_or(Streamed::Reread),
+        None => Streamed::Done(Ok(FileFacts::SKIPPED)),
+    };
     temp.persist(dest).map_err(|e| io(e.error))?;
     Ok(Downloaded {
         bytes: received,
         sha256,
+        inspected,
     })
 }
 

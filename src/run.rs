@@ -21,7 +21,6 @@ use crate::poll::{self, GenerationModel, PollError, ReadyFile};
 use crate::report::Format;
 use crate::results::{FileResult, ReportResult, SkuStatus, Status};
 use crate::state::{ReportState, SavedFile, StateStore, report_key};
-use crate::verify::hash_file;
 
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -143,6 +142,7 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
                 status: outcome.status,
                 error: outcome.error.clone(),
             });
+            job.state.finished(&job.key);
             (index, outcome)
         });
         // Collect finished reports as we go, so memory follows the concurrency, not the plan.
@@ -172,7 +172,11 @@ fn keep(
     results: &mut [Option<ReportResult>],
     joined: Result<(usize, ReportResult), tokio::task::JoinError>,
 ) {
-    if let Ok((index, result)) = joined {
+    if let Ok((index, mut result)) = joined {
+        // Kept until the run's files are written: spare capacity would cost more than the
+        // record itself (a Vec grows to room for four files).
+        result.files.shrink_to_fit();
+        result.warnings.shrink_to_fit();
         results[index] = Some(result);
     }
 }
@@ -230,6 +234,9 @@ struct ServerReport {
     /// Created by this run (so `since` is its true creation time).
     created_now: bool,
 }
+
+/// A file read from disk: its SHA-256, its size and its check.
+type OnDisk = (String, u64, Result<FileFacts, checks::CheckError>);
 
 impl ReportJob {
     fn label(&self) -> String {
@@ -390,7 +397,7 @@ impl ReportJob {
     }
 
     /// When an earlier run saved every file of this request and they are still intact, the
-    /// report needs no API call at all.
+    /// report needs no API call at all. Each file is read once, for its digest and its check.
     async fn reuse_saved_files(&self, recorded: &ReportState) -> Option<ReportResult> {
         let ready: Vec<ReadyFile> = self
             .request
@@ -404,23 +411,25 @@ impl ReportJob {
                 })
             })
             .collect::<Option<_>>()?;
+        let check_skus = self.request.sku_check != SkuPolicy::Off;
+        let mut checked = Vec::with_capacity(ready.len());
         for file in &ready {
             let path = self
                 .config
                 .out_dir
                 .join(self.request.file_path(file.format));
-            let saved = &recorded.files[&file.format];
-            let intact = tokio::task::spawn_blocking(move || hash_file(&path))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .is_some_and(|(sha256, _)| sha256 == saved.sha256);
-            if !intact {
-                return None;
-            }
+            let format = file.format;
+            let on_disk = tokio::task::spawn_blocking(move || {
+                checks::hash_and_inspect(&path, format, check_skus)
+            })
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .filter(|(sha256, _, _)| *sha256 == recorded.files[&format].sha256)?;
+            checked.push((format, on_disk));
         }
         Some(
-            self.collect_files(&recorded.report_id, &ready, Some(recorded))
+            self.collect_checked_files(&recorded.report_id, &ready, Some(recorded), checked)
                 .await,
         )
     }
@@ -432,19 +441,35 @@ impl ReportJob {
         ready: &[ReadyFile],
         recorded: Option<&ReportState>,
     ) -> ReportResult {
+        self.collect_checked_files(report_id, ready, recorded, Vec::new())
+            .await
+    }
+
+    /// [`Self::collect_files`] with some files already read from disk (digest and check).
+    async fn collect_checked_files(
+        &self,
+        report_id: &str,
+        ready: &[ReadyFile],
+        recorded: Option<&ReportState>,
+        mut checked: Vec<(Format, OnDisk)>,
+    ) -> ReportResult {
         let label = self.label();
+        // DR compute points are counted where billing.csv counts them, for every report alike.
         let mut result = failed(&self.request, Some(report_id.to_owned()), String::new());
         let mut errors = Vec::new();
-        let mut dr_seconds: Option<(Format, f64)> = None;
         for file in ready {
             let previous = recorded
                 .and_then(|r| r.files.get(&file.format))
                 .filter(|_| recorded.is_some_and(|r| r.report_id == report_id));
+            let known = checked
+                .iter()
+                .position(|(format, _)| *format == file.format)
+                .map(|at| checked.swap_remove(at).1);
             match self
-                .fetch_and_check(report_id, file, previous, &mut result.warnings)
+                .fetch_and_check(report_id, file, previous, known, &mut result.warnings)
                 .await
             {
-                Ok((file_result, facts, reused)) => {
+                Ok((file_result, reused)) => {
                     tracing::info!(
                         "{label}: saved {} ({} bytes, sha256 {})",
                         file_result.path,
@@ -460,12 +485,6 @@ impl ReportJob {
                         sha256: file_result.sha256.clone(),
                         reused,
                     });
-                    // JSON is the more precise source of DR usage; CSV is the fallback.
-                    if let Some(seconds) = facts.dr_compute_seconds
-                        && dr_seconds.is_none_or(|(format, _)| format != Format::JsonV2)
-                    {
-                        dr_seconds = Some((file.format, seconds));
-                    }
                     result.files.push(file_result);
                 }
                 Err(error) => {
@@ -474,7 +493,6 @@ impl ReportJob {
                 }
             }
         }
-        result.dr_compute_points = dr_seconds.map(|(_, seconds)| checks::compute_points(seconds));
         for file in &result.files {
             if file.sku_check.status != SkuStatus::Missing {
                 continue;
@@ -501,34 +519,44 @@ impl ReportJob {
         result
     }
 
+    /// One file: kept when it is on disk as recorded (`known` when already read), else
+    /// downloaded and checked on the way.
     async fn fetch_and_check(
         &self,
         report_id: &str,
         file: &ReadyFile,
         previous: Option<&SavedFile>,
+        known: Option<OnDisk>,
         warnings: &mut Vec<String>,
-    ) -> Result<(FileResult, FileFacts, bool), String> {
+    ) -> Result<(FileResult, bool), String> {
         let relative = self.request.file_path(file.format);
         let dir = ensure_dir_inside(&self.config.out_dir, &self.request.dir)
             .map_err(|e| format!("cannot create the folder for the {} file: {e}", file.format))?;
         let dest = dir.join(self.request.file_name(file.format));
+        let format = file.format;
+        let check_skus = self.request.sku_check != SkuPolicy::Off;
 
         // A file saved by an earlier run is kept when it is still exactly what was recorded.
-        // Without a record there is nothing to compare with, so nothing to hash.
-        let on_disk = match previous {
-            Some(_) => {
+        // Without a record there is nothing to compare with, so nothing to read.
+        let on_disk = match (previous, known) {
+            (_, Some(known)) => Some(known),
+            (Some(_), None) => {
                 let dest = dest.clone();
-                tokio::task::spawn_blocking(move || hash_file(&dest).ok())
-                    .await
-                    .ok()
-                    .flatten()
+                tokio::task::spawn_blocking(move || {
+                    checks::hash_and_inspect(&dest, format, check_skus).ok()
+                })
+                .await
+                .ok()
+                .flatten()
             }
-            None => None,
+            (None, None) => None,
         };
-        let reusable = match (previous, &on_disk) {
-            (Some(saved), Some((sha256, bytes))) if saved.stored_report_id == file.stored_id => {
-                if *sha256 == saved.sha256 {
-                    Some((*bytes, sha256.clone()))
+        let reusable = match (previous, on_disk) {
+            (Some(saved), Some((sha256, bytes, facts)))
+                if saved.stored_report_id == file.stored_id =>
+            {
+                if sha256 == saved.sha256 {
+                    Some((bytes, sha256, facts))
                 } else {
                     warnings.push(format!(
                         "{relative} did not match the checksum recorded when it was saved (sha256 {} instead of {}); fetched it again",
@@ -541,7 +569,7 @@ impl ReportJob {
             _ => None,
         };
         let reused = reusable.is_some();
-        let (bytes, sha256) = match reusable {
+        let (bytes, sha256, facts) = match reusable {
             Some(found) => found,
             None => {
                 let downloaded = download::fetch_to_file(
@@ -551,6 +579,7 @@ impl ReportJob {
                     file.size,
                     &dest,
                     self.config.download_attempts,
+                    checks::Inspection { format, check_skus },
                 )
                 .await
                 .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;
@@ -568,16 +597,19 @@ impl ReportJob {
                         "could not record {relative} in the resume state: {error}"
                     ));
                 }
-                (downloaded.bytes, downloaded.sha256)
+                let facts = match downloaded.inspected {
+                    // Only a broken file is read again, for the reader's own words.
+                    checks::Streamed::Reread => tokio::task::spawn_blocking(move || {
+                        checks::Streamed::Reread.verdict(&dest, format, check_skus)
+                    })
+                    .await
+                    .map_err(|e| format!("checking the {format} file failed: {e}"))?,
+                    streamed => streamed.verdict(&dest, format, check_skus),
+                };
+                (downloaded.bytes, downloaded.sha256, facts)
             }
         };
-        let check_skus = self.request.sku_check != SkuPolicy::Off;
-        let format = file.format;
-        let facts =
-            tokio::task::spawn_blocking(move || checks::inspect_file(&dest, format, check_skus))
-                .await
-                .map_err(|e| format!("checking the {format} file failed: {e}"))?
-                .map_err(|e| e.to_string())?;
+        let facts: FileFacts = facts.map_err(|e| e.to_string())?;
         Ok((
             FileResult {
                 format,
@@ -587,7 +619,6 @@ impl ReportJob {
                 sha256,
                 sku_check: facts.sku_check,
             },
-            facts,
             reused,
         ))
     }

@@ -173,3 +173,64 @@ fn existing_symlinks_in_the_output_folder_are_never_followed() {
         "nothing written outside"
     );
 }
+
+/// A `json_v2_0` body that is not JSON is checked while it downloads, with the parser's own
+/// words, as the check of the finished file said them; the complete file stays for inspection.
+#[test]
+fn a_broken_json_report_is_named_by_the_streamed_check() {
+    let world = World::new(Scenario {
+        faults: vec![FaultRule {
+            endpoint: Endpoint::Download,
+            hostile: Some(Hostile::InvalidJson),
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(
+        &[(ACME, "acme")],
+        "defaults:\n  formats: [json_v2_0]\n",
+    ));
+    world.run(&job).assert().code(1);
+    let manifest = manifest(&world.out());
+    let error = manifest["reports"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("json_v2_0 file")
+            && error.contains("is not valid: EOF while parsing a value at line 1 column 18"),
+        "{error}"
+    );
+    let files = tree(&world.out());
+    assert!(
+        files.contains(&"2026-10/acme/usage_summary.json_v2_0.json".to_owned()),
+        "{files:?}"
+    );
+    assert!(files.iter().all(|f| !f.contains(".partial")), "{files:?}");
+}
+
+/// A transfer that breaks on every attempt leaves nothing under the final name, and no
+/// temporary file either, although its first half was already being checked.
+#[test]
+fn a_transfer_that_always_breaks_leaves_no_file() {
+    let world = World::new(Scenario {
+        pad_bytes: 4 * 1024 * 1024,
+        faults: vec![FaultRule {
+            endpoint: Endpoint::Download,
+            truncate: true,
+            times: 3,
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(
+        &[(ACME, "acme")],
+        "defaults:\n  formats: [csv_v2_0]\n",
+    ));
+    world.run(&job).assert().code(1);
+    let manifest = manifest(&world.out());
+    let error = manifest["reports"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("transfer broke"), "{error}");
+    let files = tree(&world.out());
+    assert!(
+        files.iter().all(|f| !f.starts_with("2026-10/")),
+        "{files:?}"
+    );
+}
