@@ -86,6 +86,59 @@ pub struct UsageRow {
     pub value: String,
 }
 
+impl UsageRow {
+    fn as_row(&self) -> Row<'_> {
+        Row {
+            customer_id: &self.customer_id,
+            customer_name: &self.customer_name,
+            customer_kind: &self.customer_kind,
+            edition: &self.edition,
+            offering_item: &self.offering_item,
+            usage_name: &self.usage_name,
+            sku: &self.sku,
+            unit: &self.unit,
+            usage_start: &self.usage_start,
+            usage_end: &self.usage_end,
+            value: &self.value,
+        }
+    }
+}
+
+/// One usage row, borrowed from where it was read: a CSV row costs no allocation.
+#[derive(Clone, Copy, Debug)]
+struct Row<'a> {
+    customer_id: &'a str,
+    customer_name: &'a str,
+    customer_kind: &'a str,
+    edition: &'a str,
+    offering_item: &'a str,
+    usage_name: &'a str,
+    sku: &'a str,
+    unit: &'a str,
+    usage_start: &'a str,
+    usage_end: &'a str,
+    value: &'a str,
+}
+
+#[cfg(test)]
+impl Row<'_> {
+    fn to_owned(self) -> UsageRow {
+        UsageRow {
+            customer_id: self.customer_id.to_owned(),
+            customer_name: self.customer_name.to_owned(),
+            customer_kind: self.customer_kind.to_owned(),
+            edition: self.edition.to_owned(),
+            offering_item: self.offering_item.to_owned(),
+            usage_name: self.usage_name.to_owned(),
+            sku: self.sku.to_owned(),
+            unit: self.unit.to_owned(),
+            usage_start: self.usage_start.to_owned(),
+            usage_end: self.usage_end.to_owned(),
+            value: self.value.to_owned(),
+        }
+    }
+}
+
 /// What writing `billing.csv` found, besides the file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Billing {
@@ -93,7 +146,9 @@ pub struct Billing {
     /// Warnings for reports, by their position in the list given to [`write`].
     pub warnings: Vec<(usize, String)>,
     /// Disaster Recovery compute points of reports with such rows, by position, counted as the
-    /// totals are: the report tenant's own rows where it has them, else all rows.
+    /// totals are: the report tenant's own rows where it has them, else all rows. This is the
+    /// one count of them, for every report with a file to read (failed ones too, whose rows
+    /// are not in `billing.csv`).
     pub dr_compute_points: Vec<(usize, f64)>,
 }
 
@@ -235,8 +290,70 @@ struct TotalKey {
 /// One report's sums: of its own tenant's rows, and of the others.
 #[derive(Default)]
 struct ReportSums {
-    own: BTreeMap<TotalKey, Sum>,
-    others: BTreeMap<TotalKey, Sum>,
+    own: BTreeMap<TotalKey, usize>,
+    others: BTreeMap<TotalKey, usize>,
+    sums: Vec<Sum>,
+    /// The key of the previous row (own or not) and its sum: rows of one SKU come in runs, and
+    /// a run costs neither a key nor a lookup.
+    last: Option<(bool, TotalKey, usize)>,
+}
+
+impl ReportSums {
+    fn add(&mut self, period: Period, own: bool, class: Class, row: &Row<'_>) {
+        let same = |key: &TotalKey| {
+            key.class == class
+                && key.sku == row.sku
+                && key.offering_item == row.offering_item
+                && key.unit == row.unit
+        };
+        let index = match &self.last {
+            Some((last_own, key, index)) if *last_own == own && same(key) => *index,
+            _ => {
+                let key = TotalKey {
+                    period,
+                    no_sku: row.sku.is_empty(),
+                    sku: row.sku.to_owned(),
+                    offering_item: row.offering_item.to_owned(),
+                    unit: row.unit.to_owned(),
+                    class,
+                };
+                let map = if own { &mut self.own } else { &mut self.others };
+                let index = match map.get(&key) {
+                    Some(index) => *index,
+                    None => {
+                        self.sums.push(Sum::default());
+                        map.insert(key.clone(), self.sums.len() - 1);
+                        self.sums.len() - 1
+                    }
+                };
+                self.last = Some((own, key, index));
+                index
+            }
+        };
+        self.sums[index].add(row.value);
+    }
+
+    /// The sums that count: the report tenant's own where it has them, else the others.
+    fn counted(self) -> impl Iterator<Item = (TotalKey, Sum)> {
+        let ReportSums {
+            own,
+            others,
+            mut sums,
+            ..
+        } = self;
+        let mut take = move |index: usize| std::mem::take(&mut sums[index]);
+        let mut counted: Vec<(TotalKey, Sum)> = Vec::with_capacity(own.len() + others.len());
+        for (key, index) in &own {
+            counted.push((key.clone(), take(*index)));
+        }
+        for (key, index) in others {
+            if !own.contains_key(&key) {
+                let sum = take(index);
+                counted.push((key, sum));
+            }
+        }
+        counted.into_iter()
+    }
 }
 
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,
@@ -247,53 +364,62 @@ pub fn write(dir: &Path, reports: &[ReportResult], out: impl Write) -> io::Resul
         out: csv::WriterBuilder::new()
             .buffer_capacity(BUFFER)
             .from_writer(out),
-        record: Vec::with_capacity(COLUMNS.len()),
+        writing: true,
+        report: ReportText::default(),
+        number: String::new(),
     };
     sink.out.write_record(COLUMNS)?;
     let mut billing = Billing::default();
     let mut totals: BTreeMap<TotalKey, Sum> = BTreeMap::new();
     for (index, report) in reports.iter().enumerate() {
-        if report.status != Status::Ok {
-            continue;
-        }
+        let ok = report.status == Status::Ok;
+        // A failed report's rows stay out of the file, but its DR compute points are counted
+        // the same way, so no report shows a number counted otherwise.
+        sink.writing = ok;
+        sink.report = ReportText::of(report);
         let mut warnings = Vec::new();
         let mut sums = ReportSums::default();
-        match report_rows(dir, report, &mut sink, &mut sums, &mut warnings)? {
-            Some(rows) => {
-                billing.summary.rows += rows;
-                billing.summary.reports += 1;
-                billing.summary.daily |= matches!(
-                    report.kind,
-                    ReportKind::UsageDaily | ReportKind::UsageBreakdown
-                );
-            }
-            None => {
-                if !report
-                    .files
-                    .iter()
-                    .any(|f| matches!(f.format, Format::CsvV2 | Format::JsonV2))
-                {
-                    billing.summary.reports_without_source += 1;
+        let read = report_rows(dir, report, &mut sink, &mut sums, &mut warnings)?;
+        if ok {
+            match read {
+                Some(rows) => {
+                    billing.summary.rows += rows;
+                    billing.summary.reports += 1;
+                    billing.summary.daily |= matches!(
+                        report.kind,
+                        ReportKind::UsageDaily | ReportKind::UsageBreakdown
+                    );
+                }
+                None => {
+                    if !report
+                        .files
+                        .iter()
+                        .any(|f| matches!(f.format, Format::CsvV2 | Format::JsonV2))
+                    {
+                        billing.summary.reports_without_source += 1;
+                    }
                 }
             }
         }
-        let ReportSums { own, mut others } = sums;
-        others.retain(|key, _| !own.contains_key(key));
         let mut dr_seconds: Option<Sum> = None;
-        for (key, sum) in own.into_iter().chain(others) {
+        for (key, sum) in sums.counted() {
             if key.class == Class::ComputePoints {
                 dr_seconds.get_or_insert_default().merge(&sum);
             }
-            totals.entry(key).or_default().merge(&sum);
+            if ok {
+                totals.entry(key).or_default().merge(&sum);
+            }
         }
         if let Some(seconds) = dr_seconds {
             billing
                 .dr_compute_points
                 .push((index, compute_points(seconds.as_f64()) + 0.0));
         }
-        billing
-            .warnings
-            .extend(warnings.into_iter().map(|w| (index, w)));
+        if ok {
+            billing
+                .warnings
+                .extend(warnings.into_iter().map(|w| (index, w)));
+        }
     }
     sink.out.flush()?;
     billing.summary.totals = totals
@@ -318,39 +444,55 @@ pub fn write(dir: &Path, reports: &[ReportResult], out: impl Write) -> io::Resul
 
 struct Sink<W: Write> {
     out: csv::Writer<W>,
-    record: Vec<String>,
+    /// Rows are written (an ok report), or only counted (a failed one).
+    writing: bool,
+    /// The current report's cells, as text once per report rather than once per row.
+    report: ReportText,
+    /// The normalised value of the current row.
+    number: String,
+}
+
+/// What every row of one report repeats.
+#[derive(Default)]
+struct ReportText {
+    period: Option<Period>,
+    start: String,
+    end: String,
+    tenant_id: String,
+    tenant_name: String,
+}
+
+impl ReportText {
+    fn of(report: &ReportResult) -> Self {
+        ReportText {
+            period: Some(report.period),
+            start: report.period.start.to_string(),
+            end: report.period.end.to_string(),
+            tenant_id: report.tenant_id.clone(),
+            tenant_name: report.tenant_name.clone(),
+        }
+    }
 }
 
 impl<W: Write> Sink<W> {
-    fn row(
-        &mut self,
-        report: &ReportResult,
-        source: &str,
-        row: UsageRow,
-        sums: &mut ReportSums,
-    ) -> io::Result<()> {
+    fn row(&mut self, source: &str, row: Row<'_>, sums: &mut ReportSums) -> io::Result<()> {
+        let report = &self.report;
         let own =
             !row.customer_id.is_empty() && row.customer_id.eq_ignore_ascii_case(&report.tenant_id);
-        let class = class_of(&row.usage_name, &row.offering_item, &row.unit);
-        let (value, unit) = normalised(class, &row.unit, &row.value, parse_number(&row.value));
-        let key = TotalKey {
-            period: report.period,
-            no_sku: row.sku.is_empty(),
-            sku: row.sku.clone(),
-            offering_item: row.offering_item.clone(),
-            unit: row.unit.clone(),
-            class,
-        };
-        let sums = if own { &mut sums.own } else { &mut sums.others };
-        sums.entry(key).or_default().add(&row.value);
-
-        self.record.clear();
-        self.record.extend([
-            report.period.start.to_string(),
-            report.period.end.to_string(),
-            report.tenant_id.clone(),
-            report.tenant_name.clone(),
-            (if own { SCOPE_TOTAL } else { SCOPE_CHILD }).to_owned(),
+        let class = class_of(row.usage_name, row.offering_item, row.unit);
+        if let Some(period) = report.period {
+            sums.add(period, own, class, &row);
+        }
+        if !self.writing {
+            return Ok(());
+        }
+        let (value, unit) = normalised_into(class, row.unit, row.value, &mut self.number);
+        self.out.write_record([
+            report.start.as_str(),
+            &report.end,
+            &report.tenant_id,
+            &report.tenant_name,
+            if own { SCOPE_TOTAL } else { SCOPE_CHILD },
             row.customer_id,
             row.customer_name,
             row.customer_kind,
@@ -364,10 +506,35 @@ impl<W: Write> Sink<W> {
             row.value,
             value,
             unit,
-            source.to_owned(),
-        ]);
-        self.out.write_record(&self.record)?;
+            source,
+        ])?;
         Ok(())
+    }
+}
+
+/// [`normalised`] without allocating: a number is formatted into `buffer`.
+fn normalised_into<'a>(
+    class: Class,
+    unit: &'a str,
+    text: &'a str,
+    buffer: &'a mut String,
+) -> (&'a str, &'a str) {
+    use std::fmt::Write as _;
+    buffer.clear();
+    match class {
+        Class::AsIs => (text, unit),
+        Class::ComputePoints => {
+            if let Some(seconds) = parse_number(text) {
+                let _ = write!(buffer, "{:.2}", compute_points(seconds) + 0.0);
+            }
+            (buffer.as_str(), "points")
+        }
+        Class::Bytes => {
+            if let Some(bytes) = parse_number(text) {
+                let _ = write!(buffer, "{:.4}", bytes / GIB + 0.0);
+            }
+            (buffer.as_str(), "GiB")
+        }
     }
 }
 
@@ -403,13 +570,13 @@ fn report_rows<W: Write>(
 ) -> io::Result<Option<u64>> {
     let json = report.files.iter().find(|f| f.format == Format::JsonV2);
     let csv = report.files.iter().find(|f| f.format == Format::CsvV2);
-    let open = |relative: &str| {
-        File::open(dir.join(relative)).map(|f| BufReader::with_capacity(BUFFER, f))
-    };
+    // The CSV reader buffers by itself; the JSON reader reads byte by byte, so it gets a buffer.
+    let open = |relative: &str| File::open(dir.join(relative));
 
     // With both formats, the CSV's header decides how rows are matched, so it is read first.
+    // Only for rows that are written: a failed report's rows are just counted.
     let mut comparison = None;
-    if let (Some(_), Some(csv_file)) = (json, csv) {
+    if let (Some(_), Some(csv_file), true) = (json, csv, sink.writing) {
         match open(&csv_file.path)
             .map_err(ReadError::Open)
             .and_then(|r| CsvRows::new(r).map_err(ReadError::Layout))
@@ -426,13 +593,13 @@ fn report_rows<W: Write>(
     if let Some(json_file) = json {
         let source = json_file.path.as_str();
         let mut rows = 0u64;
-        let outcome = open(source).map_err(ReadError::Open).and_then(|reader| {
-            read_json(reader, |row| {
+        let outcome = open(source).map_err(ReadError::Open).and_then(|file| {
+            read_json(BufReader::with_capacity(BUFFER, file), |row| {
                 rows += 1;
                 if let Some((comparison, _)) = &mut comparison {
                     comparison.add_json(&row);
                 }
-                sink.row(report, source, row, sums)
+                sink.row(source, row, sums)
             })
         });
         match outcome {
@@ -470,7 +637,7 @@ fn report_rows<W: Write>(
             .and_then(|mut reader| {
                 reader.for_each(|row| {
                     rows += 1;
-                    sink.row(report, source, row, sums)
+                    sink.row(source, row, sums)
                 })
             });
         match outcome {
@@ -584,12 +751,9 @@ impl CsvColumns {
         Ok(columns)
     }
 
-    fn row(&self, record: &csv::StringRecord) -> UsageRow {
-        let cell = |i: Option<usize>| {
-            i.and_then(|i| record.get(i))
-                .map_or_else(String::new, |c| c.trim().to_owned())
-        };
-        UsageRow {
+    fn row<'r>(&self, record: &'r csv::StringRecord) -> Row<'r> {
+        let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).map_or("", str::trim);
+        Row {
             customer_id: cell(self.id),
             customer_name: cell(self.name),
             customer_kind: cell(self.kind),
@@ -616,6 +780,7 @@ impl<R: Read> CsvRows<R> {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
+            .buffer_capacity(BUFFER)
             .from_reader(reader);
         let headers = reader
             .headers()
@@ -627,7 +792,7 @@ impl<R: Read> CsvRows<R> {
     /// Passes every non-empty row to `each`; returns how many.
     fn for_each(
         &mut self,
-        mut each: impl FnMut(UsageRow) -> io::Result<()>,
+        mut each: impl FnMut(Row<'_>) -> io::Result<()>,
     ) -> Result<u64, ReadError> {
         let mut record = csv::StringRecord::new();
         let mut rows = 0;
@@ -649,7 +814,7 @@ impl<R: Read> CsvRows<R> {
 /// Streams the usage entries of a `json_v2_0` document to `emit`; returns how many.
 fn read_json(
     reader: impl Read,
-    emit: impl FnMut(UsageRow) -> io::Result<()>,
+    emit: impl FnMut(Row<'_>) -> io::Result<()>,
 ) -> Result<u64, ReadError> {
     let mut state = WalkState {
         emit,
@@ -712,7 +877,7 @@ struct Walk<'s, F> {
     around: Rc<Around>,
 }
 
-impl<'de, F: FnMut(UsageRow) -> io::Result<()>> DeserializeSeed<'de> for Walk<'_, F> {
+impl<'de, F: FnMut(Row<'_>) -> io::Result<()>> DeserializeSeed<'de> for Walk<'_, F> {
     type Value = Option<Value>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -720,7 +885,7 @@ impl<'de, F: FnMut(UsageRow) -> io::Result<()>> DeserializeSeed<'de> for Walk<'_
     }
 }
 
-impl<'de, F: FnMut(UsageRow) -> io::Result<()>> Visitor<'de> for Walk<'_, F> {
+impl<'de, F: FnMut(Row<'_>) -> io::Result<()>> Visitor<'de> for Walk<'_, F> {
     type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -806,7 +971,7 @@ impl<'de, F: FnMut(UsageRow) -> io::Result<()>> Visitor<'de> for Walk<'_, F> {
         }
         state.rows += 1;
         let row = json_row(&fields, &around);
-        if let Err(e) = (state.emit)(row) {
+        if let Err(e) = (state.emit)(row.as_row()) {
             state.write_error = Some(e);
             return Err(de::Error::custom("stopped: billing.csv cannot be written"));
         }
@@ -937,62 +1102,62 @@ impl Comparison {
         }
     }
 
-    fn key(&self, row: &UsageRow) -> RowKey {
+    fn key(&self, row: &Row<'_>) -> RowKey {
         let keep = |on: bool, text: &str| if on { text.to_owned() } else { String::new() };
         let customer = if self.on.id {
             row.customer_id.to_ascii_lowercase()
         } else {
-            keep(self.on.name, &row.customer_name)
+            keep(self.on.name, row.customer_name)
         };
         RowKey {
             customer,
-            edition: keep(self.on.edition, &row.edition),
-            offering_item: keep(self.on.offering, &row.offering_item),
-            usage_name: keep(self.on.usage_name, &row.usage_name),
-            start: keep(self.on.start, &date_key(&row.usage_start)),
-            end: keep(self.on.end, &date_key(&row.usage_end)),
+            edition: keep(self.on.edition, row.edition),
+            offering_item: keep(self.on.offering, row.offering_item),
+            usage_name: keep(self.on.usage_name, row.usage_name),
+            start: keep(self.on.start, &date_key(row.usage_start)),
+            end: keep(self.on.end, &date_key(row.usage_end)),
         }
     }
 
-    fn add_json(&mut self, row: &UsageRow) {
+    fn add_json(&mut self, row: &Row<'_>) {
         let side = JsonSide {
             position: self.json_rows,
-            customer_name: row.customer_name.clone(),
-            value: row.value.clone(),
-            sku: row.sku.clone(),
-            unit: row.unit.clone(),
+            customer_name: row.customer_name.to_owned(),
+            value: row.value.to_owned(),
+            sku: row.sku.to_owned(),
+            unit: row.unit.to_owned(),
         };
         self.json_rows += 1;
         self.json.entry(self.key(row)).or_default().push_back(side);
     }
 
-    fn check_csv(&mut self, row: &UsageRow) {
+    fn check_csv(&mut self, row: &Row<'_>) {
         self.csv_rows += 1;
         let key = self.key(row);
         let Some(json) = self.json.get_mut(&key).and_then(VecDeque::pop_front) else {
             self.only_csv += 1;
-            self.example(|| format!("{}: only in csv_v2_0", describe(&key, &row.customer_name)));
+            self.example(|| format!("{}: only in csv_v2_0", describe(&key, row.customer_name)));
             return;
         };
         let mut differences = Vec::new();
-        if !same_amount(&row.value, &json.value) {
+        if !same_amount(row.value, &json.value) {
             differences.push(format!(
                 "value {} in csv_v2_0, {} in json_v2_0",
-                shown(&row.value),
+                shown(row.value),
                 shown(&json.value)
             ));
         }
         if self.on.unit && !row.unit.eq_ignore_ascii_case(&json.unit) {
             differences.push(format!(
                 "unit {} in csv_v2_0, {} in json_v2_0",
-                shown(&row.unit),
+                shown(row.unit),
                 shown(&json.unit)
             ));
         }
         if self.on.sku && row.sku != json.sku {
             differences.push(format!(
                 "SKU {} in csv_v2_0, {} in json_v2_0",
-                shown(&row.sku),
+                shown(row.sku),
                 shown(&json.sku)
             ));
         }
@@ -1001,7 +1166,7 @@ impl Comparison {
             self.example(|| {
                 format!(
                     "{}: {}",
-                    describe(&key, &row.customer_name),
+                    describe(&key, row.customer_name),
                     differences.join(", ")
                 )
             });
@@ -1133,7 +1298,7 @@ mod tests {
     fn json_rows(text: &str) -> Result<Vec<UsageRow>, ReadError> {
         let mut rows = Vec::new();
         read_json(text.as_bytes(), |row| {
-            rows.push(row);
+            rows.push(row.to_owned());
             Ok(())
         })?;
         Ok(rows)
@@ -1189,7 +1354,7 @@ mod tests {
         let mut read = Vec::new();
         let n = rows
             .for_each(|row| {
-                read.push(row);
+                read.push(row.to_owned());
                 Ok(())
             })
             .unwrap();
@@ -1202,7 +1367,7 @@ mod tests {
         let reordered = "USAGE,sku,offering_item\n5,x,o\n";
         let mut rows = CsvRows::new(reordered.as_bytes()).unwrap();
         rows.for_each(|row| {
-            assert_eq!((row.value.as_str(), row.offering_item.as_str()), ("5", "o"));
+            assert_eq!((row.value, row.offering_item), ("5", "o"));
             Ok(())
         })
         .unwrap();
@@ -1439,7 +1604,27 @@ mod tests {
             (dr.total.as_str(), dr.normalised.as_str()),
             ("1000", "0.28")
         );
-        assert_eq!(billing.dr_compute_points, [(0, 0.28)]);
+        // The failed report's rows are not in the file, but its DR points are counted alike.
+        assert_eq!(billing.dr_compute_points, [(0, 0.28), (1, 0.28)]);
+    }
+
+    #[test]
+    fn dr_points_are_the_report_tenants_own_rows_for_failed_reports_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "Tenant UUID,Offering Item,Usage Name,Measurement Unit,SKU,Usage\n\
+            P,pw_base_adv_dr_compute_points,compute_points,seconds,S2,10800\n\
+            C1,pw_base_adv_dr_compute_points,compute_points,seconds,S2,3600\n\
+            C2,pw_base_adv_dr_compute_points,compute_points,seconds,S2,7200\n";
+        let ok = report_with(dir.path(), "ok", &[(Format::CsvV2, "o/r.csv", csv)]);
+        let mut failed = report_with(dir.path(), "failed", &[(Format::CsvV2, "f/r.csv", csv)]);
+        failed.status = Status::Failed;
+        let (billing, text) = written(dir.path(), &[ok, failed]);
+        // The own row covers its children: 3 points, not 6.
+        assert_eq!(billing.dr_compute_points, [(0, 3.0), (1, 3.0)]);
+        assert_eq!(text.lines().count(), 1 + 3);
+        assert_eq!(billing.summary.reports, 1);
+        assert_eq!(billing.summary.totals.len(), 1);
+        assert_eq!(billing.summary.totals[0].total, "10800");
     }
 
     #[test]

@@ -47,8 +47,8 @@ pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult>
             warnings.push(warning);
         }
     }
-    // The checks sum every DR row of a file, the report tenant's own (which covers the tenants
-    // below it) included; billing.csv counts the way its totals do, so the summary adds up.
+    // Billing is the one place that counts DR compute points (the report tenant's own rows,
+    // which cover the tenants below it, where it has them), for failed reports too.
     for (index, points) in billing.dr_compute_points {
         result.reports[index].dr_compute_points = Some(points);
     }
