@@ -110,16 +110,52 @@ fn newest<'a>(items: impl Iterator<Item = &'a StoredItem>) -> Option<&'a StoredI
 /// What this run has learnt of how long the server takes to generate a report, so that polls
 /// aim at the moment a report will be ready instead of following a blind geometric series.
 ///
-/// Each finished report tells that generation took longer than its last "pending" poll. The
-/// model keeps these lower bounds for the most recent reports; a new report's first poll is
-/// aimed at their low quantile, and later polls come at a small fraction (the step) of the
-/// typical generation time. For steady generation times that is two polls per report, and the
-/// lag between "saved" and "download started" is at most one step.
+/// Reports play one of three parts:
+/// - while nothing is known, a few **scouts** poll on a fine geometric series (staggered, so
+///   together they sample time densely) and every other report waits for what they find, with
+///   a sparse fallback of its own;
+/// - **probes** (every report while the model is young, then one in [`Self::PROBE_EVERY`]) start
+///   one step before the earliest generation time seen and poll every step: their last
+///   "pending" and first "saved" polls bracket the generation time to within a step, without
+///   bias, and only they feed the model;
+/// - **regular** reports poll first at the earliest time seen plus one step, or at the latest
+///   time seen if that comes sooner, then every step. With steady generation times that is one
+///   or two polls per report, and the lag between "saved" and "download started" stays under
+///   one step.
+///
+/// Only probes and scouts feed the model because a regular report's first poll hides how much
+/// earlier it was ready: learning from it would push every later aim further out.
 #[derive(Debug, Default)]
 pub struct GenerationModel {
-    samples: std::sync::Mutex<std::collections::VecDeque<f64>>,
-    /// Wakes the reports that are waiting whenever something new is learnt.
+    state: std::sync::Mutex<ModelState>,
+    /// Wakes the reports that are waiting whenever something new is learnt (or a scout leaves).
     learnt: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct ModelState {
+    /// Generation-time estimates, newest last.
+    samples: std::collections::VecDeque<Sample>,
+    /// Reports that have started waiting, numbered so that every n-th one probes.
+    tickets: u64,
+    /// Scouts now polling, and how many ever started (their stagger).
+    scouts: usize,
+    scouts_started: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Sample {
+    seconds: f64,
+    /// Bracketed to within two steps. Rough ones (a scout's wide gaps, a first guess) only
+    /// stand in until there are enough precise ones: kept in the low quantile, they would hold
+    /// every aim early for a whole window.
+    precise: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Probe,
+    Regular,
 }
 
 /// Where a report's polls go, from what the model knows (times since the report's creation).
@@ -133,59 +169,232 @@ struct Aim {
     until: Duration,
 }
 
+/// A place among the scouts; leaving it lets a waiting report take it over.
+struct ScoutSlot<'a> {
+    model: &'a GenerationModel,
+    /// In [0, 1): where this scout's series sits between the powers of the ratio.
+    stagger: f64,
+}
+
+impl Drop for ScoutSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.model.state.lock() {
+            state.scouts = state.scouts.saturating_sub(1);
+        }
+        self.model.learnt.notify_waiters();
+    }
+}
+
 impl GenerationModel {
     /// Recent reports only: what the server does now matters, and outliers age out quickly.
     const WINDOW: usize = 32;
-    /// The lag budget: polls every this fraction of the typical generation time.
-    const STEP_FRACTION: f64 = 0.08;
+    /// Below this many samples every report probes.
+    const LEARNING: usize = 8;
+    const PROBE_EVERY: u64 = 6;
+    /// The lag budget: polls every this fraction of the typical generation time. Lag averages
+    /// half a step, and when reports queue for a slot it adds up over every report a slot runs.
+    const STEP_FRACTION: f64 = 0.03;
     const MIN_STEP: Duration = Duration::from_millis(50);
+    const SCOUTS: usize = 4;
+    /// A scout's polls grow by this factor. The first scout to find its report saved does so
+    /// a fraction of a gap late, and every waiting report learns only then: this bounds the
+    /// lag of the first wave.
+    const SCOUT_RATIO: f64 = 1.15;
+    /// A scout's first poll, as a fraction of `initial_interval`.
+    const SCOUT_START: f64 = 0.25;
 
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Records that a report was still pending at `pending` (if ever polled pending) and found
-    /// saved at `ready`, both measured from its creation.
-    pub fn record(&self, pending: Option<Duration>, ready: Duration) {
-        // The last pending poll is a lower bound of the generation time, one step at most below
-        // it when the polls were aimed well. Aiming the next reports' first poll at these lower
-        // bounds puts it just before "saved", and the poll one step later just after.
+    fn ticket(&self) -> u64 {
+        self.state.lock().map_or(0, |mut state| {
+            state.tickets += 1;
+            state.tickets
+        })
+    }
+
+    fn role(&self, ticket: u64) -> Role {
+        let young = self.state.lock().map_or(true, |state| {
+            state.samples.iter().filter(|s| s.precise).count() < Self::LEARNING
+        });
+        if young || ticket.is_multiple_of(Self::PROBE_EVERY) {
+            Role::Probe
+        } else {
+            Role::Regular
+        }
+    }
+
+    fn try_scout(&self) -> Option<ScoutSlot<'_>> {
+        let mut state = self.state.lock().ok()?;
+        if !state.samples.is_empty() || state.scouts >= Self::SCOUTS {
+            return None;
+        }
+        state.scouts += 1;
+        state.scouts_started += 1;
+        let stagger = (state.scouts_started % Self::SCOUTS) as f64 / Self::SCOUTS as f64;
+        Some(ScoutSlot {
+            model: self,
+            stagger,
+        })
+    }
+
+    /// Records what a probe or scout saw: still pending at `pending` (if it ever polled
+    /// pending) and saved at `ready`, both measured from its creation.
+    fn record(&self, pending: Option<Duration>, ready: Duration) {
         let ready_secs = ready.as_secs_f64();
-        let estimate = match pending {
-            // A wide gap (polls still backing off, before the model knew anything) bounds the
-            // time only loosely: its middle is the better guess.
-            Some(pending) if ready_secs - pending.as_secs_f64() > 0.2 * ready_secs => {
-                (pending.as_secs_f64() + ready_secs) / 2.0
+        let aim = self.aim(Role::Probe);
+        let sample = |seconds: f64, precise| Sample { seconds, precise };
+        let estimate = match (pending, aim) {
+            // Bracketed: the middle is off by half the gap at most.
+            (Some(pending), _) => sample(
+                (pending.as_secs_f64() + ready_secs) / 2.0,
+                aim.is_some_and(|aim| ready - pending <= aim.step * 2),
+            ),
+            // Saved at a probe's first poll, which came a step before the earliest time seen:
+            // the server has become faster. A guess a step lower makes the next probes start
+            // earlier; a first poll made late (woken when the model changed) says nothing.
+            (None, Some(aim)) if ready <= aim.first + aim.step => {
+                sample((ready_secs - aim.step.as_secs_f64()).max(0.0), true)
             }
-            Some(pending) => pending.as_secs_f64(),
-            // Saved at the very first poll: the time was at most this, and nothing says how much
-            // less. A guess below it makes the next reports probe earlier and learn a real bound:
-            // two steps below when the model is aiming, a quarter below when it was blind.
-            None => match self.aim() {
-                Some(aim) => (ready_secs - 2.0 * aim.step.as_secs_f64()).max(0.0),
-                None => ready_secs * 0.75,
-            },
+            (None, Some(_)) => return,
+            // A scout saved at its very first poll: the time was at most this, and nothing says
+            // how much less; a guess below it makes the next reports probe earlier.
+            (None, None) => sample(ready_secs * 0.75, false),
         };
-        if let Ok(mut samples) = self.samples.lock() {
-            if samples.len() == Self::WINDOW {
-                samples.pop_front();
+        if let Ok(mut state) = self.state.lock() {
+            if state.samples.len() == Self::WINDOW {
+                state.samples.pop_front();
             }
-            samples.push_back(estimate);
+            state.samples.push_back(estimate);
         }
         self.learnt.notify_waiters();
     }
 
-    fn aim(&self) -> Option<Aim> {
-        let mut samples: Vec<f64> = self.samples.lock().ok()?.iter().copied().collect();
+    fn aim(&self, role: Role) -> Option<Aim> {
+        let mut samples: Vec<f64> = {
+            let state = self.state.lock().ok()?;
+            let precise = state.samples.iter().filter(|s| s.precise).count();
+            state
+                .samples
+                .iter()
+                .filter(|s| s.precise || precise < Self::LEARNING / 2)
+                .map(|s| s.seconds)
+                .collect()
+        };
         if samples.is_empty() {
             return None;
         }
         samples.sort_by(f64::total_cmp);
         let quantile = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        let step = Duration::from_secs_f64(quantile(0.5) * Self::STEP_FRACTION).max(Self::MIN_STEP);
-        let first = Duration::from_secs_f64(quantile(0.1)).max(Self::MIN_STEP);
-        let until = Duration::from_secs_f64(quantile(1.0) * 1.2) + step;
-        Some(Aim { first, step, until })
+        let step = quantile(0.5) * Self::STEP_FRACTION;
+        let step_d = Duration::from_secs_f64(step).max(Self::MIN_STEP);
+        let (low, high) = (quantile(0.05), quantile(0.95));
+        let first = match role {
+            Role::Probe => low - step,
+            Role::Regular => (low + step).min(high),
+        };
+        Some(Aim {
+            first: Duration::from_secs_f64(first.max(0.0)).max(Self::MIN_STEP),
+            step: step_d,
+            until: Duration::from_secs_f64(quantile(1.0) * 1.2) + step_d,
+        })
+    }
+}
+
+/// One report's polling schedule: which part it plays and when its next poll is due.
+struct Schedule<'a> {
+    model: &'a GenerationModel,
+    polling: &'a Polling,
+    ticket: u64,
+    scout: Option<ScoutSlot<'a>>,
+    /// Used while waiting for the scouts, and once the report is slower than any seen.
+    fallback: Backoff,
+    /// When the fallback is next due, drawn once per poll.
+    fallback_at: Duration,
+    /// The last poll, and the last one that found the report pending (times since creation).
+    last_poll: Option<Duration>,
+    last_pending: Option<Duration>,
+}
+
+impl<'a> Schedule<'a> {
+    /// The fallback's first poll, in `initial_interval`s.
+    const FALLBACK_START: u32 = 5;
+
+    fn new(model: &'a GenerationModel, polling: &'a Polling) -> Self {
+        Self {
+            model,
+            polling,
+            ticket: model.ticket(),
+            scout: None,
+            fallback: Backoff::new(
+                polling.initial_interval * Self::FALLBACK_START,
+                polling.max_interval,
+            ),
+            // Reports waiting for the scouts look for themselves only rarely, in case their
+            // tenant is much quicker than the scouts' ones (a scout whose report fails hands
+            // its place to a waiting report).
+            fallback_at: polling.initial_interval * Self::FALLBACK_START,
+            last_poll: None,
+            last_pending: None,
+        }
+    }
+
+    /// When the next poll is due, from what is known now.
+    fn next(&mut self) -> Duration {
+        let role = self.model.role(self.ticket);
+        if let Some(aim) = self.model.aim(role) {
+            self.scout = None;
+            return match self.last_poll {
+                None => aim.first,
+                // Never closer than a step after the last poll, even if the aim moved earlier.
+                Some(last) if last + aim.step < aim.first => aim.first,
+                Some(last) if last < aim.until => last + aim.step,
+                Some(_) => self.fallback_at,
+            };
+        }
+        if self.scout.is_none() {
+            self.scout = self.model.try_scout();
+        }
+        match &self.scout {
+            Some(scout) => {
+                // The n-th poll of a scout is at start × ratio^(n + stagger): computed from
+                // that formula (not from the last gap) so the scouts' series stay interleaved
+                // even where the minimum step or a late wake-up shifted one of them.
+                let start = self
+                    .polling
+                    .initial_interval
+                    .mul_f64(GenerationModel::SCOUT_START);
+                let earliest = self
+                    .last_poll
+                    .map_or(Duration::ZERO, |last| last + GenerationModel::MIN_STEP);
+                let ratio = GenerationModel::SCOUT_RATIO;
+                let n = ((earliest.as_secs_f64() / start.as_secs_f64().max(1e-3)).ln()
+                    / ratio.ln()
+                    - scout.stagger)
+                    .ceil()
+                    .max(0.0);
+                let at = start.mul_f64(ratio.powf(n + scout.stagger));
+                // Never wider apart than `max_interval`.
+                at.min(earliest.max(self.last_poll.unwrap_or_default() + self.polling.max_interval))
+            }
+            None => self.fallback_at,
+        }
+    }
+
+    /// Whether a poll now measures the generation time without bias (see [`GenerationModel`]).
+    fn measuring(&self) -> bool {
+        self.scout.is_some() || self.model.role(self.ticket) == Role::Probe
+    }
+
+    fn polled(&mut self, at: Duration, pending: bool) {
+        self.last_poll = Some(at);
+        if pending {
+            self.last_pending = Some(at);
+        }
+        if self.fallback_at <= at {
+            self.fallback_at = at + self.fallback.next_delay();
+        }
     }
 }
 
@@ -202,64 +411,54 @@ pub async fn wait_until_ready(
     learn: bool,
 ) -> Result<Vec<ReadyFile>, PollError> {
     let deadline = created + polling.timeout;
-    let mut backoff = Backoff::new(polling.initial_interval, polling.max_interval);
-    let mut next_poll = match model.aim() {
-        Some(aim) => aim.first,
-        // Blind, spread the first polls over the second half of the interval: reports created
-        // together then sample different moments, and the first one found saved teaches the
-        // others (which are woken to re-aim).
-        None => polling
-            .initial_interval
-            .mul_f64(rand::random_range(0.5..=1.0)),
-    };
+    let mut schedule = Schedule::new(model, polling);
+    let mut next_poll = schedule.next();
     // A `Retry-After` from the server is a floor no re-aiming may undercut.
     let mut not_before = Duration::ZERO;
     let mut missing = formats.to_vec();
     let mut last_error = None;
-    let mut last_pending: Option<Duration> = None;
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(PollError::TimedOut {
-                waited: created.elapsed(),
-                missing,
-                last_error,
-            });
-        }
         loop {
             let wait = next_poll.saturating_sub(created.elapsed());
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if wait.is_zero() || remaining.is_zero() {
+            if remaining.is_zero() {
+                return Err(PollError::TimedOut {
+                    waited: created.elapsed(),
+                    missing,
+                    last_error,
+                });
+            }
+            if wait.is_zero() {
                 break;
             }
+            // Registered before sleeping, so news that arrives meanwhile is not missed.
+            let news = model.learnt.notified();
             tokio::select! {
-                _ = tokio::time::sleep(wait.min(remaining)) => break,
-                _ = model.learnt.notified() => {
-                    // Another report was just found saved: come forward to the new aim, but
-                    // never closer than one step after this report's last poll.
-                    if let Some(aim) = model.aim() {
-                        let due = aim.first.max(last_pending.map_or(Duration::ZERO, |p| p + aim.step));
-                        next_poll = next_poll.min(due).max(not_before);
-                    }
+                _ = tokio::time::sleep(wait.min(remaining)) => {}
+                _ = news => {
+                    // Come forward to the new aim (never back: an aim that moved later only
+                    // costs a poll that the next one corrects).
+                    next_poll = next_poll.min(schedule.next()).max(not_before);
                 }
             }
         }
         let polled_at = created.elapsed();
+        let measuring = schedule.measuring();
         let mut retry_after = None;
         match client.stored_reports(report_id, Some(deadline)).await {
             Ok(items) => {
                 last_error = None;
                 match evaluate(&items, formats) {
                     Evaluation::Ready(files) => {
-                        if learn {
-                            model.record(last_pending, polled_at);
+                        if learn && measuring {
+                            model.record(schedule.last_pending, polled_at);
                         }
                         return Ok(files);
                     }
                     Evaluation::Failed(reason) => return Err(PollError::Failed(reason)),
                     Evaluation::Pending { missing: still } => {
                         missing = still;
-                        last_pending = Some(polled_at);
+                        schedule.polled(polled_at, true);
                     }
                 }
             }
@@ -269,20 +468,16 @@ pub async fn wait_until_ready(
                 tracing::warn!(report_id, %error, "polling failed; will try again");
                 retry_after = error.retry_after();
                 last_error = Some(error);
+                schedule.polled(polled_at, false);
             }
             Err(error) => return Err(PollError::Api(error)),
         }
         let now = created.elapsed();
-        let gap = match model.aim() {
-            Some(aim) if now + aim.step < aim.first => aim.first - now,
-            Some(aim) if now < aim.until => aim.step,
-            _ => backoff.next_delay(),
-        };
-        let gap = gap
-            .min(polling.max_interval)
-            .max(retry_after.unwrap_or_default());
-        next_poll = now + gap;
         not_before = now + retry_after.unwrap_or_default();
+        next_poll = schedule
+            .next()
+            .min(now + polling.max_interval)
+            .max(not_before);
     }
 }
 
@@ -352,27 +547,134 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_model_aims_just_before_the_typical_generation_time() {
-        let model = GenerationModel::new();
-        assert_eq!(model.aim(), None);
-        for _ in 0..10 {
+    fn steady(model: &GenerationModel, pending_ms: u64, ready_ms: u64, times: usize) {
+        for _ in 0..times {
             model.record(
-                Some(Duration::from_millis(19_000)),
-                Duration::from_millis(21_000),
+                Some(Duration::from_millis(pending_ms)),
+                Duration::from_millis(ready_ms),
             );
         }
-        let aim = model.aim().unwrap();
-        assert_eq!(aim.step, Duration::from_millis(1_520));
-        assert_eq!(aim.first, Duration::from_millis(19_000));
-        assert!(aim.until > Duration::from_secs(24));
     }
 
     #[test]
-    fn a_report_saved_at_its_first_poll_pulls_the_aim_earlier() {
+    fn probes_start_a_step_early_and_regular_reports_a_step_late() {
+        let model = GenerationModel::new();
+        assert_eq!(model.aim(Role::Probe), None);
+        steady(&model, 19_900, 20_100, 10);
+        let probe = model.aim(Role::Probe).unwrap();
+        let regular = model.aim(Role::Regular).unwrap();
+        assert_eq!(probe.step, Duration::from_millis(600));
+        assert_eq!(probe.first, Duration::from_millis(19_400));
+        // Every time seen is 20 s: one poll there catches them all.
+        assert_eq!(regular.first, Duration::from_millis(20_000));
+        assert!(regular.until > Duration::from_secs(24));
+    }
+
+    #[test]
+    fn regular_reports_aim_a_step_past_the_earliest_time_seen_when_times_spread() {
+        let model = GenerationModel::new();
+        // The first sample, taken with nothing known, is a rough one and soon ignored.
+        steady(&model, 19_900, 20_100, 1);
+        for seconds in 15..=25 {
+            steady(&model, seconds * 1000 - 100, seconds * 1000 + 100, 2);
+        }
+        let regular = model.aim(Role::Regular).unwrap();
+        assert_eq!(regular.step, Duration::from_millis(600));
+        assert_eq!(regular.first, Duration::from_millis(15_600));
+    }
+
+    #[test]
+    fn only_young_models_and_every_nth_report_probe() {
+        let model = GenerationModel::new();
+        assert_eq!(model.role(1), Role::Probe);
+        // The first sample, taken with nothing known, is a rough one.
+        steady(&model, 9_900, 10_100, GenerationModel::LEARNING + 1);
+        assert_eq!(model.role(1), Role::Regular);
+        assert_eq!(model.role(GenerationModel::PROBE_EVERY), Role::Probe);
+    }
+
+    #[test]
+    fn a_probe_saved_at_its_first_poll_pulls_the_aim_earlier() {
+        let model = GenerationModel::new();
+        steady(&model, 9_900, 10_100, 10);
+        let before = model.aim(Role::Probe).unwrap();
+        for _ in 0..GenerationModel::WINDOW {
+            model.record(None, before.first);
+        }
+        let after = model.aim(Role::Probe).unwrap();
+        assert!(after.first < before.first, "{before:?} → {after:?}");
+        // A first poll made late says nothing, so it changes nothing.
+        model.record(None, Duration::from_secs(60));
+        assert_eq!(model.aim(Role::Probe), Some(after));
+    }
+
+    #[test]
+    fn a_scout_saved_at_its_very_first_poll_makes_the_next_reports_probe_earlier() {
         let model = GenerationModel::new();
         model.record(None, Duration::from_secs(10));
-        let aim = model.aim().unwrap();
-        assert!(aim.first <= Duration::from_secs(8), "{aim:?}");
+        assert!(model.aim(Role::Probe).unwrap().first <= Duration::from_secs(8));
+    }
+
+    #[test]
+    fn scouts_are_few_and_leave_their_place_to_others() {
+        let model = GenerationModel::new();
+        let scouts: Vec<_> = (0..GenerationModel::SCOUTS)
+            .map(|_| model.try_scout().expect("a place"))
+            .collect();
+        assert!(model.try_scout().is_none());
+        let staggers: std::collections::BTreeSet<u64> =
+            scouts.iter().map(|s| (s.stagger * 100.0) as u64).collect();
+        assert_eq!(staggers.len(), GenerationModel::SCOUTS);
+        drop(scouts);
+        assert!(model.try_scout().is_some());
+        steady(&model, 900, 1_100, 1);
+        assert!(
+            model.try_scout().is_none(),
+            "no scouting once something is known"
+        );
+    }
+    #[test]
+    fn a_scout_keeps_to_its_own_series_even_after_a_late_poll() {
+        let polling = Polling {
+            initial_interval: Duration::from_secs(4),
+            max_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(1800),
+        };
+        let model = GenerationModel::new();
+        let mut schedule = Schedule::new(&model, &polling);
+        let first = schedule.next();
+        let stagger = schedule
+            .scout
+            .as_ref()
+            .expect("the first report scouts")
+            .stagger;
+        let on_series = |at: Duration| {
+            let n = (at.as_secs_f64() / 1.0).ln() / GenerationModel::SCOUT_RATIO.ln() - stagger;
+            (n - n.round()).abs() < 1e-6
+        };
+        assert!(on_series(first), "{first:?}");
+        let mut at = first;
+        for late in [Duration::ZERO, Duration::from_millis(37), Duration::ZERO] {
+            schedule.polled(at + late, true);
+            let next = schedule.next();
+            assert!(
+                next >= at + late + GenerationModel::MIN_STEP,
+                "{at:?} → {next:?}"
+            );
+            assert!(on_series(next), "{next:?}");
+            at = next;
+        }
+        // Waiting reports are not scouts: they wait for news, with a rare look of their own.
+        let mut others: Vec<Schedule> = (0..GenerationModel::SCOUTS)
+            .map(|_| Schedule::new(&model, &polling))
+            .collect();
+        let times: Vec<Duration> = others.iter_mut().map(Schedule::next).collect();
+        assert_eq!(
+            times
+                .iter()
+                .filter(|t| **t == Duration::from_secs(20))
+                .count(),
+            1
+        );
     }
 }
