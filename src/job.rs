@@ -166,7 +166,10 @@ pub struct ChecksSection {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PollingSection {
-    /// First wait after creating a report, e.g. 5s. Default: 5s.
+    /// The pace of polling while the run has learnt nothing yet, e.g. 5s. Default: 5s. A few
+    /// scout reports first look after a quarter of it and then every ~15 % of the time elapsed;
+    /// the others wait for what the scouts learn (looking themselves after 5× this at the
+    /// latest). Once reports have finished, polls aim at the generation time learnt.
     pub initial_interval: Option<At<DurationValue>>,
     /// Longest wait between two polls of one report. Default: 60s (or initial_interval if longer).
     pub max_interval: Option<At<DurationValue>>,
