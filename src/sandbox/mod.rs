@@ -45,6 +45,9 @@ pub struct Stats {
     pub faults_injected: u64,
     /// TCP connections accepted.
     pub connections: u64,
+    /// API requests that arrived over HTTP/2 (only a TLS sandbox offers it).
+    #[serde(default)]
+    pub http2_requests: u64,
     /// Every report successfully created, in creation order.
     pub reports: Vec<CreatedReport>,
 }
@@ -92,6 +95,8 @@ pub enum SandboxError {
     Parse { path: PathBuf, message: String },
     #[error("invalid sandbox scenario: {0}")]
     Invalid(String),
+    #[error("cannot set up the sandbox's TLS: {0}")]
+    Tls(String),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind {
         port: u16,
@@ -106,11 +111,18 @@ pub fn client_tenant_id(client_id: &str) -> String {
     content::derived_uuid(&["client-tenant", client_id])
 }
 
+/// A certificate chain and its private key, for [`Sandbox::start_tls`].
+pub struct TlsIdentity {
+    pub cert_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
 /// A running sandbox server. Dropping it stops accepting connections;
 /// [`Sandbox::shutdown`] also waits for the server to wind down.
 pub struct Sandbox {
     shared: Arc<server::Shared>,
     addr: SocketAddr,
+    scheme: &'static str,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -148,14 +160,88 @@ impl Sandbox {
         Ok(Sandbox {
             shared,
             addr,
+            scheme: "http",
             stop: Some(stop),
             task: Some(task),
         })
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash and without `/api/2`.
+    /// Like [`Sandbox::start`], but over TLS with `identity`, offering HTTP/2 and HTTP/1.1
+    /// through ALPN as a real data centre does: to check that the client takes HTTP/2 when it
+    /// is offered. Clients must trust the identity's certificate.
+    pub async fn start_tls(
+        scenario: Scenario,
+        port: u16,
+        identity: TlsIdentity,
+    ) -> Result<Sandbox, SandboxError> {
+        scenario.validate()?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|builder| {
+                builder
+                    .with_no_client_auth()
+                    .with_single_cert(identity.cert_chain, identity.key)
+            })
+            .map_err(|e| SandboxError::Tls(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .await
+            .map_err(|source| SandboxError::Bind { port, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SandboxError::Bind { port, source })?;
+        let shared = Arc::new(server::Shared::new(scenario));
+        let app = server::router(shared.clone());
+        let counter = shared.clone();
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let tcp = tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, _)) => tcp,
+                        Err(err) => {
+                            tracing::debug!("sandbox: accept failed: {err}");
+                            continue;
+                        }
+                    },
+                };
+                counter.connections.fetch_add(1, Ordering::Relaxed);
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                connections.spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let served = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                    if let Err(err) = served {
+                        tracing::debug!("sandbox: connection ended with an error: {err}");
+                    }
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        tracing::debug!("sandbox listening on https://{addr}");
+        Ok(Sandbox {
+            shared,
+            addr,
+            scheme: "https",
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` for a TLS sandbox), without a trailing slash and
+    /// without `/api/2`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {

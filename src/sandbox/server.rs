@@ -171,6 +171,8 @@ struct Inner {
 pub(crate) struct Shared {
     pub(crate) scenario: Scenario,
     pub(crate) connections: AtomicU64,
+    /// API requests that arrived over HTTP/2.
+    http2_requests: AtomicU64,
     /// Origin of the `*_us` timeline fields in [`CreatedReport`].
     started: Instant,
     inner: Mutex<Inner>,
@@ -185,6 +187,7 @@ impl Shared {
         Shared {
             scenario,
             connections: AtomicU64::new(0),
+            http2_requests: AtomicU64::new(0),
             started: Instant::now(),
             inner: Mutex::new(inner),
         }
@@ -199,6 +202,7 @@ impl Shared {
     pub(crate) fn stats(&self) -> Stats {
         let mut stats = self.lock().stats.clone();
         stats.connections = self.connections.load(Ordering::Relaxed);
+        stats.http2_requests = self.http2_requests.load(Ordering::Relaxed);
         stats
     }
 
@@ -303,6 +307,9 @@ fn classify(method: &Method, path: &str) -> Option<Endpoint> {
 async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/_sandbox/") {
         return next.run(req).await;
+    }
+    if req.version() == axum::http::Version::HTTP_2 {
+        shared.http2_requests.fetch_add(1, Ordering::Relaxed);
     }
     let delay = shared.scenario.response_delay;
     if !delay.is_zero() {

@@ -7,5 +7,6 @@ mod discovery;
 mod faults;
 mod happy_path;
 mod hostile;
+mod http2;
 mod resume;
 mod shard_merge;

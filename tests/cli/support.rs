@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use acronis_reports::sandbox::{Sandbox, Scenario, Stats};
+use acronis_reports::sandbox::{Sandbox, Scenario, Stats, TlsIdentity};
 use assert_cmd::Command;
 use sha2::{Digest, Sha256};
 
@@ -20,11 +20,7 @@ pub struct World {
 
 impl World {
     pub fn new(scenario: Scenario) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("test runtime");
+        let runtime = test_runtime();
         let sandbox = runtime
             .block_on(Sandbox::start(scenario, 0))
             .expect("sandbox starts");
@@ -33,6 +29,41 @@ impl World {
             sandbox: Some(sandbox),
             dir: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// A sandbox over TLS offering HTTP/2, with a certificate from a fresh test CA; the CA's
+    /// PEM is written to `ca.pem` in the scratch folder (see [`World::trust_ca`]).
+    pub fn tls(scenario: Scenario) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("test CA");
+        let leaf_key = KeyPair::generate().expect("server key");
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("server params")
+            .signed_by(&leaf_key, &ca)
+            .expect("server certificate");
+        let identity = TlsIdentity {
+            cert_chain: vec![leaf.der().clone()],
+            key: rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        };
+        let runtime = test_runtime();
+        let sandbox = runtime
+            .block_on(Sandbox::start_tls(scenario, 0, identity))
+            .expect("TLS sandbox starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write CA");
+        Self {
+            runtime,
+            sandbox: Some(sandbox),
+            dir,
+        }
+    }
+
+    /// Makes `cmd` trust the CA of a [`World::tls`] sandbox, as a user would with a private CA.
+    pub fn trust_ca(&self, cmd: &mut Command) {
+        cmd.env("SSL_CERT_FILE", self.path("ca.pem"));
     }
 
     /// A quick sandbox: reports are ready after 150 ms.
@@ -91,6 +122,14 @@ impl Drop for World {
             self.runtime.block_on(sandbox.shutdown());
         }
     }
+}
+
+fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("test runtime")
 }
 
 pub fn quick_scenario() -> Scenario {
