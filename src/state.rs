@@ -90,7 +90,7 @@ pub struct StateStore {
     path: PathBuf,
     base_url: String,
     previous: HashMap<String, ReportState>,
-    /// Report ids created by this run, by request key.
+    /// Report ids created by this run for reports still running, by request key.
     current: Mutex<HashMap<String, String>>,
     journal: Mutex<File>,
 }
@@ -151,6 +151,14 @@ impl StateStore {
     pub fn current_report_id(&self, key: &str) -> Option<String> {
         let created_now = self.current.lock().ok().and_then(|c| c.get(key).cloned());
         created_now.or_else(|| self.previous.get(key).map(|s| s.report_id.clone()))
+    }
+
+    /// The report of this request has finished and its result holds its id: the id need not be
+    /// kept here any longer, so this map follows the reports in flight, not the whole plan.
+    pub fn finished(&self, key: &str) {
+        if let Ok(mut current) = self.current.lock() {
+            current.remove(key);
+        }
     }
 
     pub fn record_created(
