@@ -23,6 +23,15 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// The server's TLS certificate failed verification: retrying cannot help.
+    #[error(
+        "{method} {path}: the server's TLS certificate is not trusted ({message}); if a proxy inspects TLS, point SSL_CERT_FILE at its CA certificate"
+    )]
+    UntrustedCertificate {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("{method} {path}: unexpected response: {detail}")]
     InvalidResponse {
         method: &'static str,

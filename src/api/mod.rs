@@ -435,7 +435,7 @@ impl Client {
                 Ok(response) => status_error("POST", path, response).await,
                 Err(e) => transport_error("POST", path, &e),
             };
-            if attempt >= self.options.max_attempts {
+            if !error.is_transient() || attempt >= self.options.max_attempts {
                 return Err(error);
             }
             let wait = error.retry_after().unwrap_or_else(|| backoff.next_delay());
@@ -605,11 +605,42 @@ async fn status_error(method: &'static str, path: &str, response: Response) -> A
 }
 
 fn transport_error(method: &'static str, path: &str, error: &reqwest::Error) -> ApiError {
+    let (path, message) = (path.to_owned(), error_chain(error));
+    if rejects_certificate(error) {
+        return ApiError::UntrustedCertificate {
+            method,
+            path,
+            message,
+        };
+    }
     ApiError::Transport {
         method,
-        path: path.to_owned(),
-        message: error_chain(error),
+        path,
+        message,
     }
+}
+
+/// Whether TLS verification of the server's certificate failed somewhere in `error`'s causes.
+/// (An `io::Error` hides the error it wraps from `source()`, hence the look inside it.)
+fn rejects_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let is_certificate = |e: &(dyn std::error::Error + 'static)| {
+        matches!(
+            e.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        )
+    };
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if is_certificate(e)
+            || e.downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .is_some_and(|inner| rejects_certificate(inner))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The error and its causes in one line ("error sending request: connection refused").

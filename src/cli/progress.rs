@@ -84,6 +84,9 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
         (false, 1, _) => "acronis_reports=debug,info",
         (false, _, _) => "debug",
     };
+    // The certificate verifier logs every rejection as an error of its own; ours says it once,
+    // with what to do.
+    let default = format!("{default},rustls_platform_verifier=off");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     match mode {

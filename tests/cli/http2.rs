@@ -43,7 +43,13 @@ fn a_server_whose_certificate_is_not_trusted_is_refused_before_anything_is_writt
     // No `trust_ca`: the test CA is unknown to the system's store.
     let output = world.run(&job).assert().failure().get_output().clone();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("TLS certificate is not trusted") && stderr.contains("SSL_CERT_FILE"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
+    // Not retried: a certificate does not become trusted by asking again.
+    assert_eq!(world.stats().connections, 1);
     assert!(
         !stderr.contains(world.sandbox().client_secret()),
         "{stderr}"
