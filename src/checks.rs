@@ -403,8 +403,8 @@ pub fn compute_points(seconds: f64) -> f64 {
     (seconds / 3600.0 * 100.0).round() / 100.0
 }
 
-/// Checks a file while it downloads: chunks arrive in order through a channel, on a thread of
-/// their own, and the verdict is what [`inspect_file`] would say of the finished file.
+/// Checks a file while it downloads: chunks arrive in order, and the verdict is what
+/// [`inspect_file`] would say of the finished file.
 #[derive(Clone, Copy, Debug)]
 pub struct Inspection {
     pub format: Format,
@@ -426,12 +426,13 @@ impl Inspection {
         matches!(self.format, Format::CsvV2 | Format::JsonV2)
     }
 
-    /// Reads chunks until the channel closes (or the file proves broken) and judges them.
-    pub fn run(self, mut inbox: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Streamed {
+    /// Takes chunks from `next` until it has none left (or the file proves broken) and judges
+    /// them. The caller drains whatever is left.
+    pub fn run(self, next: &mut dyn FnMut() -> Option<bytes::Bytes>) -> Streamed {
         match self.format {
             Format::CsvV2 => {
                 let mut scan = CsvScan::new(self.check_skus);
-                while let Some(chunk) = inbox.blocking_recv() {
+                while let Some(chunk) = next() {
                     scan.feed(&chunk);
                     if scan.malformed {
                         return Streamed::Reread;
@@ -441,7 +442,7 @@ impl Inspection {
             }
             Format::JsonV2 => {
                 let reader = ChunkReader {
-                    inbox,
+                    next,
                     current: bytes::Bytes::new(),
                 };
                 Streamed::Done(inspect_json(
@@ -475,16 +476,16 @@ impl Streamed {
     }
 }
 
-/// The chunks of a channel as one byte stream.
-struct ChunkReader {
-    inbox: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+/// Chunks as one byte stream.
+struct ChunkReader<'a> {
+    next: &'a mut dyn FnMut() -> Option<bytes::Bytes>,
     current: bytes::Bytes,
 }
 
-impl Read for ChunkReader {
+impl Read for ChunkReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            match self.inbox.blocking_recv() {
+            match (self.next)() {
                 Some(chunk) => self.current = chunk,
                 None => return Ok(0),
             }
@@ -606,28 +607,52 @@ impl CsvScan {
                 continue;
             }
             let rest = &data[at..];
-            let (line, next) = match find_byte(rest, b'\n') {
-                Some(i) => (&rest[..i], i + 1),
+            let (body, next) = match find_special(rest) {
+                Some(i) if rest[i] == b'\n' => (&rest[..i], i + 1),
+                Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => {
+                    (&rest[..i], i + 2)
+                }
+                // A `\r` at the end of a chunk may be the start of a `\r\n`.
+                Some(i) if rest[i] == b'\r' && i + 1 == rest.len() && !eof => return at,
+                Some(_) => {
+                    self.slow = Some(Slow::StartRecord);
+                    self.field_bytes.clear();
+                    self.field_ends.clear();
+                    continue;
+                }
                 None if eof => (rest, rest.len()),
                 None => return at,
             };
-            let body = line.strip_suffix(b"\r").unwrap_or(line);
-            if body.contains(&b'"') || body.contains(&b'\r') {
-                self.slow = Some(Slow::StartRecord);
-                self.field_bytes.clear();
-                self.field_ends.clear();
-                continue;
-            }
             at += next;
             if body.is_empty() {
                 continue;
             }
             match std::str::from_utf8(body) {
-                Ok(line) => self.record(line.split(',')),
+                Ok(line) => self.plain_record(line),
                 Err(_) => self.malformed = true,
             }
         }
         at
+    }
+
+    /// A record without quotes: its fields are what lies between commas.
+    fn plain_record(&mut self, line: &str) {
+        let Some(sku) = self.sku else {
+            self.record(line.split(','));
+            return;
+        };
+        // Every cell blank after trimming: nothing but commas and white space.
+        if !self.check_skus || line.chars().all(|c| c == ',' || c.is_whitespace()) {
+            return;
+        }
+        self.rows += 1;
+        if sku
+            .and_then(|i| nth_field(line, i))
+            .map(str::trim)
+            .is_none_or(str::is_empty)
+        {
+            self.without_sku += 1;
+        }
     }
 
     /// Runs the state machine over `input` until the record ends; returns the bytes used.
@@ -746,18 +771,62 @@ impl CsvScan {
     }
 }
 
+/// Field `n` (0-based) of a line without quotes.
+fn nth_field(line: &str, n: usize) -> Option<&str> {
+    let mut start = 0;
+    let mut seen = 0;
+    for (i, byte) in line.bytes().enumerate() {
+        if byte == b',' {
+            if seen == n {
+                return line.get(start..i);
+            }
+            seen += 1;
+            start = i + 1;
+        }
+    }
+    if seen == n { line.get(start..) } else { None }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `x` is zero (exact, no false positives).
+fn has_zero_byte(x: u64) -> bool {
+    x.wrapping_sub(ONES) & !x & HIGH != 0
+}
+
+fn word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(bytes);
+    u64::from_le_bytes(word)
+}
+
+/// The first byte that ends a plain line or makes it not plain: `\n`, `\r` or `"`. One pass,
+/// eight bytes at a time: a line is looked at once, not once per byte sought.
+fn find_special(haystack: &[u8]) -> Option<usize> {
+    let mut skipped = 0;
+    for bytes in haystack.chunks_exact(8) {
+        let x = word(bytes);
+        if has_zero_byte(x ^ (ONES * u64::from(b'\n')))
+            || has_zero_byte(x ^ (ONES * u64::from(b'\r')))
+            || has_zero_byte(x ^ (ONES * u64::from(b'"')))
+        {
+            break;
+        }
+        skipped += 8;
+    }
+    haystack[skipped..]
+        .iter()
+        .position(|&b| matches!(b, b'\n' | b'\r' | b'"'))
+        .map(|i| skipped + i)
+}
+
 /// The first `needle` in `haystack`, eight bytes at a time.
 fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let pattern = ONES * u64::from(needle);
-    let mut words = haystack.chunks_exact(8);
     let mut skipped = 0;
-    for word in words.by_ref() {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let x = u64::from_le_bytes(bytes) ^ pattern;
-        if x.wrapping_sub(ONES) & !x & HIGH != 0 {
+    for bytes in haystack.chunks_exact(8) {
+        if has_zero_byte(word(bytes) ^ pattern) {
             break;
         }
         skipped += 8;
@@ -1049,7 +1118,7 @@ mod tests {
         }
     }
 
-    /// Through the channel a download feeds, a broken CSV file gets the reader's error, with
+    /// Fed chunk by chunk as a download feeds it, a broken CSV file gets the reader's error, with
     /// its position, as the check of the finished file gives it.
     #[test]
     fn a_streamed_broken_csv_file_gets_the_readers_error() {
@@ -1061,15 +1130,8 @@ mod tests {
             format: Format::CsvV2,
             check_skus: true,
         };
-        let (chunks, inbox) = tokio::sync::mpsc::channel(2);
-        let check = std::thread::spawn(move || inspection.run(inbox));
-        for piece in text.chunks(3) {
-            chunks
-                .blocking_send(bytes::Bytes::copy_from_slice(piece))
-                .ok();
-        }
-        drop(chunks);
-        let streamed = check.join().unwrap();
+        let mut pieces = text.chunks(3).map(bytes::Bytes::copy_from_slice);
+        let streamed = inspection.run(&mut || pieces.next());
         assert!(matches!(streamed, Streamed::Reread), "{streamed:?}");
         let error = streamed
             .verdict(&path, Format::CsvV2, true)

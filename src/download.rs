@@ -113,19 +113,14 @@ async fn fetch_once(
     });
 
     let response = client.download(report_id, stored_id).await?;
-    // Receiving runs here while a blocking thread hashes and writes the previous chunks and
-    // another checks them, so the time per byte is the slowest of the three rather than their
-    // sum. `Bytes` are shared, not copied, between them.
+    // Receiving runs here while one blocking thread writes the previous chunks and another
+    // hashes and checks them, so the time per byte is the slowest of the three rather than
+    // their sum. `Bytes` are shared, not copied, between them.
     let file = temp.as_file().try_clone().map_err(io)?;
-    let (chunks, inbox) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
-    let sink = tokio::task::spawn_blocking(move || hash_and_write(inbox, file));
-    let (mut to_check, check) = if inspection.needed() {
-        let (to_check, inbox) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
-        let check = tokio::task::spawn_blocking(move || inspection.run(inbox));
-        (Some(to_check), Some(check))
-    } else {
-        (None, None)
-    };
+    let (to_write, inbox) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
+    let writer = tokio::task::spawn_blocking(move || write_all(inbox, file));
+    let (to_hash, inbox) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
+    let hasher = tokio::task::spawn_blocking(move || hash_and_check(inbox, inspection));
     let mut received: u64 = 0;
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
@@ -139,33 +134,23 @@ async fn fetch_once(
         {
             return Err(DownloadError::Oversized { announced, limit });
         }
-        // A check that has seen enough (a broken file) stops listening; the download goes on.
-        if let Some(sender) = &to_check
-            && sender.send(chunk.clone()).await.is_err()
-        {
-            to_check = None;
-        }
-        if chunks.send(chunk).await.is_err() {
-            // The writer stopped early: its own error says why.
+        if to_hash.send(chunk.clone()).await.is_err() || to_write.send(chunk).await.is_err() {
+            // A thread stopped early: its own error says why.
             break;
         }
     }
-    drop(chunks);
-    drop(to_check);
-    let (written, sha256) = sink
+    drop(to_write);
+    drop(to_hash);
+    let written = writer
         .await
         .map_err(|e| io(std::io::Error::other(e)))?
         .map_err(io)?;
-    if written != received {
+    let (hashed, sha256, inspected) = hasher.await.map_err(|e| io(std::io::Error::other(e)))?;
+    if written != received || hashed != received {
         return Err(io(std::io::Error::other(format!(
-            "wrote {written} of {received} bytes received"
+            "wrote {written} and hashed {hashed} of {received} bytes received"
         ))));
     }
-    let inspected = match check {
-        // A check that failed for its own reasons is done again on the finished file.
-        Some(check) => check.await.unwrap_or(Streamed::Reread),
-        None => Streamed::Done(Ok(FileFacts::SKIPPED)),
-    };
     temp.persist(dest).map_err(|e| io(e.error))?;
     Ok(Downloaded {
         bytes: received,
@@ -174,25 +159,45 @@ async fn fetch_once(
     })
 }
 
-/// Chunks in flight between the receiving task and the hashing and writing thread.
+/// Chunks in flight from the receiving task to each of the writing and the hashing thread.
 const PIPELINE_CHUNKS: usize = 8;
 
-/// Hashes and writes every chunk that arrives, then makes the file durable. Returns the byte
-/// count and the SHA-256 (hex).
-fn hash_and_write(
+/// Writes every chunk that arrives, then makes the file durable. Returns the byte count.
+fn write_all(
     mut inbox: tokio::sync::mpsc::Receiver<bytes::Bytes>,
     file: std::fs::File,
-) -> std::io::Result<(u64, String)> {
+) -> std::io::Result<u64> {
     use std::io::Write;
     let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
-    let mut hasher = Sha256::new();
     let mut written = 0u64;
     while let Some(chunk) = inbox.blocking_recv() {
-        hasher.update(&chunk);
         writer.write_all(&chunk)?;
         written += chunk.len() as u64;
     }
     let file = writer.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    Ok((written, hex::encode(hasher.finalize())))
+    Ok(written)
+}
+
+/// Hashes every chunk that arrives and checks them as `inspection` says (the check may stop
+/// early; the hash never does). Returns the byte count, the SHA-256 (hex) and the check.
+fn hash_and_check(
+    mut inbox: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    inspection: Inspection,
+) -> (u64, String, Streamed) {
+    let mut hasher = Sha256::new();
+    let mut hashed = 0u64;
+    let mut next = || {
+        let chunk = inbox.blocking_recv()?;
+        hasher.update(&chunk);
+        hashed += chunk.len() as u64;
+        Some(chunk)
+    };
+    let inspected = if inspection.needed() {
+        inspection.run(&mut next)
+    } else {
+        Streamed::Done(Ok(FileFacts::SKIPPED))
+    };
+    while next().is_some() {}
+    (hashed, hex::encode(hasher.finalize()), inspected)
 }
