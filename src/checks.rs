@@ -773,68 +773,23 @@ impl CsvScan {
 
 /// Field `n` (0-based) of a line without quotes.
 fn nth_field(line: &str, n: usize) -> Option<&str> {
-    let mut start = 0;
-    let mut seen = 0;
-    for (i, byte) in line.bytes().enumerate() {
-        if byte == b',' {
-            if seen == n {
-                return line.get(start..i);
-            }
-            seen += 1;
-            start = i + 1;
-        }
-    }
-    if seen == n { line.get(start..) } else { None }
+    let mut commas = memchr::memchr_iter(b',', line.as_bytes());
+    let start = match n {
+        0 => 0,
+        _ => commas.nth(n - 1)? + 1,
+    };
+    let end = commas.next().unwrap_or(line.len());
+    line.get(start..end)
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any byte of `x` is zero (exact, no false positives).
-fn has_zero_byte(x: u64) -> bool {
-    x.wrapping_sub(ONES) & !x & HIGH != 0
-}
-
-fn word(bytes: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(bytes);
-    u64::from_le_bytes(word)
-}
-
-/// The first byte that ends a plain line or makes it not plain: `\n`, `\r` or `"`. One pass,
-/// eight bytes at a time: a line is looked at once, not once per byte sought.
+/// The first byte that ends a plain line or makes it not plain: `\n`, `\r` or `"`.
 fn find_special(haystack: &[u8]) -> Option<usize> {
-    let mut skipped = 0;
-    for bytes in haystack.chunks_exact(8) {
-        let x = word(bytes);
-        if has_zero_byte(x ^ (ONES * u64::from(b'\n')))
-            || has_zero_byte(x ^ (ONES * u64::from(b'\r')))
-            || has_zero_byte(x ^ (ONES * u64::from(b'"')))
-        {
-            break;
-        }
-        skipped += 8;
-    }
-    haystack[skipped..]
-        .iter()
-        .position(|&b| matches!(b, b'\n' | b'\r' | b'"'))
-        .map(|i| skipped + i)
+    memchr::memchr3(b'\n', b'\r', b'"', haystack)
 }
 
-/// The first `needle` in `haystack`, eight bytes at a time.
+/// The first `needle` in `haystack`.
 fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
-    let pattern = ONES * u64::from(needle);
-    let mut skipped = 0;
-    for bytes in haystack.chunks_exact(8) {
-        if has_zero_byte(word(bytes) ^ pattern) {
-            break;
-        }
-        skipped += 8;
-    }
-    haystack[skipped..]
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| skipped + i)
+    memchr::memchr(needle, haystack)
 }
 
 #[cfg(test)]
