@@ -307,6 +307,9 @@ struct Schedule<'a> {
     model: &'a GenerationModel,
     polling: &'a Polling,
     ticket: u64,
+    /// Whether this report's timing may teach the model; one taken over from an earlier run
+    /// (its creation time not ours) never scouts, as what it finds could not be learnt.
+    learns: bool,
     scout: Option<ScoutSlot<'a>>,
     /// Used while waiting for the scouts, and once the report is slower than any seen.
     fallback: Backoff,
@@ -321,11 +324,12 @@ impl<'a> Schedule<'a> {
     /// The fallback's first poll, in `initial_interval`s.
     const FALLBACK_START: u32 = 5;
 
-    fn new(model: &'a GenerationModel, polling: &'a Polling) -> Self {
+    fn new(model: &'a GenerationModel, polling: &'a Polling, learns: bool) -> Self {
         Self {
             model,
             polling,
             ticket: model.ticket(),
+            learns,
             scout: None,
             fallback: Backoff::new(
                 polling.initial_interval * Self::FALLBACK_START,
@@ -353,7 +357,7 @@ impl<'a> Schedule<'a> {
                 Some(_) => self.fallback_at,
             };
         }
-        if self.scout.is_none() {
+        if self.scout.is_none() && self.learns {
             self.scout = self.model.try_scout();
         }
         match &self.scout {
@@ -411,7 +415,7 @@ pub async fn wait_until_ready(
     learn: bool,
 ) -> Result<Vec<ReadyFile>, PollError> {
     let deadline = created + polling.timeout;
-    let mut schedule = Schedule::new(model, polling);
+    let mut schedule = Schedule::new(model, polling, learn);
     let mut next_poll = schedule.next();
     // A `Retry-After` from the server is a floor no re-aiming may undercut.
     let mut not_before = Duration::ZERO;
@@ -641,7 +645,7 @@ mod tests {
             timeout: Duration::from_secs(1800),
         };
         let model = GenerationModel::new();
-        let mut schedule = Schedule::new(&model, &polling);
+        let mut schedule = Schedule::new(&model, &polling, true);
         let first = schedule.next();
         let stagger = schedule
             .scout
@@ -666,7 +670,7 @@ mod tests {
         }
         // Waiting reports are not scouts: they wait for news, with a rare look of their own.
         let mut others: Vec<Schedule> = (0..GenerationModel::SCOUTS)
-            .map(|_| Schedule::new(&model, &polling))
+            .map(|_| Schedule::new(&model, &polling, true))
             .collect();
         let times: Vec<Duration> = others.iter_mut().map(Schedule::next).collect();
         assert_eq!(
@@ -676,5 +680,9 @@ mod tests {
                 .count(),
             1
         );
+        drop(others);
+        let mut resumed = Schedule::new(&model, &polling, false);
+        assert_eq!(resumed.next(), Duration::from_secs(20));
+        assert!(resumed.scout.is_none(), "a resumed report never scouts");
     }
 }
