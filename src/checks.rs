@@ -668,22 +668,18 @@ impl CsvScan {
                     self.slow = None;
                     return i + 1;
                 }
-                Slow::StartRecord | Slow::StartField => match c {
-                    b'"' => Slow::InQuoted,
-                    b',' => {
-                        self.end_field();
-                        Slow::StartField
-                    }
-                    _ if terminator => {
-                        self.end_record();
-                        continue;
-                    }
-                    _ => {
+                Slow::InQuoted => {
+                    if c == b'"' {
+                        Slow::QuoteInQuoted
+                    } else {
                         self.field_bytes.push(c);
-                        Slow::InField
+                        Slow::InQuoted
                     }
-                },
-                Slow::InField | Slow::QuoteInQuoted => match c {
+                }
+                // A quote opens a quoted field at its start, is an escaped quote right after
+                // a quote inside one, and is an ordinary byte anywhere else.
+                _ => match c {
+                    b'"' if matches!(state, Slow::StartRecord | Slow::StartField) => Slow::InQuoted,
                     b'"' if state == Slow::QuoteInQuoted => {
                         self.field_bytes.push(c);
                         Slow::InQuoted
@@ -701,14 +697,6 @@ impl CsvScan {
                         Slow::InField
                     }
                 },
-                Slow::InQuoted => {
-                    if c == b'"' {
-                        Slow::QuoteInQuoted
-                    } else {
-                        self.field_bytes.push(c);
-                        Slow::InQuoted
-                    }
-                }
             };
             self.slow = Some(next);
         }
