@@ -132,12 +132,7 @@ impl Sandbox {
     /// Must be called inside a tokio runtime.
     pub async fn start(scenario: Scenario, port: u16) -> Result<Sandbox, SandboxError> {
         scenario.validate()?;
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-            .await
-            .map_err(|source| SandboxError::Bind { port, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SandboxError::Bind { port, source })?;
+        let (listener, addr) = bind(port).await?;
         let shared = Arc::new(server::Shared::new(scenario));
         let counter = shared.clone();
         let listener = listener.tap_io(move |_| {
@@ -186,12 +181,7 @@ impl Sandbox {
             .map_err(|e| SandboxError::Tls(e.to_string()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-            .await
-            .map_err(|source| SandboxError::Bind { port, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SandboxError::Bind { port, source })?;
+        let (listener, addr) = bind(port).await?;
         let shared = Arc::new(server::Shared::new(scenario));
         let app = server::router(shared.clone());
         let counter = shared.clone();
@@ -280,6 +270,16 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// A listener on `127.0.0.1:port` (0 = ephemeral) and the address it got.
+async fn bind(port: u16) -> Result<(tokio::net::TcpListener, SocketAddr), SandboxError> {
+    let bind_error = |source| SandboxError::Bind { port, source };
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
 }
 
 impl Drop for Sandbox {
