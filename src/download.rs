@@ -113,14 +113,22 @@ async fn fetch_once(
     });
 
     let response = client.download(report_id, stored_id).await?;
-    // Receiving runs here while one blocking thread writes the previous chunks and another
-    // hashes and checks them, so the time per byte is the slowest of the three rather than
-    // their sum. `Bytes` are shared, not copied, between them.
+    // Receiving runs here while blocking threads write, hash and check the previous chunks,
+    // so the time per byte is that of the slowest step rather than their sum. `Bytes` are
+    // shared, not copied, between them.
     let file = temp.as_file().try_clone().map_err(io)?;
     let (to_write, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
-    let writer = tokio::task::spawn_blocking(move || write_all(inbox, file));
+    let direct = announced_size.is_some_and(|size| size >= DIRECT_MIN_BYTES);
+    let writer = tokio::task::spawn_blocking(move || write_all(inbox, file, direct));
     let (to_hash, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
-    let hasher = tokio::task::spawn_blocking(move || hash_and_check(inbox, inspection));
+    let hasher = tokio::task::spawn_blocking(move || hash(inbox));
+    let (to_check, checker) = if inspection.needed() {
+        let (to_check, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
+        let checker = tokio::task::spawn_blocking(move || check(inbox, inspection));
+        (Some(to_check), Some(checker))
+    } else {
+        (None, None)
+    };
     let mut received: u64 = 0;
     let mut batch = Batch::new();
     let mut batch_bytes = 0;
@@ -141,7 +149,7 @@ async fn fetch_once(
         if batch_bytes >= BATCH_BYTES {
             batch_bytes = 0;
             let batch = std::mem::take(&mut batch);
-            if to_hash.send(batch.clone()).await.is_err() || to_write.send(batch).await.is_err() {
+            if !hand_over(batch, &to_hash, to_check.as_ref(), &to_write).await {
                 // A thread stopped early: its own error says why.
                 break;
             }
@@ -149,16 +157,18 @@ async fn fetch_once(
     }
     if !batch.is_empty() {
         // A thread that stopped early says why through its own result.
-        let _ = to_hash.send(batch.clone()).await;
-        let _ = to_write.send(batch).await;
+        hand_over(batch, &to_hash, to_check.as_ref(), &to_write).await;
     }
     drop(to_write);
     drop(to_hash);
-    let written = writer
-        .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)?;
-    let (hashed, sha256, inspected) = hasher.await.map_err(|e| io(std::io::Error::other(e)))?;
+    drop(to_check);
+    let joined = |e| io(std::io::Error::other(e));
+    let written = writer.await.map_err(joined)?.map_err(io)?;
+    let (hashed, sha256) = hasher.await.map_err(joined)?;
+    let inspected = match checker {
+        Some(checker) => checker.await.map_err(joined)?,
+        None => Streamed::Done(Ok(FileFacts::SKIPPED)),
+    };
     if written != received || hashed != received {
         return Err(io(std::io::Error::other(format!(
             "wrote {written} and hashed {hashed} of {received} bytes received"
@@ -183,47 +193,207 @@ const PIPELINE_BATCHES: usize = 4;
 fn write_all(
     mut inbox: tokio::sync::mpsc::Receiver<Batch>,
     file: std::fs::File,
+    direct: bool,
 ) -> std::io::Result<u64> {
-    use std::io::Write;
-    // Chunks are written as they come, without a buffer: they are tens of KiB already, and
-    // copying them into one first cost more than the extra system calls.
-    let mut file = file;
-    let mut written = 0u64;
+    let mut out = FileWriter::new(file, direct);
     while let Some(batch) = inbox.blocking_recv() {
         for chunk in batch {
-            file.write_all(&chunk)?;
-            written += chunk.len() as u64;
+            out.write(&chunk)?;
         }
     }
-    file.sync_all()?;
-    Ok(written)
+    out.finish()
 }
 
-/// Hashes every chunk that arrives and checks them as `inspection` says (the check may stop
-/// early; the hash never does). Returns the byte count, the SHA-256 (hex) and the check.
-fn hash_and_check(
-    mut inbox: tokio::sync::mpsc::Receiver<Batch>,
-    inspection: Inspection,
-) -> (u64, String, Streamed) {
+/// Files announced at least this large are written around the page cache (see [`FileWriter`]).
+const DIRECT_MIN_BYTES: u64 = 16 * 1024 * 1024;
+/// Bytes per direct write: a multiple of every block size direct I/O may require.
+const DIRECT_BLOCK: usize = 1024 * 1024;
+const DIRECT_ALIGN: usize = 4096;
+
+/// Writes one download to its file. A large file goes around the page cache (`O_DIRECT`, on
+/// Linux): it is made durable with `fsync` before it counts anyway, so caching it only costs the
+/// copy into freshly allocated cache pages, which in a VM took more CPU than hashing the bytes
+/// (`BENCHMARKS.md`), and it pushes other data out of the cache. Direct writes go in aligned
+/// 1 MiB blocks; the tail, small files and file systems that refuse direct I/O are written
+/// through the cache, plainly: chunks are tens of KiB already, and copying them into a buffer
+/// first cost more than the extra system calls.
+struct FileWriter {
+    file: std::fs::File,
+    /// Present while writing directly.
+    block: Option<AlignedBlock>,
+    written: u64,
+}
+
+impl FileWriter {
+    fn new(file: std::fs::File, direct: bool) -> Self {
+        let block = (direct && set_direct(&file, true)).then(AlignedBlock::new);
+        Self {
+            file,
+            block,
+            written: 0,
+        }
+    }
+
+    fn write(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.written += data.len() as u64;
+        while !data.is_empty() {
+            let Some(block) = &mut self.block else {
+                return self.file.write_all(data);
+            };
+            data = block.fill(data);
+            if block.is_full() {
+                self.write_block()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the full block directly; if the file system turns that down after all, writes the
+    /// rest of it, and everything after it, through the cache.
+    fn write_block(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        let Some(block) = &mut self.block else {
+            return Ok(());
+        };
+        let bytes = block.filled();
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.file.write(&bytes[done..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    set_direct(&self.file, false);
+                    self.file.write_all(&bytes[done..])?;
+                    self.block = None;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        block.clear();
+        Ok(())
+    }
+
+    /// Writes what is left through the cache and makes the file durable.
+    fn finish(mut self) -> std::io::Result<u64> {
+        use std::io::Write;
+        if let Some(block) = self.block.take() {
+            set_direct(&self.file, false);
+            self.file.write_all(block.filled())?;
+        }
+        self.file.sync_all()?;
+        Ok(self.written)
+    }
+}
+
+/// A [`DIRECT_BLOCK`]-byte buffer aligned to [`DIRECT_ALIGN`], as direct I/O requires, carved
+/// out of a slightly larger allocation.
+struct AlignedBlock {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBlock {
+    fn new() -> Self {
+        let storage = vec![0; DIRECT_BLOCK + DIRECT_ALIGN];
+        let start = storage.as_ptr().align_offset(DIRECT_ALIGN);
+        Self {
+            storage,
+            start,
+            len: 0,
+        }
+    }
+
+    /// Copies as much of `data` as fits; returns the rest.
+    fn fill<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        let take = data.len().min(DIRECT_BLOCK - self.len);
+        let at = self.start + self.len;
+        self.storage[at..at + take].copy_from_slice(&data[..take]);
+        self.len += take;
+        &data[take..]
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == DIRECT_BLOCK
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.len]
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// Turns direct I/O on or off for `file`; false where that is not possible (another OS, or a
+/// file system without direct I/O, such as an older tmpfs).
+#[cfg(target_os = "linux")]
+fn set_direct(file: &std::fs::File, on: bool) -> bool {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let Ok(flags) = fcntl_getfl(file) else {
+        return false;
+    };
+    let flags = if on {
+        flags | OFlags::DIRECT
+    } else {
+        flags - OFlags::DIRECT
+    };
+    fcntl_setfl(file, flags).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_direct(_: &std::fs::File, _: bool) -> bool {
+    false
+}
+
+/// Gives one batch to each thread; false if one of them has stopped.
+async fn hand_over(
+    batch: Batch,
+    to_hash: &Sender,
+    to_check: Option<&Sender>,
+    to_write: &Sender,
+) -> bool {
+    if to_hash.send(batch.clone()).await.is_err() {
+        return false;
+    }
+    if let Some(to_check) = to_check
+        && to_check.send(batch.clone()).await.is_err()
+    {
+        return false;
+    }
+    to_write.send(batch).await.is_ok()
+}
+
+type Sender = tokio::sync::mpsc::Sender<Batch>;
+
+/// Hashes every chunk that arrives. Returns the byte count and the SHA-256 (hex).
+fn hash(mut inbox: tokio::sync::mpsc::Receiver<Batch>) -> (u64, String) {
     let mut hasher = Sha256::new();
     let mut hashed = 0u64;
+    while let Some(batch) = inbox.blocking_recv() {
+        for chunk in batch {
+            hasher.update(&chunk);
+            hashed += chunk.len() as u64;
+        }
+    }
+    (hashed, hex::encode(hasher.finalize()))
+}
+
+/// Checks the chunks as `inspection` says. The check may stop early; the chunks after that
+/// are taken and dropped, so that receiving never waits for this thread.
+fn check(mut inbox: tokio::sync::mpsc::Receiver<Batch>, inspection: Inspection) -> Streamed {
     let mut pending = Batch::new().into_iter();
-    let mut next = || {
-        let chunk = loop {
-            match pending.next() {
-                Some(chunk) => break chunk,
-                None => pending = inbox.blocking_recv()?.into_iter(),
-            }
-        };
-        hasher.update(&chunk);
-        hashed += chunk.len() as u64;
-        Some(chunk)
+    let mut next = || loop {
+        match pending.next() {
+            Some(chunk) => return Some(chunk),
+            None => pending = inbox.blocking_recv()?.into_iter(),
+        }
     };
-    let inspected = if inspection.needed() {
-        inspection.run(&mut next)
-    } else {
-        Streamed::Done(Ok(FileFacts::SKIPPED))
-    };
+    let inspected = inspection.run(&mut next);
     while next().is_some() {}
-    (hashed, hex::encode(hasher.finalize()), inspected)
+    inspected
 }

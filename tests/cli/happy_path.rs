@@ -1,4 +1,5 @@
 use crate::support::*;
+use acronis_reports::sandbox::Scenario;
 
 #[test]
 fn several_tenants_two_formats_verified_and_checksummed() {
@@ -151,4 +152,48 @@ fn dr_compute_points_are_converted_in_manifest_and_summary() {
     assert_eq!(points, (seconds / 3600.0 * 100.0).round() / 100.0);
     let summary = std::fs::read_to_string(world.out().join("summary.md")).unwrap();
     assert!(summary.contains(&format!("{points:.2}")), "{summary}");
+}
+
+/// A report large enough to be written around the page cache (direct I/O, in aligned blocks,
+/// the tail through the cache) arrives whole and in order: the sandbox numbers its padding
+/// rows, so a lost, doubled or misplaced block would break the sequence.
+#[test]
+fn a_large_report_is_written_whole_and_in_order() {
+    let world = World::new(Scenario {
+        // Not a multiple of any block size, so the file ends in a partial block.
+        pad_bytes: 20 * 1024 * 1024 + 12_345,
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(
+        &[(ACME, "acme")],
+        "defaults:\n  formats: [csv_v2_0]\n",
+    ));
+    world.run(&job).assert().success();
+    let out = world.out();
+    let path = out.join("2026-10/acme/usage_summary.csv_v2_0.csv");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 20 * 1024 * 1024, "{}", bytes.len());
+    let manifest = manifest(&out);
+    let file = &manifest["reports"][0]["files"][0];
+    assert_eq!(file["bytes"], bytes.len());
+    assert_eq!(file["sha256"], sha256_file(&path));
+    let text = String::from_utf8(bytes).unwrap();
+    let numbers: Vec<u64> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("Padding Row "))
+        .map(|rest| rest[..12].parse().unwrap())
+        .collect();
+    assert!(numbers.len() > 100_000, "{}", numbers.len());
+    assert!(
+        numbers.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "padding rows out of sequence"
+    );
+    // Every row was checked for its SKU on the way.
+    let rows = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(file["sku_check"]["rows"], rows);
+    world.cmd().arg("verify").arg(&out).assert().success();
 }
