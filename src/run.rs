@@ -2,6 +2,7 @@
 //! downloaded and checked, up to `concurrency` at a time. One report's failure never stops the
 //! others; cancellation stops everything promptly without leaving partial files.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -98,20 +99,27 @@ pub struct Runner {
 pub const INTERRUPTED: &str =
     "interrupted before it finished (the run was cancelled); run again to resume";
 
-/// Runs every report of the plan; the results are in plan order.
-pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
+/// Runs every report of the plan; the results are in plan order. The plan is consumed: a
+/// request is dropped as soon as its report is done, so that what a long run holds is its
+/// results, not also its requests.
+pub async fn execute(runner: &Runner, plan: Plan) -> Vec<ReportResult> {
     let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
     let generation = Arc::new(GenerationModel::new());
     let mut tasks: JoinSet<(usize, ReportResult)> = JoinSet::new();
-    let mut results: Vec<Option<ReportResult>> = vec![None; plan.reports.len()];
-    for (index, request) in plan.reports.iter().cloned().enumerate() {
+    // The requests of the reports running now, for the rare task that cannot be joined.
+    let mut running: HashMap<tokio::task::Id, (usize, ReportRequest)> = HashMap::new();
+    let mut results: Vec<Option<ReportResult>> = Vec::new();
+    results.resize_with(plan.reports.len(), || None);
+    let mut requests = plan.reports.into_iter().enumerate();
+    for (index, request) in requests.by_ref() {
         let permit = tokio::select! {
             biased;
-            _ = runner.cancel.cancelled() => break,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
+            _ = runner.cancel.cancelled() => None,
+            permit = permits.clone().acquire_owned() => permit.ok(),
+        };
+        let Some(permit) = permit else {
+            results[index] = Some(interrupted(runner, &request));
+            break;
         };
         let job = ReportJob {
             observer: runner.observer.clone(),
@@ -120,10 +128,10 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
             state: runner.state.clone(),
             config: runner.config.clone(),
             key: report_key(&request),
-            request,
+            request: request.clone(),
         };
         let cancel = runner.cancel.clone();
-        tasks.spawn(async move {
+        let task = tasks.spawn(async move {
             let _permit = permit;
             // A bug in one report must not lose the results of all the others.
             let work = std::panic::AssertUnwindSafe(job.run()).catch_unwind();
@@ -145,40 +153,50 @@ pub async fn execute(runner: &Runner, plan: &Plan) -> Vec<ReportResult> {
             job.state.finished(&job.key);
             (index, outcome)
         });
+        running.insert(task.id(), (index, request));
         // Collect finished reports as we go, so memory follows the concurrency, not the plan.
-        while let Some(joined) = tasks.try_join_next() {
-            keep(&mut results, joined);
+        while let Some(joined) = tasks.try_join_next_with_id() {
+            keep(runner, &mut results, &mut running, joined);
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        keep(&mut results, joined);
+    while let Some(joined) = tasks.join_next_with_id().await {
+        keep(runner, &mut results, &mut running, joined);
     }
-    results
-        .into_iter()
-        .zip(&plan.reports)
-        .map(|(result, request)| {
-            result.unwrap_or_else(|| {
-                let report_id = runner.state.current_report_id(&report_key(request));
-                failed(request, report_id, INTERRUPTED.into())
-            })
-        })
-        .collect()
+    for (index, request) in requests {
+        results[index] = Some(interrupted(runner, &request));
+    }
+    results.into_iter().flatten().collect()
 }
 
 /// Files a finished task's result under its plan position. A task that panicked has already
-/// turned that into a failed result; one that could not even be joined leaves a gap that
-/// `execute` fills.
+/// turned that into a failed result; one that could not even be joined counts as interrupted.
 fn keep(
+    runner: &Runner,
     results: &mut [Option<ReportResult>],
-    joined: Result<(usize, ReportResult), tokio::task::JoinError>,
+    running: &mut HashMap<tokio::task::Id, (usize, ReportRequest)>,
+    joined: Result<(tokio::task::Id, (usize, ReportResult)), tokio::task::JoinError>,
 ) {
-    if let Ok((index, mut result)) = joined {
-        // Kept until the run's files are written: spare capacity would cost more than the
-        // record itself (a Vec grows to room for four files).
-        result.files.shrink_to_fit();
-        result.warnings.shrink_to_fit();
-        results[index] = Some(result);
+    match joined {
+        Ok((id, (index, mut result))) => {
+            running.remove(&id);
+            // Kept until the run's files are written: spare capacity would cost more than the
+            // record itself (a Vec grows to room for four files).
+            result.files.shrink_to_fit();
+            result.warnings.shrink_to_fit();
+            results[index] = Some(result);
+        }
+        Err(error) => {
+            if let Some((index, request)) = running.remove(&error.id()) {
+                results[index] = Some(interrupted(runner, &request));
+            }
+        }
     }
+}
+
+/// The result of a report the run did not finish.
+fn interrupted(runner: &Runner, request: &ReportRequest) -> ReportResult {
+    let report_id = runner.state.current_report_id(&report_key(request));
+    failed(request, report_id, INTERRUPTED.into())
 }
 
 fn failed(request: &ReportRequest, report_id: Option<String>, error: String) -> ReportResult {

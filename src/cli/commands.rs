@@ -392,7 +392,7 @@ async fn full_plan(client: &Client, job: &Job) -> Result<(Plan, Vec<DiscoveryRec
 pub fn run(args: RunArgs) -> Outcome {
     let ci = acronis_reports::ci::Context::start(args.ci, args.junit.clone(), args.dotenv.clone());
     let shard = resolve_shard(&args)?;
-    let job = load_job(&args.job)?;
+    let mut job = load_job(&args.job)?;
     if !args.connection.sandbox {
         // Missing credentials are reported before anything starts.
         target_from_environment(&args.connection, &job)?;
@@ -409,9 +409,11 @@ pub fn run(args: RunArgs) -> Outcome {
         let outcome = async {
             let (plan, discovery) = full_plan(&connection.client, &job).await?;
             let (plan, shard) = shard_plan(plan, shard);
+            // Every tenant is in the plan now; the list would only hold memory to the end.
+            job.tenants = Vec::new();
             let run = Run {
                 job: &job,
-                plan: &plan,
+                plan,
                 discovery,
                 out_dir: &out_dir,
                 fresh: args.fresh,
@@ -429,7 +431,7 @@ pub fn run(args: RunArgs) -> Outcome {
 /// Everything `execute` needs besides the connection.
 struct Run<'a> {
     job: &'a Job,
-    plan: &'a Plan,
+    plan: Plan,
     discovery: Vec<DiscoveryRecord>,
     out_dir: &'a Path,
     fresh: bool,
