@@ -165,6 +165,10 @@ pub async fn execute(runner: &Runner, plan: Plan) -> Vec<ReportResult> {
     for (index, request) in requests {
         results[index] = Some(interrupted(runner, &request));
     }
+    debug_assert!(
+        results.iter().all(Option::is_some),
+        "a plan index without a result"
+    );
     results.into_iter().flatten().collect()
 }
 

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use acronis_reports::api::{self, Client, ClientOptions, Credentials};
 use acronis_reports::discover::{self, DiscoveryRecord};
+use acronis_reports::download;
 use acronis_reports::job::{self, Job};
 use acronis_reports::output;
 use acronis_reports::plan::{self, Plan};
@@ -33,9 +34,16 @@ fn load_job(args: &JobArgs) -> Result<Job, Fatal> {
     job::load(&args.job, as_of).map_err(Fatal::input)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
+/// The async runtime, with room for `downloads` downloads at once: each holds
+/// [`download::THREADS_PER_DOWNLOAD`] blocking threads until it ends, and a download whose
+/// threads had to queue for a place would hold up the ones it already has.
+fn runtime(downloads: usize) -> Result<tokio::runtime::Runtime, Fatal> {
+    const TOKIO_DEFAULT_BLOCKING_THREADS: usize = 512;
+    // Room for the other blocking work as well: file-system calls, journal writes.
+    let blocking = download::THREADS_PER_DOWNLOAD * downloads + 64;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(blocking.max(TOKIO_DEFAULT_BLOCKING_THREADS))
         .build()
         .map_err(|e| Fatal::failed(format!("cannot start the async runtime: {e}")))
 }
@@ -90,7 +98,7 @@ pub fn plan(args: PlanArgs) -> Outcome {
         (plan::build(&job), Vec::new())
     } else {
         // `children_of` entries are only known by asking the API.
-        runtime()?.block_on(async {
+        runtime(0)?.block_on(async {
             let connection = Connection::open(&args.connection, &job).await?;
             let planned = full_plan(&connection.client, &job).await;
             connection.close().await;
@@ -187,7 +195,7 @@ fn load_scenario(path: Option<&Path>) -> Result<Scenario, Fatal> {
 
 pub fn sandbox(args: SandboxArgs) -> Outcome {
     let scenario = load_scenario(args.scenario.as_deref())?;
-    runtime()?.block_on(async {
+    runtime(0)?.block_on(async {
         let sandbox = Sandbox::start(scenario, args.port)
             .await
             .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))?;
@@ -404,7 +412,7 @@ pub fn run(args: RunArgs) -> Outcome {
             out_dir.display()
         )));
     }
-    runtime()?.block_on(async move {
+    runtime(job.concurrency)?.block_on(async move {
         let connection = Connection::open(&args.connection, &job).await?;
         let outcome = async {
             let (plan, discovery) = full_plan(&connection.client, &job).await?;
