@@ -312,12 +312,17 @@ impl Tally {
                     self.move_to(*index, Stage::Downloading);
                 }
             }
+            // The last event of a report: it is counted, no longer tracked, so that what a
+            // long run holds follows the reports in flight.
             Event::Finished { index, status, .. } => {
+                if let Some(previous) = self.stages.remove(index) {
+                    *self.count(previous) -= 1;
+                }
                 let stage = match status {
                     Status::Ok => Stage::Done,
                     _ => Stage::Failed,
                 };
-                self.move_to(*index, stage);
+                *self.count(stage) += 1;
             }
         }
     }
