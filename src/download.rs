@@ -113,22 +113,9 @@ async fn fetch_once(
     });
 
     let response = client.download(report_id, stored_id).await?;
-    // Receiving runs here while blocking threads write, hash and check the previous chunks,
-    // so the time per byte is that of the slowest step rather than their sum. `Bytes` are
-    // shared, not copied, between them.
     let file = temp.as_file().try_clone().map_err(io)?;
-    let (to_write, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
-    let direct = announced_size.is_some_and(|size| size >= DIRECT_MIN_BYTES);
-    let writer = tokio::task::spawn_blocking(move || write_all(inbox, file, direct));
-    let (to_hash, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
-    let hasher = tokio::task::spawn_blocking(move || hash(inbox));
-    let (to_check, checker) = if inspection.needed() {
-        let (to_check, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
-        let checker = tokio::task::spawn_blocking(move || check(inbox, inspection));
-        (Some(to_check), Some(checker))
-    } else {
-        (None, None)
-    };
+    let large = announced_size.is_some_and(|size| size >= LARGE_BYTES);
+    let workers = Workers::start(file, inspection, large);
     let mut received: u64 = 0;
     let mut batch = Batch::new();
     let mut batch_bytes = 0;
@@ -148,8 +135,7 @@ async fn fetch_once(
         batch.push(chunk);
         if batch_bytes >= BATCH_BYTES {
             batch_bytes = 0;
-            let batch = std::mem::take(&mut batch);
-            if !hand_over(batch, &to_hash, to_check.as_ref(), &to_write).await {
+            if !workers.hand_over(std::mem::take(&mut batch)).await {
                 // A thread stopped early: its own error says why.
                 break;
             }
@@ -157,18 +143,14 @@ async fn fetch_once(
     }
     if !batch.is_empty() {
         // A thread that stopped early says why through its own result.
-        hand_over(batch, &to_hash, to_check.as_ref(), &to_write).await;
+        workers.hand_over(batch).await;
     }
-    drop(to_write);
-    drop(to_hash);
-    drop(to_check);
-    let joined = |e| io(std::io::Error::other(e));
-    let written = writer.await.map_err(joined)?.map_err(io)?;
-    let (hashed, sha256) = hasher.await.map_err(joined)?;
-    let inspected = match checker {
-        Some(checker) => checker.await.map_err(joined)?,
-        None => Streamed::Done(Ok(FileFacts::SKIPPED)),
-    };
+    let Work {
+        written,
+        hashed,
+        inspected,
+    } = workers.finish().await.map_err(io)?;
+    let (written, (hashed, sha256)) = (written.unwrap_or(0), hashed.unwrap_or_default());
     if written != received || hashed != received {
         return Err(io(std::io::Error::other(format!(
             "wrote {written} and hashed {hashed} of {received} bytes received"
@@ -178,26 +160,107 @@ async fn fetch_once(
     Ok(Downloaded {
         bytes: received,
         sha256,
-        inspected,
+        inspected: inspected.unwrap_or(Streamed::Done(Ok(FileFacts::SKIPPED))),
     })
 }
 
-/// Blocking threads one download holds until it ends: writing, hashing, checking.
+/// Blocking threads a large download holds until it ends: writing, hashing, checking.
 pub const THREADS_PER_DOWNLOAD: usize = 3;
 
 /// Received chunks (tens of KiB each) go to the threads in batches: handing over each chunk
 /// alone cost two thread wake-ups per chunk, a large share of the time per byte.
 type Batch = Vec<bytes::Bytes>;
 const BATCH_BYTES: usize = 256 * 1024;
-/// Batches in flight from the receiving task to each of the writing and the hashing thread.
+/// Batches in flight from the receiving task to each thread.
 const PIPELINE_BATCHES: usize = 4;
+type Sender = tokio::sync::mpsc::Sender<Batch>;
+type Inbox = tokio::sync::mpsc::Receiver<Batch>;
+
+/// What the threads of one download found; each part from the thread that did it.
+#[derive(Debug, Default)]
+struct Work {
+    written: Option<u64>,
+    /// Bytes hashed and their SHA-256 (hex).
+    hashed: Option<(u64, String)>,
+    inspected: Option<Streamed>,
+}
+
+/// The blocking threads that take the received chunks. Receiving runs on the runtime while
+/// they write, hash and check the previous chunks. A large file gets a thread for each of the
+/// three, so the time per byte is that of the slowest rather than their sum; a smaller one gets
+/// a single thread for all three, so that a run of many small reports at once does not start
+/// three threads per report. `Bytes` are shared, not copied, between them.
+struct Workers {
+    inboxes: Vec<Sender>,
+    threads: Vec<tokio::task::JoinHandle<std::io::Result<Work>>>,
+}
+
+impl Workers {
+    fn start(file: std::fs::File, inspection: Inspection, large: bool) -> Self {
+        let mut workers = Self {
+            inboxes: Vec::new(),
+            threads: Vec::new(),
+        };
+        if !large {
+            workers.spawn(move |inbox| write_hash_and_check(inbox, file, inspection));
+            return workers;
+        }
+        workers.spawn(move |inbox| {
+            Ok(Work {
+                written: Some(write_all(inbox, file, true)?),
+                ..Work::default()
+            })
+        });
+        workers.spawn(|inbox| {
+            Ok(Work {
+                hashed: Some(hash(inbox)),
+                ..Work::default()
+            })
+        });
+        if inspection.needed() {
+            workers.spawn(move |inbox| {
+                Ok(Work {
+                    inspected: Some(check(inbox, inspection)),
+                    ..Work::default()
+                })
+            });
+        }
+        workers
+    }
+
+    fn spawn(&mut self, work: impl FnOnce(Inbox) -> std::io::Result<Work> + Send + 'static) {
+        let (sender, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
+        self.inboxes.push(sender);
+        self.threads
+            .push(tokio::task::spawn_blocking(move || work(inbox)));
+    }
+
+    /// Gives the batch to every thread; false if one of them has stopped.
+    async fn hand_over(&self, batch: Batch) -> bool {
+        for inbox in &self.inboxes {
+            if inbox.send(batch.clone()).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Waits for every thread to take what is left and to end; their findings, together.
+    async fn finish(self) -> std::io::Result<Work> {
+        drop(self.inboxes);
+        let mut all = Work::default();
+        for thread in self.threads {
+            let work = thread.await.map_err(std::io::Error::other)??;
+            all.written = all.written.or(work.written);
+            all.hashed = all.hashed.or(work.hashed);
+            all.inspected = all.inspected.or(work.inspected);
+        }
+        Ok(all)
+    }
+}
 
 /// Writes every chunk that arrives, then makes the file durable. Returns the byte count.
-fn write_all(
-    mut inbox: tokio::sync::mpsc::Receiver<Batch>,
-    file: std::fs::File,
-    direct: bool,
-) -> std::io::Result<u64> {
+fn write_all(mut inbox: Inbox, file: std::fs::File, direct: bool) -> std::io::Result<u64> {
     let mut out = FileWriter::new(file, direct);
     while let Some(batch) = inbox.blocking_recv() {
         for chunk in batch {
@@ -207,8 +270,54 @@ fn write_all(
     out.finish()
 }
 
-/// Files announced at least this large are written around the page cache (see [`FileWriter`]).
-const DIRECT_MIN_BYTES: u64 = 16 * 1024 * 1024;
+/// The single thread of a smaller download: writes, hashes and checks each chunk in turn.
+fn write_hash_and_check(
+    mut inbox: Inbox,
+    file: std::fs::File,
+    inspection: Inspection,
+) -> std::io::Result<Work> {
+    let mut out = FileWriter::new(file, false);
+    let mut hasher = Sha256::new();
+    let mut hashed = 0u64;
+    let mut failed = None;
+    let inspected = {
+        let mut pending = Batch::new().into_iter();
+        let mut next = || {
+            if failed.is_some() {
+                return None;
+            }
+            let chunk = loop {
+                match pending.next() {
+                    Some(chunk) => break chunk,
+                    None => pending = inbox.blocking_recv()?.into_iter(),
+                }
+            };
+            if let Err(error) = out.write(&chunk) {
+                // Stops taking chunks, which tells the receiving task to stop sending them.
+                failed = Some(error);
+                return None;
+            }
+            hasher.update(&chunk);
+            hashed += chunk.len() as u64;
+            Some(chunk)
+        };
+        let inspected = inspection.needed().then(|| inspection.run(&mut next));
+        while next().is_some() {}
+        inspected
+    };
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    Ok(Work {
+        written: Some(out.finish()?),
+        hashed: Some((hashed, hex::encode(hasher.finalize()))),
+        inspected,
+    })
+}
+
+/// Files announced at least this large get a thread for each step, and are written around the
+/// page cache (see [`FileWriter`]).
+const LARGE_BYTES: u64 = 16 * 1024 * 1024;
 /// Bytes per direct write: a multiple of every block size direct I/O may require.
 const DIRECT_BLOCK: usize = 1024 * 1024;
 const DIRECT_ALIGN: usize = 4096;
@@ -229,7 +338,11 @@ struct FileWriter {
 
 impl FileWriter {
     fn new(file: std::fs::File, direct: bool) -> Self {
-        let block = AlignedBlock::new().filter(|_| direct && set_direct(&file, true));
+        // The block first: without one, direct I/O must not be turned on.
+        let block = match direct {
+            true => AlignedBlock::new().filter(|_| set_direct(&file, true)),
+            false => None,
+        };
         Self {
             file,
             block,
@@ -354,28 +467,8 @@ fn set_direct(_: &std::fs::File, _: bool) -> bool {
     false
 }
 
-/// Gives one batch to each thread; false if one of them has stopped.
-async fn hand_over(
-    batch: Batch,
-    to_hash: &Sender,
-    to_check: Option<&Sender>,
-    to_write: &Sender,
-) -> bool {
-    if to_hash.send(batch.clone()).await.is_err() {
-        return false;
-    }
-    if let Some(to_check) = to_check
-        && to_check.send(batch.clone()).await.is_err()
-    {
-        return false;
-    }
-    to_write.send(batch).await.is_ok()
-}
-
-type Sender = tokio::sync::mpsc::Sender<Batch>;
-
 /// Hashes every chunk that arrives. Returns the byte count and the SHA-256 (hex).
-fn hash(mut inbox: tokio::sync::mpsc::Receiver<Batch>) -> (u64, String) {
+fn hash(mut inbox: Inbox) -> (u64, String) {
     let mut hasher = Sha256::new();
     let mut hashed = 0u64;
     while let Some(batch) = inbox.blocking_recv() {
@@ -389,7 +482,7 @@ fn hash(mut inbox: tokio::sync::mpsc::Receiver<Batch>) -> (u64, String) {
 
 /// Checks the chunks as `inspection` says. The check may stop early; the chunks after that
 /// are taken and dropped, so that receiving never waits for this thread.
-fn check(mut inbox: tokio::sync::mpsc::Receiver<Batch>, inspection: Inspection) -> Streamed {
+fn check(mut inbox: Inbox, inspection: Inspection) -> Streamed {
     let mut pending = Batch::new().into_iter();
     let mut next = || loop {
         match pending.next() {
