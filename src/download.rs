@@ -174,7 +174,6 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Batches in flight from the receiving task to each thread.
 const PIPELINE_BATCHES: usize = 4;
 type Sender = tokio::sync::mpsc::Sender<Batch>;
-type Inbox = tokio::sync::mpsc::Receiver<Batch>;
 
 /// What the threads of one download found; each part from the thread that did it.
 #[derive(Debug, Default)]
@@ -228,11 +227,15 @@ impl Workers {
         workers
     }
 
-    fn spawn(&mut self, work: impl FnOnce(Inbox) -> std::io::Result<Work> + Send + 'static) {
+    fn spawn(&mut self, work: impl FnOnce(Chunks) -> std::io::Result<Work> + Send + 'static) {
         let (sender, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
         self.inboxes.push(sender);
+        let chunks = Chunks {
+            inbox,
+            pending: Batch::new().into_iter(),
+        };
         self.threads
-            .push(tokio::task::spawn_blocking(move || work(inbox)));
+            .push(tokio::task::spawn_blocking(move || work(chunks)));
     }
 
     /// Gives the batch to every thread; false if one of them has stopped.
@@ -260,19 +263,17 @@ impl Workers {
 }
 
 /// Writes every chunk that arrives, then makes the file durable. Returns the byte count.
-fn write_all(mut inbox: Inbox, file: std::fs::File, direct: bool) -> std::io::Result<u64> {
+fn write_all(chunks: Chunks, file: std::fs::File, direct: bool) -> std::io::Result<u64> {
     let mut out = FileWriter::new(file, direct);
-    while let Some(batch) = inbox.blocking_recv() {
-        for chunk in batch {
-            out.write(&chunk)?;
-        }
+    for chunk in chunks {
+        out.write(&chunk)?;
     }
     out.finish()
 }
 
 /// The single thread of a smaller download: writes, hashes and checks each chunk in turn.
 fn write_hash_and_check(
-    mut inbox: Inbox,
+    mut chunks: Chunks,
     file: std::fs::File,
     inspection: Inspection,
 ) -> std::io::Result<Work> {
@@ -281,17 +282,11 @@ fn write_hash_and_check(
     let mut hashed = 0u64;
     let mut failed = None;
     let inspected = {
-        let mut pending = Batch::new().into_iter();
         let mut next = || {
             if failed.is_some() {
                 return None;
             }
-            let chunk = loop {
-                match pending.next() {
-                    Some(chunk) => break chunk,
-                    None => pending = inbox.blocking_recv()?.into_iter(),
-                }
-            };
+            let chunk = chunks.next()?;
             if let Err(error) = out.write(&chunk) {
                 // Stops taking chunks, which tells the receiving task to stop sending them.
                 failed = Some(error);
@@ -468,31 +463,41 @@ fn set_direct(_: &std::fs::File, _: bool) -> bool {
 }
 
 /// Hashes every chunk that arrives. Returns the byte count and the SHA-256 (hex).
-fn hash(mut inbox: Inbox) -> (u64, String) {
+fn hash(chunks: Chunks) -> (u64, String) {
     let mut hasher = Sha256::new();
     let mut hashed = 0u64;
-    while let Some(batch) = inbox.blocking_recv() {
-        for chunk in batch {
-            hasher.update(&chunk);
-            hashed += chunk.len() as u64;
-        }
+    for chunk in chunks {
+        hasher.update(&chunk);
+        hashed += chunk.len() as u64;
     }
     (hashed, hex::encode(hasher.finalize()))
 }
 
 /// Checks the chunks as `inspection` says. The check may stop early; the chunks after that
 /// are taken and dropped, so that receiving never waits for this thread.
-fn check(mut inbox: Inbox, inspection: Inspection) -> Streamed {
-    let mut pending = Batch::new().into_iter();
-    let mut next = || loop {
-        match pending.next() {
-            Some(chunk) => return Some(chunk),
-            None => pending = inbox.blocking_recv()?.into_iter(),
-        }
-    };
-    let inspected = inspection.run(&mut next);
-    while next().is_some() {}
+fn check(mut chunks: Chunks, inspection: Inspection) -> Streamed {
+    let inspected = inspection.run(&mut || chunks.next());
+    chunks.for_each(drop);
     inspected
+}
+
+/// The chunks of the batches that arrive in one thread's inbox, one by one.
+struct Chunks {
+    inbox: tokio::sync::mpsc::Receiver<Batch>,
+    pending: std::vec::IntoIter<bytes::Bytes>,
+}
+
+impl Iterator for Chunks {
+    type Item = bytes::Bytes;
+
+    fn next(&mut self) -> Option<bytes::Bytes> {
+        loop {
+            if let Some(chunk) = self.pending.next() {
+                return Some(chunk);
+            }
+            self.pending = self.inbox.blocking_recv()?.into_iter();
+        }
+    }
 }
 
 #[cfg(test)]
