@@ -359,7 +359,11 @@ impl ReportSums {
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,
 /// in their order. Problems with a report's files become warnings for it; only a failure to
 /// write to `out` is an error.
-pub fn write(dir: &Path, reports: &[ReportResult], out: impl Write) -> io::Result<Billing> {
+pub fn write(
+    dir: &Path,
+    reports: impl IntoIterator<Item = io::Result<ReportResult>>,
+    out: impl Write,
+) -> io::Result<Billing> {
     let mut sink = Sink {
         out: csv::WriterBuilder::new()
             .buffer_capacity(BUFFER)
@@ -371,7 +375,8 @@ pub fn write(dir: &Path, reports: &[ReportResult], out: impl Write) -> io::Resul
     sink.out.write_record(COLUMNS)?;
     let mut billing = Billing::default();
     let mut totals: BTreeMap<TotalKey, Sum> = BTreeMap::new();
-    for (index, report) in reports.iter().enumerate() {
+    for (index, report) in reports.into_iter().enumerate() {
+        let report = &report?;
         let ok = report.status == Status::Ok;
         // A failed report's rows stay out of the file, but its DR compute points are counted
         // the same way, so no report shows a number counted otherwise.
@@ -1529,7 +1534,7 @@ mod tests {
 
     fn written(dir: &Path, reports: &[ReportResult]) -> (Billing, String) {
         let mut out = Vec::new();
-        let billing = write(dir, reports, &mut out).unwrap();
+        let billing = write(dir, reports.iter().cloned().map(Ok), &mut out).unwrap();
         (billing, String::from_utf8(out).unwrap())
     }
 
@@ -1710,7 +1715,7 @@ mod tests {
             "t",
             &[(Format::JsonV2, "t/r.json", &json_of(CSV))],
         );
-        let err = write(dir.path(), &[report], Full).unwrap_err();
+        let err = write(dir.path(), [Ok(report)], Full).unwrap_err();
         assert!(err.to_string().contains("disk full"), "{err}");
     }
 

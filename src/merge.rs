@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::output::{self, MANIFEST};
 use crate::paths::ensure_dir_inside;
-use crate::results::{ReportResult, RunResult, ShardInfo};
+use crate::results::{ReportLog, ReportResult, RunResult, ShardInfo};
 use crate::shard::{self, Identity};
 use crate::verify;
 
@@ -38,7 +38,7 @@ pub enum MergeError {
 }
 
 /// What `merge` produced.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Merged {
     /// The merged record, as written to `manifest.json`.
     pub result: RunResult,
@@ -53,6 +53,8 @@ pub struct Merged {
 struct Shard {
     dir: PathBuf,
     result: RunResult,
+    /// `result`'s reports, in memory: checking the shards against each other needs them all.
+    reports: Vec<ReportResult>,
     info: ShardInfo,
 }
 
@@ -77,7 +79,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
         .collect::<Result<Vec<_>, _>>()?;
     let shards = check_shards(shards)?;
     let result = merged_result(&shards)?;
-    let (result, linked, copied) = write(&shards, &result, out)?;
+    let (result, linked, copied) = write(&shards, result, out)?;
     Ok(Merged {
         result,
         shards: shards.len(),
@@ -206,9 +208,14 @@ fn load(dir: &Path) -> Result<Shard, MergeError> {
             "{shown} claims to be shard {info}, which does not exist"
         )));
     }
+    let reports = result
+        .reports
+        .to_vec()
+        .map_err(|e| refused(e.to_string()))?;
     Ok(Shard {
         dir: dir.to_owned(),
         result,
+        reports,
         info,
     })
 }
@@ -332,7 +339,7 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
     let mut by_identity: HashMap<Identity<'_>, usize> = HashMap::new();
     let mut by_path: HashMap<&str, usize> = HashMap::new();
     for (s, shard) in shards.iter().enumerate() {
-        for report in &shard.result.reports {
+        for report in &shard.reports {
             if let Some(&other) = by_identity.get(&Identity::of_result(report)) {
                 return Err(refused(format!(
                     "{} is in two shards: {} and {}",
@@ -406,7 +413,14 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
     }
 
     let first = &shards[0].result;
+    let reports = ReportLog::of(reports.into_iter().map(|(report, _)| report.clone()))
+        .map_err(|e| MergeError::Write(e.to_string()))?;
     Ok(RunResult {
+        manifest_version: first.manifest_version,
+        tool: first.tool.clone(),
+        as_of: first.as_of,
+        job: first.job.clone(),
+        base_url: first.base_url.clone(),
         started_at: shards
             .iter()
             .map(|s| s.result.started_at)
@@ -417,15 +431,11 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
             .map(|s| s.result.finished_at)
             .max()
             .unwrap_or(first.finished_at),
-        reports: reports
-            .into_iter()
-            .map(|(report, _)| report.clone())
-            .collect(),
+        reports,
         shard: None,
         discovery: Vec::new(),
         // Each shard's billing.csv covers only its reports; the merged one is written anew.
         derived_files: Vec::new(),
-        ..first.clone()
     })
 }
 
@@ -433,7 +443,7 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
 /// the record as written. On any failure, removes what it wrote.
 fn write(
     shards: &[Shard],
-    result: &RunResult,
+    result: RunResult,
     out: &Path,
 ) -> Result<(RunResult, usize, usize), MergeError> {
     let created = !out.exists();
@@ -449,14 +459,14 @@ fn write(
 
 fn fill(
     shards: &[Shard],
-    result: &RunResult,
+    result: RunResult,
     out: &Path,
 ) -> Result<(RunResult, usize, usize), MergeError> {
     let failed = |e: String| MergeError::Write(e);
     // Where each file comes from: the shard whose manifest lists it.
     let mut source: BTreeMap<&str, &Path> = BTreeMap::new();
     for shard in shards {
-        for report in &shard.result.reports {
+        for report in &shard.reports {
             for file in &report.files {
                 source.insert(&file.path, &shard.dir);
             }
@@ -489,7 +499,7 @@ fn fill(
             }
         }
     }
-    let result = output::write_run_outputs(out, result).map_err(|e| {
+    let result = output::write_outputs(out, result).map_err(|e| {
         failed(format!(
             "cannot write billing.csv, SHA256SUMS, manifest.json and summary.md in {}: {e}",
             out.display()
@@ -566,7 +576,7 @@ mod tests {
 
     /// Report `i` of the plan: one file whose content names it.
     fn report(i: usize) -> ReportResult {
-        let mut report = contract_run().reports.remove(0);
+        let mut report = contract_run().reports.get(0).unwrap();
         report.tenant_id = tenant(i);
         report.tenant_name = format!("t{i}");
         report.plan_index = i;
@@ -596,7 +606,7 @@ mod tests {
             fs::write(path, format!("{}\n", report.files[0].path)).unwrap();
         }
         let mut result = RunResult {
-            reports,
+            reports: ReportLog::of(reports).unwrap(),
             shard: Some(ShardInfo {
                 index,
                 total,
@@ -607,7 +617,7 @@ mod tests {
             ..contract_run()
         };
         change(&mut result);
-        output::write_run_outputs(dir, &result).unwrap();
+        output::write_outputs(dir, result).unwrap();
     }
 
     /// The reports 0..n split into `total` shards as `run --shard` splits them.
@@ -672,7 +682,11 @@ mod tests {
         assert_eq!((merged.shards, merged.linked + merged.copied), (3, 10));
         let result = &merged.result;
         assert_eq!(result.shard, None);
-        let order: Vec<usize> = result.reports.iter().map(|r| r.plan_index).collect();
+        let order: Vec<usize> = result
+            .reports
+            .iter()
+            .map(|r| r.unwrap().plan_index)
+            .collect();
         assert_eq!(order, (0..10).collect::<Vec<_>>());
         assert_eq!(result.started_at, "2026-11-01T06:01:00Z".parse().unwrap());
         assert_eq!(result.finished_at, "2026-11-01T07:03:00Z".parse().unwrap());

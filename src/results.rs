@@ -1,5 +1,8 @@
 //! What a run produced: per report, its outcome and files. Writers turn this into files.
 
+use std::fs::File;
+use std::io;
+
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -9,7 +12,7 @@ use crate::period::Period;
 use crate::report::{Format, ReportKind, ReportLevel};
 
 /// The record of one run; serialised in this field order as `manifest.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     pub manifest_version: u32,
     pub tool: Tool,
@@ -18,7 +21,8 @@ pub struct RunResult {
     pub as_of: Date,
     pub job: JobRef,
     pub base_url: String,
-    pub reports: Vec<ReportResult>,
+    /// In plan order.
+    pub reports: ReportLog,
     /// Which part of the plan this run covered (`run --shard I/N`); absent for a whole run and
     /// for the output of `merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,20 +149,323 @@ impl SkuCheck {
 
 impl RunResult {
     pub fn ok_count(&self) -> usize {
-        self.reports
-            .iter()
-            .filter(|r| r.status == Status::Ok)
-            .count()
+        self.reports.ok_count()
     }
 
     pub fn failed_count(&self) -> usize {
-        self.reports.len() - self.ok_count()
+        self.reports.failed_count()
+    }
+}
+
+/// The reports of a run, one slot per plan position, held in an anonymous temporary file rather
+/// than in memory: a run of 10 000 reports keeps a few bytes per report, and its outputs read the
+/// records back one at a time. Slots can be filled in any order and replaced.
+pub struct ReportLog {
+    file: File,
+    end: u64,
+    slots: Vec<Option<Slot>>,
+    ok: usize,
+    files: usize,
+}
+
+/// Where a record is in the file, and the counts [`ReportLog`] answers without reading it.
+#[derive(Clone, Copy)]
+struct Slot {
+    offset: u64,
+    len: u32,
+    ok: bool,
+    files: u32,
+}
+
+impl ReportLog {
+    /// A log of `len` empty slots, to be filled with [`ReportLog::set`].
+    pub fn with_slots(len: usize) -> io::Result<Self> {
+        let file = tempfile::tempfile().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a temporary file for the run's results: {e}"),
+            )
+        })?;
+        let mut slots = Vec::new();
+        slots.resize_with(len, || None);
+        Ok(ReportLog {
+            file,
+            end: 0,
+            slots,
+            ok: 0,
+            files: 0,
+        })
     }
 
-    /// Every file of the run, sorted by path: what `SHA256SUMS` lists.
-    pub fn files(&self) -> Vec<&FileResult> {
-        let mut files: Vec<&FileResult> = self.reports.iter().flat_map(|r| &r.files).collect();
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        files
+    /// A log holding `reports`, in their order.
+    pub fn of(reports: impl IntoIterator<Item = ReportResult>) -> io::Result<Self> {
+        let mut log = Self::with_slots(0)?;
+        for report in reports {
+            log.slots.push(None);
+            log.set(log.slots.len() - 1, &report)?;
+        }
+        Ok(log)
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Reports whose status is ok.
+    pub fn ok_count(&self) -> usize {
+        self.ok
+    }
+
+    /// Reports that failed, or whose slot was never filled.
+    pub fn failed_count(&self) -> usize {
+        self.len() - self.ok
+    }
+
+    /// Files of all reports.
+    pub fn file_count(&self) -> usize {
+        self.files
+    }
+
+    /// Puts `report` in slot `position`, replacing what was there.
+    ///
+    /// # Panics
+    /// If `position` is not below [`ReportLog::len`].
+    pub fn set(&mut self, position: usize, report: &ReportResult) -> io::Result<()> {
+        let bytes = serde_json::to_vec(report)?;
+        let len = u32::try_from(bytes.len()).map_err(|_| {
+            io::Error::other(format!(
+                "the record of {} {} is too large to keep ({} bytes)",
+                report.tenant_name,
+                report.period,
+                bytes.len()
+            ))
+        })?;
+        write_all_at(&self.file, &bytes, self.end).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot keep the run's results in a temporary file: {e}"),
+            )
+        })?;
+        let slot = Slot {
+            offset: self.end,
+            len,
+            ok: report.status == Status::Ok,
+            files: u32::try_from(report.files.len()).unwrap_or(u32::MAX),
+        };
+        self.end += u64::from(len);
+        if let Some(old) = self.slots[position].replace(slot) {
+            self.ok -= usize::from(old.ok);
+            self.files -= old.files as usize;
+        }
+        self.ok += usize::from(slot.ok);
+        self.files += slot.files as usize;
+        Ok(())
+    }
+
+    /// The report in slot `position`.
+    ///
+    /// # Panics
+    /// If `position` is not below [`ReportLog::len`].
+    pub fn get(&self, position: usize) -> io::Result<ReportResult> {
+        let Some(slot) = self.slots[position] else {
+            return Err(io::Error::other(format!(
+                "no result was recorded for report {position} of the run"
+            )));
+        };
+        let mut bytes = vec![0; slot.len as usize];
+        read_exact_at(&self.file, &mut bytes, slot.offset).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read the run's results back from their temporary file: {e}"),
+            )
+        })?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// Changes the report in slot `position`.
+    pub fn update(
+        &mut self,
+        position: usize,
+        change: impl FnOnce(&mut ReportResult),
+    ) -> io::Result<()> {
+        let mut report = self.get(position)?;
+        change(&mut report);
+        self.set(position, &report)
+    }
+
+    /// The reports in slot order, read one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = io::Result<ReportResult>> + '_ {
+        (0..self.len()).map(|position| self.get(position))
+    }
+
+    /// Whether every slot holds a report.
+    pub fn is_complete(&self) -> bool {
+        self.slots.iter().all(Option::is_some)
+    }
+
+    /// Every report, in memory: for the few places that need them all at once.
+    pub fn to_vec(&self) -> io::Result<Vec<ReportResult>> {
+        self.iter().collect()
+    }
+}
+
+impl std::fmt::Debug for ReportLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to_vec() {
+            Ok(reports) => f.debug_list().entries(reports).finish(),
+            Err(e) => write!(f, "<{} reports: {e}>", self.len()),
+        }
+    }
+}
+
+impl PartialEq for ReportLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|(a, b)| matches!((a, b), (Ok(a), Ok(b)) if a == b))
+    }
+}
+
+impl Serialize for ReportLog {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for report in self.iter() {
+            seq.serialize_element(&report.map_err(S::Error::custom)?)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportLog {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Records;
+        impl<'de> serde::de::Visitor<'de> for Records {
+            type Value = ReportLog;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of reports")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ReportLog, A::Error> {
+                use serde::de::Error;
+                let mut log = ReportLog::with_slots(0).map_err(A::Error::custom)?;
+                while let Some(report) = seq.next_element::<ReportResult>()? {
+                    log.slots.push(None);
+                    log.set(log.slots.len() - 1, &report)
+                        .map_err(A::Error::custom)?;
+                }
+                Ok(log)
+            }
+        }
+        deserializer.deserialize_seq(Records)
+    }
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, bytes: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, bytes, offset)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !bytes.is_empty() {
+        let n = file.seek_write(bytes, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut bytes: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !bytes.is_empty() {
+        let n = file.seek_read(bytes, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        bytes = &mut bytes[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::manifest::tests::contract_run;
+
+    fn named(name: &str, status: Status, files: usize) -> ReportResult {
+        let mut report = contract_run().reports.get(0).unwrap();
+        report.tenant_name = name.to_owned();
+        report.status = status;
+        let file = report.files[0].clone();
+        report.files = vec![file; files];
+        report
+    }
+
+    #[test]
+    fn slots_filled_out_of_order_read_back_in_slot_order() {
+        let mut log = ReportLog::with_slots(3).unwrap();
+        assert!(!log.is_complete());
+        log.set(2, &named("c", Status::Ok, 1)).unwrap();
+        log.set(0, &named("a", Status::Failed, 0)).unwrap();
+        let err = log.get(1).unwrap_err();
+        assert!(err.to_string().contains("report 1"), "{err}");
+        log.set(1, &named("b", Status::Ok, 2)).unwrap();
+        assert!(log.is_complete());
+        let names: Vec<String> = log.iter().map(|r| r.unwrap().tenant_name).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(
+            (log.ok_count(), log.failed_count(), log.file_count()),
+            (2, 1, 3)
+        );
+    }
+
+    #[test]
+    fn replacing_a_report_replaces_its_counts() {
+        let mut log =
+            ReportLog::of([named("a", Status::Ok, 2), named("b", Status::Ok, 1)]).unwrap();
+        log.update(0, |r| {
+            r.status = Status::Failed;
+            r.files.clear();
+            r.warnings.push("w".into());
+        })
+        .unwrap();
+        assert_eq!(
+            (log.ok_count(), log.failed_count(), log.file_count()),
+            (1, 1, 1)
+        );
+        assert_eq!(log.get(0).unwrap().warnings, ["w"]);
+        assert_eq!(log.get(1).unwrap(), named("b", Status::Ok, 1));
+    }
+
+    #[test]
+    fn serialises_as_the_list_it_holds() {
+        let reports = vec![named("a", Status::Ok, 1), named("b", Status::Failed, 0)];
+        let log = ReportLog::of(reports.clone()).unwrap();
+        let json = serde_json::to_string(&log).unwrap();
+        assert_eq!(json, serde_json::to_string(&reports).unwrap());
+        let back: ReportLog = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, log);
+        assert_eq!(back.to_vec().unwrap(), reports);
+        assert_eq!((back.ok_count(), back.file_count()), (1, 1));
     }
 }

@@ -3,6 +3,7 @@
 //! others; cancellation stops everything promptly without leaving partial files.
 
 use std::collections::HashMap;
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +21,7 @@ use crate::paths::ensure_dir_inside;
 use crate::plan::{Plan, ReportRequest};
 use crate::poll::{self, GenerationModel, PollError, ReadyFile};
 use crate::report::Format;
-use crate::results::{FileResult, ReportResult, SkuStatus, Status};
+use crate::results::{FileResult, ReportLog, ReportResult, SkuStatus, Status};
 use crate::state::{ReportState, SavedFile, StateStore, report_key};
 
 #[derive(Clone, Debug)]
@@ -100,16 +101,19 @@ pub const INTERRUPTED: &str =
     "interrupted before it finished (the run was cancelled); run again to resume";
 
 /// Runs every report of the plan; the results are in plan order. The plan is consumed: a
-/// request is dropped as soon as its report is done, so that what a long run holds is its
-/// results, not also its requests.
-pub async fn execute(runner: &Runner, plan: Plan) -> Vec<ReportResult> {
+/// request is dropped as soon as its report is done, and its result goes to a [`ReportLog`] on
+/// disk, so that what a long run holds follows the concurrency, not the plan. Fails only when
+/// the results cannot be kept (the temporary folder is full or unwritable).
+pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
     let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
     let generation = Arc::new(GenerationModel::new());
     let mut tasks: JoinSet<(usize, ReportResult)> = JoinSet::new();
     // The requests of the reports running now, for the rare task that cannot be joined.
     let mut running: HashMap<tokio::task::Id, (usize, ReportRequest)> = HashMap::new();
-    let mut results: Vec<Option<ReportResult>> = Vec::new();
-    results.resize_with(plan.reports.len(), || None);
+    let mut results = Collected {
+        log: ReportLog::with_slots(plan.reports.len())?,
+        error: None,
+    };
     let mut requests = plan.reports.into_iter().enumerate();
     for (index, request) in requests.by_ref() {
         let permit = tokio::select! {
@@ -118,7 +122,7 @@ pub async fn execute(runner: &Runner, plan: Plan) -> Vec<ReportResult> {
             permit = permits.clone().acquire_owned() => permit.ok(),
         };
         let Some(permit) = permit else {
-            results[index] = Some(interrupted(runner, &request));
+            results.put(index, &interrupted(runner, &request));
             break;
         };
         let job = ReportJob {
@@ -163,35 +167,45 @@ pub async fn execute(runner: &Runner, plan: Plan) -> Vec<ReportResult> {
         keep(runner, &mut results, &mut running, joined);
     }
     for (index, request) in requests {
-        results[index] = Some(interrupted(runner, &request));
+        results.put(index, &interrupted(runner, &request));
     }
-    debug_assert!(
-        results.iter().all(Option::is_some),
-        "a plan index without a result"
-    );
-    results.into_iter().flatten().collect()
+    if let Some(error) = results.error {
+        return Err(error);
+    }
+    debug_assert!(results.log.is_complete(), "a plan index without a result");
+    Ok(results.log)
+}
+
+/// The results so far, and the first failure to keep one.
+struct Collected {
+    log: ReportLog,
+    error: Option<io::Error>,
+}
+
+impl Collected {
+    fn put(&mut self, index: usize, result: &ReportResult) {
+        if let Err(error) = self.log.set(index, result) {
+            self.error.get_or_insert(error);
+        }
+    }
 }
 
 /// Files a finished task's result under its plan position. A task that panicked has already
 /// turned that into a failed result; one that could not even be joined counts as interrupted.
 fn keep(
     runner: &Runner,
-    results: &mut [Option<ReportResult>],
+    results: &mut Collected,
     running: &mut HashMap<tokio::task::Id, (usize, ReportRequest)>,
     joined: Result<(tokio::task::Id, (usize, ReportResult)), tokio::task::JoinError>,
 ) {
     match joined {
-        Ok((id, (index, mut result))) => {
+        Ok((id, (index, result))) => {
             running.remove(&id);
-            // Kept until the run's files are written: spare capacity would cost more than the
-            // record itself (a Vec grows to room for four files).
-            result.files.shrink_to_fit();
-            result.warnings.shrink_to_fit();
-            results[index] = Some(result);
+            results.put(index, &result);
         }
         Err(error) => {
             if let Some((index, request)) = running.remove(&error.id()) {
-                results[index] = Some(interrupted(runner, &request));
+                results.put(index, &interrupted(runner, &request));
             }
         }
     }

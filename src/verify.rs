@@ -413,7 +413,7 @@ mod tests {
     fn run_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let mut result = manifest::tests::contract_run();
-        result.reports[0].files = files
+        let files: Vec<FileResult> = files
             .iter()
             .map(|(path, content)| {
                 let full = dir.path().join(path);
@@ -429,7 +429,11 @@ mod tests {
                 }
             })
             .collect();
-        output::write_run_outputs(dir.path(), &result).unwrap();
+        result
+            .reports
+            .update(0, |report| report.files = files)
+            .unwrap();
+        output::write_outputs(dir.path(), result).unwrap();
         dir
     }
 

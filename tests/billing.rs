@@ -9,7 +9,7 @@ use acronis_reports::output::summary;
 use acronis_reports::period::Period;
 use acronis_reports::report::{Format, ReportKind, ReportLevel};
 use acronis_reports::results::{
-    FileResult, JobRef, ReportResult, RunResult, SkuCheck, SkuStatus, Status, Tool,
+    FileResult, JobRef, ReportLog, ReportResult, RunResult, SkuCheck, SkuStatus, Status, Tool,
 };
 use assert_cmd::Command;
 use serde_json::Value;
@@ -468,7 +468,7 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
             sha256: "cd".repeat(32),
         },
         base_url: "https://eu2-cloud.acronis.com".into(),
-        reports,
+        reports: ReportLog::of(reports).unwrap(),
         shard: None,
         discovery: Vec::new(),
         derived_files: Vec::new(),
@@ -492,7 +492,7 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
         daily: false,
         totals,
     };
-    let text = summary::render(&result, Some(&billing));
+    let text = summary::render(&result, Some(&billing)).unwrap();
     assert!(text.len() < summary::MAX_BYTES, "{} bytes", text.len());
     assert!(text.starts_with("# Acronis billing reports"));
     assert!(

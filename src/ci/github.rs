@@ -7,9 +7,10 @@
 //! end a command early nor start another one.
 
 use std::fmt::Write as _;
+use std::io;
 
 use super::{Outputs, Value};
-use crate::results::{ReportResult, RunResult, Status};
+use crate::results::{RunResult, Status};
 
 /// GitHub shows at most 10 error and 10 warning annotations per step; we send at most this many
 /// in all, then one notice that counts the rest.
@@ -64,8 +65,15 @@ pub fn mask_commands(secrets: &[String]) -> String {
 
 /// One annotation per failed report, then one per warning (each in period, tenant order), at
 /// most [`MAX_ANNOTATIONS`]; then one `::notice` for the rest, if any.
-pub fn annotations(result: &RunResult) -> String {
-    let mut reports: Vec<&ReportResult> = result.reports.iter().collect();
+pub fn annotations(result: &RunResult) -> io::Result<String> {
+    // Only the reports with a problem are read into memory: few, in a run that goes well.
+    let mut reports = Vec::new();
+    for report in result.reports.iter() {
+        let report = report?;
+        if report.status == Status::Failed || !report.warnings.is_empty() {
+            reports.push(report);
+        }
+    }
     reports.sort_by(|a, b| {
         (a.period, &a.tenant_name, &a.tenant_id).cmp(&(b.period, &b.tenant_name, &b.tenant_id))
     });
@@ -74,12 +82,12 @@ pub fn annotations(result: &RunResult) -> String {
         .filter(|r| r.status == Status::Failed)
         .map(|r| {
             let error = r.error.as_deref().unwrap_or("no reason was recorded");
-            ("error", *r, "report failed", error)
+            ("error", r, "report failed", error)
         });
     let warnings = reports.iter().flat_map(|r| {
         r.warnings
             .iter()
-            .map(move |w| ("warning", *r, "warning", w.as_str()))
+            .map(move |w| ("warning", r, "warning", w.as_str()))
     });
     let mut out = String::new();
     let (mut shown, mut failed_left, mut warnings_left) = (0, 0, 0);
@@ -127,7 +135,7 @@ pub fn annotations(result: &RunResult) -> String {
             escape_data(&text)
         );
     }
-    out
+    Ok(out)
 }
 
 /// The `$GITHUB_OUTPUT` lines: counts as `name=value`; paths, which could hold a line break, in
@@ -224,7 +232,10 @@ mod tests {
 
     #[test]
     fn no_annotations_for_a_clean_run() {
-        assert_eq!(annotations(&run_of(vec![ok_report("acme", october())])), "");
+        assert_eq!(
+            annotations(&run_of(vec![ok_report("acme", october())])).unwrap(),
+            ""
+        );
     }
 
     #[test]
@@ -237,7 +248,7 @@ mod tests {
                 "HTTP 404: tenant\nnot found",
             ),
         ]);
-        let text = annotations(&run);
+        let text = annotations(&run).unwrap();
         assert_eq!(
             lines(&text),
             [
@@ -251,7 +262,7 @@ mod tests {
         let mut warned = ok_report("acme", october());
         warned.warnings.push("2 of 3 rows lack a SKU".into());
         let run = run_of(vec![warned, failed_report("zeta", october(), "timed out")]);
-        let text = annotations(&run);
+        let text = annotations(&run).unwrap();
         let got = lines(&text);
         assert_eq!(got.len(), 2);
         assert!(got[0].starts_with("::error title=zeta · 2026-10%3A report failed::"));
@@ -267,7 +278,7 @@ mod tests {
         let mut warned = ok_report("warned", october());
         warned.warnings = vec!["w1".into(), "w2".into()];
         reports.push(warned);
-        let text = annotations(&run_of(reports));
+        let text = annotations(&run_of(reports)).unwrap();
         let got = lines(&text);
         assert_eq!(got.len(), MAX_ANNOTATIONS + 1);
         assert!(got[..10].iter().all(|l| l.starts_with("::error ")));
@@ -282,7 +293,7 @@ mod tests {
     #[test]
     fn long_messages_are_cut() {
         let run = run_of(vec![failed_report("acme", october(), &"x".repeat(5000))]);
-        let text = annotations(&run);
+        let text = annotations(&run).unwrap();
         assert!(text.len() < MESSAGE_CHARS + 400, "{}", text.len());
         assert!(text.trim_end().ends_with('…'));
     }

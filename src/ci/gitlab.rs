@@ -2,8 +2,9 @@
 //! `artifacts:reports:dotenv`, and a JUnit XML report for `artifacts:reports:junit`, as pure
 //! functions to text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::io;
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
@@ -39,9 +40,11 @@ pub fn dotenv(outputs: &Outputs) -> String {
 /// (`classname` the period, `name` the tenant). A failed report is a `<failure>` whose message
 /// is the report's error; its type says whether a required check failed it (`sku_check`) or
 /// something else (`report`). Warnings go to the case's `system-err`, its files to `system-out`.
-pub fn junit(result: &RunResult) -> String {
-    let mut periods: BTreeMap<Period, Vec<&ReportResult>> = BTreeMap::new();
-    for report in &result.reports {
+pub fn junit(result: &RunResult) -> io::Result<String> {
+    // A JUnit report is one document with a case per report, built whole before it is written.
+    let mut periods: BTreeMap<Period, Vec<ReportResult>> = BTreeMap::new();
+    for report in result.reports.iter() {
+        let report = report?;
         periods.entry(report.period).or_default().push(report);
     }
     let mut junit = Report::new("acronis-reports");
@@ -58,13 +61,13 @@ pub fn junit(result: &RunResult) -> String {
         });
         let label = period.label();
         let mut suite = TestSuite::new(label.as_str());
-        for (i, report) in reports.iter().enumerate() {
+        let mut per_name: HashMap<&str, usize> = HashMap::new();
+        for report in &reports {
+            *per_name.entry(&report.tenant_name).or_default() += 1;
+        }
+        for report in &reports {
             // Two reports of one tenant and period (another kind or level) need distinct names.
-            let shared = reports
-                .iter()
-                .enumerate()
-                .any(|(j, other)| j != i && other.tenant_name == report.tenant_name);
-            let name = if shared {
+            let name = if per_name[report.tenant_name.as_str()] > 1 {
                 format!("{} ({}, {})", report.tenant_name, report.kind, report.level)
             } else {
                 report.tenant_name.clone()
@@ -73,9 +76,9 @@ pub fn junit(result: &RunResult) -> String {
         }
         junit.add_test_suite(suite);
     }
-    junit
+    Ok(junit
         .to_string()
-        .expect("a JUnit report in memory always serialises")
+        .expect("a JUnit report in memory always serialises"))
 }
 
 fn test_case(report: &ReportResult, name: &str, period: &str) -> TestCase {
@@ -193,7 +196,7 @@ mod tests {
             ),
             ok_report("acme", october()),
         ]);
-        let xml = junit(&run);
+        let xml = junit(&run).unwrap();
         assert_eq!(
             xml,
             r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -239,7 +242,7 @@ mod tests {
         };
         let mut warned = ok_report("globex", october());
         warned.warnings.push("1 of 3 rows lack a SKU".into());
-        let xml = junit(&run_of(vec![checked, warned]));
+        let xml = junit(&run_of(vec![checked, warned])).unwrap();
         assert!(xml.contains(r#"type="sku_check""#), "{xml}");
         assert!(xml.contains("SKU check: 2 of 3 rows lack a SKU"), "{xml}");
         assert!(
@@ -256,7 +259,7 @@ mod tests {
     fn two_reports_of_one_tenant_and_period_get_distinct_names() {
         let mut daily = ok_report("acme", october());
         daily.kind = ReportKind::UsageDaily;
-        let xml = junit(&run_of(vec![ok_report("acme", october()), daily]));
+        let xml = junit(&run_of(vec![ok_report("acme", october()), daily])).unwrap();
         assert!(
             xml.contains(r#"name="acme (usage_daily, direct_partners)""#),
             "{xml}"
@@ -269,7 +272,7 @@ mod tests {
 
     #[test]
     fn junit_of_no_reports_is_still_a_document() {
-        let xml = junit(&run_of(vec![]));
+        let xml = junit(&run_of(vec![])).unwrap();
         assert!(
             xml.contains(r#"<testsuites name="acronis-reports" tests="0""#),
             "{xml}"

@@ -245,11 +245,13 @@ pub fn publish(
         }
         if let Some(path) = &context.github_step_summary {
             // summary.md itself, billing totals included; rendered anew only when it is not there.
-            let summary = fs::read_to_string(out_dir.join(output::SUMMARY))
-                .unwrap_or_else(|_| output::summary::render(result, None));
+            let summary = match fs::read_to_string(out_dir.join(output::SUMMARY)) {
+                Ok(summary) => summary,
+                Err(_) => output::summary::render(result, None)?,
+            };
             append(path, summary.as_bytes())?;
         }
-        let annotations = github::annotations(result);
+        let annotations = github::annotations(result)?;
         let mut stdout = io::stdout().lock();
         let _ = stdout.write_all(annotations.as_bytes());
         let _ = stdout.flush();
@@ -267,7 +269,7 @@ pub fn publish(
         write_new(&path, gitlab::dotenv(&outputs).as_bytes())?;
     }
     if let Some(path) = context.junit_path(out_dir) {
-        write_new(&path, gitlab::junit(result).as_bytes())?;
+        write_new(&path, gitlab::junit(result)?.as_bytes())?;
     }
     Ok(())
 }
@@ -304,7 +306,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::period::Period;
     use crate::report::{Format, ReportKind, ReportLevel};
-    use crate::results::{FileResult, JobRef, ReportResult, SkuCheck, SkuStatus, Status, Tool};
+    use crate::results::{
+        FileResult, JobRef, ReportLog, ReportResult, SkuCheck, SkuStatus, Status, Tool,
+    };
     use jiff::civil::date;
     use std::collections::HashMap;
 
@@ -367,7 +371,7 @@ pub(crate) mod tests {
                 sha256: "cd".repeat(32),
             },
             base_url: "https://eu2-cloud.acronis.com".into(),
-            reports,
+            reports: ReportLog::of(reports).unwrap(),
             shard: None,
             discovery: Vec::new(),
             derived_files: Vec::new(),

@@ -497,6 +497,12 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     };
     let reports = run::execute(&runner, plan).await;
     progress.finish();
+    let reports = reports.map_err(|e| {
+        Fatal::failed(format!(
+            "{e}; the files downloaded so far and the resume state are kept in {}: run again to finish",
+            out_dir.display()
+        ))
+    })?;
     let result = RunResult {
         manifest_version: 1,
         tool: Tool::current(),
@@ -522,7 +528,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     })?;
     acronis_reports::ci::publish(ci, &result, out_dir, interruption.exit_code())
         .map_err(Fatal::failed)?;
-    let files = result.files().len();
+    let files = result.reports.file_count();
     let summary = out_dir.join("summary.md");
     if let Some(code) = interruption.exit_code() {
         if super::progress::human_stderr() {
@@ -560,7 +566,13 @@ fn print_failures(result: &RunResult) {
     if !super::progress::human_stderr() {
         return;
     }
-    for report in result.reports.iter().filter(|r| r.error.is_some()) {
+    // A record that cannot be read back has already failed writing the outputs.
+    for report in result
+        .reports
+        .iter()
+        .flatten()
+        .filter(|r| r.error.is_some())
+    {
         eprintln!(
             "failed: {} {}: {}",
             report.tenant_name,

@@ -25,7 +25,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::period::Period;
     use crate::report::{Format, ReportKind, ReportLevel};
-    use crate::results::{FileResult, JobRef, ReportResult, SkuCheck, SkuStatus, Status, Tool};
+    use crate::results::{
+        FileResult, JobRef, ReportLog, ReportResult, SkuCheck, SkuStatus, Status, Tool,
+    };
     use jiff::civil::date;
 
     /// The example of `manifest.json` in the contract (docs/spec outputs.md), verbatim.
@@ -77,7 +79,7 @@ pub(crate) mod tests {
                 sha256: "<hex>".into(),
             },
             base_url: "https://eu2-cloud.acronis.com".into(),
-            reports: vec![ReportResult {
+            reports: ReportLog::of(vec![ReportResult {
                 tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
                 tenant_name: "acme".into(),
                 period: Period {
@@ -104,7 +106,8 @@ pub(crate) mod tests {
                 dr_compute_points: None,
                 warnings: Vec::new(),
                 plan_index: 0,
-            }],
+            }])
+            .unwrap(),
             shard: None,
             discovery: Vec::new(),
             derived_files: Vec::new(),

@@ -25,69 +25,65 @@ pub const BILLING: &str = BILLING_CSV;
 /// `manifest.json` into `dir`, each atomically, and returns the record as written: `result`
 /// with `billing.csv` among its derived files, with the warnings deriving it raised (a report
 /// whose two formats disagree) added to their reports, once each, and with the reports' DR
-/// compute points as `billing.csv` counts them.
-pub fn write_run_outputs(dir: &Path, result: &RunResult) -> io::Result<RunResult> {
-    write_outputs(dir, result.clone())
-}
-
-/// [`write_run_outputs`] of a record the caller gives up, so that a long run's record is never
-/// held twice; the files are streamed to disk rather than rendered in memory first.
+/// compute points as `billing.csv` counts them. The files are streamed to disk, the reports
+/// read one at a time, rather than rendered in memory first.
 pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult> {
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
     let (derived, billing) = write_billing(dir, &result)?;
     for (index, warning) in billing.warnings {
-        tracing::warn!(
-            "{} {}: {warning}",
-            result.reports[index].tenant_name,
-            result.reports[index].period
-        );
-        let warnings = &mut result.reports[index].warnings;
-        if !warnings.contains(&warning) {
-            warnings.push(warning);
-        }
+        result.reports.update(index, |report| {
+            tracing::warn!("{} {}: {warning}", report.tenant_name, report.period);
+            if !report.warnings.contains(&warning) {
+                report.warnings.push(warning);
+            }
+        })?;
     }
     // Billing is the one place that counts DR compute points (the report tenant's own rows,
     // which cover the tenants below it, where it has them), for failed reports too.
     for (index, points) in billing.dr_compute_points {
-        result.reports[index].dr_compute_points = Some(points);
+        result
+            .reports
+            .update(index, |report| report.dr_compute_points = Some(points))?;
     }
     result.derived_files.retain(|f| f.path != derived.path);
     result.derived_files.push(derived);
 
     write_atomic(
         &dir.join(SUMMARY),
-        summary::render(&result, Some(&billing.summary)).as_bytes(),
+        summary::render(&result, Some(&billing.summary))?.as_bytes(),
     )?;
+    let listed = listed_files(&result)?;
     write_atomic_with(&dir.join(SHA256SUMS), |out| {
-        checksums::write_sorted(out, listed_pairs(&result))
+        checksums::write_sorted(
+            out,
+            listed
+                .iter()
+                .map(|f| (f.path.as_str(), f.sha256.as_str()))
+                .collect(),
+        )
     })?;
+    drop(listed);
     // Last, so that an interrupted run leaves an older manifest that `verify` will flag as
     // disagreeing with the new SHA256SUMS, rather than a new manifest that looks complete.
     write_atomic_with(&dir.join(MANIFEST), |out| manifest::write(out, &result))?;
     Ok(result)
 }
 
-/// What `SHA256SUMS` lists: every report file and every derived file.
-pub fn listed_files(result: &RunResult) -> Vec<ChecksumEntry> {
-    listed_pairs(result)
-        .into_iter()
-        .map(|(path, sha256)| ChecksumEntry {
-            path: path.to_owned(),
-            sha256: sha256.to_owned(),
-        })
-        .collect()
-}
-
-/// [`listed_files`] as borrowed `(path, sha256)` pairs, unsorted.
-fn listed_pairs(result: &RunResult) -> Vec<(&str, &str)> {
-    let reports = result.reports.iter().flat_map(|r| &r.files);
-    let reports = reports.map(|f| (f.path.as_str(), f.sha256.as_str()));
-    let derived = result
-        .derived_files
-        .iter()
-        .map(|f| (f.path.as_str(), f.sha256.as_str()));
-    reports.chain(derived).collect()
+/// What `SHA256SUMS` lists, unsorted: every report file and every derived file.
+pub fn listed_files(result: &RunResult) -> io::Result<Vec<ChecksumEntry>> {
+    let mut listed = Vec::with_capacity(result.reports.file_count() + result.derived_files.len());
+    for report in result.reports.iter() {
+        listed.extend(report?.files.into_iter().map(|f| ChecksumEntry {
+            path: f.path,
+            sha256: f.sha256,
+        }));
+    }
+    listed.extend(result.derived_files.iter().map(|f| ChecksumEntry {
+        path: f.path.clone(),
+        sha256: f.sha256.clone(),
+    }));
+    Ok(listed)
 }
 
 /// Streams `billing.csv` into `dir`, hashing it on the way.
@@ -98,7 +94,7 @@ fn write_billing(dir: &Path, result: &RunResult) -> io::Result<(DerivedFile, Bil
             hasher: Sha256::new(),
             bytes: 0,
         };
-        let billing = billing::write(dir, &result.reports, &mut hashing)?;
+        let billing = billing::write(dir, result.reports.iter(), &mut hashing)?;
         Ok((
             billing,
             hex::encode(hashing.hasher.finalize()),
@@ -285,15 +281,21 @@ mod tests {
     fn writes_the_run_files_and_billing_csv() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let result = manifest::tests::contract_run();
-        let report = out.join(&result.reports[0].files[0].path);
+        let report = out.join(
+            &manifest::tests::contract_run()
+                .reports
+                .get(0)
+                .unwrap()
+                .files[0]
+                .path,
+        );
         fs::create_dir_all(report.parent().unwrap()).unwrap();
         fs::write(
             &report,
             "Tenant UUID,Offering Item,Usage Name,Measurement Unit,Usage\nc,pw_base_storage,storage,bytes,1073741824\n",
         )
         .unwrap();
-        let written = write_run_outputs(&out, &result).unwrap();
+        let written = write_outputs(&out, manifest::tests::contract_run()).unwrap();
         let billing = fs::read(out.join(BILLING)).unwrap();
         let sha256 = hex::encode(Sha256::digest(&billing));
         assert_eq!(
@@ -309,7 +311,7 @@ mod tests {
             written,
             RunResult {
                 derived_files: written.derived_files.clone(),
-                ..result.clone()
+                ..manifest::tests::contract_run()
             }
         );
         assert_eq!(
@@ -319,7 +321,10 @@ mod tests {
             )
         );
         let sums = fs::read_to_string(out.join(SHA256SUMS)).unwrap();
-        assert_eq!(sums, checksums::render_entries(&listed_files(&written)));
+        assert_eq!(
+            sums,
+            checksums::render_entries(&listed_files(&written).unwrap())
+        );
         assert!(sums.contains(&format!("{sha256}  billing.csv\n")), "{sums}");
         assert_eq!(
             fs::read_to_string(out.join(MANIFEST)).unwrap(),
@@ -332,8 +337,10 @@ mod tests {
         );
 
         // Writing the record back (as `merge` does) gives the same files.
-        let again = write_run_outputs(&out, &written).unwrap();
+        let manifest = fs::read_to_string(out.join(MANIFEST)).unwrap();
+        let again = write_outputs(&out, serde_json::from_str(&manifest).unwrap()).unwrap();
         assert_eq!(again, written);
+        assert_eq!(fs::read_to_string(out.join(MANIFEST)).unwrap(), manifest);
     }
 
     #[test]

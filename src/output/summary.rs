@@ -6,11 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::io;
 
 use crate::api::one_line;
 use crate::billing::{BillingSummary, SCOPE_TOTAL};
 use crate::period::Period;
-use crate::results::{FileResult, ReportResult, RunResult, SkuStatus, Status};
+use crate::report::{ReportKind, ReportLevel};
+use crate::results::{FileResult, ReportLog, ReportResult, RunResult, SkuStatus, Status};
 
 /// GitHub's limit for one step summary.
 pub const MAX_BYTES: usize = 1024 * 1024;
@@ -28,18 +30,55 @@ const NAME_CHARS: usize = 100;
 const MESSAGE_CHARS: usize = 400;
 const DASH: &str = "—";
 
-/// The summary of `result`; `billing` is what `billing.csv` holds, when it was written.
-pub fn render(result: &RunResult, billing: Option<&BillingSummary>) -> String {
-    let head = head(result);
+/// The summary of `result`; `billing` is what `billing.csv` holds, when it was written. Reads
+/// the reports back one at a time; what it keeps of each is a [`Listed`] entry.
+pub fn render(result: &RunResult, billing: Option<&BillingSummary>) -> io::Result<String> {
+    let listed = Listed::all(&result.reports)?;
+    let head = head(result, &listed);
     let usage = billing.map(usage).unwrap_or_default();
-    let problems = problems(result);
+    let problems = problems(&result.reports, &listed)?;
     let tables_budget = MAX_BYTES
         .saturating_sub(head.len() + usage.len() + problems.len())
         .saturating_sub(SECTION_OVERHEAD);
-    let tables = tables(result, tables_budget);
+    let tables = tables(&result.reports, listed, tables_budget)?;
     let text = format!("{head}{usage}{tables}{problems}");
     debug_assert!(text.len() < MAX_BYTES, "summary.md is {} bytes", text.len());
-    text
+    Ok(text)
+}
+
+/// What the summary orders and counts a report by; the rest of the record is read again only
+/// for the rows and problems that are shown.
+struct Listed {
+    position: usize,
+    period: Period,
+    tenant_name: String,
+    tenant_id: String,
+    kind: ReportKind,
+    level: ReportLevel,
+    failed: bool,
+    warnings: usize,
+    has_problem: bool,
+}
+
+impl Listed {
+    fn all(reports: &ReportLog) -> io::Result<Vec<Listed>> {
+        let mut listed = Vec::with_capacity(reports.len());
+        for (position, report) in reports.iter().enumerate() {
+            let report = report?;
+            listed.push(Listed {
+                position,
+                period: report.period,
+                failed: report.status == Status::Failed,
+                warnings: report.warnings.len(),
+                has_problem: has_problem(&report),
+                tenant_name: report.tenant_name,
+                tenant_id: report.tenant_id,
+                kind: report.kind,
+                level: report.level,
+            });
+        }
+        Ok(listed)
+    }
 }
 
 /// The usage per SKU (and period, when there are several), from `billing.csv`.
@@ -145,15 +184,11 @@ fn period_name(period: &Period) -> String {
     }
 }
 
-fn head(result: &RunResult) -> String {
+fn head(result: &RunResult, listed: &[Listed]) -> String {
     let total = result.reports.len();
     let failed = result.failed_count();
-    let files = result.reports.iter().map(|r| r.files.len()).sum::<usize>();
-    let warnings = result
-        .reports
-        .iter()
-        .map(|r| r.warnings.len())
-        .sum::<usize>();
+    let files = result.reports.file_count();
+    let warnings = listed.iter().map(|r| r.warnings).sum::<usize>();
 
     let mut outcome = format!("{} of {} ok", result.ok_count(), plural(total, "report"));
     if total == 0 {
@@ -198,22 +233,22 @@ fn head(result: &RunResult) -> String {
 }
 
 /// One section per period, in date order; tenants by name within it.
-fn tables(result: &RunResult, budget: usize) -> String {
-    let mut periods: BTreeMap<Period, Vec<&ReportResult>> = BTreeMap::new();
-    for report in &result.reports {
-        periods.entry(report.period).or_default().push(report);
+fn tables(reports: &ReportLog, listed: Vec<Listed>, budget: usize) -> io::Result<String> {
+    let mut periods: BTreeMap<Period, Vec<Listed>> = BTreeMap::new();
+    for entry in listed {
+        periods.entry(entry.period).or_default().push(entry);
     }
     let mut out = String::new();
     let mut remaining = budget;
     let mut left_out_periods = 0;
     let mut left_out_reports = 0;
-    for (period, mut reports) in periods {
+    for (period, mut entries) in periods {
         if remaining < SECTION_OVERHEAD {
             left_out_periods += 1;
-            left_out_reports += reports.len();
+            left_out_reports += entries.len();
             continue;
         }
-        reports.sort_by(|a, b| {
+        entries.sort_by(|a, b| {
             (&a.tenant_name, &a.tenant_id, a.kind, a.level).cmp(&(
                 &b.tenant_name,
                 &b.tenant_id,
@@ -221,7 +256,7 @@ fn tables(result: &RunResult, budget: usize) -> String {
                 b.level,
             ))
         });
-        let section = section(&period, &reports, remaining - SECTION_OVERHEAD);
+        let section = section(&period, &entries, reports, remaining - SECTION_OVERHEAD)?;
         remaining = remaining.saturating_sub(section.len());
         out.push_str(&section);
     }
@@ -233,22 +268,27 @@ fn tables(result: &RunResult, budget: usize) -> String {
             plural(left_out_reports, "report"),
         );
     }
-    out
+    Ok(out)
 }
 
-fn section(period: &Period, reports: &[&ReportResult], rows_budget: usize) -> String {
+fn section(
+    period: &Period,
+    entries: &[Listed],
+    reports: &ReportLog,
+    rows_budget: usize,
+) -> io::Result<String> {
     // When rows must be left out, those with problems are kept first. Only rows that are shown
     // are kept, so a period of 10 000 reports costs at most the table's own bytes.
-    let by_priority = (0..reports.len())
-        .filter(|&i| has_problem(reports[i]))
-        .chain((0..reports.len()).filter(|&i| !has_problem(reports[i])));
+    let by_priority = (0..entries.len())
+        .filter(|&i| entries[i].has_problem)
+        .chain((0..entries.len()).filter(|&i| !entries[i].has_problem));
     let mut rows: Vec<(usize, String)> = Vec::new();
     let (mut shown_count, mut used) = (0, 0);
     for i in by_priority {
         if shown_count == MAX_ROWS_PER_PERIOD {
             break;
         }
-        let text = row(reports[i]);
+        let text = row(&reports.get(entries[i].position)?);
         if used + text.len() > rows_budget {
             break;
         }
@@ -260,14 +300,11 @@ fn section(period: &Period, reports: &[&ReportResult], rows_budget: usize) -> St
     rows.sort_unstable_by_key(|(i, _)| *i);
 
     let mut out = format!("## {}\n\n", period_name(period));
-    let failed = reports
-        .iter()
-        .filter(|r| r.status == Status::Failed)
-        .count();
+    let failed = entries.iter().filter(|r| r.failed).count();
     let counts = format!(
         "{}: {} ok, {failed} failed",
-        plural(reports.len(), "report"),
-        reports.len() - failed
+        plural(entries.len(), "report"),
+        entries.len() - failed
     );
     let fold = shown_count > FOLD_ROWS_ABOVE;
     if fold {
@@ -282,16 +319,16 @@ fn section(period: &Period, reports: &[&ReportResult], rows_budget: usize) -> St
         out.push_str("\n</details>\n");
     }
     out.push('\n');
-    let left_out = reports.len() - shown_count;
+    let left_out = entries.len() - shown_count;
     if left_out > 0 {
         let _ = writeln!(
             out,
             "_{} of {} for this period not shown (reports with problems come first), to keep this summary short and under 1 MiB; manifest.json lists every report._\n",
             left_out,
-            plural(reports.len(), "report"),
+            plural(entries.len(), "report"),
         );
     }
-    out
+    Ok(out)
 }
 
 fn has_problem(report: &ReportResult) -> bool {
@@ -337,38 +374,42 @@ fn row(report: &ReportResult) -> String {
     format!("| {tenant} | {formats} | {sku} | {rows} | {dr} | {bytes} | {sha} |\n")
 }
 
-fn problems(result: &RunResult) -> String {
-    let mut reports: Vec<&ReportResult> = result.reports.iter().collect();
-    reports.sort_by(|a, b| {
+fn problems(reports: &ReportLog, listed: &[Listed]) -> io::Result<String> {
+    let mut found: Vec<&Listed> = listed
+        .iter()
+        .filter(|r| r.failed || r.warnings > 0)
+        .collect();
+    found.sort_by(|a, b| {
         (a.period, &a.tenant_name, &a.tenant_id).cmp(&(b.period, &b.tenant_name, &b.tenant_id))
-    });
-    let found = reports.into_iter().flat_map(|report| {
-        let failure = (report.status == Status::Failed).then(|| {
-            let error = report.error.as_deref().unwrap_or("no reason was recorded");
-            (report, "failed", error)
-        });
-        let warnings = report
-            .warnings
-            .iter()
-            .map(move |w| (report, "warning", w.as_str()));
-        failure.into_iter().chain(warnings)
     });
     let mut out = "## Problems\n\n".to_owned();
     let (mut shown, mut left_out) = (0, 0);
-    for (report, what, message) in found {
+    for entry in found {
         // Once one item does not fit, the rest are only counted: rendering them costs time.
-        if left_out == 0 {
-            let item = item(report, what, message);
-            if out.len() + item.len() <= PROBLEMS_BUDGET {
-                out.push_str(&item);
-                shown += 1;
-                continue;
-            }
+        if left_out > 0 {
+            left_out += usize::from(entry.failed) + entry.warnings;
+            continue;
         }
-        left_out += 1;
+        let report = reports.get(entry.position)?;
+        let failure = (report.status == Status::Failed).then(|| {
+            let error = report.error.as_deref().unwrap_or("no reason was recorded");
+            ("failed", error)
+        });
+        let warnings = report.warnings.iter().map(|w| ("warning", w.as_str()));
+        for (what, message) in failure.into_iter().chain(warnings) {
+            if left_out == 0 {
+                let item = item(&report, what, message);
+                if out.len() + item.len() <= PROBLEMS_BUDGET {
+                    out.push_str(&item);
+                    shown += 1;
+                    continue;
+                }
+            }
+            left_out += 1;
+        }
     }
     if shown + left_out == 0 {
-        return String::new();
+        return Ok(String::new());
     }
     if left_out > 0 {
         let _ = writeln!(
@@ -378,7 +419,7 @@ fn problems(result: &RunResult) -> String {
         );
     }
     out.push('\n');
-    out
+    Ok(out)
 }
 
 fn item(report: &ReportResult, what: &str, message: &str) -> String {
@@ -513,7 +554,7 @@ mod tests {
     use jiff::civil::date;
 
     fn report(tenant: &str, period: Period) -> ReportResult {
-        let mut report = contract_run().reports.remove(0);
+        let mut report = contract_run().reports.get(0).unwrap();
         report.tenant_name = tenant.to_owned();
         report.period = period;
         for file in &mut report.files {
@@ -531,7 +572,7 @@ mod tests {
 
     fn run_of(reports: Vec<ReportResult>) -> RunResult {
         RunResult {
-            reports,
+            reports: ReportLog::of(reports).unwrap(),
             ..contract_run()
         }
     }
@@ -546,7 +587,7 @@ mod tests {
 
     #[test]
     fn all_ok_leads_with_the_outcome() {
-        let text = render(&run_of(vec![report("acme", october())]), None);
+        let text = render(&run_of(vec![report("acme", october())]), None).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("# Acronis billing reports — 2026-11-01"));
         assert_eq!(lines.next(), Some(""));
@@ -571,13 +612,13 @@ mod tests {
     #[test]
     fn a_shard_says_so() {
         let mut run = run_of(vec![report("acme", october())]);
-        assert!(!render(&run, None).contains("shard"));
+        assert!(!render(&run, None).unwrap().contains("shard"));
         run.shard = Some(crate::results::ShardInfo {
             index: 2,
             total: 7,
             plan_reports: 10,
         });
-        let text = render(&run, None);
+        let text = render(&run, None).unwrap();
         let outcome = text.lines().nth(2).unwrap();
         assert!(outcome.contains(" · shard 2 of 7 ("), "{outcome}");
     }
@@ -598,7 +639,8 @@ mod tests {
         let text = render(
             &run_of(vec![report("acme", october()), failed, denied]),
             None,
-        );
+        )
+        .unwrap();
 
         assert!(
             text.contains("**1 of 3 reports ok, 2 failed** · 1 file ·"),
@@ -640,7 +682,7 @@ mod tests {
         strict.status = Status::Failed;
         strict.error =
             Some("3 of 42 rows in the csv_v2_0 file lack a SKU (checks.skus: required)".into());
-        let text = render(&run_of(vec![r, strict]), None);
+        let text = render(&run_of(vec![r, strict]), None).unwrap();
 
         assert!(text.contains("· 1 warning ·"), "{text}");
         assert_eq!(
@@ -654,7 +696,7 @@ mod tests {
     #[test]
     fn user_text_cannot_break_the_table() {
         let r = report("a|b\nc *d* <script> `x`", october());
-        let text = render(&run_of(vec![r]), None);
+        let text = render(&run_of(vec![r]), None).unwrap();
         let rows = table_rows(&text);
         assert_eq!(rows.len(), 1, "{text}");
         assert!(
@@ -687,7 +729,8 @@ mod tests {
                 report("c", september),
             ]),
             None,
-        );
+        )
+        .unwrap();
         let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
         assert_eq!(
             headings,
@@ -719,7 +762,7 @@ mod tests {
                 total(october(), "", "7", "", "GiB"),
             ],
         };
-        let text = render(&run_of(vec![report("acme", october())]), Some(&billing));
+        let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
         let usage = &text[text.find("## Usage by SKU").unwrap()..text.find("## 2026-10").unwrap()];
         assert_eq!(
             usage,
@@ -732,7 +775,11 @@ mod tests {
         );
         assert!(text.find("**1 of 1 report ok**").unwrap() < text.find("## Usage by SKU").unwrap());
         // Without billing.csv (e.g. rendered for CI from the record alone) there is no section.
-        assert!(!render(&run_of(vec![report("acme", october())]), None).contains("Usage by SKU"));
+        assert!(
+            !render(&run_of(vec![report("acme", october())]), None)
+                .unwrap()
+                .contains("Usage by SKU")
+        );
     }
 
     #[test]
@@ -751,7 +798,7 @@ mod tests {
                 total(november, "S1", "6", "6", "x"),
             ],
         };
-        let text = render(&run_of(vec![report("acme", october())]), Some(&billing));
+        let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
         assert!(text.contains("_1 ok report has no csv\\_v2\\_0 or json\\_v2\\_0 file, so it is not in billing.csv._"), "{text}");
         assert!(
             text.contains("Daily reports (usage\\_daily, usage\\_breakdown) add up their days."),
@@ -767,7 +814,7 @@ mod tests {
         assert!(text.contains("| 2026-11-01 to 2026-11-15 | S1 |"), "{text}");
 
         let empty = BillingSummary::default();
-        let text = render(&run_of(vec![]), Some(&empty));
+        let text = render(&run_of(vec![]), Some(&empty)).unwrap();
         assert!(
             text.contains("## Usage by SKU\n\nbilling.csv has no usage rows.\n"),
             "{text}"
@@ -781,7 +828,7 @@ mod tests {
             "the csv_v2_0 and json_v2_0 files disagree (…): SKU S1 in csv_v2_0, \"\" in json_v2_0"
                 .into(),
         ];
-        let text = render(&run_of(vec![r]), None);
+        let text = render(&run_of(vec![r]), None).unwrap();
         assert!(text.contains("— *what to do:* both files are kept as downloaded and billing.csv follows json\\_v2\\_0"), "{text}");
     }
 
@@ -794,7 +841,7 @@ mod tests {
             r.status = Status::Failed;
             r.error = Some(format!("HTTP 500 {}", "e".repeat(1000)));
         }
-        let text = render(&run_of(reports), None);
+        let text = render(&run_of(reports), None).unwrap();
         assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
         let rows = table_rows(&text);
         assert_eq!(rows.len(), MAX_ROWS_PER_PERIOD);
@@ -822,7 +869,7 @@ mod tests {
                 r
             })
             .collect();
-        let text = render(&run_of(reports), None);
+        let text = render(&run_of(reports), None).unwrap();
         assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
         assert!(
             text.contains("more periods with"),
