@@ -47,29 +47,32 @@ pub fn build(job: &Job) -> Plan {
 
 /// The plan for `tenants`: the job's own, or those of a `children_of` expansion.
 pub fn build_for(job: &Job, tenants: &[Tenant]) -> Plan {
-    let reports: Vec<ReportRequest> = tenants
-        .iter()
-        .flat_map(|tenant| {
-            tenant.periods.iter().map(move |period| ReportRequest {
-                tenant_id: tenant.id.clone(),
-                tenant_name: tenant.name.clone(),
-                period: *period,
-                kind: tenant.kind,
-                level: tenant.level,
-                formats: tenant.formats.clone(),
-                hide_zero_usage: tenant.hide_zero_usage,
-                show_skus: tenant.show_skus,
-                sku_check: if tenant.show_skus {
-                    job.sku_policy
-                } else {
-                    SkuPolicy::Off
-                },
-                dir: format!("{}/{}", period.label(), tenant.dir_name),
-                index: 0,
+    // Sized exactly: a run holds this list until it ends.
+    let mut reports = Vec::with_capacity(tenants.iter().map(|t| t.periods.len()).sum());
+    reports.extend(
+        tenants
+            .iter()
+            .flat_map(|tenant| {
+                tenant.periods.iter().map(move |period| ReportRequest {
+                    tenant_id: tenant.id.clone(),
+                    tenant_name: tenant.name.clone(),
+                    period: *period,
+                    kind: tenant.kind,
+                    level: tenant.level,
+                    formats: tenant.formats.clone(),
+                    hide_zero_usage: tenant.hide_zero_usage,
+                    show_skus: tenant.show_skus,
+                    sku_check: if tenant.show_skus {
+                        job.sku_policy
+                    } else {
+                        SkuPolicy::Off
+                    },
+                    dir: format!("{}/{}", period.label(), tenant.dir_name),
+                    index: 0,
+                })
             })
-        })
-        .enumerate()
-        .map(|(index, request)| ReportRequest { index, ..request })
-        .collect();
+            .enumerate()
+            .map(|(index, request)| ReportRequest { index, ..request }),
+    );
     Plan { reports }
 }

@@ -4,7 +4,7 @@
 //! is kept under that whatever the run's size (long tables are folded, and cut with a note);
 //! `manifest.json` and `billing.csv` always have everything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 use std::io;
 
@@ -31,53 +31,88 @@ const MESSAGE_CHARS: usize = 400;
 const DASH: &str = "—";
 
 /// The summary of `result`; `billing` is what `billing.csv` holds, when it was written. Reads
-/// the reports back one at a time; what it keeps of each is a [`Listed`] entry.
+/// the reports back one at a time, and keeps a [`Listed`] entry only for the rows a table can
+/// show and for the reports with problems.
 pub fn render(result: &RunResult, billing: Option<&BillingSummary>) -> io::Result<String> {
-    let listed = Listed::all(&result.reports)?;
-    let head = head(result, &listed);
+    let scan = Scan::of(&result.reports)?;
+    let head = head(result, scan.warnings);
     let usage = billing.map(usage).unwrap_or_default();
-    let problems = problems(&result.reports, &listed)?;
+    let problems = problems(&result.reports, scan.problems)?;
     let tables_budget = MAX_BYTES
         .saturating_sub(head.len() + usage.len() + problems.len())
         .saturating_sub(SECTION_OVERHEAD);
-    let tables = tables(&result.reports, listed, tables_budget)?;
+    let tables = tables(&result.reports, scan.periods, tables_budget)?;
     let text = format!("{head}{usage}{tables}{problems}");
     debug_assert!(text.len() < MAX_BYTES, "summary.md is {} bytes", text.len());
     Ok(text)
 }
 
-/// What the summary orders and counts a report by; the rest of the record is read again only
-/// for the rows and problems that are shown.
+/// What the summary orders a report by; the rest of the record is read again only for the rows
+/// and problems that are shown.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Listed {
-    position: usize,
-    period: Period,
     tenant_name: String,
     tenant_id: String,
     kind: ReportKind,
     level: ReportLevel,
-    failed: bool,
-    warnings: usize,
-    has_problem: bool,
+    position: usize,
 }
 
-impl Listed {
-    fn all(reports: &ReportLog) -> io::Result<Vec<Listed>> {
-        let mut listed = Vec::with_capacity(reports.len());
+/// A period's table before it is rendered: its counts, and the rows that can be shown.
+#[derive(Default)]
+struct PeriodRows {
+    reports: usize,
+    failed: usize,
+    /// At most [`MAX_ROWS_PER_PERIOD`] candidates, keyed so that the greatest is the first to
+    /// leave: a report without problems (`true`), late in table order.
+    candidates: BinaryHeap<(bool, Listed)>,
+}
+
+/// What one pass over the reports gathers.
+struct Scan {
+    periods: BTreeMap<Period, PeriodRows>,
+    /// Reports that failed or have warnings: (period, tenant name, tenant id, position).
+    problems: Vec<(Period, String, String, usize)>,
+    warnings: usize,
+}
+
+impl Scan {
+    fn of(reports: &ReportLog) -> io::Result<Scan> {
+        let mut scan = Scan {
+            periods: BTreeMap::new(),
+            problems: Vec::new(),
+            warnings: 0,
+        };
         for (position, report) in reports.iter().enumerate() {
             let report = report?;
-            listed.push(Listed {
-                position,
-                period: report.period,
-                failed: report.status == Status::Failed,
-                warnings: report.warnings.len(),
-                has_problem: has_problem(&report),
-                tenant_name: report.tenant_name,
-                tenant_id: report.tenant_id,
-                kind: report.kind,
-                level: report.level,
-            });
+            let failed = report.status == Status::Failed;
+            scan.warnings += report.warnings.len();
+            if failed || !report.warnings.is_empty() {
+                scan.problems.push((
+                    report.period,
+                    report.tenant_name.clone(),
+                    report.tenant_id.clone(),
+                    position,
+                ));
+            }
+            let rows = scan.periods.entry(report.period).or_default();
+            rows.reports += 1;
+            rows.failed += usize::from(failed);
+            rows.candidates.push((
+                !has_problem(&report),
+                Listed {
+                    tenant_name: report.tenant_name,
+                    tenant_id: report.tenant_id,
+                    kind: report.kind,
+                    level: report.level,
+                    position,
+                },
+            ));
+            if rows.candidates.len() > MAX_ROWS_PER_PERIOD {
+                rows.candidates.pop();
+            }
         }
-        Ok(listed)
+        Ok(scan)
     }
 }
 
@@ -184,11 +219,10 @@ fn period_name(period: &Period) -> String {
     }
 }
 
-fn head(result: &RunResult, listed: &[Listed]) -> String {
+fn head(result: &RunResult, warnings: usize) -> String {
     let total = result.reports.len();
     let failed = result.failed_count();
     let files = result.reports.file_count();
-    let warnings = listed.iter().map(|r| r.warnings).sum::<usize>();
 
     let mut outcome = format!("{} of {} ok", result.ok_count(), plural(total, "report"));
     if total == 0 {
@@ -233,30 +267,22 @@ fn head(result: &RunResult, listed: &[Listed]) -> String {
 }
 
 /// One section per period, in date order; tenants by name within it.
-fn tables(reports: &ReportLog, listed: Vec<Listed>, budget: usize) -> io::Result<String> {
-    let mut periods: BTreeMap<Period, Vec<Listed>> = BTreeMap::new();
-    for entry in listed {
-        periods.entry(entry.period).or_default().push(entry);
-    }
+fn tables(
+    reports: &ReportLog,
+    periods: BTreeMap<Period, PeriodRows>,
+    budget: usize,
+) -> io::Result<String> {
     let mut out = String::new();
     let mut remaining = budget;
     let mut left_out_periods = 0;
     let mut left_out_reports = 0;
-    for (period, mut entries) in periods {
+    for (period, rows) in periods {
         if remaining < SECTION_OVERHEAD {
             left_out_periods += 1;
-            left_out_reports += entries.len();
+            left_out_reports += rows.reports;
             continue;
         }
-        entries.sort_by(|a, b| {
-            (&a.tenant_name, &a.tenant_id, a.kind, a.level).cmp(&(
-                &b.tenant_name,
-                &b.tenant_id,
-                b.kind,
-                b.level,
-            ))
-        });
-        let section = section(&period, &entries, reports, remaining - SECTION_OVERHEAD)?;
+        let section = section(&period, rows, reports, remaining - SECTION_OVERHEAD)?;
         remaining = remaining.saturating_sub(section.len());
         out.push_str(&section);
     }
@@ -273,59 +299,51 @@ fn tables(reports: &ReportLog, listed: Vec<Listed>, budget: usize) -> io::Result
 
 fn section(
     period: &Period,
-    entries: &[Listed],
+    rows: PeriodRows,
     reports: &ReportLog,
     rows_budget: usize,
 ) -> io::Result<String> {
-    // When rows must be left out, those with problems are kept first. Only rows that are shown
-    // are kept, so a period of 10 000 reports costs at most the table's own bytes.
-    let by_priority = (0..entries.len())
-        .filter(|&i| entries[i].has_problem)
-        .chain((0..entries.len()).filter(|&i| !entries[i].has_problem));
-    let mut rows: Vec<(usize, String)> = Vec::new();
-    let (mut shown_count, mut used) = (0, 0);
-    for i in by_priority {
-        if shown_count == MAX_ROWS_PER_PERIOD {
-            break;
-        }
-        let text = row(&reports.get(entries[i].position)?);
+    // When rows must be left out, those with problems are kept first.
+    let mut shown: Vec<(Listed, String)> = Vec::new();
+    let mut used = 0;
+    for (_, listed) in rows.candidates.into_sorted_vec() {
+        let text = row(&reports.get(listed.position)?);
         if used + text.len() > rows_budget {
             break;
         }
-        shown_count += 1;
         used += text.len();
-        rows.push((i, text));
+        shown.push((listed, text));
     }
     // Shown in the table's order, whatever order they were picked in.
-    rows.sort_unstable_by_key(|(i, _)| *i);
+    shown.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
 
     let mut out = format!("## {}\n\n", period_name(period));
-    let failed = entries.iter().filter(|r| r.failed).count();
     let counts = format!(
-        "{}: {} ok, {failed} failed",
-        plural(entries.len(), "report"),
-        entries.len() - failed
+        "{}: {} ok, {} failed",
+        plural(rows.reports, "report"),
+        rows.reports - rows.failed,
+        rows.failed
     );
-    let fold = shown_count > FOLD_ROWS_ABOVE;
+    let fold = shown.len() > FOLD_ROWS_ABOVE;
     if fold {
         let _ = write!(out, "<details><summary>{counts}</summary>\n\n");
     }
     out.push_str("| Tenant | Formats | SKU check | Rows | DR compute points | Bytes | SHA-256 |\n");
     out.push_str("| --- | --- | --- | ---: | ---: | ---: | --- |\n");
-    for (_, row) in &rows {
+    for (_, row) in &shown {
         out.push_str(row);
     }
     if fold {
         out.push_str("\n</details>\n");
     }
     out.push('\n');
-    let left_out = entries.len() - shown_count;
+    let left_out = rows.reports - shown.len();
     if left_out > 0 {
         let _ = writeln!(
             out,
             "_{} of {} for this period not shown (reports with problems come first), to keep this summary short and under 1 MiB; manifest.json lists every report._\n",
             left_out,
-            plural(entries.len(), "report"),
+            plural(rows.reports, "report"),
         );
     }
     Ok(out)
@@ -374,23 +392,20 @@ fn row(report: &ReportResult) -> String {
     format!("| {tenant} | {formats} | {sku} | {rows} | {dr} | {bytes} | {sha} |\n")
 }
 
-fn problems(reports: &ReportLog, listed: &[Listed]) -> io::Result<String> {
-    let mut found: Vec<&Listed> = listed
-        .iter()
-        .filter(|r| r.failed || r.warnings > 0)
-        .collect();
-    found.sort_by(|a, b| {
-        (a.period, &a.tenant_name, &a.tenant_id).cmp(&(b.period, &b.tenant_name, &b.tenant_id))
-    });
+fn problems(
+    reports: &ReportLog,
+    mut found: Vec<(Period, String, String, usize)>,
+) -> io::Result<String> {
+    found.sort_unstable();
     let mut out = "## Problems\n\n".to_owned();
     let (mut shown, mut left_out) = (0, 0);
-    for entry in found {
+    for (_, _, _, position) in found {
+        let report = reports.get(position)?;
         // Once one item does not fit, the rest are only counted: rendering them costs time.
         if left_out > 0 {
-            left_out += usize::from(entry.failed) + entry.warnings;
+            left_out += usize::from(report.status == Status::Failed) + report.warnings.len();
             continue;
         }
-        let report = reports.get(entry.position)?;
         let failure = (report.status == Status::Failed).then(|| {
             let error = report.error.as_deref().unwrap_or("no reason was recorded");
             ("failed", error)
@@ -845,8 +860,12 @@ mod tests {
         assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
         let rows = table_rows(&text);
         assert_eq!(rows.len(), MAX_ROWS_PER_PERIOD);
-        // The failed ones are among those shown.
+        // The failed ones are among those shown, the others are the first in name order, and
+        // all are in table order.
         assert_eq!(rows.iter().filter(|r| r.contains("**failed**")).count(), 10);
+        assert!(rows[0].contains("tenant 00000"), "{}", rows[0]);
+        assert!(rows[989].contains("tenant 00989"), "{}", rows[989]);
+        assert!(rows[990].contains("tenant 09990"), "{}", rows[990]);
         assert!(text.contains("<details><summary>10000 reports: 9990 ok, 10 failed</summary>"));
         assert!(
             text.contains("_9000 of 10000 reports for this period not shown"),
