@@ -247,7 +247,10 @@ impl ReportLog {
         write_all_at(&self.file, &bytes, self.end).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("cannot keep the run's results in a temporary file: {e}"),
+                format!(
+                    "cannot keep the result of {} {} in the run's temporary file: {e}",
+                    report.tenant_name, report.period
+                ),
             )
         })?;
         let slot = Slot {
@@ -283,7 +286,11 @@ impl ReportLog {
                 format!("cannot read the run's results back from their temporary file: {e}"),
             )
         })?;
-        Ok(serde_json::from_slice(&bytes)?)
+        serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::other(format!(
+                "the result of report {position} of the run is damaged in its temporary file: {e}"
+            ))
+        })
     }
 
     /// Changes the report in slot `position`.

@@ -113,12 +113,13 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
     let mut results = Collected {
         log: ReportLog::with_slots(plan.reports.len())?,
         error: None,
+        stop: runner.cancel.child_token(),
     };
     let mut requests = plan.reports.into_iter().enumerate();
     for (index, request) in requests.by_ref() {
         let permit = tokio::select! {
             biased;
-            _ = runner.cancel.cancelled() => None,
+            _ = results.stop.cancelled() => None,
             permit = permits.clone().acquire_owned() => permit.ok(),
         };
         let Some(permit) = permit else {
@@ -134,7 +135,7 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
             key: report_key(&request),
             request: request.clone(),
         };
-        let cancel = runner.cancel.clone();
+        let cancel = results.stop.clone();
         let task = tasks.spawn(async move {
             let _permit = permit;
             // A bug in one report must not lose the results of all the others.
@@ -180,12 +181,16 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
 struct Collected {
     log: ReportLog,
     error: Option<io::Error>,
+    /// The run's cancellation, and also cancelled when a result cannot be kept: a run that
+    /// cannot record its results stops rather than work on for nothing.
+    stop: CancellationToken,
 }
 
 impl Collected {
     fn put(&mut self, index: usize, result: &ReportResult) {
         if let Err(error) = self.log.set(index, result) {
             self.error.get_or_insert(error);
+            self.stop.cancel();
         }
     }
 }

@@ -66,32 +66,30 @@ pub fn mask_commands(secrets: &[String]) -> String {
 /// One annotation per failed report, then one per warning (each in period, tenant order), at
 /// most [`MAX_ANNOTATIONS`]; then one `::notice` for the rest, if any.
 pub fn annotations(result: &RunResult) -> io::Result<String> {
-    // Only the reports with a problem are read into memory: few, in a run that goes well.
-    let mut reports = Vec::new();
-    for report in result.reports.iter() {
+    // Only keys of the reports with a problem are kept; the few annotated are read again.
+    let mut found = Vec::new();
+    for (position, report) in result.reports.iter().enumerate() {
         let report = report?;
-        if report.status == Status::Failed || !report.warnings.is_empty() {
-            reports.push(report);
+        let failed = report.status == Status::Failed;
+        if failed || !report.warnings.is_empty() {
+            found.push((
+                report.period,
+                report.tenant_name,
+                report.tenant_id,
+                position,
+                failed,
+                report.warnings.len(),
+            ));
         }
     }
-    reports.sort_by(|a, b| {
-        (a.period, &a.tenant_name, &a.tenant_id).cmp(&(b.period, &b.tenant_name, &b.tenant_id))
-    });
-    let failures = reports
+    found.sort_unstable();
+    let failures = found.iter().filter(|f| f.4).map(|f| ("error", f.3, None));
+    let warnings = found
         .iter()
-        .filter(|r| r.status == Status::Failed)
-        .map(|r| {
-            let error = r.error.as_deref().unwrap_or("no reason was recorded");
-            ("error", r, "report failed", error)
-        });
-    let warnings = reports.iter().flat_map(|r| {
-        r.warnings
-            .iter()
-            .map(move |w| ("warning", r, "warning", w.as_str()))
-    });
+        .flat_map(|f| (0..f.5).map(move |w| ("warning", f.3, Some(w))));
     let mut out = String::new();
     let (mut shown, mut failed_left, mut warnings_left) = (0, 0, 0);
-    for (command, report, what, message) in failures.chain(warnings) {
+    for (command, position, warning) in failures.chain(warnings) {
         if shown == MAX_ANNOTATIONS {
             if command == "error" {
                 failed_left += 1;
@@ -100,6 +98,14 @@ pub fn annotations(result: &RunResult) -> io::Result<String> {
             }
             continue;
         }
+        let report = result.reports.get(position)?;
+        let (what, message) = match warning {
+            None => (
+                "report failed",
+                report.error.as_deref().unwrap_or("no reason was recorded"),
+            ),
+            Some(w) => ("warning", report.warnings[w].as_str()),
+        };
         shown += 1;
         let tenant = cut(&report.tenant_name, NAME_CHARS);
         let title = format!("{tenant} · {}: {what}", report.period);

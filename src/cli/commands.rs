@@ -499,7 +499,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     progress.finish();
     let reports = reports.map_err(|e| {
         Fatal::failed(format!(
-            "{e}; the files downloaded so far and the resume state are kept in {}: run again to finish",
+            "{e}; what finished is in the resume journal in {}: run again to finish",
             out_dir.display()
         ))
     })?;

@@ -326,3 +326,28 @@ fn a_second_signal_exits_at_once_without_a_partial_file_under_a_final_name() {
         "only hidden temporary files may remain: {finals:?}"
     );
 }
+
+#[test]
+fn a_run_that_cannot_keep_its_results_fails_clearly_and_a_rerun_finishes() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    let output = world
+        .run(&job)
+        .env("TMPDIR", world.path("no-such-folder"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot create a temporary file for the run's results"),
+        "{stderr}"
+    );
+    assert!(!world.out().join("manifest.json").exists());
+
+    world.run(&job).assert().success();
+    assert_eq!(
+        check_sums(&world.out()),
+        2,
+        "the report file and billing.csv"
+    );
+}
