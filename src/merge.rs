@@ -208,10 +208,13 @@ fn load(dir: &Path) -> Result<Shard, MergeError> {
             "{shown} claims to be shard {info}, which does not exist"
         )));
     }
-    let reports = result
-        .reports
-        .to_vec()
-        .map_err(|e| refused(e.to_string()))?;
+    // Not the shard's fault: the records could not be read back from their temporary file.
+    let reports = result.reports.to_vec().map_err(|e| {
+        MergeError::Write(format!(
+            "cannot read the reports of {} back: {e}",
+            path.display()
+        ))
+    })?;
     Ok(Shard {
         dir: dir.to_owned(),
         result,
