@@ -1710,32 +1710,25 @@ impl Bench {
             ),
             None => flat.info("the in-run check needs /proc".to_owned()),
         });
-        rows.push(
+        let cross_run = |n: usize, r: f64, why: &str| {
             row(
-                format!("run of {n2} reports vs {nm}: peak RSS"),
+                format!("run of {n2} reports vs {n}: peak RSS"),
                 mib(*r2 as u64),
-                format!("{} ({nm} reports)", mib(*rm as u64)),
+                format!("{} ({n} reports)", mib(r as u64)),
             )
-            .vs(*r2, *rm)
+            .vs(*r2, r)
             .info(format!(
-                "{}× the {nm}-report run, {} B per extra report",
-                sig(r2 / rm),
-                sig(per_report((*rm, *nm), (*r2, *n2)))
-            )),
-        );
-        rows.push(
-            row(
-                format!("run of {n2} reports vs {n1}: peak RSS"),
-                mib(*r2 as u64),
-                format!("{} ({n1} reports)", mib(*r1 as u64)),
-            )
-            .vs(*r2, *r1)
-            .info(format!(
-                "{}× the {n1}-report run, {} B per extra report: warm-up and the job's size, see the notes",
-                sig(r2 / r1),
-                sig(per_report((*r1, *n1), (*r2, *n2)))
-            )),
-        );
+                "{}× the {n}-report run, {} B per extra report{why}",
+                sig(r2 / r),
+                sig(per_report((r, n), (*r2, *n2)))
+            ))
+        };
+        rows.push(cross_run(*nm, *rm, ""));
+        rows.push(cross_run(
+            *n1,
+            *r1,
+            ": warm-up and the job's size, see the notes",
+        ));
         let (above1, above2) = ((r1 - v1).max(0.0), (r2 - v2).max(0.0));
         rows.push(
             row(

@@ -157,6 +157,39 @@ impl RunResult {
     }
 }
 
+/// What the summary and the CI annotations keep of a report with problems (it failed, or has
+/// warnings) while they read a run's reports: its sort key — period, tenant name and id, then
+/// plan position — and how many problems it has.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProblemKey {
+    pub period: Period,
+    pub tenant_name: String,
+    pub tenant_id: String,
+    pub position: usize,
+    pub failed: bool,
+    pub warnings: usize,
+}
+
+impl ProblemKey {
+    /// The key of the report at `position`, if it has a problem.
+    pub fn of(position: usize, report: &ReportResult) -> Option<ProblemKey> {
+        let failed = report.status == Status::Failed;
+        (failed || !report.warnings.is_empty()).then(|| ProblemKey {
+            period: report.period,
+            tenant_name: report.tenant_name.clone(),
+            tenant_id: report.tenant_id.clone(),
+            position,
+            failed,
+            warnings: report.warnings.len(),
+        })
+    }
+
+    /// Its failure, if any, and each warning: one item each.
+    pub fn count(&self) -> usize {
+        usize::from(self.failed) + self.warnings
+    }
+}
+
 /// The reports of a run, one slot per plan position, held in an anonymous temporary file rather
 /// than in memory: a run of 10 000 reports keeps a few bytes per report, and its outputs read the
 /// records back one at a time. Slots can be filled in any order and replaced.
@@ -201,10 +234,15 @@ impl ReportLog {
     pub fn of(reports: impl IntoIterator<Item = ReportResult>) -> io::Result<Self> {
         let mut log = Self::with_slots(0)?;
         for report in reports {
-            log.slots.push(None);
-            log.set(log.slots.len() - 1, &report)?;
+            log.push(&report)?;
         }
         Ok(log)
+    }
+
+    /// Adds a slot holding `report`.
+    fn push(&mut self, report: &ReportResult) -> io::Result<()> {
+        self.slots.push(None);
+        self.set(self.slots.len() - 1, report)
     }
 
     pub fn len(&self) -> usize {
@@ -365,9 +403,7 @@ impl<'de> Deserialize<'de> for ReportLog {
                 use serde::de::Error;
                 let mut log = ReportLog::with_slots(0).map_err(A::Error::custom)?;
                 while let Some(report) = seq.next_element::<ReportResult>()? {
-                    log.slots.push(None);
-                    log.set(log.slots.len() - 1, &report)
-                        .map_err(A::Error::custom)?;
+                    log.push(&report).map_err(A::Error::custom)?;
                 }
                 Ok(log)
             }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::io;
 
 use super::{Outputs, Value};
-use crate::results::{RunResult, Status};
+use crate::results::{ProblemKey, RunResult};
 
 /// GitHub shows at most 10 error and 10 warning annotations per step; we send at most this many
 /// in all, then one notice that counts the rest.
@@ -69,24 +69,16 @@ pub fn annotations(result: &RunResult) -> io::Result<String> {
     // Only keys of the reports with a problem are kept; the few annotated are read again.
     let mut found = Vec::new();
     for (position, report) in result.reports.iter().enumerate() {
-        let report = report?;
-        let failed = report.status == Status::Failed;
-        if failed || !report.warnings.is_empty() {
-            found.push((
-                report.period,
-                report.tenant_name,
-                report.tenant_id,
-                position,
-                failed,
-                report.warnings.len(),
-            ));
-        }
+        found.extend(ProblemKey::of(position, &report?));
     }
     found.sort_unstable();
-    let failures = found.iter().filter(|f| f.4).map(|f| ("error", f.3, None));
+    let failures = found
+        .iter()
+        .filter(|key| key.failed)
+        .map(|key| ("error", key.position, None));
     let warnings = found
         .iter()
-        .flat_map(|f| (0..f.5).map(move |w| ("warning", f.3, Some(w))));
+        .flat_map(|key| (0..key.warnings).map(move |w| ("warning", key.position, Some(w))));
     let mut out = String::new();
     let (mut shown, mut failed_left, mut warnings_left) = (0, 0, 0);
     for (command, position, warning) in failures.chain(warnings) {

@@ -12,7 +12,9 @@ use crate::api::one_line;
 use crate::billing::{BillingSummary, SCOPE_TOTAL};
 use crate::period::Period;
 use crate::report::{ReportKind, ReportLevel};
-use crate::results::{FileResult, ReportLog, ReportResult, RunResult, SkuStatus, Status};
+use crate::results::{
+    FileResult, ProblemKey, ReportLog, ReportResult, RunResult, SkuStatus, Status,
+};
 
 /// GitHub's limit for one step summary.
 pub const MAX_BYTES: usize = 1024 * 1024;
@@ -71,8 +73,7 @@ struct PeriodRows {
 /// What one pass over the reports gathers.
 struct Scan {
     periods: BTreeMap<Period, PeriodRows>,
-    /// Reports that failed or have warnings: (period, tenant name, tenant id, position).
-    problems: Vec<(Period, String, String, usize)>,
+    problems: Vec<ProblemKey>,
     warnings: usize,
 }
 
@@ -87,14 +88,7 @@ impl Scan {
             let report = report?;
             let failed = report.status == Status::Failed;
             scan.warnings += report.warnings.len();
-            if failed || !report.warnings.is_empty() {
-                scan.problems.push((
-                    report.period,
-                    report.tenant_name.clone(),
-                    report.tenant_id.clone(),
-                    position,
-                ));
-            }
+            scan.problems.extend(ProblemKey::of(position, &report));
             let rows = scan.periods.entry(report.period).or_default();
             rows.reports += 1;
             rows.failed += usize::from(failed);
@@ -392,20 +386,17 @@ fn row(report: &ReportResult) -> String {
     format!("| {tenant} | {formats} | {sku} | {rows} | {dr} | {bytes} | {sha} |\n")
 }
 
-fn problems(
-    reports: &ReportLog,
-    mut found: Vec<(Period, String, String, usize)>,
-) -> io::Result<String> {
+fn problems(reports: &ReportLog, mut found: Vec<ProblemKey>) -> io::Result<String> {
     found.sort_unstable();
     let mut out = "## Problems\n\n".to_owned();
     let (mut shown, mut left_out) = (0, 0);
-    for (_, _, _, position) in found {
-        let report = reports.get(position)?;
+    for key in found {
         // Once one item does not fit, the rest are only counted: rendering them costs time.
         if left_out > 0 {
-            left_out += usize::from(report.status == Status::Failed) + report.warnings.len();
+            left_out += key.count();
             continue;
         }
+        let report = reports.get(key.position)?;
         let failure = (report.status == Status::Failed).then(|| {
             let error = report.error.as_deref().unwrap_or("no reason was recorded");
             ("failed", error)
