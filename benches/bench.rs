@@ -539,6 +539,71 @@ fn lags_pct(reports: &[CreatedReport], generation: Duration) -> Vec<f64> {
         .collect()
 }
 
+/// Reports in creation order, split into the first wave (which runs blind) and the later ones.
+fn waves(
+    reports: &[CreatedReport],
+    concurrency: usize,
+) -> (Vec<CreatedReport>, Vec<CreatedReport>) {
+    let mut by_creation = reports.to_vec();
+    by_creation.sort_by_key(|r| r.created_us);
+    let later = by_creation.split_off(concurrency.min(by_creation.len()));
+    (by_creation, later)
+}
+
+/// Polls per report and lag of a wave.
+fn wave(reports: &[CreatedReport], generation: Duration) -> String {
+    let polls = reports
+        .iter()
+        .map(|r| r.stored_list_requests as f64)
+        .sum::<f64>()
+        / reports.len().max(1) as f64;
+    let lags = lags_pct(reports, generation);
+    format!(
+        "{} polls, lag p50 {} % / p95 {} %",
+        sig(polls),
+        sig(median(&lags)),
+        sig(percentile(&lags, 0.95))
+    )
+}
+
+/// What a wall run spent beyond its reports' generation times: the time outside the server's
+/// span (start-up before the first create, outputs after the last download), each report's
+/// lag + download, and the gap between a report finishing and the next one being created in
+/// its slot.
+fn above_floor(w: &WallRun) -> String {
+    let reports = &w.stats.reports;
+    let first_create = reports.iter().map(|r| r.created_us).min().unwrap_or(0);
+    let mut dones: Vec<u64> = reports.iter().filter_map(|r| r.download_done_us).collect();
+    dones.sort_unstable();
+    let span = dones
+        .last()
+        .copied()
+        .unwrap_or(first_create)
+        .saturating_sub(first_create) as f64
+        / 1e6;
+    let outside = w.ours.wall.as_secs_f64() - span;
+    let mean_ms = |values: &[f64]| 1e3 * values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let after_ready: Vec<f64> = reports
+        .iter()
+        .filter_map(|r| Some(r.download_done_us?.saturating_sub(r.ready_us) as f64 / 1e6))
+        .collect();
+    let mut creates: Vec<u64> = reports.iter().map(|r| r.created_us).collect();
+    creates.sort_unstable();
+    // The k-th create past the first wave took the slot the (k − C)-th finished report left.
+    let gaps: Vec<f64> = creates
+        .iter()
+        .skip(w.concurrency)
+        .zip(&dones)
+        .map(|(created, done)| created.saturating_sub(*done) as f64 / 1e6)
+        .collect();
+    format!(
+        "outside the server's span {} (start-up + outputs); per report: saved → downloaded {} ms, downloaded → next create {} ms (means)",
+        secs(outside),
+        sig(mean_ms(&after_ready)),
+        sig(mean_ms(&gaps))
+    )
+}
+
 fn total_requests(stats: &Stats) -> u64 {
     stats.token_requests
         + stats.create_requests
@@ -947,9 +1012,9 @@ impl Bench {
 
     fn wall_section(&mut self, w: &WallRun) {
         let g = w.generation.as_secs_f64();
-        let waves = (w.n as f64 / w.concurrency as f64).max(1.0);
+        let rounds = (w.n as f64 / w.concurrency as f64).max(1.0);
         let t_dl = w.base_download_median;
-        let ideal = waves * (g + t_dl);
+        let ideal = rounds * (g + t_dl);
         let durations: Vec<f64> = w
             .stats
             .reports
@@ -965,6 +1030,7 @@ impl Bench {
         let lags = lags_pct(&w.stats.reports, w.generation);
         let base_lags = lags_pct(&w.base_stats.reports, w.generation);
         let ok = w.ours.code == 0 && w.stats.reports.len() == w.n;
+        let (first_wave, later) = waves(&w.stats.reports, w.concurrency);
         let rows = vec![
             row(
                 "wall time",
@@ -981,7 +1047,18 @@ impl Bench {
                 .info(format!("download {} ms (baseline median)", sig(t_dl * 1e3))),
             row("floor: greedy, same draws, zero lag", secs(floor), "")
                 .info(format!("ours {}× floor", sig(ours / floor))),
+            row("floor → ours: where the time goes", "", "").info(above_floor(w)),
             row("polls / report", sig(polls), sig(base_polls)).vs(polls, base_polls),
+            row(
+                "first wave / later waves",
+                format!(
+                    "{} / {}",
+                    wave(&first_wave, w.generation),
+                    wave(&later, w.generation)
+                ),
+                "",
+            )
+            .info(format!("{} + {} reports", first_wave.len(), later.len())),
             row(
                 "lag saved → download, median",
                 format!("{} % G", sig(median(&lags))),
@@ -1176,28 +1253,11 @@ impl Bench {
                 .check(format!("{} % G", sig(p95)), "≤ 10 % G", ok && p95 <= 10.0),
             );
             // The first wave runs blind; later ones can aim at what it taught.
-            let mut by_creation: Vec<&CreatedReport> = stats.reports.iter().collect();
-            by_creation.sort_by_key(|r| r.created_us);
-            let (first_wave, later) = by_creation.split_at(concurrency.min(by_creation.len()));
-            let wave = |reports: &[&CreatedReport]| {
-                let polls = reports
-                    .iter()
-                    .map(|r| r.stored_list_requests as f64)
-                    .sum::<f64>()
-                    / reports.len().max(1) as f64;
-                let owned: Vec<CreatedReport> = reports.iter().map(|r| (*r).clone()).collect();
-                let lags = lags_pct(&owned, g);
-                format!(
-                    "{} polls, lag p50 {} % / p95 {} %",
-                    sig(polls),
-                    sig(median(&lags)),
-                    sig(percentile(&lags, 0.95))
-                )
-            };
+            let (first_wave, later) = waves(&stats.reports, concurrency);
             rows.push(
                 row(
                     format!("G={real}s: first wave / later waves"),
-                    format!("{} / {}", wave(first_wave), wave(later)),
+                    format!("{} / {}", wave(&first_wave, g), wave(&later, g)),
                     "",
                 )
                 .info(format!("{} + {} reports", first_wave.len(), later.len())),

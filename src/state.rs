@@ -18,6 +18,8 @@ use crate::report::Format;
 
 pub const STATE_DIR: &str = ".acronis-reports";
 const JOURNAL: &str = "state.jsonl";
+/// Held (an advisory lock) for as long as a run writes into the folder.
+const LOCK: &str = "lock";
 
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +95,9 @@ pub struct StateStore {
     /// Report ids created by this run for reports still running, by request key.
     current: Mutex<HashMap<String, String>>,
     journal: Mutex<File>,
+    /// Two runs writing into one folder would each compact the journal under the other and
+    /// race on the same report files; the second one is refused while this is held.
+    _lock: File,
 }
 
 impl StateStore {
@@ -111,6 +116,7 @@ impl StateStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&dir)?,
             Err(e) => return Err(e),
         }
+        let lock = lock(&dir.join(LOCK))?;
         let path = dir.join(JOURNAL);
         let records = if fresh {
             Vec::new()
@@ -135,6 +141,7 @@ impl StateStore {
             previous,
             current: Mutex::new(HashMap::new()),
             journal: Mutex::new(journal),
+            _lock: lock,
         })
     }
 
@@ -218,6 +225,30 @@ impl StateStore {
         })?;
         journal.write_all(text.as_bytes())?;
         journal.sync_data()
+    }
+}
+
+/// Takes the folder's lock without waiting: a scheduled run that overlaps the previous one
+/// should fail at once and say so, not hang until the CI job times out.
+fn lock(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "another acronis-reports run is writing into this folder (it holds {}); wait for it to finish, or write to another --out",
+                path.display()
+            ),
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot lock {}: {e}", path.display()),
+        )),
     }
 }
 

@@ -351,3 +351,33 @@ fn a_run_that_cannot_keep_its_results_fails_clearly_and_a_rerun_finishes() {
         "the report file and billing.csv"
     );
 }
+
+#[test]
+fn a_second_run_into_a_folder_in_use_is_refused_and_touches_nothing() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let journal_before = journal(&world);
+    let sums_before = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    let creates_before = world.stats().create_requests;
+
+    // What a run still writing into the folder holds.
+    let held = std::fs::File::open(world.out().join(".acronis-reports/lock")).unwrap();
+    held.lock().unwrap();
+    let output = world.run(&job).arg("--fresh").output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "nothing attempted");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another acronis-reports run is writing into this folder"),
+        "{stderr}"
+    );
+    assert_eq!(journal(&world), journal_before, "--fresh did not wipe it");
+    assert_eq!(
+        std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap(),
+        sums_before
+    );
+    assert_eq!(world.stats().create_requests, creates_before);
+
+    drop(held);
+    world.run(&job).assert().success();
+}
