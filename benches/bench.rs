@@ -604,6 +604,33 @@ fn above_floor(w: &WallRun) -> String {
     )
 }
 
+/// Pulls a body on loopback with reqwest, optionally hashing it on the same task; MiB/s.
+async fn pull(url: &str, token: &str, hash: bool) -> f64 {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let mut body = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("download")
+        .bytes_stream();
+    let mut n = 0u64;
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.expect("chunk");
+        if hash {
+            hasher.update(&chunk);
+        }
+        n += chunk.len() as u64;
+    }
+    std::hint::black_box(hasher.finalize());
+    n as f64 / MIB / started.elapsed().as_secs_f64()
+}
+
 fn total_requests(stats: &Stats) -> u64 {
     stats.token_requests
         + stats.create_requests
@@ -1425,30 +1452,15 @@ impl Bench {
             let base_tput = base_bytes / MIB / (b_dl + b_wr + b_hash);
             let same = parts.get(4).is_some_and(|s| *s == sha);
 
-            // What the sandbox can serve at all: a client that discards the bytes.
+            // What the sandbox can serve at all: a client that discards the bytes; and what
+            // receiving plus SHA-256 alone reach on these cores, beside the sandbox.
             if i + 1 == sizes.len() {
-                eprintln!("[stream] {label}: sandbox ceiling (discarding client)…");
                 let url = format!("{vendor_base}/reports/{id}/stored/{stored}");
-                let t = self.rt.block_on(async {
-                    let http = reqwest::Client::builder()
-                        .no_proxy()
-                        .build()
-                        .expect("client");
-                    let started = Instant::now();
-                    let mut body = http
-                        .get(url)
-                        .bearer_auth(&vendor_token)
-                        .send()
-                        .await
-                        .expect("download")
-                        .bytes_stream();
-                    let mut n = 0u64;
-                    while let Some(chunk) = body.next().await {
-                        n += chunk.expect("chunk").len() as u64;
-                    }
-                    n as f64 / MIB / started.elapsed().as_secs_f64()
-                });
-                ceiling = Some(t);
+                eprintln!("[stream] {label}: sandbox ceiling (discarding client)…");
+                ceiling = Some((
+                    self.rt.block_on(pull(&url, &vendor_token, false)),
+                    self.rt.block_on(pull(&url, &vendor_token, true)),
+                ));
             }
             self.stop(sb);
 
@@ -1579,14 +1591,25 @@ impl Bench {
                 .info("reference"),
             );
         }
-        if let Some(c) = ceiling {
+        if let Some((discard, hash)) = ceiling {
             rows.push(
                 row(
                     "sandbox ceiling (client discards)",
-                    format!("{} MiB/s", sig(c)),
+                    format!("{} MiB/s", sig(discard)),
                     "",
                 )
                 .info("loopback + sandbox, no hashing"),
+            );
+            rows.push(
+                row(
+                    "receive + SHA-256 only, one task",
+                    format!("{} MiB/s", sig(hash)),
+                    "",
+                )
+                .info(format!(
+                    "{}× openssl: no check, no write",
+                    sig(hash / reference)
+                )),
             );
         }
         if rss.len() >= 2 {

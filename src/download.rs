@@ -97,16 +97,9 @@ async fn fetch_once(
     };
     // The caller made the folder without following symbolic links (`paths::ensure_dir_inside`).
     let parent = dest.parent().unwrap_or(Path::new("."));
-    let file_name = dest
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("download");
+    let file_name = dest.file_name().unwrap_or("download".as_ref());
     // Hidden and marked, so a crash leaves nothing that looks like a report file.
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".partial")
-        .tempfile_in(parent)
-        .map_err(io)?;
+    let temp = crate::output::temp_file_beside(parent, file_name, ".partial").map_err(io)?;
     let limit = announced_size.filter(|size| *size > 0).map(|size| {
         size.saturating_mul(OVERSIZE_FACTOR)
             .saturating_add(OVERSIZE_SLACK)
@@ -157,6 +150,9 @@ async fn fetch_once(
         ))));
     }
     temp.persist(dest).map_err(|e| io(e.error))?;
+    // The file's bytes were synced before the rename; this makes the rename itself survive a
+    // crash, before the resume journal and SHA256SUMS count the file as there.
+    crate::output::sync_dir(parent);
     Ok(Downloaded {
         bytes: received,
         sha256,

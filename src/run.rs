@@ -126,6 +126,14 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
             results.put(index, &interrupted(runner, &request));
             break;
         };
+        // Refused credentials would fail every report the same way: start no more of them.
+        if let Some(reason) = runner.client.refused() {
+            results.put(index, &failed(&request, None, not_started(reason)));
+            for (index, request) in requests.by_ref() {
+                results.put(index, &failed(&request, None, not_started(reason)));
+            }
+            break;
+        }
         let job = ReportJob {
             observer: runner.observer.clone(),
             generation: generation.clone(),
@@ -214,6 +222,10 @@ fn keep(
             }
         }
     }
+}
+
+fn not_started(refusal: &str) -> String {
+    format!("not started: {refusal}")
 }
 
 /// The result of a report the run did not finish.

@@ -87,6 +87,9 @@ pub struct Client {
     credentials: Credentials,
     token: Mutex<Option<CachedToken>>,
     options: ClientOptions,
+    /// Why the server refused these credentials, once it has: every later call would be
+    /// refused the same way.
+    refused: std::sync::OnceLock<String>,
 }
 
 /// Checks a data-center URL and turns it into the API base (`…/api/2/`). Only `https://` is
@@ -163,7 +166,22 @@ impl Client {
             credentials,
             token: Mutex::new(None),
             options,
+            refused: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Why the server refused this client's credentials (a token or client secret it no longer
+    /// accepts), once it has; a run stops starting reports then.
+    pub fn refused(&self) -> Option<&str> {
+        self.refused.get().map(String::as_str)
+    }
+
+    /// Notes a refusal of the credentials on its way out.
+    fn noting_refusal(&self, error: ApiError) -> ApiError {
+        if matches!(error, ApiError::AuthRefused { .. }) {
+            let _ = self.refused.set(error.to_string());
+        }
+        error
     }
 
     pub fn base_url(&self) -> &Url {
@@ -336,7 +354,14 @@ impl Client {
                     let error = status_error(method_name, path, response).await;
                     if renewed_after_401 || !matches!(self.credentials, Credentials::Client { .. })
                     {
-                        return Err(error);
+                        let reason = match error {
+                            ApiError::Status { reason, .. } => reason,
+                            other => other.to_string(),
+                        };
+                        return Err(self.noting_refusal(ApiError::AuthRefused {
+                            status: 401,
+                            reason,
+                        }));
                     }
                     renewed_after_401 = true;
                     self.bearer(true).await?;
@@ -391,7 +416,10 @@ impl Client {
         {
             return Ok(token.value.clone());
         }
-        let token = self.fetch_token(id, secret).await?;
+        let token = self
+            .fetch_token(id, secret)
+            .await
+            .map_err(|e| self.noting_refusal(e))?;
         let value = token.value.clone();
         *cached = Some(token);
         Ok(value)

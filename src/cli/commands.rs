@@ -503,6 +503,13 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             out_dir.display()
         ))
     })?;
+    // Credentials refused before anything succeeded: nothing was attempted (exit 2), as when
+    // the token endpoint refuses them up front, and outputs of an earlier run stay as they were.
+    if let Some(reason) = connection.client.refused()
+        && reports.ok_count() == 0
+    {
+        return Err(Fatal::input(reason.to_owned()));
+    }
     let result = RunResult {
         manifest_version: 1,
         tool: Tool::current(),

@@ -168,25 +168,7 @@ pub fn write_atomic_with<T>(
         Err(e) => return Err(named(e)),
     }
 
-    // A leading dot keeps a leftover (after a crash) out of `verify`'s list of extra files, and
-    // the name says what it was for; cut so that the temporary name stays within the 255 bytes
-    // file systems allow even when the final name is close to that.
-    let name = file_name.to_string_lossy();
-    let mut cut = name.len().min(64);
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let prefix = format!(".{}.", &name[..cut]);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    #[cfg(unix)]
-    {
-        // tempfile's default 0600 would make reports unreadable to the rest of a team; 0666
-        // goes through the umask like any other new file.
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(0o666));
-    }
-    let mut temp = builder.tempfile_in(dir).map_err(named)?;
+    let mut temp = temp_file_beside(dir, file_name, ".tmp").map_err(named)?;
     let value = {
         let mut buffered = io::BufWriter::with_capacity(256 * 1024, temp.as_file_mut());
         let value = fill(&mut buffered).map_err(named)?;
@@ -199,9 +181,36 @@ pub fn write_atomic_with<T>(
     Ok(value)
 }
 
+/// A new temporary file in `dir`, named after the file it will become. A leading dot keeps a
+/// leftover (after a crash) out of `verify`'s list of extra files, and the name says what it
+/// was for; it is cut so that it stays within the 255 bytes file systems allow even when the
+/// final name is close to that.
+pub(crate) fn temp_file_beside(
+    dir: &Path,
+    file_name: &std::ffi::OsStr,
+    suffix: &str,
+) -> io::Result<tempfile::NamedTempFile> {
+    let name = file_name.to_string_lossy();
+    let mut cut = name.len().min(64);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let prefix = format!(".{}.", &name[..cut]);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        // tempfile's default 0600 would make reports unreadable to the rest of a team; 0666
+        // goes through the umask like any other new file.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
 /// Makes the rename itself durable. Best effort: some file systems refuse to sync a folder, and
 /// the file's content is already safe either way.
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(handle) = fs::File::open(dir) {
         let _ = handle.sync_all();

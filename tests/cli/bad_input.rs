@@ -236,6 +236,47 @@ fn refused_credentials_stop_the_run_before_anything_is_created() {
 }
 
 #[test]
+fn a_refused_token_stops_the_run_at_the_first_refusal_and_writes_no_output() {
+    const WRONG: &str = "wrong-token-7c1e0a9b";
+    let world = seeded_world();
+    let job = world.job(&job_text(
+        &[(ACME, "acme"), (GLOBEX, "globex"), (INITECH, "initech")],
+        "concurrency: 1\n",
+    ));
+    // The resume state folder may appear; nothing a user or an audit reads may change.
+    let visible = |world: &World| {
+        let mut files = snapshot(world);
+        files.retain(|name, _| !name.contains(".acronis-reports"));
+        files
+    };
+    let before = visible(&world);
+    let output = world
+        .run(&job)
+        .env_remove("ACRONIS_CLIENT_ID")
+        .env_remove("ACRONIS_CLIENT_SECRET")
+        .env("ACRONIS_TOKEN", WRONG)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_mentions(&stderr, &["authentication refused", "ACRONIS_TOKEN"]);
+    assert!(
+        !stderr.contains(WRONG) && !stdout.contains(WRONG),
+        "{stderr}"
+    );
+    assert_eq!(visible(&world), before, "outputs changed although refused");
+    assert_eq!(
+        world.stats().create_requests,
+        1,
+        "the other reports were not started"
+    );
+}
+
+#[test]
 fn missing_credentials_name_the_variables() {
     let world = seeded_world();
     let job = world.job(&job_text(&[(ACME, "acme")], ""));

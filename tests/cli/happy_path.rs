@@ -39,6 +39,15 @@ fn several_tenants_two_formats_verified_and_checksummed() {
             assert_eq!(file["bytes"], std::fs::metadata(&path).unwrap().len());
             assert_eq!(file["sku_check"]["status"], "ok");
             assert_eq!(file["sku_check"]["rows_without_sku"], 0);
+            #[cfg(unix)]
+            {
+                // Readable by the team as the umask allows, like SHA256SUMS beside them.
+                use std::os::unix::fs::PermissionsExt;
+                let mode = |p: &std::path::Path| {
+                    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+                };
+                assert_eq!(mode(&path), mode(&out.join("SHA256SUMS")), "{path:?}");
+            }
         }
     }
     // One report per tenant, created exactly once.
