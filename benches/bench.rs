@@ -587,7 +587,12 @@ fn above_floor(w: &WallRun) -> String {
         .iter()
         .filter_map(|r| Some(r.download_done_us?.saturating_sub(r.ready_us) as f64 / 1e6))
         .collect();
-    let mut creates: Vec<u64> = reports.iter().map(|r| r.created_us).collect();
+    // Only reports that finished, so that the k-th create and the k-th end stay paired.
+    let mut creates: Vec<u64> = reports
+        .iter()
+        .filter(|r| r.download_done_us.is_some())
+        .map(|r| r.created_us)
+        .collect();
     creates.sort_unstable();
     // The k-th create past the first wave took the slot the (k − C)-th finished report left.
     let gaps: Vec<f64> = creates
@@ -1456,7 +1461,7 @@ impl Bench {
             // receiving plus SHA-256 alone reach on these cores, beside the sandbox.
             if i + 1 == sizes.len() {
                 let url = format!("{vendor_base}/reports/{id}/stored/{stored}");
-                eprintln!("[stream] {label}: sandbox ceiling (discarding client)…");
+                eprintln!("[stream] {label}: sandbox ceiling (discarding, then hashing client)…");
                 ceiling = Some((
                     self.rt.block_on(pull(&url, &vendor_token, false)),
                     self.rt.block_on(pull(&url, &vendor_token, true)),

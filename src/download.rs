@@ -149,10 +149,18 @@ async fn fetch_once(
             "wrote {written} and hashed {hashed} of {received} bytes received"
         ))));
     }
-    temp.persist(dest).map_err(|e| io(e.error))?;
-    // The file's bytes were synced before the rename; this makes the rename itself survive a
-    // crash, before the resume journal and SHA256SUMS count the file as there.
-    crate::output::sync_dir(parent);
+    let (dest_owned, parent_owned) = (dest.to_owned(), parent.to_owned());
+    tokio::task::spawn_blocking(move || {
+        temp.persist(&dest_owned).map_err(|e| e.error)?;
+        // The file's bytes were synced before the rename; this makes the rename itself survive
+        // a crash, before the resume journal and SHA256SUMS count the file as there. A folder
+        // sync may wait for the file system's journal, so not on the runtime's threads.
+        crate::output::sync_dir(&parent_owned);
+        Ok(())
+    })
+    .await
+    .unwrap_or_else(|joined| Err(std::io::Error::other(joined)))
+    .map_err(io)?;
     Ok(Downloaded {
         bytes: received,
         sha256,

@@ -126,14 +126,6 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
             results.put(index, &interrupted(runner, &request));
             break;
         };
-        // Refused credentials would fail every report the same way: start no more of them.
-        if let Some(reason) = runner.client.refused() {
-            results.put(index, &failed(&request, None, not_started(reason)));
-            for (index, request) in requests.by_ref() {
-                results.put(index, &failed(&request, None, not_started(reason)));
-            }
-            break;
-        }
         let job = ReportJob {
             observer: runner.observer.clone(),
             generation: generation.clone(),
@@ -224,10 +216,6 @@ fn keep(
     }
 }
 
-fn not_started(refusal: &str) -> String {
-    format!("not started: {refusal}")
-}
-
 /// The result of a report the run did not finish.
 fn interrupted(runner: &Runner, request: &ReportRequest) -> ReportResult {
     let report_id = runner.state.current_report_id(&report_key(request));
@@ -315,6 +303,12 @@ impl ReportJob {
                 recorded.report_id
             );
             return result;
+        }
+        // Refused credentials would fail every call the same way: once the server has refused
+        // them, a report that needs the API is not started (one whose files are all on disk
+        // already is kept, above).
+        if let Some(refusal) = self.client.refused() {
+            return self.failed(format!("not started: {refusal}"));
         }
         let mut report = match &recorded {
             Some(recorded) if !recorded.deleted => {

@@ -358,9 +358,10 @@ impl Client {
                             ApiError::Status { reason, .. } => reason,
                             other => other.to_string(),
                         };
+                        // A server or proxy may echo the token it refused.
                         return Err(self.noting_refusal(ApiError::AuthRefused {
                             status: 401,
-                            reason,
+                            reason: token.scrub(&reason),
                         }));
                     }
                     renewed_after_401 = true;

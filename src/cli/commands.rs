@@ -125,8 +125,6 @@ pub fn plan(args: PlanArgs) -> Outcome {
     Ok(EXIT_OK)
 }
 
-/// The plan as one JSON document, written report by report: a plan of 10 000 reports never
-/// sits in memory twice.
 /// One line of `plan --json`'s `reports`.
 #[derive(serde::Serialize)]
 struct PlannedReport<'a> {
@@ -140,6 +138,8 @@ struct PlannedReport<'a> {
     request: acronis_reports::api::CreateReport,
 }
 
+/// The plan as one JSON document, written report by report: a plan of 10 000 reports never
+/// sits in memory twice.
 fn print_plan_json(job: &Job, plan: &Plan, discovery: &[DiscoveryRecord]) -> std::io::Result<()> {
     use std::io::Write;
     let header = serde_json::json!({
@@ -482,6 +482,10 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     })?;
     let base_url = connection.base_url.clone();
     let state = StateStore::open(out_dir, &base_url, fresh).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ResourceBusy {
+            // Another run's lock: the message says so, and the resume state itself is fine.
+            return Fatal::input(e.to_string());
+        }
         Fatal::input(format!(
             "cannot open the resume state in {}: {e}",
             out_dir.display()
@@ -524,6 +528,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     // the token endpoint refuses them up front, and outputs of an earlier run stay as they were.
     if let Some(reason) = connection.client.refused()
         && reports.ok_count() == 0
+        && interruption.exit_code().is_none()
     {
         return Err(Fatal::input(reason.to_owned()));
     }

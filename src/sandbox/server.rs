@@ -396,7 +396,12 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     let inner = shared.lock();
     match inner.tokens.get(token) {
         Some(expiry) if Instant::now() < *expiry => Ok(()),
-        _ => Err(ApiError::unauthorized()),
+        // Careless servers and proxies echo what they refused; clients must not repeat it.
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            json!(401),
+            format!("Unauthorized: access token {token} is invalid or expired"),
+        )),
     }
 }
 

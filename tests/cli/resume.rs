@@ -381,3 +381,57 @@ fn a_second_run_into_a_folder_in_use_is_refused_and_touches_nothing() {
     drop(held);
     world.run(&job).assert().success();
 }
+
+#[test]
+fn after_a_refusal_saved_reports_are_kept_and_the_rest_are_not_started() {
+    const WRONG: &str = "expired-token-4d9a61c2";
+    let world = World::quick();
+    world
+        .run(&world.job(&job_text(&[(ACME, "acme")], "")))
+        .assert()
+        .success();
+    let creates_before = world.stats().create_requests;
+
+    // globex needs the API and is refused; acme, after it, is all on disk; initech is not tried.
+    let job = world.job(&job_text(
+        &[(GLOBEX, "globex"), (ACME, "acme"), (INITECH, "initech")],
+        "concurrency: 1\n",
+    ));
+    let output = world
+        .run(&job)
+        .env_remove("ACRONIS_CLIENT_ID")
+        .env_remove("ACRONIS_CLIENT_SECRET")
+        .env("ACRONIS_TOKEN", WRONG)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "acme is ok, the others failed"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(WRONG), "the echoed token leaked: {stderr}");
+    assert_eq!(world.stats().create_requests, creates_before + 1);
+
+    let manifest = manifest(&world.out());
+    let text = manifest.to_string();
+    assert!(!text.contains(WRONG), "{text}");
+    let by_tenant = |name: &str| {
+        manifest["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["tenant_name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_tenant("acme")["status"], "ok");
+    let globex = by_tenant("globex")["error"].as_str().unwrap().to_owned();
+    assert!(globex.contains("authentication refused"), "{globex}");
+    let initech = by_tenant("initech")["error"].as_str().unwrap().to_owned();
+    assert!(
+        initech.starts_with("not started: authentication refused"),
+        "{initech}"
+    );
+    assert_eq!(check_sums(&world.out()), 2, "acme's file and billing.csv");
+}
