@@ -1462,9 +1462,22 @@ impl Bench {
             if i + 1 == sizes.len() {
                 let url = format!("{vendor_base}/reports/{id}/stored/{stored}");
                 eprintln!("[stream] {label}: sandbox ceiling (discarding, then hashing client)…");
+                // The same two steps as plain tools in a pipe, for a reference outside Rust.
+                let mut piped = Command::new("sh");
+                piped
+                    .args([
+                        "-c",
+                        "curl -sf -H \"Authorization: Bearer $BENCH_TOKEN\" \"$BENCH_URL\" | openssl dgst -sha256",
+                    ])
+                    .env("BENCH_TOKEN", &vendor_token)
+                    .env("BENCH_URL", &url);
+                let piped = run_process(piped, self.scratch.path());
+                let piped = (piped.code == 0 && piped.stdout.contains(&sha))
+                    .then(|| bytes as f64 / MIB / piped.wall.as_secs_f64());
                 ceiling = Some((
                     self.rt.block_on(pull(&url, &vendor_token, false)),
                     self.rt.block_on(pull(&url, &vendor_token, true)),
+                    piped,
                 ));
             }
             self.stop(sb);
@@ -1596,7 +1609,7 @@ impl Bench {
                 .info("reference"),
             );
         }
-        if let Some((discard, hash)) = ceiling {
+        if let Some((discard, hash, piped)) = ceiling {
             rows.push(
                 row(
                     "sandbox ceiling (client discards)",
@@ -1616,6 +1629,19 @@ impl Bench {
                     sig(hash / reference)
                 )),
             );
+            if let Some(piped) = piped {
+                rows.push(
+                    row(
+                        "curl piped to openssl dgst -sha256",
+                        format!("{} MiB/s", sig(piped)),
+                        "",
+                    )
+                    .info(format!(
+                        "{}× openssl: the same two steps as plain tools, no check, no write",
+                        sig(piped / reference)
+                    )),
+                );
+            }
         }
         if rss.len() >= 2 {
             let (a, b) = (rss[0] as f64, rss[rss.len() - 1] as f64);
