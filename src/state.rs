@@ -239,20 +239,41 @@ fn lock(path: &Path) -> io::Result<Option<File>> {
             path.display()
         )));
     }
-    let file = OpenOptions::new()
+    let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
-            io::ErrorKind::ResourceBusy,
-            format!(
-                "another acronis-reports run is writing into this folder (it holds {}); wait for it to finish, or write to another --out",
-                path.display()
-            ),
-        )),
+        Ok(()) => {
+            // Who holds it, for the message a second run shows; only a courtesy.
+            let holder = format!(
+                "process {} since {}\n",
+                std::process::id(),
+                jiff::Timestamp::now()
+                    .round(jiff::Unit::Second)
+                    .unwrap_or_default()
+            );
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.write_all(holder.as_bytes()));
+            Ok(Some(file))
+        }
+        Err(fs::TryLockError::WouldBlock) => {
+            // Windows locks are mandatory: there the holder cannot be read, and is not named.
+            let holder = fs::read_to_string(path)
+                .ok()
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty() && text.len() < 200)
+                .map_or_else(String::new, |text| format!(", {text}"));
+            Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "another acronis-reports run is writing into this folder (it holds {}{holder}); wait for it to finish, or write to another --out",
+                    path.display()
+                ),
+            ))
+        }
         Err(fs::TryLockError::Error(e)) => {
             tracing::warn!(
                 "cannot lock {} ({e}); going on without protection against a second run into this folder",

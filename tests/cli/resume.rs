@@ -361,8 +361,10 @@ fn a_second_run_into_a_folder_in_use_is_refused_and_touches_nothing() {
     let sums_before = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
     let creates_before = world.stats().create_requests;
 
-    // What a run still writing into the folder holds.
-    let held = std::fs::File::open(world.out().join(".acronis-reports/lock")).unwrap();
+    // What a run still writing into the folder holds, and what it writes there.
+    let lock = world.out().join(".acronis-reports/lock");
+    std::fs::write(&lock, "process 4242 since 2026-12-03T14:00:00Z\n").unwrap();
+    let held = std::fs::File::open(&lock).unwrap();
     held.lock().unwrap();
     let output = world.run(&job).arg("--fresh").output().unwrap();
     assert_eq!(output.status.code(), Some(2), "nothing attempted");
@@ -371,6 +373,8 @@ fn a_second_run_into_a_folder_in_use_is_refused_and_touches_nothing() {
         stderr.contains("another acronis-reports run is writing into this folder"),
         "{stderr}"
     );
+    #[cfg(unix)]
+    assert!(stderr.contains("process 4242 since"), "{stderr}");
     assert_eq!(journal(&world), journal_before, "--fresh did not wipe it");
     assert_eq!(
         std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap(),
