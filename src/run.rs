@@ -1,6 +1,7 @@
 //! Executing a plan: each report is created (or resumed from the state journal), polled,
 //! downloaded and checked, up to `concurrency` at a time. One report's failure never stops the
-//! others; cancellation stops everything promptly without leaving partial files.
+//! others — except a refusal of the credentials, after which no report that needs the API
+//! starts; cancellation stops everything promptly without leaving partial files.
 
 use std::collections::HashMap;
 use std::io;

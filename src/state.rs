@@ -263,8 +263,8 @@ fn lock(path: &Path) -> io::Result<Option<File>> {
             // Windows locks are mandatory: there the holder cannot be read, and is not named.
             let holder = fs::read_to_string(path)
                 .ok()
-                .map(|text| text.trim().to_owned())
-                .filter(|text| !text.is_empty() && text.len() < 200)
+                .map(|text| text.lines().next().unwrap_or_default().trim().to_owned())
+                .filter(|line| !line.is_empty() && line.len() < 200)
                 .map_or_else(String::new, |text| format!(", {text}"));
             Err(io::Error::new(
                 io::ErrorKind::ResourceBusy,
