@@ -587,6 +587,18 @@ fn above_floor(w: &WallRun) -> String {
         .iter()
         .filter_map(|r| Some(r.download_done_us?.saturating_sub(r.ready_us) as f64 / 1e6))
         .collect();
+    // Split at the poll that first saw the report saved: polling lag, then the client's own
+    // latency until it asked for the file, then the transfer.
+    let split = |from: fn(&CreatedReport) -> Option<u64>, to: fn(&CreatedReport) -> Option<u64>| {
+        let values: Vec<f64> = reports
+            .iter()
+            .filter_map(|r| Some(to(r)?.saturating_sub(from(r)?) as f64 / 1e6))
+            .collect();
+        mean_ms(&values)
+    };
+    let polling = split(|r| Some(r.ready_us), |r| r.first_saved_list_us);
+    let to_request = split(|r| r.first_saved_list_us, |r| r.first_download_us);
+    let transfer = split(|r| r.first_download_us, |r| r.download_done_us);
     // Only reports that finished, so that the k-th create and the k-th end stay paired.
     let mut creates: Vec<u64> = reports
         .iter()
@@ -602,9 +614,12 @@ fn above_floor(w: &WallRun) -> String {
         .map(|(created, done)| created.saturating_sub(*done) as f64 / 1e6)
         .collect();
     format!(
-        "outside the server's span {} (start-up + outputs); per report: saved → downloaded {} ms, downloaded → next create {} ms (means)",
+        "outside the server's span {} (start-up + outputs); per report: saved → downloaded {} ms (saved → seen by a poll {} ms, → download asked {} ms, → transferred {} ms), downloaded → next create {} ms (means)",
         secs(outside),
         sig(mean_ms(&after_ready)),
+        sig(polling),
+        sig(to_request),
+        sig(transfer),
         sig(mean_ms(&gaps))
     )
 }

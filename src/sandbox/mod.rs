@@ -74,6 +74,10 @@ pub struct CreatedReport {
     /// `GET /reports/{id}/stored` requests that reached this report (after auth and faults).
     #[serde(default)]
     pub stored_list_requests: u64,
+    /// When a `GET /reports/{id}/stored` first answered with its files saved: the client's
+    /// polling lag ends here, its own latency until the download starts begins.
+    #[serde(default)]
+    pub first_saved_list_us: Option<u64>,
     /// When the first download of one of its saved files was accepted.
     #[serde(default)]
     pub first_download_us: Option<u64>,

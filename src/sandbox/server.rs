@@ -686,6 +686,7 @@ async fn create_report(
         created_us: 0,
         ready_us: 0,
         stored_list_requests: 0,
+        first_saved_list_us: None,
         first_download_us: None,
         download_done_us: None,
     };
@@ -743,6 +744,7 @@ async fn stored_list(
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
     let now = Instant::now();
+    let now_us = shared.micros(now);
     let items: Vec<Value> = {
         let mut guard = shared.lock();
         let inner = &mut *guard;
@@ -751,8 +753,12 @@ async fn stored_list(
             .get(&id.to_ascii_lowercase())
             .filter(|r| !r.deleted)
             .ok_or_else(report_not_found)?;
+        let saved = matches!(report.phase(now), Phase::Done) && !report.fail;
         if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
             created.stored_list_requests += 1;
+            if saved {
+                created.first_saved_list_us.get_or_insert(now_us);
+            }
         }
         let created_at = content::rfc3339_utc(report.created_unix);
         let saved_unix = report.saved_unix();
