@@ -583,12 +583,9 @@ fn above_floor(w: &WallRun) -> String {
         / 1e6;
     let outside = w.ours.wall.as_secs_f64() - span;
     let mean_ms = |values: &[f64]| 1e3 * values.iter().sum::<f64>() / values.len().max(1) as f64;
-    let after_ready: Vec<f64> = reports
-        .iter()
-        .filter_map(|r| Some(r.download_done_us?.saturating_sub(r.ready_us) as f64 / 1e6))
-        .collect();
-    // Split at the poll that first saw the report saved: polling lag, then the client's own
-    // latency until it asked for the file, then the transfer.
+    // Mean time between two moments of each report; then "saved → downloaded" split at the
+    // poll that first saw the report saved: polling lag, the client's own latency until it
+    // asked for the file, the transfer.
     let split = |from: fn(&CreatedReport) -> Option<u64>, to: fn(&CreatedReport) -> Option<u64>| {
         let values: Vec<f64> = reports
             .iter()
@@ -596,6 +593,7 @@ fn above_floor(w: &WallRun) -> String {
             .collect();
         mean_ms(&values)
     };
+    let after_ready = split(|r| Some(r.ready_us), |r| r.download_done_us);
     let polling = split(|r| Some(r.ready_us), |r| r.first_saved_list_us);
     let to_request = split(|r| r.first_saved_list_us, |r| r.first_download_us);
     let transfer = split(|r| r.first_download_us, |r| r.download_done_us);
@@ -616,7 +614,7 @@ fn above_floor(w: &WallRun) -> String {
     format!(
         "outside the server's span {} (start-up + outputs); per report: saved → downloaded {} ms (saved → seen by a poll {} ms, → download asked {} ms, → transferred {} ms), downloaded → next create {} ms (means)",
         secs(outside),
-        sig(mean_ms(&after_ready)),
+        sig(after_ready),
         sig(polling),
         sig(to_request),
         sig(transfer),
@@ -1476,7 +1474,9 @@ impl Bench {
             // receiving plus SHA-256 alone reach on these cores, beside the sandbox.
             if i + 1 == sizes.len() {
                 let url = format!("{vendor_base}/reports/{id}/stored/{stored}");
-                eprintln!("[stream] {label}: sandbox ceiling (discarding, then hashing client)…");
+                eprintln!(
+                    "[stream] {label}: references (curl piped to openssl; a discarding, then a hashing client)…"
+                );
                 // The same two steps as plain tools in a pipe, for a reference outside Rust.
                 let mut piped = Command::new("sh");
                 piped

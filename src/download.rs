@@ -150,13 +150,10 @@ async fn fetch_once(
         ))));
     }
     let (dest_owned, parent_owned) = (dest.to_owned(), parent.to_owned());
+    // Before the resume journal and SHA256SUMS count the file; a folder sync may wait for the
+    // file system's journal, so not on the runtime's threads.
     tokio::task::spawn_blocking(move || {
-        temp.persist(&dest_owned).map_err(|e| e.error)?;
-        // The file's bytes were synced before the rename; this makes the rename itself survive
-        // a crash, before the resume journal and SHA256SUMS count the file as there. A folder
-        // sync may wait for the file system's journal, so not on the runtime's threads.
-        crate::output::sync_dir(&parent_owned);
-        Ok(())
+        crate::output::persist_durably(temp, &dest_owned, &parent_owned)
     })
     .await
     .unwrap_or_else(|joined| Err(std::io::Error::other(joined)))

@@ -524,8 +524,8 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             out_dir.display()
         ))
     })?;
-    // Credentials refused before anything succeeded: nothing was attempted (exit 2), as when
-    // the token endpoint refuses them up front, and outputs of an earlier run stay as they were.
+    // Credentials refused before any report succeeded: exit 2 and no outputs, as when the token
+    // endpoint refuses them up front, so the outputs of an earlier run stay as they were.
     if let Some(reason) = connection.client.refused()
         && reports.ok_count() == 0
         && interruption.exit_code().is_none()

@@ -176,9 +176,20 @@ pub fn write_atomic_with<T>(
         value
     };
     temp.as_file().sync_all().map_err(named)?;
-    temp.persist(path).map_err(|e| named(e.error))?;
-    sync_dir(dir);
+    persist_durably(temp, path, dir).map_err(named)?;
     Ok(value)
+}
+
+/// Renames a temporary file, whose bytes are already synced, into place in `dir`, and makes the
+/// rename itself survive a crash before anything counts the file as there.
+pub(crate) fn persist_durably(
+    temp: tempfile::NamedTempFile,
+    path: &Path,
+    dir: &Path,
+) -> io::Result<()> {
+    temp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir);
+    Ok(())
 }
 
 /// A new temporary file in `dir`, named after the file it will become. A leading dot keeps a
@@ -210,7 +221,7 @@ pub(crate) fn temp_file_beside(
 
 /// Makes the rename itself durable. Best effort: some file systems refuse to sync a folder, and
 /// the file's content is already safe either way.
-pub(crate) fn sync_dir(dir: &Path) {
+fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(handle) = fs::File::open(dir) {
         let _ = handle.sync_all();

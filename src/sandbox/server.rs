@@ -753,17 +753,17 @@ async fn stored_list(
             .get(&id.to_ascii_lowercase())
             .filter(|r| !r.deleted)
             .ok_or_else(report_not_found)?;
-        let saved = matches!(report.phase(now), Phase::Done) && !report.fail;
+        let phase = report.phase(now);
         if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
             created.stored_list_requests += 1;
-            if saved {
+            if phase == Phase::Done && !report.fail {
                 created.first_saved_list_us.get_or_insert(now_us);
             }
         }
         let created_at = content::rfc3339_utc(report.created_unix);
         let saved_unix = report.saved_unix();
         let saved_at = content::rfc3339_utc(saved_unix);
-        match report.phase(now) {
+        match phase {
             Phase::Empty => Vec::new(),
             Phase::Processing => report
                 .files
