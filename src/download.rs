@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, Client, error_chain};
-use crate::checks::{FileFacts, Inspection, Streamed};
+use crate::checks::{FileFacts, Inspection};
 
 /// A download that delivers more than this many times its announced size (plus slack for
 /// formatting differences) is a broken or hostile server, not a report.
@@ -20,7 +20,7 @@ pub struct Downloaded {
     pub bytes: u64,
     pub sha256: String,
     /// What checking the bytes on their way found.
-    pub inspected: Streamed,
+    pub inspected: FileFacts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,7 @@ pub async fn fetch_to_file(
             stored_id,
             announced_size,
             dest,
-            inspection,
+            inspection.clone(),
         )
         .await
         {
@@ -161,7 +161,7 @@ async fn fetch_once(
     Ok(Downloaded {
         bytes: received,
         sha256,
-        inspected: inspected.unwrap_or(Streamed::Done(Ok(FileFacts::SKIPPED))),
+        inspected: inspected.unwrap_or(FileFacts::SKIPPED),
     })
 }
 
@@ -182,7 +182,7 @@ struct Work {
     written: Option<u64>,
     /// Bytes hashed and their SHA-256 (hex).
     hashed: Option<(u64, String)>,
-    inspected: Option<Streamed>,
+    inspected: Option<FileFacts>,
 }
 
 /// The blocking threads that take the received chunks. Receiving runs on the runtime while
@@ -476,7 +476,7 @@ fn hash(chunks: Chunks) -> (u64, String) {
 
 /// Checks the chunks as `inspection` says. The check may stop early; the chunks after that
 /// are taken and dropped, so that receiving never waits for this thread.
-fn check(mut chunks: Chunks, inspection: Inspection) -> Streamed {
+fn check(mut chunks: Chunks, inspection: Inspection) -> FileFacts {
     let inspected = inspection.run(&mut || chunks.next());
     chunks.for_each(drop);
     inspected

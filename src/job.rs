@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::duration;
 use crate::paths::safe_component;
 use crate::period::{Period, PeriodSpec};
-use crate::report::{Format, ReportKind, ReportLevel};
+use crate::report::{BillingMeasure, BillingRule, BillingScope, Format, ReportKind, ReportLevel};
 
 /// Job files larger than this are refused before parsing; 10 000 tenants take about 1 MiB.
 const MAX_JOB_FILE_BYTES: u64 = 32 * 1024 * 1024;
@@ -77,6 +77,8 @@ pub struct JobFile {
     pub defaults: Option<ReportSettings>,
     /// Checks run on the downloaded files.
     pub checks: Option<ChecksSection>,
+    /// How billing.csv chooses each line's billable value. Default: the vendor's own rule.
+    pub billing: Option<BillingSection>,
     /// How often to ask whether a report is ready, and for how long.
     pub polling: Option<PollingSection>,
     /// How many reports are in flight at once (1 to 1000). Default: 4.
@@ -163,6 +165,22 @@ pub struct ChecksSection {
     /// What to do when SKUs were asked for and rows lack them: `required` fails the report,
     /// `warn` only reports it, `off` skips the check. Default: required.
     pub skus: Option<At<SkuPolicy>>,
+}
+
+/// Which figure of a usage row `billing.csv` bills. The default is the rule of the vendor's own
+/// billing integration (acronis/acronis-cyber-cloud-whmcs, `MetricsFetcher.php`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSection {
+    /// `auto` (default): `total` for a customer's row, `production` for a partner's or any
+    /// other; or `total`, `production`, `trial` for every row.
+    pub scope: Option<At<BillingScope>>,
+    /// `auto` (default): `delta` for the items of `delta_items`, `absolute` for the rest; or
+    /// `absolute`, `delta`, `effective` for every row.
+    pub measure: Option<At<BillingMeasure>>,
+    /// With `measure: auto`: the offering items billed on `delta` (exact names). Default:
+    /// [compute_points, pw_compute_points, dre_compute_points, p_dre_compute_points].
+    pub delta_items: Option<At<Vec<At<String>>>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -380,6 +398,7 @@ pub struct Job {
     pub as_of: Date,
     pub base_url: Option<String>,
     pub sku_policy: SkuPolicy,
+    pub billing: BillingRule,
     pub polling: Polling,
     pub concurrency: usize,
     pub output_dir: PathBuf,
@@ -658,6 +677,7 @@ impl Validator {
             .as_ref()
             .and_then(|c| c.skus.as_ref())
             .map_or(SkuPolicy::Required, |p| *p.value());
+        let billing = self.billing(file.billing.as_ref());
         let defaults = file.defaults.unwrap_or_default();
         let (tenants, discoveries) = self.tenants(&file.tenants, &defaults, as_of);
         if !self.problems.is_empty() {
@@ -673,6 +693,7 @@ impl Validator {
                 .and_then(|api| api.base_url)
                 .map(|url| url.value().clone()),
             sku_policy,
+            billing,
             polling,
             concurrency,
             output_dir: file.output.and_then(|o| o.dir).map_or_else(
@@ -683,6 +704,40 @@ impl Validator {
             tenants,
             discoveries,
         })
+    }
+
+    fn billing(&mut self, section: Option<&BillingSection>) -> BillingRule {
+        let mut rule = BillingRule::default();
+        let Some(section) = section else {
+            return rule;
+        };
+        if let Some(scope) = &section.scope {
+            rule.scope = *scope.value();
+        }
+        if let Some(measure) = &section.measure {
+            rule.measure = *measure.value();
+        }
+        if let Some(items) = &section.delta_items {
+            if rule.measure != BillingMeasure::Auto {
+                self.problem(
+                    items.pos(),
+                    format!(
+                        "billing.delta_items only applies with `measure: auto`; with `measure: {}` every item is billed on that measure: remove delta_items or set measure to auto",
+                        rule.measure
+                    ),
+                );
+            }
+            rule.delta_items.clear();
+            for item in items.value() {
+                let name = item.value().trim();
+                if name.is_empty() {
+                    self.problem(item.pos(), "an empty name in billing.delta_items: give an offering item name such as pw_compute_points");
+                } else if !rule.delta_items.iter().any(|i| i == name) {
+                    rule.delta_items.push(name.to_owned());
+                }
+            }
+        }
+        rule
     }
 
     fn polling(&mut self, section: Option<&PollingSection>) -> Polling {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod billing;
 pub mod checks;
 pub mod ci;
+pub mod content;
 pub mod discover;
 pub mod download;
 pub mod duration;

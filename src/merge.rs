@@ -439,6 +439,7 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
         discovery: Vec::new(),
         // Each shard's billing.csv covers only its reports; the merged one is written anew.
         derived_files: Vec::new(),
+        billing_rule: first.billing_rule.clone(),
     })
 }
 

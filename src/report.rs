@@ -121,3 +121,84 @@ macro_rules! display_as_str {
     )*};
 }
 display_as_str!(ReportKind, ReportLevel, Format);
+
+/// Which scope of a `csv_v2_0` usage figure is billed.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingScope {
+    /// The vendor's rule: `total` for a customer's row, `production` for any other (partner,
+    /// reseller, folder).
+    #[default]
+    Auto,
+    Total,
+    Production,
+    Trial,
+}
+
+/// Which measure of a usage row is billed.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingMeasure {
+    /// The vendor's rule: `delta` (consumed in the period) for the items of `delta_items`,
+    /// `absolute` (in use at the period's end) for every other item.
+    #[default]
+    Auto,
+    Absolute,
+    Delta,
+    Effective,
+}
+
+/// The offering items the vendor's own billing integration bills on `delta`: the compute-point
+/// items (`MetricsFetcher.php` of acronis/acronis-cyber-cloud-whmcs).
+pub const VENDOR_DELTA_ITEMS: [&str; 4] = [
+    "compute_points",
+    "pw_compute_points",
+    "dre_compute_points",
+    "p_dre_compute_points",
+];
+
+/// How a usage row's billable value is chosen: `usage.<measure>.<scope>` of a `csv_v2_0` row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingRule {
+    pub scope: BillingScope,
+    pub measure: BillingMeasure,
+    /// With `measure: auto`, the offering items billed on `delta`.
+    pub delta_items: Vec<String>,
+}
+
+impl Default for BillingRule {
+    fn default() -> Self {
+        Self {
+            scope: BillingScope::Auto,
+            measure: BillingMeasure::Auto,
+            delta_items: VENDOR_DELTA_ITEMS.iter().map(|i| (*i).to_owned()).collect(),
+        }
+    }
+}
+
+impl BillingScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Total => "total",
+            Self::Production => "production",
+            Self::Trial => "trial",
+        }
+    }
+}
+
+impl BillingMeasure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Absolute => "absolute",
+            Self::Delta => "delta",
+            Self::Effective => "effective",
+        }
+    }
+}
+display_as_str!(BillingScope, BillingMeasure);

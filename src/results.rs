@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::discover::DiscoveryRecord;
 use crate::period::Period;
-use crate::report::{Format, ReportKind, ReportLevel};
+use crate::report::{BillingRule, Format, ReportKind, ReportLevel};
 
 /// The record of one run; serialised in this field order as `manifest.json`.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,10 @@ pub struct RunResult {
     /// verified like the report files, which they never replace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived_files: Vec<DerivedFile>,
+    /// How `billing.csv` chose each line's billable value (the job's `billing` section); the
+    /// vendor's rule in manifests written before it was recorded.
+    #[serde(default)]
+    pub billing_rule: BillingRule,
 }
 
 /// A file written from the report files rather than downloaded.
@@ -122,6 +126,42 @@ pub struct FileResult {
     pub bytes: u64,
     pub sha256: String,
     pub sku_check: SkuCheck,
+    /// Whether the file is a report we can bill from; absent in manifests written before the
+    /// check existed.
+    #[serde(default = "ContentCheck::not_recorded")]
+    pub content_check: ContentCheck,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+/// The content check of one file: a layout we can read, well-formed rows, a billable value in
+/// each. A failed check fails its report; the file is still kept and listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentCheck {
+    pub status: CheckStatus,
+    /// Usage rows read (up to the problem, when it failed).
+    pub rows: u64,
+    /// What is wrong, naming the line and column or the columns found and expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl ContentCheck {
+    pub const SKIPPED: ContentCheck = ContentCheck {
+        status: CheckStatus::Skipped,
+        rows: 0,
+        problem: None,
+    };
+
+    fn not_recorded() -> ContentCheck {
+        ContentCheck::SKIPPED
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,11 +172,14 @@ pub enum SkuStatus {
     Skipped,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuCheck {
     pub status: SkuStatus,
     pub rows: u64,
     pub rows_without_sku: u64,
+    /// The SKU column (or JSON key) as the file names it; absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 impl SkuCheck {
@@ -144,6 +187,7 @@ impl SkuCheck {
         status: SkuStatus::Skipped,
         rows: 0,
         rows_without_sku: 0,
+        column: None,
     };
 }
 

@@ -21,7 +21,7 @@ use crate::job::{Cleanup, Polling, SkuPolicy};
 use crate::paths::ensure_dir_inside;
 use crate::plan::{Plan, ReportRequest};
 use crate::poll::{self, GenerationModel, PollError, ReadyFile};
-use crate::report::Format;
+use crate::report::{BillingRule, Format};
 use crate::results::{FileResult, ReportLog, ReportResult, SkuStatus, Status};
 use crate::state::{ReportState, SavedFile, StateStore, report_key};
 
@@ -33,6 +33,8 @@ pub struct RunConfig {
     /// Attempts per file when a transfer breaks.
     pub download_attempts: u32,
     pub cleanup: Cleanup,
+    /// The job's billing rule: every row of a checked file must have the value it reads.
+    pub billing_rule: Arc<BillingRule>,
 }
 
 /// A state change of one report, for progress displays and machine-readable event logs.
@@ -278,7 +280,7 @@ struct ServerReport {
 }
 
 /// A file read from disk: its SHA-256, its size and its check.
-type OnDisk = (String, u64, Result<FileFacts, checks::CheckError>);
+type OnDisk = (String, u64, FileFacts);
 
 impl ReportJob {
     fn label(&self) -> String {
@@ -459,7 +461,6 @@ impl ReportJob {
                 })
             })
             .collect::<Option<_>>()?;
-        let check_skus = self.request.sku_check != SkuPolicy::Off;
         let mut checked = Vec::with_capacity(ready.len());
         for file in &ready {
             let path = self
@@ -467,8 +468,9 @@ impl ReportJob {
                 .out_dir
                 .join(self.request.file_path(file.format));
             let format = file.format;
+            let inspection = self.inspection(format);
             let on_disk = tokio::task::spawn_blocking(move || {
-                checks::hash_and_inspect(&path, format, check_skus)
+                checks::hash_and_inspect(&path, &inspection)
             })
             .await
             .ok()
@@ -542,13 +544,25 @@ impl ReportJob {
             }
         }
         for file in &result.files {
+            if let Some(problem) = &file.content_check.problem {
+                errors.push(format!(
+                    "the {} file failed its content check (kept as {}): {problem}",
+                    file.format, file.path
+                ));
+            }
             if file.sku_check.status != SkuStatus::Missing {
                 continue;
             }
-            let message = format!(
-                "{} of {} rows in the {} file lack a SKU",
-                file.sku_check.rows_without_sku, file.sku_check.rows, file.format
-            );
+            let message = match &file.sku_check.column {
+                Some(_) => format!(
+                    "{} of {} rows in the {} file lack a SKU",
+                    file.sku_check.rows_without_sku, file.sku_check.rows, file.format
+                ),
+                None => format!(
+                    "the {} file has no SKU column (a header `sku` or `….sku`), so none of its {} rows has a SKU; does the API client's tenant have SKU access?",
+                    file.format, file.sku_check.rows
+                ),
+            };
             match self.request.sku_check {
                 SkuPolicy::Required => errors.push(format!("{message} (checks.skus: required)")),
                 SkuPolicy::Warn => {
@@ -582,7 +596,7 @@ impl ReportJob {
             .map_err(|e| format!("cannot create the folder for the {} file: {e}", file.format))?;
         let dest = dir.join(self.request.file_name(file.format));
         let format = file.format;
-        let check_skus = self.request.sku_check != SkuPolicy::Off;
+        let inspection = self.inspection(format);
 
         // A file saved by an earlier run is kept when it is still exactly what was recorded.
         // Without a record there is nothing to compare with, so nothing to read.
@@ -590,8 +604,9 @@ impl ReportJob {
             (_, Some(known)) => Some(known),
             (Some(_), None) => {
                 let dest = dest.clone();
+                let inspection = inspection.clone();
                 tokio::task::spawn_blocking(move || {
-                    checks::hash_and_inspect(&dest, format, check_skus).ok()
+                    checks::hash_and_inspect(&dest, &inspection).ok()
                 })
                 .await
                 .ok()
@@ -627,7 +642,7 @@ impl ReportJob {
                     file.size,
                     &dest,
                     self.config.download_attempts,
-                    checks::Inspection { format, check_skus },
+                    inspection,
                 )
                 .await
                 .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;
@@ -645,19 +660,9 @@ impl ReportJob {
                         "could not record {relative} in the resume state: {error}"
                     ));
                 }
-                let facts = match downloaded.inspected {
-                    // Only a broken file is read again, for the reader's own words.
-                    checks::Streamed::Reread => tokio::task::spawn_blocking(move || {
-                        checks::Streamed::Reread.verdict(&dest, format, check_skus)
-                    })
-                    .await
-                    .map_err(|e| format!("checking the {format} file failed: {e}"))?,
-                    streamed => streamed.verdict(&dest, format, check_skus),
-                };
-                (downloaded.bytes, downloaded.sha256, facts)
+                (downloaded.bytes, downloaded.sha256, downloaded.inspected)
             }
         };
-        let facts: FileFacts = facts.map_err(|e| e.to_string())?;
         Ok((
             FileResult {
                 format,
@@ -665,10 +670,20 @@ impl ReportJob {
                 stored_report_id: file.stored_id.clone(),
                 bytes,
                 sha256,
+                content_check: facts.content_check,
                 sku_check: facts.sku_check,
             },
             reused,
         ))
+    }
+
+    /// How a file of `format` of this report is checked.
+    fn inspection(&self, format: Format) -> checks::Inspection {
+        checks::Inspection {
+            format,
+            check_skus: self.request.sku_check != SkuPolicy::Off,
+            rule: Arc::clone(&self.config.billing_rule),
+        }
     }
 
     /// `cleanup: delete`: removes the report on the server once its files are on disk. A failure

@@ -425,6 +425,7 @@ mod tests {
                     stored_report_id: "s".into(),
                     bytes: content.len() as u64,
                     sha256: hex::encode(Sha256::digest(content.as_bytes())),
+                    content_check: crate::results::ContentCheck::SKIPPED,
                     sku_check: SkuCheck::SKIPPED,
                 }
             })

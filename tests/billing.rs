@@ -427,6 +427,7 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
                     status: SkuStatus::Ok,
                     rows: 42,
                     rows_without_sku: 0,
+                    column: Some("sku".into()),
                 },
             };
             let failed = i % 1000 == 999;
@@ -472,6 +473,7 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
         shard: None,
         discovery: Vec::new(),
         derived_files: Vec::new(),
+            billing_rule: Default::default(),
     };
     // Far more SKUs than any real report has.
     let totals = (0..5_000)

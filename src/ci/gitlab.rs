@@ -239,6 +239,7 @@ mod tests {
             status: SkuStatus::Missing,
             rows: 3,
             rows_without_sku: 2,
+            column: Some("sku".into()),
         };
         let mut warned = ok_report("globex", october());
         warned.warnings.push("1 of 3 rows lack a SKU".into());

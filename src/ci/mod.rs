@@ -335,10 +335,12 @@ pub(crate) mod tests {
                 stored_report_id: format!("{tenant}-stored"),
                 bytes: 100,
                 sha256: "ab".repeat(32),
+                content_check: crate::results::ContentCheck::SKIPPED,
                 sku_check: SkuCheck {
                     status: SkuStatus::Ok,
                     rows: 3,
                     rows_without_sku: 0,
+                    column: Some("sku".into()),
                 },
             }],
             dr_compute_points: None,
@@ -375,6 +377,7 @@ pub(crate) mod tests {
             shard: None,
             discovery: Vec::new(),
             derived_files: Vec::new(),
+            billing_rule: Default::default(),
         }
     }
 

@@ -513,6 +513,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             polling: job.polling,
             download_attempts: 3,
             cleanup: job.cleanup,
+            billing_rule: Arc::new(job.billing.clone()),
         }),
         cancel: interruption.cancel.clone(),
     };
@@ -547,6 +548,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         shard,
         discovery,
         derived_files: Vec::new(),
+        billing_rule: job.billing.clone(),
     };
     // The record as written: with `billing.csv` and the warnings found while deriving it.
     let result = output::write_outputs(out_dir, result).map_err(|e| {

@@ -175,6 +175,7 @@ mod tests {
             stored_report_id: "stored".to_owned(),
             bytes: content.len() as u64,
             sha256: hex::encode(Sha256::digest(content)),
+            content_check: crate::results::ContentCheck::SKIPPED,
             sku_check: SkuCheck::SKIPPED,
         }
     }

@@ -24,7 +24,7 @@ pub fn write(out: &mut dyn Write, result: &RunResult) -> io::Result<()> {
 pub(crate) mod tests {
     use super::*;
     use crate::period::Period;
-    use crate::report::{Format, ReportKind, ReportLevel};
+    use crate::report::{BillingRule, Format, ReportKind, ReportLevel};
     use crate::results::{
         FileResult, JobRef, ReportLog, ReportResult, SkuCheck, SkuStatus, Status, Tool,
     };
@@ -97,10 +97,12 @@ pub(crate) mod tests {
                     stored_report_id: "479040dc-e18e-4136-98ce-635c3bc7dbae".into(),
                     bytes: 4945,
                     sha256: "<hex>".into(),
+                    content_check: crate::results::ContentCheck::SKIPPED,
                     sku_check: SkuCheck {
                         status: SkuStatus::Ok,
                         rows: 42,
                         rows_without_sku: 0,
+                        column: Some("sku".into()),
                     },
                 }],
                 dr_compute_points: None,
@@ -111,6 +113,7 @@ pub(crate) mod tests {
             shard: None,
             discovery: Vec::new(),
             derived_files: Vec::new(),
+            billing_rule: Default::default(),
         }
     }
 
@@ -145,12 +148,13 @@ pub(crate) mod tests {
         // The contract writes these small objects on one line; ours spreads them out.
         assert_eq!(
             keys_at_indent(&text, 4),
-            ["name", "version", "path", "sha256"]
+            ["name", "version", "path", "sha256", "scope", "measure", "delta_items"]
         );
         assert_eq!(keys_at_indent(&text, 8), ["start", "end"]);
         assert_eq!(
             keys_at_indent(&text, 12),
-            ["status", "rows", "rows_without_sku"]
+            // The SKU check's, then the content check's (added after the contract).
+            ["status", "rows", "rows_without_sku", "column", "status", "rows"]
         );
     }
 
@@ -161,6 +165,10 @@ pub(crate) mod tests {
         // Fields added after the contract example.
         contract["reports"][0]["dr_compute_points"] = serde_json::Value::Null;
         contract["reports"][0]["plan_index"] = 0.into();
+        contract["reports"][0]["files"][0]["sku_check"]["column"] = "sku".into();
+        contract["reports"][0]["files"][0]["content_check"] =
+            serde_json::json!({"status": "skipped", "rows": 0});
+        contract["billing_rule"] = serde_json::to_value(BillingRule::default()).unwrap();
         assert_eq!(ours, contract);
     }
 

@@ -94,7 +94,7 @@ fn write_billing(dir: &Path, result: &RunResult) -> io::Result<(DerivedFile, Bil
             hasher: Sha256::new(),
             bytes: 0,
         };
-        let billing = billing::write(dir, result.reports.iter(), &mut hashing)?;
+        let billing = billing::write(dir, &result.reports, &result.billing_rule, &mut hashing)?;
         Ok((
             billing,
             hex::encode(hashing.hasher.finalize()),
@@ -312,7 +312,7 @@ mod tests {
         fs::create_dir_all(report.parent().unwrap()).unwrap();
         fs::write(
             &report,
-            "Tenant UUID,Offering Item,Usage Name,Measurement Unit,Usage\nc,pw_base_storage,storage,bytes,1073741824\n",
+            "tenant.id,tenant.kind,name,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial\nc,customer,pw_base_storage,1073741824,1073741824,0,0,0,0,1073741824,1073741824,0\n",
         )
         .unwrap();
         let written = write_outputs(&out, manifest::tests::contract_run()).unwrap();
@@ -331,13 +331,14 @@ mod tests {
             written,
             RunResult {
                 derived_files: written.derived_files.clone(),
+                billing_rule: Default::default(),
                 ..manifest::tests::contract_run()
             }
         );
         assert_eq!(
             String::from_utf8(billing).unwrap().lines().nth(1),
             Some(
-                "2026-10-01,2026-10-31,ede9f834-70b3-476c-83d9-736f9f8c7dae,acme,child,c,,,,,,pw_base_storage,storage,,bytes,1073741824,1.0000,GiB,2026-10/acme/usage_summary.csv_v2_0.csv"
+                "2026-10-01,2026-10-31,ede9f834-70b3-476c-83d9-736f9f8c7dae,acme,c,customer,,pw_base_storage,,,,,1,1073741824,1073741824,0,0,0,0,1073741824,1073741824,0,,,usage.absolute.total,1073741824,bytes,1.0000,2026-10/acme/usage_summary.csv_v2_0.csv"
             )
         );
         let sums = fs::read_to_string(out.join(SHA256SUMS)).unwrap();

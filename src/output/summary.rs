@@ -9,9 +9,10 @@ use std::fmt::Write as _;
 use std::io;
 
 use crate::api::one_line;
-use crate::billing::{BillingSummary, SCOPE_TOTAL};
+use crate::billing::{self, BillingSummary};
+use crate::content::Amount;
 use crate::period::Period;
-use crate::report::{ReportKind, ReportLevel};
+use crate::report::{BillingMeasure, BillingRule, BillingScope, ReportKind, ReportLevel};
 use crate::results::{
     FileResult, ProblemKey, ReportLog, ReportResult, RunResult, SkuStatus, Status,
 };
@@ -38,7 +39,9 @@ const DASH: &str = "—";
 pub fn render(result: &RunResult, billing: Option<&BillingSummary>) -> io::Result<String> {
     let scan = Scan::of(&result.reports)?;
     let head = head(result, scan.warnings);
-    let usage = billing.map(usage).unwrap_or_default();
+    let usage = billing
+        .map(|b| usage(b, &result.billing_rule))
+        .unwrap_or_default();
     let problems = problems(&result.reports, scan.problems)?;
     let tables_budget = MAX_BYTES
         .saturating_sub(head.len() + usage.len() + problems.len())
@@ -110,9 +113,10 @@ impl Scan {
     }
 }
 
-/// The usage per SKU (and period, when there are several), from `billing.csv`.
-fn usage(billing: &BillingSummary) -> String {
-    let mut out = "## Usage by SKU\n\n".to_owned();
+/// The billable usage from `billing.csv`: totals per SKU, then per tenant × SKU (what an
+/// invoice is made from), each table capped and folded like the report tables.
+fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
+    let mut out = "## Billable usage\n\n".to_owned();
     if billing.reports_without_source > 0 {
         let _ = writeln!(
             out,
@@ -129,10 +133,10 @@ fn usage(billing: &BillingSummary) -> String {
             },
         );
     }
-    if billing.totals.is_empty() {
+    if billing.invoice.is_empty() && billing.invoice_left_out == 0 {
         let _ = writeln!(
             out,
-            "billing.csv has no usage rows{}.\n",
+            "billing.csv has no invoice lines{}.\n",
             if billing.reports == 0 {
                 ""
             } else {
@@ -141,68 +145,161 @@ fn usage(billing: &BillingSummary) -> String {
         );
         return out;
     }
+    let vendor = *rule == BillingRule::default();
     let _ = writeln!(
         out,
-        "From billing.csv: {} of {}. Each report counts once: the rows of its own tenant (scope `{SCOPE_TOTAL}`), which cover the tenants below it, where it has them; else the sum of its rows.{}\n",
+        "From billing.csv: {} of {}, billed on {} (`billing` in the job file{}).{}\n",
         plural(
-            usize::try_from(billing.rows).unwrap_or(usize::MAX),
-            "usage row"
+            usize::try_from(billing.lines).unwrap_or(usize::MAX),
+            "invoice line"
         ),
         plural(billing.reports, "report"),
-        if billing.daily {
-            " Daily reports (usage\\_daily, usage\\_breakdown) add up their days."
+        describe_rule(rule),
+        if vendor { "; the vendor's own rule" } else { "" },
+        if billing.repeated_lines > 0 {
+            format!(
+                " {} of a tenant already billed by an earlier report of this run {} counted once below.",
+                plural(
+                    usize::try_from(billing.repeated_lines).unwrap_or(usize::MAX),
+                    "line"
+                ),
+                if billing.repeated_lines == 1 { "is" } else { "are" }
+            )
         } else {
-            ""
+            String::new()
         },
     );
-    let periods: BTreeSet<Period> = billing.totals.iter().map(|t| t.period).collect();
+    let periods: BTreeSet<Period> = billing.invoice.iter().map(|t| t.period).collect();
     let by_period = periods.len() > 1;
-    if by_period {
-        out.push_str("| Period ");
-    }
-    out.push_str("| SKU | Offering item | Unit | Total | Normalised total |\n");
-    if by_period {
-        out.push_str("| --- ");
-    }
-    out.push_str("| --- | --- | --- | ---: | ---: |\n");
-    for total in billing.totals.iter().take(MAX_TOTAL_ROWS) {
-        if by_period {
-            let _ = write!(out, "| {} ", period_name(&total.period));
-        }
-        let cell = |text: &str| {
-            if text.is_empty() {
-                DASH.to_owned()
-            } else {
-                inline(text, NAME_CHARS)
-            }
-        };
-        let normalised = if total.normalised.is_empty() {
+    let cell = |text: &str| {
+        if text.is_empty() {
             DASH.to_owned()
         } else {
-            format!(
-                "{} {}",
-                inline(&total.normalised, NAME_CHARS),
-                inline(&total.normalised_unit, NAME_CHARS)
-            )
+            inline(text, NAME_CHARS)
+        }
+    };
+
+    // Per SKU, over the tenants.
+    let mut totals: BTreeMap<(Period, bool, &str, &str, &str), (Amount, usize)> = BTreeMap::new();
+    for row in &billing.invoice {
+        let amount = Amount::parse(&row.value).unwrap_or(Amount::ZERO);
+        let total = totals
+            .entry((
+                row.period,
+                row.sku.is_empty(),
+                &row.sku,
+                &row.offering_item,
+                &row.unit,
+            ))
+            .or_insert((Amount::ZERO, 0));
+        total.0 = total.0.saturating_add(amount);
+        total.1 += 1;
+    }
+    out.push_str("### By SKU\n\n");
+    let mut table = String::new();
+    if by_period {
+        table.push_str("| Period ");
+    }
+    table.push_str("| SKU | Offering item | Tenants | Billable | Unit |\n");
+    if by_period {
+        table.push_str("| --- ");
+    }
+    table.push_str("| --- | --- | ---: | ---: | --- |\n");
+    for ((period, _, sku, item, unit), (amount, tenants)) in totals.iter().take(MAX_TOTAL_ROWS) {
+        if by_period {
+            let _ = write!(table, "| {} ", period_name(period));
+        }
+        let value = if *unit == billing::POINTS {
+            amount.fixed(2)
+        } else {
+            amount.to_string()
         };
         let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {normalised} |",
-            cell(&total.sku),
-            cell(&total.offering_item),
-            cell(&total.unit),
-            cell(&total.total),
+            table,
+            "| {} | {} | {tenants} | {value} | {} |",
+            cell(sku),
+            cell(item),
+            cell(unit)
         );
     }
-    out.push('\n');
-    if billing.totals.len() > MAX_TOTAL_ROWS {
+    out.push_str(&fold(table, totals.len().min(MAX_TOTAL_ROWS), "SKUs"));
+    if totals.len() > MAX_TOTAL_ROWS {
         let _ = writeln!(
             out,
-            "_{} not shown, to keep this summary short; billing.csv has every row._\n",
-            plural(billing.totals.len() - MAX_TOTAL_ROWS, "more total")
+            "_{} not shown; billing.csv has every line._\n",
+            plural(totals.len() - MAX_TOTAL_ROWS, "more SKU")
+        );
+    }
+
+    // Per tenant × SKU.
+    out.push_str("### By tenant and SKU\n\n");
+    let mut table = String::new();
+    if by_period {
+        table.push_str("| Period ");
+    }
+    table.push_str("| Tenant | SKU | Offering item | Billable | Unit |\n");
+    if by_period {
+        table.push_str("| --- ");
+    }
+    table.push_str("| --- | --- | --- | ---: | --- |\n");
+    let shown = billing.invoice.len().min(MAX_ROWS_PER_PERIOD);
+    for row in billing.invoice.iter().take(shown) {
+        if by_period {
+            let _ = write!(table, "| {} ", period_name(&row.period));
+        }
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {} |",
+            cell(&row.tenant_name),
+            cell(&row.sku),
+            cell(&row.offering_item),
+            cell(&row.value),
+            cell(&row.unit),
+        );
+    }
+    out.push_str(&fold(table, shown, "tenant × SKU rows"));
+    let left_out = billing.invoice.len() - shown + billing.invoice_left_out;
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "_{} not shown, to keep this summary short; billing.csv has every line._\n",
+            plural(left_out, "more tenant × SKU row")
         );
     }
     out
+}
+
+/// The rule in words, e.g. "scope auto (total for customers, production for others), measure
+/// auto (delta for compute_points, …; absolute for the rest)".
+fn describe_rule(rule: &BillingRule) -> String {
+    let scope = match rule.scope {
+        BillingScope::Auto => "scope auto (total for customers, production for partners)".to_owned(),
+        scope => format!("scope {scope}"),
+    };
+    let measure = match rule.measure {
+        BillingMeasure::Auto if rule.delta_items.is_empty() => {
+            "measure auto (absolute for every item)".to_owned()
+        }
+        BillingMeasure::Auto => format!(
+            "measure auto (delta for {}; absolute for the rest)",
+            rule.delta_items
+                .iter()
+                .map(|i| inline(i, NAME_CHARS))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        measure => format!("measure {measure}"),
+    };
+    format!("{scope}, {measure}")
+}
+
+/// A table, folded when it is long so that what follows stays in sight.
+fn fold(table: String, rows: usize, what: &str) -> String {
+    if rows > FOLD_ROWS_ABOVE {
+        format!("<details><summary>{rows} {what}</summary>\n\n{table}\n</details>\n\n")
+    } else {
+        format!("{table}\n")
+    }
 }
 
 fn period_name(period: &Period) -> String {
@@ -374,7 +471,7 @@ fn row(report: &ReportResult) -> String {
         SkuStatus::Skipped => "skipped".to_owned(),
     });
     // A skipped check did not count rows, so its 0 means "unknown", not "empty".
-    let rows = per_file(|f| match f.sku_check {
+    let rows = per_file(|f| match &f.sku_check {
         c if c.status == SkuStatus::Skipped && c.rows == 0 => DASH.to_owned(),
         c => c.rows.to_string(),
     });
@@ -451,7 +548,7 @@ fn hint(message: &str) -> Option<&'static str> {
     let has = |needle: &str| text.contains(needle);
     if has("files disagree") {
         return Some(
-            "both files are kept as downloaded and billing.csv follows json\\_v2\\_0; compare the two files, and tell Acronis support if they differ",
+            "both files are kept as downloaded and billing.csv follows csv\\_v2\\_0; compare the two files, and tell Acronis support if they differ",
         );
     }
     if has("billing.csv") {
@@ -554,7 +651,7 @@ fn elapsed(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::SkuTotal;
+    use crate::billing::InvoiceRow;
     use crate::output::manifest::tests::contract_run;
     use crate::results::SkuCheck;
     use jiff::civil::date;
@@ -673,12 +770,14 @@ mod tests {
             status: SkuStatus::Missing,
             rows: 42,
             rows_without_sku: 3,
+            column: Some("sku".into()),
         };
         r.files.push(FileResult {
             format: crate::report::Format::JsonV2,
             path: "2026-10/acme/usage_summary.json_v2_0.json".into(),
             bytes: 9000,
             sha256: "fedcba9876543210".repeat(4),
+            content_check: crate::results::ContentCheck::SKIPPED,
             sku_check: SkuCheck::SKIPPED,
             ..r.files[0].clone()
         });
@@ -744,85 +843,93 @@ mod tests {
         );
     }
 
-    fn total(period: Period, sku: &str, total: &str, normalised: &str, unit: &str) -> SkuTotal {
-        SkuTotal {
+    fn invoice(period: Period, tenant: &str, sku: &str, value: &str, unit: &str) -> InvoiceRow {
+        InvoiceRow {
             period,
+            tenant_name: tenant.into(),
+            tenant_id: format!("id-{tenant}"),
             sku: sku.into(),
             offering_item: format!("pw_{sku}"),
-            unit: "bytes".into(),
-            total: total.into(),
-            normalised: normalised.into(),
-            normalised_unit: unit.into(),
+            unit: unit.into(),
+            value: value.into(),
         }
     }
 
     #[test]
-    fn usage_by_sku_follows_the_outcome() {
+    fn billable_usage_by_sku_and_by_tenant_follows_the_outcome() {
         let billing = BillingSummary {
-            rows: 42,
+            lines: 3,
             reports: 1,
-            reports_without_source: 0,
-            daily: false,
-            totals: vec![
-                total(october(), "S1", "1073741824", "1.0000", "GiB"),
-                total(october(), "", "7", "", "GiB"),
+            invoice: vec![
+                invoice(october(), "Kunde", "S1", "1073741824", "bytes"),
+                invoice(october(), "Kunde", "", "7", ""),
+                invoice(october(), "Zeta", "S1", "5", "bytes"),
+                invoice(october(), "Zeta", "DR", "0.50", "points"),
             ],
+            ..BillingSummary::default()
         };
         let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
-        let usage = &text[text.find("## Usage by SKU").unwrap()..text.find("## 2026-10").unwrap()];
+        let usage = &text[text.find("## Billable usage").unwrap()..text.find("## 2026-10").unwrap()];
         assert_eq!(
             usage,
-            "## Usage by SKU\n\n\
-             From billing.csv: 42 usage rows of 1 report. Each report counts once: the rows of its own tenant (scope `total`), which cover the tenants below it, where it has them; else the sum of its rows.\n\n\
-             | SKU | Offering item | Unit | Total | Normalised total |\n\
-             | --- | --- | --- | ---: | ---: |\n\
-             | S1 | pw\\_S1 | bytes | 1073741824 | 1.0000 GiB |\n\
-             | — | pw\\_ | bytes | 7 | — |\n\n"
+            "## Billable usage\n\n\
+             From billing.csv: 3 invoice lines of 1 report, billed on scope auto (total for customers, production for partners), measure auto (delta for compute\\_points, pw\\_compute\\_points, dre\\_compute\\_points, p\\_dre\\_compute\\_points; absolute for the rest) (`billing` in the job file; the vendor's own rule).\n\n\
+             ### By SKU\n\n\
+             | SKU | Offering item | Tenants | Billable | Unit |\n\
+             | --- | --- | ---: | ---: | --- |\n\
+             | DR | pw\\_DR | 1 | 0.50 | points |\n\
+             | S1 | pw\\_S1 | 2 | 1073741829 | bytes |\n\
+             | — | pw\\_ | 1 | 7 | — |\n\n\
+             ### By tenant and SKU\n\n\
+             | Tenant | SKU | Offering item | Billable | Unit |\n\
+             | --- | --- | --- | ---: | --- |\n\
+             | Kunde | S1 | pw\\_S1 | 1073741824 | bytes |\n\
+             | Kunde | — | pw\\_ | 7 | — |\n\
+             | Zeta | S1 | pw\\_S1 | 5 | bytes |\n\
+             | Zeta | DR | pw\\_DR | 0.50 | points |\n\n"
         );
-        assert!(text.find("**1 of 1 report ok**").unwrap() < text.find("## Usage by SKU").unwrap());
+        assert!(text.find("**1 of 1 report ok**").unwrap() < text.find("## Billable usage").unwrap());
         // Without billing.csv (e.g. rendered for CI from the record alone) there is no section.
         assert!(
             !render(&run_of(vec![report("acme", october())]), None)
                 .unwrap()
-                .contains("Usage by SKU")
+                .contains("Billable usage")
         );
     }
 
     #[test]
-    fn usage_by_period_days_and_reports_without_rows() {
+    fn billable_usage_by_period_and_reports_without_lines() {
         let november = Period {
             start: date(2026, 11, 1),
             end: date(2026, 11, 15),
         };
         let billing = BillingSummary {
-            rows: 3,
+            lines: 2,
             reports: 2,
             reports_without_source: 1,
-            daily: true,
-            totals: vec![
-                total(october(), "S1", "5", "5", "x"),
-                total(november, "S1", "6", "6", "x"),
+            invoice: vec![
+                invoice(october(), "a", "S1", "5", "x"),
+                invoice(november, "a", "S1", "6", "x"),
             ],
+            invoice_left_out: 3,
+            repeated_lines: 1,
+            ..BillingSummary::default()
         };
         let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
         assert!(text.contains("_1 ok report has no csv\\_v2\\_0 or json\\_v2\\_0 file, so it is not in billing.csv._"), "{text}");
+        assert!(text.contains(" 1 line of a tenant already billed by an earlier report of this run is counted once below."), "{text}");
         assert!(
-            text.contains("Daily reports (usage\\_daily, usage\\_breakdown) add up their days."),
+            text.contains("| Period | Tenant | SKU | Offering item | Billable | Unit |\n| --- | --- |"),
             "{text}"
         );
-        assert!(
-            text.contains(
-                "| Period | SKU | Offering item | Unit | Total | Normalised total |\n| --- | --- |"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("| 2026-10 | S1 |"), "{text}");
-        assert!(text.contains("| 2026-11-01 to 2026-11-15 | S1 |"), "{text}");
+        assert!(text.contains("| 2026-10 | a | S1 |"), "{text}");
+        assert!(text.contains("| 2026-11-01 to 2026-11-15 | a | S1 |"), "{text}");
+        assert!(text.contains("_3 more tenant × SKU rows not shown"), "{text}");
 
         let empty = BillingSummary::default();
         let text = render(&run_of(vec![]), Some(&empty)).unwrap();
         assert!(
-            text.contains("## Usage by SKU\n\nbilling.csv has no usage rows.\n"),
+            text.contains("## Billable usage\n\nbilling.csv has no invoice lines.\n"),
             "{text}"
         );
     }
@@ -835,7 +942,7 @@ mod tests {
                 .into(),
         ];
         let text = render(&run_of(vec![r]), None).unwrap();
-        assert!(text.contains("— *what to do:* both files are kept as downloaded and billing.csv follows json\\_v2\\_0"), "{text}");
+        assert!(text.contains("— *what to do:* both files are kept as downloaded and billing.csv follows csv\\_v2\\_0"), "{text}");
     }
 
     #[test]

@@ -1,0 +1,179 @@
+use super::*;
+use crate::results::{ContentCheck, FileResult, SkuCheck};
+
+const HEADER: &str = "tenant.id,tenant.kind,name,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial,sku";
+
+fn october() -> Period {
+    Period {
+        start: jiff::civil::date(2026, 10, 1),
+        end: jiff::civil::date(2026, 10, 31),
+    }
+}
+
+fn report(dir: &Path, status: Status, files: &[(Format, &str)]) -> ReportResult {
+    let files = files
+        .iter()
+        .enumerate()
+        .map(|(i, (format, text))| {
+            let path = format!("r{i}.{}", format.extension());
+            std::fs::write(dir.join(&path), text).unwrap();
+            FileResult {
+                format: *format,
+                path,
+                stored_report_id: format!("s{i}"),
+                bytes: text.len() as u64,
+                sha256: String::new(),
+                content_check: ContentCheck::SKIPPED,
+                sku_check: SkuCheck::SKIPPED,
+            }
+        })
+        .collect();
+    ReportResult {
+        tenant_id: "p".into(),
+        tenant_name: "Partner".into(),
+        period: october(),
+        kind: crate::report::ReportKind::UsageSummary,
+        level: crate::report::ReportLevel::DirectPartners,
+        report_id: Some("r".into()),
+        status,
+        error: None,
+        files,
+        dr_compute_points: None,
+        warnings: Vec::new(),
+        plan_index: 0,
+    }
+}
+
+fn run(dir: &Path, reports: Vec<ReportResult>) -> (String, Billing) {
+    let mut out = Vec::new();
+    let billing = write(
+        dir,
+        &ReportLog::of(reports).unwrap(),
+        &BillingRule::default(),
+        &mut out,
+    )
+    .unwrap();
+    (String::from_utf8(out).unwrap(), billing)
+}
+
+const CSV: &str = "c,customer,pw_base_storage,1,3,2,0,0,0,1,3,2,S1\np,partner,compute_points,36000,72000,36000,3600,7200,3600,0,0,0,S2\n";
+const JSON_SAME: &str = r#"{"tenants": [
+  {"tenant_uuid": "c", "name": "pw_base_storage", "usage_name": "storage", "value": 3, "absolute_value": 3, "range_start": "2026-10-01T00:00:00Z"},
+  {"tenant_uuid": "p", "name": "compute_points", "usage_name": "compute_points", "measurement_unit": "seconds", "value": 7200, "absolute_value": 72000}
+]}"#;
+
+#[test]
+fn lines_come_from_the_csv_file_and_agree_with_the_json_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("{HEADER}\n{CSV}");
+    let (text, billing) = run(
+        dir.path(),
+        vec![report(
+            dir.path(),
+            Status::Ok,
+            &[(Format::CsvV2, &csv), (Format::JsonV2, JSON_SAME)],
+        )],
+    );
+    assert_eq!(billing.warnings, Vec::new());
+    assert_eq!(billing.summary.lines, 2);
+    assert!(text.lines().all(|l| l.ends_with(",source") || l.ends_with("r0.csv")));
+    // The partner's own compute points bill on delta production: 3600 s = 1 point.
+    assert_eq!(billing.dr_compute_points, vec![(0, 1.0)]);
+    let partner = text.lines().find(|l| l.contains(",partner,")).unwrap();
+    assert!(partner.contains("usage.delta.production,1.00,points"), "{partner}");
+}
+
+#[test]
+fn formats_that_disagree_are_a_warning_naming_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("{HEADER}\n{CSV}");
+    let json = JSON_SAME.replace("\"absolute_value\": 3,", "\"absolute_value\": 4,");
+    let (_, billing) = run(
+        dir.path(),
+        vec![report(
+            dir.path(),
+            Status::Ok,
+            &[(Format::CsvV2, &csv), (Format::JsonV2, &json)],
+        )],
+    );
+    assert_eq!(billing.warnings.len(), 1, "{:?}", billing.warnings);
+    let warning = &billing.warnings[0].1;
+    assert!(
+        warning.contains("disagree on 1 line(s), e.g. pw_base_storage of c: 3 in r0.csv, 4 in r1.json"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn an_unreadable_csv_falls_back_to_json_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, billing) = run(
+        dir.path(),
+        vec![report(
+            dir.path(),
+            Status::Ok,
+            &[(Format::CsvV2, "Col A\n1\n"), (Format::JsonV2, JSON_SAME)],
+        )],
+    );
+    assert_eq!(billing.summary.lines, 2);
+    assert!(text.contains("r1.json"));
+    assert!(billing.warnings[0].1.contains("billing.csv has no lines from r0.csv"));
+}
+
+#[test]
+fn failed_reports_write_no_lines_but_count_their_compute_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("{HEADER}\n{CSV}");
+    let (text, billing) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Failed, &[(Format::CsvV2, &csv)])],
+    );
+    assert_eq!(text.lines().count(), 1, "only the header");
+    assert_eq!(billing.summary.reports, 0);
+    assert_eq!(billing.dr_compute_points, vec![(0, 1.0)]);
+}
+
+#[test]
+fn a_tenant_in_two_reports_counts_once_in_the_invoice_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = format!("{HEADER}\n{CSV}");
+    let first = report(dir.path(), Status::Ok, &[(Format::CsvV2, &one)]);
+    let mut second = first.clone();
+    second.tenant_id = "c".into();
+    second.tenant_name = "Kunde".into();
+    let (text, billing) = run(dir.path(), vec![first, second]);
+    assert_eq!(billing.summary.lines, 4, "billing.csv keeps both reports' lines");
+    assert_eq!(billing.summary.repeated_lines, 2);
+    assert_eq!(billing.summary.invoice.len(), 2);
+    // The customer's name comes from the run when the file has none.
+    assert!(text.contains(",c,customer,Kunde,pw_base_storage,"), "{text}");
+}
+
+#[test]
+fn a_write_error_is_the_only_error() {
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = ReportLog::of(vec![report(
+        dir.path(),
+        Status::Ok,
+        &[(Format::CsvV2, "not a report")],
+    )])
+    .unwrap();
+    let error = write(dir.path(), &log, &BillingRule::default(), Full).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::StorageFull);
+}
+
+#[test]
+fn days_compare_as_days() {
+    assert_eq!(day_key("2026-10-01"), "2026-10-01");
+    assert_eq!(day_key("2026-10-01T00:00:00Z"), "2026-10-01");
+    assert_eq!(day_key("1790812800"), "2026-10-01");
+}

@@ -1,0 +1,205 @@
+//! Exact decimal amounts: report files carry byte counts beyond an `f64`'s 53 bits once summed
+//! over thousands of tenants, and billing must add them without rounding.
+
+use std::fmt;
+
+/// Fractional digits kept. Report values are integers or have a few decimals; nine covers both
+/// with room, and an `i128` of nanos still holds 1.7 × 10²⁹.
+const SCALE_DIGITS: u32 = 9;
+const SCALE: i128 = 1_000_000_000;
+
+/// A decimal number with nine fractional digits, stored as an integer count of 10⁻⁹.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount(i128);
+
+impl Amount {
+    pub const ZERO: Amount = Amount(0);
+
+    /// Parses `12`, `-3.5`, `+0.25`, `1e6`, `2.5E-3`; spaces around are allowed. `None` for
+    /// anything else (empty text included), or for more than nine significant fractional
+    /// digits that are not zeros, or a value too large.
+    pub fn parse(text: &str) -> Option<Amount> {
+        let text = text.trim();
+        let (negative, rest) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exponent) = match rest.find(['e', 'E']) {
+            Some(at) => (&rest[..at], rest[at + 1..].parse::<i32>().ok()?),
+            None => (rest, 0),
+        };
+        let (whole, fraction) = match mantissa.split_once('.') {
+            Some((whole, fraction)) => (whole, fraction),
+            None => (mantissa, ""),
+        };
+        if whole.is_empty() && fraction.is_empty() {
+            return None;
+        }
+        if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // The digits as one integer, and where the decimal point sits after the exponent.
+        let digits = whole.trim_start_matches('0').to_owned() + fraction;
+        let point = i64::from(exponent) - fraction.len() as i64 + i64::from(SCALE_DIGITS);
+        let digits = digits.trim_start_matches('0');
+        let mut value: i128 = 0;
+        let mut dropped_nonzero = false;
+        let keep = if point >= 0 {
+            digits.len()
+        } else {
+            digits.len().saturating_sub(point.unsigned_abs() as usize)
+        };
+        for (i, b) in digits.bytes().enumerate() {
+            if i >= keep {
+                dropped_nonzero |= b != b'0';
+                continue;
+            }
+            value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        }
+        if dropped_nonzero {
+            return None;
+        }
+        if point > 0 {
+            let point = u32::try_from(point).ok()?;
+            value = value.checked_mul(10i128.checked_pow(point)?)?;
+        }
+        Some(Amount(if negative { -value } else { value }))
+    }
+
+    /// From a JSON number that arrived as a float: through its shortest text, which is what the
+    /// file most likely wrote.
+    pub fn from_f64(number: f64) -> Option<Amount> {
+        if !number.is_finite() {
+            return None;
+        }
+        Amount::parse(&format!("{number:e}"))
+    }
+
+    pub fn from_i128(whole: i128) -> Option<Amount> {
+        whole.checked_mul(SCALE).map(Amount)
+    }
+
+    pub fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
+
+    /// Divided by `divisor` and rounded half away from zero to `decimals` (≤ 9) places.
+    pub fn div_round(self, divisor: i128, decimals: u32) -> Amount {
+        let step = 10i128.pow(SCALE_DIGITS - decimals.min(SCALE_DIGITS));
+        let units = self.0 / step; // units of 10^-decimals, before the division
+        let remainder = self.0 % step;
+        // (units + remainder/step) / divisor, rounded: exact in integers.
+        let numerator = units * step + remainder;
+        let denominator = divisor * step;
+        let quotient = numerator / denominator;
+        let rest = numerator % denominator;
+        let rounded = if rest.abs() * 2 >= denominator.abs() {
+            quotient + numerator.signum() * denominator.signum()
+        } else {
+            quotient
+        };
+        Amount(rounded * step)
+    }
+
+    /// As a float, for display only (GiB): never for sums.
+    pub fn as_f64(self) -> f64 {
+        self.0 as f64 / SCALE as f64
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The text with exactly `decimals` fractional digits (rounded half away from zero).
+    pub fn fixed(self, decimals: u32) -> String {
+        let rounded = self.div_round(1, decimals);
+        let text = rounded.to_string();
+        let current = text.split_once('.').map_or(0, |(_, f)| f.len());
+        let mut text = text;
+        if decimals > 0 && current == 0 {
+            text.push('.');
+        }
+        for _ in current..decimals as usize {
+            text.push('0');
+        }
+        text
+    }
+}
+
+impl fmt::Display for Amount {
+    /// The shortest exact text: `12`, `-3.5`, `0.000000001`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        let whole = magnitude / SCALE as u128;
+        let fraction = magnitude % SCALE as u128;
+        if fraction == 0 {
+            return write!(f, "{sign}{whole}");
+        }
+        let digits = format!("{fraction:09}");
+        write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(text: &str) -> Amount {
+        Amount::parse(text).unwrap_or_else(|| panic!("{text} should parse"))
+    }
+
+    #[test]
+    fn parses_integers_decimals_and_exponents() {
+        assert_eq!(a("12").to_string(), "12");
+        assert_eq!(a(" -3.50 ").to_string(), "-3.5");
+        assert_eq!(a("+0.25").to_string(), "0.25");
+        assert_eq!(a(".5").to_string(), "0.5");
+        assert_eq!(a("5.").to_string(), "5");
+        assert_eq!(a("1e6").to_string(), "1000000");
+        assert_eq!(a("2.5E-3").to_string(), "0.0025");
+        assert_eq!(a("0.000000001").to_string(), "0.000000001");
+        assert_eq!(a("1.0000000000").to_string(), "1");
+        assert_eq!(a("-0").to_string(), "0");
+        assert_eq!(
+            a("123456789012345678901").to_string(),
+            "123456789012345678901"
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_plain_number() {
+        for text in [
+            "", " ", "-", ".", "1,5", "1.2.3", "abc", "NaN", "inf", "1e", "0x10", "1 2",
+            "0.0000000001", "1e400",
+        ] {
+            assert_eq!(Amount::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sums_stay_exact_beyond_f64() {
+        let big = a("9007199254740993"); // 2^53 + 1
+        assert_eq!(big.saturating_add(a("1")).to_string(), "9007199254740994");
+    }
+
+    #[test]
+    fn divides_and_rounds_half_away_from_zero() {
+        assert_eq!(a("7200").div_round(3600, 2).to_string(), "2");
+        assert_eq!(a("18").div_round(3600, 2).to_string(), "0.01"); // 0.005 → 0.01
+        assert_eq!(a("17").div_round(3600, 2).to_string(), "0"); // 0.00472 → 0.00
+        assert_eq!(a("-18").div_round(3600, 2).to_string(), "-0.01");
+        assert_eq!(a("1.005").div_round(1, 2).to_string(), "1.01");
+        assert_eq!(a("5").fixed(2), "5.00");
+        assert_eq!(a("0.125").fixed(2), "0.13");
+        assert_eq!(a("1073741824").div_round(1 << 30, 4).fixed(4), "1.0000");
+    }
+
+    #[test]
+    fn floats_arrive_as_their_shortest_text() {
+        assert_eq!(Amount::from_f64(0.1).map(|a| a.to_string()), Some("0.1".into()));
+        assert_eq!(Amount::from_f64(1e21).map(|a| a.to_string()), Some("1000000000000000000000".into()));
+        assert_eq!(Amount::from_f64(f64::NAN), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! `csv_v2_0`: a header, then one row per tenant × offering item (× infra backend). RFC 4180
+//! quoting, `\n` or `\r\n`, an optional byte-order mark, blank lines skipped.
+
+use std::io::{self, Read};
+
+use super::columns::{EXPECTED_CSV_COLUMNS, Field, Positions, normalise};
+use super::{Amount, ContentError, Layout, Measure, Measures, UsageRow};
+
+pub(super) fn read(
+    reader: impl Read,
+    on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,
+) -> Result<Layout, ContentError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(64 * 1024)
+        .from_reader(reader);
+    let mut record = csv::ByteRecord::new();
+    if !csv.read_byte_record(&mut record).map_err(csv_error)? {
+        return Err(ContentError::Layout {
+            what: "the csv_v2_0 file is empty (not even a header)",
+            found: Vec::new(),
+            expected: expected(),
+        });
+    }
+    let header: Vec<String> = record
+        .iter()
+        .map(|name| normalise(&String::from_utf8_lossy(name)))
+        .collect();
+    let positions = Positions::find(&header);
+    let missing: Vec<String> = EXPECTED_CSV_COLUMNS
+        .iter()
+        .filter(|name| !header.iter().any(|h| h == *name))
+        .map(|name| (*name).to_owned())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ContentError::Layout {
+            what: if missing.len() == EXPECTED_CSV_COLUMNS.len() {
+                "the csv_v2_0 header has none of the columns of the vendor's layout"
+            } else {
+                "the csv_v2_0 header lacks columns of the vendor's layout"
+            },
+            found: record
+                .iter()
+                .map(|name| String::from_utf8_lossy(name).trim().to_owned())
+                .collect(),
+            expected: missing,
+        });
+    }
+    let names: Vec<String> = record
+        .iter()
+        .map(|name| {
+            String::from_utf8_lossy(name)
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let mut layout = Layout {
+        sku_column: positions.sku.map(|at| names[at].clone()),
+        rows: 0,
+    };
+    let width = header.len();
+    while csv.read_byte_record(&mut record).map_err(csv_error)? {
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() < width {
+            return Err(ContentError::Data {
+                at: format!("line {line}"),
+                field: format!("column {}", record.len() + 1),
+                detail: format!(
+                    "the row has {} fields where the header has {width}",
+                    record.len()
+                ),
+            });
+        }
+        let text = |at: usize| -> Result<&str, ContentError> {
+            std::str::from_utf8(&record[at]).map_err(|_| ContentError::Data {
+                at: format!("line {line}"),
+                field: format!("`{}`", names[at]),
+                detail: "not valid UTF-8".to_owned(),
+            })
+        };
+        let field = |f: Field| -> Result<&str, ContentError> {
+            positions.field(f).map_or(Ok(""), |at| text(at))
+        };
+        let required = |f: Field| -> Result<&str, ContentError> {
+            let value = field(f)?;
+            if value.trim().is_empty() {
+                let at = positions.field(f).unwrap_or(0);
+                return Err(ContentError::Data {
+                    at: format!("line {line}"),
+                    field: format!("`{}`", names[at]),
+                    detail: "empty, but every row must have it".to_owned(),
+                });
+            }
+            Ok(value.trim())
+        };
+        let mut measures = Measures::default();
+        for measure in Measure::ALL {
+            let Some(at) = positions.measures[measure as usize] else {
+                continue;
+            };
+            let cell = text(at)?;
+            let amount = Amount::parse(cell).ok_or_else(|| ContentError::Data {
+                at: format!("line {line}"),
+                field: format!("`{}`", names[at]),
+                detail: format!(
+                    "{} is not a number",
+                    if cell.trim().is_empty() {
+                        "an empty cell".to_owned()
+                    } else {
+                        format!("\"{}\"", crate::api::one_line(cell, 40))
+                    }
+                ),
+            })?;
+            measures.set(measure, Some(amount));
+        }
+        let row = UsageRow {
+            at: line,
+            tenant_id: required(Field::TenantId)?,
+            tenant_kind: field(Field::TenantKind)?.trim(),
+            tenant_name: field(Field::TenantName)?.trim(),
+            offering_item: required(Field::OfferingItem)?,
+            usage_name: field(Field::UsageName)?.trim(),
+            edition: field(Field::Edition)?.trim(),
+            infra_backend: field(Field::InfraBackend)?.trim(),
+            sku: positions.sku.map(|at| text(at)).transpose()?.map(str::trim),
+            unit: field(Field::Unit)?.trim(),
+            day: field(Field::Day)?.trim(),
+            measures,
+        };
+        layout.rows += 1;
+        on_row(&row).map_err(ContentError::Sink)?;
+    }
+    Ok(layout)
+}
+
+fn expected() -> Vec<String> {
+    EXPECTED_CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect()
+}
+
+fn csv_error(error: csv::Error) -> ContentError {
+    let line = error.position().map(|p| p.line());
+    match error.into_kind() {
+        csv::ErrorKind::Io(e) => ContentError::Read(e),
+        other => ContentError::Syntax(match line {
+            Some(line) => format!("line {line}: {other:?}"),
+            None => format!("{other:?}"),
+        }),
+    }
+}

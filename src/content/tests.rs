@@ -1,0 +1,185 @@
+use super::*;
+
+const HEADER: &str = "tenant.id,tenant.kind,name,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial";
+
+/// Each row as "tenant/kind/item/backend/sku/unit/day=measures".
+fn rows(format: Format, text: &str) -> Result<Vec<String>, ContentError> {
+    let mut out = Vec::new();
+    read_rows(format, text.as_bytes(), &mut |row| {
+        let measures: Vec<String> = row
+            .measures
+            .present()
+            .map(|(m, a)| format!("{}={a}", m.name()))
+            .collect();
+        out.push(format!(
+            "{}/{}/{}/{}/{}/{:?}/{}/{}={}",
+            row.tenant_id,
+            row.tenant_kind,
+            row.tenant_name,
+            row.offering_item,
+            row.infra_backend,
+            row.sku,
+            row.unit,
+            row.day,
+            measures.join(" ")
+        ));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+#[test]
+fn csv_header_only_is_an_empty_report_but_an_empty_file_is_not() {
+    assert_eq!(rows(Format::CsvV2, &format!("{HEADER}\n")).unwrap().len(), 0);
+    let error = rows(Format::CsvV2, "").unwrap_err();
+    assert!(matches!(error, ContentError::Layout { .. }), "{error}");
+}
+
+#[test]
+fn csv_blank_lines_are_skipped_and_short_rows_named() {
+    let text = format!("{HEADER}\n\nc,customer,x,1,1,0,0,0,0,1,1,0\n\n");
+    assert_eq!(rows(Format::CsvV2, &text).unwrap().len(), 1);
+    let error = rows(Format::CsvV2, &format!("{HEADER}\nc,customer,x,1\n")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 5: the row has 4 fields where the header has 12"
+    );
+}
+
+#[test]
+fn csv_rows_must_name_tenant_and_item() {
+    let error = rows(
+        Format::CsvV2,
+        &format!("{HEADER}\n ,customer,x,1,1,0,0,0,0,1,1,0\n"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2, `tenant.id`: empty, but every row must have it"
+    );
+}
+
+#[test]
+fn csv_header_names_ignore_case_and_spaces_and_the_first_of_two_wins() {
+    let text = " Tenant.ID ,TENANT.KIND,Name,Usage.Absolute.Production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial,Offering_Item.Sku,sku,Measurement_Unit\nc,customer,x,1,2,1,0,0,0,1,2,1,A,B,bytes\n";
+    let rows = rows(Format::CsvV2, text).unwrap();
+    assert_eq!(rows.len(), 1);
+    // The plain `sku` column is preferred over a dotted one.
+    assert!(rows[0].contains("Some(\"B\")/bytes"), "{}", rows[0]);
+}
+
+#[test]
+fn json_usage_objects_at_any_depth_take_tenant_fields_from_around_them() {
+    let text = r#"{"params": {"name": "ignored", "value": 1, "usage_name": "not a row"},
+        "tenants": [
+          {"id": "p1", "name": "Partner", "kind": "partner", "children": [
+            {"tenant": {"id": "c1", "name": "Kunde"}, "tenant_kind": "customer",
+             "usages": [{"name": "pw_base_storage", "usage_name": "storage", "value": "5",
+                         "absolute_value": 6.5, "offering_item": {"SKU": "S1"}}]},
+            {"name": "pw_base_vms", "value": 2, "infra_backend_type": "azure"}
+          ]}
+        ]}"#;
+    assert_eq!(
+        rows(Format::JsonV2, text).unwrap(),
+        vec![
+            "c1/customer/Kunde/pw_base_storage//Some(\"S1\")//=value=5 absolute_value=6.5",
+            "p1/partner/Partner/pw_base_vms/azure/None//=value=2",
+        ]
+    );
+}
+
+#[test]
+fn json_tenant_uuid_wins_over_the_numeric_tenant_id() {
+    let text = r#"{"tenants": [{"tenant_id": 42, "tenant_uuid": "u1", "name": "x", "value": 1}]}"#;
+    assert!(rows(Format::JsonV2, text).unwrap()[0].starts_with("u1/"));
+}
+
+#[test]
+fn json_empty_tenants_is_an_empty_report() {
+    assert!(rows(Format::JsonV2, r#"{"params": {}, "tenants": []}"#)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn json_without_usage_objects_or_tenants_is_an_unknown_layout() {
+    for text in [
+        r#"{"params": {}}"#,
+        r#"{"data": [{"foo": 1}]}"#,
+        r#"{"tenants": [{"foo": 1}]}"#,
+    ] {
+        let error = rows(Format::JsonV2, text).unwrap_err();
+        assert!(matches!(error, ContentError::Layout { .. }), "{text}: {error}");
+    }
+}
+
+#[test]
+fn json_values_that_are_not_numbers_are_data_errors() {
+    let error = rows(
+        Format::JsonV2,
+        r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1}, {"tenant_uuid": "u", "name": "y", "value": true}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "usage object 2, `value`: true is not a number"
+    );
+    let error = rows(
+        Format::JsonV2,
+        r#"{"tenants": [{"name": "x", "usage_name": "y", "value": 1}]}"#,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("`tenant_uuid`: missing"), "{error}");
+}
+
+#[test]
+fn broken_json_is_a_syntax_error_not_a_panic() {
+    for text in [
+        "{",
+        "[1, 2]",
+        "null",
+        r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1}]} trailing"#,
+        &format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+        &format!(r#"{{"tenants": {}1{}}}"#, "[".repeat(10_000), "]".repeat(10_000)),
+    ] {
+        let error = rows(Format::JsonV2, text).unwrap_err();
+        assert!(
+            matches!(error, ContentError::Syntax(_)),
+            "{}: {error}",
+            &text[..text.len().min(40)]
+        );
+    }
+}
+
+#[test]
+fn an_object_with_too_many_keys_is_refused() {
+    let keys: Vec<String> = (0..2000).map(|i| format!("\"k{i}\": 1")).collect();
+    let text = format!(r#"{{"tenants": [{{{}}}]}}"#, keys.join(","));
+    let error = rows(Format::JsonV2, &text).unwrap_err();
+    assert!(error.to_string().contains("more than 1024 keys"), "{error}");
+}
+
+#[test]
+fn html_is_named_with_its_title_in_either_format() {
+    for format in [Format::CsvV2, Format::JsonV2] {
+        let error = rows(
+            format,
+            "\u{feff}  <html><head><TITLE>\n Anmelden \n</TITLE></head></html>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the body is an HTML page (\"Anmelden\"), not a report: a login page, proxy or captive portal answered instead of the API"
+        );
+    }
+}
+
+#[test]
+fn sku_names() {
+    for name in ["sku", "SKU", " Sku ", "offering_item.sku", "Offering.Item.SKU"] {
+        assert!(is_sku_name(name), "{name}");
+    }
+    for name in ["skus", "sku_name", "offering_item.sku.id", "item_sku"] {
+        assert!(!is_sku_name(name), "{name}");
+    }
+}
