@@ -1,18 +1,26 @@
 //! Property tests of the library's small, pure pieces: period arithmetic, durations, `Retry-After`,
-//! path sanitising and the `SHA256SUMS` writer/reader; plus the fuzzers' regression inputs
+//! path sanitising, the `SHA256SUMS` writer/reader and billing's sums; plus the fuzzers' regression inputs
 //! (`fixtures/fuzz-regressions/`), each of which must give a result, never a panic.
 //!
 //! Failures are not persisted to `proptest-regressions/`: a minimal failing input that proptest
 //! finds is written down here as a plain test instead.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use acronis_reports::billing;
+use acronis_reports::checks::Inspection;
+use acronis_reports::content::Amount;
 use acronis_reports::duration;
 use acronis_reports::output::checksums::{self, ChecksumEntry};
 use acronis_reports::paths::{ensure_dir_inside, safe_component};
 use acronis_reports::period::{Period, PeriodError, PeriodSpec};
+use acronis_reports::report::{BillingRule, Format, ReportKind, ReportLevel};
+use acronis_reports::results::{
+    ContentCheck, FileResult, ReportLog, ReportResult, SkuCheck, Status,
+};
 use acronis_reports::retry::parse_retry_after;
 use jiff::civil::Date;
 use proptest::prelude::*;
@@ -744,10 +752,8 @@ fn coreutils_sha256sum_checks_awkward_names() {
 
 fn regression_inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz-regressions");
-    let Ok(read) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut inputs: Vec<(PathBuf, Vec<u8>)> = read
+    let mut inputs: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| {
             p.file_name()
@@ -760,6 +766,8 @@ fn regression_inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect();
     inputs.sort();
+    // A test over no inputs would pass whatever the code does.
+    assert!(!inputs.is_empty(), "no {target}-* inputs in {}", dir.display());
     inputs
 }
 
@@ -786,16 +794,194 @@ fn fuzz_regressions_job_parse() {
     });
 }
 
+fn inspect(format: Format, bytes: &[u8]) {
+    let inspection = Inspection {
+        format,
+        check_skus: true,
+        rule: Arc::new(BillingRule::default()),
+    };
+    let facts = inspection.inspect(bytes).expect("reading memory cannot fail");
+    assert!(facts.sku_check.rows_without_sku <= facts.sku_check.rows);
+}
+
 #[test]
 fn fuzz_regressions_inspect_csv() {
-    returns_for_every_input("inspect_csv", |bytes| {
-        let _ = acronis_reports::checks::inspect_csv(bytes, true);
-    });
+    returns_for_every_input("inspect_csv", |bytes| inspect(Format::CsvV2, bytes));
 }
 
 #[test]
 fn fuzz_regressions_inspect_json() {
-    returns_for_every_input("inspect_json", |bytes| {
-        let _ = acronis_reports::checks::inspect_json(bytes, true);
-    });
+    returns_for_every_input("inspect_json", |bytes| inspect(Format::JsonV2, bytes));
+}
+
+// -------------------------------------------------------------------------------------------------
+// Billing: the sum of billable values per tenant and item is the vendor's rule applied to the rows
+// -------------------------------------------------------------------------------------------------
+
+/// The vendor's csv_v2_0 columns, in their documented order.
+const VENDOR_COLUMNS: [&str; 17] = [
+    "tenant.id",
+    "tenant.kind",
+    "application.id",
+    "edition",
+    "name",
+    "infra.id",
+    "infra.owner_id",
+    "infra.backend_type",
+    "usage.absolute.production",
+    "usage.absolute.total",
+    "usage.absolute.trial",
+    "usage.delta.production",
+    "usage.delta.total",
+    "usage.delta.trial",
+    "usage.effective.production",
+    "usage.effective.total",
+    "usage.effective.trial",
+];
+
+const ITEMS: [&str; 6] = [
+    "pw_base_storage",
+    "pw_base_workstations",
+    "compute_points",
+    "pw_compute_points",
+    "dre_compute_points",
+    "p_dre_compute_points",
+];
+
+/// One generated row: tenant index, item index, backend index, nine values in hundredths.
+type GeneratedRow = (usize, usize, usize, [u64; 9]);
+
+fn any_row() -> impl Strategy<Value = GeneratedRow> {
+    (
+        0usize..4,
+        0usize..ITEMS.len(),
+        0usize..3,
+        proptest::array::uniform9(0u64..10_000_000_000),
+    )
+}
+
+fn hundredths(value: u64) -> String {
+    if value % 100 == 0 {
+        (value / 100).to_string()
+    } else {
+        format!("{}.{:02}", value / 100, value % 100)
+    }
+}
+
+/// What the rule gives, in hundredths of the billed unit, per (tenant, item, backend).
+fn expected_billing(rows: &[GeneratedRow]) -> BTreeMap<(String, String, String), u128> {
+    let mut sums: BTreeMap<(String, String, String), u128> = BTreeMap::new();
+    for (tenant, item, backend, values) in rows {
+        // Tenants 0 and 1 are customers (scope total), 2 and 3 partners (scope production);
+        // compute-point items bill on delta, the rest on absolute.
+        let customer = *tenant < 2;
+        let delta = *item >= 2;
+        let column = match (delta, customer) {
+            (false, false) => 0,
+            (false, true) => 1,
+            (true, false) => 3,
+            (true, true) => 4,
+        };
+        *sums
+            .entry((
+                format!("t{tenant}"),
+                ITEMS[*item].to_owned(),
+                ["", "azure", "google"][*backend].to_owned(),
+            ))
+            .or_default() += u128::from(values[column]);
+    }
+    for ((_, item, _), sum) in sums.iter_mut() {
+        if item.contains("compute_points") {
+            // Point-seconds to points, 2 decimals, half away from zero: hundredths of a second
+            // ÷ 3600 are hundredths of a point.
+            *sum = (*sum + 1800) / 3600;
+        }
+    }
+    sums
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn billable_sums_per_tenant_and_item_follow_the_rule(
+        rows in proptest::collection::vec(any_row(), 0..40),
+        order in Just(VENDOR_COLUMNS.to_vec()).prop_shuffle(),
+        sku_header in prop_oneof![Just("sku"), Just("SKU"), Just("offering_item.sku")],
+        crlf in any::<bool>(),
+    ) {
+        let newline = if crlf { "\r\n" } else { "\n" };
+        let mut header: Vec<&str> = order.clone();
+        header.push(sku_header);
+        header.insert(1, "report.extra");
+        let mut text = header.join(",") + newline;
+        for (tenant, item, backend, values) in &rows {
+            let cells: Vec<String> = header
+                .iter()
+                .map(|column| match *column {
+                    "tenant.id" => format!("t{tenant}"),
+                    "tenant.kind" => (if *tenant < 2 { "customer" } else { "partner" }).to_owned(),
+                    "name" => ITEMS[*item].to_owned(),
+                    "infra.backend_type" => ["", "azure", "google"][*backend].to_owned(),
+                    "report.extra" => "\"x, y\"".to_owned(),
+                    c if c.starts_with("usage.") => {
+                        let at = VENDOR_COLUMNS.iter().position(|v| v == &c).unwrap() - 8;
+                        hundredths(values[at])
+                    }
+                    c if c == sku_header => format!("SKU{item}"),
+                    _ => String::new(),
+                })
+                .collect();
+            text.push_str(&cells.join(","));
+            text.push_str(newline);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("r.csv"), &text).unwrap();
+        let report = ReportResult {
+            tenant_id: "p".into(),
+            tenant_name: "p".into(),
+            period: Period { start: jiff::civil::date(2026, 10, 1), end: jiff::civil::date(2026, 10, 31) },
+            kind: ReportKind::UsageSummary,
+            level: ReportLevel::DirectPartners,
+            report_id: None,
+            status: Status::Ok,
+            error: None,
+            files: vec![FileResult {
+                format: Format::CsvV2,
+                path: "r.csv".into(),
+                stored_report_id: "s".into(),
+                bytes: 0,
+                sha256: String::new(),
+                sku_check: SkuCheck::SKIPPED,
+                content_check: ContentCheck::SKIPPED,
+            }],
+            dr_compute_points: None,
+            warnings: Vec::new(),
+            plan_index: 0,
+        };
+        let mut out = Vec::new();
+        let written = billing::write(
+            dir.path(),
+            &ReportLog::of(vec![report]).unwrap(),
+            &BillingRule::default(),
+            &mut out,
+        ).unwrap();
+        prop_assert_eq!(written.warnings, Vec::new());
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let columns = reader.headers().unwrap().clone();
+        let at = |name: &str| columns.iter().position(|c| c == name).unwrap();
+        let mut billed: BTreeMap<(String, String, String), u128> = BTreeMap::new();
+        for record in reader.records() {
+            let record = record.unwrap();
+            let value = Amount::parse(&record[at("billable_value")]).unwrap();
+            let hundredths: u128 = value.fixed(2).replace('.', "").parse().unwrap();
+            let key = (
+                record[at("tenant_id")].to_owned(),
+                record[at("offering_item")].to_owned(),
+                record[at("infra_backend_type")].to_owned(),
+            );
+            prop_assert!(billed.insert(key, hundredths).is_none(), "one line per tenant, item and backend");
+        }
+        prop_assert_eq!(billed, expected_billing(&rows));
+    }
 }
