@@ -10,10 +10,23 @@ use sha2::{Digest, Sha256};
 use crate::api::{ApiError, Client, error_chain};
 use crate::checks::{FileFacts, Inspection};
 
-/// A download that delivers more than this many times its announced size (plus slack for
-/// formatting differences) is a broken or hostile server, not a report.
-const OVERSIZE_FACTOR: u64 = 4;
+/// The bound on runaway bodies. The stored list announces a file's *compressed* size (the
+/// vendor's generated client: "Stored report compressed size in bytes"), while the bytes
+/// counted here are decoded ones: a gzip transfer is decoded by the HTTP client, a body that is
+/// itself gzip by [`Gunzip`]. CSV commonly compresses 10–50×, so no small multiple of the
+/// announced size is safe. Deflate cannot compress better than 1032:1 (a 258-byte match in
+/// about 2 bits), so a genuine file decoded from N compressed bytes never exceeds 1032 × N; a
+/// download that delivers more than that (plus slack for a file stored with headers or
+/// recompressed differently) is a broken or hostile server, not the file announced.
+const MAX_DEFLATE_RATIO: u64 = 1032;
 const OVERSIZE_SLACK: u64 = 16 * 1024 * 1024;
+
+/// The most decoded bytes a file announced with `announced` (compressed) bytes may have.
+pub fn oversize_limit(announced: u64) -> u64 {
+    announced
+        .saturating_mul(MAX_DEFLATE_RATIO)
+        .saturating_add(OVERSIZE_SLACK)
+}
 
 #[derive(Debug)]
 pub struct Downloaded {
@@ -29,8 +42,16 @@ pub enum DownloadError {
     Api(#[from] ApiError),
     #[error("the transfer broke after {received} bytes: {message}")]
     Broken { received: u64, message: String },
-    #[error("the server sent more than {limit} bytes for a file announced as {announced} bytes")]
+    #[error(
+        "the server sent more than {limit} bytes (decoded) for a file announced as {announced} bytes (compressed)"
+    )]
     Oversized { announced: u64, limit: u64 },
+    #[error("the body is a gzip file that cannot be decoded after {received} bytes: {source}")]
+    Gzip {
+        received: u64,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -44,7 +65,7 @@ impl DownloadError {
         match self {
             Self::Api(e) => e.is_transient(),
             Self::Broken { .. } => true,
-            Self::Oversized { .. } | Self::Io { .. } => false,
+            Self::Oversized { .. } | Self::Gzip { .. } | Self::Io { .. } => false,
         }
     }
 }
@@ -100,32 +121,51 @@ async fn fetch_once(
     let file_name = dest.file_name().unwrap_or("download".as_ref());
     // Hidden and marked, so a crash leaves nothing that looks like a report file.
     let temp = crate::output::temp_file_beside(parent, file_name, ".partial").map_err(io)?;
-    let limit = announced_size.filter(|size| *size > 0).map(|size| {
-        size.saturating_mul(OVERSIZE_FACTOR)
-            .saturating_add(OVERSIZE_SLACK)
-    });
+    let limit = announced_size.filter(|size| *size > 0).map(oversize_limit);
 
     let response = client.download(report_id, stored_id).await?;
     let file = temp.as_file().try_clone().map_err(io)?;
+    // The announced size is the compressed one: a gzip file may decode much larger, so some
+    // large files go through the cache; never the other way round.
     let large = announced_size.is_some_and(|size| size >= LARGE_BYTES);
     let workers = Workers::start(file, inspection, large);
+    // Bytes after decoding a body that is itself gzip: what is written, hashed and checked.
     let mut received: u64 = 0;
+    let mut wire: u64 = 0;
     let mut batch = Batch::new();
     let mut batch_bytes = 0;
+    let mut gunzip = Gunzip::default();
     let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| DownloadError::Broken {
-            received,
-            message: error_chain(&e),
-        })?;
-        received += chunk.len() as u64;
-        if let (Some(limit), Some(announced)) = (limit, announced_size)
-            && received > limit
-        {
-            return Err(DownloadError::Oversized { announced, limit });
+    let mut ended = false;
+    while !ended {
+        let decoded = match body.next().await {
+            Some(chunk) => {
+                let chunk = chunk.map_err(|e| DownloadError::Broken {
+                    received: wire,
+                    message: error_chain(&e),
+                })?;
+                wire += chunk.len() as u64;
+                gunzip.feed(chunk)
+            }
+            None => {
+                ended = true;
+                gunzip.finish()
+            }
         }
-        batch_bytes += chunk.len();
-        batch.push(chunk);
+        .map_err(|source| DownloadError::Gzip {
+            received: wire,
+            source,
+        })?;
+        for chunk in decoded {
+            received += chunk.len() as u64;
+            if let (Some(limit), Some(announced)) = (limit, announced_size)
+                && received > limit
+            {
+                return Err(DownloadError::Oversized { announced, limit });
+            }
+            batch_bytes += chunk.len();
+            batch.push(chunk);
+        }
         if batch_bytes >= BATCH_BYTES {
             batch_bytes = 0;
             if !workers.hand_over(std::mem::take(&mut batch)).await {
@@ -163,6 +203,100 @@ async fn fetch_once(
         sha256,
         inspected: inspected.unwrap_or(FileFacts::SKIPPED),
     })
+}
+
+/// Decodes, as it streams, a body that is itself a gzip file: the stored `.gz` file sent without
+/// `Content-Encoding`, which the HTTP client leaves alone. (A `Content-Encoding: gzip` body
+/// arrives here decoded already.) No report format starts with gzip's magic bytes `1f 8b`, so
+/// they tell the two apart; any other body passes through untouched.
+#[derive(Default)]
+enum Gunzip {
+    /// Fewer than the two magic bytes seen so far.
+    #[default]
+    Sniffing,
+    SniffedOne(u8),
+    Plain,
+    Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+}
+
+impl Gunzip {
+    const MAGIC: [u8; 2] = [0x1f, 0x8b];
+    /// Compressed bytes decoded at a time: bounds the memory one step can take even for the
+    /// densest deflate stream (×1032), so the oversize check cuts a bomb off early.
+    const STEP: usize = 16 * 1024;
+
+    /// The decoded bytes for this chunk of the body (possibly none yet).
+    fn feed(&mut self, chunk: bytes::Bytes) -> std::io::Result<Vec<bytes::Bytes>> {
+        match self {
+            Self::Plain => Ok(vec![chunk]),
+            Self::Gzip(decoder) => Self::decode(decoder, &chunk),
+            Self::Sniffing | Self::SniffedOne(_) => {
+                let mut head = Vec::with_capacity(2);
+                if let Self::SniffedOne(first) = self {
+                    head.push(*first);
+                }
+                head.extend(chunk.iter().take(2 - head.len()));
+                match head.as_slice() {
+                    [] => Ok(Vec::new()),
+                    [first] => {
+                        *self = Self::SniffedOne(*first);
+                        Ok(Vec::new())
+                    }
+                    magic if magic == Self::MAGIC => {
+                        let mut decoder = Box::new(flate2::write::MultiGzDecoder::new(Vec::new()));
+                        let mut out = Vec::new();
+                        if let Self::SniffedOne(first) = self {
+                            out = Self::decode(&mut decoder, &[*first])?;
+                        }
+                        out.extend(Self::decode(&mut decoder, &chunk)?);
+                        *self = Self::Gzip(decoder);
+                        Ok(out)
+                    }
+                    _ => {
+                        let held = matches!(self, Self::SniffedOne(_)).then(|| head[0]);
+                        *self = Self::Plain;
+                        Ok(held
+                            .map(|first| bytes::Bytes::copy_from_slice(&[first]))
+                            .into_iter()
+                            .chain([chunk])
+                            .collect())
+                    }
+                }
+            }
+        }
+    }
+
+    /// What is left at the end of the body; an error if a gzip body stopped early.
+    fn finish(&mut self) -> std::io::Result<Vec<bytes::Bytes>> {
+        match std::mem::replace(self, Self::Plain) {
+            Self::SniffedOne(first) => Ok(vec![bytes::Bytes::copy_from_slice(&[first])]),
+            Self::Gzip(decoder) => {
+                let rest = decoder.finish()?;
+                Ok((!rest.is_empty())
+                    .then(|| bytes::Bytes::from(rest))
+                    .into_iter()
+                    .collect())
+            }
+            Self::Sniffing | Self::Plain => Ok(Vec::new()),
+        }
+    }
+
+    fn decode(
+        decoder: &mut flate2::write::MultiGzDecoder<Vec<u8>>,
+        compressed: &[u8],
+    ) -> std::io::Result<Vec<bytes::Bytes>> {
+        use std::io::Write;
+        let mut out = Vec::new();
+        for step in compressed.chunks(Self::STEP) {
+            decoder.write_all(step)?;
+            decoder.flush()?;
+            let decoded = std::mem::take(decoder.get_mut());
+            if !decoded.is_empty() {
+                out.push(bytes::Bytes::from(decoded));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Blocking threads a large download holds until it ends: writing, hashing, checking.
@@ -504,6 +638,129 @@ impl Iterator for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gunzip_all(chunks: &[&[u8]]) -> std::io::Result<Vec<u8>> {
+        let mut gunzip = Gunzip::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            for piece in gunzip.feed(bytes::Bytes::copy_from_slice(chunk))? {
+                out.extend_from_slice(&piece);
+            }
+        }
+        for piece in gunzip.finish()? {
+            out.extend_from_slice(&piece);
+        }
+        Ok(out)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_body_is_decoded_however_it_is_cut() {
+        let report: Vec<u8> = (0..200_000)
+            .flat_map(|i: u32| format!("tenant-{},{}\n", i % 97, i).into_bytes())
+            .collect();
+        let mut compressed = gzip(&report[..report.len() / 2]);
+        // Two gzip members, as a concatenated `.gz` file has.
+        compressed.extend(gzip(&report[report.len() / 2..]));
+        for cut in [1, 2, 3, 1000, 70_000, compressed.len()] {
+            let chunks: Vec<&[u8]> = compressed.chunks(cut).collect();
+            assert!(gunzip_all(&chunks).unwrap() == report, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_plain_body_passes_untouched_and_a_cut_gzip_body_is_an_error() {
+        for body in [&b""[..], b"x", b"\x1f", b"\x1fX", b"tenant.id,name\n1,a\n"] {
+            assert_eq!(gunzip_all(&[body]).unwrap(), body);
+            let bytes: Vec<&[u8]> = body.chunks(1).collect();
+            assert_eq!(gunzip_all(&bytes).unwrap(), body);
+        }
+        let compressed = gzip(b"tenant.id,name\n1,a\n");
+        assert!(gunzip_all(&[&compressed[..compressed.len() - 4]]).is_err());
+    }
+
+    /// A server on loopback that serves one stored file, gzip-encoded on the wire, and the
+    /// compressed length it would announce.
+    async fn serve_gzip_encoded(report: Vec<u8>) -> (String, u64, tokio::task::JoinHandle<()>) {
+        let compressed = bytes::Bytes::from(gzip(&report));
+        let announced = compressed.len() as u64;
+        let app = axum::Router::new().route(
+            "/api/2/reports/{id}/stored/{stored}",
+            axum::routing::get(move || {
+                let body = compressed.clone();
+                async move {
+                    (
+                        [
+                            (axum::http::header::CONTENT_TYPE, "text/csv"),
+                            (axum::http::header::CONTENT_ENCODING, "gzip"),
+                        ],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        (base, announced, server)
+    }
+
+    #[tokio::test]
+    async fn a_report_compressed_far_better_than_4_to_1_is_not_cut_off() {
+        // 24 MiB of CSV rows that compress about as well as real ones do (tens to one).
+        let mut report = Vec::new();
+        let mut i = 0u64;
+        while report.len() < 24 * 1024 * 1024 {
+            report.extend_from_slice(
+                format!(
+                    "ede9f834-70b3-476c-83d9-736f9f8c7dae,customer,backup,standard,pw_base_storage,{},{},{}\n",
+                    i * 7919 % 100_003,
+                    i,
+                    i % 13
+                )
+                .as_bytes(),
+            );
+            i += 1;
+        }
+        let (base, announced, server) = serve_gzip_encoded(report.clone()).await;
+        // Well past the old bound of 4 × the announced size + 16 MiB.
+        assert!(report.len() as u64 > 4 * announced + OVERSIZE_SLACK);
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("usage_summary.csv");
+        let inspection = Inspection {
+            format: crate::report::Format::Csv,
+            check_skus: false,
+        };
+        let done = fetch_to_file(&client, "r", "s", Some(announced), &dest, 1, inspection)
+            .await
+            .expect("a well-compressed report downloads whole");
+        assert_eq!(done.bytes, report.len() as u64);
+        assert!(std::fs::read(&dest).unwrap() == report);
+        server.abort();
+    }
+
+    #[test]
+    fn the_oversize_limit_never_cuts_a_well_compressed_report() {
+        // 50× is already a very good ratio for CSV; the limit leaves room up to deflate's 1032×.
+        for announced in [1, 1_000, 10_000_000, 1 << 30] {
+            assert!(oversize_limit(announced) >= announced * 1032);
+        }
+        assert_eq!(oversize_limit(u64::MAX), u64::MAX);
+    }
 
     /// Whatever the chunk sizes, and whether the file system takes direct I/O or not, the file
     /// holds exactly the bytes written, in order.

@@ -106,7 +106,7 @@ pub struct ApiSection {
 pub struct ReportSettings {
     /// Report kind. Default: usage_summary.
     pub kind: Option<At<ReportKind>>,
-    /// Which tenants under the subject tenant the report covers. Default: direct_partners.
+    /// Which tenants the report covers: itself, or which tenants under it. Default: direct_partners.
     pub level: Option<At<ReportLevel>>,
     /// File formats; each becomes one file. Default: [csv_v2_0, json_v2_0].
     pub formats: Option<At<Vec<At<Format>>>>,
@@ -363,7 +363,7 @@ impl JsonSchema for PeriodValue {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "previous_month (the calendar month before the as-of date), month_to_date, a month as YYYY-MM, or an inclusive date range.",
+            "description": "previous_month (the calendar month before the as-of date), month_to_date (from the first of the as-of month to the day before the as-of date; refused on the first), a month as YYYY-MM, or an inclusive date range.",
             "oneOf": [
                 {"type": "string", "enum": ["previous_month", "month_to_date"]},
                 {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
@@ -1107,6 +1107,20 @@ mod tests {
     }
 
     #[test]
+    fn level_itself_is_accepted_and_suggested() {
+        let job = parse_text(&format!(
+            "version: 1\ndefaults:\n  level: itself\ntenants:\n  - id: {ACME}\n"
+        ))
+        .unwrap();
+        assert_eq!(job.tenants[0].level, ReportLevel::Itself);
+        let message = problems(&format!(
+            "version: 1\ndefaults:\n  level: itsef\ntenants:\n  - id: {ACME}\n"
+        ));
+        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("did you mean `itself`?"), "{message}");
+    }
+
+    #[test]
     fn bare_number_duration_asks_for_a_unit() {
         let message = problems(&format!(
             "version: 1\npolling:\n  timeout: 30\ntenants:\n  - id: {ACME}\n"
@@ -1130,6 +1144,23 @@ mod tests {
             message.contains("job.yml:7:") && message.contains("swap"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn month_to_date_on_the_first_names_the_place_and_previous_month() {
+        let text = format!(
+            "version: 1\ntenants:\n  - id: {ACME}\n    name: acme\n    periods: [previous_month, month_to_date]\n"
+        );
+        let message = parse(Path::new("job.yml"), text.as_bytes(), date(2026, 12, 1))
+            .expect_err("refused on the first")
+            .to_string();
+        assert!(message.contains("job.yml:5:31:"), "{message}");
+        assert!(
+            message.contains("tenant acme") && message.contains("use previous_month"),
+            "{message}"
+        );
+        let job = parse(Path::new("job.yml"), text.as_bytes(), date(2026, 12, 2)).unwrap();
+        assert_eq!(job.tenants[0].periods[1].label(), "2026-12-01_2026-12-01");
     }
 
     #[test]

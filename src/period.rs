@@ -33,6 +33,10 @@ pub enum PeriodError {
     },
     #[error("period starts on {start}, after it ends on {end}; swap `start` and `end`")]
     Reversed { start: Date, end: Date },
+    #[error(
+        "month_to_date is empty on {as_of}, the first of the month: it ends yesterday, because today's usage is not final until the usage data is refreshed at UTC midnight; use previous_month for the month that just ended"
+    )]
+    MonthToDateOnTheFirst { as_of: Date },
     #[error("{0}")]
     Invalid(String),
 }
@@ -88,10 +92,20 @@ impl PeriodSpec {
                     end,
                 }
             }
-            Self::MonthToDate => Period {
-                start: as_of.first_of_month(),
-                end: as_of,
-            },
+            // Usage data is refreshed daily at UTC midnight, so the as-of day's own usage is not
+            // final yet: the month so far ends the day before.
+            Self::MonthToDate => {
+                if as_of.day() == 1 {
+                    return Err(PeriodError::MonthToDateOnTheFirst { as_of });
+                }
+                let end = as_of
+                    .yesterday()
+                    .map_err(|e| PeriodError::Invalid(e.to_string()))?;
+                Period {
+                    start: as_of.first_of_month(),
+                    end,
+                }
+            }
             Self::Month { year, month } => {
                 let start =
                     Date::new(year, month, 1).map_err(|e| PeriodError::Invalid(e.to_string()))?;
@@ -171,15 +185,32 @@ mod tests {
     }
 
     #[test]
-    fn month_to_date_ends_on_as_of() {
+    fn month_to_date_ends_the_day_before_as_of() {
         let p = PeriodSpec::MonthToDate.resolve(date(2026, 11, 27)).unwrap();
-        assert_eq!((p.start, p.end), (date(2026, 11, 1), date(2026, 11, 27)));
-        assert_eq!(p.label(), "2026-11-01_2026-11-27");
-        let first = PeriodSpec::MonthToDate.resolve(date(2026, 11, 1)).unwrap();
+        assert_eq!((p.start, p.end), (date(2026, 11, 1), date(2026, 11, 26)));
+        assert_eq!(p.label(), "2026-11-01_2026-11-26");
+        let second = PeriodSpec::MonthToDate.resolve(date(2026, 11, 2)).unwrap();
         assert_eq!(
-            (first.start, first.end),
+            (second.start, second.end),
             (date(2026, 11, 1), date(2026, 11, 1))
         );
+        // On the last day the month is not complete yet: it still ends the day before.
+        let last = PeriodSpec::MonthToDate.resolve(date(2026, 11, 30)).unwrap();
+        assert!(!last.is_whole_month());
+    }
+
+    #[test]
+    fn month_to_date_on_the_first_is_refused_with_previous_month_suggested() {
+        let err = PeriodSpec::MonthToDate
+            .resolve(date(2026, 12, 1))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PeriodError::MonthToDateOnTheFirst {
+                as_of: date(2026, 12, 1)
+            }
+        );
+        assert!(err.to_string().contains("previous_month"), "{err}");
     }
 
     #[test]

@@ -47,8 +47,8 @@ pub enum PollError {
     Api(#[from] ApiError),
 }
 
-/// Statuses that mean the file will never be saved. Anything else that is not `saved` is
-/// pending, because the API documents no in-progress status.
+/// Statuses that mean the file will never be saved. The vendor's are `in_progress`, `saved` and
+/// `failed`; any other that is not `saved` counts as pending too, in case statuses are added.
 fn is_failure(status: &str) -> bool {
     let status = status.to_ascii_lowercase();
     ["fail", "error", "cancel", "abort", "reject"]
@@ -402,9 +402,17 @@ impl<'a> Schedule<'a> {
     }
 }
 
+/// How long after creating a report a 404 from its stored list still means "not listed yet".
+/// Whether the server ever answers so for a fresh report is not public; a report this run has
+/// just created certainly exists, so giving up on it at once would only lose it. Later, or for
+/// a report taken over from an earlier run, a 404 means the server does not know the report.
+pub const NOT_LISTED_YET_GRACE: Duration = Duration::from_secs(60);
+
 /// Polls until the report's files are ready. `created` is when the report was created; the
-/// deadline is `created + polling.timeout`. `learn` says whether `created` is the true creation
-/// time (not a report taken over from an earlier run), so its timing may teach `model`.
+/// deadline is `created + polling.timeout`. `created_here` says whether this run created it, so
+/// `created` is its true creation time (not when a report of an earlier run was taken over):
+/// only then may its timing teach `model`, and only then is a 404 within
+/// [`NOT_LISTED_YET_GRACE`] of `created` taken as "still pending".
 pub async fn wait_until_ready(
     client: &Client,
     report_id: &str,
@@ -412,8 +420,9 @@ pub async fn wait_until_ready(
     polling: &Polling,
     created: Instant,
     model: &GenerationModel,
-    learn: bool,
+    created_here: bool,
 ) -> Result<Vec<ReadyFile>, PollError> {
+    let learn = created_here;
     let deadline = created + polling.timeout;
     let mut schedule = Schedule::new(model, polling, learn);
     let mut next_poll = schedule.next();
@@ -466,6 +475,14 @@ pub async fn wait_until_ready(
                     }
                 }
             }
+            Err(error @ ApiError::Status { status: 404, .. })
+                if created_here && created.elapsed() < NOT_LISTED_YET_GRACE =>
+            {
+                tracing::debug!(report_id, %error, "the new report is not listed yet");
+                retry_after = error.retry_after();
+                last_error = Some(error);
+                schedule.polled(polled_at, true);
+            }
             // Throttling and server trouble outlasting the client's own retries: keep polling
             // until the deadline, at the pace the server asks for.
             Err(error) if error.is_transient() => {
@@ -509,16 +526,19 @@ mod tests {
                 missing: BOTH.to_vec()
             }
         );
-        let items = [
-            item("a", "csv_v2_0", "processing", "1"),
-            item("b", "json_v2_0", "saved", "1"),
-        ];
-        assert_eq!(
-            evaluate(&items, &BOTH),
-            Evaluation::Pending {
-                missing: vec![Format::CsvV2]
-            }
-        );
+        for status in ["in_progress", "processing"] {
+            let items = [
+                item("a", "csv_v2_0", status, "1"),
+                item("b", "json_v2_0", "saved", "1"),
+            ];
+            assert_eq!(
+                evaluate(&items, &BOTH),
+                Evaluation::Pending {
+                    missing: vec![Format::CsvV2]
+                },
+                "{status}"
+            );
+        }
     }
 
     #[test]
@@ -549,6 +569,107 @@ mod tests {
             reason.contains("`Failed`") && reason.contains("csv_v2_0"),
             "{reason}"
         );
+    }
+
+    /// A sandbox whose stored list answers 404 `times` times, a client of it and a report
+    /// created there.
+    async fn not_listed_at_first(times: u32) -> (crate::sandbox::Sandbox, Client, String) {
+        use crate::api::{ClientOptions, CreateReport, Credentials, PeriodDates, ReportParameters};
+        use crate::report::{ReportKind, ReportLevel};
+        use crate::sandbox::{Endpoint, FaultRule, Sandbox, Scenario};
+        let scenario = Scenario {
+            generation_delay: Duration::from_millis(100),
+            faults: vec![FaultRule {
+                endpoint: Endpoint::StoredList,
+                status: Some(404),
+                times,
+                ..FaultRule::default()
+            }],
+            ..Scenario::default()
+        };
+        let sandbox = Sandbox::start(scenario, 0).await.unwrap();
+        let client = Client::new(
+            crate::api::api_base(&sandbox.base_url()).unwrap(),
+            Credentials::Client {
+                id: sandbox.client_id().to_owned(),
+                secret: crate::secret::Secret::new(sandbox.client_secret()),
+            },
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let created = client
+            .create_report(&CreateReport::once(ReportParameters {
+                tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
+                kind: ReportKind::UsageSummary,
+                level: ReportLevel::DirectPartners,
+                formats: vec![Format::CsvV2],
+                period: PeriodDates {
+                    start: "2024-05-01".into(),
+                    end: "2024-05-31".into(),
+                },
+                hide_zero_usage: false,
+                show_skus: true,
+            }))
+            .await
+            .unwrap();
+        (sandbox, client, created.id)
+    }
+
+    fn quick_polling() -> Polling {
+        Polling {
+            initial_interval: Duration::from_millis(50),
+            max_interval: Duration::from_millis(200),
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_404_for_a_report_created_moments_ago_is_still_pending() {
+        let (sandbox, client, id) = not_listed_at_first(3).await;
+        let polling = quick_polling();
+        let model = GenerationModel::new();
+        let ready = wait_until_ready(
+            &client,
+            &id,
+            &[Format::CsvV2],
+            &polling,
+            Instant::now(),
+            &model,
+            true,
+        )
+        .await
+        .expect("ready after the 404s");
+        assert_eq!(ready.len(), 1);
+        assert_eq!(sandbox.stats().faults_injected, 3);
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_404_after_the_first_minute_or_for_a_report_of_an_earlier_run_fails() {
+        let polling = quick_polling();
+        let model = GenerationModel::new();
+        let long_ago = Instant::now()
+            .checked_sub(NOT_LISTED_YET_GRACE + Duration::from_secs(1))
+            .expect("the clock is past a minute");
+        for (created, created_here) in [(long_ago, true), (Instant::now(), false)] {
+            let (sandbox, client, id) = not_listed_at_first(1).await;
+            let error = wait_until_ready(
+                &client,
+                &id,
+                &[Format::CsvV2],
+                &polling,
+                created,
+                &model,
+                created_here,
+            )
+            .await
+            .expect_err("a 404 fails");
+            assert!(
+                matches!(error, PollError::Api(ApiError::Status { status: 404, .. })),
+                "{error}"
+            );
+            sandbox.shutdown().await;
+        }
     }
 
     fn steady(model: &GenerationModel, pending_ms: u64, ready_ms: u64, times: usize) {

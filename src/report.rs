@@ -21,12 +21,14 @@ pub enum ReportKind {
     UsageBreakdown,
 }
 
-/// Which tenants below the subject tenant a report covers.
+/// Which tenants a report covers: the subject tenant itself, or which tenants below it.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum ReportLevel {
+    /// The subject tenant alone, without the tenants below it.
+    Itself,
     /// Direct customers and partners.
     DirectPartners,
     /// All partners.
@@ -71,6 +73,7 @@ impl ReportKind {
 impl ReportLevel {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Itself => "itself",
             Self::DirectPartners => "direct_partners",
             Self::AllPartners => "all_partners",
             Self::AllCustomers => "all_customers",

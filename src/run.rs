@@ -14,7 +14,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, Client, CreateReport, PeriodDates, ReportParameters};
+use crate::api::{
+    ApiError, Client, CreateReport, CreatedReport, PeriodDates, ReportParameters, UsageHistory,
+};
 use crate::checks::{self, FileFacts};
 use crate::download;
 use crate::job::{Cleanup, Polling, SkuPolicy};
@@ -23,6 +25,7 @@ use crate::plan::{Plan, ReportRequest};
 use crate::poll::{self, GenerationModel, PollError, ReadyFile};
 use crate::report::{BillingRule, Format};
 use crate::results::{FileResult, ReportLog, ReportResult, SkuStatus, Status};
+use crate::retry::Backoff;
 use crate::state::{ReportState, SavedFile, StateStore, report_key};
 
 #[derive(Clone, Debug)]
@@ -269,6 +272,25 @@ struct ReportJob {
     key: String,
 }
 
+/// Why a report could not be created.
+#[derive(Debug, thiserror::Error)]
+enum CreateError {
+    #[error("could not create the report: {0}")]
+    Api(ApiError),
+    #[error(
+        "could not create the report: the server prepares the usage history between 01:00 and 06:00 UTC and it is not ready yet; run again after 06:00 UTC ({0})"
+    )]
+    HistoryNotYetDue(ApiError),
+    #[error(
+        "could not create the report: the usage history was still not ready after {}s of asking (polling.timeout), although the server says it should be by now; run again later ({source})",
+        waited.as_secs()
+    )]
+    HistoryOverdue {
+        waited: std::time::Duration,
+        source: ApiError,
+    },
+}
+
 /// A report on the server that this run works with.
 struct ServerReport {
     id: String,
@@ -387,18 +409,10 @@ impl ReportJob {
 
     async fn create(&self) -> Result<ServerReport, Box<ReportResult>> {
         let label = self.label();
-        let created = self
-            .client
-            .create_report(&create_body(&self.request))
-            .await
-            .map_err(|error| {
-                tracing::error!("{label}: could not create the report: {error}");
-                Box::new(failed(
-                    &self.request,
-                    None,
-                    format!("could not create the report: {error}"),
-                ))
-            })?;
+        let created = self.create_when_history_is_ready().await.map_err(|error| {
+            tracing::error!("{label}: {error}");
+            Box::new(failed(&self.request, None, error.to_string()))
+        })?;
         // Recorded before anything else happens to the report, so a re-run never creates it again.
         if let Err(error) =
             self.state
@@ -431,6 +445,40 @@ impl ReportJob {
             since: Instant::now(),
             created_now: true,
         })
+    }
+
+    /// `POST /reports`, asked again with backoff while the server says the usage history is
+    /// late (it created nothing then), until `polling.timeout` has passed since the first try.
+    async fn create_when_history_is_ready(&self) -> Result<CreatedReport, CreateError> {
+        let body = create_body(&self.request);
+        let polling = &self.config.polling;
+        let started = Instant::now();
+        let mut backoff = Backoff::new(polling.initial_interval, polling.max_interval);
+        loop {
+            let error = match self.client.create_report(&body).await {
+                Ok(created) => return Ok(created),
+                Err(error) => error,
+            };
+            match error.usage_history_not_ready() {
+                None => return Err(CreateError::Api(error)),
+                Some(UsageHistory::NotYetDue) => return Err(CreateError::HistoryNotYetDue(error)),
+                Some(UsageHistory::Overdue) => {
+                    let wait = error.retry_after().unwrap_or_else(|| backoff.next_delay());
+                    if started.elapsed() + wait > polling.timeout {
+                        return Err(CreateError::HistoryOverdue {
+                            waited: started.elapsed(),
+                            source: error,
+                        });
+                    }
+                    tracing::warn!(
+                        "{}: the usage history is late; asking again in {:.1}s ({error})",
+                        self.label(),
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
     }
 
     async fn wait(&self, report: &ServerReport) -> Result<Vec<ReadyFile>, PollError> {

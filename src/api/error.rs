@@ -56,6 +56,36 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// Whether this is the server's refusal to create a report before the usage history it
+    /// needs is ready, and which of its two answers (vendor's API definition).
+    pub fn usage_history_not_ready(&self) -> Option<UsageHistory> {
+        let Self::Status { status, reason, .. } = self else {
+            return None;
+        };
+        if !reason
+            .to_ascii_lowercase()
+            .contains("usage history is not ready")
+        {
+            return None;
+        }
+        match status {
+            400 => Some(UsageHistory::NotYetDue),
+            500..=599 => Some(UsageHistory::Overdue),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /reports` before the usage history is ready: "Usage history is not ready and shouldn't
+/// be ready yet (from 1 to 6 am)" (400) or "… but should be available already (after 6 am)"
+/// (500). Either way the server created nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageHistory {
+    /// 400: the nightly preparation runs until 06:00 UTC; asking again before then is pointless.
+    NotYetDue,
+    /// 500: late; it may be ready any moment, so asking again is worth it.
+    Overdue,
 }
 
 /// Turns an error body into one line. Understands the documented envelope
@@ -157,6 +187,34 @@ mod tests {
             describe_error_body(None, body),
             "bad period (code InvalidReportParameters)"
         );
+    }
+
+    #[test]
+    fn usage_history_answers_are_recognised_by_status_and_message() {
+        let error = |status: u16, message: &str| ApiError::Status {
+            method: "POST",
+            path: "reports".into(),
+            status,
+            reason: describe_error_body(
+                Some("application/json"),
+                serde_json::json!({"error": {"code": status, "message": message}})
+                    .to_string()
+                    .as_bytes(),
+            ),
+            retry_after: None,
+        };
+        let early = "Usage history is not ready and shouldn't be ready yet (from 1 to 6 am)";
+        let late = "Usage history is not ready but should be available already (after 6 am)";
+        assert_eq!(
+            error(400, early).usage_history_not_ready(),
+            Some(UsageHistory::NotYetDue)
+        );
+        assert_eq!(
+            error(500, late).usage_history_not_ready(),
+            Some(UsageHistory::Overdue)
+        );
+        assert_eq!(error(500, "Internal error").usage_history_not_ready(), None);
+        assert_eq!(error(404, early).usage_history_not_ready(), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
-pub use error::{ApiError, describe_error_body, one_line};
+pub use error::{ApiError, UsageHistory, describe_error_body, one_line};
 pub use types::{
     ChildrenPage, CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem,
     TenantInfo,

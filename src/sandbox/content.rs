@@ -58,6 +58,7 @@ impl Kind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Level {
+    Itself,
     DirectPartners,
     AllPartners,
     AllCustomers,
@@ -65,7 +66,8 @@ pub(crate) enum Level {
 }
 
 impl Level {
-    pub(crate) const NAMES: [&'static str; 4] = [
+    pub(crate) const NAMES: [&'static str; 5] = [
+        "itself",
         "direct_partners",
         "all_partners",
         "all_customers",
@@ -74,6 +76,7 @@ impl Level {
 
     pub(crate) fn parse(s: &str) -> Option<Level> {
         Some(match s {
+            "itself" => Level::Itself,
             "direct_partners" => Level::DirectPartners,
             "all_partners" => Level::AllPartners,
             "all_customers" => Level::AllCustomers,
@@ -84,6 +87,7 @@ impl Level {
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Level::Itself => "itself",
             Level::DirectPartners => "direct_partners",
             Level::AllPartners => "all_partners",
             Level::AllCustomers => "all_customers",
@@ -94,6 +98,8 @@ impl Level {
     /// Documented numeric `report_level` of `json_v2_0`.
     fn json_code(self) -> u32 {
         match self {
+            // Not documented; 0 stays clear of the documented codes.
+            Level::Itself => 0,
             Level::DirectPartners => 1,
             Level::AllCustomers => 2,
             Level::Accounts => 3,

@@ -28,8 +28,15 @@ pub struct Scenario {
     /// Lifetime of issued access tokens.
     #[serde(deserialize_with = "de_duration")]
     pub token_lifetime: Duration,
-    /// Gzip download bodies when the request's `Accept-Encoding` allows it.
+    /// Gzip download bodies when the request's `Accept-Encoding` allows it. Files stored
+    /// compressed (this, or `gzip_without_header`; not bodies over 8 MiB, which are streamed
+    /// as they are) are announced in the stored list with their compressed size, as the
+    /// vendor's `size` is.
     pub gzip: bool,
+    /// Send download bodies gzip-compressed *without* `Content-Encoding` (as
+    /// `application/octet-stream`), whatever the request's `Accept-Encoding`: the body is the
+    /// stored `.gz` file itself.
+    pub gzip_without_header: bool,
     /// Extra latency added before every API answer.
     #[serde(deserialize_with = "de_duration")]
     pub response_delay: Duration,
@@ -40,6 +47,10 @@ pub struct Scenario {
     /// Also list an older, different `saved` file per format once a report is
     /// saved, so clients must pick the newest one.
     pub duplicate_stored: bool,
+    /// List no stored files at all for the first third of a report's generation time. By
+    /// default every requested format is listed as `in_progress` from creation on, as the
+    /// vendor's statuses (`in_progress`, `saved`, `failed`) suggest.
+    pub empty_stored_list_at_first: bool,
     /// Extra bytes of deterministic rows appended to every `csv_v2_0` file.
     pub pad_bytes: u64,
     /// Report and stored-file ids derived from the request (tenant, period, kind, level,
@@ -86,10 +97,12 @@ impl Default for Scenario {
             generation_jitter: 0.0,
             token_lifetime: Duration::from_secs(2 * 60 * 60),
             gzip: true,
+            gzip_without_header: false,
             response_delay: Duration::ZERO,
             tenants: BTreeMap::new(),
             faults: Vec::new(),
             duplicate_stored: false,
+            empty_stored_list_at_first: false,
             pad_bytes: 0,
             deterministic_ids: false,
             tenant_tree: Vec::new(),
@@ -112,6 +125,11 @@ impl fmt::Debug for Scenario {
             .field("tenants", &self.tenants)
             .field("faults", &self.faults)
             .field("duplicate_stored", &self.duplicate_stored)
+            .field(
+                "empty_stored_list_at_first",
+                &self.empty_stored_list_at_first,
+            )
+            .field("gzip_without_header", &self.gzip_without_header)
             .field("pad_bytes", &self.pad_bytes)
             .field("deterministic_ids", &self.deterministic_ids)
             .finish()
@@ -166,6 +184,12 @@ pub struct FaultRule {
     /// `Retry-After` header value sent with `status` (seconds or an HTTP date).
     #[serde(default, deserialize_with = "de_opt_string_or_int")]
     pub retry_after: Option<String>,
+    /// With `status`: the error envelope's `message` instead of the standard one, e.g. the
+    /// vendor's "Usage history is not ready and shouldn't be ready yet (from 1 to 6 am)" (400)
+    /// or "Usage history is not ready but should be available already (after 6 am)" (500) on
+    /// `create`.
+    #[serde(default)]
+    pub message: Option<String>,
     /// Downloads only: announce the full `Content-Length`, send half the body,
     /// then abort the connection.
     #[serde(default)]
@@ -201,6 +225,7 @@ impl Default for FaultRule {
             times: 1,
             status: None,
             retry_after: None,
+            message: None,
             truncate: false,
             hostile: None,
         }
@@ -306,6 +331,9 @@ impl Scenario {
                         ));
                     }
                 }
+            }
+            if rule.message.is_some() && rule.status.is_none() {
+                return bad(format!("{at}: message needs a status"));
             }
             if let Some(value) = &rule.retry_after {
                 if rule.status.is_none() {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -111,9 +111,10 @@ impl IntoResponse for ApiError {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Right after creation the stored list is still empty.
+    /// Right after creation, only with `Scenario::empty_stored_list_at_first`: nothing listed.
     Empty,
-    Processing,
+    /// Generating: every requested format is listed as `in_progress`, the vendor's status.
+    InProgress,
     Done,
 }
 
@@ -121,6 +122,32 @@ struct StoredFile {
     id: String,
     format: Format,
     body: Arc<StoredBody>,
+    /// The body gzip-compressed, made when first needed (see [`stored_compressed`]).
+    compressed: Arc<OnceLock<Bytes>>,
+}
+
+/// Whether the sandbox keeps this file gzip-compressed, as the real service does: the stored
+/// list then announces the compressed size. Bodies streamed as they are never are.
+fn stored_compressed(scenario: &Scenario, body: &StoredBody) -> bool {
+    (scenario.gzip || scenario.gzip_without_header) && body.len() <= STREAM_THRESHOLD
+}
+
+/// The compressed body, compressing it off the runtime the first time.
+async fn compressed_body(
+    body: Arc<StoredBody>,
+    cell: Arc<OnceLock<Bytes>>,
+) -> Result<Bytes, ApiError> {
+    if let Some(bytes) = cell.get() {
+        return Ok(bytes.clone());
+    }
+    match tokio::task::spawn_blocking(move || gzip(&body.to_bytes())).await {
+        Ok(Ok(bytes)) => Ok(cell.get_or_init(|| Bytes::from(bytes)).clone()),
+        _ => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!(1000),
+            "Internal error while compressing the stored report",
+        )),
+    }
 }
 
 struct Report {
@@ -130,6 +157,8 @@ struct Report {
     created: Instant,
     created_unix: i64,
     delay: Duration,
+    /// Lists nothing for the first third of `delay` (`Scenario::empty_stored_list_at_first`).
+    empty_at_first: bool,
     fail: bool,
     /// What `POST /reports` answered; `GET /reports/{id}` repeats it.
     resource: Value,
@@ -143,10 +172,10 @@ impl Report {
         let elapsed = now.saturating_duration_since(self.created);
         if elapsed >= self.delay {
             Phase::Done
-        } else if elapsed >= self.delay / 3 {
-            Phase::Processing
-        } else {
+        } else if self.empty_at_first && elapsed < self.delay / 3 {
             Phase::Empty
+        } else {
+            Phase::InProgress
         }
     }
 
@@ -220,7 +249,7 @@ impl Shared {
     }
 
     /// Count the request and, if a status rule still has uses, consume one.
-    fn count_and_fault(&self, endpoint: Endpoint) -> Option<(u16, Option<String>)> {
+    fn count_and_fault(&self, endpoint: Endpoint) -> Option<&FaultRule> {
         let mut inner = self.lock();
         let stats = &mut inner.stats;
         match endpoint {
@@ -232,10 +261,9 @@ impl Shared {
             Endpoint::Any => {}
         }
         drop(inner);
-        let rule = self.take_rule(endpoint, |rule| {
+        self.take_rule(endpoint, |rule| {
             rule.status.is_some() && rule.hostile.is_none() && !rule.truncate
-        })?;
-        Some((rule.status?, rule.retry_after.clone()))
+        })
     }
 
     /// Consume a hostile-body rule for this endpoint, if one still has uses.
@@ -316,10 +344,11 @@ async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
         tokio::time::sleep(delay).await;
     }
     if let Some(endpoint) = classify(req.method(), req.uri().path())
-        && let Some((status, retry_after)) = shared.count_and_fault(endpoint)
+        && let Some(rule) = shared.count_and_fault(endpoint)
+        && let Some(status) = rule.status
     {
         tracing::debug!(status, ?endpoint, "sandbox: injecting fault");
-        return fault_response(status, retry_after);
+        return fault_response(status, rule.retry_after.clone(), rule.message.clone());
     }
     if let Some(endpoint) = classify(req.method(), req.uri().path())
         && let Some((hostile, status)) = shared.take_hostile(endpoint)
@@ -364,9 +393,9 @@ fn hostile_response(hostile: Hostile, status: Option<u16>) -> Response {
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-fn fault_response(status: u16, retry_after: Option<String>) -> Response {
+fn fault_response(status: u16, retry_after: Option<String>, message: Option<String>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let message = match status.as_u16() {
+    let message = message.unwrap_or_else(|| match status.as_u16() {
         401 => "Unauthorized: access token is missing, invalid or expired".to_owned(),
         429 => "Too many requests; retry later".to_owned(),
         500 => "Internal server error".to_owned(),
@@ -377,7 +406,7 @@ fn fault_response(status: u16, retry_after: Option<String>) -> Response {
             .canonical_reason()
             .unwrap_or("Injected sandbox error")
             .to_owned(),
-    };
+    });
     let mut err = ApiError::new(status, json!(status.as_u16()), message);
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
         err = err.with_header(header::RETRY_AFTER, value);
@@ -643,6 +672,7 @@ async fn create_report(
                 id: stored_id(format, stale),
                 format,
                 body: Arc::new(StoredBody::build(&spec, format, stale, pad)),
+                compressed: Arc::default(),
             })
             .collect()
     };
@@ -707,6 +737,7 @@ async fn create_report(
                 created: now,
                 created_unix: jiff::Timestamp::now().as_second(),
                 delay,
+                empty_at_first: sc.empty_stored_list_at_first,
                 fail: behaviour.fail,
                 resource: resource.clone(),
                 files,
@@ -745,7 +776,9 @@ async fn stored_list(
     authorize(&shared, &headers)?;
     let now = Instant::now();
     let now_us = shared.micros(now);
-    let items: Vec<Value> = {
+    // Saved items whose announced size is the compressed one: (item, body, compressed body).
+    let mut compressed_sizes = Vec::new();
+    let mut items: Vec<Value> = {
         let mut guard = shared.lock();
         let inner = &mut *guard;
         let report = inner
@@ -765,14 +798,14 @@ async fn stored_list(
         let saved_at = content::rfc3339_utc(saved_unix);
         match phase {
             Phase::Empty => Vec::new(),
-            Phase::Processing => report
+            Phase::InProgress => report
                 .files
                 .iter()
                 .map(|f| {
                     json!({
                         "id": f.id,
                         "report_format": f.format.as_str(),
-                        "status": "processing",
+                        "status": "in_progress",
                         "created_at": created_at,
                     })
                 })
@@ -793,24 +826,35 @@ async fn stored_list(
                 // The stale copies claim to be a day older and come first,
                 // the order a server that appends would list them in.
                 let stale_at = content::rfc3339_utc(saved_unix - 86_400);
-                let saved = |f: &StoredFile, at: &str| {
-                    json!({
+                let listed = report
+                    .stale
+                    .iter()
+                    .map(|f| (f, &stale_at))
+                    .chain(report.files.iter().map(|f| (f, &saved_at)));
+                let mut items = Vec::new();
+                for (f, at) in listed {
+                    if stored_compressed(&shared.scenario, &f.body) {
+                        compressed_sizes.push((items.len(), f.body.clone(), f.compressed.clone()));
+                    }
+                    items.push(json!({
                         "id": f.id,
                         "report_format": f.format.as_str(),
                         "status": "saved",
                         "size": f.body.len(),
                         "created_at": at,
-                    })
-                };
-                report
-                    .stale
-                    .iter()
-                    .map(|f| saved(f, &stale_at))
-                    .chain(report.files.iter().map(|f| saved(f, &saved_at)))
-                    .collect()
+                    }));
+                }
+                items
             }
         }
     };
+    // Outside the lock: compressing a file takes a while the first time.
+    for (at, body, cell) in compressed_sizes {
+        let size = compressed_body(body, cell).await?.len();
+        if let Some(item) = items.get_mut(at) {
+            item["size"] = json!(size);
+        }
+    }
     Ok(axum::Json(json!({ "items": items })).into_response())
 }
 
@@ -834,7 +878,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(crate) fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
     // GzEncoder writes mtime 0 and no file name, so equal input gives equal output.
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(data.len() / 4 + 64),
@@ -912,13 +956,10 @@ fn body_stream(
     Body::from_stream(s)
 }
 
-fn file_response(format: Format, gzip: bool, length: u64, body: Body) -> Response {
+fn file_response(content_type: &'static str, gzip: bool, length: u64, body: Body) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if gzip {
@@ -933,7 +974,7 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
-    let (format, body, stats_index) = {
+    let (format, body, compressed, stats_index) = {
         let mut guard = shared.lock();
         let inner = &mut *guard;
         let report = inner
@@ -961,7 +1002,12 @@ async fn download(
         if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
             created.first_download_us.get_or_insert(at);
         }
-        (file.format, file.body.clone(), report.stats_index)
+        (
+            file.format,
+            file.body.clone(),
+            file.compressed.clone(),
+            report.stats_index,
+        )
     };
 
     let truncate = shared.take_truncate_fault();
@@ -970,24 +1016,21 @@ async fn download(
         let limit = truncate.then_some(total / 2);
         let done = Some((shared.clone(), stats_index, total));
         let stream = body_stream(Source::Chunks(ChunkCursor::new(body)), limit, done);
-        return Ok(file_response(format, false, total, stream));
+        return Ok(file_response(format.content_type(), false, total, stream));
     }
 
-    let use_gzip = shared.scenario.gzip && accepts_gzip(&headers);
-    let bytes = if use_gzip {
-        let compressed = tokio::task::spawn_blocking(move || gzip(&body.to_bytes())).await;
-        match compressed {
-            Ok(Ok(v)) => Bytes::from(v),
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!(1000),
-                    "Internal error while compressing the stored report",
-                ));
-            }
-        }
+    // Without the header the body is the stored `.gz` file itself, as an opaque download.
+    let bare_gzip = shared.scenario.gzip_without_header;
+    let use_gzip = !bare_gzip && shared.scenario.gzip && accepts_gzip(&headers);
+    let bytes = if bare_gzip || use_gzip {
+        compressed_body(body, compressed).await?
     } else {
         body.to_bytes()
+    };
+    let content_type = if bare_gzip {
+        "application/octet-stream"
+    } else {
+        format.content_type()
     };
     let length = bytes.len() as u64;
     let out = if truncate {
@@ -996,7 +1039,7 @@ async fn download(
         shared.download_done(stats_index);
         Body::from(bytes)
     };
-    Ok(file_response(format, use_gzip, length, out))
+    Ok(file_response(content_type, use_gzip, length, out))
 }
 
 async fn delete_report(

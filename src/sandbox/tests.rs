@@ -213,7 +213,30 @@ async fn api_requires_valid_unexpired_token() {
 }
 
 #[tokio::test]
-async fn timeline_empty_processing_saved() {
+async fn stored_list_is_empty_at_first_only_where_the_scenario_asks() {
+    let sb = Sandbox::start(
+        Scenario {
+            generation_delay: Duration::from_millis(1500),
+            empty_stored_list_at_first: true,
+            ..Scenario::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+    assert!(stored(&sb, &http, &tok, id.as_str()).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let items = stored(&sb, &http, &tok, id.as_str()).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "in_progress");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn timeline_in_progress_then_saved() {
     let sb = Sandbox::start(
         Scenario {
             generation_delay: Duration::from_millis(1200),
@@ -237,13 +260,19 @@ async fn timeline_empty_processing_saved() {
     );
     let id = created["id"].as_str().unwrap();
 
-    assert!(stored(&sb, &http, &tok, id).await.is_empty());
+    // From creation on, every requested format is listed, `in_progress` until it is saved.
+    let items = stored(&sb, &http, &tok, id).await;
+    assert_eq!(items.len(), 2);
+    for i in &items {
+        assert_eq!(i["status"], "in_progress");
+        assert!(i.get("size").is_none());
+    }
 
     tokio::time::sleep(Duration::from_millis(600)).await;
     let items = stored(&sb, &http, &tok, id).await;
     assert_eq!(items.len(), 2);
     for i in &items {
-        assert_eq!(i["status"], "processing");
+        assert_eq!(i["status"], "in_progress");
         assert!(i.get("size").is_none());
     }
     let early = items[0]["id"].as_str().unwrap();
@@ -270,7 +299,11 @@ async fn timeline_empty_processing_saved() {
         "text/csv; charset=utf-8"
     );
     let body = resp.bytes().await.unwrap();
-    assert_eq!(csv_item["size"].as_u64().unwrap(), body.len() as u64);
+    // Stored compressed: the announced size is that of the gzip file.
+    assert_eq!(
+        csv_item["size"].as_u64().unwrap(),
+        server::gzip(&body).unwrap().len() as u64
+    );
     assert!(body.starts_with(content::CSV_V2_HEADER.as_bytes()));
 
     let stats = sb.stats();
@@ -346,8 +379,48 @@ async fn gzip_on_request_only() {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut decoded)
         .unwrap();
     assert_eq!(decoded, plain.to_vec());
-    assert_eq!(items[0]["size"].as_u64().unwrap(), plain.len() as u64);
+    // The file is stored compressed: `size` is the compressed size, as the vendor's is.
+    assert_eq!(items[0]["size"].as_u64().unwrap(), zipped.len() as u64);
+    assert!(zipped.len() < plain.len());
     serde_json::from_slice::<Value>(&plain).unwrap();
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn gzip_without_header_sends_the_compressed_file_as_is() {
+    let sb = Sandbox::start(
+        Scenario {
+            gzip_without_header: true,
+            ..fast()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let http = raw_client();
+    let tok = token(&sb, &http).await;
+    let id = create_ok(&sb, &http, &tok, &report_body(&["csv_v2_0"])).await;
+    let items = stored(&sb, &http, &tok, &id).await;
+    let sid = saved_id(&items, "csv_v2_0").to_owned();
+    let url = format!("{}/api/2/reports/{id}/stored/{sid}", sb.base_url());
+    for accept in ["identity", "gzip"] {
+        let resp = http
+            .get(&url)
+            .bearer_auth(&tok)
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.headers().get("content-encoding").is_none(), "{accept}");
+        assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+        let body = resp.bytes().await.unwrap();
+        assert_eq!(&body[..2], &[0x1f, 0x8b], "{accept}");
+        assert_eq!(items[0]["size"].as_u64().unwrap(), body.len() as u64);
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut decoded)
+            .unwrap();
+        assert!(decoded.starts_with(content::CSV_V2_HEADER.as_bytes()));
+    }
     sb.shutdown().await;
 }
 
@@ -547,7 +620,10 @@ async fn truncate_fault_aborts_download() {
         .bytes()
         .await
         .unwrap();
-    assert_eq!(body.len() as u64, items[0]["size"].as_u64().unwrap());
+    assert_eq!(
+        server::gzip(&body).unwrap().len() as u64,
+        items[0]["size"].as_u64().unwrap()
+    );
     assert_eq!(sb.stats().faults_injected, 2);
     sb.shutdown().await;
 }

@@ -447,6 +447,23 @@ mod tests {
     }
 
     #[test]
+    fn every_level_of_the_vendor_is_accepted() {
+        for level in [
+            "itself",
+            "direct_partners",
+            "all_partners",
+            "all_customers",
+            "accounts",
+        ] {
+            let mut p = good();
+            p["level"] = json!(level);
+            let req = parse_create(&body(p), today()).unwrap();
+            assert_eq!(req.level.as_str(), level);
+            assert_eq!(req.echo["level"], level);
+        }
+    }
+
+    #[test]
     fn booleans_as_strings_are_rejected() {
         let mut p = good();
         p["show_skus"] = json!("true");

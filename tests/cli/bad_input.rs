@@ -119,6 +119,7 @@ fn unknown_kind_level_and_format_list_the_valid_values() {
             "job.yml:7:10: ",
             &[
                 "everyone",
+                "itself",
                 "direct_partners",
                 "all_partners",
                 "all_customers",

@@ -146,6 +146,16 @@ fn throttled_stored_list_is_retried_after_retry_after() {
 }
 
 #[test]
+fn a_new_report_not_listed_yet_is_waited_for() {
+    // The stored list of a report created moments ago answers 404 at first.
+    let stats = assert_survived(
+        scenario(|s| s.faults = vec![status_fault(Endpoint::StoredList, 404, 3)]),
+        &TWO,
+    );
+    assert_eq!(stats.faults_injected, 3);
+}
+
+#[test]
 fn throttled_create_is_retried_without_creating_twice() {
     let world = World::new(scenario(|s| {
         s.faults = vec![FaultRule {
@@ -219,6 +229,94 @@ fn gzip_and_plain_transfers_give_identical_files() {
         assert_all_ok(&manifest, 2);
         assert_created_once(&world.stats(), &manifest, 2);
     }
+}
+
+#[test]
+fn a_gzip_body_without_content_encoding_is_saved_decoded() {
+    let job = job_text(&TWO, "");
+    let bare = World::new(scenario(|s| s.gzip_without_header = true));
+    run_job(&bare, &job, 0);
+    assert_eq!(check_sums(&bare.out()), 4);
+    assert_eq!(
+        sums_text(&bare.out()),
+        fault_free_sums(&job),
+        "files differ"
+    );
+    for file in tree(&bare.out()) {
+        let bytes = std::fs::read(bare.out().join(&file)).unwrap();
+        assert!(!bytes.starts_with(&[0x1f, 0x8b]), "{file} is still gzipped");
+    }
+    let manifest = manifest(&bare.out());
+    assert_all_ok(&manifest, 2);
+}
+
+const HISTORY_NOT_YET: &str =
+    "Usage history is not ready and shouldn't be ready yet (from 1 to 6 am)";
+const HISTORY_LATE: &str =
+    "Usage history is not ready but should be available already (after 6 am)";
+
+fn history_fault(status: u16, message: &str, times: u32) -> FaultRule {
+    FaultRule {
+        message: Some(message.into()),
+        ..status_fault(Endpoint::Create, status, times)
+    }
+}
+
+#[test]
+fn usage_history_not_ready_before_6_fails_that_report_and_says_when_to_run() {
+    let world = World::new(scenario(|s| {
+        s.faults = vec![history_fault(400, HISTORY_NOT_YET, 1)];
+    }));
+    run_job(&world, &job_text(&TWO, ""), 1);
+    let manifest = manifest(&world.out());
+    let reports = manifest["reports"].as_array().expect("reports");
+    let failed: Vec<&Value> = reports.iter().filter(|r| r["status"] != "ok").collect();
+    assert_eq!(failed.len(), 1, "{manifest}");
+    let error = failed[0]["error"].as_str().expect("an error");
+    assert!(
+        error.contains("run again after 06:00 UTC") && error.contains("HTTP 400"),
+        "{error}"
+    );
+    let stats = world.stats();
+    assert_eq!(stats.create_requests, 2, "the refusal is not asked again");
+    assert_eq!(stats.reports.len(), 1);
+}
+
+#[test]
+fn usage_history_late_after_6_is_asked_again_until_it_is_ready() {
+    let world = World::new(scenario(|s| {
+        s.faults = vec![history_fault(500, HISTORY_LATE, 3)];
+    }));
+    let job = job_text(&TWO, "");
+    run_job(&world, &job, 0);
+    let out = world.out();
+    let manifest = manifest(&out);
+    assert_all_ok(&manifest, 2);
+    assert_eq!(sums_text(&out), fault_free_sums(&job), "files differ");
+    let stats = world.stats();
+    assert_eq!(stats.create_requests, 2 + 3);
+    assert_created_once(&stats, &manifest, 2);
+}
+
+#[test]
+fn usage_history_late_for_longer_than_the_timeout_fails_the_report() {
+    let world = World::new(scenario(|s| {
+        s.faults = vec![history_fault(500, HISTORY_LATE, 1_000)];
+    }));
+    let started = Instant::now();
+    run_job(&world, &job_with_timeout(&[(ACME, "acme")], "1s"), 1);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let manifest = manifest(&world.out());
+    let error = report(&manifest, "acme")["error"]
+        .as_str()
+        .expect("an error")
+        .to_owned();
+    assert!(
+        error.contains("still not ready") && error.contains("polling.timeout"),
+        "{error}"
+    );
+    assert!(world.stats().create_requests >= 2);
+    assert!(world.stats().reports.is_empty());
 }
 
 #[test]

@@ -206,3 +206,16 @@ fn a_large_report_is_written_whole_and_in_order() {
     assert_eq!(file["sku_check"]["rows"], rows);
     world.cmd().arg("verify").arg(&out).assert().success();
 }
+
+#[test]
+fn level_itself_reaches_the_server_and_the_manifest() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], "defaults:\n  level: itself\n"));
+    world.run(&job).assert().success();
+    let stats = world.stats();
+    assert_eq!(stats.reports.len(), 1);
+    assert_eq!(stats.reports[0].level, "itself");
+    let manifest = manifest(&world.out());
+    assert_eq!(manifest["reports"][0]["level"], "itself", "{manifest}");
+    assert_eq!(manifest["reports"][0]["status"], "ok", "{manifest}");
+}
