@@ -31,7 +31,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use scenario::{Endpoint, FaultRule, Hostile, Scenario, TenantBehaviour, TreeTenant};
+pub use scenario::{
+    ComputePointsItem, ContentKnobs, Endpoint, FaultRule, Hostile, Layout, Scenario,
+    TenantBehaviour, TreeTenant,
+};
 
 /// What the sandbox has seen so far. Request counters include requests that
 /// were rejected (bad auth, validation) or answered with an injected fault.

@@ -598,6 +598,7 @@ async fn create_report(
         show_skus: req.show_skus,
         hide_zero_usage: req.hide_zero_usage,
         no_skus: behaviour.no_skus,
+        content: behaviour.content.over(&sc.content).resolve(),
     };
     // With `deterministic_ids`, ids follow from the request and from how many times this
     // sandbox has seen that request before, so two sandboxes given the same requests (in any
@@ -912,13 +913,10 @@ fn body_stream(
     Body::from_stream(s)
 }
 
-fn file_response(format: Format, gzip: bool, length: u64, body: Body) -> Response {
+fn file_response(content_type: &'static str, gzip: bool, length: u64, body: Body) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if gzip {
@@ -933,7 +931,7 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
-    let (format, body, stats_index) = {
+    let (body, stats_index) = {
         let mut guard = shared.lock();
         let inner = &mut *guard;
         let report = inner
@@ -961,16 +959,17 @@ async fn download(
         if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
             created.first_download_us.get_or_insert(at);
         }
-        (file.format, file.body.clone(), report.stats_index)
+        (file.body.clone(), report.stats_index)
     };
 
     let truncate = shared.take_truncate_fault();
     let total = body.len();
+    let body_type = body.content_type;
     if total > STREAM_THRESHOLD {
         let limit = truncate.then_some(total / 2);
         let done = Some((shared.clone(), stats_index, total));
         let stream = body_stream(Source::Chunks(ChunkCursor::new(body)), limit, done);
-        return Ok(file_response(format, false, total, stream));
+        return Ok(file_response(body_type, false, total, stream));
     }
 
     let use_gzip = shared.scenario.gzip && accepts_gzip(&headers);
@@ -996,7 +995,7 @@ async fn download(
         shared.download_done(stats_index);
         Body::from(bytes)
     };
-    Ok(file_response(format, use_gzip, length, out))
+    Ok(file_response(body_type, use_gzip, length, out))
 }
 
 async fn delete_report(
