@@ -3,8 +3,9 @@
 //! It serves `/api/2/idp/token` and `/api/2/reports...` on loopback so the tool
 //! can be tried without credentials and so end-to-end tests can run the real
 //! binary against it with injected faults (see [`Scenario`]). Behaviour follows
-//! the vendor docs; where they are silent (in-progress statuses, error bodies,
-//! CSV header) it makes a documented, plausible choice and stays strict.
+//! the vendor docs and `report-content.md`; where they are silent (in-progress statuses, error
+//! bodies, the SKU column's name, column order) it makes a documented, plausible choice, offers
+//! the alternatives as scenario knobs, and stays strict.
 //!
 //! Report files are deterministic: the same request against two sandboxes
 //! yields byte-identical downloads. Only ids and timestamps are random/live.

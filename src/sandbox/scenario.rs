@@ -694,6 +694,96 @@ faults:
     }
 
     #[test]
+    fn content_knobs_parse_and_tenant_keys_override() {
+        let yaml = r#"
+content:
+  sku_column: offering_item.sku
+  extra_columns: true
+  reorder_columns: true
+  edition_column: false
+  compute_points_item: dre_compute_points
+  infra_rows: true
+  customer_trial: false
+  partner_trial: false
+  layout: vendor
+tenants:
+  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001:
+    no_skus: true
+    sku_column: SKU
+    layout: html
+    compute_points_item: p_dre_compute_points
+  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002: {layout: unknown}
+"#;
+        let s = Scenario::from_yaml_str(yaml).unwrap();
+        assert_eq!(s.content.sku_column.as_deref(), Some("offering_item.sku"));
+        assert_eq!(
+            s.content.compute_points_item,
+            Some(ComputePointsItem::DreComputePoints)
+        );
+        let t = s.tenant("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001").unwrap();
+        assert!(t.no_skus);
+        let o = t.content.over(&s.content).resolve();
+        assert_eq!(o.sku_column, "SKU");
+        assert_eq!(o.layout, Layout::Html);
+        assert_eq!(o.compute_points_item, ComputePointsItem::PDreComputePoints);
+        assert!(o.extra_columns && o.reorder_columns && o.infra_rows);
+        assert!(!o.edition_column && !o.customer_trial && !o.partner_trial);
+        let t2 = s.tenant("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002").unwrap();
+        assert_eq!(
+            t2.content.over(&s.content).resolve().layout,
+            Layout::Unknown
+        );
+        // Nothing set: the vendor-like defaults.
+        let d = ContentKnobs::default()
+            .over(&ContentKnobs::default())
+            .resolve();
+        assert_eq!(d, ContentOptions::default());
+        assert_eq!(d.sku_column, "sku");
+        assert!(d.edition_column && d.customer_trial && d.partner_trial);
+    }
+
+    #[test]
+    fn content_knobs_are_checked() {
+        let err = |yaml: &str| Scenario::from_yaml_str(yaml).unwrap_err().to_string();
+        assert!(err("content: {sku_colum: SKU}\n").contains("sku_colum"));
+        assert!(err("content: {layout: pdf}\n").contains("pdf"));
+        assert!(err("content: {compute_points_item: points}\n").contains("points"));
+        assert!(err("content: {infra_rows: maybe}\n").contains("maybe"));
+        let e = err(
+            "tenants:\n  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001: {no_skus: true, sku_colum: x}\n",
+        );
+        assert!(e.contains("sku_colum"), "{e}");
+        for (name, why) in [
+            ("''", "is empty"),
+            ("'a,b'", "commas"),
+            ("'tenant.id'", "clashes with the column or key 'tenant.id'"),
+            ("Name", "clashes"),
+            ("value.sku", "clashes with the column or key 'value'"),
+            ("'offering_item.'", "empty part"),
+        ] {
+            let e = err(&format!("content: {{sku_column: {name}}}\n"));
+            assert!(
+                e.contains("content: sku_column") && e.contains(why),
+                "{name}: {e}"
+            );
+        }
+        let e = err("tenants:\n  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001: {sku_column: edition}\n");
+        assert!(
+            e.contains("tenants: 3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001: sku_column"),
+            "{e}"
+        );
+        for ok in [
+            "SKU",
+            "sku",
+            "offering_item.sku",
+            "Offering_Item.SKU",
+            "product.sku",
+        ] {
+            Scenario::from_yaml_str(&format!("content: {{sku_column: {ok}}}\n")).unwrap();
+        }
+    }
+
+    #[test]
     fn file_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("scenario.yml");
