@@ -80,18 +80,17 @@ proptest! {
     }
 
     #[test]
-    fn month_to_date_runs_from_the_first_to_as_of(as_of in any_date()) {
-        let p = PeriodSpec::MonthToDate.resolve(as_of).unwrap();
-        prop_assert_eq!(p.start, as_of.first_of_month());
-        prop_assert_eq!(p.start.day(), 1);
-        prop_assert_eq!(p.end, as_of);
-        prop_assert_eq!(p.is_whole_month(), as_of == as_of.last_of_month());
-        let expected_label = if p.is_whole_month() {
-            month_label(as_of)
-        } else {
-            format!("{}_{}", p.start, as_of)
-        };
-        prop_assert_eq!(p.label(), expected_label);
+    fn month_to_date_runs_from_the_first_to_the_day_before_as_of(as_of in any_date()) {
+        match PeriodSpec::MonthToDate.resolve(as_of) {
+            Err(_) => prop_assert_eq!(as_of.day(), 1),
+            Ok(p) => {
+                prop_assert!(as_of.day() > 1);
+                prop_assert_eq!(p.start, as_of.first_of_month());
+                prop_assert_eq!(p.end, as_of.yesterday().unwrap());
+                prop_assert!(!p.is_whole_month());
+                prop_assert_eq!(p.label(), format!("{}_{}", p.start, p.end));
+            }
+        }
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! It serves `/api/2/idp/token` and `/api/2/reports...` on loopback so the tool
 //! can be tried without credentials and so end-to-end tests can run the real
 //! binary against it with injected faults (see [`Scenario`]). Behaviour follows
-//! the vendor docs and the vendor's generated client (stored statuses `in_progress`,
-//! `saved`, `failed`); where they are silent (error bodies, CSV header) it makes a
-//! documented, plausible choice and stays strict.
+//! the vendor docs, the vendor's generated client (stored statuses `in_progress`, `saved`,
+//! `failed`) and `report-content.md`; where they are silent (error bodies, the SKU column's
+//! name, column order) it makes a documented, plausible choice, offers the alternatives as
+//! scenario knobs, and stays strict.
 //!
 //! Report files are deterministic: the same request against two sandboxes
 //! yields byte-identical downloads. Only ids and timestamps are random/live.
@@ -32,7 +33,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use scenario::{Endpoint, FaultRule, Hostile, Scenario, TenantBehaviour, TreeTenant};
+pub use scenario::{
+    ComputePointsItem, ContentKnobs, Endpoint, FaultRule, Hostile, Layout, Scenario,
+    TenantBehaviour, TreeTenant,
+};
 
 /// What the sandbox has seen so far. Request counters include requests that
 /// were rejected (bad auth, validation) or answered with an injected fault.

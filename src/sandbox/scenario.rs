@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::SandboxError;
+use super::content::{self, ContentOptions};
 
 /// Everything that shapes one sandbox run. Every fault is off by default, so
 /// `Scenario::default()` behaves like a healthy (if fast) Acronis service.
@@ -62,6 +63,154 @@ pub struct Scenario {
     pub tenant_tree: Vec<TreeTenant>,
     /// Page size of `GET /tenants/{id}/children` (cursor paging when a parent has more).
     pub children_page_size: usize,
+    /// Shape of the report files (column names, order, extra rows) for every report; a tenant's
+    /// own keys under `tenants:` override these one by one.
+    pub content: ContentKnobs,
+}
+
+/// Knobs for the layout of `csv_v2_0` and `json_v2_0` files. Every key is optional: an unset
+/// key falls back to the scenario-wide `content:` section, then to the vendor-like default.
+/// Where the vendor's real layout is not public (the SKU column's name, column order, which
+/// extra columns exist) these let a test play each plausible variant.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContentKnobs {
+    /// `vendor` (default): the documented columns and row objects; `unknown`: a 200 answer
+    /// whose header or keys are unrelated; `html`: a captive portal's sign-in page, served for
+    /// every format with `Content-Type: text/html`.
+    pub layout: Option<Layout>,
+    /// Header (CSV) or key (JSON) of the SKU field when `show_skus` is requested; default `sku`.
+    /// The real name is not public. In JSON a dotted name nests: `offering_item.sku` puts the
+    /// SKU inside the `offering_item` object.
+    pub sku_column: Option<String>,
+    /// Add columns the vendor's parser does not need (`tenant.name`, `application.name`,
+    /// `usage.unit`, `report.generated_at`; in JSON `tenant_name`, `tenant_kind`,
+    /// `application_name`), placed among the others.
+    pub extra_columns: Option<bool>,
+    /// Shuffle the column order (JSON: key order) deterministically per report tenant; the
+    /// vendor's parser finds columns by name, so the order is not fixed.
+    pub reorder_columns: Option<bool>,
+    /// `false` drops the `edition` column (JSON: key), as in files the vendor's parser met early.
+    pub edition_column: Option<bool>,
+    /// Offering item name of the Disaster Recovery compute points rows.
+    pub compute_points_item: Option<ComputePointsItem>,
+    /// Split the storage item into one row per infrastructure backend (`acronis`, `azure`,
+    /// `google`) with `infra.id`, `infra.owner_id` and `infra.backend_type` set.
+    pub infra_rows: Option<bool>,
+    /// Some customers have trial usage, so billing customers on `total` differs from billing
+    /// them on `production` (default `true`).
+    pub customer_trial: Option<bool>,
+    /// Partner rows (the report tenant's own and child partners') carry a little trial usage
+    /// besides production, so billing partners on `production` differs from `total`
+    /// (default `true`).
+    pub partner_trial: Option<bool>,
+}
+
+/// What a downloaded file looks like as a whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    #[default]
+    Vendor,
+    Unknown,
+    Html,
+}
+
+/// The offering item names under which Disaster Recovery compute points have been seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum ComputePointsItem {
+    #[default]
+    #[serde(rename = "pw_base_adv_dr_compute_points")]
+    PwBaseAdvDrComputePoints,
+    #[serde(rename = "compute_points")]
+    ComputePoints,
+    #[serde(rename = "pw_compute_points")]
+    PwComputePoints,
+    #[serde(rename = "dre_compute_points")]
+    DreComputePoints,
+    #[serde(rename = "p_dre_compute_points")]
+    PDreComputePoints,
+}
+
+impl ComputePointsItem {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ComputePointsItem::PwBaseAdvDrComputePoints => "pw_base_adv_dr_compute_points",
+            ComputePointsItem::ComputePoints => "compute_points",
+            ComputePointsItem::PwComputePoints => "pw_compute_points",
+            ComputePointsItem::DreComputePoints => "dre_compute_points",
+            ComputePointsItem::PDreComputePoints => "p_dre_compute_points",
+        }
+    }
+}
+
+impl ContentKnobs {
+    /// These knobs, with every unset key taken from `fallback`.
+    pub(crate) fn over(&self, fallback: &ContentKnobs) -> ContentKnobs {
+        ContentKnobs {
+            layout: self.layout.or(fallback.layout),
+            sku_column: self
+                .sku_column
+                .clone()
+                .or_else(|| fallback.sku_column.clone()),
+            extra_columns: self.extra_columns.or(fallback.extra_columns),
+            reorder_columns: self.reorder_columns.or(fallback.reorder_columns),
+            edition_column: self.edition_column.or(fallback.edition_column),
+            compute_points_item: self.compute_points_item.or(fallback.compute_points_item),
+            infra_rows: self.infra_rows.or(fallback.infra_rows),
+            customer_trial: self.customer_trial.or(fallback.customer_trial),
+            partner_trial: self.partner_trial.or(fallback.partner_trial),
+        }
+    }
+
+    pub(crate) fn resolve(&self) -> ContentOptions {
+        let d = ContentOptions::default();
+        ContentOptions {
+            layout: self.layout.unwrap_or(d.layout),
+            sku_column: self.sku_column.clone().unwrap_or(d.sku_column),
+            extra_columns: self.extra_columns.unwrap_or(d.extra_columns),
+            reorder_columns: self.reorder_columns.unwrap_or(d.reorder_columns),
+            edition_column: self.edition_column.unwrap_or(d.edition_column),
+            compute_points_item: self.compute_points_item.unwrap_or(d.compute_points_item),
+            infra_rows: self.infra_rows.unwrap_or(d.infra_rows),
+            customer_trial: self.customer_trial.unwrap_or(d.customer_trial),
+            partner_trial: self.partner_trial.unwrap_or(d.partner_trial),
+        }
+    }
+
+    fn validate(&self, at: &str) -> Result<(), SandboxError> {
+        if let Some(name) = &self.sku_column {
+            check_sku_column(name)
+                .map_err(|why| SandboxError::Invalid(format!("{at}sku_column '{name}' {why}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a SKU column name could not be served unambiguously in both formats, if it cannot.
+fn check_sku_column(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > 64 {
+        return Err("is longer than 64 bytes".into());
+    }
+    if name.trim() != name || name.chars().any(|c| c.is_control() || c == ',' || c == '"') {
+        return Err(
+            "must not contain commas, quotes, control characters or surrounding blanks".into(),
+        );
+    }
+    if name.split('.').any(str::is_empty) {
+        return Err("has an empty part between dots".into());
+    }
+    // A name equal to another column or key would make the SKU indistinguishable from it.
+    let (head, _) = name.split_once('.').unwrap_or((name, ""));
+    if let Some(taken) = content::RESERVED_NAMES.iter().find(|r| {
+        r.eq_ignore_ascii_case(name) || (r.eq_ignore_ascii_case(head) && **r != "offering_item")
+    }) {
+        return Err(format!("clashes with the column or key '{taken}'"));
+    }
+    Ok(())
 }
 
 /// One tenant of the sandbox's tenant tree.
@@ -107,6 +256,7 @@ impl Default for Scenario {
             deterministic_ids: false,
             tenant_tree: Vec::new(),
             children_page_size: 100,
+            content: ContentKnobs::default(),
         }
     }
 }
@@ -132,6 +282,7 @@ impl fmt::Debug for Scenario {
             .field("gzip_without_header", &self.gzip_without_header)
             .field("pad_bytes", &self.pad_bytes)
             .field("deterministic_ids", &self.deterministic_ids)
+            .field("content", &self.content)
             .finish()
     }
 }
@@ -149,6 +300,10 @@ pub struct TenantBehaviour {
     pub generation_delay: Option<Duration>,
     /// `POST /reports` for this tenant answers 404 "Tenant not found".
     pub unknown: bool,
+    /// The `content:` knobs for this tenant's reports, written next to the keys above
+    /// (`{no_skus: true, sku_column: SKU}`); each overrides the scenario-wide one.
+    #[serde(flatten)]
+    pub content: ContentKnobs,
 }
 
 /// The API operation a fault rule applies to.
@@ -295,12 +450,14 @@ impl Scenario {
         if self.token_lifetime.is_zero() {
             return bad("token_lifetime must be greater than zero".into());
         }
-        for key in self.tenants.keys() {
+        self.content.validate("content: ")?;
+        for (key, behaviour) in &self.tenants {
             if !is_canonical_uuid(key) {
                 return bad(format!(
                     "tenants: key '{key}' is not a UUID like 3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001"
                 ));
             }
+            behaviour.content.validate(&format!("tenants: {key}: "))?;
         }
         for (i, rule) in self.faults.iter().enumerate() {
             let at = format!("faults[{i}]");
@@ -562,6 +719,96 @@ faults:
                 .is_err()
         );
         assert!(Scenario::from_yaml_str("generation_jitter: 1.5\n").is_err());
+    }
+
+    #[test]
+    fn content_knobs_parse_and_tenant_keys_override() {
+        let yaml = r#"
+content:
+  sku_column: offering_item.sku
+  extra_columns: true
+  reorder_columns: true
+  edition_column: false
+  compute_points_item: dre_compute_points
+  infra_rows: true
+  customer_trial: false
+  partner_trial: false
+  layout: vendor
+tenants:
+  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001:
+    no_skus: true
+    sku_column: SKU
+    layout: html
+    compute_points_item: p_dre_compute_points
+  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002: {layout: unknown}
+"#;
+        let s = Scenario::from_yaml_str(yaml).unwrap();
+        assert_eq!(s.content.sku_column.as_deref(), Some("offering_item.sku"));
+        assert_eq!(
+            s.content.compute_points_item,
+            Some(ComputePointsItem::DreComputePoints)
+        );
+        let t = s.tenant("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001").unwrap();
+        assert!(t.no_skus);
+        let o = t.content.over(&s.content).resolve();
+        assert_eq!(o.sku_column, "SKU");
+        assert_eq!(o.layout, Layout::Html);
+        assert_eq!(o.compute_points_item, ComputePointsItem::PDreComputePoints);
+        assert!(o.extra_columns && o.reorder_columns && o.infra_rows);
+        assert!(!o.edition_column && !o.customer_trial && !o.partner_trial);
+        let t2 = s.tenant("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002").unwrap();
+        assert_eq!(
+            t2.content.over(&s.content).resolve().layout,
+            Layout::Unknown
+        );
+        // Nothing set: the vendor-like defaults.
+        let d = ContentKnobs::default()
+            .over(&ContentKnobs::default())
+            .resolve();
+        assert_eq!(d, ContentOptions::default());
+        assert_eq!(d.sku_column, "sku");
+        assert!(d.edition_column && d.customer_trial && d.partner_trial);
+    }
+
+    #[test]
+    fn content_knobs_are_checked() {
+        let err = |yaml: &str| Scenario::from_yaml_str(yaml).unwrap_err().to_string();
+        assert!(err("content: {sku_colum: SKU}\n").contains("sku_colum"));
+        assert!(err("content: {layout: pdf}\n").contains("pdf"));
+        assert!(err("content: {compute_points_item: points}\n").contains("points"));
+        assert!(err("content: {infra_rows: maybe}\n").contains("maybe"));
+        let e = err(
+            "tenants:\n  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001: {no_skus: true, sku_colum: x}\n",
+        );
+        assert!(e.contains("sku_colum"), "{e}");
+        for (name, why) in [
+            ("''", "is empty"),
+            ("'a,b'", "commas"),
+            ("'tenant.id'", "clashes with the column or key 'tenant.id'"),
+            ("Name", "clashes"),
+            ("value.sku", "clashes with the column or key 'value'"),
+            ("'offering_item.'", "empty part"),
+        ] {
+            let e = err(&format!("content: {{sku_column: {name}}}\n"));
+            assert!(
+                e.contains("content: sku_column") && e.contains(why),
+                "{name}: {e}"
+            );
+        }
+        let e = err("tenants:\n  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001: {sku_column: edition}\n");
+        assert!(
+            e.contains("tenants: 3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001: sku_column"),
+            "{e}"
+        );
+        for ok in [
+            "SKU",
+            "sku",
+            "offering_item.sku",
+            "Offering_Item.SKU",
+            "product.sku",
+        ] {
+            Scenario::from_yaml_str(&format!("content: {{sku_column: {ok}}}\n")).unwrap();
+        }
     }
 
     #[test]

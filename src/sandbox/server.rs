@@ -627,6 +627,7 @@ async fn create_report(
         show_skus: req.show_skus,
         hide_zero_usage: req.hide_zero_usage,
         no_skus: behaviour.no_skus,
+        content: behaviour.content.over(&sc.content).resolve(),
     };
     // With `deterministic_ids`, ids follow from the request and from how many times this
     // sandbox has seen that request before, so two sandboxes given the same requests (in any
@@ -974,7 +975,7 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
-    let (format, body, compressed, stats_index) = {
+    let (body, compressed, stats_index) = {
         let mut guard = shared.lock();
         let inner = &mut *guard;
         let report = inner
@@ -1002,21 +1003,17 @@ async fn download(
         if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
             created.first_download_us.get_or_insert(at);
         }
-        (
-            file.format,
-            file.body.clone(),
-            file.compressed.clone(),
-            report.stats_index,
-        )
+        (file.body.clone(), file.compressed.clone(), report.stats_index)
     };
 
     let truncate = shared.take_truncate_fault();
     let total = body.len();
+    let body_type = body.content_type;
     if total > STREAM_THRESHOLD {
         let limit = truncate.then_some(total / 2);
         let done = Some((shared.clone(), stats_index, total));
         let stream = body_stream(Source::Chunks(ChunkCursor::new(body)), limit, done);
-        return Ok(file_response(format.content_type(), false, total, stream));
+        return Ok(file_response(body_type, false, total, stream));
     }
 
     // Without the header the body is the stored `.gz` file itself, as an opaque download.
@@ -1030,7 +1027,7 @@ async fn download(
     let content_type = if bare_gzip {
         "application/octet-stream"
     } else {
-        format.content_type()
+        body_type
     };
     let length = bytes.len() as u64;
     let out = if truncate {

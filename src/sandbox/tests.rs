@@ -304,7 +304,7 @@ async fn timeline_in_progress_then_saved() {
         csv_item["size"].as_u64().unwrap(),
         server::gzip(&body).unwrap().len() as u64
     );
-    assert!(body.starts_with(content::CSV_V2_HEADER.as_bytes()));
+    assert!(body.starts_with(b"tenant.id,tenant.kind,application.id,"));
 
     let stats = sb.stats();
     assert_eq!(stats.reports.len(), 1);
@@ -517,8 +517,10 @@ async fn tenant_behaviours() {
         .await
         .unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let sku = reader.headers().unwrap().iter().position(|h| h == "sku");
+    let sku = sku.expect("the column stays, empty");
     for row in reader.records() {
-        assert_eq!(&row.unwrap()[7], "");
+        assert_eq!(&row.unwrap()[sku], "");
     }
     sb.shutdown().await;
 }
@@ -651,7 +653,8 @@ async fn large_padded_download_streams() {
     assert!(resp.headers().get("content-encoding").is_none());
     let body = resp.bytes().await.unwrap();
     assert_eq!(body.len() as u64, size);
-    assert!(body.ends_with(b",1\n"));
+    // The padding's last row, in the report's own columns, with a SKU as asked.
+    assert!(body.ends_with(b",SP4APDENS\n"));
     sb.shutdown().await;
 }
 
@@ -688,7 +691,11 @@ async fn duplicate_stored_lists_older_copy_first() {
         .await
         .unwrap();
     assert_ne!(old, new);
-    assert!(old.contains("(stale)") && !new.contains("(stale)"));
+    assert_eq!(
+        old.lines().next(),
+        new.lines().next(),
+        "same layout, other figures"
+    );
     sb.shutdown().await;
 }
 
@@ -847,4 +854,121 @@ async fn deterministic_ids_agree_across_sandboxes() {
     );
     c.shutdown().await;
     d.shutdown().await;
+}
+
+async fn download_all(
+    sb: &Sandbox,
+    body: &Value,
+    formats: &[&str],
+) -> Vec<(String, String, bytes::Bytes)> {
+    let http = client();
+    let tok = token(sb, &http).await;
+    let id = create_ok(sb, &http, &tok, body).await;
+    let items = stored(sb, &http, &tok, &id).await;
+    let mut out = Vec::new();
+    for f in formats {
+        let resp = download(sb, &http, &tok, &id, saved_id(&items, f)).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        out.push(((*f).to_owned(), ct, resp.bytes().await.unwrap()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn content_knobs_reach_the_files_per_tenant() {
+    let other = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001";
+    let portal = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002";
+    let yaml = format!(
+        "generation_delay: 0s\n\
+         content: {{sku_column: offering_item.sku, compute_points_item: dre_compute_points}}\n\
+         tenants:\n  {other}: {{sku_column: SKU, edition_column: false}}\n  {portal}: {{layout: html}}\n"
+    );
+    let sb = Sandbox::start(Scenario::from_yaml_str(&yaml).unwrap(), 0)
+        .await
+        .unwrap();
+    let formats = ["csv_v2_0", "json_v2_0"];
+
+    let files = download_all(&sb, &report_body(&formats), &formats).await;
+    let csv_text = std::str::from_utf8(&files[0].2).unwrap();
+    let header = csv_text.lines().next().unwrap();
+    assert!(header.starts_with("tenant.id,tenant.kind,application.id,edition,name,"));
+    assert!(header.ends_with(",usage.effective.trial,offering_item.sku"));
+    assert!(csv_text.contains(",dre_compute_points,"));
+    let json: Value = serde_json::from_slice(&files[1].2).unwrap();
+    let row = &json["tenants"][0];
+    assert_eq!(row["offering_item"]["sku"], "SP4ASTENS");
+    assert!(row.get("sku").is_none() && row.get("tenant_kind").is_none());
+
+    let mut body = report_body(&formats);
+    body["parameters"]["tenant_id"] = json!(other);
+    let files = download_all(&sb, &body, &formats).await;
+    let header = std::str::from_utf8(&files[0].2)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        header.ends_with(",SKU") && !header.contains(",edition,"),
+        "{header}"
+    );
+    let json: Value = serde_json::from_slice(&files[1].2).unwrap();
+    assert_eq!(json["tenants"][0]["SKU"], "SP4ASTENS");
+    assert!(json["tenants"][0].get("edition").is_none());
+
+    // A captive portal answers every format with its sign-in page.
+    let all = ["csv", "html", "json_v1", "csv_v2_0", "json_v2_0"];
+    let mut body = report_body(&all);
+    body["parameters"]["tenant_id"] = json!(portal);
+    for (format, content_type, bytes) in download_all(&sb, &body, &all).await {
+        assert_eq!(content_type, "text/html; charset=utf-8", "{format}");
+        assert!(
+            bytes.starts_with(b"<!DOCTYPE html><html><head>"),
+            "{format}"
+        );
+        assert!(
+            std::str::from_utf8(&bytes)
+                .unwrap()
+                .contains("<title>Sign in</title>")
+        );
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn level_itself_and_unknown_layout_over_http() {
+    let yaml = "generation_delay: 0s\ncontent: {layout: unknown}\n";
+    let sb = Sandbox::start(Scenario::from_yaml_str(yaml).unwrap(), 0)
+        .await
+        .unwrap();
+    let formats = ["csv_v2_0", "json_v2_0"];
+    let mut body = report_body(&formats);
+    body["parameters"]["level"] = json!("itself");
+    let files = download_all(&sb, &body, &formats).await;
+    assert_eq!(files[0].1, "text/csv; charset=utf-8");
+    assert!(files[0].2.starts_with(b"Col A,Col B,Col C\n"));
+    let json: Value = serde_json::from_slice(&files[1].2).unwrap();
+    assert!(json["data"][0]["foo"].is_u64());
+    assert_eq!(sb.stats().reports[0].level, "itself");
+    sb.shutdown().await;
+
+    // And `itself` in the vendor layout: the tenant's own rows only.
+    let sb = Sandbox::start(fast(), 0).await.unwrap();
+    let files = download_all(&sb, &body, &formats).await;
+    let mut reader = csv::Reader::from_reader(&files[0].2[..]);
+    let kinds: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_owned(), r[1].to_owned())
+        })
+        .collect();
+    assert!(!kinds.is_empty());
+    assert!(
+        kinds
+            .iter()
+            .all(|(id, kind)| id == TENANT && kind == "partner")
+    );
+    sb.shutdown().await;
 }
