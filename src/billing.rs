@@ -588,13 +588,13 @@ struct InvoiceKey {
     no_sku: bool,
     sku: String,
     offering_item: String,
-    unit: String,
 }
 
 /// The per-tenant × SKU view, as far as the summary can show it.
 #[derive(Default)]
 struct Invoice {
-    rows: BTreeMap<InvoiceKey, Amount>,
+    /// The sum, and the unit as the first line that said it gives it.
+    rows: BTreeMap<InvoiceKey, (Amount, String)>,
     /// Whether each billed tenant × item × backend × day × period was seen, as a hash: 8 bytes
     /// a line however long its names.
     seen: HashSet<u64>,
@@ -632,12 +632,14 @@ impl Invoice {
             } else {
                 format!("{} ({})", line.offering_item, line.infra_backend)
             },
-            unit: billable.unit.clone(),
         };
-        if let Some(sum) = self.rows.get_mut(&key) {
+        if let Some((sum, unit)) = self.rows.get_mut(&key) {
             *sum = sum.saturating_add(billable.value);
+            if unit.is_empty() {
+                unit.clone_from(&billable.unit);
+            }
         } else if self.rows.len() < INVOICE_ROWS_KEPT {
-            self.rows.insert(key, billable.value);
+            self.rows.insert(key, (billable.value, billable.unit.clone()));
         } else {
             self.left_out += 1;
         }
@@ -649,9 +651,9 @@ impl Invoice {
         summary.invoice = self
             .rows
             .into_iter()
-            .map(|(key, value)| InvoiceRow {
+            .map(|(key, (value, unit))| InvoiceRow {
                 period: key.period,
-                value: if key.unit == POINTS {
+                value: if unit == POINTS {
                     value.fixed(2)
                 } else {
                     value.to_string()
@@ -660,7 +662,7 @@ impl Invoice {
                 tenant_id: key.tenant_id,
                 sku: key.sku,
                 offering_item: key.offering_item,
-                unit: key.unit,
+                unit,
             })
             .collect();
     }

@@ -180,20 +180,18 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     };
 
     // Per SKU, over the tenants.
-    let mut totals: BTreeMap<(Period, bool, &str, &str, &str), (Amount, usize)> = BTreeMap::new();
+    // An item has one unit, though only some files say it (json_v2_0 does, csv_v2_0 does not).
+    let mut totals: BTreeMap<(Period, bool, &str, &str), (Amount, usize, &str)> = BTreeMap::new();
     for row in &billing.invoice {
         let amount = Amount::parse(&row.value).unwrap_or(Amount::ZERO);
         let total = totals
-            .entry((
-                row.period,
-                row.sku.is_empty(),
-                &row.sku,
-                &row.offering_item,
-                &row.unit,
-            ))
-            .or_insert((Amount::ZERO, 0));
+            .entry((row.period, row.sku.is_empty(), &row.sku, &row.offering_item))
+            .or_insert((Amount::ZERO, 0, ""));
         total.0 = total.0.saturating_add(amount);
         total.1 += 1;
+        if total.2.is_empty() {
+            total.2 = &row.unit;
+        }
     }
     out.push_str("### By SKU\n\n");
     let mut table = String::new();
@@ -205,7 +203,7 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
         table.push_str("| --- ");
     }
     table.push_str("| --- | --- | ---: | ---: | --- |\n");
-    for ((period, _, sku, item, unit), (amount, tenants)) in totals.iter().take(MAX_TOTAL_ROWS) {
+    for ((period, _, sku, item), (amount, tenants, unit)) in totals.iter().take(MAX_TOTAL_ROWS) {
         if by_period {
             let _ = write!(table, "| {} ", period_name(period));
         }
