@@ -244,7 +244,7 @@ pub fn billable_of(rule: &BillingRule, row: &UsageRow<'_>) -> Option<(Measure, A
 /// the rule picks, which a JSON usage object holds as `absolute_value` or `value`.
 fn comparable(rule: &BillingRule, line: &Line) -> Option<Amount> {
     let delta = match rule.measure {
-        BillingMeasure::Auto => rule.delta_items.iter().any(|i| *i == line.offering_item),
+        BillingMeasure::Auto => rule.delta_items.contains(&line.offering_item),
         measure => measure != BillingMeasure::Absolute,
     };
     let (csv, json) = if delta {
@@ -355,12 +355,7 @@ pub fn write(
         let ok = report.status == Status::Ok;
         let mut warnings = Vec::new();
         let Some((source, lines)) = report_lines(dir, report, rule, &mut warnings) else {
-            if ok
-                && !report
-                    .files
-                    .iter()
-                    .any(|f| content::readable(f.format))
-            {
+            if ok && !report.files.iter().any(|f| content::readable(f.format)) {
                 billing.summary.reports_without_source += 1;
             }
             if ok {
@@ -374,7 +369,11 @@ pub fn write(
         for line in &lines {
             let billable = line.billable();
             if line.is_compute_points() {
-                points = Some(points.unwrap_or(Amount::ZERO).saturating_add(billable.value));
+                points = Some(
+                    points
+                        .unwrap_or(Amount::ZERO)
+                        .saturating_add(billable.value),
+                );
             }
             if !ok {
                 continue;
@@ -401,9 +400,11 @@ pub fn write(
                 line.day.clone(),
                 line.rows.to_string(),
             ];
-            record.extend(
-                Measure::ALL.map(|m| line.measures.get(m).map_or_else(String::new, |a| a.to_string())),
-            );
+            record.extend(Measure::ALL.map(|m| {
+                line.measures
+                    .get(m)
+                    .map_or_else(String::new, |a| a.to_string())
+            }));
             record.extend([
                 line.billable_measure.to_owned(),
                 billable.text.clone(),
@@ -507,7 +508,11 @@ fn compare(
             l.tenant_id.to_ascii_lowercase(),
             l.offering_item.clone(),
             l.infra_backend.clone(),
-            if by_day { day_key(&l.day) } else { String::new() },
+            if by_day {
+                day_key(&l.day)
+            } else {
+                String::new()
+            },
         )
     };
     let mut json_by_key: HashMap<_, Option<Amount>> = HashMap::new();
@@ -639,7 +644,8 @@ impl Invoice {
                 unit.clone_from(&billable.unit);
             }
         } else if self.rows.len() < INVOICE_ROWS_KEPT {
-            self.rows.insert(key, (billable.value, billable.unit.clone()));
+            self.rows
+                .insert(key, (billable.value, billable.unit.clone()));
         } else {
             self.left_out += 1;
         }

@@ -167,7 +167,11 @@ pub fn hash_and_inspect(
         return Err(error);
     }
     drained?;
-    Ok((hex::encode(hashing.hasher.finalize()), hashing.bytes, facts?))
+    Ok((
+        hex::encode(hashing.hasher.finalize()),
+        hashing.bytes,
+        facts?,
+    ))
 }
 
 /// Hashes what is read through it. A read error is kept, so that it is reported as the file's

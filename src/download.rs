@@ -744,6 +744,7 @@ mod tests {
         let inspection = Inspection {
             format: crate::report::Format::Csv,
             check_skus: false,
+            rule: Default::default(),
         };
         let done = fetch_to_file(&client, "r", "s", Some(announced), &dest, 1, inspection)
             .await

@@ -126,9 +126,7 @@ macro_rules! display_as_str {
 display_as_str!(ReportKind, ReportLevel, Format);
 
 /// Which scope of a `csv_v2_0` usage figure is billed.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingScope {
     /// The vendor's rule: `total` for a customer's row, `production` for any other (partner,
@@ -141,9 +139,7 @@ pub enum BillingScope {
 }
 
 /// Which measure of a usage row is billed.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingMeasure {
     /// The vendor's rule: `delta` (consumed in the period) for the items of `delta_items`,

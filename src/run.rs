@@ -517,13 +517,12 @@ impl ReportJob {
                 .join(self.request.file_path(file.format));
             let format = file.format;
             let inspection = self.inspection(format);
-            let on_disk = tokio::task::spawn_blocking(move || {
-                checks::hash_and_inspect(&path, &inspection)
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .filter(|(sha256, _, _)| *sha256 == recorded.files[&format].sha256)?;
+            let on_disk =
+                tokio::task::spawn_blocking(move || checks::hash_and_inspect(&path, &inspection))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .filter(|(sha256, _, _)| *sha256 == recorded.files[&format].sha256)?;
             checked.push((format, on_disk));
         }
         Some(

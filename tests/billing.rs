@@ -249,16 +249,23 @@ fn expected_lines(out: &Path) -> BTreeMap<(String, String, String, String), Stri
         else {
             continue;
         };
-        let mut reader =
-            csv::Reader::from_path(out.join(file["path"].as_str().unwrap())).unwrap();
+        let mut reader = csv::Reader::from_path(out.join(file["path"].as_str().unwrap())).unwrap();
         let header = reader.headers().unwrap().clone();
         let column = |name: &str| header.iter().position(|h| h == name);
         for record in reader.records() {
             let record = record.unwrap();
             let cell = |name: &str| column(name).map_or("", |at| &record[at]);
             let item = cell("name");
-            let measure = if DELTA_ITEMS.contains(&item) { "delta" } else { "absolute" };
-            let scope = if cell("tenant.kind") == "customer" { "total" } else { "production" };
+            let measure = if DELTA_ITEMS.contains(&item) {
+                "delta"
+            } else {
+                "absolute"
+            };
+            let scope = if cell("tenant.kind") == "customer" {
+                "total"
+            } else {
+                "production"
+            };
             let value: i128 = cell(&format!("usage.{measure}.{scope}")).parse().unwrap();
             *sums
                 .entry((
@@ -322,8 +329,9 @@ fn billing_csv_has_exactly_the_vendors_billable_value_per_tenant_and_item() {
         let item = row["offering_item"].as_str();
         if item.ends_with("compute_points") {
             assert_eq!(row["unit"], "points", "{row:?}");
-            *dr_per_report.entry(row["report_tenant_id"].clone()).or_default() +=
-                row["billable_value"].parse::<f64>().unwrap();
+            *dr_per_report
+                .entry(row["report_tenant_id"].clone())
+                .or_default() += row["billable_value"].parse::<f64>().unwrap();
         }
         if item == "pw_base_storage" {
             assert_eq!(row["unit"], "bytes", "{row:?}");
@@ -331,7 +339,11 @@ fn billing_csv_has_exactly_the_vendors_billable_value_per_tenant_and_item() {
             assert_eq!(row["billable_gib"], format!("{gib:.4}"), "{row:?}");
         }
         // Customers bill on total, partners on production.
-        let scope = if row["tenant_kind"] == "customer" { "total" } else { "production" };
+        let scope = if row["tenant_kind"] == "customer" {
+            "total"
+        } else {
+            "production"
+        };
         if row["source"].ends_with(".csv") {
             assert!(row["billable_measure"].ends_with(scope), "{row:?}");
         }
@@ -408,7 +420,10 @@ fn every_layout_variant_is_read_exactly() {
             let dr: Vec<_> = written.iter().filter(|(k, _)| k.2 == item).collect();
             assert!(!dr.is_empty(), "{variant}");
             // Billed on delta: the sandbox's compute points are consumed in the period.
-            for row in billing_rows(&out).iter().filter(|r| r["offering_item"] == item) {
+            for row in billing_rows(&out)
+                .iter()
+                .filter(|r| r["offering_item"] == item)
+            {
                 let measure = row["billable_measure"].as_str();
                 // json_v2_0 has no scopes: a delta is its `value`.
                 assert!(
@@ -439,14 +454,20 @@ fn an_unknown_layout_or_an_html_page_fails_that_report_and_keeps_the_file() {
         "{error}"
     );
     assert!(error.contains("found `Col A`, `Col B`, `Col C`"), "{error}");
-    assert!(error.contains("expected `tenant.id`, `tenant.kind`, `name`"), "{error}");
+    assert!(
+        error.contains("expected `tenant.id`, `tenant.kind`, `name`"),
+        "{error}"
+    );
     let file = &globex["files"][0];
     assert_eq!(file["content_check"]["status"], "failed");
     assert!(out.join(file["path"].as_str().unwrap()).is_file());
     let initech = &reports[2];
     assert_eq!(initech["status"], "failed");
     assert!(
-        initech["error"].as_str().unwrap().contains("the body is an HTML page"),
+        initech["error"]
+            .as_str()
+            .unwrap()
+            .contains("the body is an HTML page"),
         "{initech}"
     );
     // Only the ok report is billed; the failed files are still checksummed.
@@ -454,8 +475,14 @@ fn an_unknown_layout_or_an_html_page_fails_that_report_and_keeps_the_file() {
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| r["report_tenant_id"] == ACME));
     let sums = read(&out.join("SHA256SUMS"));
-    assert!(sums.contains("2026-10/globex/usage_summary.csv_v2_0.csv"), "{sums}");
-    assert!(sums.contains("2026-10/initech/usage_summary.json_v2_0.json"), "{sums}");
+    assert!(
+        sums.contains("2026-10/globex/usage_summary.csv_v2_0.csv"),
+        "{sums}"
+    );
+    assert!(
+        sums.contains("2026-10/initech/usage_summary.json_v2_0.json"),
+        "{sums}"
+    );
     scratch.cmd().args(["verify", "out"]).assert().success();
 }
 
@@ -468,7 +495,10 @@ fn a_tenant_without_sku_access_fails_the_sku_check_but_is_billed_when_warned() {
     let globex = &manifest["reports"][1];
     assert_eq!(globex["status"], "failed");
     assert!(
-        globex["error"].as_str().unwrap().contains("lack a SKU (checks.skus: required)"),
+        globex["error"]
+            .as_str()
+            .unwrap()
+            .contains("lack a SKU (checks.skus: required)"),
         "{globex}"
     );
 }
@@ -485,10 +515,15 @@ fn formats_that_disagree_are_reported() {
     assert_eq!(acme.as_array().map(Vec::len), Some(1), "{acme}");
     let warning = acme[0].as_str().unwrap();
     assert!(
-        warning.starts_with("the csv_v2_0 and json_v2_0 files disagree on 1 line(s), e.g. pw_padding of "),
+        warning.starts_with(
+            "the csv_v2_0 and json_v2_0 files disagree on 1 line(s), e.g. pw_padding of "
+        ),
         "{warning}"
     );
-    assert!(warning.ends_with("billing.csv follows 2026-10/acme/usage_summary.csv_v2_0.csv"), "{warning}");
+    assert!(
+        warning.ends_with("billing.csv follows 2026-10/acme/usage_summary.csv_v2_0.csv"),
+        "{warning}"
+    );
     // Only acme has both formats.
     assert_eq!(warnings(1), Value::Null);
     assert_eq!(warnings(2), Value::Null);
@@ -600,7 +635,7 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
         shard: None,
         discovery: Vec::new(),
         derived_files: Vec::new(),
-            billing_rule: Default::default(),
+        billing_rule: Default::default(),
     };
     // Far more tenant × SKU rows than the summary shows.
     let invoice = (0..5_000)

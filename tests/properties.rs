@@ -6,8 +6,8 @@
 //! finds is written down here as a plain test instead.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use acronis_reports::billing;
@@ -766,7 +766,11 @@ fn regression_inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect();
     inputs.sort();
     // A test over no inputs would pass whatever the code does.
-    assert!(!inputs.is_empty(), "no {target}-* inputs in {}", dir.display());
+    assert!(
+        !inputs.is_empty(),
+        "no {target}-* inputs in {}",
+        dir.display()
+    );
     inputs
 }
 
@@ -799,7 +803,9 @@ fn inspect(format: Format, bytes: &[u8]) {
         check_skus: true,
         rule: Arc::new(BillingRule::default()),
     };
-    let facts = inspection.inspect(bytes).expect("reading memory cannot fail");
+    let facts = inspection
+        .inspect(bytes)
+        .expect("reading memory cannot fail");
     assert!(facts.sku_check.rows_without_sku <= facts.sku_check.rows);
 }
 
@@ -860,7 +866,7 @@ fn any_row() -> impl Strategy<Value = GeneratedRow> {
 }
 
 fn hundredths(value: u64) -> String {
-    if value % 100 == 0 {
+    if value.is_multiple_of(100) {
         (value / 100).to_string()
     } else {
         format!("{}.{:02}", value / 100, value % 100)

@@ -76,11 +76,17 @@ fn lines_come_from_the_csv_file_and_agree_with_the_json_file() {
     );
     assert_eq!(billing.warnings, Vec::new());
     assert_eq!(billing.summary.lines, 2);
-    assert!(text.lines().all(|l| l.ends_with(",source") || l.ends_with("r0.csv")));
+    assert!(
+        text.lines()
+            .all(|l| l.ends_with(",source") || l.ends_with("r0.csv"))
+    );
     // The partner's own compute points bill on delta production: 3600 s = 1 point.
     assert_eq!(billing.dr_compute_points, vec![(0, 1.0)]);
     let partner = text.lines().find(|l| l.contains(",partner,")).unwrap();
-    assert!(partner.contains("usage.delta.production,1.00,points"), "{partner}");
+    assert!(
+        partner.contains("usage.delta.production,1.00,points"),
+        "{partner}"
+    );
 }
 
 #[test]
@@ -99,7 +105,9 @@ fn formats_that_disagree_are_a_warning_naming_a_line() {
     assert_eq!(billing.warnings.len(), 1, "{:?}", billing.warnings);
     let warning = &billing.warnings[0].1;
     assert!(
-        warning.contains("disagree on 1 line(s), e.g. pw_base_storage of c: 3 in r0.csv, 4 in r1.json"),
+        warning.contains(
+            "disagree on 1 line(s), e.g. pw_base_storage of c: 3 in r0.csv, 4 in r1.json"
+        ),
         "{warning}"
     );
 }
@@ -117,7 +125,11 @@ fn an_unreadable_csv_falls_back_to_json_with_a_warning() {
     );
     assert_eq!(billing.summary.lines, 2);
     assert!(text.contains("r1.json"));
-    assert!(billing.warnings[0].1.contains("billing.csv has no lines from r0.csv"));
+    assert!(
+        billing.warnings[0]
+            .1
+            .contains("billing.csv has no lines from r0.csv")
+    );
 }
 
 #[test]
@@ -142,11 +154,17 @@ fn a_tenant_in_two_reports_counts_once_in_the_invoice_view() {
     second.tenant_id = "c".into();
     second.tenant_name = "Kunde".into();
     let (text, billing) = run(dir.path(), vec![first, second]);
-    assert_eq!(billing.summary.lines, 4, "billing.csv keeps both reports' lines");
+    assert_eq!(
+        billing.summary.lines, 4,
+        "billing.csv keeps both reports' lines"
+    );
     assert_eq!(billing.summary.repeated_lines, 2);
     assert_eq!(billing.summary.invoice.len(), 2);
     // The customer's name comes from the run when the file has none.
-    assert!(text.contains(",c,customer,Kunde,pw_base_storage,"), "{text}");
+    assert!(
+        text.contains(",c,customer,Kunde,pw_base_storage,"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -36,7 +36,11 @@ impl Amount {
         if whole.is_empty() && fraction.is_empty() {
             return None;
         }
-        if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        if !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         // The digits as one integer, and where the decimal point sits after the exponent.
@@ -171,8 +175,20 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_plain_number() {
         for text in [
-            "", " ", "-", ".", "1,5", "1.2.3", "abc", "NaN", "inf", "1e", "0x10", "1 2",
-            "0.0000000001", "1e400",
+            "",
+            " ",
+            "-",
+            ".",
+            "1,5",
+            "1.2.3",
+            "abc",
+            "NaN",
+            "inf",
+            "1e",
+            "0x10",
+            "1 2",
+            "0.0000000001",
+            "1e400",
         ] {
             assert_eq!(Amount::parse(text), None, "{text:?}");
         }
@@ -198,8 +214,14 @@ mod tests {
 
     #[test]
     fn floats_arrive_as_their_shortest_text() {
-        assert_eq!(Amount::from_f64(0.1).map(|a| a.to_string()), Some("0.1".into()));
-        assert_eq!(Amount::from_f64(1e21).map(|a| a.to_string()), Some("1000000000000000000000".into()));
+        assert_eq!(
+            Amount::from_f64(0.1).map(|a| a.to_string()),
+            Some("0.1".into())
+        );
+        assert_eq!(
+            Amount::from_f64(1e21).map(|a| a.to_string()),
+            Some("1000000000000000000000".into())
+        );
         assert_eq!(Amount::from_f64(f64::NAN), None);
     }
 }

@@ -67,7 +67,9 @@ pub const EXPECTED_CSV_COLUMNS: [&str; 12] = [
 
 /// A column name as compared: trimmed, without a byte-order mark, lower case.
 pub(super) fn normalise(name: &str) -> String {
-    name.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()
+    name.trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Whether `name` is a SKU column: `sku`, or a dotted name whose last part is `sku` (the

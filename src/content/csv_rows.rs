@@ -80,9 +80,8 @@ pub(super) fn read(
                 detail: "not valid UTF-8".to_owned(),
             })
         };
-        let field = |f: Field| -> Result<&str, ContentError> {
-            positions.field(f).map_or(Ok(""), |at| text(at))
-        };
+        let field =
+            |f: Field| -> Result<&str, ContentError> { positions.field(f).map_or(Ok(""), &text) };
         let required = |f: Field| -> Result<&str, ContentError> {
             let value = field(f)?;
             if value.trim().is_empty() {
@@ -124,7 +123,7 @@ pub(super) fn read(
             usage_name: field(Field::UsageName)?.trim(),
             edition: field(Field::Edition)?.trim(),
             infra_backend: field(Field::InfraBackend)?.trim(),
-            sku: positions.sku.map(|at| text(at)).transpose()?.map(str::trim),
+            sku: positions.sku.map(text).transpose()?.map(str::trim),
             unit: field(Field::Unit)?.trim(),
             day: field(Field::Day)?.trim(),
             measures,
@@ -136,7 +135,10 @@ pub(super) fn read(
 }
 
 fn expected() -> Vec<String> {
-    EXPECTED_CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect()
+    EXPECTED_CSV_COLUMNS
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
 }
 
 fn csv_error(error: csv::Error) -> ContentError {

@@ -133,7 +133,14 @@ fn context_of(fields: &Fields) -> Context {
             .filter(|t| !t.is_empty())
     };
     Context {
-        id: text(&["tenant_uuid", "tenant.id", "tenant.uuid", "uuid", "id", "tenant_id"]),
+        id: text(&[
+            "tenant_uuid",
+            "tenant.id",
+            "tenant.uuid",
+            "uuid",
+            "id",
+            "tenant_id",
+        ]),
         name: text(&["tenant_name", "tenant.name", "name"]),
         kind: text(&["tenant_kind", "tenant.kind", "kind"]),
     }
@@ -402,7 +409,9 @@ fn emit(
         };
         measures.set(measure, amount);
     }
-    let sku = positions.sku.map(|i| fields[i].1.text().unwrap_or("").trim());
+    let sku = positions
+        .sku
+        .map(|i| fields[i].1.text().unwrap_or("").trim());
     if layout.sku_column.is_none()
         && let Some(i) = positions.sku
     {

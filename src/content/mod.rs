@@ -141,7 +141,11 @@ pub enum ContentError {
         title.as_ref().map(|t| format!(" (\"{t}\")")).unwrap_or_default()
     )]
     Html { title: Option<String> },
-    #[error("unrecognised layout: {what}; found {}; expected {}", list(found), list(expected))]
+    #[error(
+        "unrecognised layout: {what}; found {}; expected {}",
+        list(found),
+        list(expected)
+    )]
     Layout {
         what: &'static str,
         found: Vec<String>,

@@ -30,7 +30,10 @@ fn rows(format: Format, text: &str) -> Result<Vec<String>, ContentError> {
 
 #[test]
 fn csv_header_only_is_an_empty_report_but_an_empty_file_is_not() {
-    assert_eq!(rows(Format::CsvV2, &format!("{HEADER}\n")).unwrap().len(), 0);
+    assert_eq!(
+        rows(Format::CsvV2, &format!("{HEADER}\n")).unwrap().len(),
+        0
+    );
     let error = rows(Format::CsvV2, "").unwrap_err();
     assert!(matches!(error, ContentError::Layout { .. }), "{error}");
 }
@@ -96,9 +99,11 @@ fn json_tenant_uuid_wins_over_the_numeric_tenant_id() {
 
 #[test]
 fn json_empty_tenants_is_an_empty_report() {
-    assert!(rows(Format::JsonV2, r#"{"params": {}, "tenants": []}"#)
-        .unwrap()
-        .is_empty());
+    assert!(
+        rows(Format::JsonV2, r#"{"params": {}, "tenants": []}"#)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -109,7 +114,10 @@ fn json_without_usage_objects_or_tenants_is_an_unknown_layout() {
         r#"{"tenants": [{"foo": 1}]}"#,
     ] {
         let error = rows(Format::JsonV2, text).unwrap_err();
-        assert!(matches!(error, ContentError::Layout { .. }), "{text}: {error}");
+        assert!(
+            matches!(error, ContentError::Layout { .. }),
+            "{text}: {error}"
+        );
     }
 }
 
@@ -129,7 +137,10 @@ fn json_values_that_are_not_numbers_are_data_errors() {
         r#"{"tenants": [{"name": "x", "usage_name": "y", "value": 1}]}"#,
     )
     .unwrap_err();
-    assert!(error.to_string().contains("`tenant_uuid`: missing"), "{error}");
+    assert!(
+        error.to_string().contains("`tenant_uuid`: missing"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -140,7 +151,11 @@ fn broken_json_is_a_syntax_error_not_a_panic() {
         "null",
         r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1}]} trailing"#,
         &format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
-        &format!(r#"{{"tenants": {}1{}}}"#, "[".repeat(10_000), "]".repeat(10_000)),
+        &format!(
+            r#"{{"tenants": {}1{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        ),
     ] {
         let error = rows(Format::JsonV2, text).unwrap_err();
         assert!(
@@ -176,7 +191,13 @@ fn html_is_named_with_its_title_in_either_format() {
 
 #[test]
 fn sku_names() {
-    for name in ["sku", "SKU", " Sku ", "offering_item.sku", "Offering.Item.SKU"] {
+    for name in [
+        "sku",
+        "SKU",
+        " Sku ",
+        "offering_item.sku",
+        "Offering.Item.SKU",
+    ] {
         assert!(is_sku_name(name), "{name}");
     }
     for name in ["skus", "sku_name", "offering_item.sku.id", "item_sku"] {

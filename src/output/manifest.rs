@@ -148,13 +148,28 @@ pub(crate) mod tests {
         // The contract writes these small objects on one line; ours spreads them out.
         assert_eq!(
             keys_at_indent(&text, 4),
-            ["name", "version", "path", "sha256", "scope", "measure", "delta_items"]
+            [
+                "name",
+                "version",
+                "path",
+                "sha256",
+                "scope",
+                "measure",
+                "delta_items"
+            ]
         );
         assert_eq!(keys_at_indent(&text, 8), ["start", "end"]);
         assert_eq!(
             keys_at_indent(&text, 12),
             // The SKU check's, then the content check's (added after the contract).
-            ["status", "rows", "rows_without_sku", "column", "status", "rows"]
+            [
+                "status",
+                "rows",
+                "rows_without_sku",
+                "column",
+                "status",
+                "rows"
+            ]
         );
     }
 

@@ -155,7 +155,11 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
         ),
         plural(billing.reports, "report"),
         describe_rule(rule),
-        if vendor { "; the vendor's own rule" } else { "" },
+        if vendor {
+            "; the vendor's own rule"
+        } else {
+            ""
+        },
         if billing.repeated_lines > 0 {
             format!(
                 " {} of a tenant already billed by an earlier report of this run {} counted once below.",
@@ -163,7 +167,11 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
                     usize::try_from(billing.repeated_lines).unwrap_or(usize::MAX),
                     "line"
                 ),
-                if billing.repeated_lines == 1 { "is" } else { "are" }
+                if billing.repeated_lines == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
             )
         } else {
             String::new()
@@ -181,7 +189,7 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
 
     // Per SKU, over the tenants.
     // An item has one unit, though only some files say it (json_v2_0 does, csv_v2_0 does not).
-    let mut totals: BTreeMap<(Period, bool, &str, &str), (Amount, usize, &str)> = BTreeMap::new();
+    let mut totals: BTreeMap<SkuKey<'_>, SkuTotal<'_>> = BTreeMap::new();
     for row in &billing.invoice {
         let amount = Amount::parse(&row.value).unwrap_or(Amount::ZERO);
         let total = totals
@@ -267,11 +275,18 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     out
 }
 
+/// Period, whether the SKU is missing (those sort last), SKU, offering item.
+type SkuKey<'a> = (Period, bool, &'a str, &'a str);
+/// Billable sum, tenants, unit.
+type SkuTotal<'a> = (Amount, usize, &'a str);
+
 /// The rule in words, e.g. "scope auto (total for customers, production for others), measure
 /// auto (delta for compute_points, …; absolute for the rest)".
 fn describe_rule(rule: &BillingRule) -> String {
     let scope = match rule.scope {
-        BillingScope::Auto => "scope auto (total for customers, production for partners)".to_owned(),
+        BillingScope::Auto => {
+            "scope auto (total for customers, production for partners)".to_owned()
+        }
         scope => format!("scope {scope}"),
     };
     let measure = match rule.measure {
@@ -867,7 +882,8 @@ mod tests {
             ..BillingSummary::default()
         };
         let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
-        let usage = &text[text.find("## Billable usage").unwrap()..text.find("## 2026-10").unwrap()];
+        let usage =
+            &text[text.find("## Billable usage").unwrap()..text.find("## 2026-10").unwrap()];
         assert_eq!(
             usage,
             "## Billable usage\n\n\
@@ -886,7 +902,9 @@ mod tests {
              | Zeta | S1 | pw\\_S1 | 5 | bytes |\n\
              | Zeta | DR | pw\\_DR | 0.50 | points |\n\n"
         );
-        assert!(text.find("**1 of 1 report ok**").unwrap() < text.find("## Billable usage").unwrap());
+        assert!(
+            text.find("**1 of 1 report ok**").unwrap() < text.find("## Billable usage").unwrap()
+        );
         // Without billing.csv (e.g. rendered for CI from the record alone) there is no section.
         assert!(
             !render(&run_of(vec![report("acme", october())]), None)
@@ -911,18 +929,25 @@ mod tests {
             ],
             invoice_left_out: 3,
             repeated_lines: 1,
-            ..BillingSummary::default()
         };
         let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
         assert!(text.contains("_1 ok report has no csv\\_v2\\_0 or json\\_v2\\_0 file, so it is not in billing.csv._"), "{text}");
         assert!(text.contains(" 1 line of a tenant already billed by an earlier report of this run is counted once below."), "{text}");
         assert!(
-            text.contains("| Period | Tenant | SKU | Offering item | Billable | Unit |\n| --- | --- |"),
+            text.contains(
+                "| Period | Tenant | SKU | Offering item | Billable | Unit |\n| --- | --- |"
+            ),
             "{text}"
         );
         assert!(text.contains("| 2026-10 | a | S1 |"), "{text}");
-        assert!(text.contains("| 2026-11-01 to 2026-11-15 | a | S1 |"), "{text}");
-        assert!(text.contains("_3 more tenant × SKU rows not shown"), "{text}");
+        assert!(
+            text.contains("| 2026-11-01 to 2026-11-15 | a | S1 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("_3 more tenant × SKU rows not shown"),
+            "{text}"
+        );
 
         let empty = BillingSummary::default();
         let text = render(&run_of(vec![]), Some(&empty)).unwrap();

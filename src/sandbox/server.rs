@@ -1003,7 +1003,11 @@ async fn download(
         if let Some(created) = inner.stats.reports.get_mut(report.stats_index) {
             created.first_download_us.get_or_insert(at);
         }
-        (file.body.clone(), file.compressed.clone(), report.stats_index)
+        (
+            file.body.clone(),
+            file.compressed.clone(),
+            report.stats_index,
+        )
     };
 
     let truncate = shared.take_truncate_fault();

@@ -139,26 +139,35 @@ fn dr_compute_points_are_converted_in_manifest_and_summary() {
     let points = manifest["reports"][0]["dr_compute_points"]
         .as_f64()
         .expect("DR points present");
-    // The sandbox's JSON carries the raw seconds; recompute from it. The report tenant's own row
-    // already covers its children's, so it alone counts.
-    let json: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            world
-                .out()
-                .join("2026-10/acme/usage_summary.json_v2_0.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let seconds: f64 = json["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|row| row["usage_name"] == "compute_points" && row["tenant_uuid"] == ACME)
-        .map(|row| row["value"].as_f64().unwrap())
-        .sum();
-    assert!(seconds > 0.0);
-    assert_eq!(points, (seconds / 3600.0 * 100.0).round() / 100.0);
+    // The csv_v2_0 file carries point-seconds, one row per tenant: each row's billable value
+    // (absolute: the sandbox's item is not one of the vendor's delta items; total for a
+    // customer, production for a partner) ÷ 3600 to 2 decimals, summed.
+    let mut reader =
+        csv::Reader::from_path(world.out().join("2026-10/acme/usage_summary.csv_v2_0.csv"))
+            .unwrap();
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut hundredths = 0u64;
+    for record in reader.records() {
+        let record = record.unwrap();
+        if !record[at("name")].ends_with("compute_points") {
+            continue;
+        }
+        let scope = if &record[at("tenant.kind")] == "customer" {
+            "total"
+        } else {
+            "production"
+        };
+        let seconds: u64 = record[at(&format!("usage.absolute.{scope}"))]
+            .parse()
+            .unwrap();
+        hundredths += (seconds * 100 + 1800) / 3600;
+    }
+    assert!(hundredths > 0);
+    assert_eq!(
+        format!("{points:.2}"),
+        format!("{}.{:02}", hundredths / 100, hundredths % 100)
+    );
     let summary = std::fs::read_to_string(world.out().join("summary.md")).unwrap();
     assert!(summary.contains(&format!("{points:.2}")), "{summary}");
 }
@@ -187,10 +196,18 @@ fn a_large_report_is_written_whole_and_in_order() {
     assert_eq!(file["bytes"], bytes.len());
     assert_eq!(file["sha256"], sha256_file(&path));
     let text = String::from_utf8(bytes).unwrap();
-    let numbers: Vec<u64> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("Padding Row "))
-        .map(|rest| rest[..12].parse().unwrap())
+    // The sandbox numbers its padding rows in the last group of their tenant ids.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let numbers: Vec<u64> = reader
+        .records()
+        .map(Result::unwrap)
+        .filter(|record| &record[at("name")] == "pw_padding")
+        .map(|record| {
+            let id = &record[at("tenant.id")];
+            id[id.len() - 12..].parse().unwrap()
+        })
         .collect();
     assert!(numbers.len() > 100_000, "{}", numbers.len());
     assert!(
