@@ -1121,6 +1121,46 @@ mod tests {
     }
 
     #[test]
+    fn billing_rule_defaults_to_the_vendors_and_can_be_overridden() {
+        let job = parse_text(&format!("version: 1\ntenants:\n  - id: {ACME}\n")).unwrap();
+        assert_eq!(job.billing, BillingRule::default());
+        let job = parse_text(&format!(
+            "version: 1\nbilling:\n  scope: total\n  delta_items: [pw_compute_points, pw_base_adv_dr_compute_points, pw_compute_points]\ntenants:\n  - id: {ACME}\n"
+        ))
+        .unwrap();
+        assert_eq!(job.billing.scope, BillingScope::Total);
+        assert_eq!(job.billing.measure, BillingMeasure::Auto);
+        assert_eq!(
+            job.billing.delta_items,
+            ["pw_compute_points", "pw_base_adv_dr_compute_points"]
+        );
+    }
+
+    #[test]
+    fn billing_settings_that_cannot_apply_are_refused_with_their_place() {
+        let message = problems(&format!(
+            "version: 1\nbilling:\n  measure: absolute\n  delta_items: [compute_points]\ntenants:\n  - id: {ACME}\n"
+        ));
+        assert!(message.starts_with("job.yml:4:"), "{message}");
+        assert!(
+            message.contains("only applies with `measure: auto`"),
+            "{message}"
+        );
+        let message = problems(&format!(
+            "version: 1\nbilling:\n  delta_items: [\" \"]\ntenants:\n  - id: {ACME}\n"
+        ));
+        assert!(
+            message.contains("an empty name in billing.delta_items"),
+            "{message}"
+        );
+        let message = problems(&format!(
+            "version: 1\nbilling:\n  scope: customer\ntenants:\n  - id: {ACME}\n"
+        ));
+        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("production"), "{message}");
+    }
+
+    #[test]
     fn bare_number_duration_asks_for_a_unit() {
         let message = problems(&format!(
             "version: 1\npolling:\n  timeout: 30\ntenants:\n  - id: {ACME}\n"

@@ -537,6 +537,39 @@ fn formats_that_disagree_are_reported() {
 }
 
 #[test]
+fn the_job_files_billing_rule_reaches_billing_csv_and_the_manifest() {
+    let scratch = Scratch::new(SCENARIO);
+    let job = JOB.replace(
+        "polling:",
+        "billing:\n  scope: total\n  measure: absolute\npolling:",
+    );
+    std::fs::write(scratch.path("job.yml"), job).unwrap();
+    scratch.run("out", &[]).success();
+    let out = scratch.path("out");
+    let rows = billing_rows(&out);
+    assert!(!rows.is_empty());
+    for row in &rows {
+        let expected = if row["source"].ends_with(".csv") {
+            "usage.absolute.total"
+        } else {
+            "absolute_value"
+        };
+        assert_eq!(row["billable_measure"], expected, "{row:?}");
+    }
+    assert_eq!(
+        manifest(&out)["billing_rule"],
+        serde_json::json!({"scope": "total", "measure": "absolute", "delta_items": [
+            "compute_points", "pw_compute_points", "dre_compute_points", "p_dre_compute_points"
+        ]})
+    );
+    assert!(
+        read(&out.join("summary.md"))
+            .contains("billed on scope total, measure absolute (`billing` in the job file)."),
+        "the summary names the rule"
+    );
+}
+
+#[test]
 fn merged_shards_write_the_unsharded_billing_csv() {
     let scratch = Scratch::new(SCENARIO);
     scratch.run("full", &[]).success();
