@@ -20,7 +20,7 @@
 //! GiB figure beside them.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
@@ -105,6 +105,11 @@ pub struct BillingSummary {
     pub invoice: Vec<InvoiceRow>,
     /// Invoice rows beyond what is kept for the summary.
     pub invoice_left_out: usize,
+    /// Per period and SKU (offering item, with its infra backend, where there is no SKU), over
+    /// the tenants, sorted; a tenant that appears in two reports counts once.
+    pub skus: Vec<SkuTotal>,
+    /// SKUs beyond what is kept for the summary.
+    pub skus_left_out: usize,
     /// Lines of a tenant, item and period already billed by an earlier report of the run,
     /// left out of `invoice` (not of billing.csv).
     pub repeated_lines: u64,
@@ -120,6 +125,17 @@ pub struct InvoiceRow {
     pub offering_item: String,
     pub unit: String,
     pub value: String,
+}
+
+/// One SKU's billable value in one period, over the tenants of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkuTotal {
+    pub period: Period,
+    pub sku: String,
+    pub offering_item: String,
+    pub unit: String,
+    pub value: String,
+    pub tenants: u64,
 }
 
 /// One invoice line of one report file: its key, what it repeats, and the sums of its rows.
@@ -145,6 +161,8 @@ pub struct Line {
     pub billable_raw: Amount,
     /// Rows that disagreed on edition or SKU, for a warning.
     pub conflicts: Vec<String>,
+    /// An earlier line of the same file has the same key: its rows are not next to each other.
+    pub repeated: bool,
 }
 
 /// The billable value of a line as `billing.csv` shows it.
@@ -270,26 +288,61 @@ fn no_billable(rule: &BillingRule, row: &UsageRow<'_>) -> ContentError {
     }
 }
 
-/// The invoice lines of one report file, in the order their keys first appear.
+/// Why the lines of a file stopped.
+#[derive(Debug)]
+pub enum LinesError {
+    /// The file: its layout, a row, or reading it.
+    Content(ContentError),
+    /// Handing a line on (writing `billing.csv`): not the file's fault.
+    Write(io::Error),
+}
+
+impl std::fmt::Display for LinesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinesError::Content(e) => write!(f, "{e}"),
+            LinesError::Write(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Turns the invoice lines of one report file over to `on_line`, in file order; returns how
+/// many. Rows of one key that follow each other make one line; memory holds one line, however
+/// large the file. (The vendor's files have one row per tenant × item × backend, so every key
+/// is one line; rows of a key that are not next to each other would give one line each, and
+/// the sums per key stay the same.)
 pub fn lines_of(
     format: Format,
     reader: impl io::Read,
     rule: &BillingRule,
-) -> Result<Vec<Line>, ContentError> {
-    let mut lines: Vec<Line> = Vec::new();
-    let mut index: HashMap<(String, String, String, String), usize> = HashMap::new();
-    content::read_rows(format, reader, &mut |row| {
+    on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
+) -> Result<u64, LinesError> {
+    let mut current: Option<Line> = None;
+    let mut lines = 0u64;
+    let mut stopped: Option<LinesError> = None;
+    let mut keys = KeysSeen::default();
+    let read = content::read_rows(format, reader, &mut |row| {
         let Some((measure, amount)) = billable_of(rule, row) else {
-            return Err(io::Error::other(no_billable(rule, row).to_string()));
+            stopped = Some(LinesError::Content(no_billable(rule, row)));
+            return Err(io::Error::other("stopped"));
         };
-        let key = (
-            row.tenant_id.to_owned(),
-            row.offering_item.to_owned(),
-            row.infra_backend.to_owned(),
-            row.day.to_owned(),
-        );
-        let at = *index.entry(key).or_insert_with(|| {
-            lines.push(Line {
+        let same = current.as_ref().is_some_and(|line| {
+            line.tenant_id == row.tenant_id
+                && line.offering_item == row.offering_item
+                && line.infra_backend == row.infra_backend
+                && line.day == row.day
+        });
+        if !same {
+            if let Some(done) = current.take() {
+                lines += 1;
+                if let Err(e) = on_line(&done) {
+                    stopped = Some(LinesError::Write(e));
+                    return Err(io::Error::other("stopped"));
+                }
+            }
+            let repeated = keys.repeated(row);
+            current = Some(Line {
+                repeated,
                 tenant_id: row.tenant_id.to_owned(),
                 tenant_kind: row.tenant_kind.to_owned(),
                 tenant_name: row.tenant_name.to_owned(),
@@ -303,9 +356,10 @@ pub fn lines_of(
                 billable_measure: measure.name(),
                 ..Line::default()
             });
-            lines.len() - 1
-        });
-        let line = &mut lines[at];
+        }
+        let Some(line) = current.as_mut() else {
+            return Ok(());
+        };
         line.rows += 1;
         line.billable_raw = line.billable_raw.saturating_add(amount);
         for (measure, amount) in row.measures.present() {
@@ -317,21 +371,49 @@ pub fn lines_of(
             line.sku = sku.to_owned();
         } else if !sku.is_empty() && sku != line.sku && line.conflicts.len() < EXAMPLES {
             line.conflicts
-                .push(format!("SKU {} and {sku} (line {})", line.sku, row.at));
+                .push(format!("SKU {} and {sku} (row {})", line.sku, row.at));
         }
         Ok(())
-    })
-    .map_err(|e| match e {
-        // The callback's own refusal is a data error of the file, not a write failure.
-        ContentError::Sink(e) => ContentError::Syntax(e.to_string()),
-        other => other,
-    })?;
+    });
+    if let Some(stopped) = stopped {
+        return Err(stopped);
+    }
+    read.map_err(LinesError::Content)?;
+    if let Some(done) = current {
+        lines += 1;
+        on_line(&done).map_err(LinesError::Write)?;
+    }
     Ok(lines)
+}
+
+/// Line keys already seen in one file, to say when rows of one key are not next to each other.
+/// Exact for the first [`KEYS_CHECKED`] lines, in bounded memory: a key is an 8-byte hash.
+#[derive(Default)]
+struct KeysSeen(HashSet<u64>);
+
+/// Lines of one file whose keys are remembered: ~2 MiB.
+const KEYS_CHECKED: usize = 100_000;
+
+impl KeysSeen {
+    fn repeated(&mut self, row: &UsageRow<'_>) -> bool {
+        let mut hasher = DefaultHasher::new();
+        (row.tenant_id, row.offering_item, row.infra_backend, row.day).hash(&mut hasher);
+        let hash = hasher.finish();
+        if self.0.contains(&hash) {
+            return true;
+        }
+        if self.0.len() < KEYS_CHECKED {
+            self.0.insert(hash);
+        }
+        false
+    }
 }
 
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,
 /// in their order, by `rule`. Problems with a report's files become warnings for it; only a
-/// failure to write to `out` is an error.
+/// failure to write to `out` is an error. Memory follows one line of one file, plus what the
+/// summary keeps (capped), plus 16 bytes per line when the run has several reports (to count a
+/// tenant that two reports cover once in the summary).
 pub fn write(
     dir: &Path,
     reports: &ReportLog,
@@ -343,30 +425,27 @@ pub fn write(
         .from_writer(out);
     csv.write_record(columns())?;
     let mut billing = Billing::default();
-    let mut invoice = Invoice::default();
     // Rows often lack tenant names (csv_v2_0 has no name column): the run's own names fill in.
     let mut names: HashMap<String, String> = HashMap::new();
     for report in reports.iter() {
         let report = report?;
         names.insert(report.tenant_id.to_ascii_lowercase(), report.tenant_name);
     }
+    let mut invoice = Invoice {
+        seen: (reports.len() > 1).then(HashSet::new),
+        ..Invoice::default()
+    };
     for (position, report) in reports.iter().enumerate() {
         let report = &report?;
         let ok = report.status == Status::Ok;
         let mut warnings = Vec::new();
-        let Some((source, lines)) = report_lines(dir, report, rule, &mut warnings) else {
-            if ok && !report.files.iter().any(|f| content::readable(f.format)) {
-                billing.summary.reports_without_source += 1;
-            }
-            if ok {
-                billing
-                    .warnings
-                    .extend(warnings.into_iter().map(|w| (position, w)));
-            }
-            continue;
-        };
+        let mut conflicts = Vec::new();
         let mut points: Option<Amount> = None;
-        for line in &lines {
+        let (period_start, period_end) = (
+            report.period.start.to_string(),
+            report.period.end.to_string(),
+        );
+        let mut sink = |line: &Line, source: &str| -> io::Result<()> {
             let billable = line.billable();
             if line.is_compute_points() {
                 points = Some(
@@ -376,7 +455,7 @@ pub fn write(
                 );
             }
             if !ok {
-                continue;
+                return Ok(());
             }
             let tenant_name = if line.tenant_name.is_empty() {
                 names
@@ -385,193 +464,255 @@ pub fn write(
             } else {
                 &line.tenant_name
             };
-            let mut record: Vec<String> = vec![
-                report.period.start.to_string(),
-                report.period.end.to_string(),
-                report.tenant_id.clone(),
-                report.tenant_name.clone(),
-                line.tenant_id.clone(),
-                line.tenant_kind.clone(),
-                tenant_name.to_owned(),
-                line.offering_item.clone(),
-                line.infra_backend.clone(),
-                line.edition.clone(),
-                line.sku.clone(),
-                line.day.clone(),
-                line.rows.to_string(),
-            ];
-            record.extend(Measure::ALL.map(|m| {
+            let measures = Measure::ALL.map(|m| {
                 line.measures
                     .get(m)
                     .map_or_else(String::new, |a| a.to_string())
-            }));
-            record.extend([
-                line.billable_measure.to_owned(),
-                billable.text.clone(),
-                billable.unit.clone(),
-                billable.gib.clone().unwrap_or_default(),
-                source.clone(),
+            });
+            let rows = line.rows.to_string();
+            let record = [
+                period_start.as_str(),
+                &period_end,
+                &report.tenant_id,
+                &report.tenant_name,
+                &line.tenant_id,
+                &line.tenant_kind,
+                tenant_name,
+                &line.offering_item,
+                &line.infra_backend,
+                &line.edition,
+                &line.sku,
+                &line.day,
+                &rows,
+            ]
+            .into_iter()
+            .chain(measures.iter().map(String::as_str))
+            .chain([
+                line.billable_measure,
+                &billable.text,
+                &billable.unit,
+                billable.gib.as_deref().unwrap_or(""),
+                source,
             ]);
-            csv.write_record(&record)?;
+            csv.write_record(record)?;
             billing.summary.lines += 1;
             invoice.add(report.period, line, tenant_name, &billable);
+            if line.repeated {
+                conflicts.push(format!(
+                    "{source}: rows of {}{} for {} are not next to each other, so billing.csv has more than one line for them (their sum is unaffected)",
+                    line.offering_item,
+                    if line.infra_backend.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", line.infra_backend)
+                    },
+                    line.tenant_id
+                ));
+            }
             for conflict in &line.conflicts {
-                warnings.push(format!(
+                conflicts.push(format!(
                     "{source}: rows of {} for {} disagree: {conflict}; billing.csv keeps the first",
                     line.offering_item, line.tenant_id
                 ));
             }
-        }
+            Ok(())
+        };
+        let read = report_lines(dir, report, rule, &mut sink, &mut warnings)?;
+        warnings.append(&mut conflicts);
         if let Some(points) = points {
             billing
                 .dr_compute_points
                 .push((position, points.as_f64() + 0.0));
         }
-        if ok {
-            billing.summary.reports += 1;
-            billing
-                .warnings
-                .extend(warnings.into_iter().map(|w| (position, w)));
+        if !ok {
+            continue;
         }
+        if read {
+            billing.summary.reports += 1;
+        } else if !report.files.iter().any(|f| content::readable(f.format)) {
+            billing.summary.reports_without_source += 1;
+        }
+        billing
+            .warnings
+            .extend(warnings.into_iter().map(|w| (position, w)));
     }
     csv.flush()?;
     invoice.finish(&mut billing.summary);
     Ok(billing)
 }
 
-/// The lines of one report and the file they came from (relative path); `None` when no file
-/// could be read. A disagreement between the two formats, or a file that cannot be read, is a
-/// warning.
+/// Hands the lines of one report to `sink` with the file they came from: from its `csv_v2_0`
+/// file, else its `json_v2_0` file; with both, the JSON file is read too and compared. Whether
+/// any file could be read. Problems with the files are warnings; only `sink`'s failure is an
+/// error.
 fn report_lines(
     dir: &Path,
     report: &ReportResult,
     rule: &BillingRule,
+    sink: &mut dyn FnMut(&Line, &str) -> io::Result<()>,
     warnings: &mut Vec<String>,
-) -> Option<(String, Vec<Line>)> {
-    let read = |format: Format| {
-        let file = report.files.iter().find(|f| f.format == format)?;
-        let lines = File::open(dir.join(&file.path))
-            .map_err(ContentError::Read)
-            .and_then(|reader| lines_of(format, reader, rule));
-        Some((file.path.clone(), lines))
-    };
-    let csv = read(Format::CsvV2);
-    let json = read(Format::JsonV2);
-    match (csv, json) {
-        (Some((csv_path, Ok(csv_lines))), json) => {
-            match json {
-                Some((json_path, Ok(json_lines))) => warnings.extend(compare(
-                    rule,
-                    &csv_path,
-                    &csv_lines,
-                    &json_path,
-                    &json_lines,
-                )),
-                Some((json_path, Err(e))) => warnings.push(format!(
-                    "the csv_v2_0 and json_v2_0 files were not compared: {json_path}: {e}"
-                )),
-                None => {}
-            }
-            Some((csv_path, csv_lines))
-        }
-        (Some((csv_path, Err(e))), Some((json_path, Ok(json_lines)))) => {
-            warnings.push(format!(
-                "billing.csv has no lines from {csv_path}: {e}; they come from {json_path}"
-            ));
-            Some((json_path, json_lines))
-        }
-        (None, Some((json_path, Ok(json_lines)))) => Some((json_path, json_lines)),
-        (csv, json) => {
-            for (path, result) in [csv, json].into_iter().flatten() {
-                if let Err(e) = result {
-                    warnings.push(format!("billing.csv has no lines from {path}: {e}"));
+) -> io::Result<bool> {
+    let file_of = |format: Format| report.files.iter().find(|f| f.format == format);
+    let open = |path: &str| File::open(dir.join(path)).map_err(ContentError::Read);
+    let (csv, json) = (file_of(Format::CsvV2), file_of(Format::JsonV2));
+    let mut source: Option<(&str, Digest)> = None;
+    for file in [csv, json].into_iter().flatten() {
+        let path = file.path.as_str();
+        let mut digest = Digest::default();
+        let mut written = 0u64;
+        let read = open(path).map_err(LinesError::Content).and_then(|reader| {
+            lines_of(file.format, reader, rule, &mut |line| {
+                digest.add(rule, line);
+                // Once one file gave the lines, the other is only compared.
+                if source.is_none() {
+                    written += 1;
+                    sink(line, path)?;
                 }
+                Ok(())
+            })
+        });
+        match read {
+            Ok(_) => match &source {
+                None => source = Some((path, digest)),
+                Some((first, theirs)) => warnings.extend(theirs.compare(first, &digest, path)),
+            },
+            Err(LinesError::Write(e)) => return Err(e),
+            Err(LinesError::Content(e)) if written > 0 => {
+                warnings.push(format!(
+                    "billing.csv holds only the first {written} line(s) of {path}: {e}"
+                ));
+                source = Some((path, Digest::default()));
+                // The rest of the lines are not known: nothing to compare.
+                break;
             }
-            None
+            Err(LinesError::Content(e)) => match &source {
+                None => warnings.push(format!(
+                    "billing.csv has no lines from {path}: {e}{}",
+                    if file.format == Format::CsvV2 && json.is_some() {
+                        "; they come from the json_v2_0 file"
+                    } else {
+                        ""
+                    }
+                )),
+                Some(_) => warnings.push(format!(
+                    "the csv_v2_0 and json_v2_0 files were not compared: {path}: {e}"
+                )),
+            },
         }
     }
+    Ok(source.is_some())
 }
 
-/// A warning when the two formats of one report hold different lines or figures.
-fn compare(
-    rule: &BillingRule,
-    csv_path: &str,
-    csv: &[Line],
-    json_path: &str,
-    json: &[Line],
-) -> Option<String> {
-    // A JSON usage object carries its range's start even in a summary report, whose CSV rows
-    // have no day: days are compared only when both files have them.
-    let by_day = csv.iter().any(|l| !l.day.is_empty()) && json.iter().any(|l| !l.day.is_empty());
-    let key = |l: &Line| {
-        (
-            l.tenant_id.to_ascii_lowercase(),
-            l.offering_item.clone(),
-            l.infra_backend.clone(),
-            if by_day {
-                day_key(&l.day)
-            } else {
-                String::new()
-            },
-        )
-    };
-    let mut json_by_key: HashMap<_, Option<Amount>> = HashMap::new();
-    for line in json {
+/// What the comparison of two formats of one report needs of a file, in bounded memory: its
+/// lines, the figure both formats carry summed per item (and backend), and an order-free
+/// digest of every line's key and figure.
+#[derive(Default)]
+struct Digest {
+    lines: u64,
+    /// Days compared only when both files have them (a JSON usage object names its range's
+    /// start even in a summary report, whose CSV rows have no day).
+    with_days: bool,
+    by_line_with_day: u64,
+    by_line: u64,
+    per_item: BTreeMap<(String, String), Option<Amount>>,
+    items_left_out: bool,
+}
+
+/// Items whose sums a comparison keeps; a file with more is compared by its digest alone.
+const ITEMS_COMPARED: usize = 10_000;
+
+impl Digest {
+    fn add(&mut self, rule: &BillingRule, line: &Line) {
         let figure = comparable(rule, line);
-        json_by_key
-            .entry(key(line))
-            .and_modify(|sum| {
-                *sum = match (*sum, figure) {
-                    (Some(a), Some(b)) => Some(a.saturating_add(b)),
-                    (a, b) => a.or(b),
-                }
-            })
-            .or_insert(figure);
-    }
-    let json_keys = json_by_key.len();
-    let mut differences = Vec::new();
-    let mut count = 0usize;
-    let mut matched = 0usize;
-    for line in csv {
-        let what = match json_by_key.get(&key(line)) {
-            None => Some(format!(
-                "{} of {} is only in {csv_path}",
-                line.offering_item, line.tenant_id
-            )),
-            Some(other) => {
-                matched += 1;
-                let (a, b) = (comparable(rule, line), *other);
-                (a != b).then(|| {
-                    format!(
-                        "{} of {}: {} in {csv_path}, {} in {json_path}",
-                        line.offering_item,
-                        line.tenant_id,
-                        a.map_or("nothing".into(), |a| a.to_string()),
-                        b.map_or("nothing".into(), |b| b.to_string()),
-                    )
-                })
-            }
+        let tenant = line.tenant_id.to_ascii_lowercase();
+        let hash = |day: &str| {
+            let mut hasher = DefaultHasher::new();
+            (
+                &tenant,
+                &line.offering_item,
+                &line.infra_backend,
+                day,
+                figure,
+            )
+                .hash(&mut hasher);
+            hasher.finish()
         };
-        if let Some(what) = what {
-            count += 1;
-            if differences.len() < EXAMPLES {
-                differences.push(what);
+        self.lines += 1;
+        self.with_days |= !line.day.is_empty();
+        // Sums of hashes: the same lines in any order give the same digest.
+        self.by_line_with_day = self
+            .by_line_with_day
+            .wrapping_add(hash(&day_key(&line.day)));
+        self.by_line = self.by_line.wrapping_add(hash(""));
+        let key = (line.offering_item.clone(), line.infra_backend.clone());
+        if let Some(sum) = self.per_item.get_mut(&key) {
+            *sum = match (*sum, figure) {
+                (Some(a), Some(b)) => Some(a.saturating_add(b)),
+                (a, b) => a.or(b),
+            };
+        } else if self.per_item.len() < ITEMS_COMPARED {
+            self.per_item.insert(key, figure);
+        } else {
+            self.items_left_out = true;
+        }
+    }
+
+    /// A warning when `other` (read from `other_path`) disagrees with this file (`path`).
+    fn compare(&self, path: &str, other: &Digest, other_path: &str) -> Option<String> {
+        let (mine, theirs) = if self.with_days && other.with_days {
+            (self.by_line_with_day, other.by_line_with_day)
+        } else {
+            (self.by_line, other.by_line)
+        };
+        if self.lines == other.lines && mine == theirs {
+            return None;
+        }
+        let shown = |a: Option<Amount>| a.map_or_else(|| "nothing".to_owned(), |a| a.to_string());
+        let mut examples: Vec<String> = Vec::new();
+        let keys: BTreeSet<&(String, String)> =
+            self.per_item.keys().chain(other.per_item.keys()).collect();
+        for key in keys {
+            let (a, b) = (
+                self.per_item.get(key).copied().flatten(),
+                other.per_item.get(key).copied().flatten(),
+            );
+            let (in_a, in_b) = (
+                self.per_item.contains_key(key),
+                other.per_item.contains_key(key),
+            );
+            if in_a == in_b && a == b {
+                continue;
+            }
+            let item = if key.1.is_empty() {
+                key.0.clone()
+            } else {
+                format!("{} ({})", key.0, key.1)
+            };
+            examples.push(match (in_a, in_b) {
+                (true, false) => format!("{item} only in {path}"),
+                (false, true) => format!("{item} only in {other_path}"),
+                _ => format!(
+                    "{item}: {} in {path}, {} in {other_path}",
+                    shown(a),
+                    shown(b)
+                ),
+            });
+            if examples.len() == EXAMPLES {
+                break;
             }
         }
-    }
-    let only_json = json_keys.saturating_sub(matched);
-    if only_json > 0 {
-        count += only_json;
-        if differences.len() < EXAMPLES {
-            differences.push(format!("{only_json} line(s) only in {json_path}"));
+        if examples.is_empty() {
+            examples.push(
+                "the same totals per item, but not the same tenants or values line by line".into(),
+            );
         }
+        Some(format!(
+            "the csv_v2_0 and json_v2_0 files disagree ({} line(s) in {path}, {} in {other_path}): {}; billing.csv follows {path}",
+            self.lines,
+            other.lines,
+            examples.join("; ")
+        ))
     }
-    (count > 0).then(|| {
-        format!(
-            "the csv_v2_0 and json_v2_0 files disagree on {count} line(s), e.g. {}; billing.csv follows {csv_path}",
-            differences.join("; ")
-        )
-    })
 }
 
 /// Days compared as days, whether written `2026-10-01`, `2026-10-01T00:00:00Z` or UNIX seconds.
@@ -595,32 +736,71 @@ struct InvoiceKey {
     offering_item: String,
 }
 
-/// The per-tenant × SKU view, as far as the summary can show it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SkuKey {
+    period: Period,
+    no_sku: bool,
+    sku: String,
+    offering_item: String,
+}
+
+/// The summary's views of the lines, as far as it can show them.
 #[derive(Default)]
 struct Invoice {
-    /// The sum, and the unit as the first line that said it gives it.
+    /// Per tenant × SKU: the sum, and the unit as the first line that said it gives it.
     rows: BTreeMap<InvoiceKey, (Amount, String)>,
-    /// Whether each billed tenant × item × backend × day × period was seen, as a hash: 8 bytes
-    /// a line however long its names.
-    seen: HashSet<u64>,
-    left_out: usize,
+    rows_left_out: usize,
+    /// Per SKU over all tenants: the sum, the tenants, the unit.
+    skus: BTreeMap<SkuKey, (Amount, u64, String)>,
+    skus_left_out: usize,
+    /// Each billed tenant × item × backend × day × period, as a hash: 8 bytes a line however
+    /// long its names. Only when the run has several reports, which is when two can overlap.
+    seen: Option<HashSet<u64>>,
     repeated: u64,
 }
 
+/// SKUs the summary sums; more is not a price list but an attack on memory.
+const SKUS_KEPT: usize = 10_000;
+
 impl Invoice {
     fn add(&mut self, period: Period, line: &Line, tenant_name: &str, billable: &Billable) {
-        let mut hasher = DefaultHasher::new();
-        (
+        if let Some(seen) = &mut self.seen {
+            let mut hasher = DefaultHasher::new();
+            (
+                period,
+                line.tenant_id.to_ascii_lowercase(),
+                &line.offering_item,
+                &line.infra_backend,
+                &line.day,
+            )
+                .hash(&mut hasher);
+            if !seen.insert(hasher.finish()) {
+                self.repeated += 1;
+                return;
+            }
+        }
+        let offering_item = if line.infra_backend.is_empty() {
+            line.offering_item.clone()
+        } else {
+            format!("{} ({})", line.offering_item, line.infra_backend)
+        };
+        let sku_key = SkuKey {
             period,
-            line.tenant_id.to_ascii_lowercase(),
-            &line.offering_item,
-            &line.infra_backend,
-            &line.day,
-        )
-            .hash(&mut hasher);
-        if !self.seen.insert(hasher.finish()) {
-            self.repeated += 1;
-            return;
+            no_sku: line.sku.is_empty(),
+            sku: line.sku.clone(),
+            offering_item: offering_item.clone(),
+        };
+        if let Some((sum, tenants, unit)) = self.skus.get_mut(&sku_key) {
+            *sum = sum.saturating_add(billable.value);
+            *tenants += 1;
+            if unit.is_empty() {
+                unit.clone_from(&billable.unit);
+            }
+        } else if self.skus.len() < SKUS_KEPT {
+            self.skus
+                .insert(sku_key, (billable.value, 1, billable.unit.clone()));
+        } else {
+            self.skus_left_out += 1;
         }
         let key = InvoiceKey {
             period,
@@ -632,11 +812,7 @@ impl Invoice {
             tenant_id: line.tenant_id.clone(),
             no_sku: line.sku.is_empty(),
             sku: line.sku.clone(),
-            offering_item: if line.infra_backend.is_empty() {
-                line.offering_item.clone()
-            } else {
-                format!("{} ({})", line.offering_item, line.infra_backend)
-            },
+            offering_item,
         };
         if let Some((sum, unit)) = self.rows.get_mut(&key) {
             *sum = sum.saturating_add(billable.value);
@@ -647,25 +823,41 @@ impl Invoice {
             self.rows
                 .insert(key, (billable.value, billable.unit.clone()));
         } else {
-            self.left_out += 1;
+            self.rows_left_out += 1;
         }
     }
 
     fn finish(self, summary: &mut BillingSummary) {
-        summary.invoice_left_out = self.left_out;
+        let text = |value: Amount, unit: &str| {
+            if unit == POINTS {
+                value.fixed(2)
+            } else {
+                value.to_string()
+            }
+        };
+        summary.invoice_left_out = self.rows_left_out;
+        summary.skus_left_out = self.skus_left_out;
         summary.repeated_lines = self.repeated;
         summary.invoice = self
             .rows
             .into_iter()
             .map(|(key, (value, unit))| InvoiceRow {
                 period: key.period,
-                value: if unit == POINTS {
-                    value.fixed(2)
-                } else {
-                    value.to_string()
-                },
+                value: text(value, &unit),
                 tenant_name: key.tenant_name,
                 tenant_id: key.tenant_id,
+                sku: key.sku,
+                offering_item: key.offering_item,
+                unit,
+            })
+            .collect();
+        summary.skus = self
+            .skus
+            .into_iter()
+            .map(|(key, (value, tenants, unit))| SkuTotal {
+                period: key.period,
+                value: text(value, &unit),
+                tenants,
                 sku: key.sku,
                 offering_item: key.offering_item,
                 unit,

@@ -873,9 +873,11 @@ fn hundredths(value: u64) -> String {
     }
 }
 
-/// What the rule gives, in hundredths of the billed unit, per (tenant, item, backend).
+/// What the rule gives, in hundredths of the billed unit, per (tenant, item, backend): each
+/// run of rows of one key is one line (compute points are rounded per line, as billed).
 fn expected_billing(rows: &[GeneratedRow]) -> BTreeMap<(String, String, String), u128> {
     let mut sums: BTreeMap<(String, String, String), u128> = BTreeMap::new();
+    let mut runs: Vec<((String, String, String), u128)> = Vec::new();
     for (tenant, item, backend, values) in rows {
         // Tenants 0 and 1 are customers (scope total), 2 and 3 partners (scope production);
         // compute-point items bill on delta, the rest on absolute.
@@ -887,20 +889,23 @@ fn expected_billing(rows: &[GeneratedRow]) -> BTreeMap<(String, String, String),
             (true, false) => 3,
             (true, true) => 4,
         };
-        *sums
-            .entry((
-                format!("t{tenant}"),
-                ITEMS[*item].to_owned(),
-                ["", "azure", "google"][*backend].to_owned(),
-            ))
-            .or_default() += u128::from(values[column]);
+        let key = (
+            format!("t{tenant}"),
+            ITEMS[*item].to_owned(),
+            ["", "azure", "google"][*backend].to_owned(),
+        );
+        match runs.last_mut() {
+            Some((last, sum)) if *last == key => *sum += u128::from(values[column]),
+            _ => runs.push((key, u128::from(values[column]))),
+        }
     }
-    for ((_, item, _), sum) in sums.iter_mut() {
-        if item.contains("compute_points") {
+    for (key, mut sum) in runs {
+        if key.1.contains("compute_points") {
             // Point-seconds to points, 2 decimals, half away from zero: hundredths of a second
             // ÷ 3600 are hundredths of a point.
-            *sum = (*sum + 1800) / 3600;
+            sum = (sum + 1800) / 3600;
         }
+        *sums.entry(key).or_default() += sum;
     }
     sums
 }
@@ -914,7 +919,13 @@ proptest! {
         order in Just(VENDOR_COLUMNS.to_vec()).prop_shuffle(),
         sku_header in prop_oneof![Just("sku"), Just("SKU"), Just("offering_item.sku")],
         crlf in any::<bool>(),
+        grouped in any::<bool>(),
     ) {
+        let mut rows = rows;
+        if grouped {
+            // As the vendor writes them: the rows of a tenant and item next to each other.
+            rows.sort_by_key(|(tenant, item, backend, _)| (*tenant, *item, *backend));
+        }
         let newline = if crlf { "\r\n" } else { "\n" };
         let mut header: Vec<&str> = order.clone();
         header.push(sku_header);
@@ -971,7 +982,13 @@ proptest! {
             &BillingRule::default(),
             &mut out,
         ).unwrap();
-        prop_assert_eq!(written.warnings, Vec::new());
+        // Rows of one key apart from each other give a line each, and say so; never otherwise.
+        for (_, warning) in &written.warnings {
+            prop_assert!(warning.contains("are not next to each other"), "{}", warning);
+        }
+        if grouped {
+            prop_assert_eq!(written.warnings.len(), 0);
+        }
         let mut reader = csv::Reader::from_reader(out.as_slice());
         let columns = reader.headers().unwrap().clone();
         let at = |name: &str| columns.iter().position(|c| c == name).unwrap();
@@ -985,7 +1002,9 @@ proptest! {
                 record[at("offering_item")].to_owned(),
                 record[at("infra_backend_type")].to_owned(),
             );
-            prop_assert!(billed.insert(key, hundredths).is_none(), "one line per tenant, item and backend");
+            let lines = billed.entry(key).or_default();
+            // A key's lines are summed here; compute points round per line, as billed.
+            *lines += hundredths;
         }
         prop_assert_eq!(billed, expected_billing(&rows));
     }

@@ -29,45 +29,33 @@ impl Amount {
             Some(at) => (&rest[..at], rest[at + 1..].parse::<i32>().ok()?),
             None => (rest, 0),
         };
-        let (whole, fraction) = match mantissa.split_once('.') {
-            Some((whole, fraction)) => (whole, fraction),
-            None => (mantissa, ""),
-        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         if whole.is_empty() && fraction.is_empty() {
             return None;
         }
-        if !whole
-            .bytes()
-            .chain(fraction.bytes())
-            .all(|b| b.is_ascii_digit())
-        {
-            return None;
-        }
-        // The digits as one integer, and where the decimal point sits after the exponent.
-        let digits = whole.trim_start_matches('0').to_owned() + fraction;
-        let point = i64::from(exponent) - fraction.len() as i64 + i64::from(SCALE_DIGITS);
-        let digits = digits.trim_start_matches('0');
-        let mut value: i128 = 0;
-        let mut dropped_nonzero = false;
-        let keep = if point >= 0 {
-            digits.len()
-        } else {
-            digits.len().saturating_sub(point.unsigned_abs() as usize)
-        };
-        for (i, b) in digits.bytes().enumerate() {
-            if i >= keep {
-                dropped_nonzero |= b != b'0';
-                continue;
+        // Every digit into one integer, without allocating: this runs for every cell of
+        // every row of files that reach GiB.
+        let mut digits: i128 = 0;
+        for b in whole.bytes().chain(fraction.bytes()) {
+            if !b.is_ascii_digit() {
+                return None;
             }
-            value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+            digits = digits.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
         }
-        if dropped_nonzero {
-            return None;
-        }
-        if point > 0 {
-            let point = u32::try_from(point).ok()?;
-            value = value.checked_mul(10i128.checked_pow(point)?)?;
-        }
+        // Where the decimal point falls relative to nanos.
+        let shift = i64::from(exponent) - fraction.len() as i64 + i64::from(SCALE_DIGITS);
+        let value = if shift >= 0 {
+            digits.checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)?
+        } else if digits == 0 {
+            0
+        } else {
+            // Digits below a nano must all be zeros.
+            let divisor = 10i128.checked_pow(u32::try_from(-shift).ok()?)?;
+            if digits % divisor != 0 {
+                return None;
+            }
+            digits / divisor
+        };
         Some(Amount(if negative { -value } else { value }))
     }
 

@@ -9,8 +9,7 @@ use std::fmt::Write as _;
 use std::io;
 
 use crate::api::one_line;
-use crate::billing::{self, BillingSummary};
-use crate::content::Amount;
+use crate::billing::BillingSummary;
 use crate::period::Period;
 use crate::report::{BillingMeasure, BillingRule, BillingScope, ReportKind, ReportLevel};
 use crate::results::{
@@ -177,7 +176,7 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
             String::new()
         },
     );
-    let periods: BTreeSet<Period> = billing.invoice.iter().map(|t| t.period).collect();
+    let periods: BTreeSet<Period> = billing.skus.iter().map(|t| t.period).collect();
     let by_period = periods.len() > 1;
     let cell = |text: &str| {
         if text.is_empty() {
@@ -188,19 +187,6 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     };
 
     // Per SKU, over the tenants.
-    // An item has one unit, though only some files say it (json_v2_0 does, csv_v2_0 does not).
-    let mut totals: BTreeMap<SkuKey<'_>, SkuTotal<'_>> = BTreeMap::new();
-    for row in &billing.invoice {
-        let amount = Amount::parse(&row.value).unwrap_or(Amount::ZERO);
-        let total = totals
-            .entry((row.period, row.sku.is_empty(), &row.sku, &row.offering_item))
-            .or_insert((Amount::ZERO, 0, ""));
-        total.0 = total.0.saturating_add(amount);
-        total.1 += 1;
-        if total.2.is_empty() {
-            total.2 = &row.unit;
-        }
-    }
     out.push_str("### By SKU\n\n");
     let mut table = String::new();
     if by_period {
@@ -211,29 +197,27 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
         table.push_str("| --- ");
     }
     table.push_str("| --- | --- | ---: | ---: | --- |\n");
-    for ((period, _, sku, item), (amount, tenants, unit)) in totals.iter().take(MAX_TOTAL_ROWS) {
+    for total in billing.skus.iter().take(MAX_TOTAL_ROWS) {
         if by_period {
-            let _ = write!(table, "| {} ", period_name(period));
+            let _ = write!(table, "| {} ", period_name(&total.period));
         }
-        let value = if *unit == billing::POINTS {
-            amount.fixed(2)
-        } else {
-            amount.to_string()
-        };
         let _ = writeln!(
             table,
-            "| {} | {} | {tenants} | {value} | {} |",
-            cell(sku),
-            cell(item),
-            cell(unit)
+            "| {} | {} | {} | {} | {} |",
+            cell(&total.sku),
+            cell(&total.offering_item),
+            total.tenants,
+            cell(&total.value),
+            cell(&total.unit)
         );
     }
-    out.push_str(&fold(table, totals.len().min(MAX_TOTAL_ROWS), "SKUs"));
-    if totals.len() > MAX_TOTAL_ROWS {
+    let left_out = billing.skus.len().saturating_sub(MAX_TOTAL_ROWS) + billing.skus_left_out;
+    out.push_str(&fold(table, billing.skus.len().min(MAX_TOTAL_ROWS), "SKUs"));
+    if left_out > 0 {
         let _ = writeln!(
             out,
             "_{} not shown; billing.csv has every line._\n",
-            plural(totals.len() - MAX_TOTAL_ROWS, "more SKU")
+            plural(left_out, "more SKU")
         );
     }
 
@@ -274,11 +258,6 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     }
     out
 }
-
-/// Period, whether the SKU is missing (those sort last), SKU, offering item.
-type SkuKey<'a> = (Period, bool, &'a str, &'a str);
-/// Billable sum, tenants, unit.
-type SkuTotal<'a> = (Amount, usize, &'a str);
 
 /// The rule in words, e.g. "scope auto (total for customers, production for others), measure
 /// auto (delta for compute_points, …; absolute for the rest)".
@@ -664,7 +643,7 @@ fn elapsed(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::InvoiceRow;
+    use crate::billing::{InvoiceRow, SkuTotal};
     use crate::output::manifest::tests::contract_run;
     use crate::results::SkuCheck;
     use jiff::civil::date;
@@ -868,11 +847,27 @@ mod tests {
         }
     }
 
+    fn sku(period: Period, sku: &str, value: &str, unit: &str, tenants: u64) -> SkuTotal {
+        SkuTotal {
+            period,
+            sku: sku.into(),
+            offering_item: format!("pw_{sku}"),
+            unit: unit.into(),
+            value: value.into(),
+            tenants,
+        }
+    }
+
     #[test]
     fn billable_usage_by_sku_and_by_tenant_follows_the_outcome() {
         let billing = BillingSummary {
             lines: 3,
             reports: 1,
+            skus: vec![
+                sku(october(), "DR", "0.50", "points", 1),
+                sku(october(), "S1", "1073741829", "bytes", 2),
+                sku(october(), "", "7", "", 1),
+            ],
             invoice: vec![
                 invoice(october(), "Kunde", "S1", "1073741824", "bytes"),
                 invoice(october(), "Kunde", "", "7", ""),
@@ -929,6 +924,11 @@ mod tests {
             ],
             invoice_left_out: 3,
             repeated_lines: 1,
+            skus: vec![
+                sku(october(), "S1", "5", "x", 1),
+                sku(november, "S1", "6", "x", 1),
+            ],
+            skus_left_out: 0,
         };
         let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
         assert!(text.contains("_1 ok report has no csv\\_v2\\_0 or json\\_v2\\_0 file, so it is not in billing.csv._"), "{text}");
