@@ -176,6 +176,30 @@ pub struct Billable {
 }
 
 impl Line {
+    /// Makes this the line of `row`'s key, with no rows yet.
+    fn start(&mut self, row: &UsageRow<'_>, billable_measure: &'static str, repeated: bool) {
+        let set = |field: &mut String, text: &str| {
+            field.clear();
+            field.push_str(text);
+        };
+        set(&mut self.tenant_id, row.tenant_id);
+        set(&mut self.tenant_kind, row.tenant_kind);
+        set(&mut self.tenant_name, row.tenant_name);
+        set(&mut self.offering_item, row.offering_item);
+        set(&mut self.infra_backend, row.infra_backend);
+        set(&mut self.edition, row.edition);
+        set(&mut self.sku, row.sku.unwrap_or(""));
+        set(&mut self.day, row.day);
+        set(&mut self.unit, row.unit);
+        set(&mut self.usage_name, row.usage_name);
+        self.rows = 0;
+        self.measures = Measures::default();
+        self.billable_measure = billable_measure;
+        self.billable_raw = Amount::ZERO;
+        self.conflicts.clear();
+        self.repeated = repeated;
+    }
+
     /// Whether this line counts Disaster Recovery compute points in point-seconds: a
     /// compute-point item (by name or usage name), unit seconds or unsaid.
     pub fn is_compute_points(&self) -> bool {
@@ -333,29 +357,18 @@ pub fn lines_of(
                 && line.day == row.day
         });
         if !same {
-            if let Some(done) = current.take() {
+            if let Some(done) = &current {
                 lines += 1;
-                if let Err(e) = on_line(&done) {
+                if let Err(e) = on_line(done) {
                     stopped = Some(LinesError::Write(e));
                     return Err(io::Error::other("stopped"));
                 }
             }
             let repeated = keys.repeated(row);
-            current = Some(Line {
-                repeated,
-                tenant_id: row.tenant_id.to_owned(),
-                tenant_kind: row.tenant_kind.to_owned(),
-                tenant_name: row.tenant_name.to_owned(),
-                offering_item: row.offering_item.to_owned(),
-                infra_backend: row.infra_backend.to_owned(),
-                edition: row.edition.to_owned(),
-                sku: row.sku.unwrap_or("").to_owned(),
-                day: row.day.to_owned(),
-                unit: row.unit.to_owned(),
-                usage_name: row.usage_name.to_owned(),
-                billable_measure: measure.name(),
-                ..Line::default()
-            });
+            // The finished line's buffers are reused: files of millions of lines would
+            // otherwise cost ten allocations a line.
+            let line = current.get_or_insert_with(Line::default);
+            line.start(row, measure.name(), repeated);
         }
         let Some(line) = current.as_mut() else {
             return Ok(());
