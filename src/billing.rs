@@ -303,7 +303,7 @@ fn comparable(rule: &BillingRule, line: &Line) -> Option<Amount> {
 /// Why a row has no billable value.
 fn no_billable(rule: &BillingRule, row: &UsageRow<'_>) -> ContentError {
     ContentError::Data {
-        at: format!("row {}", row.at),
+        at: row.place(),
         field: format!("`{}`", row.offering_item),
         detail: format!(
             "no billable value: the row has none of the measures the billing rule (scope {}, measure {}) reads",
@@ -384,7 +384,7 @@ pub fn lines_of(
             line.sku = sku.to_owned();
         } else if !sku.is_empty() && sku != line.sku && line.conflicts.len() < EXAMPLES {
             line.conflicts
-                .push(format!("SKU {} and {sku} (row {})", line.sku, row.at));
+                .push(format!("SKU {} and {sku} ({})", line.sku, row.place()));
         }
         Ok(())
     });

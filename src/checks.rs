@@ -76,8 +76,11 @@ impl Inspection {
             }
             if billable_of(rule, row).is_none() {
                 return Err(io::Error::other(format!(
-                    "row {}, `{}`: none of the measures the billing rule (scope {}, measure {}) reads",
-                    row.at, row.offering_item, rule.scope, rule.measure
+                    "{}, `{}`: none of the measures the billing rule (scope {}, measure {}) reads",
+                    row.place(),
+                    row.offering_item,
+                    rule.scope,
+                    rule.measure
                 )));
             }
             Ok(())
@@ -292,6 +295,22 @@ mod tests {
             assert_eq!(check.run(&mut || chunks.next()), whole, "chunks of {size}");
         }
         assert_eq!(whole.content_check.rows, 2);
+    }
+
+    #[test]
+    fn a_row_without_the_value_the_rule_reads_fails_the_check() {
+        // A compute-point item bills on delta, which a JSON usage object holds as `value`.
+        let text = r#"{"tenants": [{"tenant_uuid": "u", "name": "pw_compute_points", "usage_name": "compute_points", "absolute_value": 7200}]}"#;
+        let facts = inspection(Format::JsonV2, false)
+            .inspect(text.as_bytes())
+            .unwrap();
+        assert_eq!(facts.content_check.status, CheckStatus::Failed);
+        assert_eq!(
+            facts.content_check.problem.as_deref(),
+            Some(
+                "usage object 1, `pw_compute_points`: none of the measures the billing rule (scope auto, measure auto) reads"
+            )
+        );
     }
 
     #[test]

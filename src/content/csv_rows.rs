@@ -116,6 +116,7 @@ pub(super) fn read(
         }
         let row = UsageRow {
             at: line,
+            at_kind: "line",
             tenant_id: required(Field::TenantId)?,
             tenant_kind: field(Field::TenantKind)?.trim(),
             tenant_name: field(Field::TenantName)?.trim(),

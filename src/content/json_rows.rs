@@ -419,6 +419,7 @@ fn emit(
     }
     let row = UsageRow {
         at,
+        at_kind: "usage object",
         tenant_id,
         tenant_kind,
         tenant_name,

@@ -106,6 +106,8 @@ pub struct UsageRow<'a> {
     /// Where the row is: its line in a CSV file, its position (1-based) among the usage objects
     /// of a JSON file.
     pub at: u64,
+    /// What `at` counts: "line" or "usage object".
+    pub at_kind: &'static str,
     pub tenant_id: &'a str,
     /// `customer`, `partner`, `folder`, `unit`… as the file says.
     pub tenant_kind: &'a str,
@@ -123,6 +125,13 @@ pub struct UsageRow<'a> {
     /// The day a row of a day-by-day report is for, when the file says it.
     pub day: &'a str,
     pub measures: Measures,
+}
+
+impl UsageRow<'_> {
+    /// Where the row is, for a message: "line 12" (CSV) or "usage object 3" (JSON).
+    pub fn place(&self) -> String {
+        format!("{} {}", self.at_kind, self.at)
+    }
 }
 
 /// What the reader learnt of a file's layout.
