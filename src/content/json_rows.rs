@@ -34,7 +34,7 @@ pub(super) fn read(
         objects: 0,
         tenants: false,
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(io::BufReader::new(reader));
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
     let walked = Top { state: &mut state }
         .deserialize(&mut deserializer)
         .and_then(|()| deserializer.end());
