@@ -13,6 +13,7 @@ use std::io::{self, BufRead};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::columns::{Field, Positions, normalise};
+use super::limit::{Kind, Limited, TooLong};
 use super::{Amount, ContentError, Layout, Measure, Measures, UsageRow};
 
 /// Keys kept of one object: more is not a usage object but an attack on memory.
@@ -34,7 +35,10 @@ pub(super) fn read(
         objects: 0,
         tenants: false,
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(io::BufReader::new(reader));
+    let mut deserializer = serde_json::Deserializer::from_reader(io::BufReader::new(Limited::new(
+        reader,
+        Kind::JsonToken,
+    )));
     let walked = Top { state: &mut state }
         .deserialize(&mut deserializer)
         .and_then(|()| deserializer.end());
@@ -65,8 +69,12 @@ pub(super) fn read(
 }
 
 fn json_error(error: serde_json::Error) -> ContentError {
-    if let Some(kind) = error.io_error_kind() {
-        return ContentError::Read(io::Error::new(kind, error.to_string()));
+    if error.io_error_kind().is_some() {
+        let error = io::Error::from(error);
+        return match TooLong::of(&error) {
+            Some(too_long) => ContentError::TooLong(too_long.to_string()),
+            None => ContentError::Read(error),
+        };
     }
     ContentError::Syntax(format!("not valid JSON: {error}"))
 }

@@ -204,3 +204,86 @@ fn sku_names() {
         assert!(!is_sku_name(name), "{name}");
     }
 }
+
+#[test]
+fn csv_a_column_read_twice_is_an_unknown_layout() {
+    // The first of two `usage.absolute.total` columns used to win silently.
+    let text = format!("{HEADER},Usage.Absolute.Total\nc,customer,x,1,2,1,0,0,0,1,2,1,999\n");
+    let error = rows(Format::CsvV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unrecognised layout: the csv_v2_0 header names a column it must have once more than once; found `usage.absolute.total`; expected `each column once`"
+    );
+    // A column nobody reads may repeat.
+    let text = format!("{HEADER},note,note\nc,customer,x,1,2,1,0,0,0,1,2,1,a,b\n");
+    assert_eq!(rows(Format::CsvV2, &text).unwrap().len(), 1);
+}
+
+#[test]
+fn csv_a_row_longer_than_the_header_is_shifted_not_ignored() {
+    // `Acme, Inc` unquoted: every value after it moves one column to the right.
+    let text = format!("tenant.name,{HEADER}\nAcme, Inc,c,customer,x,1,2,1,0,0,0,1,2,1\n");
+    let error = rows(Format::CsvV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 14: the row has 14 fields where the header has 13: its values may be in the wrong columns"
+    );
+    // Trailing empty fields (a trailing comma) move nothing.
+    let text = format!("{HEADER}\nc,customer,x,1,2,1,0,0,0,1,2,1,,\n");
+    assert_eq!(rows(Format::CsvV2, &text).unwrap().len(), 1);
+}
+
+#[test]
+fn a_line_or_json_string_of_more_than_a_mebibyte_is_refused_as_it_streams() {
+    let field = "x".repeat(2 << 20);
+    let text = format!("{HEADER}\nc,customer,{field},1,2,1,0,0,0,1,2,1\n");
+    let error = rows(Format::CsvV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2: the line is longer than 1 MiB, far beyond any report's"
+    );
+    let text = format!(r#"{{"tenants": [{{"tenant_uuid": "u", "name": "{field}", "value": 1}}]}}"#);
+    let error = rows(Format::JsonV2, &text).unwrap_err();
+    assert!(matches!(error, ContentError::TooLong(_)), "{error}");
+    let digits = "1".repeat(2 << 20);
+    let text =
+        format!(r#"{{"tenants": [{{"tenant_uuid": "u", "name": "x", "value": {digits}}}]}}"#);
+    let error = rows(Format::JsonV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 1: a number or literal is longer than 1 MiB, far beyond any report's"
+    );
+    // Long files of short tokens are fine, escaped quotes included.
+    let many = r#"{"tenant_uuid": "u\"", "name": "x", "value": 1},"#.repeat(40_000);
+    let text = format!(r#"{{"tenants": [{many}{{"tenant_uuid": "u", "name": "x", "value": 1}}]}}"#);
+    assert_eq!(rows(Format::JsonV2, &text).unwrap().len(), 40_001);
+}
+
+#[test]
+fn undecoded_gzip_is_named_in_either_format() {
+    for format in [Format::CsvV2, Format::JsonV2] {
+        let mut text = vec![0x1f, 0x8b, 0x08, 0x00];
+        text.extend_from_slice(b"\x00\x00\x00\x00\x00\x03");
+        let error = read_rows(format, &text[..], &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(error, ContentError::Compressed), "{error}");
+    }
+}
+
+#[test]
+fn csv_numbers_say_why_they_are_refused() {
+    for (cell, why) in [
+        (
+            "1.12345678901234567890",
+            "has more than 9 decimal places that are not zero",
+        ),
+        ("1e400", "is beyond 10^18, more than any usage"),
+        ("１２", "is not a number"),
+    ] {
+        let text = format!("{HEADER}\nc,customer,x,1,{cell},1,0,0,0,1,2,1\n");
+        let error = rows(Format::CsvV2, &text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("line 2, `usage.absolute.total`: \"{cell}\" {why}")
+        );
+    }
+}
