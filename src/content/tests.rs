@@ -287,3 +287,109 @@ fn csv_numbers_say_why_they_are_refused() {
         );
     }
 }
+
+fn json_error(text: &str) -> String {
+    rows(Format::JsonV2, text).unwrap_err().to_string()
+}
+
+#[test]
+fn json_numbers_are_exact_not_floats() {
+    // Through an f64 these became 12345678.123456787 and 12345678901234567000 (silently).
+    let text = r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 12345678.123456789,
+        "absolute_value": 123456789012345678}]}"#;
+    assert_eq!(
+        rows(Format::JsonV2, text).unwrap(),
+        vec!["u///x//None//=value=12345678.123456789 absolute_value=123456789012345678"]
+    );
+    assert_eq!(
+        json_error(
+            r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 0.10000000000000001}]}"#
+        ),
+        "usage object 1, `value`: 0.10000000000000001 has more than 9 decimal places that are not zero"
+    );
+    assert_eq!(
+        json_error(r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1e400}]}"#),
+        "usage object 1, `value`: 1e400 is beyond 10^18, more than any usage"
+    );
+    // Nested measures are read exactly too.
+    let text = r#"{"tenants": [{"tenant_uuid": "u", "name": "x",
+        "usage": {"absolute": {"total": 0.123456789}}}]}"#;
+    assert!(rows(Format::JsonV2, text).unwrap()[0].ends_with("usage.absolute.total=0.123456789"));
+}
+
+#[test]
+fn json_a_measure_that_is_an_array_or_object_is_refused_not_skipped() {
+    // The second object used to be skipped: its tenant's usage silently missing.
+    for (value, what) in [
+        ("[5]", "an array"),
+        ("{}", "an object"),
+        (r#"{"a": 5}"#, "an object"),
+    ] {
+        let text = format!(
+            r#"{{"tenants": [{{"tenant_uuid": "u", "name": "x", "value": 1}}, {{"tenant_uuid": "v", "name": "x", "value": {value}}}]}}"#
+        );
+        assert_eq!(
+            json_error(&text),
+            format!("usage object 2, `value`: {what} is not a number")
+        );
+    }
+    // An object with a measure but no item name is a usage object missing its name.
+    assert_eq!(
+        json_error(
+            r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1}, {"tenant_uuid": "v", "item": "x", "value": 5}]}"#
+        ),
+        "usage object 2, `name`: missing or empty: every usage object must name its offering item"
+    );
+}
+
+#[test]
+fn json_tenants_must_be_an_array_of_objects() {
+    for (tenants, error) in [
+        (
+            r#""x""#,
+            "`tenants` is a string, not an array of usage objects",
+        ),
+        ("null", "`tenants` is null, not an array of usage objects"),
+        (
+            r#"{"a": {"tenant_uuid": "u", "name": "x", "value": 1}}"#,
+            "`tenants` is an object, not an array of usage objects",
+        ),
+        (
+            "[1, 2]",
+            "`tenants` holds a number where usage objects are expected",
+        ),
+        (
+            r#"[[{"tenant_uuid": "u", "name": "x", "value": 1}, "x"]]"#,
+            "`tenants` holds a string where usage objects are expected",
+        ),
+    ] {
+        assert_eq!(
+            json_error(&format!(r#"{{"tenants": {tenants}}}"#)),
+            error,
+            "{tenants}"
+        );
+    }
+    // Arrays of scalars inside a usage object are its own business.
+    let text = r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1, "tags": ["a", 1]}]}"#;
+    assert_eq!(rows(Format::JsonV2, text).unwrap().len(), 1);
+}
+
+#[test]
+fn json_a_key_read_twice_is_refused() {
+    assert_eq!(
+        json_error(r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1, "value": 2}]}"#),
+        "usage object 1, `value`: the usage object has this key twice; which one holds its value is not said"
+    );
+    assert!(
+        json_error(
+            r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1, "offering_item": {"sku": "A"}, "Offering_Item.SKU": "B"}]}"#
+        )
+        .contains("`offering_item.sku`: the usage object has this key twice")
+    );
+    assert_eq!(
+        json_error(
+            r#"{"tenants": [], "tenants": [{"tenant_uuid": "u", "name": "x", "value": 1}]}"#
+        ),
+        "unrecognised layout: the json_v2_0 document has `tenants` twice; found `tenants`, `tenants`; expected `params`, `tenants`"
+    );
+}
