@@ -259,9 +259,9 @@ fn comparable(rule: &BillingRule, line: &Line) -> Option<Amount> {
 }
 
 /// Why a row has no billable value.
-fn no_billable(rule: &BillingRule, row: &UsageRow<'_>) -> ContentError {
+fn no_billable(format: Format, rule: &BillingRule, row: &UsageRow<'_>) -> ContentError {
     ContentError::Data {
-        at: format!("row {}", row.at),
+        at: content::place(format, row.at),
         field: format!("`{}`", row.offering_item),
         detail: format!(
             "no billable value: the row has none of the measures the billing rule (scope {}, measure {}) reads",
@@ -280,7 +280,17 @@ pub fn lines_of(
     let mut index: HashMap<(String, String, String, String), usize> = HashMap::new();
     content::read_rows(format, reader, &mut |row| {
         let Some((measure, amount)) = billable_of(rule, row) else {
-            return Err(io::Error::other(no_billable(rule, row).to_string()));
+            return Err(io::Error::other(no_billable(format, rule, row).to_string()));
+        };
+        let refuse = |field: &str, detail: String| {
+            io::Error::other(
+                ContentError::Data {
+                    at: content::place(format, row.at),
+                    field: format!("`{field}`"),
+                    detail,
+                }
+                .to_string(),
+            )
         };
         let key = (
             row.tenant_id.to_owned(),
@@ -306,18 +316,63 @@ pub fn lines_of(
             lines.len() - 1
         });
         let line = &mut lines[at];
+        // Rows of one line billed on different measures (a tenant that is a customer in one row
+        // and a partner in another, or a usage object with `absolute_value` beside one with only
+        // `value`) would sum figures that mean different things under one measure's name.
+        if measure.name() != line.billable_measure {
+            return Err(refuse(
+                measure.name(),
+                format!(
+                    "{} of {} is billed on `{}` here but on `{}` in an earlier row{}: one sum cannot mix them",
+                    line.offering_item,
+                    line.tenant_id,
+                    measure.name(),
+                    line.billable_measure,
+                    if row.tenant_kind == line.tenant_kind {
+                        String::new()
+                    } else {
+                        format!(
+                            " (tenant kind {} here, {} there)",
+                            or_none(row.tenant_kind),
+                            or_none(&line.tenant_kind)
+                        )
+                    },
+                ),
+            ));
+        }
+        let overflow = || {
+            refuse(
+                measure.name(),
+                format!(
+                    "the sum of the rows of {} of {} does not fit an exact number",
+                    line.offering_item, line.tenant_id
+                ),
+            )
+        };
         line.rows += 1;
-        line.billable_raw = line.billable_raw.saturating_add(amount);
+        line.billable_raw = line.billable_raw.checked_add(amount).ok_or_else(overflow)?;
         for (measure, amount) in row.measures.present() {
             let sum = line.measures.get(measure).unwrap_or(Amount::ZERO);
-            line.measures.set(measure, Some(sum.saturating_add(amount)));
+            let sum = sum.checked_add(amount).ok_or_else(overflow)?;
+            line.measures.set(measure, Some(sum));
+        }
+        if row.tenant_kind != line.tenant_kind && line.conflicts.len() < EXAMPLES {
+            line.conflicts.push(format!(
+                "tenant kind {} and {} ({})",
+                or_none(&line.tenant_kind),
+                or_none(row.tenant_kind),
+                content::place(format, row.at)
+            ));
         }
         let sku = row.sku.unwrap_or("");
         if line.sku.is_empty() {
             line.sku = sku.to_owned();
         } else if !sku.is_empty() && sku != line.sku && line.conflicts.len() < EXAMPLES {
-            line.conflicts
-                .push(format!("SKU {} and {sku} (line {})", line.sku, row.at));
+            line.conflicts.push(format!(
+                "SKU {} and {sku} ({})",
+                line.sku,
+                content::place(format, row.at)
+            ));
         }
         Ok(())
     })
@@ -327,6 +382,11 @@ pub fn lines_of(
         other => other,
     })?;
     Ok(lines)
+}
+
+/// A text field for a message: "none" when empty.
+fn or_none(text: &str) -> &str {
+    if text.is_empty() { "none" } else { text }
 }
 
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,

@@ -76,8 +76,11 @@ impl Inspection {
             }
             if billable_of(rule, row).is_none() {
                 return Err(io::Error::other(format!(
-                    "row {}, `{}`: none of the measures the billing rule (scope {}, measure {}) reads",
-                    row.at, row.offering_item, rule.scope, rule.measure
+                    "{}, `{}`: none of the measures the billing rule (scope {}, measure {}) reads",
+                    content::place(self.format, row.at),
+                    row.offering_item,
+                    rule.scope,
+                    rule.measure
                 )));
             }
             Ok(())

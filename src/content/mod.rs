@@ -195,6 +195,14 @@ fn list(names: &[String]) -> String {
     text
 }
 
+/// Where a row is, as messages name it: "line 12" (csv_v2_0) or "usage object 3" (json_v2_0).
+pub fn place(format: Format, at: u64) -> String {
+    match format {
+        Format::JsonV2 => format!("usage object {at}"),
+        _ => format!("line {at}"),
+    }
+}
+
 /// Whether the format is one this module reads; the legacy formats (`csv`, `html`, `json_v1`)
 /// carry no documented layout and are kept as they are.
 pub fn readable(format: Format) -> bool {
