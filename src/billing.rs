@@ -163,6 +163,8 @@ pub struct Line {
     pub conflicts: Vec<String>,
     /// An earlier line of the same file has the same key: its rows are not next to each other.
     pub repeated: bool,
+    /// Rows without a SKU (none in the file's SKU column, or no such column).
+    pub rows_without_sku: u64,
 }
 
 /// The billable value of a line as `billing.csv` shows it.
@@ -198,6 +200,7 @@ impl Line {
         self.billable_raw = Amount::ZERO;
         self.conflicts.clear();
         self.repeated = repeated;
+        self.rows_without_sku = 0;
     }
 
     /// Whether this line counts Disaster Recovery compute points in point-seconds: a
@@ -340,15 +343,25 @@ pub fn lines_of(
     reader: impl io::Read,
     rule: &BillingRule,
     on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
-) -> Result<u64, LinesError> {
+) -> Result<LinesRead, LinesError> {
     let mut current: Option<Line> = None;
     let mut lines = 0u64;
     let mut stopped: Option<LinesError> = None;
     let mut keys = KeysSeen::default();
     let read = content::read_rows(format, reader, &mut |row| {
+        let mut stop = |error: LinesError| {
+            stopped = Some(error);
+            Err(io::Error::other("stopped"))
+        };
         let Some((measure, amount)) = billable_of(rule, row) else {
-            stopped = Some(LinesError::Content(no_billable(rule, row)));
-            return Err(io::Error::other("stopped"));
+            return stop(LinesError::Content(no_billable(rule, row)));
+        };
+        let refuse = |field: &str, detail: String| {
+            LinesError::Content(ContentError::Data {
+                at: row.place(),
+                field: format!("`{field}`"),
+                detail,
+            })
         };
         let same = current.as_ref().is_some_and(|line| {
             line.tenant_id == row.tenant_id
@@ -360,8 +373,7 @@ pub fn lines_of(
             if let Some(done) = &current {
                 lines += 1;
                 if let Err(e) = on_line(done) {
-                    stopped = Some(LinesError::Write(e));
-                    return Err(io::Error::other("stopped"));
+                    return stop(LinesError::Write(e));
                 }
             }
             let repeated = keys.repeated(row);
@@ -373,13 +385,70 @@ pub fn lines_of(
         let Some(line) = current.as_mut() else {
             return Ok(());
         };
+        // Rows of one line billed on different measures (a tenant that is a customer in one row
+        // and a partner in another, or a usage object with `absolute_value` beside one with only
+        // `value`) would sum figures that mean different things under one measure's name.
+        if measure.name() != line.billable_measure {
+            let error = refuse(
+                measure.name(),
+                format!(
+                    "{} of {} is billed on `{}` here but on `{}` in an earlier row{}: one sum cannot mix them",
+                    line.offering_item,
+                    line.tenant_id,
+                    measure.name(),
+                    line.billable_measure,
+                    if row.tenant_kind == line.tenant_kind {
+                        String::new()
+                    } else {
+                        format!(
+                            " (tenant kind {} here, {} there)",
+                            or_none(row.tenant_kind),
+                            or_none(&line.tenant_kind)
+                        )
+                    },
+                ),
+            );
+            return stop(error);
+        }
+        let overflow = |line: &Line| {
+            refuse(
+                measure.name(),
+                format!(
+                    "the sum of the rows of {} of {} does not fit an exact number",
+                    line.offering_item, line.tenant_id
+                ),
+            )
+        };
         line.rows += 1;
-        line.billable_raw = line.billable_raw.saturating_add(amount);
+        match line.billable_raw.checked_add(amount) {
+            Some(sum) => line.billable_raw = sum,
+            None => {
+                let error = overflow(line);
+                return stop(error);
+            }
+        }
         for (measure, amount) in row.measures.present() {
             let sum = line.measures.get(measure).unwrap_or(Amount::ZERO);
-            line.measures.set(measure, Some(sum.saturating_add(amount)));
+            match sum.checked_add(amount) {
+                Some(sum) => line.measures.set(measure, Some(sum)),
+                None => {
+                    let error = overflow(line);
+                    return stop(error);
+                }
+            }
+        }
+        if row.tenant_kind != line.tenant_kind && line.conflicts.len() < EXAMPLES {
+            line.conflicts.push(format!(
+                "tenant kind {} and {} ({})",
+                or_none(&line.tenant_kind),
+                or_none(row.tenant_kind),
+                row.place()
+            ));
         }
         let sku = row.sku.unwrap_or("");
+        if sku.is_empty() {
+            line.rows_without_sku += 1;
+        }
         if line.sku.is_empty() {
             line.sku = sku.to_owned();
         } else if !sku.is_empty() && sku != line.sku && line.conflicts.len() < EXAMPLES {
@@ -391,12 +460,24 @@ pub fn lines_of(
     if let Some(stopped) = stopped {
         return Err(stopped);
     }
-    read.map_err(LinesError::Content)?;
+    let layout = read.map_err(LinesError::Content)?;
     if let Some(done) = current {
         lines += 1;
         on_line(&done).map_err(LinesError::Write)?;
     }
-    Ok(lines)
+    Ok(LinesRead { lines, layout })
+}
+
+/// What [`lines_of`] read.
+#[derive(Debug)]
+pub struct LinesRead {
+    pub lines: u64,
+    pub layout: content::Layout,
+}
+
+/// A text field for a message: "none" when empty.
+fn or_none(text: &str) -> &str {
+    if text.is_empty() { "none" } else { text }
 }
 
 /// Line keys already seen in one file, to say when rows of one key are not next to each other.

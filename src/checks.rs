@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::billing::billable_of;
+use crate::billing::{LinesError, lines_of};
 use crate::content::{self, ContentError};
 use crate::report::{BillingRule, Format};
 use crate::results::{CheckStatus, ContentCheck, SkuCheck, SkuStatus};
@@ -67,35 +67,25 @@ impl Inspection {
         if !self.needed() {
             return Ok(FileFacts::SKIPPED);
         }
+        // The same reading as billing.csv's, so that a file the check passes gives its lines.
         let (mut rows, mut without_sku) = (0u64, 0u64);
-        let rule = &self.rule;
-        let read = content::read_rows(self.format, reader, &mut |row| {
-            rows += 1;
-            if row.sku.is_none_or(str::is_empty) {
-                without_sku += 1;
-            }
-            if billable_of(rule, row).is_none() {
-                return Err(io::Error::other(format!(
-                    "{}, `{}`: none of the measures the billing rule (scope {}, measure {}) reads",
-                    row.place(),
-                    row.offering_item,
-                    rule.scope,
-                    rule.measure
-                )));
-            }
+        let read = lines_of(self.format, reader, &self.rule, &mut |line| {
+            rows += line.rows;
+            without_sku += line.rows_without_sku;
             Ok(())
         });
         let (content_check, sku_column) = match read {
-            Ok(layout) => (
+            Ok(read) => (
                 ContentCheck {
                     status: CheckStatus::Ok,
-                    rows: layout.rows,
+                    rows: read.layout.rows,
                     problem: None,
                 },
-                layout.sku_column,
+                read.layout.sku_column,
             ),
-            Err(ContentError::Read(error)) => return Err(error),
-            Err(problem) => (
+            Err(LinesError::Content(ContentError::Read(error))) => return Err(error),
+            Err(LinesError::Write(error)) => return Err(error),
+            Err(LinesError::Content(problem)) => (
                 ContentCheck {
                     status: CheckStatus::Failed,
                     rows,
@@ -308,7 +298,7 @@ mod tests {
         assert_eq!(
             facts.content_check.problem.as_deref(),
             Some(
-                "usage object 1, `pw_compute_points`: none of the measures the billing rule (scope auto, measure auto) reads"
+                "usage object 1, `pw_compute_points`: no billable value: the row has none of the measures the billing rule (scope auto, measure auto) reads"
             )
         );
     }

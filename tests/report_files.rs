@@ -15,7 +15,7 @@ const REPORT_TENANT: &str = "a1b2c3d4-0000-4000-8000-000000000001";
 
 /// Every fixture, with its format and whether its content check passes. Listed rather than
 /// globbed, so a missing file fails instead of being skipped.
-const FIXTURES: [(&str, Format, bool); 9] = [
+const FIXTURES: [(&str, Format, bool); 10] = [
     (
         "vendor-reordered-bom-crlf.csv_v2_0.csv",
         Format::CsvV2,
@@ -27,6 +27,8 @@ const FIXTURES: [(&str, Format, bool); 9] = [
         true,
     ),
     ("no-sku-column.csv_v2_0.csv", Format::CsvV2, true),
+    // Every row well formed, but the rows of one line bill on two measures: no lines, a warning.
+    ("one-tenant-two-kinds.csv_v2_0.csv", Format::CsvV2, false),
     ("usage-objects.json_v2_0.json", Format::JsonV2, true),
     ("unknown-header.csv_v2_0.csv", Format::CsvV2, false),
     ("login-page.csv_v2_0.csv", Format::CsvV2, false),

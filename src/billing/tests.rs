@@ -257,3 +257,67 @@ fn days_compare_as_days() {
     assert_eq!(day_key("2026-10-01T00:00:00Z"), "2026-10-01");
     assert_eq!(day_key("1790812800"), "2026-10-01");
 }
+
+/// The lines of a file, collected.
+fn collect_lines(format: Format, text: &str, rule: &BillingRule) -> Result<Vec<Line>, LinesError> {
+    let mut lines = Vec::new();
+    lines_of(format, text.as_bytes(), rule, &mut |line| {
+        lines.push(line.clone());
+        Ok(())
+    })?;
+    Ok(lines)
+}
+
+fn lines_error(format: Format, text: &str, rule: &BillingRule) -> String {
+    collect_lines(format, text, rule).unwrap_err().to_string()
+}
+
+#[test]
+fn rows_of_one_line_billed_on_different_measures_are_refused_not_summed() {
+    // A tenant that is a customer in one row and a partner in the next: total 7 + production 5
+    // used to be billed as 12 under `usage.absolute.total`.
+    let text = format!(
+        "{HEADER}\nc,customer,pw_base_storage,5,7,2,0,0,0,0,0,0,S\nc,partner,pw_base_storage,5,7,2,0,0,0,0,0,0,S\n"
+    );
+    assert_eq!(
+        lines_error(Format::CsvV2, &text, &BillingRule::default()),
+        "line 3, `usage.absolute.production`: pw_base_storage of c is billed on `usage.absolute.production` here but on `usage.absolute.total` in an earlier row (tenant kind partner here, customer there): one sum cannot mix them"
+    );
+    // With a scope that does not depend on the kind, the kinds' disagreement is a warning.
+    let rule = BillingRule {
+        scope: BillingScope::Total,
+        ..BillingRule::default()
+    };
+    let lines = collect_lines(Format::CsvV2, &text, &rule).unwrap();
+    assert_eq!(lines[0].billable().text, "14");
+    assert_eq!(
+        lines[0].conflicts,
+        vec!["tenant kind customer and partner (line 3)"]
+    );
+    // A usage object with `absolute_value` and one with only `value`: 7 + 5 used to be 12
+    // under `absolute_value`.
+    let json = r#"{"tenants": [{"tenant_uuid": "t", "name": "pw_base_storage", "absolute_value": 7},
+        {"tenant_uuid": "t", "name": "pw_base_storage", "value": 5}]}"#;
+    assert_eq!(
+        lines_error(Format::JsonV2, json, &BillingRule::default()),
+        "usage object 2, `value`: pw_base_storage of t is billed on `value` here but on `absolute_value` in an earlier row: one sum cannot mix them"
+    );
+}
+
+#[test]
+fn a_row_without_the_billable_measure_is_named_by_line_or_usage_object() {
+    let json = r#"{"tenants": [{"tenant_uuid": "t", "name": "pw_base_storage", "value": null}]}"#;
+    assert!(
+        lines_error(Format::JsonV2, json, &BillingRule::default())
+            .starts_with("usage object 1, `pw_base_storage`: no billable value"),
+    );
+}
+
+#[test]
+fn sums_of_the_largest_values_stay_exact() {
+    let big = "1000000000000000000";
+    let row = format!("c,customer,pw_base_storage,0,{big},0,0,0,0,0,0,0,S\n");
+    let text = format!("{HEADER}\n{}", row.repeat(3));
+    let lines = collect_lines(Format::CsvV2, &text, &BillingRule::default()).unwrap();
+    assert_eq!(lines[0].billable().text, "3000000000000000000");
+}

@@ -7,6 +7,21 @@ use std::fmt;
 /// with room, and an `i128` of nanos still holds 1.7 × 10²⁹.
 const SCALE_DIGITS: u32 = 9;
 const SCALE: i128 = 1_000_000_000;
+/// The largest magnitude one value may have: 10¹⁸ (an exabyte, or 31 billion years of
+/// point-seconds) is far beyond any usage, and keeps every sum of values exact: an `i128` of
+/// nanos overflows only after 1.7 × 10¹¹ such values, more rows than a file can hold.
+const MAX_WHOLE: i128 = 1_000_000_000_000_000_000;
+
+/// Why a text is not an [`Amount`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotAnAmount {
+    #[error("is not a number")]
+    NotANumber,
+    #[error("has more than 9 decimal places that are not zero")]
+    TooPrecise,
+    #[error("is beyond 10^18, more than any usage")]
+    TooLarge,
+}
 
 /// A decimal number with nine fractional digits, stored as an integer count of 10⁻⁹.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,44 +34,70 @@ impl Amount {
     /// anything else (empty text included), or for more than nine significant fractional
     /// digits that are not zeros, or a value too large.
     pub fn parse(text: &str) -> Option<Amount> {
+        Amount::parse_why(text).ok()
+    }
+
+    /// [`Amount::parse`], saying why not.
+    pub fn parse_why(text: &str) -> Result<Amount, NotAnAmount> {
+        use NotAnAmount::{NotANumber, TooLarge, TooPrecise};
         let text = text.trim();
-        let (negative, rest) = match text.as_bytes().first()? {
+        let (negative, rest) = match text.as_bytes().first().ok_or(NotANumber)? {
             b'-' => (true, &text[1..]),
             b'+' => (false, &text[1..]),
             _ => (false, text),
         };
         let (mantissa, exponent) = match rest.find(['e', 'E']) {
-            Some(at) => (&rest[..at], rest[at + 1..].parse::<i32>().ok()?),
+            Some(at) => (
+                &rest[..at],
+                rest[at + 1..].parse::<i32>().map_err(|_| NotANumber)?,
+            ),
             None => (rest, 0),
         };
         let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         if whole.is_empty() && fraction.is_empty() {
-            return None;
+            return Err(NotANumber);
         }
+        // Trailing zeros of the fraction change nothing, and would only overflow the digits.
+        let fraction = fraction.trim_end_matches('0');
         // Every digit into one integer, without allocating: this runs for every cell of
         // every row of files that reach GiB.
         let mut digits: i128 = 0;
         for b in whole.bytes().chain(fraction.bytes()) {
             if !b.is_ascii_digit() {
-                return None;
+                return Err(NotANumber);
             }
-            digits = digits.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+            digits = digits
+                .checked_mul(10)
+                .and_then(|d| d.checked_add(i128::from(b - b'0')))
+                .ok_or(TooLarge)?;
         }
         // Where the decimal point falls relative to nanos.
         let shift = i64::from(exponent) - fraction.len() as i64 + i64::from(SCALE_DIGITS);
-        let value = if shift >= 0 {
-            digits.checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)?
-        } else if digits == 0 {
+        let value = if digits == 0 {
             0
+        } else if shift >= 0 {
+            u32::try_from(shift)
+                .ok()
+                .and_then(|s| 10i128.checked_pow(s))
+                .and_then(|scale| digits.checked_mul(scale))
+                .ok_or(TooLarge)?
         } else {
             // Digits below a nano must all be zeros.
-            let divisor = 10i128.checked_pow(u32::try_from(-shift).ok()?)?;
+            let Some(divisor) = u32::try_from(-shift)
+                .ok()
+                .and_then(|s| 10i128.checked_pow(s))
+            else {
+                return Err(TooPrecise);
+            };
             if digits % divisor != 0 {
-                return None;
+                return Err(TooPrecise);
             }
             digits / divisor
         };
-        Some(Amount(if negative { -value } else { value }))
+        if value > MAX_WHOLE * SCALE {
+            return Err(TooLarge);
+        }
+        Ok(Amount(if negative { -value } else { value }))
     }
 
     /// From a JSON number that arrived as a float: through its shortest text, which is what the
@@ -69,9 +110,19 @@ impl Amount {
     }
 
     pub fn from_i128(whole: i128) -> Option<Amount> {
+        if whole.abs() > MAX_WHOLE {
+            return None;
+        }
         whole.checked_mul(SCALE).map(Amount)
     }
 
+    /// The exact sum, `None` when it does not fit.
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
+    }
+
+    /// For sums of values already summed exactly per line (see [`MAX_WHOLE`]: it cannot
+    /// saturate on real input).
     pub fn saturating_add(self, other: Amount) -> Amount {
         Amount(self.0.saturating_add(other.0))
     }
@@ -154,10 +205,8 @@ mod tests {
         assert_eq!(a("0.000000001").to_string(), "0.000000001");
         assert_eq!(a("1.0000000000").to_string(), "1");
         assert_eq!(a("-0").to_string(), "0");
-        assert_eq!(
-            a("123456789012345678901").to_string(),
-            "123456789012345678901"
-        );
+        assert_eq!(a("1000000000000000000").to_string(), "1000000000000000000");
+        assert_eq!(a("0e999").to_string(), "0");
     }
 
     #[test]
@@ -177,9 +226,24 @@ mod tests {
             "1 2",
             "0.0000000001",
             "1e400",
+            "1_000",
+            "１２",
+            "٣",
+            "+-5",
         ] {
             assert_eq!(Amount::parse(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn says_why_a_number_is_refused() {
+        use NotAnAmount::*;
+        assert_eq!(Amount::parse_why("1.12345678901234567890"), Err(TooPrecise));
+        assert_eq!(Amount::parse_why("1e400"), Err(TooLarge));
+        assert_eq!(Amount::parse_why("1000000000000000001"), Err(TooLarge));
+        assert_eq!(Amount::parse_why("-1e19"), Err(TooLarge));
+        assert_eq!(Amount::parse_why("0x10"), Err(NotANumber));
+        assert_eq!(Amount::from_i128(i128::from(u64::MAX)), None);
     }
 
     #[test]
@@ -207,8 +271,8 @@ mod tests {
             Some("0.1".into())
         );
         assert_eq!(
-            Amount::from_f64(1e21).map(|a| a.to_string()),
-            Some("1000000000000000000000".into())
+            Amount::from_f64(1e17).map(|a| a.to_string()),
+            Some("100000000000000000".into())
         );
         assert_eq!(Amount::from_f64(f64::NAN), None);
     }

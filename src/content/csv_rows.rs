@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 
 use super::columns::{EXPECTED_CSV_COLUMNS, Field, Positions, normalise};
+use super::limit::{Kind, Limited, TooLong};
 use super::{Amount, ContentError, Layout, Measure, Measures, UsageRow};
 
 pub(super) fn read(
@@ -14,7 +15,7 @@ pub(super) fn read(
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(64 * 1024)
-        .from_reader(reader);
+        .from_reader(Limited::new(reader, Kind::CsvLine));
     let mut record = csv::ByteRecord::new();
     if !csv.read_byte_record(&mut record).map_err(csv_error)? {
         return Err(ContentError::Layout {
@@ -47,6 +48,27 @@ pub(super) fn read(
             expected: missing,
         });
     }
+    // Two columns of one name leave it open which holds the value (the vendor's parser keeps
+    // the last, a spreadsheet shows the first): a column we read must be there once.
+    let read_at = positions
+        .fields
+        .iter()
+        .chain(&positions.measures)
+        .chain(std::iter::once(&positions.sku))
+        .flatten();
+    let mut twice: Vec<String> = read_at
+        .filter(|&&at| header.iter().filter(|h| **h == header[at]).count() > 1)
+        .map(|&at| header[at].clone())
+        .collect();
+    twice.sort();
+    twice.dedup();
+    if !twice.is_empty() {
+        return Err(ContentError::Layout {
+            what: "the csv_v2_0 header names a column it must have once more than once",
+            found: twice,
+            expected: vec!["each column once".to_owned()],
+        });
+    }
     let names: Vec<String> = record
         .iter()
         .map(|name| {
@@ -69,6 +91,20 @@ pub(super) fn read(
                 field: format!("column {}", record.len() + 1),
                 detail: format!(
                     "the row has {} fields where the header has {width}",
+                    record.len()
+                ),
+            });
+        }
+        // Extra fields that are not empty mean the row's fields are shifted (an unquoted comma
+        // in a name, say): every value after it would be read from the wrong column.
+        if let Some(extra) =
+            (width..record.len()).find(|&i| !record[i].iter().all(u8::is_ascii_whitespace))
+        {
+            return Err(ContentError::Data {
+                at: format!("line {line}"),
+                field: format!("column {}", extra + 1),
+                detail: format!(
+                    "the row has {} fields where the header has {width}: its values may be in the wrong columns",
                     record.len()
                 ),
             });
@@ -100,11 +136,11 @@ pub(super) fn read(
                 continue;
             };
             let cell = text(at)?;
-            let amount = Amount::parse(cell).ok_or_else(|| ContentError::Data {
+            let amount = Amount::parse_why(cell).map_err(|why| ContentError::Data {
                 at: format!("line {line}"),
                 field: format!("`{}`", names[at]),
                 detail: format!(
-                    "{} is not a number",
+                    "{} {why}",
                     if cell.trim().is_empty() {
                         "an empty cell".to_owned()
                     } else {
@@ -145,7 +181,10 @@ fn expected() -> Vec<String> {
 fn csv_error(error: csv::Error) -> ContentError {
     let line = error.position().map(|p| p.line());
     match error.into_kind() {
-        csv::ErrorKind::Io(e) => ContentError::Read(e),
+        csv::ErrorKind::Io(e) => match TooLong::of(&e) {
+            Some(too_long) => ContentError::TooLong(too_long.to_string()),
+            None => ContentError::Read(e),
+        },
         other => ContentError::Syntax(match line {
             Some(line) => format!("line {line}: {other:?}"),
             None => format!("{other:?}"),

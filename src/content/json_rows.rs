@@ -10,10 +10,12 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{self, BufRead};
 
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::columns::{Field, Positions, normalise};
-use super::{Amount, ContentError, Layout, Measure, Measures, UsageRow};
+use super::limit::{Kind, Limited, TooLong};
+use super::{Amount, ContentError, Layout, Measure, Measures, NotAnAmount, UsageRow};
 
 /// Keys kept of one object: more is not a usage object but an attack on memory.
 const MAX_KEYS: usize = 1024;
@@ -34,7 +36,9 @@ pub(super) fn read(
         objects: 0,
         tenants: false,
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    // Limited buffers by itself: serde_json reads byte by byte from it.
+    let mut deserializer =
+        serde_json::Deserializer::from_reader(Limited::new(reader, Kind::JsonToken));
     let walked = Top { state: &mut state }
         .deserialize(&mut deserializer)
         .and_then(|()| deserializer.end());
@@ -65,8 +69,12 @@ pub(super) fn read(
 }
 
 fn json_error(error: serde_json::Error) -> ContentError {
-    if let Some(kind) = error.io_error_kind() {
-        return ContentError::Read(io::Error::new(kind, error.to_string()));
+    if error.io_error_kind().is_some() {
+        let error = io::Error::from(error);
+        return match TooLong::of(&error) {
+            Some(too_long) => ContentError::TooLong(too_long.to_string()),
+            None => ContentError::Read(error),
+        };
     }
     ContentError::Syntax(format!("not valid JSON: {error}"))
 }
@@ -106,15 +114,38 @@ enum Scalar {
     Number(Option<Amount>, String),
     Bool(bool),
     Null,
+    /// An array or object where a measure was expected: kept so that the usage object is
+    /// refused, not skipped.
+    Compound(&'static str),
 }
 
 impl Scalar {
     fn text(&self) -> Option<&str> {
         match self {
             Scalar::Text(text) | Scalar::Number(_, text) => Some(text),
-            Scalar::Bool(_) | Scalar::Null => None,
+            Scalar::Bool(_) | Scalar::Null | Scalar::Compound(_) => None,
         }
     }
+
+    /// A measure from its own text: a JSON number through an `f64` loses digits beyond the
+    /// 17th (`12345678.123456789` became `12345678.123456787`), so it is parsed exactly here.
+    fn of_raw(raw: &str) -> Scalar {
+        let raw = raw.trim();
+        match raw.as_bytes().first() {
+            Some(b'"') => Scalar::Text(serde_json::from_str(raw).unwrap_or_else(|_| raw.into())),
+            Some(b'[') => Scalar::Compound("an array"),
+            Some(b'{') => Scalar::Compound("an object"),
+            Some(b't') => Scalar::Bool(true),
+            Some(b'f') => Scalar::Bool(false),
+            Some(b'n') | None => Scalar::Null,
+            Some(_) => Scalar::Number(Amount::parse(raw), raw.to_owned()),
+        }
+    }
+}
+
+/// Whether a (dotted, normalised) key names a measure.
+fn is_measure(key: &str) -> bool {
+    Measure::ALL.iter().any(|m| m.name() == key)
 }
 
 type Fields = Vec<(String, Scalar)>;
@@ -146,13 +177,14 @@ fn context_of(fields: &Fields) -> Context {
     }
 }
 
+/// A usage object has `usage_name`, or `name` with a measure, or a measure by its exact name:
+/// an object with `value` but no `name` is a usage object missing its name (an error), not
+/// something to skip.
 fn is_usage_object(fields: &Fields) -> bool {
     let has = |name: &str| fields.iter().any(|(key, _)| key == name);
     has("usage_name")
-        || (has("name")
-            && fields.iter().any(|(key, _)| {
-                key == "value" || key == "absolute_value" || key.starts_with("usage.")
-            }))
+        || fields.iter().any(|(key, _)| is_measure(key))
+        || (has("name") && fields.iter().any(|(key, _)| key.starts_with("usage.")))
 }
 
 /// The document: an object whose `tenants` holds the usage objects; everything else skipped.
@@ -180,11 +212,20 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                 self.state.top_keys.push(key.clone());
             }
             if key == "tenants" {
+                if self.state.tenants {
+                    // Both would be read: the usage of the first counted twice, or twice over.
+                    return Err(self.state.stop(ContentError::Layout {
+                        what: "the json_v2_0 document has `tenants` twice",
+                        found: self.state.top_keys.clone(),
+                        expected: vec!["params".into(), "tenants".into()],
+                    }));
+                }
                 self.state.tenants = true;
                 map.next_value_seed(Node {
                     state: &mut *self.state,
                     prefix: String::new(),
                     fields: None,
+                    place: Place::Tenants,
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -194,16 +235,46 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
     }
 }
 
+/// Where a value stands alone (without `fields`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The value of `tenants`: must be an array.
+    Tenants,
+    /// An element of `tenants` (or of an array in it): an object or an array, never a scalar.
+    Element,
+    /// Anywhere else (an array of an object, say `tags`): scalars are skipped.
+    Inner,
+}
+
 /// One value under `tenants`. With `fields`, it belongs to the object being read (under the key
-/// `prefix`); without, it stands alone (an element of an array).
+/// `prefix`); without, it stands alone (an element of an array, or `tenants` itself).
 struct Node<'s, 'r, 'f> {
     state: &'s mut State<'r>,
     prefix: String,
     fields: Option<&'f mut Fields>,
+    place: Place,
 }
 
 impl Node<'_, '_, '_> {
+    /// A scalar, or an array or object standing where usage objects must be.
+    fn misplaced<E: de::Error>(self, what: &str) -> E {
+        let detail = match self.place {
+            Place::Tenants => format!("`tenants` is {what}, not an array of usage objects"),
+            _ => format!("`tenants` holds {what} where usage objects are expected"),
+        };
+        self.state.stop(ContentError::Syntax(detail))
+    }
+
     fn scalar<E: de::Error>(self, scalar: Scalar) -> Result<(), E> {
+        if self.fields.is_none() && self.place != Place::Inner {
+            let what = match &scalar {
+                Scalar::Text(_) => "a string",
+                Scalar::Number(..) => "a number",
+                Scalar::Bool(_) => "a boolean",
+                Scalar::Null | Scalar::Compound(_) => "null",
+            };
+            return Err(self.misplaced(what));
+        }
         if let Some(fields) = self.fields {
             if fields.len() >= MAX_KEYS {
                 return Err(self.state.stop(ContentError::Syntax(format!(
@@ -219,6 +290,10 @@ impl Node<'_, '_, '_> {
 impl<'de> DeserializeSeed<'de> for Node<'_, '_, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        if self.fields.is_some() && is_measure(&self.prefix) {
+            let raw = <Box<serde_json::value::RawValue>>::deserialize(deserializer)?;
+            return self.scalar(Scalar::of_raw(raw.get()));
+        }
         deserializer.deserialize_any(self)
     }
 }
@@ -265,11 +340,16 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_> {
             }
             None => false,
         };
+        let place = match (pushed, self.place) {
+            (false, Place::Tenants | Place::Element) => Place::Element,
+            _ => Place::Inner,
+        };
         while seq
             .next_element_seed(Node {
                 state: &mut *self.state,
                 prefix: String::new(),
                 fields: None,
+                place,
             })?
             .is_some()
         {}
@@ -280,10 +360,14 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.fields.is_none() && self.place == Place::Tenants {
+            return Err(self.misplaced("an object"));
+        }
         let Node {
             state,
             prefix,
             fields,
+            ..
         } = self;
         // A nested object of an object: its keys join the outer object's, dotted.
         if let Some(fields) = fields {
@@ -293,6 +377,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_> {
                     state: &mut *state,
                     prefix: key,
                     fields: Some(&mut *fields),
+                    place: Place::Inner,
                 })?;
             }
             return Ok(());
@@ -304,6 +389,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_> {
                 state: &mut *state,
                 prefix: normalise(&key),
                 fields: Some(&mut own),
+                place: Place::Inner,
             })?;
         }
         if !is_usage_object(&own) {
@@ -345,6 +431,22 @@ fn emit(
         field: format!("`{field}`"),
         detail,
     };
+    // A key read twice (`value` twice, or `usage.absolute.total` both nested and dotted) leaves
+    // it open which holds the value: most readers keep the last, this one would keep the first.
+    let read_at = positions
+        .fields
+        .iter()
+        .chain(&positions.measures)
+        .chain(std::iter::once(&positions.sku))
+        .flatten();
+    for &i in read_at {
+        if names.iter().filter(|n| **n == names[i]).count() > 1 {
+            return Err(data(
+                &names[i],
+                "the usage object has this key twice; which one holds its value is not said".into(),
+            ));
+        }
+    }
     let text = |field: Field| -> &str {
         positions
             .field(field)
@@ -393,17 +495,24 @@ fn emit(
             Scalar::Number(Some(amount), _) => Some(*amount),
             Scalar::Text(text) if Amount::parse(text).is_some() => Amount::parse(text),
             other => {
+                let why = |t: &str| {
+                    Amount::parse_why(t)
+                        .err()
+                        .unwrap_or(NotAnAmount::NotANumber)
+                };
                 return Err(data(
                     measure.name(),
-                    format!(
-                        "{} is not a number",
-                        match other {
-                            Scalar::Text(t) => format!("\"{}\"", crate::api::one_line(t, 40)),
-                            Scalar::Number(_, t) => t.clone(),
-                            Scalar::Bool(b) => b.to_string(),
-                            Scalar::Null => "null".into(),
+                    match other {
+                        Scalar::Text(t) => {
+                            format!("\"{}\" {}", crate::api::one_line(t, 40), why(t))
                         }
-                    ),
+                        Scalar::Number(_, t) => {
+                            format!("{} {}", crate::api::one_line(t, 40), why(t))
+                        }
+                        Scalar::Bool(b) => format!("{b} is not a number"),
+                        Scalar::Null => "null is not a number".into(),
+                        Scalar::Compound(what) => format!("{what} is not a number"),
+                    },
                 ));
             }
         };

@@ -13,10 +13,11 @@ mod amount;
 mod columns;
 mod csv_rows;
 mod json_rows;
+mod limit;
 
 use std::io::{self, BufRead, BufReader, Read};
 
-pub use amount::Amount;
+pub use amount::{Amount, NotAnAmount};
 pub use columns::{EXPECTED_CSV_COLUMNS, is_sku_name};
 
 use crate::report::Format;
@@ -168,8 +169,15 @@ pub enum ContentError {
         field: String,
         detail: String,
     },
+    #[error(
+        "the body is gzip-compressed bytes that were not decoded (it starts with 1f 8b), not a report"
+    )]
+    Compressed,
     #[error("{0}")]
     Syntax(String),
+    /// A line, string or number too long to be a report's.
+    #[error("{0}")]
+    TooLong(String),
     #[error("cannot read it: {0}")]
     Read(#[source] io::Error),
     /// The row callback failed (writing `billing.csv`, say): not the file's fault.
@@ -231,6 +239,10 @@ fn reject_html(reader: &mut BufReader<impl Read>) -> Result<(), ContentError> {
             Err(e) => return Err(ContentError::Read(e)),
         }
     };
+    // A proxy that strips `Content-Encoding` leaves the gzip bytes: say so, not "column `\u{1f}…`".
+    if start.starts_with(&[0x1f, 0x8b]) {
+        return Err(ContentError::Compressed);
+    }
     let text = start.strip_prefix(b"\xef\xbb\xbf").unwrap_or(start);
     let first = text.iter().position(|b| !b.is_ascii_whitespace());
     if first.is_none_or(|at| text[at] != b'<') {

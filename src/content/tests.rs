@@ -204,3 +204,192 @@ fn sku_names() {
         assert!(!is_sku_name(name), "{name}");
     }
 }
+
+#[test]
+fn csv_a_column_read_twice_is_an_unknown_layout() {
+    // The first of two `usage.absolute.total` columns used to win silently.
+    let text = format!("{HEADER},Usage.Absolute.Total\nc,customer,x,1,2,1,0,0,0,1,2,1,999\n");
+    let error = rows(Format::CsvV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unrecognised layout: the csv_v2_0 header names a column it must have once more than once; found `usage.absolute.total`; expected `each column once`"
+    );
+    // A column nobody reads may repeat.
+    let text = format!("{HEADER},note,note\nc,customer,x,1,2,1,0,0,0,1,2,1,a,b\n");
+    assert_eq!(rows(Format::CsvV2, &text).unwrap().len(), 1);
+}
+
+#[test]
+fn csv_a_row_longer_than_the_header_is_shifted_not_ignored() {
+    // `Acme, Inc` unquoted: every value after it moves one column to the right.
+    let text = format!("tenant.name,{HEADER}\nAcme, Inc,c,customer,x,1,2,1,0,0,0,1,2,1\n");
+    let error = rows(Format::CsvV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 14: the row has 14 fields where the header has 13: its values may be in the wrong columns"
+    );
+    // Trailing empty fields (a trailing comma) move nothing.
+    let text = format!("{HEADER}\nc,customer,x,1,2,1,0,0,0,1,2,1,,\n");
+    assert_eq!(rows(Format::CsvV2, &text).unwrap().len(), 1);
+}
+
+#[test]
+fn a_line_or_json_string_of_more_than_a_mebibyte_is_refused_as_it_streams() {
+    let field = "x".repeat(2 << 20);
+    let text = format!("{HEADER}\nc,customer,{field},1,2,1,0,0,0,1,2,1\n");
+    let error = rows(Format::CsvV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2: the line is longer than 1 MiB, far beyond any report's"
+    );
+    let text = format!(r#"{{"tenants": [{{"tenant_uuid": "u", "name": "{field}", "value": 1}}]}}"#);
+    let error = rows(Format::JsonV2, &text).unwrap_err();
+    assert!(matches!(error, ContentError::TooLong(_)), "{error}");
+    let digits = "1".repeat(2 << 20);
+    let text =
+        format!(r#"{{"tenants": [{{"tenant_uuid": "u", "name": "x", "value": {digits}}}]}}"#);
+    let error = rows(Format::JsonV2, &text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 1: a number or literal is longer than 1 MiB, far beyond any report's"
+    );
+    // Long files of short tokens are fine, escaped quotes included.
+    let many = r#"{"tenant_uuid": "u\"", "name": "x", "value": 1},"#.repeat(40_000);
+    let text = format!(r#"{{"tenants": [{many}{{"tenant_uuid": "u", "name": "x", "value": 1}}]}}"#);
+    assert_eq!(rows(Format::JsonV2, &text).unwrap().len(), 40_001);
+}
+
+#[test]
+fn undecoded_gzip_is_named_in_either_format() {
+    for format in [Format::CsvV2, Format::JsonV2] {
+        let mut text = vec![0x1f, 0x8b, 0x08, 0x00];
+        text.extend_from_slice(b"\x00\x00\x00\x00\x00\x03");
+        let error = read_rows(format, &text[..], &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(error, ContentError::Compressed), "{error}");
+    }
+}
+
+#[test]
+fn csv_numbers_say_why_they_are_refused() {
+    for (cell, why) in [
+        (
+            "1.12345678901234567890",
+            "has more than 9 decimal places that are not zero",
+        ),
+        ("1e400", "is beyond 10^18, more than any usage"),
+        ("１２", "is not a number"),
+    ] {
+        let text = format!("{HEADER}\nc,customer,x,1,{cell},1,0,0,0,1,2,1\n");
+        let error = rows(Format::CsvV2, &text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("line 2, `usage.absolute.total`: \"{cell}\" {why}")
+        );
+    }
+}
+
+fn json_error(text: &str) -> String {
+    rows(Format::JsonV2, text).unwrap_err().to_string()
+}
+
+#[test]
+fn json_numbers_are_exact_not_floats() {
+    // Through an f64 these became 12345678.123456787 and 12345678901234567000 (silently).
+    let text = r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 12345678.123456789,
+        "absolute_value": 123456789012345678}]}"#;
+    assert_eq!(
+        rows(Format::JsonV2, text).unwrap(),
+        vec!["u///x//None//=value=12345678.123456789 absolute_value=123456789012345678"]
+    );
+    assert_eq!(
+        json_error(
+            r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 0.10000000000000001}]}"#
+        ),
+        "usage object 1, `value`: 0.10000000000000001 has more than 9 decimal places that are not zero"
+    );
+    assert_eq!(
+        json_error(r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1e400}]}"#),
+        "usage object 1, `value`: 1e400 is beyond 10^18, more than any usage"
+    );
+    // Nested measures are read exactly too.
+    let text = r#"{"tenants": [{"tenant_uuid": "u", "name": "x",
+        "usage": {"absolute": {"total": 0.123456789}}}]}"#;
+    assert!(rows(Format::JsonV2, text).unwrap()[0].ends_with("usage.absolute.total=0.123456789"));
+}
+
+#[test]
+fn json_a_measure_that_is_an_array_or_object_is_refused_not_skipped() {
+    // The second object used to be skipped: its tenant's usage silently missing.
+    for (value, what) in [
+        ("[5]", "an array"),
+        ("{}", "an object"),
+        (r#"{"a": 5}"#, "an object"),
+    ] {
+        let text = format!(
+            r#"{{"tenants": [{{"tenant_uuid": "u", "name": "x", "value": 1}}, {{"tenant_uuid": "v", "name": "x", "value": {value}}}]}}"#
+        );
+        assert_eq!(
+            json_error(&text),
+            format!("usage object 2, `value`: {what} is not a number")
+        );
+    }
+    // An object with a measure but no item name is a usage object missing its name.
+    assert_eq!(
+        json_error(
+            r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1}, {"tenant_uuid": "v", "item": "x", "value": 5}]}"#
+        ),
+        "usage object 2, `name`: missing or empty: every usage object must name its offering item"
+    );
+}
+
+#[test]
+fn json_tenants_must_be_an_array_of_objects() {
+    for (tenants, error) in [
+        (
+            r#""x""#,
+            "`tenants` is a string, not an array of usage objects",
+        ),
+        ("null", "`tenants` is null, not an array of usage objects"),
+        (
+            r#"{"a": {"tenant_uuid": "u", "name": "x", "value": 1}}"#,
+            "`tenants` is an object, not an array of usage objects",
+        ),
+        (
+            "[1, 2]",
+            "`tenants` holds a number where usage objects are expected",
+        ),
+        (
+            r#"[[{"tenant_uuid": "u", "name": "x", "value": 1}, "x"]]"#,
+            "`tenants` holds a string where usage objects are expected",
+        ),
+    ] {
+        assert_eq!(
+            json_error(&format!(r#"{{"tenants": {tenants}}}"#)),
+            error,
+            "{tenants}"
+        );
+    }
+    // Arrays of scalars inside a usage object are its own business.
+    let text = r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1, "tags": ["a", 1]}]}"#;
+    assert_eq!(rows(Format::JsonV2, text).unwrap().len(), 1);
+}
+
+#[test]
+fn json_a_key_read_twice_is_refused() {
+    assert_eq!(
+        json_error(r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1, "value": 2}]}"#),
+        "usage object 1, `value`: the usage object has this key twice; which one holds its value is not said"
+    );
+    assert!(
+        json_error(
+            r#"{"tenants": [{"tenant_uuid": "u", "name": "x", "value": 1, "offering_item": {"sku": "A"}, "Offering_Item.SKU": "B"}]}"#
+        )
+        .contains("`offering_item.sku`: the usage object has this key twice")
+    );
+    assert_eq!(
+        json_error(
+            r#"{"tenants": [], "tenants": [{"tenant_uuid": "u", "name": "x", "value": 1}]}"#
+        ),
+        "unrecognised layout: the json_v2_0 document has `tenants` twice; found `tenants`, `tenants`; expected `params`, `tenants`"
+    );
+}
