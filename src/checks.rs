@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::billing::{LinesError, lines_of};
+use crate::content::lines::{LinesError, lines_of};
 use crate::content::{self, ContentError};
 use crate::report::{BillingRule, Format};
 use crate::results::{CheckStatus, ContentCheck, SkuCheck, SkuStatus};

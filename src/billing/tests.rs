@@ -1,4 +1,5 @@
 use super::*;
+use crate::report::BillingScope;
 use crate::results::{ContentCheck, FileResult, SkuCheck};
 
 const HEADER: &str = "tenant.id,tenant.kind,name,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial,sku";

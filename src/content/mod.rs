@@ -14,6 +14,7 @@ mod columns;
 mod csv_rows;
 mod json_rows;
 mod limit;
+pub mod lines;
 
 use std::io::{self, BufRead, BufReader, Read};
 

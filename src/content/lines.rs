@@ -1,0 +1,371 @@
+//! Invoice lines: a report file's usage rows summed per tenant × offering item (× infra
+//! backend, × day), each with its billable value by the billing rule. The content check and
+//! `billing.csv` both read files through [`lines_of`], so a file the check passes gives its lines.
+//!
+//! The billable value of a row is `usage.<measure>.<scope>` (see [`BillingRule`]): by default
+//! scope `total` for a customer's row and `production` for any other, measure `delta` for the
+//! compute-point items and `absolute` for the rest — the rule of `MetricsFetcher.php` in the
+//! vendor's WHMCS integration. A `json_v2_0` usage object has no scopes: `absolute` reads its
+//! `absolute_value` (else `value`), `delta` and `effective` its `value`.
+
+use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io;
+
+use super::{Amount, ContentError, Measure, Measures, UsageRow, read_rows};
+use crate::report::{BillingMeasure, BillingRule, BillingScope, Format};
+
+/// Unit of converted compute points.
+pub const POINTS: &str = "points";
+const SECONDS_PER_POINT: i128 = 3600;
+const GIB: i128 = 1 << 30;
+/// Disagreeing rows of one line named in its warnings.
+const EXAMPLES: usize = 2;
+
+/// One invoice line of one report file: its key, what it repeats, and the sums of its rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Line {
+    pub tenant_id: String,
+    pub tenant_kind: String,
+    pub tenant_name: String,
+    pub offering_item: String,
+    pub infra_backend: String,
+    pub edition: String,
+    pub sku: String,
+    pub day: String,
+    pub unit: String,
+    /// `usage_name` of the first row (JSON), which helps recognise compute points.
+    pub usage_name: String,
+    pub rows: u64,
+    /// Sums of each measure over the line's rows; `None` where no row had it.
+    pub measures: Measures,
+    /// The billable measure's name, as the first row chose it.
+    pub billable_measure: &'static str,
+    /// Sum over the rows of each row's billable value, in the file's unit.
+    pub billable_raw: Amount,
+    /// Rows that disagreed on edition or SKU, for a warning.
+    pub conflicts: Vec<String>,
+    /// An earlier line of the same file has the same key: its rows are not next to each other.
+    pub repeated: bool,
+    /// Rows without a SKU (none in the file's SKU column, or no such column).
+    pub rows_without_sku: u64,
+}
+
+/// The billable value of a line as `billing.csv` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Billable {
+    pub value: Amount,
+    /// Digits shown: 2 for compute points, else as exact as the sum.
+    pub text: String,
+    pub unit: String,
+    pub gib: Option<String>,
+}
+
+impl Line {
+    /// Makes this the line of `row`'s key, with no rows yet.
+    fn start(&mut self, row: &UsageRow<'_>, billable_measure: &'static str, repeated: bool) {
+        let set = |field: &mut String, text: &str| {
+            field.clear();
+            field.push_str(text);
+        };
+        set(&mut self.tenant_id, row.tenant_id);
+        set(&mut self.tenant_kind, row.tenant_kind);
+        set(&mut self.tenant_name, row.tenant_name);
+        set(&mut self.offering_item, row.offering_item);
+        set(&mut self.infra_backend, row.infra_backend);
+        set(&mut self.edition, row.edition);
+        set(&mut self.sku, row.sku.unwrap_or(""));
+        set(&mut self.day, row.day);
+        set(&mut self.unit, row.unit);
+        set(&mut self.usage_name, row.usage_name);
+        self.rows = 0;
+        self.measures = Measures::default();
+        self.billable_measure = billable_measure;
+        self.billable_raw = Amount::ZERO;
+        self.conflicts.clear();
+        self.repeated = repeated;
+        self.rows_without_sku = 0;
+    }
+
+    /// Whether this line counts Disaster Recovery compute points in point-seconds: a
+    /// compute-point item (by name or usage name), unit seconds or unsaid.
+    pub fn is_compute_points(&self) -> bool {
+        let item = self.offering_item.to_ascii_lowercase();
+        let points = item == "compute_points"
+            || item.ends_with("_compute_points")
+            || self.usage_name.eq_ignore_ascii_case("compute_points");
+        points && (self.unit.is_empty() || self.unit.eq_ignore_ascii_case("seconds"))
+    }
+
+    /// The unit of the file's values: as the file says, else `bytes` for storage items (the
+    /// vendor's reports count storage in bytes; `csv_v2_0` has no unit column).
+    pub fn file_unit(&self) -> &str {
+        if !self.unit.is_empty() {
+            &self.unit
+        } else if self.is_compute_points() {
+            "seconds"
+        } else if self.offering_item.to_ascii_lowercase().contains("storage") {
+            "bytes"
+        } else {
+            ""
+        }
+    }
+
+    pub fn billable(&self) -> Billable {
+        if self.is_compute_points() {
+            let value = self.billable_raw.div_round(SECONDS_PER_POINT, 2);
+            return Billable {
+                value,
+                text: value.fixed(2),
+                unit: POINTS.to_owned(),
+                gib: None,
+            };
+        }
+        let unit = self.file_unit();
+        let bytes = unit.eq_ignore_ascii_case("bytes") || unit.eq_ignore_ascii_case("byte");
+        Billable {
+            value: self.billable_raw,
+            text: self.billable_raw.to_string(),
+            unit: unit.to_owned(),
+            gib: bytes.then(|| self.billable_raw.div_round(GIB, 4).fixed(4)),
+        }
+    }
+}
+
+/// The billable measure of `row` by `rule`, and its value; `None` when the row lacks it.
+pub fn billable_of(rule: &BillingRule, row: &UsageRow<'_>) -> Option<(Measure, Amount)> {
+    let measure = match rule.measure {
+        BillingMeasure::Auto => {
+            if rule.delta_items.iter().any(|i| i == row.offering_item) {
+                BillingMeasure::Delta
+            } else {
+                BillingMeasure::Absolute
+            }
+        }
+        chosen => chosen,
+    };
+    let scope = match rule.scope {
+        BillingScope::Auto if row.tenant_kind == "customer" => BillingScope::Total,
+        BillingScope::Auto => BillingScope::Production,
+        chosen => chosen,
+    };
+    let csv = match (measure, scope) {
+        (BillingMeasure::Delta, BillingScope::Production) => Measure::DeltaProduction,
+        (BillingMeasure::Delta, BillingScope::Trial) => Measure::DeltaTrial,
+        (BillingMeasure::Delta, _) => Measure::DeltaTotal,
+        (BillingMeasure::Effective, BillingScope::Production) => Measure::EffectiveProduction,
+        (BillingMeasure::Effective, BillingScope::Trial) => Measure::EffectiveTrial,
+        (BillingMeasure::Effective, _) => Measure::EffectiveTotal,
+        (_, BillingScope::Production) => Measure::AbsoluteProduction,
+        (_, BillingScope::Trial) => Measure::AbsoluteTrial,
+        (_, _) => Measure::AbsoluteTotal,
+    };
+    let json: &[Measure] = match measure {
+        BillingMeasure::Delta | BillingMeasure::Effective => &[Measure::Value],
+        _ => &[Measure::AbsoluteValue, Measure::Value],
+    };
+    std::iter::once(csv)
+        .chain(json.iter().copied())
+        .find_map(|m| row.measures.get(m).map(|a| (m, a)))
+}
+
+/// Why a row has no billable value.
+fn no_billable(rule: &BillingRule, row: &UsageRow<'_>) -> ContentError {
+    ContentError::Data {
+        at: row.place(),
+        field: format!("`{}`", row.offering_item),
+        detail: format!(
+            "no billable value: the row has none of the measures the billing rule (scope {}, measure {}) reads",
+            rule.scope, rule.measure
+        ),
+    }
+}
+
+/// Why the lines of a file stopped.
+#[derive(Debug)]
+pub enum LinesError {
+    /// The file: its layout, a row, or reading it.
+    Content(ContentError),
+    /// Handing a line on (writing `billing.csv`): not the file's fault.
+    Write(io::Error),
+}
+
+impl std::fmt::Display for LinesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinesError::Content(e) => write!(f, "{e}"),
+            LinesError::Write(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Turns the invoice lines of one report file over to `on_line`, in file order; returns how
+/// many. Rows of one key that follow each other make one line; memory holds one line, however
+/// large the file. (The vendor's files have one row per tenant × item × backend, so every key
+/// is one line; rows of a key that are not next to each other would give one line each, and
+/// the sums per key stay the same.)
+pub fn lines_of(
+    format: Format,
+    reader: impl io::Read,
+    rule: &BillingRule,
+    on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
+) -> Result<LinesRead, LinesError> {
+    let mut current: Option<Line> = None;
+    let mut lines = 0u64;
+    let mut stopped: Option<LinesError> = None;
+    let mut keys = KeysSeen::default();
+    let read = read_rows(format, reader, &mut |row| {
+        let mut stop = |error: LinesError| {
+            stopped = Some(error);
+            Err(io::Error::other("stopped"))
+        };
+        let Some((measure, amount)) = billable_of(rule, row) else {
+            return stop(LinesError::Content(no_billable(rule, row)));
+        };
+        let refuse = |field: &str, detail: String| {
+            LinesError::Content(ContentError::Data {
+                at: row.place(),
+                field: format!("`{field}`"),
+                detail,
+            })
+        };
+        let same = current.as_ref().is_some_and(|line| {
+            line.tenant_id == row.tenant_id
+                && line.offering_item == row.offering_item
+                && line.infra_backend == row.infra_backend
+                && line.day == row.day
+        });
+        if !same {
+            if let Some(done) = &current {
+                lines += 1;
+                if let Err(e) = on_line(done) {
+                    return stop(LinesError::Write(e));
+                }
+            }
+            let repeated = keys.repeated(row);
+            // The finished line's buffers are reused: files of millions of lines would
+            // otherwise cost ten allocations a line.
+            let line = current.get_or_insert_with(Line::default);
+            line.start(row, measure.name(), repeated);
+        }
+        let Some(line) = current.as_mut() else {
+            return Ok(());
+        };
+        // Rows of one line billed on different measures (a tenant that is a customer in one row
+        // and a partner in another, or a usage object with `absolute_value` beside one with only
+        // `value`) would sum figures that mean different things under one measure's name.
+        if measure.name() != line.billable_measure {
+            let error = refuse(
+                measure.name(),
+                format!(
+                    "{} of {} is billed on `{}` here but on `{}` in an earlier row{}: one sum cannot mix them",
+                    line.offering_item,
+                    line.tenant_id,
+                    measure.name(),
+                    line.billable_measure,
+                    if row.tenant_kind == line.tenant_kind {
+                        String::new()
+                    } else {
+                        format!(
+                            " (tenant kind {} here, {} there)",
+                            or_none(row.tenant_kind),
+                            or_none(&line.tenant_kind)
+                        )
+                    },
+                ),
+            );
+            return stop(error);
+        }
+        let overflow = |line: &Line| {
+            refuse(
+                measure.name(),
+                format!(
+                    "the sum of the rows of {} of {} does not fit an exact number",
+                    line.offering_item, line.tenant_id
+                ),
+            )
+        };
+        line.rows += 1;
+        match line.billable_raw.checked_add(amount) {
+            Some(sum) => line.billable_raw = sum,
+            None => {
+                let error = overflow(line);
+                return stop(error);
+            }
+        }
+        for (measure, amount) in row.measures.present() {
+            let sum = line.measures.get(measure).unwrap_or(Amount::ZERO);
+            match sum.checked_add(amount) {
+                Some(sum) => line.measures.set(measure, Some(sum)),
+                None => {
+                    let error = overflow(line);
+                    return stop(error);
+                }
+            }
+        }
+        if row.tenant_kind != line.tenant_kind && line.conflicts.len() < EXAMPLES {
+            line.conflicts.push(format!(
+                "tenant kind {} and {} ({})",
+                or_none(&line.tenant_kind),
+                or_none(row.tenant_kind),
+                row.place()
+            ));
+        }
+        let sku = row.sku.unwrap_or("");
+        if sku.is_empty() {
+            line.rows_without_sku += 1;
+        }
+        if line.sku.is_empty() {
+            line.sku = sku.to_owned();
+        } else if !sku.is_empty() && sku != line.sku && line.conflicts.len() < EXAMPLES {
+            line.conflicts
+                .push(format!("SKU {} and {sku} ({})", line.sku, row.place()));
+        }
+        Ok(())
+    });
+    if let Some(stopped) = stopped {
+        return Err(stopped);
+    }
+    let layout = read.map_err(LinesError::Content)?;
+    if let Some(done) = current {
+        lines += 1;
+        on_line(&done).map_err(LinesError::Write)?;
+    }
+    Ok(LinesRead { lines, layout })
+}
+
+/// What [`lines_of`] read.
+#[derive(Debug)]
+pub struct LinesRead {
+    pub lines: u64,
+    pub layout: super::Layout,
+}
+
+/// A text field for a message: "none" when empty.
+fn or_none(text: &str) -> &str {
+    if text.is_empty() { "none" } else { text }
+}
+
+/// Line keys already seen in one file, to say when rows of one key are not next to each other.
+/// Exact for the first [`KEYS_CHECKED`] lines, in bounded memory: a key is an 8-byte hash.
+#[derive(Default)]
+struct KeysSeen(HashSet<u64>);
+
+/// Lines of one file whose keys are remembered: ~2 MiB.
+const KEYS_CHECKED: usize = 100_000;
+
+impl KeysSeen {
+    fn repeated(&mut self, row: &UsageRow<'_>) -> bool {
+        let mut hasher = DefaultHasher::new();
+        (row.tenant_id, row.offering_item, row.infra_backend, row.day).hash(&mut hasher);
+        let hash = hasher.finish();
+        if self.0.contains(&hash) {
+            return true;
+        }
+        if self.0.len() < KEYS_CHECKED {
+            self.0.insert(hash);
+        }
+        false
+    }
+}
