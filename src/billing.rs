@@ -7,13 +7,9 @@
 //! the JSON file is a cross-check and a disagreement is a warning. Files are read through
 //! [`crate::content`], the one reader of report files, and never changed.
 //!
-//! The billable value of a row is `usage.<measure>.<scope>` (see [`BillingRule`]): by default
-//! scope `total` for a customer's row and `production` for any other, measure `delta` for the
-//! compute-point items and `absolute` for the rest — the rule of `MetricsFetcher.php` in the
-//! vendor's WHMCS integration. A `json_v2_0` usage object has no scopes: `absolute` reads its
-//! `absolute_value` (else `value`), `delta` and `effective` its `value`. Summing `billable_value`
-//! per tenant and item never double counts: the vendor's integration sums every row per tenant,
-//! so rows are each tenant's own usage, not aggregates of others.
+//! A line's billable value follows the billing rule (see [`crate::content::lines`]). Summing
+//! `billable_value` per tenant and item never double counts: the vendor's integration sums every
+//! row per tenant, so rows are each tenant's own usage, not aggregates of others.
 //!
 //! Disaster Recovery compute points arrive in point-seconds in both formats: a line's
 //! `billable_value` is ÷ 3600, rounded to 2 decimals, in `points`. Bytes stay bytes, with the
@@ -26,6 +22,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 use std::path::Path;
 
+pub use crate::content::lines::POINTS;
 use crate::content::lines::{Billable, Line, LinesError, lines_of};
 use crate::content::{self, Amount, ContentError, Measure};
 use crate::period::Period;
@@ -72,7 +69,6 @@ pub fn columns() -> Vec<&'static str> {
         .collect()
 }
 
-pub use crate::content::lines::POINTS;
 /// Invoice rows `summary.md` can show; the rest are counted. billing.csv has them all.
 const INVOICE_ROWS_KEPT: usize = 5000;
 /// Examples of disagreeing lines named in one warning.

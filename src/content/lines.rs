@@ -44,7 +44,7 @@ pub struct Line {
     pub billable_measure: &'static str,
     /// Sum over the rows of each row's billable value, in the file's unit.
     pub billable_raw: Amount,
-    /// Rows that disagreed on edition or SKU, for a warning.
+    /// Rows that disagreed on tenant kind or SKU, for a warning.
     pub conflicts: Vec<String>,
     /// An earlier line of the same file has the same key: its rows are not next to each other.
     pub repeated: bool,
