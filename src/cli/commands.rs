@@ -31,7 +31,7 @@ fn today_utc() -> Date {
 
 fn load_job(args: &JobArgs) -> Result<Job, Fatal> {
     let as_of = args.as_of.unwrap_or_else(today_utc);
-    job::load(&args.job, as_of).map_err(Fatal::input)
+    job::load(&args.job, as_of).map_err(|e| Fatal::job(&e))
 }
 
 /// The async runtime, with room for `downloads` downloads at once: each holds

@@ -22,6 +22,8 @@ pub const EXIT_NOTHING_ATTEMPTED: u8 = 2;
 pub struct Fatal {
     pub code: u8,
     pub message: String,
+    /// The message drawn for a terminal (e.g. job-file snippets), if it has such a form.
+    pub report: Option<String>,
 }
 
 impl Fatal {
@@ -30,6 +32,16 @@ impl Fatal {
         Self {
             code: EXIT_NOTHING_ATTEMPTED,
             message: message.to_string(),
+            report: None,
+        }
+    }
+
+    /// A job file that cannot be used: its problems drawn as snippets, in colour on a terminal.
+    pub fn job(error: &acronis_reports::job::JobError) -> Self {
+        Self {
+            code: EXIT_NOTHING_ATTEMPTED,
+            message: error.to_string(),
+            report: Some(error.render(progress::color())),
         }
     }
 
@@ -38,6 +50,7 @@ impl Fatal {
         Self {
             code: EXIT_FAILED,
             message: message.to_string(),
+            report: None,
         }
     }
 }
@@ -59,7 +72,7 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(fatal) => {
-            progress::fatal(&fatal.message);
+            progress::fatal(&fatal.message, fatal.report.as_deref());
             ExitCode::from(fatal.code)
         }
     }

@@ -113,10 +113,19 @@ pub fn human_stderr() -> bool {
     settings().mode != Mode::Json
 }
 
-/// The error that ends the command: `error: …`, or a JSON log record in JSON mode.
-pub fn fatal(message: &str) {
+/// Whether standard error takes ANSI colours.
+pub fn color() -> bool {
+    settings().color
+}
+
+/// The error that ends the command: `error: …` (or its drawn `report`, which says `error:`
+/// itself), or a JSON log record of the plain message in JSON mode.
+pub fn fatal(message: &str, report: Option<&str>) {
     if human_stderr() {
-        eprintln!("error: {message}");
+        match report {
+            Some(report) => eprintln!("{report}"),
+            None => eprintln!("error: {message}"),
+        }
     } else {
         json_line(&log_record("error", message, &serde_json::Map::new()));
     }
