@@ -75,7 +75,10 @@ pub enum Command {
     /// Serve the built-in simulator of the reports API on loopback, for trying jobs and CI.
     Sandbox(SandboxArgs),
     /// Print the JSON Schema of the job file (for editor completion and validation).
-    Schema,
+    ///
+    /// With --modeline, print the line that points yaml-language-server editors (VS Code, Neovim,
+    /// Helix…) at this release's schema; put it first in a job file.
+    Schema(SchemaArgs),
     /// Combine the output folders of a sharded run (`run --shard I/N`) into one folder.
     ///
     /// Give the output folder of every shard (in any order) and a new or empty --out folder.
@@ -98,6 +101,13 @@ pub enum Command {
     ///
     /// Example: `acronis-reports man > acronis-reports.1 && man ./acronis-reports.1`.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print the `# yaml-language-server: $schema=URL` line instead of the schema.
+    #[arg(long)]
+    pub modeline: bool,
 }
 
 #[derive(Debug, Args)]

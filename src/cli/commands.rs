@@ -17,7 +17,9 @@ use acronis_reports::{duration, merge, verify};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::args::{ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
+use super::args::{
+    ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, SchemaArgs, VerifyArgs,
+};
 use super::signals::Interruption;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
 
@@ -186,7 +188,11 @@ fn print_plan_json(job: &Job, plan: &Plan, discovery: &[DiscoveryRecord]) -> std
     out.flush()
 }
 
-pub fn schema() -> Outcome {
+pub fn schema(args: &SchemaArgs) -> Outcome {
+    if args.modeline {
+        println!("{}", job::modeline());
+        return Ok(EXIT_OK);
+    }
     let text = serde_json::to_string_pretty(&job::json_schema())
         .map_err(|e| Fatal::failed(format!("cannot print the schema: {e}")))?;
     println!("{text}");

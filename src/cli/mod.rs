@@ -64,7 +64,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => commands::plan(args),
         Command::Verify(args) => commands::verify(args),
         Command::Sandbox(args) => commands::sandbox(args),
-        Command::Schema => commands::schema(),
+        Command::Schema(args) => commands::schema(&args),
         Command::Merge(args) => commands::merge(args),
         Command::Completions(args) => generate::completions(args.shell),
         Command::Man => generate::man(),

@@ -71,7 +71,12 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
         LogFormat::Text if terminal && !quiet && !in_ci() => Mode::Bar,
         LogFormat::Text => Mode::Lines,
     };
-    let color = mode != Mode::Json && terminal && std::env::var_os("NO_COLOR").is_none();
+    // CLICOLOR_FORCE (the common convention) asks for colours where they would not be on, e.g.
+    // in a CI log that renders ANSI, or in the tests of the coloured output.
+    let forced = std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0");
+    let color = mode != Mode::Json
+        && (forced || terminal)
+        && std::env::var_os("NO_COLOR").is_none_or(|_| forced);
     let _ = SETTINGS.set(Settings { mode, color });
 
     let default = match (quiet, verbose, mode) {

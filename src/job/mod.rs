@@ -24,9 +24,11 @@ use crate::period::{Period, PeriodSpec};
 use crate::report::{BillingMeasure, BillingRule, BillingScope, Format, ReportKind, ReportLevel};
 
 mod diagnostic;
+mod schema;
 mod suggest;
 
 pub use diagnostic::key_path;
+pub use schema::{SCHEMA_URL, json_schema, modeline};
 
 /// Job files larger than this are refused before parsing; 10 000 tenants take about 1 MiB.
 const MAX_JOB_FILE_BYTES: u64 = 32 * 1024 * 1024;
@@ -386,11 +388,6 @@ impl JsonSchema for PeriodValue {
     }
 }
 
-/// The JSON Schema of the job file, for editors and `acronis-reports schema`.
-pub fn json_schema() -> Schema {
-    schemars::schema_for!(JobFile)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The validated job
 // ---------------------------------------------------------------------------------------------
@@ -632,6 +629,8 @@ fn yaml_problem(error: &serde_saphyr::Error, text: &str) -> Problem {
     });
     let raw = error.without_snippet().to_string();
     let message = strip_location_suffix(&raw);
+    // A missing key is missing from the whole file, not from the line the reader stopped at.
+    let pos = pos.filter(|_| !message.starts_with("missing field"));
     let key = pos.and_then(|pos| key_path(text, pos));
     let (message, help) = suggest::explain(message, key.as_deref());
     Problem { pos, message, help }
@@ -686,7 +685,7 @@ impl Validator {
                 self.problem(
                     c.pos(),
                     format!(
-                        "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}",
+                        "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}; write a whole number in that range (default 4)",
                         c.value()
                     ),
                 );
@@ -755,7 +754,7 @@ impl Validator {
             for item in items.value() {
                 let name = item.value().trim();
                 if name.is_empty() {
-                    self.problem(item.pos(), "an empty name in billing.delta_items: give an offering item name such as pw_compute_points");
+                    self.problem(item.pos(), "an empty name in billing.delta_items; give an offering item name such as pw_compute_points");
                 } else if !rule.delta_items.iter().any(|i| i == name) {
                     rule.delta_items.push(name.to_owned());
                 }
@@ -786,7 +785,10 @@ impl Validator {
                 ("timeout", &section.timeout),
             ] {
                 if let Some(f) = field.as_ref().filter(|f| f.value().0.is_zero()) {
-                    self.problem(f.pos(), format!("polling.{name} must be longer than zero"));
+                    self.problem(
+                        f.pos(),
+                        format!("polling.{name} must be longer than zero; e.g. 5s"),
+                    );
                 }
             }
             if let Some(max) = &section.max_interval
@@ -832,14 +834,14 @@ impl Validator {
                 (Some(id), Some(_)) => {
                     self.problem(
                         id.pos(),
-                        "an entry has either `id` (one tenant) or `children_of` (a partner's children), not both",
+                        "an entry has either `id` (one tenant) or `children_of` (a partner's children), not both; keep one of them",
                     );
                     continue;
                 }
                 (None, None) => {
                     self.problem(
                         entries.pos(),
-                        "a tenant entry needs `id: <tenant UUID>` or `children_of: <partner UUID>`",
+                        "a tenant entry has neither `id` nor `children_of`; add `id: <tenant UUID>` for one tenant, or `children_of: <partner UUID>` for a partner's children",
                     );
                     continue;
                 }
@@ -882,7 +884,7 @@ impl Validator {
                 self.problem(
                     name_pos,
                     format!(
-                        "tenant name `{name}` is already used on line {} (names label output folders and must be unique, ignoring case)",
+                        "tenant name `{name}` is already used on line {} (names label output folders and must be unique, ignoring case); give one of them another `name`",
                         first.line
                     ),
                 );
@@ -949,7 +951,7 @@ impl Validator {
             if let Some(pos) = pos {
                 self.problem(
                     pos,
-                    format!("`{key}` only applies to `children_of` entries, not to a tenant given by `id`"),
+                    format!("`{key}` only applies to `children_of` entries, not to a tenant given by `id`; remove it, or write `children_of:` instead of `id:` to report on the tenant's children"),
                 );
             }
         }
@@ -1006,7 +1008,7 @@ impl Validator {
             if formats.contains(format.value()) {
                 self.problem(
                     format.pos(),
-                    format!("format {} is listed twice", format.value()),
+                    format!("format {} is listed twice; remove one", format.value()),
                 );
             } else {
                 formats.push(*format.value());

@@ -72,7 +72,10 @@ pub(super) fn explain(message: &str, key: Option<&str>) -> (String, Option<Strin
                 "`{given}` is not a valid value of `{key_name}`; it takes one of {}",
                 quoted(&valid)
             ),
-            closest(given, &valid).map(|w| format!("did you mean `{w}`?")),
+            Some(closest(given, &valid).map_or_else(
+                || "write one of the values listed".into(),
+                |w| format!("did you mean `{w}`?"),
+            )),
         );
     }
     if let Some(rest) = message.strip_prefix("duplicate mapping key") {
@@ -117,15 +120,6 @@ pub(super) fn explain(message: &str, key: Option<&str>) -> (String, Option<Strin
             Some("close the list with `]` (or the mapping with `}`)".into()),
         );
     }
-    if key == Some("version") {
-        return (
-            "`version` must be the number 1".into(),
-            Some(
-                "write `version: 1` on its own line, with the next key not indented under it"
-                    .into(),
-            ),
-        );
-    }
     if lower.contains("indent")
         || lower.contains("did not find expected")
         || lower.contains("mapping values are not allowed")
@@ -148,6 +142,15 @@ pub(super) fn explain(message: &str, key: Option<&str>) -> (String, Option<Strin
         return (
             format!("`{field}` is missing"),
             Some(format!("add it: {example}")),
+        );
+    }
+    if key == Some("version") {
+        return (
+            "`version` must be the number 1".into(),
+            Some(
+                "write `version: 1` on its own line, with the next key not indented under it"
+                    .into(),
+            ),
         );
     }
     // Our own messages put the fix after the first `; `.
