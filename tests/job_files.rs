@@ -155,3 +155,96 @@ fn the_modeline_points_at_this_releases_schema() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(readme.contains(line.trim_end()), "README lacks {line}");
 }
+
+fn stdout_of(args: &[&str]) -> String {
+    let output = Command::cargo_bin("acronis-reports")
+        .unwrap()
+        .args(args)
+        .env_clear()
+        .env("COLUMNS", "100")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(output).unwrap()
+}
+
+#[test]
+fn run_help_says_where_the_job_format_is_the_environment_and_the_exit_codes() {
+    let help = stdout_of(&["run", "--help"]);
+    for needle in [
+        "acronis-reports schema",
+        "schema --modeline",
+        "\"The job file\"",
+        "acronis-reports man",
+        "ACRONIS_CLIENT_ID",
+        "ACRONIS_TOKEN",
+        "ACRONIS_BASE_URL",
+        "CI_NODE_INDEX",
+        "NO_COLOR",
+        "Exit status:",
+        "nothing was attempted",
+    ] {
+        assert!(help.contains(needle), "run --help lacks {needle}:\n{help}");
+    }
+    // The logging options take one line each; the details are in the top-level help only.
+    assert!(!help.contains("\"ts\" timestamp"), "{help}");
+    assert!(stdout_of(&["--help"]).contains("\"ts\" timestamp"));
+    insta::assert_snapshot!("run-help", help);
+}
+
+#[test]
+fn sandbox_help_lists_every_scenario_key_the_sandbox_reads() {
+    let help = stdout_of(&["sandbox", "--help"]);
+    let list = help
+        .split("A scenario file (YAML) may contain:\n")
+        .nth(1)
+        .expect("the scenario keys");
+    let keys: Vec<&str> = list
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .flat_map(|l| l.trim().split(", "))
+        .collect();
+    assert!(keys.len() >= 15, "{keys:?}");
+    for key in keys {
+        // An unknown key is refused as such; a known one at most for its (null) value.
+        let refused = acronis_reports::sandbox::Scenario::from_yaml_str(&format!("{key}: ~\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!refused.contains("unknown field"), "{key}: {refused}");
+    }
+    insta::assert_snapshot!("sandbox-help", help);
+}
+
+#[test]
+fn the_man_page_has_the_sections_a_reader_looks_for_and_names_no_missing_page() {
+    let page = stdout_of(&["man"]);
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH OPTIONS",
+        ".SH COMMANDS",
+        ".SH ENVIRONMENT",
+        ".SH EXIT STATUS",
+        ".SH FILES",
+        ".SH EXAMPLES",
+    ] {
+        assert!(page.contains(section), "man lacks {section}:\n{page}");
+    }
+    // Only one page is shipped, so no `acronis-reports-run(1)` and the like.
+    assert!(
+        !page.contains("\\-run(1)") && !page.contains("(1)\n"),
+        "{page}"
+    );
+    for command in [
+        "run", "validate", "plan", "verify", "sandbox", "schema", "merge",
+    ] {
+        assert!(
+            page.contains(&format!("\\fBacronis\\-reports {command}\\fR")),
+            "man lacks {command}"
+        );
+    }
+    insta::assert_snapshot!("man", page);
+}

@@ -3,12 +3,13 @@
 mod args;
 mod commands;
 mod generate;
+mod help;
 mod progress;
 mod signals;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use args::{Cli, Command};
 
@@ -56,7 +57,7 @@ impl Fatal {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&args::command().get_matches()).unwrap_or_else(|e| e.exit());
     progress::init(cli.log_format, cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Run(args) => commands::run(args),
