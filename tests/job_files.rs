@@ -188,6 +188,12 @@ fn run_help_says_where_the_job_format_is_the_environment_and_the_exit_codes() {
     ] {
         assert!(help.contains(needle), "run --help lacks {needle}:\n{help}");
     }
+    // Where a command writes no log, its help does not list the logging options.
+    for command in ["schema", "completions", "man"] {
+        let help = stdout_of(&[command, "--help"]);
+        assert!(!help.contains("--log-format"), "{command}:\n{help}");
+    }
+    assert!(stdout_of(&["validate", "--help"]).contains("--log-format"));
     // The logging options take one line each; the details are in the top-level help only.
     assert!(!help.contains("\"ts\" timestamp"), "{help}");
     assert!(stdout_of(&["--help"]).contains("\"ts\" timestamp"));

@@ -107,10 +107,22 @@ pub enum Command {
     Man,
 }
 
-/// The command line, for parsing, completions and the man page.
+/// The command line, for parsing, completions and the man page. The commands that write no log
+/// get hidden copies of the logging options: clap then does not propagate the global ones into
+/// them, so their help does not list options that mean nothing there (they are still accepted).
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    Cli::command()
+    let cmd = Cli::command();
+    let logging: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    ["schema", "completions", "man"]
+        .into_iter()
+        .fold(cmd, |cmd, name| {
+            cmd.mut_subcommand(name, |sub| sub.args(logging.iter().cloned()))
+        })
 }
 
 #[derive(Debug, Args)]

@@ -180,7 +180,10 @@ pub fn man_section(title: &str, rows: &[(&str, &str)]) -> String {
 /// so it names no other pages).
 pub fn man_commands(cmd: &clap::Command) -> String {
     let mut out = ".SH COMMANDS\n".to_owned();
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    let mut subs: Vec<&clap::Command> =
+        cmd.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+    subs.sort_by_key(|s| s.get_display_order());
+    for sub in subs {
         let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
         out.push_str(&format!(
             ".TP\n\\fBacronis\\-reports {}\\fR\n{}\n",
