@@ -91,7 +91,7 @@ fn every_job_file_in_the_readme_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let jobs: Vec<String> = blocks(&readme(), "yaml")
         .into_iter()
-        .filter(|b| b.starts_with("version: 1"))
+        .filter(|b| b.lines().any(|l| l == "version: 1"))
         .collect();
     assert!(!jobs.is_empty());
     for (i, job) in jobs.iter().enumerate() {
@@ -115,6 +115,63 @@ fn the_sandbox_scenario_in_the_readme_loads() {
     for scenario in scenarios {
         acronis_reports::sandbox::Scenario::from_yaml_str(&scenario).unwrap();
     }
+}
+
+/// Runs `job` (a README example) with `run --sandbox` as a user would, with a quick sandbox, and
+/// returns the manifest.
+fn run_against_the_sandbox(job: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.yml"), job).unwrap();
+    std::fs::write(dir.path().join("quick.yml"), "generation_delay: 100ms\n").unwrap();
+    binary()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "job.yml",
+            "--sandbox",
+            "--sandbox-scenario",
+            "quick.yml",
+        ])
+        .args(["--as-of", "2026-11-27", "--out", "out"])
+        .assert()
+        .success();
+    let manifest = std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap();
+    serde_json::from_str(&manifest).unwrap()
+}
+
+#[test]
+fn every_job_file_in_the_readme_runs_against_the_sandbox() {
+    let jobs: Vec<String> = blocks(&readme(), "yaml")
+        .into_iter()
+        .filter(|b| b.lines().any(|l| l == "version: 1"))
+        .collect();
+    assert!(!jobs.is_empty());
+    for job in jobs {
+        let manifest = run_against_the_sandbox(&job);
+        let reports = manifest["reports"].as_array().unwrap();
+        assert!(!reports.is_empty(), "{job}");
+    }
+}
+
+#[test]
+fn the_children_of_example_in_the_readme_runs_against_the_default_sandbox_tree() {
+    let fragment = blocks(&readme(), "yaml")
+        .into_iter()
+        .find(|b| b.contains("children_of:"))
+        .expect("a children_of example");
+    let manifest = run_against_the_sandbox(&format!("version: 1\n{fragment}"));
+    let mut names: Vec<&str> = manifest["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tenant_name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    // `*GmbH*`, recursive, without `Test *`, the disabled and the trial customer.
+    assert_eq!(
+        names,
+        ["Alpenblick GmbH", "Brenner Bau GmbH", "Donau Logistik GmbH"]
+    );
 }
 
 #[test]

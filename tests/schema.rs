@@ -1,5 +1,6 @@
 //! The committed JSON Schema (`schema/job.schema.json`, used by editors through the
-//! `# yaml-language-server: $schema=...` line of our examples) must match the code.
+//! `# yaml-language-server: $schema=URL` line of our examples, at this release's tag) must match
+//! the code.
 
 use std::path::Path;
 
@@ -64,7 +65,7 @@ fn examples_point_editors_at_the_schema() {
         if is_job {
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(
-                text.starts_with("# yaml-language-server: $schema=../schema/job.schema.json"),
+                text.starts_with(&acronis_reports::job::modeline()),
                 "{} must start with the schema line",
                 path.display()
             );

@@ -16,7 +16,9 @@ use jiff::civil::Date;
 /// Progress and logs go to standard error: on a terminal `run` shows a live progress display;
 /// in CI (CI, GITHUB_ACTIONS or GITLAB_CI set) or when standard error is not a terminal, one line
 /// per state change (in a `::group::` on GitHub Actions); `--log-format json` writes one JSON
-/// object per line instead. NO_COLOR turns colours off; RUST_LOG sets the log filter.
+/// object per line instead (every report event with a "ts" timestamp; warnings and errors as
+/// {"event":"log","level":...,"message":...}). NO_COLOR turns colours off; RUST_LOG sets the
+/// log filter.
 /// Shell completions: `acronis-reports completions SHELL`; man page: `acronis-reports man`.
 #[derive(Debug, Parser)]
 #[command(
@@ -28,16 +30,16 @@ use jiff::civil::Date;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    // The logging options are global (they may follow the subcommand), so every subcommand's
+    // help lists them: one line each here, the details once in the top-level help.
     /// More detail in the log (repeat for even more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only warnings and errors in the log, and no progress display.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// How progress and logs are written to standard error: `text` for people (a live progress
-    /// display on a terminal, else one line per state change) or `json` for machines (one JSON
-    /// object per line: every report event with a "ts" timestamp, and warnings and errors as
-    /// {"event":"log","level":...,"message":...}).
+    /// The log on standard error: text for people, or json (one object per line; see
+    /// `acronis-reports --help`).
     #[arg(
         long,
         global = true,
@@ -63,6 +65,7 @@ pub enum Command {
     ///
     /// Writes one file per tenant × period × format under the output folder, plus SHA256SUMS,
     /// manifest.json and summary.md. Try it without credentials: `--sandbox`.
+    #[command(after_long_help = super::help::run_after_help())]
     Run(RunArgs),
     /// Check a job file and print the reports it resolves to. Touches no network.
     Validate(JobArgs),
@@ -73,9 +76,13 @@ pub enum Command {
     /// Exit 0 when everything matches, 1 when a file is missing, extra or changed.
     Verify(VerifyArgs),
     /// Serve the built-in simulator of the reports API on loopback, for trying jobs and CI.
+    #[command(after_long_help = super::help::sandbox_after_help())]
     Sandbox(SandboxArgs),
     /// Print the JSON Schema of the job file (for editor completion and validation).
-    Schema,
+    ///
+    /// With --modeline, print the line that points yaml-language-server editors (VS Code, Neovim,
+    /// Helix…) at this release's schema; put it first in a job file.
+    Schema(SchemaArgs),
     /// Combine the output folders of a sharded run (`run --shard I/N`) into one folder.
     ///
     /// Give the output folder of every shard (in any order) and a new or empty --out folder.
@@ -98,6 +105,31 @@ pub enum Command {
     ///
     /// Example: `acronis-reports man > acronis-reports.1 && man ./acronis-reports.1`.
     Man,
+}
+
+/// The command line, for parsing, completions and the man page. The commands that write no log
+/// get hidden copies of the logging options: clap then does not propagate the global ones into
+/// them, so their help does not list options that mean nothing there (they are still accepted).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let logging: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    ["schema", "completions", "man"]
+        .into_iter()
+        .fold(cmd, |cmd, name| {
+            cmd.mut_subcommand(name, |sub| sub.args(logging.iter().cloned()))
+        })
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print the `# yaml-language-server: $schema=URL` line instead of the schema.
+    #[arg(long)]
+    pub modeline: bool,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +234,8 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
-    /// A scenario file: generation delay, token lifetime, injected faults.
+    /// A scenario file (YAML): delays, injected faults, the tenant tree; its keys are listed
+    /// below (`sandbox --help`).
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
 }

@@ -17,7 +17,9 @@ use acronis_reports::{duration, merge, verify};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::args::{ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, VerifyArgs};
+use super::args::{
+    ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, SchemaArgs, VerifyArgs,
+};
 use super::signals::Interruption;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
 
@@ -31,7 +33,7 @@ fn today_utc() -> Date {
 
 fn load_job(args: &JobArgs) -> Result<Job, Fatal> {
     let as_of = args.as_of.unwrap_or_else(today_utc);
-    job::load(&args.job, as_of).map_err(Fatal::input)
+    job::load(&args.job, as_of).map_err(|e| Fatal::job(&e))
 }
 
 /// The async runtime, with room for `downloads` downloads at once: each holds
@@ -186,7 +188,11 @@ fn print_plan_json(job: &Job, plan: &Plan, discovery: &[DiscoveryRecord]) -> std
     out.flush()
 }
 
-pub fn schema() -> Outcome {
+pub fn schema(args: &SchemaArgs) -> Outcome {
+    if args.modeline {
+        println!("{}", job::modeline());
+        return Ok(EXIT_OK);
+    }
     let text = serde_json::to_string_pretty(&job::json_schema())
         .map_err(|e| Fatal::failed(format!("cannot print the schema: {e}")))?;
     println!("{text}");

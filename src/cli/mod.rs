@@ -3,12 +3,13 @@
 mod args;
 mod commands;
 mod generate;
+mod help;
 mod progress;
 mod signals;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use args::{Cli, Command};
 
@@ -22,6 +23,8 @@ pub const EXIT_NOTHING_ATTEMPTED: u8 = 2;
 pub struct Fatal {
     pub code: u8,
     pub message: String,
+    /// The message drawn for a terminal (e.g. job-file snippets), if it has such a form.
+    pub report: Option<String>,
 }
 
 impl Fatal {
@@ -30,6 +33,16 @@ impl Fatal {
         Self {
             code: EXIT_NOTHING_ATTEMPTED,
             message: message.to_string(),
+            report: None,
+        }
+    }
+
+    /// A job file that cannot be used: its problems drawn as snippets, in colour on a terminal.
+    pub fn job(error: &acronis_reports::job::JobError) -> Self {
+        Self {
+            code: EXIT_NOTHING_ATTEMPTED,
+            message: error.to_string(),
+            report: Some(error.render(progress::color())),
         }
     }
 
@@ -38,12 +51,13 @@ impl Fatal {
         Self {
             code: EXIT_FAILED,
             message: message.to_string(),
+            report: None,
         }
     }
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&args::command().get_matches()).unwrap_or_else(|e| e.exit());
     progress::init(cli.log_format, cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Run(args) => commands::run(args),
@@ -51,7 +65,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => commands::plan(args),
         Command::Verify(args) => commands::verify(args),
         Command::Sandbox(args) => commands::sandbox(args),
-        Command::Schema => commands::schema(),
+        Command::Schema(args) => commands::schema(&args),
         Command::Merge(args) => commands::merge(args),
         Command::Completions(args) => generate::completions(args.shell),
         Command::Man => generate::man(),
@@ -59,7 +73,7 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(fatal) => {
-            progress::fatal(&fatal.message);
+            progress::fatal(&fatal.message, fatal.report.as_deref());
             ExitCode::from(fatal.code)
         }
     }

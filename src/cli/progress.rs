@@ -71,7 +71,12 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
         LogFormat::Text if terminal && !quiet && !in_ci() => Mode::Bar,
         LogFormat::Text => Mode::Lines,
     };
-    let color = mode != Mode::Json && terminal && std::env::var_os("NO_COLOR").is_none();
+    // CLICOLOR_FORCE (the common convention) asks for colours where they would not be on, e.g.
+    // in a CI log that renders ANSI, or in the tests of the coloured output.
+    let forced = std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0");
+    let color = mode != Mode::Json
+        && (forced || terminal)
+        && std::env::var_os("NO_COLOR").is_none_or(|_| forced);
     let _ = SETTINGS.set(Settings { mode, color });
 
     let default = match (quiet, verbose, mode) {
@@ -113,10 +118,19 @@ pub fn human_stderr() -> bool {
     settings().mode != Mode::Json
 }
 
-/// The error that ends the command: `error: …`, or a JSON log record in JSON mode.
-pub fn fatal(message: &str) {
+/// Whether standard error takes ANSI colours.
+pub fn color() -> bool {
+    settings().color
+}
+
+/// The error that ends the command: `error: …` (or its drawn `report`, which says `error:`
+/// itself), or a JSON log record of the plain message in JSON mode.
+pub fn fatal(message: &str, report: Option<&str>) {
     if human_stderr() {
-        eprintln!("error: {message}");
+        match report {
+            Some(report) => eprintln!("{report}"),
+            None => eprintln!("error: {message}"),
+        }
     } else {
         json_line(&log_record("error", message, &serde_json::Map::new()));
     }

@@ -192,23 +192,22 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     if by_period {
         table.push_str("| Period ");
     }
-    table.push_str("| SKU | Offering item | Tenants | Billable | Unit |\n");
+    table.push_str("| SKU | Offering item | Tenants | Billable |\n");
     if by_period {
         table.push_str("| --- ");
     }
-    table.push_str("| --- | --- | ---: | ---: | --- |\n");
+    table.push_str("| --- | --- | ---: | ---: |\n");
     for total in billing.skus.iter().take(MAX_TOTAL_ROWS) {
         if by_period {
             let _ = write!(table, "| {} ", period_name(&total.period));
         }
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             cell(&total.sku),
             cell(&total.offering_item),
             total.tenants,
-            cell(&total.value),
-            cell(&total.unit)
+            cell(&amount(&total.value, &total.unit, &total.offering_item)),
         );
     }
     let left_out = billing.skus.len().saturating_sub(MAX_TOTAL_ROWS) + billing.skus_left_out;
@@ -227,11 +226,11 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     if by_period {
         table.push_str("| Period ");
     }
-    table.push_str("| Tenant | SKU | Offering item | Billable | Unit |\n");
+    table.push_str("| Tenant | SKU | Offering item | Billable |\n");
     if by_period {
         table.push_str("| --- ");
     }
-    table.push_str("| --- | --- | --- | ---: | --- |\n");
+    table.push_str("| --- | --- | --- | ---: |\n");
     let shown = billing.invoice.len().min(MAX_ROWS_PER_PERIOD);
     for row in billing.invoice.iter().take(shown) {
         if by_period {
@@ -239,12 +238,11 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
         }
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             cell(&row.tenant_name),
             cell(&row.sku),
             cell(&row.offering_item),
-            cell(&row.value),
-            cell(&row.unit),
+            cell(&amount(&row.value, &row.unit, &row.offering_item)),
         );
     }
     out.push_str(&fold(table, shown, "tenant × SKU rows"));
@@ -257,6 +255,53 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
         );
     }
     out
+}
+
+/// A billable figure as a person writes it: bytes in binary units with one decimal (billing.csv
+/// keeps the exact bytes), points with their word, and a count of seats or devices where the
+/// offering item says which (the vendor's `quantity`, or no unit at all in csv_v2_0 files);
+/// any other count stays a plain number.
+pub(crate) fn amount(value: &str, unit: &str, item: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    match unit {
+        "bytes" => match value.parse::<f64>() {
+            Ok(bytes) if bytes.abs() >= 1024.0 => {
+                let mut scaled = bytes;
+                let mut prefix = "B";
+                for next in ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"] {
+                    if scaled.abs() < 1024.0 {
+                        break;
+                    }
+                    scaled /= 1024.0;
+                    prefix = next;
+                }
+                format!("{scaled:.1} {prefix}")
+            }
+            _ => format!("{value} B"),
+        },
+        "points" => format!("{value} points"),
+        "quantity" | "" => {
+            let item = item.to_ascii_lowercase();
+            let noun = if item.contains("seat") || item.contains("mailbox") {
+                Some(("seat", "seats"))
+            } else if ["workstation", "server", "vms", "mobile", "device"]
+                .iter()
+                .any(|word| item.contains(word))
+            {
+                Some(("device", "devices"))
+            } else {
+                None
+            };
+            match noun {
+                Some((one, _)) if value == "1" => format!("1 {one}"),
+                Some((_, many)) => format!("{value} {many}"),
+                None => value.to_owned(),
+            }
+        }
+        other => format!("{value} {other}"),
+    }
 }
 
 /// The rule in words, e.g. "scope auto (total for customers, production for others), measure
@@ -411,8 +456,8 @@ fn section(
     if fold {
         let _ = write!(out, "<details><summary>{counts}</summary>\n\n");
     }
-    out.push_str("| Tenant | Formats | SKU check | Rows | DR compute points | Bytes | SHA-256 |\n");
-    out.push_str("| --- | --- | --- | ---: | ---: | ---: | --- |\n");
+    out.push_str("| Tenant | Formats | SKU check | Rows | DR compute points | SHA-256 |\n");
+    out.push_str("| --- | --- | --- | ---: | ---: | --- |\n");
     for (_, row) in &shown {
         out.push_str(row);
     }
@@ -470,9 +515,9 @@ fn row(report: &ReportResult) -> String {
     let dr = report
         .dr_compute_points
         .map_or_else(|| DASH.to_owned(), |p| format!("{p:.2}"));
-    let bytes = per_file(|f| f.bytes.to_string());
+    // File sizes are not usage; they stay in manifest.json, next to the checksums.
     let sha = per_file(|f| code(prefix(&f.sha256)));
-    format!("| {tenant} | {formats} | {sku} | {rows} | {dr} | {bytes} | {sha} |\n")
+    format!("| {tenant} | {formats} | {sku} | {rows} | {dr} | {sha} |\n")
 }
 
 fn problems(reports: &ReportLog, mut found: Vec<ProblemKey>) -> io::Result<String> {
@@ -699,7 +744,7 @@ mod tests {
         assert!(text.contains("## 2026-10\n"), "{text}");
         assert_eq!(
             table_rows(&text),
-            ["| acme | csv_v2_0 | ok | 42 | — | 4945 | `0123456789ab` |"]
+            ["| acme | csv_v2_0 | ok | 42 | — | `0123456789ab` |"]
         );
         assert!(!text.contains("## Problems"));
     }
@@ -742,7 +787,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("| globex — **failed** | — | — | — | — | — | — |"),
+            text.contains("| globex — **failed** | — | — | — | — | — |"),
             "{text}"
         );
         let problems = &text[text.find("## Problems").unwrap()..];
@@ -784,7 +829,7 @@ mod tests {
         assert!(text.contains("· 1 warning ·"), "{text}");
         assert_eq!(
             table_rows(&text)[0],
-            "| acme | csv_v2_0, json_v2_0 | missing 3/42, skipped | 42, — | 12.35 | 4945, 9000 | `0123456789ab`, `fedcba987654` |"
+            "| acme | csv_v2_0, json_v2_0 | missing 3/42, skipped | 42, — | 12.35 | `0123456789ab`, `fedcba987654` |"
         );
         assert!(text.contains("warning: 3 of 42 rows in the csv\\_v2\\_0 file lack a SKU — *what to do:* the partner may lack SKU access: ask Acronis support to enable it\n"), "{text}");
         assert!(text.contains("(checks.skus: required) — *what to do:* the partner may lack SKU access: ask Acronis support to enable it, or set `checks.skus: warn`"), "{text}");
@@ -806,7 +851,7 @@ mod tests {
             .match_indices('|')
             .filter(|(i, _)| !rows[0][..*i].ends_with('\\'))
             .count();
-        assert_eq!(bare_pipes, 8);
+        assert_eq!(bare_pipes, 7);
     }
 
     #[test]
@@ -884,18 +929,18 @@ mod tests {
             "## Billable usage\n\n\
              From billing.csv: 3 invoice lines of 1 report, billed on scope auto (total for customers, production for partners), measure auto (delta for compute\\_points, pw\\_compute\\_points, dre\\_compute\\_points, p\\_dre\\_compute\\_points; absolute for the rest) (`billing` in the job file; the vendor's own rule).\n\n\
              ### By SKU\n\n\
-             | SKU | Offering item | Tenants | Billable | Unit |\n\
-             | --- | --- | ---: | ---: | --- |\n\
-             | DR | pw\\_DR | 1 | 0.50 | points |\n\
-             | S1 | pw\\_S1 | 2 | 1073741829 | bytes |\n\
-             | — | pw\\_ | 1 | 7 | — |\n\n\
+             | SKU | Offering item | Tenants | Billable |\n\
+             | --- | --- | ---: | ---: |\n\
+             | DR | pw\\_DR | 1 | 0.50 points |\n\
+             | S1 | pw\\_S1 | 2 | 1.0 GiB |\n\
+             | — | pw\\_ | 1 | 7 |\n\n\
              ### By tenant and SKU\n\n\
-             | Tenant | SKU | Offering item | Billable | Unit |\n\
-             | --- | --- | --- | ---: | --- |\n\
-             | Kunde | S1 | pw\\_S1 | 1073741824 | bytes |\n\
-             | Kunde | — | pw\\_ | 7 | — |\n\
-             | Zeta | S1 | pw\\_S1 | 5 | bytes |\n\
-             | Zeta | DR | pw\\_DR | 0.50 | points |\n\n"
+             | Tenant | SKU | Offering item | Billable |\n\
+             | --- | --- | --- | ---: |\n\
+             | Kunde | S1 | pw\\_S1 | 1.0 GiB |\n\
+             | Kunde | — | pw\\_ | 7 |\n\
+             | Zeta | S1 | pw\\_S1 | 5 B |\n\
+             | Zeta | DR | pw\\_DR | 0.50 points |\n\n"
         );
         assert!(
             text.find("**1 of 1 report ok**").unwrap() < text.find("## Billable usage").unwrap()
@@ -906,6 +951,35 @@ mod tests {
                 .unwrap()
                 .contains("Billable usage")
         );
+    }
+
+    #[test]
+    fn billable_amounts_read_as_people_write_them() {
+        let cases = [
+            ("219586702131", "bytes", "pw_base_storage", "204.5 GiB"),
+            ("1073741824", "bytes", "storage", "1.0 GiB"),
+            ("1536", "bytes", "storage", "1.5 KiB"),
+            ("1099511627776", "bytes", "storage", "1.0 TiB"),
+            ("512", "bytes", "storage", "512 B"),
+            (
+                "3308.56",
+                "points",
+                "pw_base_adv_dr_compute_points",
+                "3308.56 points",
+            ),
+            ("189", "quantity", "pw_base_m365_seats", "189 seats"),
+            ("1", "", "pw_base_m365_seats", "1 seat"),
+            ("36", "quantity", "pw_base_servers", "36 devices"),
+            ("45", "", "pw_base_vms", "45 devices"),
+            ("1", "quantity", "pw_base_workstations", "1 device"),
+            ("7", "quantity", "pw_base_backup_jobs", "7"),
+            ("7", "", "", "7"),
+            ("2", "GB", "x", "2 GB"),
+            ("", "bytes", "storage", ""),
+        ];
+        for (value, unit, item, expected) in cases {
+            assert_eq!(amount(value, unit, item), expected, "{value} {unit} {item}");
+        }
     }
 
     #[test]
@@ -934,9 +1008,7 @@ mod tests {
         assert!(text.contains("_1 ok report has no csv\\_v2\\_0 or json\\_v2\\_0 file, so it is not in billing.csv._"), "{text}");
         assert!(text.contains(" 1 line of a tenant already billed by an earlier report of this run is counted once below."), "{text}");
         assert!(
-            text.contains(
-                "| Period | Tenant | SKU | Offering item | Billable | Unit |\n| --- | --- |"
-            ),
+            text.contains("| Period | Tenant | SKU | Offering item | Billable |\n| --- | --- |"),
             "{text}"
         );
         assert!(text.contains("| 2026-10 | a | S1 |"), "{text}");

@@ -233,6 +233,37 @@ fn yes() -> bool {
     true
 }
 
+/// The partner of the README's `children_of` example, which the default tenant tree hangs from.
+pub const DEFAULT_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001";
+
+/// The tenant tree of a scenario that defines none, so that `children_of` examples run as
+/// written: under [`DEFAULT_PARTNER`], customers (some named `… GmbH`, one `Test …`), a
+/// sub-partner with a customer of its own, a disabled and a trial customer.
+pub fn default_tenant_tree() -> Vec<TreeTenant> {
+    const SUB_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a010";
+    let tenant = |n: u32, name: &str, kind: &str, parent: &str| TreeTenant {
+        id: format!("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a{n:03}"),
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        parent_id: parent.to_owned(),
+        enabled: true,
+        pricing_mode: "production".to_owned(),
+    };
+    let mut tree = vec![
+        tenant(2, "Alpenblick GmbH", "customer", DEFAULT_PARTNER),
+        tenant(3, "Brenner Bau GmbH", "customer", DEFAULT_PARTNER),
+        tenant(4, "Test Labor GmbH", "customer", DEFAULT_PARTNER),
+        tenant(5, "Seeblick Hotel AG", "customer", DEFAULT_PARTNER),
+        tenant(10, "Reseller Süd", "partner", DEFAULT_PARTNER),
+        tenant(11, "Donau Logistik GmbH", "customer", SUB_PARTNER),
+        tenant(6, "Altkunde GmbH", "customer", DEFAULT_PARTNER),
+        tenant(7, "Probe GmbH", "customer", DEFAULT_PARTNER),
+    ];
+    tree[6].enabled = false;
+    tree[7].pricing_mode = "trial".to_owned();
+    tree
+}
+
 fn production() -> String {
     "production".to_owned()
 }
@@ -254,7 +285,7 @@ impl Default for Scenario {
             empty_stored_list_at_first: false,
             pad_bytes: 0,
             deterministic_ids: false,
-            tenant_tree: Vec::new(),
+            tenant_tree: default_tenant_tree(),
             children_page_size: 100,
             content: ContentKnobs::default(),
         }

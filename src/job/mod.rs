@@ -23,6 +23,13 @@ use crate::paths::safe_component;
 use crate::period::{Period, PeriodSpec};
 use crate::report::{BillingMeasure, BillingRule, BillingScope, Format, ReportKind, ReportLevel};
 
+mod diagnostic;
+mod schema;
+mod suggest;
+
+pub use diagnostic::key_path;
+pub use schema::{SCHEMA_URL, json_schema, modeline};
+
 /// Job files larger than this are refused before parsing; 10 000 tenants take about 1 MiB.
 const MAX_JOB_FILE_BYTES: u64 = 32 * 1024 * 1024;
 const MAX_CONCURRENCY: u32 = 1_000;
@@ -381,11 +388,6 @@ impl JsonSchema for PeriodValue {
     }
 }
 
-/// The JSON Schema of the job file, for editors and `acronis-reports schema`.
-pub fn json_schema() -> Schema {
-    schemars::schema_for!(JobFile)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The validated job
 // ---------------------------------------------------------------------------------------------
@@ -457,6 +459,8 @@ pub struct Pos {
 pub struct Problem {
     pub pos: Option<Pos>,
     pub message: String,
+    /// What to write instead, when the message alone does not say it.
+    pub help: Option<String>,
 }
 
 /// Everything wrong with a job file, each with its place.
@@ -468,31 +472,28 @@ pub enum JobError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", render_problems(path, problems))]
+    /// Displayed as plain snippets (`render` draws them in colour).
+    #[error("{}", diagnostic::render(path, text.as_deref(), problems, false))]
     Invalid {
         path: PathBuf,
+        /// The file's text, to show the lines the problems are on (None when it is not text).
+        text: Option<String>,
         problems: Vec<Problem>,
     },
 }
 
-fn render_problems(path: &Path, problems: &[Problem]) -> String {
-    let mut out = String::new();
-    for (i, problem) in problems.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        match problem.pos {
-            Some(pos) => out.push_str(&format!(
-                "{}:{}:{}: {}",
-                path.display(),
-                pos.line,
-                pos.column,
-                problem.message
-            )),
-            None => out.push_str(&format!("{}: {}", path.display(), problem.message)),
+impl JobError {
+    /// The problems drawn as snippets; `color` for a terminal.
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            Self::Invalid {
+                path,
+                text,
+                problems,
+            } => diagnostic::render(path, text.as_deref(), problems, color),
+            Self::Read { .. } => self.to_string(),
         }
     }
-    out
 }
 
 /// Reads, parses and checks a job file. Periods are resolved against `as_of`.
@@ -505,11 +506,13 @@ pub fn load(path: &Path, as_of: Date) -> Result<Job, JobError> {
     if size > MAX_JOB_FILE_BYTES {
         return Err(JobError::Invalid {
             path: path.to_owned(),
+            text: None,
             problems: vec![Problem {
                 pos: None,
                 message: format!(
                     "the file is {size} bytes; job files are limited to {MAX_JOB_FILE_BYTES} bytes"
                 ),
+                help: None,
             }],
         });
     }
@@ -519,22 +522,85 @@ pub fn load(path: &Path, as_of: Date) -> Result<Job, JobError> {
 
 /// Parses and checks job-file bytes; `path` is only used to name the file in errors.
 pub fn parse(path: &Path, bytes: &[u8], as_of: Date) -> Result<Job, JobError> {
-    let invalid = |problems| JobError::Invalid {
+    let text = std::str::from_utf8(bytes).map_err(|e| JobError::Invalid {
         path: path.to_owned(),
-        problems,
-    };
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        invalid(vec![Problem {
+        text: None,
+        problems: vec![Problem {
             pos: None,
             message: format!("the file is not UTF-8 text (byte {})", e.valid_up_to()),
-        }])
+            help: Some("save the job file as UTF-8".into()),
+        }],
     })?;
-    let file: JobFile = serde_saphyr::from_str_with_options(text, yaml_options())
-        .map_err(|e| invalid(vec![yaml_problem(&e)]))?;
+    let invalid = |problems| JobError::Invalid {
+        path: path.to_owned(),
+        text: Some(text.to_owned()),
+        problems,
+    };
+    if let Some(problem) = suggest::layout_problem(text) {
+        return Err(invalid(vec![problem]));
+    }
+    // Serde stops at the first error. So that one pass fixes them all, a line with an error
+    // that can be left out (an optional `key: value` on one line) is blanked and the file read
+    // again, collecting each error, up to the number shown.
+    let mut problems = Vec::new();
+    let mut attempt = Cow::Borrowed(text);
+    let file = loop {
+        match serde_saphyr::from_str_with_options::<JobFile>(&attempt, yaml_options()) {
+            Ok(file) => break Some(file),
+            Err(e) => {
+                problems.push(yaml_problem(&e, text));
+                let line = e.location().map(|loc| loc.line());
+                match line.and_then(|line| without_line(&attempt, line)) {
+                    Some(next) if problems.len() < diagnostic::MAX_SHOWN => {
+                        attempt = Cow::Owned(next);
+                    }
+                    _ => break None,
+                }
+            }
+        }
+    };
+    let Some(file) = file else {
+        return Err(invalid(problems));
+    };
     let sha256 = hex::encode(Sha256::digest(bytes));
-    Validator::default()
-        .validate(file, path, sha256, as_of)
-        .map_err(invalid)
+    match Validator::default().validate(file, path, sha256, as_of) {
+        Ok(job) if problems.is_empty() => Ok(job),
+        Ok(_) => Err(invalid(problems)),
+        Err(more) => {
+            problems.extend(more);
+            problems.sort_by_key(|p| p.pos);
+            Err(invalid(problems))
+        }
+    }
+}
+
+/// `text` with line `line` (1-based) blanked, if that line is an optional `key: value` whose
+/// value is all on it (nothing indented below), so the rest still parses the same way.
+fn without_line(text: &str, line: u64) -> Option<String> {
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let this = *lines.get(index)?;
+    let indent = this.len() - this.trim_start().len();
+    let (key, value) = this.trim_start().split_once(':')?;
+    let simple_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !simple_key || matches!(key, "version" | "tenants") || value.trim().is_empty() {
+        return None;
+    }
+    let nested = lines[index + 1..]
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|next| next.len() - next.trim_start().len() > indent);
+    if nested {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, l) in lines.iter().enumerate() {
+        if i != index {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    Some(out)
 }
 
 fn yaml_options() -> serde_saphyr::Options {
@@ -556,76 +622,26 @@ fn yaml_options() -> serde_saphyr::Options {
     options
 }
 
-fn yaml_problem(error: &serde_saphyr::Error) -> Problem {
+fn yaml_problem(error: &serde_saphyr::Error, text: &str) -> Problem {
     let pos = error.location().map(|loc| Pos {
         line: loc.line(),
         column: loc.column(),
     });
     let raw = error.without_snippet().to_string();
-    let message = plain_yaml_message(strip_location_suffix(&raw));
-    let message = match suggestion(&message) {
-        Some(hint) => format!("{message}; {hint}"),
-        None => message,
-    };
-    Problem { pos, message }
+    let message = strip_location_suffix(&raw);
+    // A missing key is missing from the whole file, not from the line the reader stopped at.
+    let pos = pos.filter(|_| !message.starts_with("missing field"));
+    let key = pos.and_then(|pos| key_path(text, pos));
+    let (message, help) = suggest::explain(message, key.as_deref());
+    Problem { pos, message, help }
 }
 
-/// Rewrites the YAML library's wording where it addresses programmers rather than users.
-fn plain_yaml_message(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("duplicate mapping key") {
-        let key = rest
-            .trim_start_matches(':')
-            .split(',')
-            .next()
-            .unwrap_or("")
-            .trim();
-        return format!(
-            "key `{key}` is a duplicate: it appears twice in the same mapping; keep only one of them"
-        );
-    }
-    message.to_owned()
-}
-
-/// Removes the ` at line N, column M` that the YAML error adds, since we print the position first.
+/// Removes the ` at line N, column M` that the YAML error adds, since the snippet shows where.
 fn strip_location_suffix(message: &str) -> &str {
     match message.rfind(" at line ") {
         Some(i) if message[i..].contains("column") => &message[..i],
         _ => message,
     }
-}
-
-/// For serde's "unknown field `x`, expected one of `a`, `b`" and "unknown variant" messages,
-/// names the closest valid word.
-fn suggestion(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("unknown field ")
-        .or_else(|| message.strip_prefix("unknown variant "))?;
-    let given = rest.split('`').nth(1)?;
-    let (_, expected) = rest.split_once("expected one of ")?;
-    let candidates: Vec<&str> = expected
-        .split(", ")
-        .map(|c| c.trim_matches(|ch: char| ch == '`' || ch.is_whitespace()))
-        .collect();
-    let best = candidates
-        .iter()
-        .map(|c| (edit_distance(&given.to_lowercase(), c), *c))
-        .min()?;
-    (best.0 <= given.len().max(3) / 2 + 1).then(|| format!("did you mean `{}`?", best.1))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous_diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous_diagonal + usize::from(ca != *cb);
-            previous_diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[derive(Default)]
@@ -635,9 +651,16 @@ struct Validator {
 
 impl Validator {
     fn problem(&mut self, pos: Pos, message: impl Into<String>) {
+        // The messages put the fix after the first `; `; the snippet shows it as help.
+        let message: String = message.into();
+        let (message, help) = match message.split_once("; ") {
+            Some((what, fix)) => (what.to_owned(), Some(fix.to_owned())),
+            None => (message, None),
+        };
         self.problems.push(Problem {
             pos: Some(pos),
-            message: message.into(),
+            message,
+            help,
         });
     }
 
@@ -662,7 +685,7 @@ impl Validator {
                 self.problem(
                     c.pos(),
                     format!(
-                        "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}",
+                        "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}; write a whole number in that range (default 4)",
                         c.value()
                     ),
                 );
@@ -731,7 +754,7 @@ impl Validator {
             for item in items.value() {
                 let name = item.value().trim();
                 if name.is_empty() {
-                    self.problem(item.pos(), "an empty name in billing.delta_items: give an offering item name such as pw_compute_points");
+                    self.problem(item.pos(), "an empty name in billing.delta_items; give an offering item name such as pw_compute_points");
                 } else if !rule.delta_items.iter().any(|i| i == name) {
                     rule.delta_items.push(name.to_owned());
                 }
@@ -762,7 +785,10 @@ impl Validator {
                 ("timeout", &section.timeout),
             ] {
                 if let Some(f) = field.as_ref().filter(|f| f.value().0.is_zero()) {
-                    self.problem(f.pos(), format!("polling.{name} must be longer than zero"));
+                    self.problem(
+                        f.pos(),
+                        format!("polling.{name} must be longer than zero; e.g. 5s"),
+                    );
                 }
             }
             if let Some(max) = &section.max_interval
@@ -808,14 +834,14 @@ impl Validator {
                 (Some(id), Some(_)) => {
                     self.problem(
                         id.pos(),
-                        "an entry has either `id` (one tenant) or `children_of` (a partner's children), not both",
+                        "an entry has either `id` (one tenant) or `children_of` (a partner's children), not both; keep one of them",
                     );
                     continue;
                 }
                 (None, None) => {
                     self.problem(
                         entries.pos(),
-                        "a tenant entry needs `id: <tenant UUID>` or `children_of: <partner UUID>`",
+                        "a tenant entry has neither `id` nor `children_of`; add `id: <tenant UUID>` for one tenant, or `children_of: <partner UUID>` for a partner's children",
                     );
                     continue;
                 }
@@ -858,7 +884,7 @@ impl Validator {
                 self.problem(
                     name_pos,
                     format!(
-                        "tenant name `{name}` is already used on line {} (names label output folders and must be unique, ignoring case)",
+                        "tenant name `{name}` is already used on line {} (names label output folders and must be unique, ignoring case); give one of them another `name`",
                         first.line
                     ),
                 );
@@ -925,7 +951,7 @@ impl Validator {
             if let Some(pos) = pos {
                 self.problem(
                     pos,
-                    format!("`{key}` only applies to `children_of` entries, not to a tenant given by `id`"),
+                    format!("`{key}` only applies to `children_of` entries, not to a tenant given by `id`; remove it, or write `children_of:` instead of `id:` to report on the tenant's children"),
                 );
             }
         }
@@ -982,7 +1008,7 @@ impl Validator {
             if formats.contains(format.value()) {
                 self.problem(
                     format.pos(),
-                    format!("format {} is listed twice", format.value()),
+                    format!("format {} is listed twice; remove one", format.value()),
                 );
             } else {
                 formats.push(*format.value());
@@ -1087,7 +1113,7 @@ mod tests {
         let message = problems(&format!(
             "version: 1\ntenants:\n  - id: {ACME}\n    fromats: [csv]\n"
         ));
-        assert!(message.starts_with("job.yml:4:5:"), "{message}");
+        assert!(message.contains("--> job.yml:4:5"), "{message}");
         assert!(
             message.contains("fromats") && message.contains("did you mean `formats`?"),
             "{message}"
@@ -1099,7 +1125,7 @@ mod tests {
         let message = problems(&format!(
             "version: 1\ndefaults:\n  kind: usage_sumary\ntenants:\n  - id: {ACME}\n"
         ));
-        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("--> job.yml:3"), "{message}");
         assert!(
             message.contains("usage_daily") && message.contains("did you mean `usage_summary`?"),
             "{message}"
@@ -1116,7 +1142,7 @@ mod tests {
         let message = problems(&format!(
             "version: 1\ndefaults:\n  level: itsef\ntenants:\n  - id: {ACME}\n"
         ));
-        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("--> job.yml:3"), "{message}");
         assert!(message.contains("did you mean `itself`?"), "{message}");
     }
 
@@ -1141,7 +1167,7 @@ mod tests {
         let message = problems(&format!(
             "version: 1\nbilling:\n  measure: absolute\n  delta_items: [compute_points]\ntenants:\n  - id: {ACME}\n"
         ));
-        assert!(message.starts_with("job.yml:4:"), "{message}");
+        assert!(message.contains("--> job.yml:4"), "{message}");
         assert!(
             message.contains("only applies with `measure: auto`"),
             "{message}"
@@ -1156,7 +1182,7 @@ mod tests {
         let message = problems(&format!(
             "version: 1\nbilling:\n  scope: customer\ntenants:\n  - id: {ACME}\n"
         ));
-        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("--> job.yml:3"), "{message}");
         assert!(message.contains("production"), "{message}");
     }
 
@@ -1165,7 +1191,7 @@ mod tests {
         let message = problems(&format!(
             "version: 1\npolling:\n  timeout: 30\ntenants:\n  - id: {ACME}\n"
         ));
-        assert!(message.starts_with("job.yml:3:"), "{message}");
+        assert!(message.contains("--> job.yml:3"), "{message}");
         assert!(message.contains("30s"), "{message}");
     }
 
@@ -1194,7 +1220,7 @@ mod tests {
         let message = parse(Path::new("job.yml"), text.as_bytes(), date(2026, 12, 1))
             .expect_err("refused on the first")
             .to_string();
-        assert!(message.contains("job.yml:5:31:"), "{message}");
+        assert!(message.contains("--> job.yml:5:31"), "{message}");
         assert!(
             message.contains("tenant acme") && message.contains("use previous_month"),
             "{message}"
@@ -1213,7 +1239,7 @@ mod tests {
             "{message}"
         );
         let message = problems("version: 1\ntenants: [\n");
-        assert!(message.starts_with("job.yml:"), "{message}");
+        assert!(message.contains("--> job.yml"), "{message}");
     }
 
     #[test]
@@ -1233,7 +1259,7 @@ mod tests {
             "took {:?}",
             started.elapsed()
         );
-        assert!(message.starts_with("job.yml"), "{message}");
+        assert!(message.contains("--> job.yml"), "{message}");
     }
 
     #[test]
@@ -1249,6 +1275,95 @@ mod tests {
             message.contains("job.yml:7:") && message.contains("already used on line 5"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn independent_errors_are_reported_together_with_key_paths_and_fixes() {
+        let message = problems(&format!(
+            "version: 1\ndefaults:\n  fromats: [csv_v2_0]\n  kind: summary\npolling:\n  timeout: 120\ntenants:\n  - id: acme\n  - id: {ACME}\n    formats: [csv, json_v2]\n"
+        ));
+        for needle in [
+            "--> job.yml:3:3",
+            "in `defaults.fromats`",
+            "did you mean `formats`?",
+            "--> job.yml:4:9",
+            "did you mean `usage_summary`?",
+            "--> job.yml:6:12",
+            "in `polling.timeout`",
+            "120s",
+            "--> job.yml:8:9",
+            "in `tenants[0].id`",
+            "in `tenants[1].formats[1]`",
+            "did you mean `json_v2_0`?",
+            "job.yml: 5 problems",
+        ] {
+            assert!(message.contains(needle), "{needle:?} not in:\n{message}");
+        }
+        // The next error of the same list item shows once the first is fixed.
+        let message = problems(&format!(
+            "version: 1\ntenants:\n  - id: {ACME}\n    formats: [csv, json_v2]\n"
+        ));
+        assert!(
+            message.contains("in `tenants[0].formats[1]`")
+                && message.contains("did you mean `json_v2_0`?"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn layout_mistakes_get_plain_words() {
+        let message = problems("# nothing yet\n");
+        assert!(
+            message.contains("the job file is empty") && message.contains("version: 1"),
+            "{message}"
+        );
+        let message = problems(&format!("version: 1\ntenants:\n\t- id: {ACME}\n"));
+        assert!(
+            message.contains("a tab in the indentation") && message.contains("--> job.yml:3:1"),
+            "{message}"
+        );
+        let message = problems(&format!(
+            "version: 1\ntenants:\n  - id: {ACME}\n   name: acme\n"
+        ));
+        assert!(
+            message.contains("the indentation does not match") && message.contains("--> job.yml:4"),
+            "{message}"
+        );
+        let message = problems(&format!(
+            "version: 1\ndefaults:\n  periods: previous_month\ntenants:\n  - id: {ACME}\n"
+        ));
+        assert!(
+            message.contains("`defaults.periods` takes a list")
+                && message.contains("`periods: [previous_month]`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn coloured_rendering_only_adds_styles() {
+        let error = parse_text(&format!(
+            "version: 1\npolling:\n  timeout: 120\ntenants:\n  - id: {ACME}\n"
+        ))
+        .expect_err("refused");
+        let coloured = error.render(true);
+        assert!(coloured.contains("\u{1b}["), "{coloured}");
+        let stripped: String = {
+            let mut out = String::new();
+            let mut chars = coloured.chars();
+            while let Some(c) = chars.next() {
+                if c == '\u{1b}' {
+                    for c in chars.by_ref() {
+                        if c == 'm' {
+                            break;
+                        }
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        assert_eq!(stripped, error.to_string());
     }
 
     #[test]
