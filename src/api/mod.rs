@@ -16,14 +16,16 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
-pub use error::{ApiError, UsageHistory, describe_error_body, one_line};
+pub use error::{
+    ApiError, UsageHistory, describe_error_body, describe_error_body_scrubbed, one_line,
+};
 pub use types::{
     ChildrenPage, CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem,
     TenantInfo,
 };
 
 use crate::retry::{Backoff, parse_retry_after};
-use crate::secret::Secret;
+use crate::secret::{Scrubber, Secret};
 
 /// API JSON bodies larger than this are refused: real answers are a few kilobytes.
 pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -90,7 +92,14 @@ pub struct Client {
     /// Why the server refused these credentials, once it has: every later call would be
     /// refused the same way.
     refused: std::sync::OnceLock<String>,
+    /// Every credential this client holds or has held, scrubbed from all server text it repeats.
+    scrubber: Scrubber,
+    /// Told each new credential value (a fetched token), e.g. to mask it in a CI log.
+    on_new_secret: Option<SecretHook>,
 }
+
+/// Called with each new credential value a client starts to use.
+pub type SecretHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Checks a data-center URL and turns it into the API base (`…/api/2/`). Only `https://` is
 /// accepted, except for loopback addresses (the sandbox and tests).
@@ -160,6 +169,20 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))?;
+        let scrubber = Scrubber::default();
+        match &credentials {
+            Credentials::Token(token) => {
+                scrubber.add(token.expose());
+            }
+            Credentials::Client { id, secret } => {
+                use base64::Engine as _;
+                let pair = format!("{id}:{}", secret.expose());
+                scrubber.add(secret.expose());
+                // What the token request's `Authorization: Basic …` carries.
+                scrubber.add(&base64::engine::general_purpose::STANDARD.encode(&pair));
+                scrubber.add(&pair);
+            }
+        }
         Ok(Self {
             http,
             base,
@@ -167,7 +190,89 @@ impl Client {
             token: Mutex::new(None),
             options,
             refused: std::sync::OnceLock::new(),
+            scrubber,
+            on_new_secret: None,
         })
+    }
+
+    /// Calls `hook` with every token this client fetches from now on (the caller knows the
+    /// credentials it passed in), e.g. to print `::add-mask::` in GitHub Actions.
+    pub fn on_new_secret(mut self, hook: SecretHook) -> Self {
+        self.on_new_secret = Some(hook);
+        self
+    }
+
+    /// Values that the caller should also treat as secret besides the ones it passed in:
+    /// the Basic encoding of `id:secret`.
+    pub fn derived_secrets(&self) -> Vec<String> {
+        match &self.credentials {
+            Credentials::Token(_) => Vec::new(),
+            Credentials::Client { id, secret } => {
+                use base64::Engine as _;
+                vec![
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{id}:{}", secret.expose())),
+                ]
+            }
+        }
+    }
+
+    /// `text` without any credential this client holds or has held: for any server text that
+    /// is repeated outside the client (report statuses, file excerpts).
+    pub fn scrub(&self, text: &str) -> String {
+        self.scrubber.scrub(text)
+    }
+
+    /// The error with every credential scrubbed from the text it carries.
+    fn scrubbed(&self, error: ApiError) -> ApiError {
+        let s = |text: String| self.scrubber.scrub(&text);
+        match error {
+            ApiError::Config(text) => ApiError::Config(s(text)),
+            ApiError::AuthRefused { status, reason } => ApiError::AuthRefused {
+                status,
+                reason: s(reason),
+            },
+            ApiError::Status {
+                method,
+                path,
+                status,
+                reason,
+                retry_after,
+            } => ApiError::Status {
+                method,
+                path: s(path),
+                status,
+                reason: s(reason),
+                retry_after,
+            },
+            ApiError::Transport {
+                method,
+                path,
+                message,
+            } => ApiError::Transport {
+                method,
+                path: s(path),
+                message: s(message),
+            },
+            ApiError::UntrustedCertificate {
+                method,
+                path,
+                message,
+            } => ApiError::UntrustedCertificate {
+                method,
+                path: s(path),
+                message: s(message),
+            },
+            ApiError::InvalidResponse {
+                method,
+                path,
+                detail,
+            } => ApiError::InvalidResponse {
+                method,
+                path: s(path),
+                detail: s(detail),
+            },
+        }
     }
 
     /// Why the server refused this client's credentials (a token or client secret it no longer
@@ -321,8 +426,22 @@ impl Client {
             .map(drop)
     }
 
-    /// Sends a request with authentication, retries and error mapping. Returns only 2xx answers.
+    /// Sends a request with authentication, retries and error mapping. Returns only 2xx answers;
+    /// an error never carries a credential, whatever the server put in its answer.
     async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        replay: Replay,
+        deadline: Option<Instant>,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, ApiError> {
+        self.send_unscrubbed(method, path, replay, deadline, build)
+            .await
+            .map_err(|e| self.scrubbed(e))
+    }
+
+    async fn send_unscrubbed(
         &self,
         method: Method,
         path: &str,
@@ -351,24 +470,25 @@ impl Client {
             let error = match request.send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                    let error = status_error(method_name, path, response).await;
+                    let error = status_error(method_name, path, response, &self.scrubber).await;
                     if renewed_after_401 || !matches!(self.credentials, Credentials::Client { .. })
                     {
                         let reason = match error {
                             ApiError::Status { reason, .. } => reason,
                             other => other.to_string(),
                         };
-                        // A server or proxy may echo the token it refused.
+                        // A server or proxy may echo the token it refused: the reason was
+                        // scrubbed on the way in (`status_error`).
                         return Err(self.noting_refusal(ApiError::AuthRefused {
                             status: 401,
-                            reason: token.scrub(&reason),
+                            reason,
                         }));
                     }
                     renewed_after_401 = true;
                     self.bearer(true).await?;
                     continue;
                 }
-                Ok(response) => status_error(method_name, path, response).await,
+                Ok(response) => status_error(method_name, path, response, &self.scrubber).await,
                 Err(e) => {
                     let error = transport_error(method_name, path, &e);
                     if replay == Replay::OnlyIfUnprocessed && !e.is_connect() {
@@ -420,8 +540,13 @@ impl Client {
         let token = self
             .fetch_token(id, secret)
             .await
-            .map_err(|e| self.noting_refusal(e))?;
+            .map_err(|e| self.noting_refusal(self.scrubbed(e)))?;
         let value = token.value.clone();
+        if self.scrubber.add(value.expose())
+            && let Some(hook) = &self.on_new_secret
+        {
+            hook(value.expose());
+        }
         *cached = Some(token);
         Ok(value)
     }
@@ -452,16 +577,13 @@ impl Client {
                         && response.status() != StatusCode::TOO_MANY_REQUESTS =>
                 {
                     let status = response.status().as_u16();
-                    let reason = match status_error("POST", path, response).await {
+                    let reason = match status_error("POST", path, response, &self.scrubber).await {
                         ApiError::Status { reason, .. } => reason,
                         other => other.to_string(),
                     };
-                    return Err(ApiError::AuthRefused {
-                        status,
-                        reason: secret.scrub(&reason),
-                    });
+                    return Err(ApiError::AuthRefused { status, reason });
                 }
-                Ok(response) => status_error("POST", path, response).await,
+                Ok(response) => status_error("POST", path, response, &self.scrubber).await,
                 Err(e) => transport_error("POST", path, &e),
             };
             if !error.is_transient() || attempt >= self.options.max_attempts {
@@ -515,6 +637,17 @@ impl Client {
         path: &str,
         response: Response,
     ) -> Result<serde_json::Value, ApiError> {
+        self.json_body_unscrubbed(method, path, response)
+            .await
+            .map_err(|e| self.scrubbed(e))
+    }
+
+    async fn json_body_unscrubbed(
+        &self,
+        method: Method,
+        path: &str,
+        response: Response,
+    ) -> Result<serde_json::Value, ApiError> {
         let method_name = method_name(&method);
         let content_type = content_type(response.headers());
         let body = match read_capped(response, MAX_JSON_BODY_BYTES).await {
@@ -544,7 +677,7 @@ impl Client {
                 format!(
                     "expected JSON but got {} ({})",
                     content_type.unwrap_or_default(),
-                    describe_error_body(None, &body)
+                    describe_error_body_scrubbed(None, &body, &|t| self.scrubber.scrub(t))
                 )
             } else {
                 format!("the body is not valid JSON ({e})")
@@ -609,7 +742,12 @@ async fn read_capped(response: Response, cap: usize) -> Result<Capped, String> {
     Ok(Capped::Whole(Bytes::from(body)))
 }
 
-async fn status_error(method: &'static str, path: &str, response: Response) -> ApiError {
+async fn status_error(
+    method: &'static str,
+    path: &str,
+    response: Response,
+    scrubber: &Scrubber,
+) -> ApiError {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -620,7 +758,7 @@ async fn status_error(method: &'static str, path: &str, response: Response) -> A
     // Error bodies only need to be long enough to explain; never read an endless one.
     let reason = match read_capped(response, 64 * 1024).await {
         Ok(Capped::Whole(body) | Capped::Cut(body)) => {
-            describe_error_body(content_type.as_deref(), &body)
+            describe_error_body_scrubbed(content_type.as_deref(), &body, &|t| scrubber.scrub(t))
         }
         Err(_) => "the error body could not be read".to_owned(),
     };
@@ -717,5 +855,94 @@ mod tests {
         assert!(api_base("ftp://x").is_err());
         assert!(api_base("https://user:pw@x.com").is_err());
         assert!(api_base("eu2-cloud.acronis.com").is_err());
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::sandbox::{Endpoint, FaultRule, Hostile, Sandbox, Scenario};
+
+    fn echo(endpoint: Endpoint, status: u16) -> Scenario {
+        Scenario {
+            faults: vec![FaultRule {
+                endpoint,
+                status: Some(status),
+                hostile: Some(Hostile::EchoAuthorization),
+                times: 1,
+                ..FaultRule::default()
+            }],
+            ..Scenario::default()
+        }
+    }
+
+    fn client_of(sandbox: &Sandbox, tokens: Arc<Mutex<Vec<String>>>) -> Client {
+        Client::new(
+            api_base(&sandbox.base_url()).unwrap(),
+            Credentials::Client {
+                id: sandbox.client_id().to_owned(),
+                secret: Secret::new(sandbox.client_secret()),
+            },
+            ClientOptions {
+                max_attempts: 1,
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap()
+        .on_new_secret(Arc::new(move |t: &str| {
+            tokens.lock().unwrap().push(t.to_owned())
+        }))
+    }
+
+    /// A 5xx from the token endpoint used to print `client_id:secret` and the Basic value.
+    #[tokio::test]
+    async fn echoed_basic_credentials_are_scrubbed_on_a_5xx() {
+        let sandbox = Sandbox::start(echo(Endpoint::Token, 503), 0).await.unwrap();
+        let client = client_of(&sandbox, Arc::default());
+        let error = client.authenticate().await.unwrap_err().to_string();
+        use base64::Engine as _;
+        let pair = format!("{}:{}", sandbox.client_id(), sandbox.client_secret());
+        let basic = base64::engine::general_purpose::STANDARD.encode(&pair);
+        assert!(error.contains("[redacted]"), "{error}");
+        for leaked in [sandbox.client_secret(), pair.as_str(), basic.as_str()] {
+            assert!(!error.contains(leaked), "{leaked} in {error}");
+            assert!(
+                !error.contains(&leaked[..6]),
+                "start of {leaked} in {error}"
+            );
+        }
+        sandbox.shutdown().await;
+    }
+
+    /// An echoed bearer token, whole or cut at the message's length limit, never comes out;
+    /// the hook hears of every token fetched.
+    #[tokio::test]
+    async fn echoed_tokens_are_scrubbed_and_announced() {
+        let sandbox = Sandbox::start(echo(Endpoint::Create, 400), 0)
+            .await
+            .unwrap();
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let client = client_of(&sandbox, tokens.clone());
+        let body = CreateReport::once(ReportParameters {
+            tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
+            kind: crate::report::ReportKind::UsageSummary,
+            level: crate::report::ReportLevel::DirectPartners,
+            formats: vec![crate::report::Format::CsvV2],
+            period: PeriodDates {
+                start: "2024-05-01".into(),
+                end: "2024-05-31".into(),
+            },
+            hide_zero_usage: false,
+            show_skus: false,
+        });
+        let error = client.create_report(&body).await.unwrap_err().to_string();
+        let tokens = tokens.lock().unwrap().clone();
+        assert_eq!(tokens.len(), 1, "the hook hears of the token");
+        let token = &tokens[0];
+        assert!(error.contains("[redacted]"), "{error}");
+        assert!(!error.contains(&token[..8]), "{error}");
+        sandbox.shutdown().await;
     }
 }

@@ -99,7 +99,7 @@ pub fn plan(args: PlanArgs) -> Outcome {
     } else {
         // `children_of` entries are only known by asking the API.
         runtime(0)?.block_on(async {
-            let connection = Connection::open(&args.connection, &job).await?;
+            let connection = Connection::open(&args.connection, &job, false).await?;
             let planned = full_plan(&connection.client, &job).await;
             connection.close().await;
             planned
@@ -361,7 +361,9 @@ struct Connection {
 impl Connection {
     /// Starts the sandbox if asked, builds the client and checks the credentials, so that
     /// refused credentials stop everything before a report is created or a file written.
-    async fn open(args: &ConnectionArgs, job: &Job) -> Result<Self, Fatal> {
+    /// With `github`, every credential the client derives or fetches (the Basic value, each
+    /// token) is masked with `::add-mask::` before anything could print it.
+    async fn open(args: &ConnectionArgs, job: &Job, github: bool) -> Result<Self, Fatal> {
         let (sandbox, target) = if args.sandbox {
             let scenario = load_scenario(args.sandbox_scenario.as_deref())?;
             let sandbox = Sandbox::start(scenario, 0)
@@ -380,8 +382,14 @@ impl Connection {
             (None, target_from_environment(args, job)?)
         };
         let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
-        let client = Client::new(base, target.credentials, ClientOptions::default())
+        let mut client = Client::new(base, target.credentials, ClientOptions::default())
             .map_err(Fatal::input)?;
+        if github {
+            acronis_reports::ci::github::print_masks(&client.derived_secrets());
+            client = client.on_new_secret(std::sync::Arc::new(|token: &str| {
+                acronis_reports::ci::github::print_masks(&[token.to_owned()]);
+            }));
+        }
         client.authenticate().await.map_err(Fatal::input)?;
         Ok(Self {
             client: Arc::new(client),
@@ -430,7 +438,8 @@ pub fn run(args: RunArgs) -> Outcome {
         )));
     }
     runtime(job.concurrency)?.block_on(async move {
-        let connection = Connection::open(&args.connection, &job).await?;
+        let github = ci.provider == acronis_reports::ci::Provider::GitHub;
+        let connection = Connection::open(&args.connection, &job, github).await?;
         let outcome = async {
             let (plan, discovery) = full_plan(&connection.client, &job).await?;
             let (plan, shard) = shard_plan(plan, shard);

@@ -233,3 +233,59 @@ fn a_transfer_that_always_breaks_leaves_no_file() {
         "{files:?}"
     );
 }
+
+/// A server that echoes the `Authorization` header in an error: neither the token nor the
+/// client secret reaches stderr, the annotations, the manifest or the summary, and every token
+/// is masked in GitHub Actions before it could be printed.
+#[test]
+fn echoed_credentials_are_scrubbed_and_tokens_masked() {
+    let world = World::new(Scenario {
+        faults: vec![FaultRule {
+            endpoint: Endpoint::Create,
+            hostile: Some(Hostile::EchoAuthorization),
+            status: Some(400),
+            times: 1,
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    let github_output = world.path("github_output");
+    let output = world
+        .run(&job)
+        .args(["--ci", "github"])
+        .env("GITHUB_OUTPUT", &github_output)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let masked: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("::add-mask::"))
+        .collect();
+    let secret = world.sandbox().client_secret().to_owned();
+    assert!(masked.contains(&secret.as_str()), "{stdout}");
+    // The secret, the Basic value and at least one token.
+    assert!(masked.len() >= 3, "{stdout}");
+    let manifest = std::fs::read_to_string(world.out().join("manifest.json")).unwrap();
+    let summary = std::fs::read_to_string(world.out().join("summary.md")).unwrap();
+    assert!(manifest.contains("[redacted]"), "{manifest}");
+    let others: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    for value in &masked {
+        for (name, text) in [
+            ("stderr", stderr.as_str()),
+            ("manifest", manifest.as_str()),
+            ("summary", summary.as_str()),
+        ] {
+            assert!(!text.contains(value), "{value} in {name}: {text}");
+        }
+        assert!(
+            !others.iter().any(|l| l.contains(value)),
+            "{value} on stdout"
+        );
+    }
+}
