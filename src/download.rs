@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, Client, error_chain};
 use crate::checks::{FileFacts, Inspection};
+use crate::job::SizePolicy;
+use crate::results::CheckStatus;
 
 /// The bound on runaway bodies. The stored list announces a file's *compressed* size (the
 /// vendor's generated client: "Stored report compressed size in bytes"), while the bytes
@@ -26,6 +28,13 @@ pub fn oversize_limit(announced: u64) -> u64 {
     announced
         .saturating_mul(MAX_DEFLATE_RATIO)
         .saturating_add(OVERSIZE_SLACK)
+}
+
+/// What a download must satisfy besides arriving whole.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Policy {
+    /// `checks.size`: whether the length must match the stored list's `size`.
+    pub size: SizePolicy,
 }
 
 #[derive(Debug)]
@@ -46,6 +55,16 @@ pub enum DownloadError {
         "the server sent more than {limit} bytes (decoded) for a file announced as {announced} bytes (compressed)"
     )]
     Oversized { announced: u64, limit: u64 },
+    /// A body that ended early (or late) yet looked complete: a matching Content-Length, a
+    /// close-delimited HTTP/1.0 body, a cut at a row's end.
+    #[error(
+        "the stored list announced {announced} bytes but {transferred} bytes arrived ({decoded} after decoding); set `checks.size: warn` or `off` in the job file if this server's `size` means something else"
+    )]
+    SizeMismatch {
+        announced: u64,
+        transferred: u64,
+        decoded: u64,
+    },
     #[error("the body is a gzip file that cannot be decoded after {received} bytes: {source}")]
     Gzip {
         received: u64,
@@ -64,7 +83,8 @@ impl DownloadError {
     fn is_retryable(&self) -> bool {
         match self {
             Self::Api(e) => e.is_transient(),
-            Self::Broken { .. } => true,
+            // A short body may be a cut the server did not notice: worth fetching again.
+            Self::Broken { .. } | Self::SizeMismatch { .. } => true,
             Self::Oversized { .. } | Self::Gzip { .. } | Self::Io { .. } => false,
         }
     }
@@ -80,10 +100,12 @@ pub async fn fetch_to_file(
     dest: &Path,
     attempts: u32,
     inspection: Inspection,
+    policy: Policy,
 ) -> Result<Downloaded, DownloadError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let json = inspection.format == crate::report::Format::JsonV2;
         match fetch_once(
             client,
             report_id,
@@ -91,9 +113,30 @@ pub async fn fetch_to_file(
             announced_size,
             dest,
             inspection.clone(),
+            policy,
         )
         .await
         {
+            // A JSON document that does not read may have been cut where JSON allows no end:
+            // fetch it again before its report fails (the last copy is kept either way).
+            Ok(done)
+                if json
+                    && done.inspected.content_check.status == CheckStatus::Failed
+                    && attempt < attempts =>
+            {
+                tracing::warn!(
+                    report_id,
+                    stored_id,
+                    problem = done
+                        .inspected
+                        .content_check
+                        .problem
+                        .as_deref()
+                        .unwrap_or(""),
+                    attempt,
+                    "the JSON file does not read; fetching it again"
+                );
+            }
             Ok(done) => return Ok(done),
             Err(error) if error.is_retryable() && attempt < attempts => {
                 tracing::warn!(report_id, stored_id, %error, attempt, "download failed; starting again");
@@ -111,6 +154,7 @@ async fn fetch_once(
     announced_size: Option<u64>,
     dest: &Path,
     inspection: Inspection,
+    policy: Policy,
 ) -> Result<Downloaded, DownloadError> {
     let io = |source| DownloadError::Io {
         path: dest.to_owned(),
@@ -183,6 +227,25 @@ async fn fetch_once(
         hashed,
         inspected,
     } = workers.finish().await.map_err(io)?;
+    // The stored list's `size` is the compressed size (vendor's API definition): with a gzip
+    // transfer that is the length as transferred; a server sending the file unencoded sends
+    // its decoded length. A size of 0 is taken as not announced.
+    if ended
+        && policy.size != SizePolicy::Off
+        && let Some(announced) = announced_size.filter(|size| *size > 0)
+        && wire != announced
+        && received != announced
+    {
+        let mismatch = DownloadError::SizeMismatch {
+            announced,
+            transferred: wire,
+            decoded: received,
+        };
+        if policy.size == SizePolicy::Required {
+            return Err(mismatch);
+        }
+        tracing::warn!(report_id, stored_id, "{mismatch}");
+    }
     let (written, (hashed, sha256)) = (written.unwrap_or(0), hashed.unwrap_or_default());
     if written != received || hashed != received {
         return Err(io(std::io::Error::other(format!(
@@ -746,11 +809,182 @@ mod tests {
             check_skus: false,
             rule: Default::default(),
         };
-        let done = fetch_to_file(&client, "r", "s", Some(announced), &dest, 1, inspection)
-            .await
-            .expect("a well-compressed report downloads whole");
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            Some(announced),
+            &dest,
+            1,
+            inspection,
+            Policy::default(),
+        )
+        .await
+        .expect("a well-compressed report downloads whole");
         assert_eq!(done.bytes, report.len() as u64);
         assert!(std::fs::read(&dest).unwrap() == report);
+        server.abort();
+    }
+
+    /// A loopback server answering every download with `body` and `content_type` (no
+    /// encoding), counting the requests.
+    async fn serve_plain(
+        body: Vec<u8>,
+        content_type: &'static str,
+    ) -> (
+        Client,
+        std::sync::Arc<std::sync::atomic::AtomicU32>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let hits = std::sync::Arc::new(AtomicU32::new(0));
+        let counted = hits.clone();
+        let body = bytes::Bytes::from(body);
+        let app = axum::Router::new().route(
+            "/api/2/reports/{id}/stored/{stored}",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, content_type)], body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        (client, hits, server)
+    }
+
+    fn csv_inspection() -> Inspection {
+        Inspection {
+            format: crate::report::Format::Csv,
+            check_skus: false,
+            rule: Default::default(),
+        }
+    }
+
+    /// A body cut at a row's end with a Content-Length that matches the cut looked complete:
+    /// it is fetched again, then fails naming both lengths; `warn` keeps it, `off` says nothing.
+    #[tokio::test]
+    async fn a_body_shorter_than_the_announced_size_is_refused() {
+        let full = b"tenant,usage\na,1\nb,2\nc,3\n".to_vec();
+        let short = full[..full.len() - 4].to_vec();
+        let (client, hits, server) = serve_plain(short.clone(), "text/csv").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let announced = Some(full.len() as u64);
+        let fetch = |size| {
+            fetch_to_file(
+                &client,
+                "r",
+                "s",
+                announced,
+                &dest,
+                2,
+                csv_inspection(),
+                Policy { size },
+            )
+        };
+        let error = fetch(SizePolicy::Required).await.unwrap_err();
+        assert!(
+            matches!(error, DownloadError::SizeMismatch { announced: a, transferred: t, .. }
+                if a == full.len() as u64 && t == short.len() as u64),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains(&full.len().to_string()) && message.contains(&short.len().to_string()),
+            "{message}"
+        );
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "fetched again"
+        );
+        assert!(!dest.exists(), "a short file never takes the final name");
+        for size in [SizePolicy::Warn, SizePolicy::Off] {
+            let done = fetch(size).await.unwrap();
+            assert_eq!(done.bytes, short.len() as u64);
+        }
+        server.abort();
+    }
+
+    /// A JSON document that does not parse is fetched again before its report fails.
+    #[tokio::test]
+    async fn a_json_file_that_does_not_read_is_fetched_again() {
+        let (client, hits, server) =
+            serve_plain(b"{\"items\": [{\"id\": ".to_vec(), "application/json").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.json");
+        let inspection = Inspection {
+            format: crate::report::Format::JsonV2,
+            ..csv_inspection()
+        };
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            3,
+            inspection,
+            Policy::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.inspected.content_check.status, CheckStatus::Failed);
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+        server.abort();
+    }
+
+    /// The announced size may be the length as transferred (gzip) or, for a server that sends
+    /// the file unencoded, the decoded length: both are accepted.
+    #[tokio::test]
+    async fn the_announced_size_matches_as_transferred_or_decoded() {
+        let report = b"tenant,usage\na,1\n".repeat(500);
+        let (base, announced, server) = serve_gzip_encoded(report.clone()).await;
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            Some(announced),
+            &dest,
+            1,
+            csv_inspection(),
+            Policy::default(),
+        )
+        .await
+        .expect("a gzip transfer as long as announced");
+        assert_eq!(done.bytes, report.len() as u64);
+        server.abort();
+        let (client, _, server) = serve_plain(report.clone(), "text/csv").await;
+        fetch_to_file(
+            &client,
+            "r",
+            "s",
+            Some(report.len() as u64),
+            &dest,
+            1,
+            csv_inspection(),
+            Policy::default(),
+        )
+        .await
+        .expect("an unencoded file as long as announced");
         server.abort();
     }
 

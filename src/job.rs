@@ -165,6 +165,11 @@ pub struct ChecksSection {
     /// What to do when SKUs were asked for and rows lack them: `required` fails the report,
     /// `warn` only reports it, `off` skips the check. Default: required.
     pub skus: Option<At<SkuPolicy>>,
+    /// Whether a downloaded file must be as long as the stored list's `size` says (as
+    /// transferred, which is the compressed length, or decoded): `required` fetches it again
+    /// and then fails the report, `warn` only reports it, `off` skips the check (for a server
+    /// whose `size` means something else). Default: required.
+    pub size: Option<At<SizePolicy>>,
 }
 
 /// Which figure of a usage row `billing.csv` bills. The default is the rule of the vendor's own
@@ -246,6 +251,19 @@ pub enum SkuPolicy {
     /// Rows lacking SKUs are reported as a warning.
     Warn,
     /// No SKU check.
+    Off,
+}
+
+/// What a downloaded file whose length differs from the announced `size` does to its report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizePolicy {
+    /// The file is fetched again; if it stays different, the report fails.
+    #[default]
+    Required,
+    /// The file is kept and the difference reported as a warning.
+    Warn,
+    /// No size check.
     Off,
 }
 
@@ -398,6 +416,8 @@ pub struct Job {
     pub as_of: Date,
     pub base_url: Option<String>,
     pub sku_policy: SkuPolicy,
+    /// `checks.size`.
+    pub size_policy: SizePolicy,
     pub billing: BillingRule,
     pub polling: Polling,
     pub concurrency: usize,
@@ -677,6 +697,11 @@ impl Validator {
             .as_ref()
             .and_then(|c| c.skus.as_ref())
             .map_or(SkuPolicy::Required, |p| *p.value());
+        let size_policy = file
+            .checks
+            .as_ref()
+            .and_then(|c| c.size.as_ref())
+            .map_or(SizePolicy::Required, |p| *p.value());
         let billing = self.billing(file.billing.as_ref());
         let defaults = file.defaults.unwrap_or_default();
         let (tenants, discoveries) = self.tenants(&file.tenants, &defaults, as_of);
@@ -693,6 +718,7 @@ impl Validator {
                 .and_then(|api| api.base_url)
                 .map(|url| url.value().clone()),
             sku_policy,
+            size_policy,
             billing,
             polling,
             concurrency,

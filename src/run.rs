@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub polling: Polling,
     /// Attempts per file when a transfer breaks.
     pub download_attempts: u32,
+    /// What every download must satisfy (`checks.size`, …).
+    pub download: crate::download::Policy,
     pub cleanup: Cleanup,
     /// The job's billing rule: every row of a checked file must have the value it reads.
     pub billing_rule: Arc<BillingRule>,
@@ -690,6 +692,7 @@ impl ReportJob {
                     &dest,
                     self.config.download_attempts,
                     inspection,
+                    self.config.download,
                 )
                 .await
                 .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;

@@ -84,6 +84,9 @@ struct CachedToken {
 
 pub struct Client {
     http: reqwest::Client,
+    /// For downloads: decodes no `Content-Encoding` itself, so that the bytes as transferred
+    /// can be counted against the stored list's (compressed) `size`; the download decodes gzip.
+    http_raw: reqwest::Client,
     /// Ends with `/api/2/`.
     base: Url,
     credentials: Credentials,
@@ -154,21 +157,26 @@ impl Client {
         credentials: Credentials,
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("acronis-reports/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_keepalive(Duration::from_secs(30));
-        if is_loopback(&base) {
-            // A proxy from the environment must never capture sandbox or test traffic.
-            builder = builder.no_proxy();
-        } else {
-            builder = builder.https_only(true);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))?;
+        // The same settings for both clients; only content decoding differs.
+        let build = |decode: bool| {
+            let mut builder = reqwest::Client::builder()
+                .user_agent(concat!("acronis-reports/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tcp_keepalive(Duration::from_secs(30))
+                .gzip(decode);
+            if is_loopback(&base) {
+                // A proxy from the environment must never capture sandbox or test traffic.
+                builder = builder.no_proxy();
+            } else {
+                builder = builder.https_only(true);
+            }
+            builder
+                .build()
+                .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))
+        };
+        let (http, http_raw) = (build(true)?, build(false)?);
         let scrubber = Scrubber::default();
         match &credentials {
             Credentials::Token(token) => {
@@ -185,6 +193,7 @@ impl Client {
         }
         Ok(Self {
             http,
+            http_raw,
             base,
             credentials,
             token: Mutex::new(None),
@@ -349,7 +358,8 @@ impl Client {
             .collect()
     }
 
-    /// Starts downloading one stored file; the caller streams the body. gzip is decoded.
+    /// Starts downloading one stored file; the caller streams the body, as transferred: a
+    /// `Content-Encoding: gzip` body arrives still compressed, for the caller to decode.
     pub async fn download(&self, report_id: &str, stored_id: &str) -> Result<Response, ApiError> {
         let path = format!(
             "reports/{}/stored/{}",
@@ -460,10 +470,14 @@ impl Client {
         loop {
             attempt += 1;
             let token = self.bearer(false).await?;
+            let download = method == Method::GET && path.contains("/stored/");
+            let http = if download { &self.http_raw } else { &self.http };
             let request =
-                build(self.http.request(method.clone(), url.clone())).bearer_auth(token.expose());
-            let request = if method == Method::GET && path.contains("/stored/") {
-                request // downloads may take long; they are bounded by the read timeout instead
+                build(http.request(method.clone(), url.clone())).bearer_auth(token.expose());
+            let request = if download {
+                // Downloads may take long: the caller bounds them. gzip is still welcome on
+                // the wire; the download decodes it and counts the bytes as transferred.
+                request.header(reqwest::header::ACCEPT_ENCODING, "gzip")
             } else {
                 request.timeout(self.options.request_timeout)
             };

@@ -521,6 +521,9 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             concurrency: job.concurrency,
             polling: job.polling,
             download_attempts: 3,
+            download: acronis_reports::download::Policy {
+                size: job.size_policy,
+            },
             cleanup: job.cleanup,
             billing_rule: Arc::new(job.billing.clone()),
         }),
