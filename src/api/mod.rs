@@ -97,6 +97,8 @@ pub struct Client {
     refused: std::sync::OnceLock<String>,
     /// Every credential this client holds or has held, scrubbed from all server text it repeats.
     scrubber: Scrubber,
+    /// Whether an out-of-bounds token lifetime was reported already (it is said once).
+    odd_lifetime_said: std::sync::atomic::AtomicBool,
     /// Told each new credential value (a fetched token), e.g. to mask it in a CI log.
     on_new_secret: Option<SecretHook>,
 }
@@ -200,6 +202,7 @@ impl Client {
             options,
             refused: std::sync::OnceLock::new(),
             scrubber,
+            odd_lifetime_said: std::sync::atomic::AtomicBool::new(false),
             on_new_secret: None,
         })
     }
@@ -621,26 +624,21 @@ impl Client {
                     "the token response has no `access_token`",
                 )
             })?;
-        let now = SystemTime::now();
-        let expires_at = value
-            .get("expires_on")
-            .and_then(|v| v.as_f64())
-            .map(|epoch| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)))
-            .or_else(|| {
-                value
-                    .get("expires_in")
-                    .and_then(|v| v.as_f64())
-                    .map(|secs| now + Duration::from_secs_f64(secs.max(0.0)))
-            })
-            // Documented lifetime when the response says nothing.
-            .unwrap_or(now + Duration::from_secs(7200));
-        let lifetime = expires_at.duration_since(now).unwrap_or(Duration::ZERO);
-        // Renew with a margin: a quarter of the lifetime, at most 15 minutes as the vendor's
-        // examples do, so a slow poll never carries a token that expires in flight.
-        let margin = (lifetime / 4).min(Duration::from_secs(900));
+        let (renew_after, odd) = renewal_time(&value, SystemTime::now());
+        if odd
+            && !self
+                .odd_lifetime_said
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "the token endpoint announced a lifetime outside {}s..{}s; using the nearest bound",
+                MIN_TOKEN_LIFETIME.as_secs(),
+                MAX_TOKEN_LIFETIME.as_secs()
+            );
+        }
         Ok(CachedToken {
             value: Secret::new(access_token),
-            renew_after: expires_at - margin,
+            renew_after,
         })
     }
 
@@ -703,6 +701,41 @@ impl Client {
             }
         })
     }
+}
+
+/// A token is used for at least this long, whatever the server says its lifetime is: an
+/// `expires_on` already past would otherwise mean a token request before every call.
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// And at most this long: the documented lifetime is 2 hours; an absurd one (`1e308`) is a
+/// broken server, and would overflow the clock.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// When to renew a token, from the token response's `expires_on` (epoch seconds) or
+/// `expires_in` (seconds), and whether the lifetime they gave had to be clamped.
+fn renewal_time(value: &serde_json::Value, now: SystemTime) -> (SystemTime, bool) {
+    let now_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64();
+    let announced = value
+        .get("expires_on")
+        .and_then(|v| v.as_f64())
+        .map(|epoch| epoch - now_epoch)
+        .or_else(|| value.get("expires_in").and_then(|v| v.as_f64()));
+    let (lifetime, odd) = match announced {
+        // Documented lifetime when the response says nothing.
+        None => (Duration::from_secs(7200), false),
+        Some(secs) if secs.is_finite() && secs >= MIN_TOKEN_LIFETIME.as_secs_f64() => {
+            let max = MAX_TOKEN_LIFETIME.as_secs_f64();
+            (Duration::from_secs_f64(secs.min(max)), secs > max)
+        }
+        Some(secs) if secs.is_finite() => (MIN_TOKEN_LIFETIME, true),
+        Some(_) => (MAX_TOKEN_LIFETIME, true),
+    };
+    // Renew with a margin: a quarter of the lifetime, at most 15 minutes as the vendor's
+    // examples do, so a slow poll never carries a token that expires in flight.
+    let margin = (lifetime / 4).min(Duration::from_secs(900));
+    (now + (lifetime - margin), odd)
 }
 
 fn method_name(method: &Method) -> &'static str {
@@ -869,6 +902,40 @@ mod tests {
         assert!(api_base("ftp://x").is_err());
         assert!(api_base("https://user:pw@x.com").is_err());
         assert!(api_base("eu2-cloud.acronis.com").is_err());
+    }
+
+    /// `1e308` panicked converting to a `Duration`; an `expires_on` already past meant a new
+    /// token before every call.
+    #[test]
+    fn token_lifetimes_are_clamped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let renew = |v: serde_json::Value| {
+            let (at, odd) = renewal_time(&v, now);
+            (at.duration_since(now).unwrap().as_secs(), odd)
+        };
+        assert_eq!(
+            renew(serde_json::json!({"expires_in": 7200})),
+            (6300, false)
+        );
+        assert_eq!(renew(serde_json::json!({})), (6300, false));
+        assert_eq!(
+            renew(serde_json::json!({"expires_on": 1_800_003_600})),
+            (2700, false)
+        );
+        assert_eq!(
+            renew(serde_json::json!({"expires_in": 1e308})),
+            (85500, true)
+        );
+        assert_eq!(
+            renew(serde_json::json!({"expires_on": 1e308})),
+            (85500, true)
+        );
+        assert_eq!(renew(serde_json::json!({"expires_on": -1e308})), (45, true));
+        assert_eq!(
+            renew(serde_json::json!({"expires_on": 1_700_000_000})),
+            (45, true)
+        );
+        assert_eq!(renew(serde_json::json!({"expires_in": 0})), (45, true));
     }
 }
 
