@@ -519,12 +519,14 @@ impl ReportJob {
                 .join(self.request.file_path(file.format));
             let format = file.format;
             let inspection = self.inspection(format);
-            let on_disk =
-                tokio::task::spawn_blocking(move || checks::hash_and_inspect(&path, &inspection))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .filter(|(sha256, _, _)| *sha256 == recorded.files[&format].sha256)?;
+            let expected = recorded.files[&format].bytes;
+            let on_disk = tokio::task::spawn_blocking(move || {
+                checks::hash_and_inspect(&path, &inspection, expected)
+            })
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .filter(|(sha256, _, _)| *sha256 == recorded.files[&format].sha256)?;
             checked.push((format, on_disk));
         }
         Some(
@@ -651,11 +653,12 @@ impl ReportJob {
         // Without a record there is nothing to compare with, so nothing to read.
         let on_disk = match (previous, known) {
             (_, Some(known)) => Some(known),
-            (Some(_), None) => {
+            (Some(saved), None) => {
                 let dest = dest.clone();
                 let inspection = inspection.clone();
+                let expected = saved.bytes;
                 tokio::task::spawn_blocking(move || {
-                    checks::hash_and_inspect(&dest, &inspection).ok()
+                    checks::hash_and_inspect(&dest, &inspection, expected).ok()
                 })
                 .await
                 .ok()

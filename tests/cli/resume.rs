@@ -439,3 +439,49 @@ fn after_a_refusal_saved_reports_are_kept_and_the_rest_are_not_started() {
     );
     assert_eq!(check_sums(&world.out()), 2, "acme's file and billing.csv");
 }
+
+/// A report file swapped for a link to `/dev/zero` was read until the kernel killed the run; a
+/// FIFO hung it; a journal linked to `/dev/zero` aborted on a 4 GiB allocation.
+#[cfg(unix)]
+#[test]
+fn traps_in_the_output_folder_are_not_read() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let csv = world.out().join("2026-10/acme/usage_summary.csv_v2_0.csv");
+    let json = world
+        .out()
+        .join("2026-10/acme/usage_summary.json_v2_0.json");
+    let original = std::fs::read(&csv).unwrap();
+    std::fs::remove_file(&csv).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &csv).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    let fifo = std::process::Command::new("mkfifo").arg(&json).status();
+    assert!(fifo.is_ok_and(|s| s.success()), "mkfifo");
+
+    world
+        .run(&job)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    assert!(
+        !std::fs::symlink_metadata(&csv)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&csv).unwrap(), original, "fetched again");
+    assert!(std::fs::symlink_metadata(&json).unwrap().is_file());
+    assert_eq!(world.stats().create_requests, 1);
+
+    let state = world.out().join(".acronis-reports/state.jsonl");
+    std::fs::remove_file(&state).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &state).unwrap();
+    let assert = world
+        .run(&job)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+}
