@@ -31,10 +31,32 @@ pub fn oversize_limit(announced: u64) -> u64 {
 }
 
 /// What a download must satisfy besides arriving whole.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Policy {
     /// `checks.size`: whether the length must match the stored list's `size`.
     pub size: SizePolicy,
+    /// `limits.max_file_size`: the most bytes (decoded) one file may have, announced size or not.
+    pub max_file_size: u64,
+    /// `limits.download_timeout`: the longest one attempt may take, from request to last byte.
+    pub deadline: Duration,
+    /// After [`Self::rate_grace`], a download averaging fewer bytes per second than this (as
+    /// transferred) is given up: a server trickling a byte at a time never hits the deadline of a
+    /// short file soon enough.
+    pub min_rate: u64,
+    pub rate_grace: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let limits = crate::job::Limits::default();
+        Self {
+            size: SizePolicy::default(),
+            max_file_size: limits.max_file_size,
+            deadline: limits.download_timeout,
+            min_rate: 1024,
+            rate_grace: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -65,6 +87,28 @@ pub enum DownloadError {
         transferred: u64,
         decoded: u64,
     },
+    #[error(
+        "the file grew past {limit} bytes (limits.max_file_size); raise the limit in the job file if reports this large are expected"
+    )]
+    TooLarge { limit: u64 },
+    #[error(
+        "the body decodes to more than {MAX_DEFLATE_RATIO}× its {transferred} transferred bytes: not a file gzip can produce"
+    )]
+    Bomb { transferred: u64 },
+    #[error(
+        "the download did not finish within {} (limits.download_timeout) after {received} bytes",
+        crate::duration::format(*limit)
+    )]
+    Deadline { limit: Duration, received: u64 },
+    #[error(
+        "the server sent {received} bytes in {}s, below the minimum of {min_rate} bytes per second",
+        elapsed.as_secs()
+    )]
+    TooSlow {
+        received: u64,
+        elapsed: Duration,
+        min_rate: u64,
+    },
     #[error("the body is a gzip file that cannot be decoded after {received} bytes: {source}")]
     Gzip {
         received: u64,
@@ -85,7 +129,14 @@ impl DownloadError {
             Self::Api(e) => e.is_transient(),
             // A short body may be a cut the server did not notice: worth fetching again.
             Self::Broken { .. } | Self::SizeMismatch { .. } => true,
-            Self::Oversized { .. } | Self::Gzip { .. } | Self::Io { .. } => false,
+            // A slow or endless server would make every attempt as long: not retried.
+            Self::Oversized { .. }
+            | Self::TooLarge { .. }
+            | Self::Bomb { .. }
+            | Self::Deadline { .. }
+            | Self::TooSlow { .. }
+            | Self::Gzip { .. }
+            | Self::Io { .. } => false,
         }
     }
 }
@@ -167,7 +218,15 @@ async fn fetch_once(
     let temp = crate::output::temp_file_beside(parent, file_name, ".partial").map_err(io)?;
     let limit = announced_size.filter(|size| *size > 0).map(oversize_limit);
 
-    let response = client.download(report_id, stored_id).await?;
+    let started = tokio::time::Instant::now();
+    let deadline = started + policy.deadline;
+    let late = |received| DownloadError::Deadline {
+        limit: policy.deadline,
+        received,
+    };
+    let response = tokio::time::timeout_at(deadline, client.download(report_id, stored_id))
+        .await
+        .map_err(|_| late(0))??;
     let file = temp.as_file().try_clone().map_err(io)?;
     // The announced size is the compressed one: a gzip file may decode much larger, so some
     // large files go through the cache; never the other way round.
@@ -182,7 +241,18 @@ async fn fetch_once(
     let mut body = response.bytes_stream();
     let mut ended = false;
     while !ended {
-        let decoded = match body.next().await {
+        let next = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .map_err(|_| late(wire))?;
+        let elapsed = started.elapsed();
+        if elapsed > policy.rate_grace && wire < policy.min_rate.saturating_mul(elapsed.as_secs()) {
+            return Err(DownloadError::TooSlow {
+                received: wire,
+                elapsed,
+                min_rate: policy.min_rate,
+            });
+        }
+        let decoded = match next {
             Some(chunk) => {
                 let chunk = chunk.map_err(|e| DownloadError::Broken {
                     received: wire,
@@ -202,6 +272,15 @@ async fn fetch_once(
         })?;
         for chunk in decoded {
             received += chunk.len() as u64;
+            if received > policy.max_file_size {
+                return Err(DownloadError::TooLarge {
+                    limit: policy.max_file_size,
+                });
+            }
+            // Whether or not a size was announced, gzip cannot expand more than deflate allows.
+            if received > oversize_limit(wire) {
+                return Err(DownloadError::Bomb { transferred: wire });
+            }
             if let (Some(limit), Some(announced)) = (limit, announced_size)
                 && received > limit
             {
@@ -889,7 +968,10 @@ mod tests {
                 &dest,
                 2,
                 csv_inspection(),
-                Policy { size },
+                Policy {
+                    size,
+                    ..Policy::default()
+                },
             )
         };
         let error = fetch(SizePolicy::Required).await.unwrap_err();
@@ -913,6 +995,125 @@ mod tests {
             let done = fetch(size).await.unwrap();
             assert_eq!(done.bytes, short.len() as u64);
         }
+        server.abort();
+    }
+
+    /// A loopback server streaming `chunk` every `every`, `count` times, with no size anywhere.
+    async fn serve_stream(
+        chunk: Vec<u8>,
+        every: Duration,
+        count: usize,
+        gzip_encoded: bool,
+    ) -> (Client, tokio::task::JoinHandle<()>) {
+        let chunk = bytes::Bytes::from(chunk);
+        let app = axum::Router::new().route(
+            "/api/2/reports/{id}/stored/{stored}",
+            axum::routing::get(move || {
+                let chunk = chunk.clone();
+                async move {
+                    let body = futures_util::stream::unfold(0usize, move |n| {
+                        let chunk = chunk.clone();
+                        async move {
+                            if n >= count {
+                                return None;
+                            }
+                            if !every.is_zero() {
+                                tokio::time::sleep(every).await;
+                            }
+                            Some((Ok::<_, std::io::Error>(chunk), n + 1))
+                        }
+                    });
+                    let encoding = if gzip_encoded { "gzip" } else { "identity" };
+                    (
+                        [
+                            (axum::http::header::CONTENT_TYPE, "text/csv"),
+                            (axum::http::header::CONTENT_ENCODING, encoding),
+                        ],
+                        axum::body::Body::from_stream(body),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        (client, server)
+    }
+
+    /// Without a `size`, an endless body or a gzip bomb grew without bound: the absolute cap
+    /// applies always.
+    #[tokio::test]
+    async fn endless_bodies_and_gzip_bombs_stop_at_the_file_size_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let policy = Policy {
+            max_file_size: 4 << 20,
+            ..Policy::default()
+        };
+        let (client, server) =
+            serve_stream(vec![b'x'; 64 * 1024], Duration::ZERO, usize::MAX, false).await;
+        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, DownloadError::TooLarge { limit } if limit == 4 << 20),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("limits.max_file_size"),
+            "{error}"
+        );
+        server.abort();
+        // 64 MiB of zeros in about 64 KiB of gzip, on the wire as Content-Encoding.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        let (client, server) = serve_stream(bomb, Duration::ZERO, 1, true).await;
+        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, DownloadError::TooLarge { .. }), "{error}");
+        assert!(!dest.exists());
+        server.abort();
+    }
+
+    /// A body trickling a byte at a time ran until killed: every download has a deadline and a
+    /// minimum rate.
+    #[tokio::test]
+    async fn a_trickling_body_meets_the_deadline_and_the_minimum_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let (client, server) =
+            serve_stream(b"x".to_vec(), Duration::from_millis(50), usize::MAX, false).await;
+        let started = std::time::Instant::now();
+        let policy = Policy {
+            deadline: Duration::from_millis(800),
+            ..Policy::default()
+        };
+        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, DownloadError::Deadline { .. }), "{error}");
+        assert!(
+            error.to_string().contains("limits.download_timeout"),
+            "{error}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+        let policy = Policy {
+            rate_grace: Duration::from_millis(300),
+            min_rate: 1000,
+            ..Policy::default()
+        };
+        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, DownloadError::TooSlow { .. }), "{error}");
         server.abort();
     }
 

@@ -523,6 +523,9 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             download_attempts: 3,
             download: acronis_reports::download::Policy {
                 size: job.size_policy,
+                max_file_size: job.limits.max_file_size,
+                deadline: job.limits.download_timeout,
+                ..Default::default()
             },
             cleanup: job.cleanup,
             billing_rule: Arc::new(job.billing.clone()),
