@@ -620,10 +620,13 @@ fn print_failures(result: &RunResult) {
         .filter(|r| r.error.is_some())
     {
         eprintln!(
-            "failed: {} {}: {}",
-            report.tenant_name,
-            report.period,
-            report.error.as_deref().unwrap_or_default()
+            "{}",
+            super::progress::one_log_line(&format!(
+                "failed: {} {}: {}",
+                report.tenant_name,
+                report.period,
+                report.error.as_deref().unwrap_or_default()
+            ))
         );
     }
 }

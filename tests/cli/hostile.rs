@@ -292,3 +292,39 @@ fn echoed_credentials_are_scrubbed_and_tokens_masked() {
         );
     }
 }
+
+/// A tenant name holding a line break and a workflow command came out as a command of its own
+/// in stderr under `--ci github`.
+#[test]
+fn names_never_become_workflow_commands() {
+    let world = World::new(Scenario {
+        faults: vec![FaultRule {
+            endpoint: Endpoint::Create,
+            status: Some(400),
+            times: 1,
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(
+        &[(ACME, "\"acme\\n::error::pwned\\n::add-mask::x\"")],
+        "",
+    ));
+    let output = world
+        .run(&job)
+        .args(["--ci", "github"])
+        .env("GITHUB_OUTPUT", world.path("github_output"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stderr.contains("pwned"), "the name is logged: {stderr}");
+    for line in stderr.lines().chain(stdout.lines()) {
+        let line = line.trim_start();
+        assert!(
+            !line.starts_with("::error::pwned") && !line.starts_with("::add-mask::x"),
+            "{line}"
+        );
+    }
+}
