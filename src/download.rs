@@ -61,6 +61,8 @@ impl Default for Policy {
 
 #[derive(Debug)]
 pub struct Downloaded {
+    /// The host that served the file when a redirect took the download away from the API's.
+    pub served_by: Option<String>,
     pub bytes: u64,
     pub sha256: String,
     /// What checking the bytes on their way found.
@@ -227,6 +229,11 @@ async fn fetch_once(
     let response = tokio::time::timeout_at(deadline, client.download(report_id, stored_id))
         .await
         .map_err(|_| late(0))??;
+    let served_by = response
+        .url()
+        .host_str()
+        .filter(|host| Some(*host) != client.base_url().host_str())
+        .map(str::to_owned);
     let file = temp.as_file().try_clone().map_err(io)?;
     // The announced size is the compressed one: a gzip file may decode much larger, so some
     // large files go through the cache; never the other way round.
@@ -341,6 +348,7 @@ async fn fetch_once(
     .unwrap_or_else(|joined| Err(std::io::Error::other(joined)))
     .map_err(io)?;
     Ok(Downloaded {
+        served_by,
         bytes: received,
         sha256,
         inspected: inspected.unwrap_or(FileFacts::SKIPPED),

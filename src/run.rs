@@ -699,6 +699,13 @@ impl ReportJob {
                 )
                 .await
                 .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;
+                if let Some(host) = &downloaded.served_by {
+                    // Recorded for an audit: the bytes came from another host than the API's.
+                    warnings.push(format!(
+                        "the {} file was served by {host} (a redirect from the API)",
+                        file.format
+                    ));
+                }
                 let saved = SavedFile {
                     stored_report_id: file.stored_id.clone(),
                     path: relative.clone(),

@@ -159,9 +159,35 @@ impl Client {
         credentials: Credentials,
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
-        // The same settings for both clients; only content decoding differs.
+        // The same settings for both clients; only content decoding and redirects differ.
         let build = |decode: bool| {
+            let origin = base.origin();
+            let (host, download) = (base.host_str().unwrap_or_default().to_owned(), !decode);
+            let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 10 {
+                    return attempt.error("more than 10 redirects");
+                }
+                if attempt.url().origin() == origin {
+                    return attempt.follow();
+                }
+                // An API call that leaves the API's origin would send its body (a create
+                // request) to another host and take that host's answer as the API's. A
+                // download may go to a file host over https: credentials are not sent along
+                // (the HTTP client drops them when the host changes).
+                if download && attempt.url().scheme() == "https" {
+                    return attempt.follow();
+                }
+                let target = format!(
+                    "{}://{}",
+                    attempt.url().scheme(),
+                    attempt.url().host_str().unwrap_or_default()
+                );
+                attempt.error(format!(
+                    "the server redirected to {target}, outside {host}; refusing to follow"
+                ))
+            });
             let mut builder = reqwest::Client::builder()
+                .redirect(redirects)
                 .user_agent(concat!("acronis-reports/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(options.connect_timeout)
                 .read_timeout(options.read_timeout)
@@ -820,6 +846,14 @@ async fn status_error(
 
 fn transport_error(method: &'static str, path: &str, error: &reqwest::Error) -> ApiError {
     let (path, message) = (path.to_owned(), error_chain(error));
+    if error.is_redirect() {
+        // A refused redirect stays refused: not a network error worth retrying.
+        return ApiError::InvalidResponse {
+            method,
+            path,
+            detail: message,
+        };
+    }
     if rejects_certificate(error) {
         return ApiError::UntrustedCertificate {
             method,
@@ -1025,5 +1059,94 @@ mod scrub_tests {
         assert!(error.contains("[redacted]"), "{error}");
         assert!(!error.contains(&token[..8]), "{error}");
         sandbox.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::http::{StatusCode as Code, header};
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    /// A redirect to another origin was followed: the create body went to the other host and
+    /// its answer was taken. Within the API's origin, redirects are still followed.
+    #[tokio::test]
+    async fn api_calls_follow_no_redirect_off_the_origin() {
+        let hits = Arc::new(AtomicU32::new(0));
+        let counted = hits.clone();
+        let elsewhere = serve(axum::Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(serde_json::json!({"id": "evil", "items": []})) }
+        }))
+        .await;
+        let away = format!("{elsewhere}/api/2/reports");
+        let api = serve(
+            axum::Router::new()
+                .route(
+                    "/api/2/reports",
+                    axum::routing::post(move || {
+                        let away = away.clone();
+                        async move {
+                            (Code::TEMPORARY_REDIRECT, [(header::LOCATION, away)]).into_response()
+                        }
+                    }),
+                )
+                .route(
+                    "/api/2/tenants/{id}/children",
+                    axum::routing::get(|| async {
+                        (Code::FOUND, [(header::LOCATION, "/api/2/moved")]).into_response()
+                    }),
+                )
+                .route(
+                    "/api/2/moved",
+                    axum::routing::get(|| async { axum::Json(serde_json::json!({"items": []})) }),
+                ),
+        )
+        .await;
+        let client = Client::new(
+            api_base(&api).unwrap(),
+            Credentials::Token(Secret::new("token-value")),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let body = CreateReport::once(ReportParameters {
+            tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
+            kind: crate::report::ReportKind::UsageSummary,
+            level: crate::report::ReportLevel::DirectPartners,
+            formats: vec![crate::report::Format::CsvV2],
+            period: PeriodDates {
+                start: "2024-05-01".into(),
+                end: "2024-05-31".into(),
+            },
+            hide_zero_usage: false,
+            show_skus: false,
+        });
+        let error = client.create_report(&body).await.unwrap_err();
+        assert!(!error.is_transient(), "{error}");
+        assert!(
+            error.to_string().contains("redirected to http://127.0.0.1"),
+            "{error}"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "nothing reached the other host"
+        );
+        let page = client
+            .tenant_children("ede9f834-70b3-476c-83d9-736f9f8c7dae", None)
+            .await
+            .expect("a redirect within the origin is followed");
+        assert!(page.tenants.is_empty());
     }
 }
