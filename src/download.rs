@@ -111,6 +111,15 @@ pub enum DownloadError {
         elapsed: Duration,
         min_rate: u64,
     },
+    /// A captive portal or proxy page answering 200 in place of the file.
+    #[error(
+        "the server answered with {content_type} instead of a {format} file (it begins \"{start}\"); check HTTPS_PROXY/NO_PROXY and the base URL"
+    )]
+    WrongContentType {
+        format: crate::report::Format,
+        content_type: String,
+        start: String,
+    },
     #[error("the body is a gzip file that cannot be decoded after {received} bytes: {source}")]
     Gzip {
         received: u64,
@@ -137,6 +146,7 @@ impl DownloadError {
             | Self::Bomb { .. }
             | Self::Deadline { .. }
             | Self::TooSlow { .. }
+            | Self::WrongContentType { .. }
             | Self::Gzip { .. }
             | Self::Io { .. } => false,
         }
@@ -229,6 +239,36 @@ async fn fetch_once(
     let response = tokio::time::timeout_at(deadline, client.download(report_id, stored_id))
         .await
         .map_err(|_| late(0))??;
+    let format = inspection.format;
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let mut response = response;
+    if format != crate::report::Format::Html
+        && let Some(content_type) = content_type.filter(|ct| ct.starts_with("text/html"))
+    {
+        // Only the first chunk is read, to quote it; nothing is saved.
+        let first = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            _ => bytes::Bytes::new(),
+        };
+        // The chunk may be gzip on the wire: quote what it says, not its compressed bytes.
+        let decoded: Vec<u8> = Gunzip::default()
+            .feed(first)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|piece| piece.iter().copied())
+            .take(120)
+            .collect();
+        let head = decoded.as_slice();
+        return Err(DownloadError::WrongContentType {
+            format,
+            content_type,
+            start: client.scrub(&crate::api::one_line(&String::from_utf8_lossy(head), 80)),
+        });
+    }
     let served_by = response
         .url()
         .host_str()
@@ -1122,6 +1162,51 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, DownloadError::TooSlow { .. }), "{error}");
+        server.abort();
+    }
+
+    /// A captive portal's page answering 200 was saved as the report.
+    #[tokio::test]
+    async fn an_html_page_is_not_saved_as_a_csv_or_json_file() {
+        let page =
+            b"<!DOCTYPE html><html><head><title>Sign in to Wi-Fi</title></head></html>".to_vec();
+        let (client, hits, server) = serve_plain(page, "text/html; charset=utf-8").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            3,
+            csv_inspection(),
+            Policy::default(),
+        )
+        .await
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, DownloadError::WrongContentType { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("text/html") && message.contains("<!DOCTYPE html><html>"),
+            "{message}"
+        );
+        assert!(!dest.exists());
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "not retried"
+        );
+        let html = Inspection {
+            format: crate::report::Format::Html,
+            ..csv_inspection()
+        };
+        fetch_to_file(&client, "r", "s", None, &dest, 1, html, Policy::default())
+            .await
+            .expect("an html report may be html");
         server.abort();
     }
 
