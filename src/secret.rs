@@ -69,6 +69,16 @@ impl Scrubber {
     }
 }
 
+/// Keeps the secret and tokens this process holds out of core dumps (and out of reach of
+/// `ptrace` by other processes of the same user): on Linux the process marks itself
+/// non-dumpable. Call it first thing. Elsewhere it does nothing; a failure is only logged
+/// later by the caller, as the run itself is unaffected.
+pub fn protect_process() -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    Ok(())
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
@@ -93,6 +103,16 @@ mod tests {
         assert_eq!(
             secret.scrub("bad client hunter2-very-secret!"),
             "bad client [redacted]!"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_process_is_not_dumpable() {
+        protect_process().unwrap();
+        assert_eq!(
+            rustix::process::dumpable_behavior().unwrap(),
+            rustix::process::DumpableBehavior::NotDumpable
         );
     }
 
