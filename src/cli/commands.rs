@@ -30,8 +30,26 @@ fn today_utc() -> Date {
 }
 
 fn load_job(args: &JobArgs) -> Result<Job, Fatal> {
-    let as_of = args.as_of.unwrap_or_else(today_utc);
+    let today = today_utc();
+    let as_of = args.as_of.unwrap_or(today);
+    check_as_of(as_of, today, args.allow_future_as_of)?;
     job::load(&args.job, as_of).map_err(Fatal::input)
+}
+
+/// A day after today would let periods that have not happened pass; a year before 2000 is a
+/// typo (and `0001-01-01` made a period `0000-12`). The platform's usage data starts later still.
+fn check_as_of(as_of: Date, today: Date, allow_future: bool) -> Result<(), Fatal> {
+    if as_of.year() < 2000 {
+        return Err(Fatal::input(format!(
+            "--as-of {as_of} is before the year 2000; give the day the periods are resolved against, e.g. --as-of {today}"
+        )));
+    }
+    if as_of > today && !allow_future {
+        return Err(Fatal::input(format!(
+            "--as-of {as_of} is after today ({today}, UTC): periods would include days not measured yet; pass --allow-future-as-of if that is meant"
+        )));
+    }
+    Ok(())
 }
 
 /// The async runtime, with room for `downloads` downloads at once: each holds
