@@ -205,12 +205,21 @@ fn unique_dir_name(taken: &mut HashSet<String>, base: &str, id: &str) -> String 
     }
 }
 
+/// The longest tenant name we keep: it is repeated in log lines, the manifest and the summary.
+const MAX_NAME_CHARS: usize = 200;
+
 fn display_name(info: &TenantInfo) -> String {
-    info.name
+    let name = info
+        .name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .map_or_else(|| info.id.trim().to_ascii_lowercase(), str::to_owned)
+        .map_or_else(|| info.id.trim().to_ascii_lowercase(), str::to_owned);
+    if name.chars().count() > MAX_NAME_CHARS {
+        name.chars().take(MAX_NAME_CHARS).collect::<String>() + "…"
+    } else {
+        name
+    }
 }
 
 /// Why a listed tenant is not reported, if it is not.
@@ -297,6 +306,16 @@ mod tests {
         assert_eq!(distinct.len(), made.len(), "{made:?}");
         assert_eq!(made[0], "Twin-11111111-0000-4000");
         assert!(made[7].starts_with("Twin-11111111-0000-4000-8000-000000000001-"));
+    }
+
+    #[test]
+    fn overlong_names_are_cut() {
+        let info = TenantInfo {
+            id: "11111111-0000-4000-8000-000000000001".into(),
+            name: Some("n".repeat(3_000_000)),
+            ..TenantInfo::default()
+        };
+        assert_eq!(display_name(&info).chars().count(), MAX_NAME_CHARS + 1);
     }
 
     #[test]

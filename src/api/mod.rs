@@ -349,6 +349,7 @@ impl Client {
             .and_then(|id| id.as_str())
             .filter(|id| !id.trim().is_empty())
             .ok_or_else(|| invalid(Method::POST, &path, "the created report has no `id`"))?;
+        check_id_length(Method::POST, &path, "the created report's", id)?;
         Ok(CreatedReport {
             id: id.to_owned(),
             version: value.get("version").and_then(types::as_u64),
@@ -376,13 +377,17 @@ impl Client {
                         ),
                     ));
                 }
-                serde_json::from_value(item.clone()).map_err(|e| {
+                let item: StoredItem = serde_json::from_value(item.clone()).map_err(|e| {
                     invalid(
                         Method::GET,
                         &path,
                         &format!("a stored item is malformed: {e}"),
                     )
-                })
+                })?;
+                if let Some(id) = &item.id {
+                    check_id_length(Method::GET, &path, "a stored item's", id)?;
+                }
+                Ok(item)
             })
             .collect()
     }
@@ -762,6 +767,25 @@ fn renewal_time(value: &serde_json::Value, now: SystemTime) -> (SystemTime, bool
     // examples do, so a slow poll never carries a token that expires in flight.
     let margin = (lifetime / 4).min(Duration::from_secs(900));
     (now + (lifetime - margin), odd)
+}
+
+/// The longest server id we take: real ids are UUIDs (36 characters). A longer one is kept
+/// nowhere, since it would be repeated in every log line, the journal and the manifest.
+pub const MAX_ID_CHARS: usize = 200;
+
+fn check_id_length(method: Method, path: &str, whose: &str, id: &str) -> Result<(), ApiError> {
+    let length = id.chars().count();
+    if length > MAX_ID_CHARS {
+        return Err(invalid(
+            method,
+            path,
+            &format!(
+                "{whose} id is {length} characters long (it begins `{}`); ids are at most {MAX_ID_CHARS}",
+                one_line(id, 40)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn method_name(method: &Method) -> &'static str {
@@ -1148,5 +1172,38 @@ mod redirect_tests {
             .await
             .expect("a redirect within the origin is followed");
         assert!(page.tenants.is_empty());
+    }
+
+    /// A 3 MB report id was accepted and repeated into 42 MB of stderr.
+    #[tokio::test]
+    async fn an_overlong_server_id_is_refused() {
+        let api = serve(axum::Router::new().route(
+            "/api/2/reports",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({"id": "r".repeat(3_000_000), "version": 1}))
+            }),
+        ))
+        .await;
+        let client = Client::new(
+            api_base(&api).unwrap(),
+            Credentials::Token(Secret::new("token-value")),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let body = CreateReport::once(ReportParameters {
+            tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
+            kind: crate::report::ReportKind::UsageSummary,
+            level: crate::report::ReportLevel::DirectPartners,
+            formats: vec![crate::report::Format::CsvV2],
+            period: PeriodDates {
+                start: "2024-05-01".into(),
+                end: "2024-05-31".into(),
+            },
+            hide_zero_usage: false,
+            show_skus: false,
+        });
+        let error = client.create_report(&body).await.unwrap_err().to_string();
+        assert!(error.contains("3000000 characters long"), "{error}");
+        assert!(error.len() < 300, "{error}");
     }
 }
