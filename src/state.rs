@@ -145,6 +145,11 @@ impl StateStore {
         })
     }
 
+    /// Whether this run holds the folder's lock (not on a file system that cannot lock).
+    pub fn holds_lock(&self) -> bool {
+        self._lock.is_some()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -192,6 +192,55 @@ pub(crate) fn persist_durably(
     Ok(())
 }
 
+/// Suffixes of the temporary files [`temp_file_beside`] makes for this tool.
+const TEMP_SUFFIXES: [&str; 2] = [".partial", ".tmp"];
+
+/// Whether `name` is one of our temporary files: `.<name>.<6 random characters><suffix>`.
+fn is_our_temp_file(name: &str) -> bool {
+    let Some(stem) = TEMP_SUFFIXES
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+    else {
+        return false;
+    };
+    let Some((head, random)) = stem.rsplit_once('.') else {
+        return false;
+    };
+    head.starts_with('.')
+        && head.len() > 1
+        && random.len() == 6
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Removes the temporary files a killed run left in `out_dir` (up to the tenant folders and the
+/// state folder), never following a symbolic link. Only for a run that holds the folder's lock:
+/// then no other run can be writing them. Returns how many were removed.
+pub fn remove_stale_temp_files(out_dir: &Path) -> usize {
+    fn walk(dir: &Path, depth: usize, removed: &mut usize) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            if kind.is_dir() && depth > 0 {
+                walk(&entry.path(), depth - 1, removed);
+            } else if kind.is_file()
+                && is_our_temp_file(&name.to_string_lossy())
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                *removed += 1;
+            }
+        }
+    }
+    let mut removed = 0;
+    // Period folder, tenant folder: two levels below the output folder.
+    walk(out_dir, 2, &mut removed);
+    removed
+}
+
 /// A new temporary file in `dir`, named after the file it will become. A leading dot keeps a
 /// leftover (after a crash) out of `verify`'s list of extra files, and the name says what it
 /// was for; it is cut so that it stays within the 255 bytes file systems allow even when the
@@ -249,6 +298,30 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn stale_temporary_files_are_recognised_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = dir.path().join("2026-10/acme");
+        fs::create_dir_all(&tenant).unwrap();
+        let stale = temp_file_beside(&tenant, "usage.csv".as_ref(), ".partial").unwrap();
+        let (_, stale_path) = stale.keep().unwrap();
+        let kept = [
+            "usage.csv",
+            ".hidden",
+            "notes.partial",
+            ".a.toolong1.partial",
+        ];
+        for name in kept {
+            fs::write(tenant.join(name), "x").unwrap();
+        }
+        assert!(is_our_temp_file(".SHA256SUMS.Ab3dE9.tmp"));
+        assert_eq!(remove_stale_temp_files(dir.path()), 1);
+        assert!(!stale_path.exists());
+        for name in kept {
+            assert!(tenant.join(name).exists(), "{name}");
+        }
+    }
+
     #[test]
     fn new_files_are_readable_by_others_as_the_umask_allows() {
         use std::os::unix::fs::PermissionsExt;

@@ -485,3 +485,19 @@ fn traps_in_the_output_folder_are_not_read() {
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.contains("symbolic link"), "{stderr}");
 }
+
+/// Hidden partial files of a killed run were never removed.
+#[test]
+fn a_rerun_removes_stale_temporary_files() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let stale = world
+        .out()
+        .join("2026-10/acme/.usage_summary.csv_v2_0.csv.Xy12Ab.partial");
+    std::fs::write(&stale, vec![b'x'; 1024]).unwrap();
+    assert_eq!(partial_files(&world.out()).len(), 1);
+    world.run(&job).assert().success();
+    assert!(partial_files(&world.out()).is_empty());
+    check_sums(&world.out());
+}
