@@ -144,6 +144,15 @@ pub fn api_base(text: &str) -> Result<Url, ApiError> {
     Ok(url)
 }
 
+/// The one spelling of an API base URL that the journal and the manifest use: the parsed base
+/// (scheme and host lowercased, default port dropped, `.`/`..` and `%2e` resolved, spaces
+/// trimmed) without its `/api/2/` ending, so that `HTTP://Host/api/2/` and `http://host` agree.
+pub fn canonical_base(base: &Url) -> String {
+    let text = base.as_str();
+    let text = text.strip_suffix("api/2/").unwrap_or(text);
+    text.trim_end_matches('/').to_owned()
+}
+
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -960,6 +969,24 @@ mod tests {
         assert!(api_base("ftp://x").is_err());
         assert!(api_base("https://user:pw@x.com").is_err());
         assert!(api_base("eu2-cloud.acronis.com").is_err());
+    }
+
+    /// The same API spelled differently discarded the resume journal.
+    #[test]
+    fn spellings_of_one_api_share_one_canonical_form() {
+        let forms: Vec<String> = [
+            "https://eu2-cloud.acronis.com",
+            "HTTPS://EU2-Cloud.Acronis.com/",
+            "  https://eu2-cloud.acronis.com:443/api/2/ ",
+            "https://eu2-cloud.acronis.com/x/%2e%2e/api/2",
+        ]
+        .iter()
+        .map(|text| canonical_base(&api_base(text).unwrap()))
+        .collect();
+        assert!(
+            forms.iter().all(|f| f == "https://eu2-cloud.acronis.com"),
+            "{forms:?}"
+        );
     }
 
     /// `1e308` panicked converting to a `Duration`; an `expires_on` already past meant a new

@@ -409,10 +409,12 @@ impl Connection {
             }));
         }
         client.authenticate().await.map_err(Fatal::input)?;
+        // One spelling for the journal and the manifest, however the URL was written.
+        let base_url = api::canonical_base(client.base_url());
         Ok(Self {
             client: Arc::new(client),
             sandbox,
-            base_url: target.base_url.trim_end_matches('/').to_owned(),
+            base_url,
         })
     }
 

@@ -501,3 +501,32 @@ fn a_rerun_removes_stale_temporary_files() {
     assert!(partial_files(&world.out()).is_empty());
     check_sums(&world.out());
 }
+
+/// The same API spelled differently (`HTTP://`, `/api/2/`, spaces) discarded the journal and
+/// created the reports again.
+#[test]
+fn the_same_api_spelled_differently_keeps_the_journal() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let creates = world.stats().create_requests;
+    let base = world.sandbox().base_url();
+    let respelled = format!(
+        "  {}/api/2/ ",
+        base.trim_end_matches('/').replacen("http://", "HTTP://", 1)
+    );
+    world
+        .run(&job)
+        .env("ACRONIS_BASE_URL", &respelled)
+        .assert()
+        .success();
+    assert_eq!(
+        world.stats().create_requests,
+        creates,
+        "nothing created again"
+    );
+    assert_eq!(
+        manifest(&world.out())["base_url"].as_str(),
+        Some(base.trim_end_matches('/'))
+    );
+}
