@@ -594,12 +594,8 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         billing_rule: job.billing.clone(),
     };
     // The record as written: with `billing.csv` and the warnings found while deriving it.
-    let result = output::write_outputs(out_dir, result).map_err(|e| {
-        Fatal::failed(format!(
-            "cannot write SHA256SUMS, manifest.json and summary.md in {}: {e}",
-            out_dir.display()
-        ))
-    })?;
+    let result = output::write_outputs(out_dir, result)
+        .map_err(|e| Fatal::failed(format!("writing the outputs in {}: {e}", out_dir.display())))?;
     acronis_reports::ci::publish(ci, &result, out_dir, interruption.exit_code())
         .map_err(Fatal::failed)?;
     let files = result.reports.file_count();

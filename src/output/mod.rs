@@ -27,34 +27,54 @@ pub const BILLING: &str = BILLING_CSV;
 /// whose two formats disagree) added to their reports, once each, and with the reports' DR
 /// compute points as `billing.csv` counts them. The files are streamed to disk, the reports
 /// read one at a time, rather than rendered in memory first.
+///
+/// A derived file that cannot be written (a full disk while `billing.csv` grows) does not stop
+/// the records of what succeeded: the other files are still written, and the error then names
+/// each file that failed.
 pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult> {
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
-    let (derived, billing) = write_billing(dir, &result)?;
-    for (index, warning) in billing.warnings {
-        result.reports.update(index, |report| {
-            tracing::warn!("{} {}: {warning}", report.tenant_name, report.period);
-            if !report.warnings.contains(&warning) {
-                report.warnings.push(warning);
+    let mut failed: Vec<String> = Vec::new();
+    let billing_summary = match write_billing(dir, &result) {
+        Ok((derived, billing)) => {
+            for (index, warning) in billing.warnings {
+                result.reports.update(index, |report| {
+                    tracing::warn!("{} {}: {warning}", report.tenant_name, report.period);
+                    if !report.warnings.contains(&warning) {
+                        report.warnings.push(warning);
+                    }
+                })?;
             }
-        })?;
-    }
-    // Billing is the one place that counts DR compute points (the report tenant's own rows,
-    // which cover the tenants below it, where it has them), for failed reports too.
-    for (index, points) in billing.dr_compute_points {
-        result
-            .reports
-            .update(index, |report| report.dr_compute_points = Some(points))?;
-    }
-    result.derived_files.retain(|f| f.path != derived.path);
-    result.derived_files.push(derived);
+            // Billing is the one place that counts DR compute points (the report tenant's own
+            // rows, which cover the tenants below it, where it has them), for failed reports too.
+            for (index, points) in billing.dr_compute_points {
+                result
+                    .reports
+                    .update(index, |report| report.dr_compute_points = Some(points))?;
+            }
+            result.derived_files.retain(|f| f.path != derived.path);
+            result.derived_files.push(derived);
+            Some(billing.summary)
+        }
+        Err(error) => {
+            tracing::error!("cannot write {BILLING}: {error}");
+            failed.push(format!("{BILLING} ({error})"));
+            // An earlier run's billing.csv would no longer match these reports: neither
+            // listed nor left behind.
+            result.derived_files.retain(|f| f.path != BILLING);
+            let _ = fs::remove_file(dir.join(BILLING));
+            None
+        }
+    };
 
-    write_atomic(
-        &dir.join(SUMMARY),
-        summary::render(&result, Some(&billing.summary))?.as_bytes(),
-    )?;
+    let summary = summary::render(&result, billing_summary.as_ref())
+        .and_then(|text| write_atomic(&dir.join(SUMMARY), text.as_bytes()));
+    if let Err(error) = summary {
+        tracing::error!("cannot write {SUMMARY}: {error}");
+        failed.push(format!("{SUMMARY} ({error})"));
+    }
     let listed = listed_files(&result)?;
-    write_atomic_with(&dir.join(SHA256SUMS), |out| {
+    let sums = write_atomic_with(&dir.join(SHA256SUMS), |out| {
         checksums::write_sorted(
             out,
             listed
@@ -62,12 +82,26 @@ pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult>
                 .map(|f| (f.path.as_str(), f.sha256.as_str()))
                 .collect(),
         )
-    })?;
+    });
+    if let Err(error) = sums {
+        tracing::error!("cannot write {SHA256SUMS}: {error}");
+        failed.push(format!("{SHA256SUMS} ({error})"));
+    }
     drop(listed);
     // Last, so that an interrupted run leaves an older manifest that `verify` will flag as
     // disagreeing with the new SHA256SUMS, rather than a new manifest that looks complete.
-    write_atomic_with(&dir.join(MANIFEST), |out| manifest::write(out, &result))?;
-    Ok(result)
+    if let Err(error) = write_atomic_with(&dir.join(MANIFEST), |out| manifest::write(out, &result))
+    {
+        failed.push(format!("{MANIFEST} ({error})"));
+    }
+    if failed.is_empty() {
+        Ok(result)
+    } else {
+        Err(io::Error::other(format!(
+            "could not write {}; the other files were written",
+            failed.join(", ")
+        )))
+    }
 }
 
 /// What `SHA256SUMS` lists, unsorted: every report file and every derived file.

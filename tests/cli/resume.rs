@@ -530,3 +530,26 @@ fn the_same_api_spelled_differently_keeps_the_journal() {
         Some(base.trim_end_matches('/'))
     );
 }
+
+/// A failure writing billing.csv (a full disk) stopped SHA256SUMS, manifest.json and
+/// summary.md from being written, leaving good files unchecksummed.
+#[test]
+fn a_failed_billing_csv_still_leaves_the_records_of_what_succeeded() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    // A non-empty folder where billing.csv goes: renaming the new file into place fails.
+    std::fs::create_dir_all(world.out().join("billing.csv/in-the-way")).unwrap();
+    let assert = world.run(&job).assert().failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("could not write billing.csv"), "{stderr}");
+    for file in ["SHA256SUMS", "manifest.json", "summary.md"] {
+        assert!(world.out().join(file).is_file(), "{file}: {stderr}");
+    }
+    let sums = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.contains("2026-10/acme/usage_summary.csv_v2_0.csv"),
+        "{sums}"
+    );
+    assert!(!sums.contains("billing.csv"), "{sums}");
+    check_sums(&world.out());
+}
