@@ -33,6 +33,8 @@ pub fn oversize_limit(announced: u64) -> u64 {
 /// What a download must satisfy besides arriving whole.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
+    /// Attempts in all, for a transfer that broke or arrived short.
+    pub attempts: u32,
     /// `checks.size`: whether the length must match the stored list's `size`.
     pub size: SizePolicy,
     /// `limits.max_file_size`: the most bytes (decoded) one file may have, announced size or not.
@@ -50,6 +52,7 @@ impl Default for Policy {
     fn default() -> Self {
         let limits = crate::job::Limits::default();
         Self {
+            attempts: 3,
             size: SizePolicy::default(),
             max_file_size: limits.max_file_size,
             deadline: limits.download_timeout,
@@ -154,17 +157,18 @@ impl DownloadError {
 }
 
 /// Downloads one stored file to `dest` (whose folder must exist), checking it on the way as
-/// `inspection` says, retrying a broken transfer from scratch up to `attempts` times in all.
+/// `inspection` says, retrying a broken transfer from scratch up to `policy.attempts` times in
+/// all.
 pub async fn fetch_to_file(
     client: &Client,
     report_id: &str,
     stored_id: &str,
     announced_size: Option<u64>,
     dest: &Path,
-    attempts: u32,
     inspection: Inspection,
     policy: Policy,
 ) -> Result<Downloaded, DownloadError> {
+    let attempts = policy.attempts;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -942,9 +946,11 @@ mod tests {
             "s",
             Some(announced),
             &dest,
-            1,
             inspection,
-            Policy::default(),
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
         )
         .await
         .expect("a well-compressed report downloads whole");
@@ -1014,9 +1020,9 @@ mod tests {
                 "s",
                 announced,
                 &dest,
-                2,
                 csv_inspection(),
                 Policy {
+                    attempts: 2,
                     size,
                     ..Policy::default()
                 },
@@ -1108,9 +1114,20 @@ mod tests {
         };
         let (client, server) =
             serve_stream(vec![b'x'; 64 * 1024], Duration::ZERO, usize::MAX, false).await;
-        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
-            .await
-            .unwrap_err();
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(error, DownloadError::TooLarge { limit } if limit == 4 << 20),
             "{error}"
@@ -1123,9 +1140,20 @@ mod tests {
         // 64 MiB of zeros in about 64 KiB of gzip, on the wire as Content-Encoding.
         let bomb = gzip(&vec![0u8; 64 << 20]);
         let (client, server) = serve_stream(bomb, Duration::ZERO, 1, true).await;
-        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
-            .await
-            .unwrap_err();
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(error, DownloadError::TooLarge { .. }), "{error}");
         assert!(!dest.exists());
         server.abort();
@@ -1144,9 +1172,20 @@ mod tests {
             deadline: Duration::from_millis(800),
             ..Policy::default()
         };
-        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
-            .await
-            .unwrap_err();
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(error, DownloadError::Deadline { .. }), "{error}");
         assert!(
             error.to_string().contains("limits.download_timeout"),
@@ -1158,9 +1197,20 @@ mod tests {
             min_rate: 1000,
             ..Policy::default()
         };
-        let error = fetch_to_file(&client, "r", "s", None, &dest, 3, csv_inspection(), policy)
-            .await
-            .unwrap_err();
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(error, DownloadError::TooSlow { .. }), "{error}");
         server.abort();
     }
@@ -1179,9 +1229,11 @@ mod tests {
             "s",
             None,
             &dest,
-            3,
             csv_inspection(),
-            Policy::default(),
+            Policy {
+                attempts: 3,
+                ..Policy::default()
+            },
         )
         .await
         .unwrap_err();
@@ -1204,9 +1256,20 @@ mod tests {
             format: crate::report::Format::Html,
             ..csv_inspection()
         };
-        fetch_to_file(&client, "r", "s", None, &dest, 1, html, Policy::default())
-            .await
-            .expect("an html report may be html");
+        fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            html,
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
+        )
+        .await
+        .expect("an html report may be html");
         server.abort();
     }
 
@@ -1227,9 +1290,11 @@ mod tests {
             "s",
             None,
             &dest,
-            3,
             inspection,
-            Policy::default(),
+            Policy {
+                attempts: 3,
+                ..Policy::default()
+            },
         )
         .await
         .unwrap();
@@ -1258,9 +1323,11 @@ mod tests {
             "s",
             Some(announced),
             &dest,
-            1,
             csv_inspection(),
-            Policy::default(),
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
         )
         .await
         .expect("a gzip transfer as long as announced");
@@ -1273,9 +1340,11 @@ mod tests {
             "s",
             Some(report.len() as u64),
             &dest,
-            1,
             csv_inspection(),
-            Policy::default(),
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
         )
         .await
         .expect("an unencoded file as long as announced");

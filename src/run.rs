@@ -693,9 +693,11 @@ impl ReportJob {
                     &file.stored_id,
                     file.size,
                     &dest,
-                    self.config.download_attempts,
                     inspection,
-                    self.config.download,
+                    download::Policy {
+                        attempts: self.config.download_attempts,
+                        ..self.config.download
+                    },
                 )
                 .await
                 .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;
