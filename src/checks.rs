@@ -133,20 +133,25 @@ pub fn inspect_file(path: &Path, inspection: &Inspection) -> Result<FileFacts, C
         path: path.display().to_string(),
         source,
     };
-    let file = File::open(path).map_err(error)?;
+    let file = crate::paths::open_regular(path).map_err(error)?;
     inspection.inspect(file).map_err(error)
 }
 
 /// A file already on disk, read once: its SHA-256 (hex), its size and what [`inspect_file`]
-/// says of it. Only a failure to read the file is an error.
+/// says of it. Only a failure to read the file is an error, and so is a file that is not a
+/// regular file (a symbolic link, a FIFO, a device): it cannot be the file recorded, and reading
+/// it might never end. At most one byte more than `expected_bytes` is read: a longer file
+/// cannot match the record either.
 pub fn hash_and_inspect(
     path: &Path,
     inspection: &Inspection,
+    expected_bytes: u64,
 ) -> io::Result<(String, u64, FileFacts)> {
+    let file = crate::paths::open_regular(path)?;
     let mut reader = BufReader::with_capacity(
         256 * 1024,
         Hashing {
-            inner: File::open(path)?,
+            inner: io::Read::take(file, expected_bytes.saturating_add(1)),
             hasher: Sha256::new(),
             bytes: 0,
             error: None,
@@ -170,7 +175,7 @@ pub fn hash_and_inspect(
 /// Hashes what is read through it. A read error is kept, so that it is reported as the file's
 /// error rather than as the check's.
 struct Hashing {
-    inner: File,
+    inner: io::Take<File>,
     hasher: Sha256,
     bytes: u64,
     error: Option<io::Error>,

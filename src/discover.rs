@@ -10,7 +10,7 @@ use std::collections::{HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, Client, TenantInfo};
+use crate::api::{ApiError, Client, TenantInfo, one_line};
 use crate::job::{Discovery, Job, Tenant, TenantKind, is_uuid};
 use crate::paths::safe_component;
 
@@ -129,22 +129,22 @@ pub fn merge(job: &Job, listed: &[Vec<TenantInfo>]) -> Expansion {
         for info in sorted {
             let id = info.id.trim().to_ascii_lowercase();
             let name = display_name(info);
-            let reason = exclusion(discovery, info, &id, &name).or_else(|| {
-                (!taken.insert(id.clone())).then(|| {
-                    if job.tenants.iter().any(|t| t.id == id) {
-                        "listed by id in the job file".to_owned()
-                    } else {
-                        "already found by an earlier children_of entry".to_owned()
-                    }
-                })
-            });
+            // The id goes into folder names, the resume journal and API paths: only the
+            // platform's UUIDs are taken (anything else is a broken or hostile server).
+            let reason = (!is_uuid(&id))
+                .then(|| "its id is not a UUID".to_owned())
+                .or_else(|| exclusion(discovery, info, &id, &name))
+                .or_else(|| {
+                    (!taken.insert(id.clone())).then(|| {
+                        if job.tenants.iter().any(|t| t.id == id) {
+                            "listed by id in the job file".to_owned()
+                        } else {
+                            "already found by an earlier children_of entry".to_owned()
+                        }
+                    })
+                });
             if reason.is_none() {
-                // Two customers may share a name: the id keeps their folders apart.
-                let mut dir_name = safe_component(&name);
-                if !dir_names.insert(dir_name.to_lowercase()) {
-                    dir_name = format!("{dir_name}-{}", &id[..id.len().min(8)]);
-                    dir_names.insert(dir_name.to_lowercase());
-                }
+                let dir_name = unique_dir_name(&mut dir_names, &safe_component(&name), &id);
                 children.push(Tenant {
                     id: id.clone(),
                     name: name.clone(),
@@ -153,7 +153,8 @@ pub fn merge(job: &Job, listed: &[Vec<TenantInfo>]) -> Expansion {
                 });
             }
             record.tenants.push(DiscoveredTenant {
-                id,
+                // Bounded: a server could send megabytes of id.
+                id: if is_uuid(&id) { id } else { one_line(&id, 80) },
                 name,
                 kind: info.kind.clone(),
                 enabled: info.enabled,
@@ -180,12 +181,45 @@ pub fn merge(job: &Job, listed: &[Vec<TenantInfo>]) -> Expansion {
     Expansion { tenants, records }
 }
 
+/// A folder name no other tenant of the run has (compared without case, for file systems that
+/// ignore it): `base`, else `base-` and more and more of the id, else a counter on top, so that
+/// no two reports ever share a path whatever the names and ids.
+fn unique_dir_name(taken: &mut HashSet<String>, base: &str, id: &str) -> String {
+    let prefixes = [8, 13, 18, 23, id.len()]
+        .into_iter()
+        .filter_map(|len| id.get(..len.min(id.len())))
+        .map(|prefix| format!("{base}-{prefix}"));
+    for candidate in std::iter::once(base.to_owned()).chain(prefixes) {
+        if taken.insert(candidate.to_lowercase()) {
+            return candidate;
+        }
+    }
+    // Only when other tenants took even `base-<whole id>`, e.g. by naming themselves so.
+    let mut n: u64 = 2;
+    loop {
+        let candidate = format!("{base}-{id}-{n}");
+        if taken.insert(candidate.to_lowercase()) {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+/// The longest tenant name we keep: it is repeated in log lines, the manifest and the summary.
+const MAX_NAME_CHARS: usize = 200;
+
 fn display_name(info: &TenantInfo) -> String {
-    info.name
+    let name = info
+        .name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .map_or_else(|| info.id.trim().to_ascii_lowercase(), str::to_owned)
+        .map_or_else(|| info.id.trim().to_ascii_lowercase(), str::to_owned);
+    if name.chars().count() > MAX_NAME_CHARS {
+        name.chars().take(MAX_NAME_CHARS).collect::<String>() + "…"
+    } else {
+        name
+    }
 }
 
 /// Why a listed tenant is not reported, if it is not.
@@ -256,6 +290,33 @@ fn glob(pattern: &[char], text: &[char]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folder_names_stay_unique_even_against_names_chosen_to_collide() {
+        let id = "11111111-0000-4000-8000-000000000001";
+        let mut taken: HashSet<String> = ["twin", "twin-11111111", "twin-11111111-0000"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut made = Vec::new();
+        for _ in 0..8 {
+            made.push(unique_dir_name(&mut taken, "Twin", id));
+        }
+        let distinct: HashSet<String> = made.iter().map(|m| m.to_lowercase()).collect();
+        assert_eq!(distinct.len(), made.len(), "{made:?}");
+        assert_eq!(made[0], "Twin-11111111-0000-4000");
+        assert!(made[7].starts_with("Twin-11111111-0000-4000-8000-000000000001-"));
+    }
+
+    #[test]
+    fn overlong_names_are_cut() {
+        let info = TenantInfo {
+            id: "11111111-0000-4000-8000-000000000001".into(),
+            name: Some("n".repeat(3_000_000)),
+            ..TenantInfo::default()
+        };
+        assert_eq!(display_name(&info).chars().count(), MAX_NAME_CHARS + 1);
+    }
 
     #[test]
     fn globs() {

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, Client, error_chain};
 use crate::checks::{FileFacts, Inspection};
+use crate::job::SizePolicy;
+use crate::results::CheckStatus;
 
 /// The bound on runaway bodies. The stored list announces a file's *compressed* size (the
 /// vendor's generated client: "Stored report compressed size in bytes"), while the bytes
@@ -28,8 +30,42 @@ pub fn oversize_limit(announced: u64) -> u64 {
         .saturating_add(OVERSIZE_SLACK)
 }
 
+/// What a download must satisfy besides arriving whole.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// Attempts in all, for a transfer that broke or arrived short.
+    pub attempts: u32,
+    /// `checks.size`: whether the length must match the stored list's `size`.
+    pub size: SizePolicy,
+    /// `limits.max_file_size`: the most bytes (decoded) one file may have, announced size or not.
+    pub max_file_size: u64,
+    /// `limits.download_timeout`: the longest one attempt may take, from request to last byte.
+    pub deadline: Duration,
+    /// After [`Self::rate_grace`], a download averaging fewer bytes per second than this (as
+    /// transferred) is given up: a server trickling a byte at a time never hits the deadline of a
+    /// short file soon enough.
+    pub min_rate: u64,
+    pub rate_grace: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let limits = crate::job::Limits::default();
+        Self {
+            attempts: 3,
+            size: SizePolicy::default(),
+            max_file_size: limits.max_file_size,
+            deadline: limits.download_timeout,
+            min_rate: 1024,
+            rate_grace: Duration::from_secs(60),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Downloaded {
+    /// The host that served the file when a redirect took the download away from the API's.
+    pub served_by: Option<String>,
     pub bytes: u64,
     pub sha256: String,
     /// What checking the bytes on their way found.
@@ -46,6 +82,47 @@ pub enum DownloadError {
         "the server sent more than {limit} bytes (decoded) for a file announced as {announced} bytes (compressed)"
     )]
     Oversized { announced: u64, limit: u64 },
+    /// A body that ended early (or late) yet looked complete: a matching Content-Length, a
+    /// close-delimited HTTP/1.0 body, a cut at a row's end.
+    #[error(
+        "the stored list announced {announced} bytes but {transferred} bytes arrived ({decoded} after decoding); set `checks.size: warn` or `off` in the job file if this server's `size` means something else"
+    )]
+    SizeMismatch {
+        announced: u64,
+        transferred: u64,
+        decoded: u64,
+    },
+    #[error(
+        "the file grew past {limit} bytes (limits.max_file_size); raise the limit in the job file if reports this large are expected"
+    )]
+    TooLarge { limit: u64 },
+    #[error(
+        "the body decodes to more than {MAX_DEFLATE_RATIO}× its {transferred} transferred bytes: not a file gzip can produce"
+    )]
+    Bomb { transferred: u64 },
+    #[error(
+        "the download did not finish within {} (limits.download_timeout) after {received} bytes",
+        crate::duration::format(*limit)
+    )]
+    Deadline { limit: Duration, received: u64 },
+    #[error(
+        "the server sent {received} bytes in {}s, below the minimum of {min_rate} bytes per second",
+        elapsed.as_secs()
+    )]
+    TooSlow {
+        received: u64,
+        elapsed: Duration,
+        min_rate: u64,
+    },
+    /// A captive portal or proxy page answering 200 in place of the file.
+    #[error(
+        "the server answered with {content_type} instead of a {format} file (it begins \"{start}\"); check HTTPS_PROXY/NO_PROXY and the base URL"
+    )]
+    WrongContentType {
+        format: crate::report::Format,
+        content_type: String,
+        start: String,
+    },
     #[error("the body is a gzip file that cannot be decoded after {received} bytes: {source}")]
     Gzip {
         received: u64,
@@ -64,26 +141,38 @@ impl DownloadError {
     fn is_retryable(&self) -> bool {
         match self {
             Self::Api(e) => e.is_transient(),
-            Self::Broken { .. } => true,
-            Self::Oversized { .. } | Self::Gzip { .. } | Self::Io { .. } => false,
+            // A short body may be a cut the server did not notice: worth fetching again.
+            Self::Broken { .. } | Self::SizeMismatch { .. } => true,
+            // A slow or endless server would make every attempt as long: not retried.
+            Self::Oversized { .. }
+            | Self::TooLarge { .. }
+            | Self::Bomb { .. }
+            | Self::Deadline { .. }
+            | Self::TooSlow { .. }
+            | Self::WrongContentType { .. }
+            | Self::Gzip { .. }
+            | Self::Io { .. } => false,
         }
     }
 }
 
 /// Downloads one stored file to `dest` (whose folder must exist), checking it on the way as
-/// `inspection` says, retrying a broken transfer from scratch up to `attempts` times in all.
+/// `inspection` says, retrying a broken transfer from scratch up to `policy.attempts` times in
+/// all.
 pub async fn fetch_to_file(
     client: &Client,
     report_id: &str,
     stored_id: &str,
     announced_size: Option<u64>,
     dest: &Path,
-    attempts: u32,
     inspection: Inspection,
+    policy: Policy,
 ) -> Result<Downloaded, DownloadError> {
+    let attempts = policy.attempts;
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let json = inspection.format == crate::report::Format::JsonV2;
         match fetch_once(
             client,
             report_id,
@@ -91,9 +180,30 @@ pub async fn fetch_to_file(
             announced_size,
             dest,
             inspection.clone(),
+            policy,
         )
         .await
         {
+            // A JSON document that does not read may have been cut where JSON allows no end:
+            // fetch it again before its report fails (the last copy is kept either way).
+            Ok(done)
+                if json
+                    && done.inspected.content_check.status == CheckStatus::Failed
+                    && attempt < attempts =>
+            {
+                tracing::warn!(
+                    report_id,
+                    stored_id,
+                    problem = done
+                        .inspected
+                        .content_check
+                        .problem
+                        .as_deref()
+                        .unwrap_or(""),
+                    attempt,
+                    "the JSON file does not read; fetching it again"
+                );
+            }
             Ok(done) => return Ok(done),
             Err(error) if error.is_retryable() && attempt < attempts => {
                 tracing::warn!(report_id, stored_id, %error, attempt, "download failed; starting again");
@@ -111,6 +221,7 @@ async fn fetch_once(
     announced_size: Option<u64>,
     dest: &Path,
     inspection: Inspection,
+    policy: Policy,
 ) -> Result<Downloaded, DownloadError> {
     let io = |source| DownloadError::Io {
         path: dest.to_owned(),
@@ -123,7 +234,50 @@ async fn fetch_once(
     let temp = crate::output::temp_file_beside(parent, file_name, ".partial").map_err(io)?;
     let limit = announced_size.filter(|size| *size > 0).map(oversize_limit);
 
-    let response = client.download(report_id, stored_id).await?;
+    let started = tokio::time::Instant::now();
+    let deadline = started + policy.deadline;
+    let late = |received| DownloadError::Deadline {
+        limit: policy.deadline,
+        received,
+    };
+    let response = tokio::time::timeout_at(deadline, client.download(report_id, stored_id))
+        .await
+        .map_err(|_| late(0))??;
+    let format = inspection.format;
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let mut response = response;
+    if format != crate::report::Format::Html
+        && let Some(content_type) = content_type.filter(|ct| ct.starts_with("text/html"))
+    {
+        // Only the first chunk is read, to quote it; nothing is saved.
+        let first = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            _ => bytes::Bytes::new(),
+        };
+        // The chunk may be gzip on the wire: quote what it says, not its compressed bytes.
+        let decoded: Vec<u8> = Gunzip::default()
+            .feed(first)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|piece| piece.iter().copied())
+            .take(120)
+            .collect();
+        let head = decoded.as_slice();
+        return Err(DownloadError::WrongContentType {
+            format,
+            content_type,
+            start: client.scrub(&crate::api::one_line(&String::from_utf8_lossy(head), 80)),
+        });
+    }
+    let served_by = response
+        .url()
+        .host_str()
+        .filter(|host| Some(*host) != client.base_url().host_str())
+        .map(str::to_owned);
     let file = temp.as_file().try_clone().map_err(io)?;
     // The announced size is the compressed one: a gzip file may decode much larger, so some
     // large files go through the cache; never the other way round.
@@ -138,7 +292,18 @@ async fn fetch_once(
     let mut body = response.bytes_stream();
     let mut ended = false;
     while !ended {
-        let decoded = match body.next().await {
+        let next = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .map_err(|_| late(wire))?;
+        let elapsed = started.elapsed();
+        if elapsed > policy.rate_grace && wire < policy.min_rate.saturating_mul(elapsed.as_secs()) {
+            return Err(DownloadError::TooSlow {
+                received: wire,
+                elapsed,
+                min_rate: policy.min_rate,
+            });
+        }
+        let decoded = match next {
             Some(chunk) => {
                 let chunk = chunk.map_err(|e| DownloadError::Broken {
                     received: wire,
@@ -158,6 +323,15 @@ async fn fetch_once(
         })?;
         for chunk in decoded {
             received += chunk.len() as u64;
+            if received > policy.max_file_size {
+                return Err(DownloadError::TooLarge {
+                    limit: policy.max_file_size,
+                });
+            }
+            // Whether or not a size was announced, gzip cannot expand more than deflate allows.
+            if received > oversize_limit(wire) {
+                return Err(DownloadError::Bomb { transferred: wire });
+            }
             if let (Some(limit), Some(announced)) = (limit, announced_size)
                 && received > limit
             {
@@ -183,6 +357,25 @@ async fn fetch_once(
         hashed,
         inspected,
     } = workers.finish().await.map_err(io)?;
+    // The stored list's `size` is the compressed size (vendor's API definition): with a gzip
+    // transfer that is the length as transferred; a server sending the file unencoded sends
+    // its decoded length. A size of 0 is taken as not announced.
+    if ended
+        && policy.size != SizePolicy::Off
+        && let Some(announced) = announced_size.filter(|size| *size > 0)
+        && wire != announced
+        && received != announced
+    {
+        let mismatch = DownloadError::SizeMismatch {
+            announced,
+            transferred: wire,
+            decoded: received,
+        };
+        if policy.size == SizePolicy::Required {
+            return Err(mismatch);
+        }
+        tracing::warn!(report_id, stored_id, "{mismatch}");
+    }
     let (written, (hashed, sha256)) = (written.unwrap_or(0), hashed.unwrap_or_default());
     if written != received || hashed != received {
         return Err(io(std::io::Error::other(format!(
@@ -199,6 +392,7 @@ async fn fetch_once(
     .unwrap_or_else(|joined| Err(std::io::Error::other(joined)))
     .map_err(io)?;
     Ok(Downloaded {
+        served_by,
         bytes: received,
         sha256,
         inspected: inspected.unwrap_or(FileFacts::SKIPPED),
@@ -746,11 +940,414 @@ mod tests {
             check_skus: false,
             rule: Default::default(),
         };
-        let done = fetch_to_file(&client, "r", "s", Some(announced), &dest, 1, inspection)
-            .await
-            .expect("a well-compressed report downloads whole");
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            Some(announced),
+            &dest,
+            inspection,
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
+        )
+        .await
+        .expect("a well-compressed report downloads whole");
         assert_eq!(done.bytes, report.len() as u64);
         assert!(std::fs::read(&dest).unwrap() == report);
+        server.abort();
+    }
+
+    /// A loopback server answering every download with `body` and `content_type` (no
+    /// encoding), counting the requests.
+    async fn serve_plain(
+        body: Vec<u8>,
+        content_type: &'static str,
+    ) -> (
+        Client,
+        std::sync::Arc<std::sync::atomic::AtomicU32>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let hits = std::sync::Arc::new(AtomicU32::new(0));
+        let counted = hits.clone();
+        let body = bytes::Bytes::from(body);
+        let app = axum::Router::new().route(
+            "/api/2/reports/{id}/stored/{stored}",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, content_type)], body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        (client, hits, server)
+    }
+
+    fn csv_inspection() -> Inspection {
+        Inspection {
+            format: crate::report::Format::Csv,
+            check_skus: false,
+            rule: Default::default(),
+        }
+    }
+
+    /// A body cut at a row's end with a Content-Length that matches the cut looked complete:
+    /// it is fetched again, then fails naming both lengths; `warn` keeps it, `off` says nothing.
+    #[tokio::test]
+    async fn a_body_shorter_than_the_announced_size_is_refused() {
+        let full = b"tenant,usage\na,1\nb,2\nc,3\n".to_vec();
+        let short = full[..full.len() - 4].to_vec();
+        let (client, hits, server) = serve_plain(short.clone(), "text/csv").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let announced = Some(full.len() as u64);
+        let fetch = |size| {
+            fetch_to_file(
+                &client,
+                "r",
+                "s",
+                announced,
+                &dest,
+                csv_inspection(),
+                Policy {
+                    attempts: 2,
+                    size,
+                    ..Policy::default()
+                },
+            )
+        };
+        let error = fetch(SizePolicy::Required).await.unwrap_err();
+        assert!(
+            matches!(error, DownloadError::SizeMismatch { announced: a, transferred: t, .. }
+                if a == full.len() as u64 && t == short.len() as u64),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains(&full.len().to_string()) && message.contains(&short.len().to_string()),
+            "{message}"
+        );
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "fetched again"
+        );
+        assert!(!dest.exists(), "a short file never takes the final name");
+        for size in [SizePolicy::Warn, SizePolicy::Off] {
+            let done = fetch(size).await.unwrap();
+            assert_eq!(done.bytes, short.len() as u64);
+        }
+        server.abort();
+    }
+
+    /// A loopback server streaming `chunk` every `every`, `count` times, with no size anywhere.
+    async fn serve_stream(
+        chunk: Vec<u8>,
+        every: Duration,
+        count: usize,
+        gzip_encoded: bool,
+    ) -> (Client, tokio::task::JoinHandle<()>) {
+        let chunk = bytes::Bytes::from(chunk);
+        let app = axum::Router::new().route(
+            "/api/2/reports/{id}/stored/{stored}",
+            axum::routing::get(move || {
+                let chunk = chunk.clone();
+                async move {
+                    let body = futures_util::stream::unfold(0usize, move |n| {
+                        let chunk = chunk.clone();
+                        async move {
+                            if n >= count {
+                                return None;
+                            }
+                            if !every.is_zero() {
+                                tokio::time::sleep(every).await;
+                            }
+                            Some((Ok::<_, std::io::Error>(chunk), n + 1))
+                        }
+                    });
+                    let encoding = if gzip_encoded { "gzip" } else { "identity" };
+                    (
+                        [
+                            (axum::http::header::CONTENT_TYPE, "text/csv"),
+                            (axum::http::header::CONTENT_ENCODING, encoding),
+                        ],
+                        axum::body::Body::from_stream(body),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        (client, server)
+    }
+
+    /// Without a `size`, an endless body or a gzip bomb grew without bound: the absolute cap
+    /// applies always.
+    #[tokio::test]
+    async fn endless_bodies_and_gzip_bombs_stop_at_the_file_size_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let policy = Policy {
+            max_file_size: 4 << 20,
+            ..Policy::default()
+        };
+        let (client, server) =
+            serve_stream(vec![b'x'; 64 * 1024], Duration::ZERO, usize::MAX, false).await;
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, DownloadError::TooLarge { limit } if limit == 4 << 20),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("limits.max_file_size"),
+            "{error}"
+        );
+        server.abort();
+        // 64 MiB of zeros in about 64 KiB of gzip, on the wire as Content-Encoding.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        let (client, server) = serve_stream(bomb, Duration::ZERO, 1, true).await;
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, DownloadError::TooLarge { .. }), "{error}");
+        assert!(!dest.exists());
+        server.abort();
+    }
+
+    /// A body trickling a byte at a time ran until killed: every download has a deadline and a
+    /// minimum rate.
+    #[tokio::test]
+    async fn a_trickling_body_meets_the_deadline_and_the_minimum_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let (client, server) =
+            serve_stream(b"x".to_vec(), Duration::from_millis(50), usize::MAX, false).await;
+        let started = std::time::Instant::now();
+        let policy = Policy {
+            deadline: Duration::from_millis(800),
+            ..Policy::default()
+        };
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, DownloadError::Deadline { .. }), "{error}");
+        assert!(
+            error.to_string().contains("limits.download_timeout"),
+            "{error}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+        let policy = Policy {
+            rate_grace: Duration::from_millis(300),
+            min_rate: 1000,
+            ..Policy::default()
+        };
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..policy
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, DownloadError::TooSlow { .. }), "{error}");
+        server.abort();
+    }
+
+    /// A captive portal's page answering 200 was saved as the report.
+    #[tokio::test]
+    async fn an_html_page_is_not_saved_as_a_csv_or_json_file() {
+        let page =
+            b"<!DOCTYPE html><html><head><title>Sign in to Wi-Fi</title></head></html>".to_vec();
+        let (client, hits, server) = serve_plain(page, "text/html; charset=utf-8").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 3,
+                ..Policy::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, DownloadError::WrongContentType { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("text/html") && message.contains("<!DOCTYPE html><html>"),
+            "{message}"
+        );
+        assert!(!dest.exists());
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "not retried"
+        );
+        let html = Inspection {
+            format: crate::report::Format::Html,
+            ..csv_inspection()
+        };
+        fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            html,
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
+        )
+        .await
+        .expect("an html report may be html");
+        server.abort();
+    }
+
+    /// A JSON document that does not parse is fetched again before its report fails.
+    #[tokio::test]
+    async fn a_json_file_that_does_not_read_is_fetched_again() {
+        let (client, hits, server) =
+            serve_plain(b"{\"items\": [{\"id\": ".to_vec(), "application/json").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.json");
+        let inspection = Inspection {
+            format: crate::report::Format::JsonV2,
+            ..csv_inspection()
+        };
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            inspection,
+            Policy {
+                attempts: 3,
+                ..Policy::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.inspected.content_check.status, CheckStatus::Failed);
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+        server.abort();
+    }
+
+    /// The announced size may be the length as transferred (gzip) or, for a server that sends
+    /// the file unencoded, the decoded length: both are accepted.
+    #[tokio::test]
+    async fn the_announced_size_matches_as_transferred_or_decoded() {
+        let report = b"tenant,usage\na,1\n".repeat(500);
+        let (base, announced, server) = serve_gzip_encoded(report.clone()).await;
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            Some(announced),
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
+        )
+        .await
+        .expect("a gzip transfer as long as announced");
+        assert_eq!(done.bytes, report.len() as u64);
+        server.abort();
+        let (client, _, server) = serve_plain(report.clone(), "text/csv").await;
+        fetch_to_file(
+            &client,
+            "r",
+            "s",
+            Some(report.len() as u64),
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 1,
+                ..Policy::default()
+            },
+        )
+        .await
+        .expect("an unencoded file as long as announced");
         server.abort();
     }
 

@@ -70,6 +70,39 @@ fn truncate_to_boundary(text: &str, max_bytes: usize) -> &str {
     &text[..end]
 }
 
+/// Opens an existing file for reading only if it is a regular file reached without a symbolic
+/// link as its last component: a report file or journal swapped for a link to `/dev/zero`, a
+/// FIFO or a device would otherwise be read without end or block the run. The file is looked at
+/// before it is opened, and what was opened must be that same file.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    let refuse = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} {what}; refusing to read it", path.display()),
+        )
+    };
+    let before = std::fs::symlink_metadata(path)?;
+    if before.file_type().is_symlink() {
+        return Err(refuse("is a symbolic link"));
+    }
+    if !before.is_file() {
+        return Err(refuse("is not a regular file"));
+    }
+    let file = std::fs::File::open(path)?;
+    let after = file.metadata()?;
+    if !after.is_file() {
+        return Err(refuse("is not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
+            return Err(refuse("was replaced while it was opened"));
+        }
+    }
+    Ok(file)
+}
+
 /// Creates `base/relative` folder by folder, refusing to pass through a symbolic link or
 /// anything that is not a folder, so that nothing is ever written outside `base`.
 pub fn ensure_dir_inside(base: &Path, relative: &str) -> io::Result<PathBuf> {
@@ -139,6 +172,27 @@ mod tests {
         assert_ne!(safe_component("a/b"), safe_component("a_b"));
         let long = "x".repeat(500);
         assert!(safe_component(&long).len() <= MAX_COMPONENT_BYTES + 1 + 2 * HASH_BYTES);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_are_opened_for_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("report.csv");
+        std::fs::write(&plain, "a,b\n").unwrap();
+        assert!(open_regular(&plain).is_ok());
+        let link = dir.path().join("zero.csv");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = open_regular(&link).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let fifo = dir.path().join("fifo.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // Opening a FIFO for reading would block until a writer comes: it is refused first.
+            let err = open_regular(&fifo).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        assert!(open_regular(dir.path()).is_err());
     }
 
     #[cfg(unix)]

@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub polling: Polling,
     /// Attempts per file when a transfer breaks.
     pub download_attempts: u32,
+    /// What every download must satisfy (`checks.size`, …).
+    pub download: crate::download::Policy,
     pub cleanup: Cleanup,
     /// The job's billing rule: every row of a checked file must have the value it reads.
     pub billing_rule: Arc<BillingRule>,
@@ -517,12 +519,14 @@ impl ReportJob {
                 .join(self.request.file_path(file.format));
             let format = file.format;
             let inspection = self.inspection(format);
-            let on_disk =
-                tokio::task::spawn_blocking(move || checks::hash_and_inspect(&path, &inspection))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .filter(|(sha256, _, _)| *sha256 == recorded.files[&format].sha256)?;
+            let expected = recorded.files[&format].bytes;
+            let on_disk = tokio::task::spawn_blocking(move || {
+                checks::hash_and_inspect(&path, &inspection, expected)
+            })
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .filter(|(sha256, _, _)| *sha256 == recorded.files[&format].sha256)?;
             checked.push((format, on_disk));
         }
         Some(
@@ -649,11 +653,12 @@ impl ReportJob {
         // Without a record there is nothing to compare with, so nothing to read.
         let on_disk = match (previous, known) {
             (_, Some(known)) => Some(known),
-            (Some(_), None) => {
+            (Some(saved), None) => {
                 let dest = dest.clone();
                 let inspection = inspection.clone();
+                let expected = saved.bytes;
                 tokio::task::spawn_blocking(move || {
-                    checks::hash_and_inspect(&dest, &inspection).ok()
+                    checks::hash_and_inspect(&dest, &inspection, expected).ok()
                 })
                 .await
                 .ok()
@@ -688,11 +693,21 @@ impl ReportJob {
                     &file.stored_id,
                     file.size,
                     &dest,
-                    self.config.download_attempts,
                     inspection,
+                    download::Policy {
+                        attempts: self.config.download_attempts,
+                        ..self.config.download
+                    },
                 )
                 .await
                 .map_err(|e| format!("downloading the {} file failed: {e}", file.format))?;
+                if let Some(host) = &downloaded.served_by {
+                    // Recorded for an audit: the bytes came from another host than the API's.
+                    warnings.push(format!(
+                        "the {} file was served by {host} (a redirect from the API)",
+                        file.format
+                    ));
+                }
                 let saved = SavedFile {
                     stored_report_id: file.stored_id.clone(),
                     path: relative.clone(),

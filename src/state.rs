@@ -145,6 +145,11 @@ impl StateStore {
         })
     }
 
+    /// Whether this run holds the folder's lock (not on a file system that cannot lock).
+    pub fn holds_lock(&self) -> bool {
+        self._lock.is_some()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -239,6 +244,13 @@ fn lock(path: &Path) -> io::Result<Option<File>> {
             path.display()
         )));
     }
+    // Opening a FIFO for writing would block until a reader comes.
+    if fs::symlink_metadata(path).is_ok_and(|meta| !meta.is_file()) {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file; remove it (it only marks a run in progress)",
+            path.display()
+        )));
+    }
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -290,26 +302,56 @@ fn line(record: &Record) -> io::Result<String> {
     Ok(text)
 }
 
+/// A journal line is a few hundred bytes; a longer one is damage (or a trap) and is skipped
+/// without holding it in memory.
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
+
 fn read_journal(path: &Path) -> io::Result<Vec<Record>> {
-    let file = match File::open(path) {
+    // Only a regular file: a journal swapped for a link to `/dev/zero` or a FIFO would be read
+    // without end or block the run.
+    let file = match crate::paths::open_regular(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let mut reader = BufReader::new(file);
     let mut records = Vec::new();
-    for (number, text) in BufReader::new(file).lines().enumerate() {
-        let text = match text {
-            Ok(text) => text,
-            // Invalid UTF-8 can only be a torn or damaged line; what follows is unreliable.
-            Err(_) => break,
+    let mut number = 0usize;
+    let mut buffer = Vec::new();
+    loop {
+        number += 1;
+        buffer.clear();
+        let read =
+            io::Read::take(&mut reader, MAX_RECORD_BYTES + 1).read_until(b'\n', &mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        if buffer.len() as u64 > MAX_RECORD_BYTES {
+            tracing::warn!(
+                "{}:{number}: ignoring a state record longer than {MAX_RECORD_BYTES} bytes",
+                path.display()
+            );
+            // Skip the rest of the line, a bounded piece at a time.
+            while !buffer.ends_with(b"\n") {
+                buffer.clear();
+                if io::Read::take(&mut reader, MAX_RECORD_BYTES).read_until(b'\n', &mut buffer)?
+                    == 0
+                {
+                    break;
+                }
+            }
+            continue;
+        }
+        // Invalid UTF-8 can only be a torn or damaged line; what follows is unreliable.
+        let Ok(text) = std::str::from_utf8(&buffer) else {
+            break;
         };
-        match serde_json::from_str::<Record>(&text) {
+        match serde_json::from_str::<Record>(text) {
             Ok(record) => records.push(record),
             Err(e) if !text.trim().is_empty() => {
                 tracing::warn!(
-                    "{}:{}: ignoring an unreadable state record ({e})",
-                    path.display(),
-                    number + 1
+                    "{}:{number}: ignoring an unreadable state record ({e})",
+                    path.display()
                 );
             }
             Err(_) => {}
@@ -397,4 +439,20 @@ fn records_of(key: &str, state: &ReportState) -> Vec<Record> {
         });
     }
     records
+}
+
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+
+    /// A journal of one endless line is skipped a bounded piece at a time, never held whole.
+    #[test]
+    fn an_overlong_journal_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        let mut text = vec![b'0'; 5 * MAX_RECORD_BYTES as usize];
+        text.extend_from_slice(b"\n{not json}\n");
+        std::fs::write(&path, &text).unwrap();
+        assert!(read_journal(&path).unwrap().is_empty());
+    }
 }

@@ -288,7 +288,8 @@ fn inspect(dir: &Path, relative: &str) -> Result<Found, VerifyError> {
 
 /// SHA-256 (hex) and size of a file, read in a streaming way.
 pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = fs::File::open(path)?;
+    // Never through a symbolic link, nor a FIFO or device: reading one might never end.
+    let mut file = crate::paths::open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; READ_BUFFER];
     let mut total = 0u64;

@@ -739,11 +739,27 @@ fn the_action_fails_the_step_when_a_report_fails_and_still_reports() {
         outputs["artifact-name"], "billing-2026-10-selftest-4242-2",
         "names lose the characters artifacts refuse"
     );
-    // Workflow commands other than the `::group::Reports` … `::endgroup::` around the run's lines.
+    // Every credential the run derives or fetches (the Basic value, the token) is masked.
+    assert!(
+        run.log
+            .lines()
+            .filter(|l| l.starts_with("::add-mask::"))
+            .count()
+            >= 2,
+        "{}",
+        run.log
+    );
+    // Workflow commands other than the masks and the `::group::Reports` … `::endgroup::` around
+    // the run's lines.
     let annotations: Vec<&str> = run
         .log
         .lines()
-        .filter(|l| l.starts_with("::") && !l.starts_with("::group::") && *l != "::endgroup::")
+        .filter(|l| {
+            l.starts_with("::")
+                && !l.starts_with("::group::")
+                && !l.starts_with("::add-mask::")
+                && *l != "::endgroup::"
+        })
         .collect();
     assert_eq!(annotations.len(), 1, "{}", run.log);
     assert!(

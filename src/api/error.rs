@@ -92,18 +92,29 @@ pub enum UsageHistory {
 /// `{"error": {"code", "message", "domain", ...}}` (code a number or a string), the OAuth shape
 /// `{"error": "...", "error_description": "..."}`, and falls back to a short excerpt of the text.
 pub fn describe_error_body(content_type: Option<&str>, body: &[u8]) -> String {
+    describe_error_body_scrubbed(content_type, body, &|text| text.to_owned())
+}
+
+/// [`describe_error_body`], with `scrub` applied to every text taken from the body *before* it
+/// is cut to length, so that a credential echoed by the server is removed whole rather than
+/// leaking its start when the cut falls inside it.
+pub fn describe_error_body_scrubbed(
+    content_type: Option<&str>,
+    body: &[u8],
+    scrub: &dyn Fn(&str) -> String,
+) -> String {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
-        && let Some(reason) = describe_json_error(&value)
+        && let Some(reason) = describe_json_error(&value, scrub)
     {
         return reason;
     }
-    let text = String::from_utf8_lossy(body);
+    let text = scrub(&String::from_utf8_lossy(body));
     let trimmed = text.trim_start();
     let is_html = content_type.is_some_and(|ct| ct.contains("html"))
         || trimmed.starts_with("<!")
         || trimmed.to_ascii_lowercase().starts_with("<html");
     if is_html {
-        return match html_title(trimmed) {
+        return match html_title(trimmed, scrub) {
             Some(title) => {
                 format!("the server answered with an HTML page ({title}) instead of JSON")
             }
@@ -118,38 +129,44 @@ pub fn describe_error_body(content_type: Option<&str>, body: &[u8]) -> String {
     }
 }
 
-fn describe_json_error(value: &serde_json::Value) -> Option<String> {
+fn describe_json_error(
+    value: &serde_json::Value,
+    scrub: &dyn Fn(&str) -> String,
+) -> Option<String> {
     let error = value.get("error")?;
     if let Some(kind) = error.as_str() {
+        let kind = one_line(&scrub(kind), 200);
         let description = value.get("error_description").and_then(|d| d.as_str());
         return Some(match description {
-            Some(d) => format!("{kind}: {}", one_line(d, 200)),
-            None => kind.to_owned(),
+            Some(d) => format!("{kind}: {}", one_line(&scrub(d), 200)),
+            None => kind,
         });
     }
     let message = error
         .get("message")
         .and_then(|m| m.as_str())
-        .map(|m| one_line(m, 200))
+        .map(|m| one_line(&scrub(m), 200))
         .unwrap_or_else(|| "no message".to_owned());
     let code = match error.get("code") {
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(serde_json::Value::String(s)) => Some(one_line(s, 60)),
+        Some(serde_json::Value::String(s)) => Some(one_line(&scrub(s), 60)),
         _ => None,
     };
     let domain = error.get("domain").and_then(|d| d.as_str());
     Some(match (code, domain) {
-        (Some(code), Some(domain)) => format!("{message} (code {code}, {})", one_line(domain, 60)),
+        (Some(code), Some(domain)) => {
+            format!("{message} (code {code}, {})", one_line(&scrub(domain), 60))
+        }
         (Some(code), None) => format!("{message} (code {code})"),
         (None, _) => message,
     })
 }
 
-fn html_title(html: &str) -> Option<String> {
+fn html_title(html: &str, scrub: &dyn Fn(&str) -> String) -> Option<String> {
     let lower = html.to_ascii_lowercase();
     let start = lower.find("<title>")? + "<title>".len();
     let end = start + lower[start..].find("</title>")?;
-    let title = one_line(html.get(start..end)?, 80);
+    let title = one_line(&scrub(html.get(start..end)?), 80);
     (!title.is_empty()).then_some(title)
 }
 

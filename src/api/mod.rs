@@ -16,14 +16,16 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
-pub use error::{ApiError, UsageHistory, describe_error_body, one_line};
+pub use error::{
+    ApiError, UsageHistory, describe_error_body, describe_error_body_scrubbed, one_line,
+};
 pub use types::{
     ChildrenPage, CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem,
     TenantInfo,
 };
 
 use crate::retry::{Backoff, parse_retry_after};
-use crate::secret::Secret;
+use crate::secret::{Scrubber, Secret};
 
 /// API JSON bodies larger than this are refused: real answers are a few kilobytes.
 pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -82,6 +84,9 @@ struct CachedToken {
 
 pub struct Client {
     http: reqwest::Client,
+    /// For downloads: decodes no `Content-Encoding` itself, so that the bytes as transferred
+    /// can be counted against the stored list's (compressed) `size`; the download decodes gzip.
+    http_raw: reqwest::Client,
     /// Ends with `/api/2/`.
     base: Url,
     credentials: Credentials,
@@ -90,7 +95,16 @@ pub struct Client {
     /// Why the server refused these credentials, once it has: every later call would be
     /// refused the same way.
     refused: std::sync::OnceLock<String>,
+    /// Every credential this client holds or has held, scrubbed from all server text it repeats.
+    scrubber: Scrubber,
+    /// Whether an out-of-bounds token lifetime was reported already (it is said once).
+    odd_lifetime_said: std::sync::atomic::AtomicBool,
+    /// Told each new credential value (a fetched token), e.g. to mask it in a CI log.
+    on_new_secret: Option<SecretHook>,
 }
+
+/// Called with each new credential value a client starts to use.
+pub type SecretHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Checks a data-center URL and turns it into the API base (`…/api/2/`). Only `https://` is
 /// accepted, except for loopback addresses (the sandbox and tests).
@@ -130,6 +144,15 @@ pub fn api_base(text: &str) -> Result<Url, ApiError> {
     Ok(url)
 }
 
+/// The one spelling of an API base URL that the journal and the manifest use: the parsed base
+/// (scheme and host lowercased, default port dropped, `.`/`..` and `%2e` resolved, spaces
+/// trimmed) without its `/api/2/` ending, so that `HTTP://Host/api/2/` and `http://host` agree.
+pub fn canonical_base(base: &Url) -> String {
+    let text = base.as_str();
+    let text = text.strip_suffix("api/2/").unwrap_or(text);
+    text.trim_end_matches('/').to_owned()
+}
+
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -145,29 +168,158 @@ impl Client {
         credentials: Credentials,
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("acronis-reports/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_keepalive(Duration::from_secs(30));
-        if is_loopback(&base) {
-            // A proxy from the environment must never capture sandbox or test traffic.
-            builder = builder.no_proxy();
-        } else {
-            builder = builder.https_only(true);
+        // The same settings for both clients; only content decoding and redirects differ.
+        let build = |decode: bool| {
+            let origin = base.origin();
+            let (host, download) = (base.host_str().unwrap_or_default().to_owned(), !decode);
+            let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 10 {
+                    return attempt.error("more than 10 redirects");
+                }
+                if attempt.url().origin() == origin {
+                    return attempt.follow();
+                }
+                // An API call that leaves the API's origin would send its body (a create
+                // request) to another host and take that host's answer as the API's. A
+                // download may go to a file host over https: credentials are not sent along
+                // (the HTTP client drops them when the host changes).
+                if download && attempt.url().scheme() == "https" {
+                    return attempt.follow();
+                }
+                let target = format!(
+                    "{}://{}",
+                    attempt.url().scheme(),
+                    attempt.url().host_str().unwrap_or_default()
+                );
+                attempt.error(format!(
+                    "the server redirected to {target}, outside {host}; refusing to follow"
+                ))
+            });
+            let mut builder = reqwest::Client::builder()
+                .redirect(redirects)
+                .user_agent(concat!("acronis-reports/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tcp_keepalive(Duration::from_secs(30))
+                .gzip(decode);
+            if is_loopback(&base) {
+                // A proxy from the environment must never capture sandbox or test traffic.
+                builder = builder.no_proxy();
+            } else {
+                builder = builder.https_only(true);
+            }
+            builder
+                .build()
+                .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))
+        };
+        let (http, http_raw) = (build(true)?, build(false)?);
+        let scrubber = Scrubber::default();
+        match &credentials {
+            Credentials::Token(token) => {
+                scrubber.add(token.expose());
+            }
+            Credentials::Client { id, secret } => {
+                use base64::Engine as _;
+                let pair = format!("{id}:{}", secret.expose());
+                scrubber.add(secret.expose());
+                // What the token request's `Authorization: Basic …` carries.
+                scrubber.add(&base64::engine::general_purpose::STANDARD.encode(&pair));
+                scrubber.add(&pair);
+            }
         }
-        let http = builder
-            .build()
-            .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Self {
             http,
+            http_raw,
             base,
             credentials,
             token: Mutex::new(None),
             options,
             refused: std::sync::OnceLock::new(),
+            scrubber,
+            odd_lifetime_said: std::sync::atomic::AtomicBool::new(false),
+            on_new_secret: None,
         })
+    }
+
+    /// Calls `hook` with every token this client fetches from now on (the caller knows the
+    /// credentials it passed in), e.g. to print `::add-mask::` in GitHub Actions.
+    pub fn on_new_secret(mut self, hook: SecretHook) -> Self {
+        self.on_new_secret = Some(hook);
+        self
+    }
+
+    /// Values that the caller should also treat as secret besides the ones it passed in:
+    /// the Basic encoding of `id:secret`.
+    pub fn derived_secrets(&self) -> Vec<String> {
+        match &self.credentials {
+            Credentials::Token(_) => Vec::new(),
+            Credentials::Client { id, secret } => {
+                use base64::Engine as _;
+                vec![
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{id}:{}", secret.expose())),
+                ]
+            }
+        }
+    }
+
+    /// `text` without any credential this client holds or has held: for any server text that
+    /// is repeated outside the client (report statuses, file excerpts).
+    pub fn scrub(&self, text: &str) -> String {
+        self.scrubber.scrub(text)
+    }
+
+    /// The error with every credential scrubbed from the text it carries.
+    fn scrubbed(&self, error: ApiError) -> ApiError {
+        let s = |text: String| self.scrubber.scrub(&text);
+        match error {
+            ApiError::Config(text) => ApiError::Config(s(text)),
+            ApiError::AuthRefused { status, reason } => ApiError::AuthRefused {
+                status,
+                reason: s(reason),
+            },
+            ApiError::Status {
+                method,
+                path,
+                status,
+                reason,
+                retry_after,
+            } => ApiError::Status {
+                method,
+                path: s(path),
+                status,
+                reason: s(reason),
+                retry_after,
+            },
+            ApiError::Transport {
+                method,
+                path,
+                message,
+            } => ApiError::Transport {
+                method,
+                path: s(path),
+                message: s(message),
+            },
+            ApiError::UntrustedCertificate {
+                method,
+                path,
+                message,
+            } => ApiError::UntrustedCertificate {
+                method,
+                path: s(path),
+                message: s(message),
+            },
+            ApiError::InvalidResponse {
+                method,
+                path,
+                detail,
+            } => ApiError::InvalidResponse {
+                method,
+                path: s(path),
+                detail: s(detail),
+            },
+        }
     }
 
     /// Why the server refused this client's credentials (a token or client secret it no longer
@@ -206,6 +358,7 @@ impl Client {
             .and_then(|id| id.as_str())
             .filter(|id| !id.trim().is_empty())
             .ok_or_else(|| invalid(Method::POST, &path, "the created report has no `id`"))?;
+        check_id_length(Method::POST, &path, "the created report's", id)?;
         Ok(CreatedReport {
             id: id.to_owned(),
             version: value.get("version").and_then(types::as_u64),
@@ -233,18 +386,23 @@ impl Client {
                         ),
                     ));
                 }
-                serde_json::from_value(item.clone()).map_err(|e| {
+                let item: StoredItem = serde_json::from_value(item.clone()).map_err(|e| {
                     invalid(
                         Method::GET,
                         &path,
                         &format!("a stored item is malformed: {e}"),
                     )
-                })
+                })?;
+                if let Some(id) = &item.id {
+                    check_id_length(Method::GET, &path, "a stored item's", id)?;
+                }
+                Ok(item)
             })
             .collect()
     }
 
-    /// Starts downloading one stored file; the caller streams the body. gzip is decoded.
+    /// Starts downloading one stored file; the caller streams the body, as transferred: a
+    /// `Content-Encoding: gzip` body arrives still compressed, for the caller to decode.
     pub async fn download(&self, report_id: &str, stored_id: &str) -> Result<Response, ApiError> {
         let path = format!(
             "reports/{}/stored/{}",
@@ -321,8 +479,22 @@ impl Client {
             .map(drop)
     }
 
-    /// Sends a request with authentication, retries and error mapping. Returns only 2xx answers.
+    /// Sends a request with authentication, retries and error mapping. Returns only 2xx answers;
+    /// an error never carries a credential, whatever the server put in its answer.
     async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        replay: Replay,
+        deadline: Option<Instant>,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, ApiError> {
+        self.send_unscrubbed(method, path, replay, deadline, build)
+            .await
+            .map_err(|e| self.scrubbed(e))
+    }
+
+    async fn send_unscrubbed(
         &self,
         method: Method,
         path: &str,
@@ -341,34 +513,39 @@ impl Client {
         loop {
             attempt += 1;
             let token = self.bearer(false).await?;
+            let download = method == Method::GET && path.contains("/stored/");
+            let http = if download { &self.http_raw } else { &self.http };
             let request =
-                build(self.http.request(method.clone(), url.clone())).bearer_auth(token.expose());
-            let request = if method == Method::GET && path.contains("/stored/") {
-                request // downloads may take long; they are bounded by the read timeout instead
+                build(http.request(method.clone(), url.clone())).bearer_auth(token.expose());
+            let request = if download {
+                // Downloads may take long: the caller bounds them. gzip is still welcome on
+                // the wire; the download decodes it and counts the bytes as transferred.
+                request.header(reqwest::header::ACCEPT_ENCODING, "gzip")
             } else {
                 request.timeout(self.options.request_timeout)
             };
             let error = match request.send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                    let error = status_error(method_name, path, response).await;
+                    let error = status_error(method_name, path, response, &self.scrubber).await;
                     if renewed_after_401 || !matches!(self.credentials, Credentials::Client { .. })
                     {
                         let reason = match error {
                             ApiError::Status { reason, .. } => reason,
                             other => other.to_string(),
                         };
-                        // A server or proxy may echo the token it refused.
+                        // A server or proxy may echo the token it refused: the reason was
+                        // scrubbed on the way in (`status_error`).
                         return Err(self.noting_refusal(ApiError::AuthRefused {
                             status: 401,
-                            reason: token.scrub(&reason),
+                            reason,
                         }));
                     }
                     renewed_after_401 = true;
                     self.bearer(true).await?;
                     continue;
                 }
-                Ok(response) => status_error(method_name, path, response).await,
+                Ok(response) => status_error(method_name, path, response, &self.scrubber).await,
                 Err(e) => {
                     let error = transport_error(method_name, path, &e);
                     if replay == Replay::OnlyIfUnprocessed && !e.is_connect() {
@@ -420,8 +597,13 @@ impl Client {
         let token = self
             .fetch_token(id, secret)
             .await
-            .map_err(|e| self.noting_refusal(e))?;
+            .map_err(|e| self.noting_refusal(self.scrubbed(e)))?;
         let value = token.value.clone();
+        if self.scrubber.add(value.expose())
+            && let Some(hook) = &self.on_new_secret
+        {
+            hook(value.expose());
+        }
         *cached = Some(token);
         Ok(value)
     }
@@ -452,16 +634,13 @@ impl Client {
                         && response.status() != StatusCode::TOO_MANY_REQUESTS =>
                 {
                     let status = response.status().as_u16();
-                    let reason = match status_error("POST", path, response).await {
+                    let reason = match status_error("POST", path, response, &self.scrubber).await {
                         ApiError::Status { reason, .. } => reason,
                         other => other.to_string(),
                     };
-                    return Err(ApiError::AuthRefused {
-                        status,
-                        reason: secret.scrub(&reason),
-                    });
+                    return Err(ApiError::AuthRefused { status, reason });
                 }
-                Ok(response) => status_error("POST", path, response).await,
+                Ok(response) => status_error("POST", path, response, &self.scrubber).await,
                 Err(e) => transport_error("POST", path, &e),
             };
             if !error.is_transient() || attempt >= self.options.max_attempts {
@@ -485,31 +664,37 @@ impl Client {
                     "the token response has no `access_token`",
                 )
             })?;
-        let now = SystemTime::now();
-        let expires_at = value
-            .get("expires_on")
-            .and_then(|v| v.as_f64())
-            .map(|epoch| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)))
-            .or_else(|| {
-                value
-                    .get("expires_in")
-                    .and_then(|v| v.as_f64())
-                    .map(|secs| now + Duration::from_secs_f64(secs.max(0.0)))
-            })
-            // Documented lifetime when the response says nothing.
-            .unwrap_or(now + Duration::from_secs(7200));
-        let lifetime = expires_at.duration_since(now).unwrap_or(Duration::ZERO);
-        // Renew with a margin: a quarter of the lifetime, at most 15 minutes as the vendor's
-        // examples do, so a slow poll never carries a token that expires in flight.
-        let margin = (lifetime / 4).min(Duration::from_secs(900));
+        let (renew_after, odd) = renewal_time(&value, SystemTime::now());
+        if odd
+            && !self
+                .odd_lifetime_said
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "the token endpoint announced a lifetime outside {}s..{}s; using the nearest bound",
+                MIN_TOKEN_LIFETIME.as_secs(),
+                MAX_TOKEN_LIFETIME.as_secs()
+            );
+        }
         Ok(CachedToken {
             value: Secret::new(access_token),
-            renew_after: expires_at - margin,
+            renew_after,
         })
     }
 
     /// Reads a JSON body, refusing bodies over [`MAX_JSON_BODY_BYTES`] and non-JSON content.
     async fn json_body(
+        &self,
+        method: Method,
+        path: &str,
+        response: Response,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.json_body_unscrubbed(method, path, response)
+            .await
+            .map_err(|e| self.scrubbed(e))
+    }
+
+    async fn json_body_unscrubbed(
         &self,
         method: Method,
         path: &str,
@@ -544,7 +729,7 @@ impl Client {
                 format!(
                     "expected JSON but got {} ({})",
                     content_type.unwrap_or_default(),
-                    describe_error_body(None, &body)
+                    describe_error_body_scrubbed(None, &body, &|t| self.scrubber.scrub(t))
                 )
             } else {
                 format!("the body is not valid JSON ({e})")
@@ -556,6 +741,60 @@ impl Client {
             }
         })
     }
+}
+
+/// A token is used for at least this long, whatever the server says its lifetime is: an
+/// `expires_on` already past would otherwise mean a token request before every call.
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// And at most this long: the documented lifetime is 2 hours; an absurd one (`1e308`) is a
+/// broken server, and would overflow the clock.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// When to renew a token, from the token response's `expires_on` (epoch seconds) or
+/// `expires_in` (seconds), and whether the lifetime they gave had to be clamped.
+fn renewal_time(value: &serde_json::Value, now: SystemTime) -> (SystemTime, bool) {
+    let now_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64();
+    let announced = value
+        .get("expires_on")
+        .and_then(|v| v.as_f64())
+        .map(|epoch| epoch - now_epoch)
+        .or_else(|| value.get("expires_in").and_then(|v| v.as_f64()));
+    let (lifetime, odd) = match announced {
+        // Documented lifetime when the response says nothing.
+        None => (Duration::from_secs(7200), false),
+        Some(secs) if secs.is_finite() && secs >= MIN_TOKEN_LIFETIME.as_secs_f64() => {
+            let max = MAX_TOKEN_LIFETIME.as_secs_f64();
+            (Duration::from_secs_f64(secs.min(max)), secs > max)
+        }
+        Some(secs) if secs.is_finite() => (MIN_TOKEN_LIFETIME, true),
+        Some(_) => (MAX_TOKEN_LIFETIME, true),
+    };
+    // Renew with a margin: a quarter of the lifetime, at most 15 minutes as the vendor's
+    // examples do, so a slow poll never carries a token that expires in flight.
+    let margin = (lifetime / 4).min(Duration::from_secs(900));
+    (now + (lifetime - margin), odd)
+}
+
+/// The longest server id we take: real ids are UUIDs (36 characters). A longer one is kept
+/// nowhere, since it would be repeated in every log line, the journal and the manifest.
+pub const MAX_ID_CHARS: usize = 200;
+
+fn check_id_length(method: Method, path: &str, whose: &str, id: &str) -> Result<(), ApiError> {
+    let length = id.chars().count();
+    if length > MAX_ID_CHARS {
+        return Err(invalid(
+            method,
+            path,
+            &format!(
+                "{whose} id is {length} characters long (it begins `{}`); ids are at most {MAX_ID_CHARS}",
+                one_line(id, 40)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn method_name(method: &Method) -> &'static str {
@@ -609,7 +848,12 @@ async fn read_capped(response: Response, cap: usize) -> Result<Capped, String> {
     Ok(Capped::Whole(Bytes::from(body)))
 }
 
-async fn status_error(method: &'static str, path: &str, response: Response) -> ApiError {
+async fn status_error(
+    method: &'static str,
+    path: &str,
+    response: Response,
+    scrubber: &Scrubber,
+) -> ApiError {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -620,7 +864,7 @@ async fn status_error(method: &'static str, path: &str, response: Response) -> A
     // Error bodies only need to be long enough to explain; never read an endless one.
     let reason = match read_capped(response, 64 * 1024).await {
         Ok(Capped::Whole(body) | Capped::Cut(body)) => {
-            describe_error_body(content_type.as_deref(), &body)
+            describe_error_body_scrubbed(content_type.as_deref(), &body, &|t| scrubber.scrub(t))
         }
         Err(_) => "the error body could not be read".to_owned(),
     };
@@ -635,6 +879,14 @@ async fn status_error(method: &'static str, path: &str, response: Response) -> A
 
 fn transport_error(method: &'static str, path: &str, error: &reqwest::Error) -> ApiError {
     let (path, message) = (path.to_owned(), error_chain(error));
+    if error.is_redirect() {
+        // A refused redirect stays refused: not a network error worth retrying.
+        return ApiError::InvalidResponse {
+            method,
+            path,
+            detail: message,
+        };
+    }
     if rejects_certificate(error) {
         return ApiError::UntrustedCertificate {
             method,
@@ -717,5 +969,268 @@ mod tests {
         assert!(api_base("ftp://x").is_err());
         assert!(api_base("https://user:pw@x.com").is_err());
         assert!(api_base("eu2-cloud.acronis.com").is_err());
+    }
+
+    /// The same API spelled differently discarded the resume journal.
+    #[test]
+    fn spellings_of_one_api_share_one_canonical_form() {
+        let forms: Vec<String> = [
+            "https://eu2-cloud.acronis.com",
+            "HTTPS://EU2-Cloud.Acronis.com/",
+            "  https://eu2-cloud.acronis.com:443/api/2/ ",
+            "https://eu2-cloud.acronis.com/x/%2e%2e/api/2",
+        ]
+        .iter()
+        .map(|text| canonical_base(&api_base(text).unwrap()))
+        .collect();
+        assert!(
+            forms.iter().all(|f| f == "https://eu2-cloud.acronis.com"),
+            "{forms:?}"
+        );
+    }
+
+    /// `1e308` panicked converting to a `Duration`; an `expires_on` already past meant a new
+    /// token before every call.
+    #[test]
+    fn token_lifetimes_are_clamped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let renew = |v: serde_json::Value| {
+            let (at, odd) = renewal_time(&v, now);
+            (at.duration_since(now).unwrap().as_secs(), odd)
+        };
+        assert_eq!(
+            renew(serde_json::json!({"expires_in": 7200})),
+            (6300, false)
+        );
+        assert_eq!(renew(serde_json::json!({})), (6300, false));
+        assert_eq!(
+            renew(serde_json::json!({"expires_on": 1_800_003_600})),
+            (2700, false)
+        );
+        assert_eq!(
+            renew(serde_json::json!({"expires_in": 1e308})),
+            (85500, true)
+        );
+        assert_eq!(
+            renew(serde_json::json!({"expires_on": 1e308})),
+            (85500, true)
+        );
+        assert_eq!(renew(serde_json::json!({"expires_on": -1e308})), (45, true));
+        assert_eq!(
+            renew(serde_json::json!({"expires_on": 1_700_000_000})),
+            (45, true)
+        );
+        assert_eq!(renew(serde_json::json!({"expires_in": 0})), (45, true));
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::sandbox::{Endpoint, FaultRule, Hostile, Sandbox, Scenario};
+
+    fn echo(endpoint: Endpoint, status: u16) -> Scenario {
+        Scenario {
+            faults: vec![FaultRule {
+                endpoint,
+                status: Some(status),
+                hostile: Some(Hostile::EchoAuthorization),
+                times: 1,
+                ..FaultRule::default()
+            }],
+            ..Scenario::default()
+        }
+    }
+
+    fn client_of(sandbox: &Sandbox, tokens: Arc<Mutex<Vec<String>>>) -> Client {
+        Client::new(
+            api_base(&sandbox.base_url()).unwrap(),
+            Credentials::Client {
+                id: sandbox.client_id().to_owned(),
+                secret: Secret::new(sandbox.client_secret()),
+            },
+            ClientOptions {
+                max_attempts: 1,
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap()
+        .on_new_secret(Arc::new(move |t: &str| {
+            tokens.lock().unwrap().push(t.to_owned())
+        }))
+    }
+
+    /// A 5xx from the token endpoint used to print `client_id:secret` and the Basic value.
+    #[tokio::test]
+    async fn echoed_basic_credentials_are_scrubbed_on_a_5xx() {
+        let sandbox = Sandbox::start(echo(Endpoint::Token, 503), 0).await.unwrap();
+        let client = client_of(&sandbox, Arc::default());
+        let error = client.authenticate().await.unwrap_err().to_string();
+        use base64::Engine as _;
+        let pair = format!("{}:{}", sandbox.client_id(), sandbox.client_secret());
+        let basic = base64::engine::general_purpose::STANDARD.encode(&pair);
+        assert!(error.contains("[redacted]"), "{error}");
+        for leaked in [sandbox.client_secret(), pair.as_str(), basic.as_str()] {
+            assert!(!error.contains(leaked), "{leaked} in {error}");
+            assert!(
+                !error.contains(&leaked[..6]),
+                "start of {leaked} in {error}"
+            );
+        }
+        sandbox.shutdown().await;
+    }
+
+    /// An echoed bearer token, whole or cut at the message's length limit, never comes out;
+    /// the hook hears of every token fetched.
+    #[tokio::test]
+    async fn echoed_tokens_are_scrubbed_and_announced() {
+        let sandbox = Sandbox::start(echo(Endpoint::Create, 400), 0)
+            .await
+            .unwrap();
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let client = client_of(&sandbox, tokens.clone());
+        let body = CreateReport::once(ReportParameters {
+            tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
+            kind: crate::report::ReportKind::UsageSummary,
+            level: crate::report::ReportLevel::DirectPartners,
+            formats: vec![crate::report::Format::CsvV2],
+            period: PeriodDates {
+                start: "2024-05-01".into(),
+                end: "2024-05-31".into(),
+            },
+            hide_zero_usage: false,
+            show_skus: false,
+        });
+        let error = client.create_report(&body).await.unwrap_err().to_string();
+        let tokens = tokens.lock().unwrap().clone();
+        assert_eq!(tokens.len(), 1, "the hook hears of the token");
+        let token = &tokens[0];
+        assert!(error.contains("[redacted]"), "{error}");
+        assert!(!error.contains(&token[..8]), "{error}");
+        sandbox.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::http::{StatusCode as Code, header};
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    /// A redirect to another origin was followed: the create body went to the other host and
+    /// its answer was taken. Within the API's origin, redirects are still followed.
+    #[tokio::test]
+    async fn api_calls_follow_no_redirect_off_the_origin() {
+        let hits = Arc::new(AtomicU32::new(0));
+        let counted = hits.clone();
+        let elsewhere = serve(axum::Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(serde_json::json!({"id": "evil", "items": []})) }
+        }))
+        .await;
+        let away = format!("{elsewhere}/api/2/reports");
+        let api = serve(
+            axum::Router::new()
+                .route(
+                    "/api/2/reports",
+                    axum::routing::post(move || {
+                        let away = away.clone();
+                        async move {
+                            (Code::TEMPORARY_REDIRECT, [(header::LOCATION, away)]).into_response()
+                        }
+                    }),
+                )
+                .route(
+                    "/api/2/tenants/{id}/children",
+                    axum::routing::get(|| async {
+                        (Code::FOUND, [(header::LOCATION, "/api/2/moved")]).into_response()
+                    }),
+                )
+                .route(
+                    "/api/2/moved",
+                    axum::routing::get(|| async { axum::Json(serde_json::json!({"items": []})) }),
+                ),
+        )
+        .await;
+        let client = Client::new(
+            api_base(&api).unwrap(),
+            Credentials::Token(Secret::new("token-value")),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let body = CreateReport::once(ReportParameters {
+            tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
+            kind: crate::report::ReportKind::UsageSummary,
+            level: crate::report::ReportLevel::DirectPartners,
+            formats: vec![crate::report::Format::CsvV2],
+            period: PeriodDates {
+                start: "2024-05-01".into(),
+                end: "2024-05-31".into(),
+            },
+            hide_zero_usage: false,
+            show_skus: false,
+        });
+        let error = client.create_report(&body).await.unwrap_err();
+        assert!(!error.is_transient(), "{error}");
+        assert!(
+            error.to_string().contains("redirected to http://127.0.0.1"),
+            "{error}"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "nothing reached the other host"
+        );
+        let page = client
+            .tenant_children("ede9f834-70b3-476c-83d9-736f9f8c7dae", None)
+            .await
+            .expect("a redirect within the origin is followed");
+        assert!(page.tenants.is_empty());
+    }
+
+    /// A 3 MB report id was accepted and repeated into 42 MB of stderr.
+    #[tokio::test]
+    async fn an_overlong_server_id_is_refused() {
+        let api = serve(axum::Router::new().route(
+            "/api/2/reports",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({"id": "r".repeat(3_000_000), "version": 1}))
+            }),
+        ))
+        .await;
+        let client = Client::new(
+            api_base(&api).unwrap(),
+            Credentials::Token(Secret::new("token-value")),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let body = CreateReport::once(ReportParameters {
+            tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
+            kind: crate::report::ReportKind::UsageSummary,
+            level: crate::report::ReportLevel::DirectPartners,
+            formats: vec![crate::report::Format::CsvV2],
+            period: PeriodDates {
+                start: "2024-05-01".into(),
+                end: "2024-05-31".into(),
+            },
+            hide_zero_usage: false,
+            show_skus: false,
+        });
+        let error = client.create_report(&body).await.unwrap_err().to_string();
+        assert!(error.contains("3000000 characters long"), "{error}");
+        assert!(error.len() < 300, "{error}");
     }
 }

@@ -48,6 +48,18 @@ pub fn escape_property(text: &str) -> String {
     out
 }
 
+/// Prints [`mask_commands`] for `secrets` on standard output at once, where the runner reads
+/// workflow commands, before anything that could contain them is printed.
+pub fn print_masks(secrets: &[String]) {
+    use std::io::Write as _;
+    let masks = mask_commands(secrets);
+    if !masks.is_empty() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(masks.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
 /// `::add-mask::` for each secret; a secret of several lines is masked line by line, as GitHub
 /// masks a log line by line. Empty values and lines are skipped.
 pub fn mask_commands(secrets: &[String]) -> String {

@@ -146,6 +146,9 @@ pub struct JobArgs {
     /// Resolve periods such as previous_month against this day (YYYY-MM-DD). Default: today, UTC.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub as_of: Option<Date>,
+    /// Accept an --as-of after today (UTC): periods then include days not measured yet.
+    #[arg(long, requires = "as_of")]
+    pub allow_future_as_of: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,8 +32,26 @@ fn today_utc() -> Date {
 }
 
 fn load_job(args: &JobArgs) -> Result<Job, Fatal> {
-    let as_of = args.as_of.unwrap_or_else(today_utc);
+    let today = today_utc();
+    let as_of = args.as_of.unwrap_or(today);
+    check_as_of(as_of, today, args.allow_future_as_of)?;
     job::load(&args.job, as_of).map_err(|e| Fatal::job(&e))
+}
+
+/// A day after today would let periods that have not happened pass; a year before 2000 is a
+/// typo (and `0001-01-01` made a period `0000-12`). The platform's usage data starts later still.
+fn check_as_of(as_of: Date, today: Date, allow_future: bool) -> Result<(), Fatal> {
+    if as_of.year() < 2000 {
+        return Err(Fatal::input(format!(
+            "--as-of {as_of} is before the year 2000; give the day the periods are resolved against, e.g. --as-of {today}"
+        )));
+    }
+    if as_of > today && !allow_future {
+        return Err(Fatal::input(format!(
+            "--as-of {as_of} is after today ({today}, UTC): periods would include days not measured yet; pass --allow-future-as-of if that is meant"
+        )));
+    }
+    Ok(())
 }
 
 /// The async runtime, with room for `downloads` downloads at once: each holds
@@ -101,7 +119,7 @@ pub fn plan(args: PlanArgs) -> Outcome {
     } else {
         // `children_of` entries are only known by asking the API.
         runtime(0)?.block_on(async {
-            let connection = Connection::open(&args.connection, &job).await?;
+            let connection = Connection::open(&args.connection, &job, false).await?;
             let planned = full_plan(&connection.client, &job).await;
             connection.close().await;
             planned
@@ -367,7 +385,9 @@ struct Connection {
 impl Connection {
     /// Starts the sandbox if asked, builds the client and checks the credentials, so that
     /// refused credentials stop everything before a report is created or a file written.
-    async fn open(args: &ConnectionArgs, job: &Job) -> Result<Self, Fatal> {
+    /// With `github`, every credential the client derives or fetches (the Basic value, each
+    /// token) is masked with `::add-mask::` before anything could print it.
+    async fn open(args: &ConnectionArgs, job: &Job, github: bool) -> Result<Self, Fatal> {
         let (sandbox, target) = if args.sandbox {
             let scenario = load_scenario(args.sandbox_scenario.as_deref())?;
             let sandbox = Sandbox::start(scenario, 0)
@@ -386,13 +406,21 @@ impl Connection {
             (None, target_from_environment(args, job)?)
         };
         let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
-        let client = Client::new(base, target.credentials, ClientOptions::default())
+        let mut client = Client::new(base, target.credentials, ClientOptions::default())
             .map_err(Fatal::input)?;
+        if github {
+            acronis_reports::ci::github::print_masks(&client.derived_secrets());
+            client = client.on_new_secret(std::sync::Arc::new(|token: &str| {
+                acronis_reports::ci::github::print_masks(&[token.to_owned()]);
+            }));
+        }
         client.authenticate().await.map_err(Fatal::input)?;
+        // One spelling for the journal and the manifest, however the URL was written.
+        let base_url = api::canonical_base(client.base_url());
         Ok(Self {
             client: Arc::new(client),
             sandbox,
-            base_url: target.base_url.trim_end_matches('/').to_owned(),
+            base_url,
         })
     }
 
@@ -436,7 +464,8 @@ pub fn run(args: RunArgs) -> Outcome {
         )));
     }
     runtime(job.concurrency)?.block_on(async move {
-        let connection = Connection::open(&args.connection, &job).await?;
+        let github = ci.provider == acronis_reports::ci::Provider::GitHub;
+        let connection = Connection::open(&args.connection, &job, github).await?;
         let outcome = async {
             let (plan, discovery) = full_plan(&connection.client, &job).await?;
             let (plan, shard) = shard_plan(plan, shard);
@@ -497,6 +526,14 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             out_dir.display()
         ))
     })?;
+    if state.holds_lock() {
+        // With the lock held no other run writes here: hidden temporary files are a killed
+        // run's leftovers (up to a report's size each), and nothing will ever finish them.
+        let removed = acronis_reports::output::remove_stale_temp_files(out_dir);
+        if removed > 0 {
+            tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
+        }
+    }
     let started_at = Timestamp::now();
     tracing::info!(
         "running {} report(s), {} at a time, into {}",
@@ -518,6 +555,12 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             concurrency: job.concurrency,
             polling: job.polling,
             download_attempts: 3,
+            download: acronis_reports::download::Policy {
+                size: job.size_policy,
+                max_file_size: job.limits.max_file_size,
+                deadline: job.limits.download_timeout,
+                ..Default::default()
+            },
             cleanup: job.cleanup,
             billing_rule: Arc::new(job.billing.clone()),
         }),
@@ -557,12 +600,8 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         billing_rule: job.billing.clone(),
     };
     // The record as written: with `billing.csv` and the warnings found while deriving it.
-    let result = output::write_outputs(out_dir, result).map_err(|e| {
-        Fatal::failed(format!(
-            "cannot write SHA256SUMS, manifest.json and summary.md in {}: {e}",
-            out_dir.display()
-        ))
-    })?;
+    let result = output::write_outputs(out_dir, result)
+        .map_err(|e| Fatal::failed(format!("writing the outputs in {}: {e}", out_dir.display())))?;
     acronis_reports::ci::publish(ci, &result, out_dir, interruption.exit_code())
         .map_err(Fatal::failed)?;
     let files = result.reports.file_count();
@@ -611,10 +650,13 @@ fn print_failures(result: &RunResult) {
         .filter(|r| r.error.is_some())
     {
         eprintln!(
-            "failed: {} {}: {}",
-            report.tenant_name,
-            report.period,
-            report.error.as_deref().unwrap_or_default()
+            "{}",
+            super::progress::one_log_line(&format!(
+                "failed: {} {}: {}",
+                report.tenant_name,
+                report.period,
+                report.error.as_deref().unwrap_or_default()
+            ))
         );
     }
 }

@@ -57,8 +57,13 @@ impl Fatal {
 }
 
 pub fn main() -> ExitCode {
+    // Before any credential is read: a core dump would hold the secret and tokens.
+    let protected = acronis_reports::secret::protect_process();
     let cli = Cli::from_arg_matches(&args::command().get_matches()).unwrap_or_else(|e| e.exit());
     progress::init(cli.log_format, cli.verbose, cli.quiet);
+    if let Err(error) = protected {
+        tracing::warn!("cannot keep this process out of core dumps: {error}");
+    }
     let outcome = match cli.command {
         Command::Run(args) => commands::run(args),
         Command::Validate(args) => commands::validate(args),

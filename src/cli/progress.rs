@@ -128,8 +128,9 @@ pub fn color() -> bool {
 pub fn fatal(message: &str, report: Option<&str>) {
     if human_stderr() {
         match report {
+            // A drawn job-file report quotes the user's own file, under line-number gutters.
             Some(report) => eprintln!("{report}"),
-            None => eprintln!("error: {message}"),
+            None => eprintln!("error: {}", one_log_line(message)),
         }
     } else {
         json_line(&log_record("error", message, &serde_json::Map::new()));
@@ -251,12 +252,40 @@ impl Write for LineWriter {
     }
 }
 
+/// One record as exactly one line: a tenant name, server id or server message holding a line
+/// break would otherwise start a line of its own, which a CI runner reads as a workflow command
+/// (`::error::…`, `::add-mask::…`) or a log reader as another record. Line breaks become `\n`
+/// and `\r`, other control characters (but the ESC of colours) `\u{…}`, and a line that would
+/// still begin with `::` gets a leading `\`.
+pub fn one_log_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' | '\u{1b}' => out.push(c),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    if out.trim_start().starts_with("::") {
+        out.insert(0, '\\');
+    }
+    out
+}
+
 impl Drop for LineWriter {
     fn drop(&mut self) {
         if self.0.is_empty() {
             return;
         }
-        let bytes = std::mem::take(&mut self.0);
+        let text = String::from_utf8_lossy(&self.0);
+        let mut line = one_log_line(text.strip_suffix('\n').unwrap_or(&text));
+        line.push('\n');
+        let bytes = line.into_bytes();
+        self.0.clear();
         let write = move || {
             let mut stderr = std::io::stderr().lock();
             let _ = stderr.write_all(&bytes);
@@ -519,6 +548,16 @@ fn format_elapsed(elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_line_never_breaks_into_a_workflow_command() {
+        assert_eq!(
+            one_log_line("acme\n::error::pwned\r\u{0}x"),
+            "acme\\n::error::pwned\\r\\u{0}x"
+        );
+        assert_eq!(one_log_line("  ::add-mask::x"), "\\  ::add-mask::x");
+        assert_eq!(one_log_line("\u{1b}[31mred\tok"), "\u{1b}[31mred\tok");
+    }
 
     fn created(index: usize) -> Event {
         Event::Created {

@@ -88,6 +88,8 @@ pub struct JobFile {
     pub billing: Option<BillingSection>,
     /// How often to ask whether a report is ready, and for how long.
     pub polling: Option<PollingSection>,
+    /// Bounds on each download, whatever the server sends.
+    pub limits: Option<LimitsSection>,
     /// How many reports are in flight at once (1 to 1000). Default: 4.
     pub concurrency: Option<At<u32>>,
     /// Where the files go.
@@ -172,6 +174,11 @@ pub struct ChecksSection {
     /// What to do when SKUs were asked for and rows lack them: `required` fails the report,
     /// `warn` only reports it, `off` skips the check. Default: required.
     pub skus: Option<At<SkuPolicy>>,
+    /// Whether a downloaded file must be as long as the stored list's `size` says (as
+    /// transferred, which is the compressed length, or decoded): `required` fetches it again
+    /// and then fails the report, `warn` only reports it, `off` skips the check (for a server
+    /// whose `size` means something else). Default: required.
+    pub size: Option<At<SizePolicy>>,
 }
 
 /// Which figure of a usage row `billing.csv` bills. The default is the rule of the vendor's own
@@ -202,6 +209,103 @@ pub struct PollingSection {
     pub max_interval: Option<At<DurationValue>>,
     /// Give up on one report after this long; that report fails. Default: 30m.
     pub timeout: Option<At<DurationValue>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// The largest file a download may write (decoded), e.g. 8GiB or 500MB; a server sending
+    /// more fails that report. Default: 4GiB.
+    pub max_file_size: Option<At<ByteSize>>,
+    /// The longest one download may take, all attempts' waits aside, e.g. 1h; a slower one
+    /// fails that report. Default: 1h.
+    pub download_timeout: Option<At<DurationValue>>,
+}
+
+/// A number of bytes: a whole number, or one with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB,
+/// TiB), e.g. `8GiB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    fn parse(text: &str) -> Result<u64, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let unit_bytes: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            "TB" => 1_000_000_000_000,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "TiB" => 1 << 40,
+            other => {
+                return Err(format!(
+                    "`{other}` is not a size unit; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 8GiB)"
+                ));
+            }
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(unit_bytes))
+            .ok_or_else(|| format!("`{text}` is not a size such as 500MB or 8GiB"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl Visitor<'_> for SizeVisitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as 500MB or 8GiB")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                ByteSize::parse(v).map(ByteSize).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ByteSize(v))
+            }
+        }
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "integer"],
+            "pattern": "^[0-9]+ ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$",
+            "minimum": 1,
+            "description": "Bytes: a whole number, or one with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB).",
+            "examples": ["8GiB", "500MB"]
+        })
+    }
+}
+
+/// `limits`, resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_file_size: u64,
+    pub download_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_size: 4 << 30,
+            download_timeout: Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -253,6 +357,19 @@ pub enum SkuPolicy {
     /// Rows lacking SKUs are reported as a warning.
     Warn,
     /// No SKU check.
+    Off,
+}
+
+/// What a downloaded file whose length differs from the announced `size` does to its report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizePolicy {
+    /// The file is fetched again; if it stays different, the report fails.
+    #[default]
+    Required,
+    /// The file is kept and the difference reported as a warning.
+    Warn,
+    /// No size check.
     Off,
 }
 
@@ -400,6 +517,10 @@ pub struct Job {
     pub as_of: Date,
     pub base_url: Option<String>,
     pub sku_policy: SkuPolicy,
+    /// `checks.size`.
+    pub size_policy: SizePolicy,
+    /// `limits`.
+    pub limits: Limits,
     pub billing: BillingRule,
     pub polling: Polling,
     pub concurrency: usize,
@@ -700,6 +821,12 @@ impl Validator {
             .as_ref()
             .and_then(|c| c.skus.as_ref())
             .map_or(SkuPolicy::Required, |p| *p.value());
+        let size_policy = file
+            .checks
+            .as_ref()
+            .and_then(|c| c.size.as_ref())
+            .map_or(SizePolicy::Required, |p| *p.value());
+        let limits = self.limits(file.limits.as_ref());
         let billing = self.billing(file.billing.as_ref());
         let defaults = file.defaults.unwrap_or_default();
         let (tenants, discoveries) = self.tenants(&file.tenants, &defaults, as_of);
@@ -716,6 +843,8 @@ impl Validator {
                 .and_then(|api| api.base_url)
                 .map(|url| url.value().clone()),
             sku_policy,
+            size_policy,
+            limits,
             billing,
             polling,
             concurrency,
@@ -761,6 +890,33 @@ impl Validator {
             }
         }
         rule
+    }
+
+    fn limits(&mut self, section: Option<&LimitsSection>) -> Limits {
+        let defaults = Limits::default();
+        let Some(section) = section else {
+            return defaults;
+        };
+        if let Some(size) = section.max_file_size.as_ref().filter(|s| s.value().0 == 0) {
+            self.problem(size.pos(), "limits.max_file_size must be larger than zero");
+        }
+        if let Some(t) = section
+            .download_timeout
+            .as_ref()
+            .filter(|t| t.value().0.is_zero())
+        {
+            self.problem(t.pos(), "limits.download_timeout must be longer than zero");
+        }
+        Limits {
+            max_file_size: section
+                .max_file_size
+                .as_ref()
+                .map_or(defaults.max_file_size, |s| s.value().0),
+            download_timeout: section
+                .download_timeout
+                .as_ref()
+                .map_or(defaults.download_timeout, |t| t.value().0),
+        }
     }
 
     fn polling(&mut self, section: Option<&PollingSection>) -> Polling {
@@ -1070,6 +1226,21 @@ pub(crate) fn is_uuid(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes_take_units() {
+        assert_eq!(ByteSize::parse("8GiB"), Ok(8 << 30));
+        assert_eq!(ByteSize::parse("500MB"), Ok(500_000_000));
+        assert_eq!(ByteSize::parse("1024"), Ok(1024));
+        assert_eq!(ByteSize::parse("7 KiB"), Ok(7 << 10));
+        assert!(
+            ByteSize::parse("5 parsecs")
+                .unwrap_err()
+                .contains("not a size unit")
+        );
+        assert!(ByteSize::parse("99999999999TiB").is_err());
+        assert!(ByteSize::parse("GiB").is_err());
+    }
     use jiff::civil::date;
 
     const ACME: &str = "ede9f834-70b3-476c-83d9-736f9f8c7dae";

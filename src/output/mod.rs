@@ -27,34 +27,54 @@ pub const BILLING: &str = BILLING_CSV;
 /// whose two formats disagree) added to their reports, once each, and with the reports' DR
 /// compute points as `billing.csv` counts them. The files are streamed to disk, the reports
 /// read one at a time, rather than rendered in memory first.
+///
+/// A derived file that cannot be written (a full disk while `billing.csv` grows) does not stop
+/// the records of what succeeded: the other files are still written, and the error then names
+/// each file that failed.
 pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult> {
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
-    let (derived, billing) = write_billing(dir, &result)?;
-    for (index, warning) in billing.warnings {
-        result.reports.update(index, |report| {
-            tracing::warn!("{} {}: {warning}", report.tenant_name, report.period);
-            if !report.warnings.contains(&warning) {
-                report.warnings.push(warning);
+    let mut failed: Vec<String> = Vec::new();
+    let billing_summary = match write_billing(dir, &result) {
+        Ok((derived, billing)) => {
+            for (index, warning) in billing.warnings {
+                result.reports.update(index, |report| {
+                    tracing::warn!("{} {}: {warning}", report.tenant_name, report.period);
+                    if !report.warnings.contains(&warning) {
+                        report.warnings.push(warning);
+                    }
+                })?;
             }
-        })?;
-    }
-    // Billing is the one place that counts DR compute points (the report tenant's own rows,
-    // which cover the tenants below it, where it has them), for failed reports too.
-    for (index, points) in billing.dr_compute_points {
-        result
-            .reports
-            .update(index, |report| report.dr_compute_points = Some(points))?;
-    }
-    result.derived_files.retain(|f| f.path != derived.path);
-    result.derived_files.push(derived);
+            // Billing is the one place that counts DR compute points (the report tenant's own
+            // rows, which cover the tenants below it, where it has them), for failed reports too.
+            for (index, points) in billing.dr_compute_points {
+                result
+                    .reports
+                    .update(index, |report| report.dr_compute_points = Some(points))?;
+            }
+            result.derived_files.retain(|f| f.path != derived.path);
+            result.derived_files.push(derived);
+            Some(billing.summary)
+        }
+        Err(error) => {
+            tracing::error!("cannot write {BILLING}: {error}");
+            failed.push(format!("{BILLING} ({error})"));
+            // An earlier run's billing.csv would no longer match these reports: neither
+            // listed nor left behind.
+            result.derived_files.retain(|f| f.path != BILLING);
+            let _ = fs::remove_file(dir.join(BILLING));
+            None
+        }
+    };
 
-    write_atomic(
-        &dir.join(SUMMARY),
-        summary::render(&result, Some(&billing.summary))?.as_bytes(),
-    )?;
+    let summary = summary::render(&result, billing_summary.as_ref())
+        .and_then(|text| write_atomic(&dir.join(SUMMARY), text.as_bytes()));
+    if let Err(error) = summary {
+        tracing::error!("cannot write {SUMMARY}: {error}");
+        failed.push(format!("{SUMMARY} ({error})"));
+    }
     let listed = listed_files(&result)?;
-    write_atomic_with(&dir.join(SHA256SUMS), |out| {
+    let sums = write_atomic_with(&dir.join(SHA256SUMS), |out| {
         checksums::write_sorted(
             out,
             listed
@@ -62,12 +82,26 @@ pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult>
                 .map(|f| (f.path.as_str(), f.sha256.as_str()))
                 .collect(),
         )
-    })?;
+    });
+    if let Err(error) = sums {
+        tracing::error!("cannot write {SHA256SUMS}: {error}");
+        failed.push(format!("{SHA256SUMS} ({error})"));
+    }
     drop(listed);
     // Last, so that an interrupted run leaves an older manifest that `verify` will flag as
     // disagreeing with the new SHA256SUMS, rather than a new manifest that looks complete.
-    write_atomic_with(&dir.join(MANIFEST), |out| manifest::write(out, &result))?;
-    Ok(result)
+    if let Err(error) = write_atomic_with(&dir.join(MANIFEST), |out| manifest::write(out, &result))
+    {
+        failed.push(format!("{MANIFEST} ({error})"));
+    }
+    if failed.is_empty() {
+        Ok(result)
+    } else {
+        Err(io::Error::other(format!(
+            "could not write {}; the other files were written",
+            failed.join(", ")
+        )))
+    }
 }
 
 /// What `SHA256SUMS` lists, unsorted: every report file and every derived file.
@@ -192,6 +226,55 @@ pub(crate) fn persist_durably(
     Ok(())
 }
 
+/// Suffixes of the temporary files [`temp_file_beside`] makes for this tool.
+const TEMP_SUFFIXES: [&str; 2] = [".partial", ".tmp"];
+
+/// Whether `name` is one of our temporary files: `.<name>.<6 random characters><suffix>`.
+fn is_our_temp_file(name: &str) -> bool {
+    let Some(stem) = TEMP_SUFFIXES
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+    else {
+        return false;
+    };
+    let Some((head, random)) = stem.rsplit_once('.') else {
+        return false;
+    };
+    head.starts_with('.')
+        && head.len() > 1
+        && random.len() == 6
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Removes the temporary files a killed run left in `out_dir` (up to the tenant folders and the
+/// state folder), never following a symbolic link. Only for a run that holds the folder's lock:
+/// then no other run can be writing them. Returns how many were removed.
+pub fn remove_stale_temp_files(out_dir: &Path) -> usize {
+    fn walk(dir: &Path, depth: usize, removed: &mut usize) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            if kind.is_dir() && depth > 0 {
+                walk(&entry.path(), depth - 1, removed);
+            } else if kind.is_file()
+                && is_our_temp_file(&name.to_string_lossy())
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                *removed += 1;
+            }
+        }
+    }
+    let mut removed = 0;
+    // Period folder, tenant folder: two levels below the output folder.
+    walk(out_dir, 2, &mut removed);
+    removed
+}
+
 /// A new temporary file in `dir`, named after the file it will become. A leading dot keeps a
 /// leftover (after a crash) out of `verify`'s list of extra files, and the name says what it
 /// was for; it is cut so that it stays within the 255 bytes file systems allow even when the
@@ -249,6 +332,30 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn stale_temporary_files_are_recognised_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = dir.path().join("2026-10/acme");
+        fs::create_dir_all(&tenant).unwrap();
+        let stale = temp_file_beside(&tenant, "usage.csv".as_ref(), ".partial").unwrap();
+        let (_, stale_path) = stale.keep().unwrap();
+        let kept = [
+            "usage.csv",
+            ".hidden",
+            "notes.partial",
+            ".a.toolong1.partial",
+        ];
+        for name in kept {
+            fs::write(tenant.join(name), "x").unwrap();
+        }
+        assert!(is_our_temp_file(".SHA256SUMS.Ab3dE9.tmp"));
+        assert_eq!(remove_stale_temp_files(dir.path()), 1);
+        assert!(!stale_path.exists());
+        for name in kept {
+            assert!(tenant.join(name).exists(), "{name}");
+        }
+    }
+
     #[test]
     fn new_files_are_readable_by_others_as_the_umask_allows() {
         use std::os::unix::fs::PermissionsExt;

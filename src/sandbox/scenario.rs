@@ -402,6 +402,9 @@ pub enum Hostile {
     OddStoredItem,
     /// A download far larger than the size the stored list announced.
     Oversize,
+    /// An error (500 unless `status` is set) whose message repeats the request's
+    /// `Authorization` value: a careless server or proxy.
+    EchoAuthorization,
 }
 
 impl Default for FaultRule {

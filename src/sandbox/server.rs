@@ -354,9 +354,38 @@ async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
         && let Some((hostile, status)) = shared.take_hostile(endpoint)
     {
         tracing::debug!(?hostile, ?endpoint, "sandbox: injecting a hostile answer");
+        if hostile == Hostile::EchoAuthorization {
+            return echo_authorization(req.headers(), status);
+        }
         return hostile_response(hostile, status);
     }
     next.run(req).await
+}
+
+/// A careless server or proxy: an error whose message repeats the request's `Authorization`
+/// header, whole and as its bare credential, in the envelope and past a 200-character cut.
+fn echo_authorization(headers: &HeaderMap, status: Option<u16>) -> Response {
+    let status = status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bare = authorization
+        .split_once(' ')
+        .map_or(authorization.as_str(), |(_, value)| value);
+    // Padding puts the second copy across the client's 200-character cut of a message.
+    let padding = "x".repeat(190);
+    let message = format!("rejected {authorization}; {padding} {bare}");
+    let body = json!({"error": {"code": status.as_u16(), "message": message, "domain": bare}});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn hostile_response(hostile: Hostile, status: Option<u16>) -> Response {
@@ -376,6 +405,8 @@ fn hostile_response(hostile: Hostile, status: Option<u16>) -> Response {
             "application/json",
             Body::from("{\"items\": [42, \"saved\", [\"csv_v2_0\"]]}"),
         ),
+        // Answered by `echo_authorization`, which needs the request.
+        Hostile::EchoAuthorization => ("text/plain", Body::from("")),
         Hostile::EndlessBody | Hostile::Oversize => {
             // 64 KiB chunks forever (endless) or 256 MiB in all (oversize): either way far
             // more than any announced size or JSON body cap.

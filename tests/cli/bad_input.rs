@@ -530,3 +530,31 @@ fn secrets_and_tokens_never_reach_logs_or_files() {
         assert!(!text.contains(SECRET), "the client secret is in {name}");
     }
 }
+
+/// `--as-of 9999-12-31` let future periods pass; `--as-of 0001-01-01` gave period `0000-12`.
+#[test]
+fn an_as_of_in_the_future_or_before_2000_is_refused() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    for (day, says) in [
+        ("9999-12-31", "after today"),
+        ("0001-01-01", "before the year 2000"),
+    ] {
+        let assert = world
+            .cmd()
+            .args(["validate"])
+            .arg(&job)
+            .args(["--as-of", day])
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains(says), "{day}: {stderr}");
+    }
+    world
+        .cmd()
+        .args(["validate"])
+        .arg(&job)
+        .args(["--as-of", "2999-01-15", "--allow-future-as-of"])
+        .assert()
+        .success();
+}

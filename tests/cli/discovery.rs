@@ -212,3 +212,50 @@ fn discovery_keys_on_an_id_entry_are_refused() {
         "{stderr}"
     );
 }
+
+/// Children named alike whose ids share their first 8 characters used to share a folder (one
+/// report overwrote another, SHA256SUMS listed a path twice); a child id that is not a UUID
+/// (here non-ASCII) used to panic the run.
+#[test]
+fn twins_get_distinct_folders_and_odd_ids_are_left_out() {
+    let mut tenants: Vec<TreeTenant> = (1..=3)
+        .map(|n| TreeTenant {
+            id: format!("11111111-0000-4000-8000-{n:012}"),
+            ..node(n, "Twin", "customer", PARTNER)
+        })
+        .collect();
+    tenants.push(TreeTenant {
+        id: "ééééé-not-a-uuid".to_owned(),
+        ..node(9, "Twin", "customer", PARTNER)
+    });
+    let world = World::new(Scenario {
+        tenant_tree: tenants,
+        ..quick_scenario()
+    });
+    let job = world.job(&discovery_job(&format!("  - children_of: {PARTNER}\n")));
+    let output = world.run(&job).output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sums = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    let paths: Vec<&str> = sums
+        .lines()
+        .filter_map(|l| l.split_once("  ").map(|(_, p)| p))
+        .filter(|p| p.contains("Twin"))
+        .collect();
+    let distinct: std::collections::HashSet<_> = paths.iter().collect();
+    assert_eq!(paths.len(), 3, "{sums}");
+    assert_eq!(distinct.len(), 3, "{sums}");
+    check_sums(&world.out());
+    let manifest = manifest(&world.out());
+    let listed = manifest["discovery"][0]["tenants"].as_array().unwrap();
+    let odd = listed
+        .iter()
+        .find(|t| t["id"] == "ééééé-not-a-uuid")
+        .unwrap();
+    assert_eq!(odd["included"], false);
+    assert!(odd["reason"].as_str().unwrap().contains("UUID"), "{odd}");
+}

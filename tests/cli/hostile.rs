@@ -182,13 +182,16 @@ fn a_broken_json_report_is_named_by_the_streamed_check() {
         faults: vec![FaultRule {
             endpoint: Endpoint::Download,
             hostile: Some(Hostile::InvalidJson),
+            // A JSON file that does not read is fetched again: every attempt gets the fault.
+            times: 3,
             ..FaultRule::default()
         }],
         ..quick_scenario()
     });
+    // Without the size check, which would otherwise name the short body first.
     let job = world.job(&job_text(
         &[(ACME, "acme")],
-        "defaults:\n  formats: [json_v2_0]\n",
+        "defaults:\n  formats: [json_v2_0]\nchecks:\n  size: off\n",
     ));
     world.run(&job).assert().code(1);
     let manifest = manifest(&world.out());
@@ -232,4 +235,96 @@ fn a_transfer_that_always_breaks_leaves_no_file() {
         files.iter().all(|f| !f.starts_with("2026-10/")),
         "{files:?}"
     );
+}
+
+/// A server that echoes the `Authorization` header in an error: neither the token nor the
+/// client secret reaches stderr, the annotations, the manifest or the summary, and every token
+/// is masked in GitHub Actions before it could be printed.
+#[test]
+fn echoed_credentials_are_scrubbed_and_tokens_masked() {
+    let world = World::new(Scenario {
+        faults: vec![FaultRule {
+            endpoint: Endpoint::Create,
+            hostile: Some(Hostile::EchoAuthorization),
+            status: Some(400),
+            times: 1,
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    let github_output = world.path("github_output");
+    let output = world
+        .run(&job)
+        .args(["--ci", "github"])
+        .env("GITHUB_OUTPUT", &github_output)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let masked: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("::add-mask::"))
+        .collect();
+    let secret = world.sandbox().client_secret().to_owned();
+    assert!(masked.contains(&secret.as_str()), "{stdout}");
+    // The secret, the Basic value and at least one token.
+    assert!(masked.len() >= 3, "{stdout}");
+    let manifest = std::fs::read_to_string(world.out().join("manifest.json")).unwrap();
+    let summary = std::fs::read_to_string(world.out().join("summary.md")).unwrap();
+    assert!(manifest.contains("[redacted]"), "{manifest}");
+    let others: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    for value in &masked {
+        for (name, text) in [
+            ("stderr", stderr.as_str()),
+            ("manifest", manifest.as_str()),
+            ("summary", summary.as_str()),
+        ] {
+            assert!(!text.contains(value), "{value} in {name}: {text}");
+        }
+        assert!(
+            !others.iter().any(|l| l.contains(value)),
+            "{value} on stdout"
+        );
+    }
+}
+
+/// A tenant name holding a line break and a workflow command came out as a command of its own
+/// in stderr under `--ci github`.
+#[test]
+fn names_never_become_workflow_commands() {
+    let world = World::new(Scenario {
+        faults: vec![FaultRule {
+            endpoint: Endpoint::Create,
+            status: Some(400),
+            times: 1,
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    let job = world.job(&job_text(
+        &[(ACME, "\"acme\\n::error::pwned\\n::add-mask::x\"")],
+        "",
+    ));
+    let output = world
+        .run(&job)
+        .args(["--ci", "github"])
+        .env("GITHUB_OUTPUT", world.path("github_output"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stderr.contains("pwned"), "the name is logged: {stderr}");
+    for line in stderr.lines().chain(stdout.lines()) {
+        let line = line.trim_start();
+        assert!(
+            !line.starts_with("::error::pwned") && !line.starts_with("::add-mask::x"),
+            "{line}"
+        );
+    }
 }

@@ -439,3 +439,117 @@ fn after_a_refusal_saved_reports_are_kept_and_the_rest_are_not_started() {
     );
     assert_eq!(check_sums(&world.out()), 2, "acme's file and billing.csv");
 }
+
+/// A report file swapped for a link to `/dev/zero` was read until the kernel killed the run; a
+/// FIFO hung it; a journal linked to `/dev/zero` aborted on a 4 GiB allocation.
+#[cfg(unix)]
+#[test]
+fn traps_in_the_output_folder_are_not_read() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let csv = world.out().join("2026-10/acme/usage_summary.csv_v2_0.csv");
+    let json = world
+        .out()
+        .join("2026-10/acme/usage_summary.json_v2_0.json");
+    let original = std::fs::read(&csv).unwrap();
+    std::fs::remove_file(&csv).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &csv).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    let fifo = std::process::Command::new("mkfifo").arg(&json).status();
+    assert!(fifo.is_ok_and(|s| s.success()), "mkfifo");
+
+    world
+        .run(&job)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    assert!(
+        !std::fs::symlink_metadata(&csv)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&csv).unwrap(), original, "fetched again");
+    assert!(std::fs::symlink_metadata(&json).unwrap().is_file());
+    assert_eq!(world.stats().create_requests, 1);
+
+    let state = world.out().join(".acronis-reports/state.jsonl");
+    std::fs::remove_file(&state).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &state).unwrap();
+    let assert = world
+        .run(&job)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+}
+
+/// Hidden partial files of a killed run were never removed.
+#[test]
+fn a_rerun_removes_stale_temporary_files() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let stale = world
+        .out()
+        .join("2026-10/acme/.usage_summary.csv_v2_0.csv.Xy12Ab.partial");
+    std::fs::write(&stale, vec![b'x'; 1024]).unwrap();
+    assert_eq!(partial_files(&world.out()).len(), 1);
+    world.run(&job).assert().success();
+    assert!(partial_files(&world.out()).is_empty());
+    check_sums(&world.out());
+}
+
+/// The same API spelled differently (`HTTP://`, `/api/2/`, spaces) discarded the journal and
+/// created the reports again.
+#[test]
+fn the_same_api_spelled_differently_keeps_the_journal() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let creates = world.stats().create_requests;
+    let base = world.sandbox().base_url();
+    let respelled = format!(
+        "  {}/api/2/ ",
+        base.trim_end_matches('/').replacen("http://", "HTTP://", 1)
+    );
+    world
+        .run(&job)
+        .env("ACRONIS_BASE_URL", &respelled)
+        .assert()
+        .success();
+    assert_eq!(
+        world.stats().create_requests,
+        creates,
+        "nothing created again"
+    );
+    assert_eq!(
+        manifest(&world.out())["base_url"].as_str(),
+        Some(base.trim_end_matches('/'))
+    );
+}
+
+/// A failure writing billing.csv (a full disk) stopped SHA256SUMS, manifest.json and
+/// summary.md from being written, leaving good files unchecksummed.
+#[test]
+fn a_failed_billing_csv_still_leaves_the_records_of_what_succeeded() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    // A non-empty folder where billing.csv goes: renaming the new file into place fails.
+    std::fs::create_dir_all(world.out().join("billing.csv/in-the-way")).unwrap();
+    let assert = world.run(&job).assert().failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("could not write billing.csv"), "{stderr}");
+    for file in ["SHA256SUMS", "manifest.json", "summary.md"] {
+        assert!(world.out().join(file).is_file(), "{file}: {stderr}");
+    }
+    let sums = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.contains("2026-10/acme/usage_summary.csv_v2_0.csv"),
+        "{sums}"
+    );
+    assert!(!sums.contains("billing.csv"), "{sums}");
+    check_sums(&world.out());
+}
