@@ -141,8 +141,9 @@ impl DownloadError {
     fn is_retryable(&self) -> bool {
         match self {
             Self::Api(e) => e.is_transient(),
-            // A short body may be a cut the server did not notice: worth fetching again.
-            Self::Broken { .. } | Self::SizeMismatch { .. } => true,
+            // A short body may be a cut the server did not notice: worth fetching again. A gzip
+            // stream that fails its check is most often such a cut too (its trailer is missing).
+            Self::Broken { .. } | Self::SizeMismatch { .. } | Self::Gzip { .. } => true,
             // A slow or endless server would make every attempt as long: not retried.
             Self::Oversized { .. }
             | Self::TooLarge { .. }
@@ -150,7 +151,6 @@ impl DownloadError {
             | Self::Deadline { .. }
             | Self::TooSlow { .. }
             | Self::WrongContentType { .. }
-            | Self::Gzip { .. }
             | Self::Io { .. } => false,
         }
     }
@@ -270,7 +270,8 @@ async fn fetch_once(
         return Err(DownloadError::WrongContentType {
             format,
             content_type,
-            start: client.scrub(&crate::api::one_line(&String::from_utf8_lossy(head), 80)),
+            // Scrubbed before it is cut, so a credential cut in half cannot leave its start.
+            start: crate::api::one_line(&client.scrub(&String::from_utf8_lossy(head)), 80),
         });
     }
     let served_by = response
@@ -291,11 +292,15 @@ async fn fetch_once(
     let mut gunzip = Gunzip::default();
     let mut body = response.bytes_stream();
     let mut ended = false;
+    // The minimum rate counts from the first byte of the body: the wait for the headers (and a
+    // token) is the request's, and a server may think before it streams.
+    let mut body_started: Option<tokio::time::Instant> = None;
     while !ended {
         let next = tokio::time::timeout_at(deadline, body.next())
             .await
             .map_err(|_| late(wire))?;
-        let elapsed = started.elapsed();
+        let first = *body_started.get_or_insert_with(tokio::time::Instant::now);
+        let elapsed = first.elapsed();
         if elapsed > policy.rate_grace && wire < policy.min_rate.saturating_mul(elapsed.as_secs()) {
             return Err(DownloadError::TooSlow {
                 received: wire,
@@ -399,10 +404,10 @@ async fn fetch_once(
     })
 }
 
-/// Decodes, as it streams, a body that is itself a gzip file: the stored `.gz` file sent without
-/// `Content-Encoding`, which the HTTP client leaves alone. (A `Content-Encoding: gzip` body
-/// arrives here decoded already.) No report format starts with gzip's magic bytes `1f 8b`, so
-/// they tell the two apart; any other body passes through untouched.
+/// Decodes, as it streams, a body that is gzip: a `Content-Encoding: gzip` transfer (downloads
+/// use a client that leaves decoding to us, so the bytes as transferred can be counted) or the
+/// stored `.gz` file sent without `Content-Encoding`. No report format starts with gzip's magic
+/// bytes `1f 8b`, so they tell the two apart; any other body passes through untouched.
 #[derive(Default)]
 enum Gunzip {
     /// Fewer than the two magic bytes seen so far.
@@ -1270,6 +1275,121 @@ mod tests {
         )
         .await
         .expect("an html report may be html");
+        server.abort();
+    }
+
+    /// A credential an HTML page echoes across the quote's cut is scrubbed before the cut, so
+    /// not even its start is quoted.
+    #[tokio::test]
+    async fn a_credential_across_the_quotes_cut_is_scrubbed_whole() {
+        let page = format!("<html>{}SECRETTOKEN123 echoed</html>", "x".repeat(68));
+        let (plain, _, server) = serve_plain(page.into_bytes(), "text/html").await;
+        let client = Client::new(
+            plain.base_url().clone(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("SECRETTOKEN123")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dir.path().join("r.csv"),
+            csv_inspection(),
+            Policy::default(),
+        )
+        .await
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, DownloadError::WrongContentType { .. }),
+            "{message}"
+        );
+        assert!(!message.contains("SECRET"), "{message}");
+        server.abort();
+    }
+
+    /// A gzip transfer cut short fails its trailer check: like any cut, it is fetched again.
+    #[tokio::test]
+    async fn a_cut_gzip_transfer_is_fetched_again() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let whole = gzip(&b"tenant.id,usage\n".repeat(10_000));
+        let cut = bytes::Bytes::from(whole[..whole.len() / 2].to_vec());
+        let hits = std::sync::Arc::new(AtomicU32::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new().route(
+            "/api/2/reports/{id}/stored/{stored}",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = cut.clone();
+                async move {
+                    (
+                        [
+                            (axum::http::header::CONTENT_TYPE, "text/csv"),
+                            (axum::http::header::CONTENT_ENCODING, "gzip"),
+                        ],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = Client::new(
+            crate::api::api_base(&base).unwrap(),
+            crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+            crate::api::ClientOptions::default(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dir.path().join("r.csv"),
+            csv_inspection(),
+            Policy::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, DownloadError::Gzip { .. }), "{error}");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            3,
+            "fetched again, then given up"
+        );
+        server.abort();
+    }
+
+    /// A server that thinks before it streams is not "too slow": the minimum rate counts from
+    /// the body's first byte.
+    #[tokio::test]
+    async fn the_minimum_rate_counts_from_the_first_byte() {
+        let (client, server) =
+            serve_stream(vec![b'x'; 4096], Duration::from_millis(1500), 1, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dir.path().join("r.csv"),
+            csv_inspection(),
+            Policy {
+                rate_grace: Duration::from_secs(1),
+                min_rate: 1024,
+                ..Policy::default()
+            },
+        )
+        .await
+        .expect("a late but fast body arrives");
+        assert_eq!(done.bytes, 4096);
         server.abort();
     }
 

@@ -649,15 +649,15 @@ fn print_failures(result: &RunResult) {
         .flatten()
         .filter(|r| r.error.is_some())
     {
-        eprintln!(
-            "{}",
-            super::progress::one_log_line(&format!(
-                "failed: {} {}: {}",
-                report.tenant_name,
-                report.period,
-                report.error.as_deref().unwrap_or_default()
-            ))
-        );
+        // Server-chosen text: its escape sequences must not move the terminal's cursor.
+        let line = format!(
+            "failed: {} {}: {}",
+            report.tenant_name,
+            report.period,
+            report.error.as_deref().unwrap_or_default()
+        )
+        .replace('\u{1b}', "\\u{1b}");
+        eprintln!("{}", super::progress::one_log_line(&line));
     }
 }
 
