@@ -320,6 +320,24 @@ impl ReportJob {
     }
 
     async fn run(&self) -> ReportResult {
+        let mut result = self.run_unscrubbed().await;
+        // Server text reaches a report's record by many paths (a stored status, a cell or title
+        // quoted by the content check): every credential is taken out of all of it at once,
+        // before the manifest, the summary or an annotation repeats it.
+        let scrub = |text: &mut String| *text = self.client.scrub(text);
+        if let Some(error) = &mut result.error {
+            scrub(error);
+        }
+        result.warnings.iter_mut().for_each(scrub);
+        for file in &mut result.files {
+            if let Some(problem) = &mut file.content_check.problem {
+                scrub(problem);
+            }
+        }
+        result
+    }
+
+    async fn run_unscrubbed(&self) -> ReportResult {
         let label = self.label();
         let recorded = self.state.recorded(&self.key).cloned();
         if let Some(recorded) = &recorded

@@ -50,7 +50,13 @@ impl Scrubber {
         if values.iter().any(|v| v == value) {
             return false;
         }
-        values.push(value.to_owned());
+        // A server may echo the value as its JSON encoder or a URL writes it: base64's `/` and
+        // `+` come back as `\/` and `\u002B` (PHP, .NET) or `%2F` and `%2B`.
+        for spelling in spellings(value) {
+            if !values.contains(&spelling) {
+                values.push(spelling);
+            }
+        }
         // Longest first, so a value containing another (`id:secret` holds `secret`) goes whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         true
@@ -67,6 +73,69 @@ impl Scrubber {
         }
         out
     }
+}
+
+/// `value` as it is, and as JSON encoders and URLs escape it.
+fn spellings(value: &str) -> Vec<String> {
+    let mut json_slash = String::new();
+    let mut json_unicode = String::new();
+    let mut url = String::new();
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                json_slash.push('\\');
+                json_slash.push(c);
+                json_unicode.push_str(&format!("\\u{:04X}", c as u32));
+            }
+            '/' => {
+                json_slash.push_str("\\/");
+                json_unicode.push('/');
+            }
+            '+' | '<' | '>' | '&' | '\'' => {
+                json_slash.push(c);
+                json_unicode.push_str(&format!("\\u{:04X}", c as u32));
+            }
+            c => {
+                json_slash.push(c);
+                json_unicode.push(c);
+            }
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~') {
+            url.push(c);
+        } else {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                url.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    let mut all = vec![value.to_owned()];
+    for spelling in [
+        json_slash,
+        json_unicode.clone(),
+        lowercase_escapes(&json_unicode),
+        url.clone(),
+        url.replace("%20", "+"),
+    ] {
+        if !all.contains(&spelling) {
+            all.push(spelling);
+        }
+    }
+    all
+}
+
+/// `\u002B` as `\u002b`: encoders differ in the case of their hex digits.
+fn lowercase_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\u") {
+        let end = (at + 6).min(rest.len());
+        out.push_str(&rest[..at + 2]);
+        out.push_str(&rest[at + 2..end].to_ascii_lowercase());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Keeps the secret and tokens this process holds out of core dumps (and out of reach of
@@ -114,6 +183,22 @@ mod tests {
             rustix::process::dumpable_behavior().unwrap(),
             rustix::process::DumpableBehavior::NotDumpable
         );
+    }
+
+    #[test]
+    fn escaped_and_url_encoded_echoes_are_scrubbed_too() {
+        let scrubber = Scrubber::default();
+        scrubber.add("YWJj/ZGVm+Z2hp\"q");
+        for echo in [
+            r#"{"msg":"Basic YWJj\/ZGVm+Z2hp\"q"}"#,
+            r#"{"msg":"Basic YWJj/ZGVm\u002BZ2hp\u0022q"}"#,
+            r#"{"msg":"Basic YWJj/ZGVm\u002bZ2hp\u0022q"}"#,
+            "Basic%20YWJj%2FZGVm%2BZ2hp%22q",
+        ] {
+            let scrubbed = scrubber.scrub(echo);
+            assert!(scrubbed.contains("[redacted]"), "{echo} → {scrubbed}");
+            assert!(!scrubbed.contains("ZGVm"), "{echo} → {scrubbed}");
+        }
     }
 
     #[test]

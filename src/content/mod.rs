@@ -261,7 +261,9 @@ fn html_title(text: &[u8]) -> Option<String> {
     let end = start + memchr::memmem::find(&lower[start..], b"</title")?;
     let title = String::from_utf8_lossy(&text[start..end]);
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!title.is_empty()).then(|| crate::api::one_line(&title, 80))
+    // Not cut short here: the run scrubs credentials from what it records, and a credential cut
+    // in half would survive that.
+    (!title.is_empty()).then(|| crate::api::one_line(&title, 1000))
 }
 
 #[cfg(test)]

@@ -240,6 +240,39 @@ fn a_transfer_that_always_breaks_leaves_no_file() {
 /// A server that echoes the `Authorization` header in an error: neither the token nor the
 /// client secret reaches stderr, the annotations, the manifest or the summary, and every token
 /// is masked in GitHub Actions before it could be printed.
+/// A portal page answering a download as plain text, its title naming the token: the content
+/// check quotes the title, and the record scrubs it.
+#[test]
+fn a_token_quoted_by_the_content_check_is_scrubbed() {
+    let world = World::new(Scenario {
+        faults: vec![FaultRule {
+            endpoint: Endpoint::Download,
+            hostile: Some(Hostile::EchoAuthorization),
+            status: Some(200),
+            times: 100,
+            ..FaultRule::default()
+        }],
+        ..quick_scenario()
+    });
+    // The page is shorter than the announced file: only the content check may stop it here.
+    let job = world.job(&job_text(
+        &[(ACME, "acme")],
+        "checks:\n  size: off\ndefaults:\n  formats: [csv_v2_0]\n",
+    ));
+    world.run(&job).assert().code(1);
+    let manifest = std::fs::read_to_string(world.out().join("manifest.json")).unwrap();
+    let summary = std::fs::read_to_string(world.out().join("summary.md")).unwrap();
+    assert!(
+        manifest.contains("the body is an HTML page (\\\"Signed in as [redacted]\\\")"),
+        "{manifest}"
+    );
+    assert!(
+        summary.contains("Signed in as \\[redacted\\]")
+            || summary.contains("Signed in as [redacted]"),
+        "{summary}"
+    );
+}
+
 #[test]
 fn echoed_credentials_are_scrubbed_and_tokens_masked() {
     let world = World::new(Scenario {
