@@ -17,7 +17,6 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 use std::path::Path;
@@ -294,7 +293,8 @@ fn report_lines(
     warnings: &mut Vec<String>,
 ) -> io::Result<bool> {
     let file_of = |format: Format| report.files.iter().find(|f| f.format == format);
-    let open = |path: &str| File::open(dir.join(path)).map_err(ContentError::Read);
+    let open =
+        |path: &str| crate::paths::open_regular_inside(dir, path).map_err(ContentError::Read);
     let (csv, json) = (file_of(Format::CsvV2), file_of(Format::JsonV2));
     let mut source: Option<(&str, Digest)> = None;
     for file in [csv, json].into_iter().flatten() {

@@ -143,11 +143,12 @@ pub fn inspect_file(path: &Path, inspection: &Inspection) -> Result<FileFacts, C
 /// it might never end. At most one byte more than `expected_bytes` is read: a longer file
 /// cannot match the record either.
 pub fn hash_and_inspect(
-    path: &Path,
+    base: &Path,
+    relative: &str,
     inspection: &Inspection,
     expected_bytes: u64,
 ) -> io::Result<(String, u64, FileFacts)> {
-    let file = crate::paths::open_regular(path)?;
+    let file = crate::paths::open_regular_inside(base, relative)?;
     let mut reader = BufReader::with_capacity(
         256 * 1024,
         Hashing {

@@ -183,8 +183,10 @@ fn load(dir: &Path) -> Result<Shard, MergeError> {
         )));
     }
     let path = dir.join(MANIFEST);
-    let bytes =
-        fs::read(&path).map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+    // A shard's manifest, read whole: bounded, and only a regular file (not a link to an
+    // endless device).
+    let bytes = crate::paths::read_regular(&path, 1 << 30)
+        .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
     let result: RunResult = serde_json::from_slice(&bytes).map_err(|e| {
         if e.to_string().contains("plan_index") {
             refused(format!(

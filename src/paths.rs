@@ -88,7 +88,16 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
     if !before.is_file() {
         return Err(refuse("is not a regular file"));
     }
-    let file = std::fs::File::open(path)?;
+    // Without blocking: a FIFO swapped in after the look above would otherwise hang `open`
+    // itself, before the check below could refuse it. Regular files ignore the flag.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options.open(path)?;
     let after = file.metadata()?;
     if !after.is_file() {
         return Err(refuse("is not a regular file"));
@@ -101,6 +110,59 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
         }
     }
     Ok(file)
+}
+
+/// [`open_regular`] for `base/relative`, refusing a symbolic link or anything but a folder on
+/// the way as well: a period or tenant folder swapped for a link must not lead a re-run to
+/// read (and call "ok") a file outside `base`.
+pub fn open_regular_inside(base: &Path, relative: &str) -> io::Result<std::fs::File> {
+    let mut path = base.to_path_buf();
+    let components: Vec<Component<'_>> = Path::new(relative).components().collect();
+    for (at, component) in components.iter().enumerate() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing the path `{relative}`: it must stay inside {}",
+                    base.display()
+                ),
+            ));
+        };
+        path.push(name);
+        if at + 1 < components.len() {
+            let metadata = std::fs::symlink_metadata(&path)?;
+            if metadata.file_type().is_symlink() || !metadata.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is not a folder (a symbolic link or another kind of file); refusing to read through it",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    open_regular(&path)
+}
+
+/// A regular file's bytes ([`open_regular`]), refused above `max` bytes: a record we read whole
+/// (a manifest, `SHA256SUMS`) swapped for something endless must not fill memory.
+pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    open_regular(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is larger than {max} bytes; refusing to read it",
+                path.display()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Creates `base/relative` folder by folder, refusing to pass through a symbolic link or

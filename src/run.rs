@@ -531,15 +531,13 @@ impl ReportJob {
             .collect::<Option<_>>()?;
         let mut checked = Vec::with_capacity(ready.len());
         for file in &ready {
-            let path = self
-                .config
-                .out_dir
-                .join(self.request.file_path(file.format));
+            let base = self.config.out_dir.clone();
+            let relative = self.request.file_path(file.format);
             let format = file.format;
             let inspection = self.inspection(format);
             let expected = recorded.files[&format].bytes;
             let on_disk = tokio::task::spawn_blocking(move || {
-                checks::hash_and_inspect(&path, &inspection, expected)
+                checks::hash_and_inspect(&base, &relative, &inspection, expected)
             })
             .await
             .ok()
@@ -672,11 +670,11 @@ impl ReportJob {
         let on_disk = match (previous, known) {
             (_, Some(known)) => Some(known),
             (Some(saved), None) => {
-                let dest = dest.clone();
+                let (base, relative) = (self.config.out_dir.clone(), relative.clone());
                 let inspection = inspection.clone();
                 let expected = saved.bytes;
                 tokio::task::spawn_blocking(move || {
-                    checks::hash_and_inspect(&dest, &inspection, expected).ok()
+                    checks::hash_and_inspect(&base, &relative, &inspection, expected).ok()
                 })
                 .await
                 .ok()

@@ -245,9 +245,13 @@ pub fn publish(
         }
         if let Some(path) = &context.github_step_summary {
             // summary.md itself, billing totals included; rendered anew only when it is not there.
-            let summary = match fs::read_to_string(out_dir.join(output::SUMMARY)) {
-                Ok(summary) => summary,
-                Err(_) => output::summary::render(result, None)?,
+            // Only a regular file under GitHub's 1 MiB limit is taken as it is.
+            let on_disk = crate::paths::read_regular(&out_dir.join(output::SUMMARY), 1 << 20)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            let summary = match on_disk {
+                Some(summary) => summary,
+                None => output::summary::render(result, None)?,
             };
             append(path, summary.as_bytes())?;
         }

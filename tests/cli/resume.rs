@@ -486,6 +486,44 @@ fn traps_in_the_output_folder_are_not_read() {
     assert!(stderr.contains("symbolic link"), "{stderr}");
 }
 
+/// A tenant folder swapped for a link to a copy elsewhere, holding the recorded files: a re-run
+/// must not call the report "ok" from outside the output folder; `verify` refuses an endless
+/// `SHA256SUMS` instead of reading it.
+#[test]
+fn a_linked_folder_or_record_is_not_read_through() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme")], ""));
+    world.run(&job).assert().success();
+    let tenant = world.out().join("2026-10/acme");
+    let elsewhere = world.path("elsewhere");
+    std::fs::rename(&tenant, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &tenant).unwrap();
+    let assert = world
+        .run(&job)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        !stderr.contains("already saved by an earlier run"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+
+    let sums = world.out().join("SHA256SUMS");
+    std::fs::remove_file(&sums).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &sums).unwrap();
+    let assert = world
+        .cmd()
+        .arg("verify")
+        .arg(world.out())
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+}
+
 /// Hidden partial files of a killed run were never removed.
 #[test]
 fn a_rerun_removes_stale_temporary_files() {
