@@ -360,6 +360,34 @@ fn read_journal(path: &Path) -> io::Result<Vec<Record>> {
     Ok(records)
 }
 
+/// Whether two recorded base URLs (canonical forms) name one API: the same text, or the same
+/// port and path on this machine's loopback, however its host is spelt (`localhost`,
+/// `127.0.0.1`, `[::1]`). Only the journal's identity: what we connect to is left as given.
+fn same_api(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let loopback = |text: &str| {
+        let url = url::Url::parse(text).ok()?;
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let is_loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        is_loopback.then(|| {
+            (
+                url.scheme().to_owned(),
+                url.port_or_known_default(),
+                url.path().to_owned(),
+            )
+        })
+    };
+    matches!((loopback(a), loopback(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Replays the journal into the state of each request, for records of this base URL.
 fn fold(records: Vec<Record>, base_url: &str) -> HashMap<String, ReportState> {
     let mut states: HashMap<String, ReportState> = HashMap::new();
@@ -372,7 +400,7 @@ fn fold(records: Vec<Record>, base_url: &str) -> HashMap<String, ReportState> {
                 version,
                 ..
             } => {
-                if url == base_url {
+                if same_api(url, base_url) {
                     // A later creation for the same request replaces the earlier report.
                     let state = ReportState {
                         report_id: report_id.clone(),
@@ -444,6 +472,29 @@ fn records_of(key: &str, state: &ReportState) -> Vec<Record> {
 #[cfg(test)]
 mod journal_tests {
     use super::*;
+
+    /// The sandbox reached as `localhost` one day and `127.0.0.1` the next is one API.
+    #[test]
+    fn loopback_spellings_are_one_api_and_other_hosts_are_not() {
+        for (a, b) in [
+            ("http://localhost:8787", "http://127.0.0.1:8787"),
+            ("http://127.0.0.1:8787", "http://[::1]:8787"),
+            ("http://LOCALHOST:8787/x", "http://127.0.0.2:8787/x"),
+        ] {
+            assert!(same_api(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("http://localhost:8787", "http://127.0.0.1:8788"),
+            ("http://localhost:8787", "https://localhost:8787"),
+            (
+                "https://eu2-cloud.acronis.com",
+                "https://eu8-cloud.acronis.com",
+            ),
+            ("http://localhost:8787/a", "http://localhost:8787/b"),
+        ] {
+            assert!(!same_api(a, b), "{a} {b}");
+        }
+    }
 
     /// A journal of one endless line is skipped a bounded piece at a time, never held whole.
     #[test]

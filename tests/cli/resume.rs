@@ -567,6 +567,19 @@ fn the_same_api_spelled_differently_keeps_the_journal() {
         manifest(&world.out())["base_url"].as_str(),
         Some(base.trim_end_matches('/'))
     );
+    // The same loopback server named `localhost`: still the same API.
+    let localhost = base.replacen("127.0.0.1", "localhost", 1);
+    assert_ne!(localhost, base);
+    world
+        .run(&job)
+        .env("ACRONIS_BASE_URL", &localhost)
+        .assert()
+        .success();
+    assert_eq!(
+        world.stats().create_requests,
+        creates,
+        "nothing created again through localhost"
+    );
 }
 
 /// A failure writing billing.csv (a full disk) stopped SHA256SUMS, manifest.json and
