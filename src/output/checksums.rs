@@ -59,6 +59,14 @@ fn render_lines(lines: Vec<(&str, &str)>) -> String {
 /// `(path, sha256)` pairs, sorted here.
 pub fn write_sorted<'a>(out: &mut dyn Write, mut lines: Vec<(&'a str, &'a str)>) -> io::Result<()> {
     lines.sort_unstable();
+    // Two records of one path would make `sha256 -c` check one file twice and one record
+    // unverifiable: folder names are unique by construction, and this keeps it so.
+    if let Some(pair) = lines.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(io::Error::other(format!(
+            "two files would be listed as {} in SHA256SUMS; refusing to write it",
+            pair[0].0
+        )));
+    }
     write_lines(out, lines)
 }
 
@@ -164,6 +172,18 @@ fn unescape(name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_path_listed_twice_is_refused() {
+        let mut out = Vec::new();
+        let error = write_sorted(
+            &mut out,
+            vec![("2026-10/Twin/a.csv", "aa"), ("2026-10/Twin/a.csv", "bb")],
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("2026-10/Twin/a.csv"), "{error}");
+        assert!(out.is_empty());
+    }
     use crate::report::Format;
     use crate::results::SkuCheck;
     use sha2::{Digest, Sha256};
