@@ -106,6 +106,18 @@ impl Positions {
         positions
     }
 
+    /// The names we read that `names` holds more than once, in reading order: which of two
+    /// equal columns (or keys) holds the value is not said, so a file must give each once.
+    pub fn read_twice<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = &'a String> {
+        self.fields
+            .iter()
+            .chain(&self.measures)
+            .chain(std::iter::once(&self.sku))
+            .flatten()
+            .map(|&at| &names[at])
+            .filter(move |name| names.iter().filter(|n| n == name).count() > 1)
+    }
+
     pub fn field(&self, field: Field) -> Option<usize> {
         self.fields[field as usize]
     }

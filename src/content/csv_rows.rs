@@ -50,16 +50,7 @@ pub(super) fn read(
     }
     // Two columns of one name leave it open which holds the value (the vendor's parser keeps
     // the last, a spreadsheet shows the first): a column we read must be there once.
-    let read_at = positions
-        .fields
-        .iter()
-        .chain(&positions.measures)
-        .chain(std::iter::once(&positions.sku))
-        .flatten();
-    let mut twice: Vec<String> = read_at
-        .filter(|&&at| header.iter().filter(|h| **h == header[at]).count() > 1)
-        .map(|&at| header[at].clone())
-        .collect();
+    let mut twice: Vec<String> = positions.read_twice(&header).cloned().collect();
     twice.sort();
     twice.dedup();
     if !twice.is_empty() {

@@ -433,19 +433,11 @@ fn emit(
     };
     // A key read twice (`value` twice, or `usage.absolute.total` both nested and dotted) leaves
     // it open which holds the value: most readers keep the last, this one would keep the first.
-    let read_at = positions
-        .fields
-        .iter()
-        .chain(&positions.measures)
-        .chain(std::iter::once(&positions.sku))
-        .flatten();
-    for &i in read_at {
-        if names.iter().filter(|n| **n == names[i]).count() > 1 {
-            return Err(data(
-                &names[i],
-                "the usage object has this key twice; which one holds its value is not said".into(),
-            ));
-        }
+    if let Some(name) = positions.read_twice(&names).next() {
+        return Err(data(
+            name,
+            "the usage object has this key twice; which one holds its value is not said".into(),
+        ));
     }
     let text = |field: Field| -> &str {
         positions
