@@ -149,6 +149,39 @@ fn comparable(rule: &BillingRule, line: &Line) -> Option<Amount> {
         .or_else(|| line.measures.get(Measure::Value))
 }
 
+/// A key as 8 bytes, for the sets that remember keys however long their names are.
+fn key_hash(key: impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Line keys already written for one report file, to say when rows of one key are not next to
+/// each other (each such run is a line of its own). Exact for the first [`KEYS_CHECKED`] lines.
+#[derive(Default)]
+struct KeysSeen(HashSet<u64>);
+
+/// Lines of one file whose keys are remembered: ~2 MiB.
+const KEYS_CHECKED: usize = 100_000;
+
+impl KeysSeen {
+    fn repeated(&mut self, line: &Line) -> bool {
+        let hash = key_hash((
+            &line.tenant_id,
+            &line.offering_item,
+            &line.infra_backend,
+            &line.day,
+        ));
+        if self.0.contains(&hash) {
+            return true;
+        }
+        if self.0.len() < KEYS_CHECKED {
+            self.0.insert(hash);
+        }
+        false
+    }
+}
+
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,
 /// in their order, by `rule`. Problems with a report's files become warnings for it; only a
 /// failure to write to `out` is an error. Memory follows one line of one file, plus what the
@@ -180,6 +213,7 @@ pub fn write(
         let ok = report.status == Status::Ok;
         let mut warnings = Vec::new();
         let mut conflicts = Vec::new();
+        let mut keys = KeysSeen::default();
         let mut points: Option<Amount> = None;
         let (period_start, period_end) = (
             report.period.start.to_string(),
@@ -237,7 +271,7 @@ pub fn write(
             csv.write_record(record)?;
             billing.summary.lines += 1;
             invoice.add(report.period, line, tenant_name, &billable);
-            if line.repeated {
+            if keys.repeated(line) {
                 conflicts.push(format!(
                     "{source}: rows of {}{} for {} are not next to each other, so billing.csv has more than one line for them (their sum is unaffected)",
                     line.offering_item,
@@ -367,16 +401,13 @@ impl Digest {
         let figure = comparable(rule, line);
         let tenant = line.tenant_id.to_ascii_lowercase();
         let hash = |day: &str| {
-            let mut hasher = DefaultHasher::new();
-            (
+            key_hash((
                 &tenant,
                 &line.offering_item,
                 &line.infra_backend,
                 day,
                 figure,
-            )
-                .hash(&mut hasher);
-            hasher.finish()
+            ))
         };
         self.lines += 1;
         self.with_days |= !line.day.is_empty();
@@ -506,16 +537,14 @@ const SKUS_KEPT: usize = 10_000;
 impl Invoice {
     fn add(&mut self, period: Period, line: &Line, tenant_name: &str, billable: &Billable) {
         if let Some(seen) = &mut self.seen {
-            let mut hasher = DefaultHasher::new();
-            (
+            let key = key_hash((
                 period,
                 line.tenant_id.to_ascii_lowercase(),
                 &line.offering_item,
                 &line.infra_backend,
                 &line.day,
-            )
-                .hash(&mut hasher);
-            if !seen.insert(hasher.finish()) {
+            ));
+            if !seen.insert(key) {
                 self.repeated += 1;
                 return;
             }

@@ -8,9 +8,6 @@
 //! vendor's WHMCS integration. A `json_v2_0` usage object has no scopes: `absolute` reads its
 //! `absolute_value` (else `value`), `delta` and `effective` its `value`.
 
-use std::collections::HashSet;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::io;
 
 use super::{Amount, ContentError, Measure, Measures, UsageRow, read_rows};
@@ -46,8 +43,6 @@ pub struct Line {
     pub billable_raw: Amount,
     /// Rows that disagreed on tenant kind or SKU, for a warning.
     pub conflicts: Vec<String>,
-    /// An earlier line of the same file has the same key: its rows are not next to each other.
-    pub repeated: bool,
     /// Rows without a SKU (none in the file's SKU column, or no such column).
     pub rows_without_sku: u64,
 }
@@ -64,7 +59,7 @@ pub struct Billable {
 
 impl Line {
     /// Makes this the line of `row`'s key, with no rows yet.
-    fn start(&mut self, row: &UsageRow<'_>, billable_measure: &'static str, repeated: bool) {
+    fn start(&mut self, row: &UsageRow<'_>, billable_measure: &'static str) {
         let set = |field: &mut String, text: &str| {
             field.clear();
             field.push_str(text);
@@ -84,7 +79,6 @@ impl Line {
         self.billable_measure = billable_measure;
         self.billable_raw = Amount::ZERO;
         self.conflicts.clear();
-        self.repeated = repeated;
         self.rows_without_sku = 0;
     }
 
@@ -214,7 +208,6 @@ pub fn lines_of(
     let mut current: Option<Line> = None;
     let mut lines = 0u64;
     let mut stopped: Option<LinesError> = None;
-    let mut keys = KeysSeen::default();
     let read = read_rows(format, reader, &mut |row| {
         let mut stop = |error: LinesError| {
             stopped = Some(error);
@@ -243,11 +236,10 @@ pub fn lines_of(
                     return stop(LinesError::Write(e));
                 }
             }
-            let repeated = keys.repeated(row);
             // The finished line's buffers are reused: files of millions of lines would
             // otherwise cost ten allocations a line.
             let line = current.get_or_insert_with(Line::default);
-            line.start(row, measure.name(), repeated);
+            line.start(row, measure.name());
         }
         let Some(line) = current.as_mut() else {
             return Ok(());
@@ -345,27 +337,4 @@ pub struct LinesRead {
 /// A text field for a message: "none" when empty.
 fn or_none(text: &str) -> &str {
     if text.is_empty() { "none" } else { text }
-}
-
-/// Line keys already seen in one file, to say when rows of one key are not next to each other.
-/// Exact for the first [`KEYS_CHECKED`] lines, in bounded memory: a key is an 8-byte hash.
-#[derive(Default)]
-struct KeysSeen(HashSet<u64>);
-
-/// Lines of one file whose keys are remembered: ~2 MiB.
-const KEYS_CHECKED: usize = 100_000;
-
-impl KeysSeen {
-    fn repeated(&mut self, row: &UsageRow<'_>) -> bool {
-        let mut hasher = DefaultHasher::new();
-        (row.tenant_id, row.offering_item, row.infra_backend, row.day).hash(&mut hasher);
-        let hash = hasher.finish();
-        if self.0.contains(&hash) {
-            return true;
-        }
-        if self.0.len() < KEYS_CHECKED {
-            self.0.insert(hash);
-        }
-        false
-    }
 }
