@@ -20,7 +20,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::output::{self, MANIFEST};
+use crate::output::{self, MANIFEST, SHA256SUMS};
 use crate::paths::ensure_dir_inside;
 use crate::results::{ReportLog, ReportResult, RunResult, ShardInfo};
 use crate::shard::{self, Identity};
@@ -114,9 +114,9 @@ fn check_out(out: &Path, shard_dirs: &[PathBuf]) -> Result<(), MergeError> {
                     out.display()
                 ))
             })?;
-            if entries.next().is_some() {
+            if entries.next().is_some() && !out.join(SHA256SUMS).is_file() {
                 return Err(refused(format!(
-                    "--out {} is not empty; merge into a new or empty folder",
+                    "--out {} is not empty and not an output folder (it has no SHA256SUMS); merge into a new or empty folder, or into a trail of earlier runs",
                     out.display()
                 )));
             }
@@ -418,8 +418,15 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
     }
 
     let first = &shards[0].result;
-    let reports = ReportLog::of(reports.into_iter().map(|(report, _)| report.clone()))
-        .map_err(|e| MergeError::Write(e.to_string()))?;
+    // A shard's failed attempt whose files were put aside (its folder kept an earlier delivery)
+    // brings no file: those are not the shard's delivery.
+    let aside = format!("{}/", crate::state::STATE_DIR);
+    let reports = ReportLog::of(reports.into_iter().map(|(report, _)| {
+        let mut report = report.clone();
+        report.files.retain(|f| !f.path.starts_with(&aside));
+        report
+    }))
+    .map_err(|e| MergeError::Write(e.to_string()))?;
     Ok(RunResult {
         manifest_version: first.manifest_version,
         tool: first.tool.clone(),
@@ -442,6 +449,8 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
         // Each shard's billing.csv covers only its reports; the merged one is written anew.
         derived_files: Vec::new(),
         billing_rule: first.billing_rule.clone(),
+        period_folder: None,
+        trail: None,
     })
 }
 
@@ -453,12 +462,18 @@ fn write(
     out: &Path,
 ) -> Result<(RunResult, usize, usize), MergeError> {
     let created = !out.exists();
+    let trail = out.join(SHA256SUMS).is_file();
     fs::create_dir_all(out).map_err(|e| {
         MergeError::Write(format!("cannot create the folder {}: {e}", out.display()))
     })?;
     let outcome = fill(shards, result, out);
     if outcome.is_err() {
-        clean_up(out, created);
+        if trail {
+            // An earlier trail keeps everything; only the files waiting to move in go.
+            let _ = fs::remove_dir_all(crate::state::staging_dir(out));
+        } else {
+            clean_up(out, created);
+        }
     }
     outcome
 }
@@ -474,7 +489,9 @@ fn fill(
     for shard in shards {
         for report in &shard.reports {
             for file in &report.files {
-                source.insert(&file.path, &shard.dir);
+                if !file.path.starts_with(crate::state::STATE_DIR) {
+                    source.insert(&file.path, &shard.dir);
+                }
             }
         }
     }
@@ -490,7 +507,17 @@ fn fill(
             None => out.to_path_buf(),
         };
         let from = shard_dir.join(relative);
-        let to = dir.join(name);
+        let mut to = dir.join(name);
+        if fs::symlink_metadata(&to).is_ok() {
+            // A file of an earlier run: the merged one waits beside the trail until its record
+            // is written (see `output::trail`).
+            let staging = crate::state::staging_dir(out);
+            let folder = folder.unwrap_or_default();
+            to = fs::create_dir_all(&staging)
+                .and_then(|()| ensure_dir_inside(&staging, folder))
+                .map_err(|e| failed(format!("cannot stage {relative}: {e}")))?
+                .join(name);
+        }
         match fs::hard_link(&from, &to) {
             Ok(()) => linked += 1,
             Err(_) => {
@@ -505,18 +532,23 @@ fn fill(
             }
         }
     }
+    let labels = output::trail::labels_of(&result.reports).map_err(|e| failed(e.to_string()))?;
     let result = output::write_outputs(out, result).map_err(|e| {
         failed(format!(
             "cannot write billing.csv, SHA256SUMS, manifest.json and summary.md in {}: {e}",
             out.display()
         ))
     })?;
-    let report = verify::verify(out)
-        .map_err(|e| failed(format!("the merged folder cannot be verified: {e}")))?;
-    if !report.is_clean() {
-        return Err(failed(format!(
-            "the merged folder does not verify (a shard changed while merging?): {report}"
-        )));
+    // The periods merged, each as an auditor would check it (the rest of a trail is not
+    // merge's to answer for).
+    for label in &labels {
+        let report = verify::verify_period(out, label)
+            .map_err(|e| failed(format!("the merged period {label} cannot be verified: {e}")))?;
+        if !report.is_clean() {
+            return Err(failed(format!(
+                "the merged period {label} does not verify (a shard changed while merging?): {report}"
+            )));
+        }
     }
     Ok((result, linked, copied))
 }

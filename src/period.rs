@@ -156,6 +156,25 @@ impl Period {
             format!("{}_{}", self.start, self.end)
         }
     }
+
+    /// The period a folder name stands for: the inverse of [`Period::label`], `None` for a
+    /// name that is not one.
+    pub fn from_label(label: &str) -> Option<Period> {
+        let period = match label.split_once('_') {
+            Some((start, end)) => Period {
+                start: start.parse().ok()?,
+                end: end.parse().ok()?,
+            },
+            None => {
+                let start: Date = format!("{label}-01").parse().ok()?;
+                Period {
+                    start,
+                    end: start.last_of_month(),
+                }
+            }
+        };
+        (period.start <= period.end && period.label() == label).then_some(period)
+    }
 }
 
 impl fmt::Display for Period {
@@ -251,6 +270,32 @@ mod tests {
         .resolve(date(2026, 11, 1))
         .unwrap();
         assert_eq!(p.label(), "2026-10");
+    }
+
+    #[test]
+    fn labels_read_back() {
+        for (label, start, end) in [
+            ("2026-10", date(2026, 10, 1), date(2026, 10, 31)),
+            ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
+            (
+                "2026-11-01_2026-11-26",
+                date(2026, 11, 1),
+                date(2026, 11, 26),
+            ),
+        ] {
+            let period = Period::from_label(label).unwrap();
+            assert_eq!((period.start, period.end), (start, end), "{label}");
+        }
+        for not_a_label in [
+            "acme",
+            "2026-13",
+            "2026-10-01_2026-10-31",
+            "2026-11-26_2026-11-01",
+            "2026-1",
+            ".acronis-reports",
+        ] {
+            assert_eq!(Period::from_label(not_a_label), None, "{not_a_label}");
+        }
     }
 
     #[test]

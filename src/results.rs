@@ -38,6 +38,51 @@ pub struct RunResult {
     /// vendor's rule in manifests written before it was recorded.
     #[serde(default)]
     pub billing_rule: BillingRule,
+    /// Only in a period's own `manifest.json`: the period folder (e.g. `2026-10`) that the
+    /// paths of this record are relative to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_folder: Option<String>,
+    /// Only in the root `manifest.json` of a trail: what the run did to each period it covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail: Option<TrailRecord>,
+}
+
+/// What a run did to the periods of the output folder (the trail).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailRecord {
+    /// The periods this run covered, in date order.
+    pub periods: Vec<PeriodEntry>,
+    /// What else a reader of the trail should know (an upgrade from the single-run layout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One period folder of the trail after the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodEntry {
+    /// The folder, relative to the output folder (the period's label, e.g. `2026-10`).
+    pub folder: String,
+    pub outcome: PeriodOutcome,
+    /// Reports the period's delivery holds, and how many of them are ok.
+    pub reports: usize,
+    pub ok: usize,
+    /// Reports of this run whose attempt failed while the period kept an earlier record of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kept_earlier: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What a run did to one period folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodOutcome {
+    /// Its delivery was written anew (new reports or files, another billing rule, an upgrade).
+    Written,
+    /// Every report of the run was already in the delivery as it was: not a byte changed.
+    Unchanged,
 }
 
 /// A file written from the report files rather than downloaded.

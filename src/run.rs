@@ -26,7 +26,7 @@ use crate::poll::{self, GenerationModel, PollError, ReadyFile};
 use crate::report::{BillingRule, Format};
 use crate::results::{FileResult, ReportLog, ReportResult, SkuStatus, Status};
 use crate::retry::Backoff;
-use crate::state::{ReportState, SavedFile, StateStore, report_key};
+use crate::state::{ReportState, SavedFile, StateStore, report_key, staging_dir};
 
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -703,12 +703,28 @@ impl ReportJob {
         let (bytes, sha256, facts) = match reusable {
             Some(found) => found,
             None => {
+                // A file already in the trail stays until its new record is written with the
+                // new file (see `output::trail`): the download goes beside it.
+                let target = if std::fs::symlink_metadata(&dest).is_ok() {
+                    let staging = staging_dir(&self.config.out_dir);
+                    std::fs::create_dir_all(&staging)
+                        .and_then(|()| ensure_dir_inside(&staging, &self.request.dir))
+                        .map_err(|e| {
+                            format!(
+                                "cannot create the staging folder for the {} file: {e}",
+                                file.format
+                            )
+                        })?
+                        .join(self.request.file_name(file.format))
+                } else {
+                    dest.clone()
+                };
                 let downloaded = download::fetch_to_file(
                     &self.client,
                     report_id,
                     &file.stored_id,
                     file.size,
-                    &dest,
+                    &target,
                     inspection,
                     download::Policy {
                         attempts: self.config.download_attempts,

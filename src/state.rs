@@ -17,6 +17,14 @@ use crate::plan::ReportRequest;
 use crate::report::Format;
 
 pub const STATE_DIR: &str = ".acronis-reports";
+/// Under [`STATE_DIR`]: files fetched again while an earlier one is in the output folder, kept
+/// there until the output's record of them is written (`output::trail` moves them in).
+pub const STAGING_DIR: &str = "staging";
+
+/// Where the run downloads the files that would replace one already in `out_dir`.
+pub fn staging_dir(out_dir: &Path) -> PathBuf {
+    out_dir.join(STATE_DIR).join(STAGING_DIR)
+}
 const JOURNAL: &str = "state.jsonl";
 /// Held (an advisory lock) for as long as a run writes into the folder.
 const LOCK: &str = "lock";

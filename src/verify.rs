@@ -12,11 +12,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::output::checksums::{self, ChecksumError};
+use crate::output::trail::is_period_checksums;
 use crate::output::{MANIFEST, SHA256SUMS, SUMMARY};
 
 /// Files at the top of the folder that describe the others, or that CI tooling writes beside
 /// them; `SHA256SUMS` never lists them.
 const UNLISTED_TOP_LEVEL: [&str; 5] = [SHA256SUMS, MANIFEST, SUMMARY, "junit.xml", "outputs.env"];
+/// At the top of a trail, the root `SHA256SUMS` lists its `manifest.json` and `summary.md` too.
+const UNLISTED_TRAIL_ROOT: [&str; 3] = [SHA256SUMS, "junit.xml", "outputs.env"];
 
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -45,13 +48,30 @@ pub enum VerifyError {
     Duplicate { path: PathBuf, entry: String },
     #[error("{} is not a valid manifest: {reason}", path.display())]
     Manifest { path: PathBuf, reason: String },
+    #[error(
+        "{} lists no period {period}; {}",
+        path.display(),
+        if listed.is_empty() { "it lists none".to_owned() } else { format!("it lists {}", listed.join(", ")) }
+    )]
+    NoSuchPeriod {
+        path: PathBuf,
+        period: String,
+        listed: Vec<String>,
+    },
+    #[error(
+        "{} is a folder of the single-run layout (one SHA256SUMS for everything), so it has no period {period} to check alone; verify it whole, or let the next `run` upgrade it",
+        path.display()
+    )]
+    NotATrail { path: PathBuf, period: String },
 }
 
 /// What verification found. Paths are relative to the folder, with `/` separators.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Files listed in `SHA256SUMS`.
+    /// Files listed in the `SHA256SUMS` files read.
     pub checked: usize,
+    /// Period folders checked (none for a folder of the single-run layout).
+    pub periods: usize,
     /// Listed, but not in the folder.
     pub missing: Vec<String>,
     /// Listed, but with other content, or no longer a regular file.
@@ -70,6 +90,21 @@ impl VerifyReport {
             && self.manifest_mismatches.is_empty()
     }
 
+    /// Adds what was found in the period folder `period`, naming its paths from the root.
+    fn absorb(&mut self, found: VerifyReport, period: &str) {
+        let rooted = |paths: Vec<String>| paths.into_iter().map(move |p| format!("{period}/{p}"));
+        self.checked += found.checked;
+        self.missing.extend(rooted(found.missing));
+        self.changed.extend(rooted(found.changed));
+        self.extra.extend(rooted(found.extra));
+        self.manifest_mismatches.extend(
+            found
+                .manifest_mismatches
+                .into_iter()
+                .map(|m| format!("{period}: {m}")),
+        );
+    }
+
     fn problems(&self) -> usize {
         self.missing.len() + self.changed.len() + self.extra.len() + self.manifest_mismatches.len()
     }
@@ -78,12 +113,21 @@ impl VerifyReport {
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let files = if self.checked == 1 { "file" } else { "files" };
+        let periods = match self.periods {
+            0 => String::new(),
+            1 => " in 1 period".to_owned(),
+            n => format!(" in {n} periods"),
+        };
         if self.is_clean() {
-            return write!(f, "verified {} {files}: all match", self.checked);
+            return write!(f, "verified {} {files}{periods}: all match", self.checked);
         }
         let problems = self.problems();
         let noun = if problems == 1 { "problem" } else { "problems" };
-        write!(f, "verified {} {files}: {problems} {noun}", self.checked)?;
+        write!(
+            f,
+            "verified {} {files}{periods}: {problems} {noun}",
+            self.checked
+        )?;
         for (label, paths) in [
             ("missing", &self.missing),
             ("changed", &self.changed),
@@ -100,30 +144,162 @@ impl fmt::Display for VerifyReport {
     }
 }
 
-/// Checks `dir/SHA256SUMS` and `dir/manifest.json` against the files in `dir`.
+/// Checks the output folder `dir`: a trail (the root `SHA256SUMS` against the period seals and
+/// root records it lists, then every period folder on its own), or a folder of the single-run
+/// layout (`SHA256SUMS` and `manifest.json` against every file). Paths in the report are
+/// relative to `dir`, so each names its period.
 pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
-    let listed = read_checksums(&dir.join(SHA256SUMS))?;
-    let manifest = read_manifest(&dir.join(MANIFEST))?;
+    verify_selected(dir, None)
+}
 
-    let mut report = VerifyReport {
-        checked: listed.len(),
-        ..VerifyReport::default()
+/// [`verify`] for one period of a trail: the root's line for its `SHA256SUMS`, then the period
+/// folder.
+pub fn verify_period(dir: &Path, period: &str) -> Result<VerifyReport, VerifyError> {
+    verify_selected(dir, Some(period))
+}
+
+fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, VerifyError> {
+    let root_sums = dir.join(SHA256SUMS);
+    let listed = read_checksums(&root_sums)?;
+    let periods: Vec<String> = listed
+        .keys()
+        .filter(|path| is_period_checksums(path))
+        .map(|path| path[..path.len() - SHA256SUMS.len() - 1].to_owned())
+        .collect();
+    if !is_trail(dir, &periods)? {
+        if let Some(period) = only {
+            return Err(VerifyError::NotATrail {
+                path: dir.to_owned(),
+                period: period.to_owned(),
+            });
+        }
+        return verify_folder(dir, &listed, Layout::SingleRun);
+    }
+    let mut report = VerifyReport::default();
+    let selected: Vec<&String> =
+        match only {
+            Some(period) => {
+                let found = periods.iter().find(|p| *p == period).ok_or_else(|| {
+                    VerifyError::NoSuchPeriod {
+                        path: root_sums.clone(),
+                        period: period.to_owned(),
+                        listed: periods.clone(),
+                    }
+                })?;
+                let line = format!("{found}/{SHA256SUMS}");
+                check_listed(dir, &listed, Some(&line), &mut report, &mut BTreeMap::new())?;
+                vec![found]
+            }
+            None => {
+                check_listed(dir, &listed, None, &mut report, &mut BTreeMap::new())?;
+                report.extra = unlisted_files(dir, &listed, &UNLISTED_TRAIL_ROOT, &periods)?;
+                periods.iter().collect()
+            }
+        };
+    for period in selected {
+        let folder = dir.join(period);
+        let sums = folder.join(SHA256SUMS);
+        let period_listed = match read_checksums(&sums) {
+            Ok(listed) => listed,
+            // Already reported as missing (or changed) by the root's line.
+            Err(VerifyError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let found = verify_folder(&folder, &period_listed, Layout::Period)?;
+        report.absorb(found, period);
+        report.periods += 1;
+    }
+    for paths in [&mut report.missing, &mut report.changed, &mut report.extra] {
+        paths.sort();
+    }
+    Ok(report)
+}
+
+/// Whether `dir` is a trail: its root `SHA256SUMS` lists period seals, or its root manifest
+/// says so (a trail whose runs all failed before any period was written).
+fn is_trail(dir: &Path, periods: &[String]) -> Result<bool, VerifyError> {
+    if !periods.is_empty() {
+        return Ok(true);
+    }
+    let path = dir.join(MANIFEST);
+    let value: Value = match crate::paths::read_regular(&path, MAX_RECORD_BYTES) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| VerifyError::Manifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(VerifyError::Read { path, source }),
     };
+    Ok(value.get("trail").is_some_and(|t| !t.is_null()))
+}
+
+/// Which records a folder keeps beside the files its `SHA256SUMS` lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One `SHA256SUMS` for a whole run; `manifest.json` and `summary.md` unlisted.
+    SingleRun,
+    /// A period's delivery: its `SHA256SUMS` lists `manifest.json` and `summary.md` too.
+    Period,
+}
+
+/// Checks one folder's files against its `SHA256SUMS` (`listed`) and `manifest.json`.
+fn verify_folder(
+    dir: &Path,
+    listed: &BTreeMap<String, String>,
+    layout: Layout,
+) -> Result<VerifyReport, VerifyError> {
+    let manifest = read_manifest(&dir.join(MANIFEST))?;
+    let mut report = VerifyReport::default();
     // Sizes of the files whose content matches SHA256SUMS, to check the manifest's `bytes`.
     let mut sizes = BTreeMap::new();
-    for (path, expected) in &listed {
+    check_listed(dir, listed, None, &mut report, &mut sizes)?;
+    let (unlisted, records): (&[&str], &[&str]) = match layout {
+        Layout::SingleRun => (&UNLISTED_TOP_LEVEL, &[]),
+        Layout::Period => (&[SHA256SUMS], &[MANIFEST, SUMMARY]),
+    };
+    report.extra = unlisted_files(dir, listed, unlisted, &[])?;
+    for record in records {
+        if !listed.contains_key(*record) {
+            report.manifest_mismatches.push(format!(
+                "SHA256SUMS does not list {record}, so changes to it would go unnoticed"
+            ));
+        }
+    }
+    let files: BTreeMap<String, String> = listed
+        .iter()
+        .filter(|(path, _)| !records.contains(&path.as_str()))
+        .map(|(path, sha256)| (path.clone(), sha256.clone()))
+        .collect();
+    report
+        .manifest_mismatches
+        .extend(compare_manifest(&manifest, &files, &sizes));
+    Ok(report)
+}
+
+/// Hashes the files `listed` names (or only `only`), noting what is missing or changed, and the
+/// sizes of the files that match.
+fn check_listed(
+    dir: &Path,
+    listed: &BTreeMap<String, String>,
+    only: Option<&str>,
+    report: &mut VerifyReport,
+    sizes: &mut BTreeMap<String, u64>,
+) -> Result<(), VerifyError> {
+    for (path, expected) in listed {
+        if only.is_some_and(|only| only != path) {
+            continue;
+        }
+        report.checked += 1;
         match inspect(dir, path)? {
             Found::Missing => report.missing.push(path.clone()),
             Found::NotRegular => report.changed.push(path.clone()),
             Found::File { sha256, bytes } if sha256 == *expected => {
-                sizes.insert(path.as_str(), bytes);
+                sizes.insert(path.clone(), bytes);
             }
             Found::File { .. } => report.changed.push(path.clone()),
         }
     }
-    report.extra = unlisted_files(dir, &listed)?;
-    report.manifest_mismatches = compare_manifest(&manifest, &listed, &sizes);
-    Ok(report)
+    Ok(())
 }
 
 /// `SHA256SUMS` as normalised relative path → lowercase hex.
@@ -310,11 +486,14 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), total))
 }
 
-/// Everything in the folder that `SHA256SUMS` does not list, except the run's own records and
-/// hidden entries (resume state, temporary files). Symbolic links are reported, never followed.
+/// Everything in the folder that `SHA256SUMS` does not list, except the records `unlisted` at
+/// its top, hidden entries (resume state, temporary files) and the period folders `periods`
+/// (checked on their own). Symbolic links are reported, never followed.
 fn unlisted_files(
     dir: &Path,
     listed: &BTreeMap<String, String>,
+    unlisted: &[&str],
+    periods: &[String],
 ) -> Result<Vec<String>, VerifyError> {
     let read_error = |path: &Path| {
         let path = path.to_owned();
@@ -328,7 +507,10 @@ fn unlisted_files(
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let top = relative.is_empty();
-            if name.starts_with('.') || (top && UNLISTED_TOP_LEVEL.contains(&name.as_ref())) {
+            if name.starts_with('.')
+                || (top && unlisted.contains(&name.as_ref()))
+                || (top && periods.iter().any(|p| *p == name))
+            {
                 continue;
             }
             let key = if top {
@@ -351,7 +533,7 @@ fn unlisted_files(
 fn compare_manifest(
     manifest: &[ManifestFile],
     listed: &BTreeMap<String, String>,
-    sizes: &BTreeMap<&str, u64>,
+    sizes: &BTreeMap<String, u64>,
 ) -> Vec<String> {
     let mut mismatches = Vec::new();
     let mut seen = BTreeSet::new();
@@ -459,9 +641,13 @@ mod tests {
         fs::write(dir.path().join("2026-10/acme/.usage.csv.tmp123"), "partial").unwrap();
         let report = verify(dir.path()).unwrap();
         assert!(report.is_clean(), "{report}");
-        // The two report files and billing.csv.
-        assert_eq!(report.checked, 3);
-        assert_eq!(report.to_string(), "verified 3 files: all match");
+        // The root's three lines; the period's two report files, billing.csv, manifest.json
+        // and summary.md.
+        assert_eq!(report.checked, 8);
+        assert_eq!(
+            report.to_string(),
+            "verified 8 files in 1 period: all match"
+        );
     }
 
     #[test]
@@ -478,7 +664,7 @@ mod tests {
         assert!(report.manifest_mismatches.is_empty(), "{report}");
         assert_eq!(
             report.to_string(),
-            "verified 3 files: 1 problem\nchanged: 2026-10/acme/usage_summary.csv_v2_0.csv"
+            "verified 8 files in 1 period: 1 problem\nchanged: 2026-10/acme/usage_summary.csv_v2_0.csv"
         );
     }
 
@@ -547,14 +733,14 @@ mod tests {
     #[test]
     fn manifest_disagreements_are_explained() {
         let dir = two_files();
-        let manifest_path = dir.path().join(MANIFEST);
+        let manifest_path = dir.path().join("2026-10").join(MANIFEST);
         let mut manifest: Value =
             serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
         let files = manifest["reports"][0]["files"].as_array_mut().unwrap();
         files[0]["bytes"] = 1.into();
         let globex = files.remove(1);
         let mut ghost = globex.clone();
-        ghost["path"] = "2026-10/ghost.csv".into();
+        ghost["path"] = "ghost.csv".into();
         files.push(ghost);
         fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
 
@@ -562,18 +748,20 @@ mod tests {
         assert_eq!(
             report.manifest_mismatches,
             [
-                "2026-10/acme/usage_summary.csv_v2_0.csv has 1 bytes according to manifest.json, but 8 on disk",
-                "manifest.json lists 2026-10/ghost.csv, but SHA256SUMS does not",
-                "SHA256SUMS lists 2026-10/globex/usage_summary.csv_v2_0.csv, but manifest.json does not",
+                "2026-10: acme/usage_summary.csv_v2_0.csv has 1 bytes according to manifest.json, but 8 on disk",
+                "2026-10: manifest.json lists ghost.csv, but SHA256SUMS does not",
+                "2026-10: SHA256SUMS lists globex/usage_summary.csv_v2_0.csv, but manifest.json does not",
             ]
         );
-        assert!(report.changed.is_empty() && report.missing.is_empty());
+        // The edit itself shows: the period's SHA256SUMS lists its manifest.json.
+        assert_eq!(report.changed, ["2026-10/manifest.json"]);
+        assert!(report.missing.is_empty());
     }
 
     #[test]
     fn folders_that_cannot_be_verified() {
         let dir = two_files();
-        fs::write(dir.path().join(MANIFEST), "{not json").unwrap();
+        fs::write(dir.path().join("2026-10").join(MANIFEST), "{not json").unwrap();
         let err = verify(dir.path()).unwrap_err();
         assert!(matches!(err, VerifyError::Manifest { .. }), "{err}");
         assert!(err.to_string().contains("manifest.json"), "{err}");
@@ -603,23 +791,24 @@ mod tests {
         ]);
         let report = verify(dir.path()).unwrap();
         assert!(report.is_clean(), "{report}");
-        assert_eq!(report.checked, 4);
+        // Three files, billing.csv, manifest.json, summary.md; the root's three lines.
+        assert_eq!(report.checked, 9);
     }
 
     #[test]
     fn derived_files_are_checked_like_report_files() {
         let dir = two_files();
         assert!(verify(dir.path()).unwrap().is_clean());
-        let billing = dir.path().join("billing.csv");
+        let billing = dir.path().join("2026-10/billing.csv");
         let mut bytes = fs::read(&billing).unwrap();
         bytes.extend_from_slice(b"forged,row\n");
         fs::write(&billing, &bytes).unwrap();
         let report = verify(dir.path()).unwrap();
-        assert_eq!(report.changed, ["billing.csv"]);
+        assert_eq!(report.changed, ["2026-10/billing.csv"]);
 
         // A derived file in the manifest but not in SHA256SUMS, and the other way round.
         let dir = two_files();
-        let manifest_path = dir.path().join(MANIFEST);
+        let manifest_path = dir.path().join("2026-10").join(MANIFEST);
         let mut manifest: Value =
             serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
         let billing = manifest["derived_files"][0].clone();
@@ -632,8 +821,8 @@ mod tests {
         assert_eq!(
             report.manifest_mismatches,
             [
-                "manifest.json lists totals.csv, but SHA256SUMS does not",
-                "SHA256SUMS lists billing.csv, but manifest.json does not",
+                "2026-10: manifest.json lists totals.csv, but SHA256SUMS does not",
+                "2026-10: SHA256SUMS lists billing.csv, but manifest.json does not",
             ]
         );
 

@@ -659,6 +659,8 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
         discovery: Vec::new(),
         derived_files: Vec::new(),
         billing_rule: Default::default(),
+        period_folder: None,
+        trail: None,
     };
     // Far more tenant × SKU rows than the summary shows.
     let invoice = (0..5_000)
@@ -690,7 +692,7 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
         invoice_left_out: 100_000,
         ..BillingSummary::default()
     };
-    let text = summary::render(&result, Some(&billing)).unwrap();
+    let text = summary::render(&result, Some(&billing), &[]).unwrap();
     assert!(text.len() < summary::MAX_BYTES, "{} bytes", text.len());
     assert!(text.starts_with("# Acronis billing reports"));
     assert!(

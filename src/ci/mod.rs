@@ -251,7 +251,7 @@ pub fn publish(
                 .and_then(|bytes| String::from_utf8(bytes).ok());
             let summary = match on_disk {
                 Some(summary) => summary,
-                None => output::summary::render(result, None)?,
+                None => output::summary::render(result, None, &[])?,
             };
             append(path, summary.as_bytes())?;
         }
@@ -382,6 +382,8 @@ pub(crate) mod tests {
             discovery: Vec::new(),
             derived_files: Vec::new(),
             billing_rule: Default::default(),
+            period_folder: None,
+            trail: None,
         }
     }
 

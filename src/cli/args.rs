@@ -71,10 +71,19 @@ pub enum Command {
     Validate(JobArgs),
     /// Print every report request that `run` would send (as JSON with --json).
     Plan(PlanArgs),
-    /// Check an output folder's files against its SHA256SUMS and manifest.json.
+    /// Check an output folder's files against its SHA256SUMS and manifest.json files.
     ///
-    /// Exit 0 when everything matches, 1 when a file is missing, extra or changed.
+    /// In a trail: the root SHA256SUMS (every period's SHA256SUMS, the root manifest.json and
+    /// summary.md), then every period folder, or only --period. Exit 0 when everything
+    /// matches, 1 when a file is missing, extra or changed.
     Verify(VerifyArgs),
+    /// Compare two periods of an output folder: billable values per tenant × offering item.
+    ///
+    /// Reads only the two periods' billing.csv (no network): new and vanished tenants and
+    /// offering items, and the largest changes. Exit 0, or 2 when a period is not there.
+    ///
+    /// Example: acronis-reports compare billing-reports --from 2026-10 --to 2026-11 --format csv
+    Compare(CompareArgs),
     /// Serve the built-in simulator of the reports API on loopback, for trying jobs and CI.
     #[command(after_long_help = super::help::sandbox_after_help())]
     Sandbox(SandboxArgs),
@@ -230,6 +239,31 @@ pub struct MergeArgs {
 pub struct VerifyArgs {
     /// The output folder of a run.
     pub dir: PathBuf,
+    /// Check only this period of the trail (e.g. 2026-10): the root's line for its
+    /// SHA256SUMS, then the period folder.
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The output folder (the trail) holding both periods.
+    pub dir: PathBuf,
+    /// The earlier period, as its folder is named (e.g. 2026-10).
+    #[arg(long, value_name = "PERIOD")]
+    pub from: String,
+    /// The later period (e.g. 2026-11).
+    #[arg(long, value_name = "PERIOD")]
+    pub to: String,
+    /// `markdown` (the summary's section, capped) or `csv` (every tenant × offering item).
+    #[arg(long, value_enum, default_value_t = CompareFormat::Markdown)]
+    pub format: CompareFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Markdown,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::args::{
-    ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs, SchemaArgs, VerifyArgs,
+    CompareArgs, CompareFormat, ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs,
+    SchemaArgs, VerifyArgs,
 };
 use super::signals::Interruption;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
@@ -218,13 +219,34 @@ pub fn schema(args: &SchemaArgs) -> Outcome {
 }
 
 pub fn verify(args: VerifyArgs) -> Outcome {
-    let report = verify::verify(&args.dir).map_err(Fatal::input)?;
+    let report = match &args.period {
+        Some(period) => verify::verify_period(&args.dir, period),
+        None => verify::verify(&args.dir),
+    }
+    .map_err(Fatal::input)?;
     println!("{report}");
     Ok(if report.is_clean() {
         EXIT_OK
     } else {
         EXIT_FAILED
     })
+}
+
+pub fn compare(args: CompareArgs) -> Outcome {
+    use acronis_reports::output::compare;
+    let before = compare::read_usage(&args.dir, &args.from).map_err(Fatal::input)?;
+    let after = compare::read_usage(&args.dir, &args.to).map_err(Fatal::input)?;
+    let changes = compare::diff(&before, &after);
+    let printed = match args.format {
+        CompareFormat::Csv => compare::write_csv(&changes, std::io::stdout().lock()),
+        CompareFormat::Markdown => {
+            use std::io::Write;
+            let text = compare::render_section(&changes, &compare::CompareOptions::default());
+            std::io::stdout().lock().write_all(text.as_bytes())
+        }
+    };
+    printed.map_err(|e| Fatal::failed(format!("cannot print the comparison: {e}")))?;
+    Ok(EXIT_OK)
 }
 
 fn load_scenario(path: Option<&Path>) -> Result<Scenario, Fatal> {
@@ -534,6 +556,14 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
         }
     }
+    // The earlier deliveries of the periods this run covers are read before anything is
+    // created: a damaged record stops the run here, not after its reports were fetched.
+    let labels = plan.reports.iter().map(|r| r.period.label()).collect();
+    let trail =
+        output::trail::Trail::open(out_dir, labels).map_err(|e| Fatal::input(e.to_string()))?;
+    if state.holds_lock() {
+        output::trail::clear_scratch(out_dir);
+    }
     let started_at = Timestamp::now();
     tracing::info!(
         "running {} report(s), {} at a time, into {}",
@@ -598,9 +628,15 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         discovery,
         derived_files: Vec::new(),
         billing_rule: job.billing.clone(),
+        period_folder: None,
+        trail: None,
     };
     // The record as written: with `billing.csv` and the warnings found while deriving it.
-    let result = output::write_outputs(out_dir, result)
+    let options = output::trail::CommitOptions {
+        compare: job.compare.clone(),
+    };
+    let result = trail
+        .commit(result, &options)
         .map_err(|e| Fatal::failed(format!("writing the outputs in {}: {e}", out_dir.display())))?;
     acronis_reports::ci::publish(ci, &result, out_dir, interruption.exit_code())
         .map_err(Fatal::failed)?;

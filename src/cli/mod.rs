@@ -69,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => commands::validate(args),
         Command::Plan(args) => commands::plan(args),
         Command::Verify(args) => commands::verify(args),
+        Command::Compare(args) => commands::compare(args),
         Command::Sandbox(args) => commands::sandbox(args),
         Command::Schema(args) => commands::schema(&args),
         Command::Merge(args) => commands::merge(args),

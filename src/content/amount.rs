@@ -147,6 +147,21 @@ impl Amount {
         Amount(self.0.saturating_add(other.0))
     }
 
+    /// The difference of two sums (see [`Amount::saturating_add`]).
+    pub fn saturating_sub(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_sub(other.0))
+    }
+
+    /// `self` ÷ `other` as a float, for showing a relative change: `None` when `other` is zero.
+    pub fn ratio(self, other: Amount) -> Option<f64> {
+        (other.0 != 0).then(|| self.0 as f64 / other.0 as f64)
+    }
+
+    /// Compares sizes, whatever the signs.
+    pub fn abs_cmp(self, other: Amount) -> std::cmp::Ordering {
+        self.0.unsigned_abs().cmp(&other.0.unsigned_abs())
+    }
+
     /// Divided by `divisor` and rounded half away from zero to `decimals` (≤ 9) places.
     pub fn div_round(self, divisor: i128, decimals: u32) -> Amount {
         let step = 10i128.pow(SCALE_DIGITS - decimals.min(SCALE_DIGITS));

@@ -19,6 +19,7 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 use crate::duration;
+use crate::output::compare::CompareOptions;
 use crate::paths::safe_component;
 use crate::period::{Period, PeriodSpec};
 use crate::report::{BillingMeasure, BillingRule, BillingScope, Format, ReportKind, ReportLevel};
@@ -86,6 +87,8 @@ pub struct JobFile {
     pub checks: Option<ChecksSection>,
     /// How billing.csv chooses each line's billable value. Default: the vendor's own rule.
     pub billing: Option<BillingSection>,
+    /// How a period is compared with the one before it in the output folder's trail.
+    pub compare: Option<CompareSection>,
     /// How often to ask whether a report is ready, and for how long.
     pub polling: Option<PollingSection>,
     /// Bounds on each download, whatever the server sends.
@@ -195,6 +198,77 @@ pub struct BillingSection {
     /// With `measure: auto`: the offering items billed on `delta` (exact names). Default:
     /// [compute_points, pw_compute_points, dre_compute_points, p_dre_compute_points].
     pub delta_items: Option<At<Vec<At<String>>>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareSection {
+    /// A tenant × offering item whose billable value changed by this share of the previous
+    /// period's value or more is a warning (an annotation in CI), e.g. `50%`; `off` for none.
+    /// Default: 50%.
+    pub warn_change: Option<At<ChangeThreshold>>,
+}
+
+/// A share of the previous value in whole percent (`50%`, or `50`), or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeThreshold(pub Option<u32>);
+
+impl ChangeThreshold {
+    fn parse(text: &str) -> Result<Option<u32>, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let number = text.strip_suffix('%').unwrap_or(text).trim();
+        match number.parse::<u32>() {
+            Ok(percent) if (1..=100_000).contains(&percent) => Ok(Some(percent)),
+            _ => Err(format!(
+                "{text:?} is not a change threshold: give whole percent from 1% to 100000%, e.g. 50%, or off"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChangeThreshold {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ThresholdVisitor;
+        impl Visitor<'_> for ThresholdVisitor {
+            type Value = ChangeThreshold;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a share such as 50% or off")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                ChangeThreshold::parse(v)
+                    .map(ChangeThreshold)
+                    .map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                if v {
+                    Err(E::custom("give the threshold, e.g. 50%, rather than true"))
+                } else {
+                    Ok(ChangeThreshold(None))
+                }
+            }
+        }
+        deserializer.deserialize_any(ThresholdVisitor)
+    }
+}
+
+impl JsonSchema for ChangeThreshold {
+    fn schema_name() -> Cow<'static, str> {
+        "ChangeThreshold".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "integer", "boolean"],
+            "pattern": "^([0-9]+ ?%?|off)$",
+            "description": "Whole percent of the previous value (e.g. 50%), or off.",
+            "examples": ["50%", "off"]
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -522,6 +596,8 @@ pub struct Job {
     /// `limits`.
     pub limits: Limits,
     pub billing: BillingRule,
+    /// `compare`.
+    pub compare: CompareOptions,
     pub polling: Polling,
     pub concurrency: usize,
     pub output_dir: PathBuf,
@@ -828,6 +904,15 @@ impl Validator {
             .map_or(SizePolicy::Required, |p| *p.value());
         let limits = self.limits(file.limits.as_ref());
         let billing = self.billing(file.billing.as_ref());
+        let compare = CompareOptions {
+            warn_change_percent: file
+                .compare
+                .as_ref()
+                .and_then(|c| c.warn_change.as_ref())
+                .map_or(CompareOptions::default().warn_change_percent, |t| {
+                    t.value().0
+                }),
+        };
         let defaults = file.defaults.unwrap_or_default();
         let (tenants, discoveries) = self.tenants(&file.tenants, &defaults, as_of);
         if !self.problems.is_empty() {
@@ -846,6 +931,7 @@ impl Validator {
             size_policy,
             limits,
             billing,
+            compare,
             polling,
             concurrency,
             output_dir: file.output.and_then(|o| o.dir).map_or_else(

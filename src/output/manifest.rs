@@ -114,6 +114,8 @@ pub(crate) mod tests {
             discovery: Vec::new(),
             derived_files: Vec::new(),
             billing_rule: Default::default(),
+            period_folder: None,
+            trail: None,
         }
     }
 

@@ -3,8 +3,10 @@
 //! ([`crate::billing`]) is streamed to disk the same way ([`write_atomic_with`]).
 
 pub mod checksums;
+pub mod compare;
 pub mod manifest;
 pub mod summary;
+pub mod trail;
 
 use std::fs;
 use std::io::{self, Write};
@@ -12,7 +14,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::billing::{self, BILLING_CSV, Billing};
+use crate::billing::{self, BILLING_CSV, Billing, BillingSummary};
 use crate::results::{DerivedFile, RunResult};
 use checksums::ChecksumEntry;
 
@@ -21,17 +23,33 @@ pub const MANIFEST: &str = "manifest.json";
 pub const SUMMARY: &str = "summary.md";
 pub const BILLING: &str = BILLING_CSV;
 
-/// Writes `billing.csv` (from the report files in `dir`), `summary.md`, `SHA256SUMS` and
-/// `manifest.json` into `dir`, each atomically, and returns the record as written: `result`
-/// with `billing.csv` among its derived files, with the warnings deriving it raised (a report
-/// whose two formats disagree) added to their reports, once each, and with the reports' DR
-/// compute points as `billing.csv` counts them. The files are streamed to disk, the reports
-/// read one at a time, rather than rendered in memory first.
+/// Commits a run into the output folder `dir`, kept as an audit trail (see [`trail`]): each
+/// period the run covered gets (or keeps) its own self-contained delivery, the root records the
+/// run. `result`'s paths are relative to `dir`. Returns the run's record as written to the root
+/// `manifest.json`.
+pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
+    let labels = trail::labels_of(&result.reports)?;
+    let trail = trail::Trail::open(dir, labels).map_err(io::Error::other)?;
+    trail.commit(result, &trail::CommitOptions::default())
+}
+
+/// Writes one self-contained delivery into `dir`: `billing.csv` (from the report files in
+/// `dir`), `summary.md` (with the `sections` made once `billing.csv` is there, after its usage), `manifest.json` and, last, a
+/// `SHA256SUMS` that lists the report files and all three, each atomically. Returns the record
+/// as written: `result` with `billing.csv` among its derived files, with the warnings deriving
+/// it raised (a report whose two formats disagree) added to their reports, once each, and with
+/// the reports' DR compute points as `billing.csv` counts them; and what `billing.csv` holds.
+/// The files are streamed to disk, the reports read one at a time.
 ///
 /// A derived file that cannot be written (a full disk while `billing.csv` grows) does not stop
 /// the records of what succeeded: the other files are still written, and the error then names
-/// each file that failed.
-pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult> {
+/// each file that failed. `SHA256SUMS` is written last: an interrupted run leaves the earlier
+/// one, which `verify` then finds disagreeing with the new files.
+pub fn write_delivery(
+    dir: &Path,
+    mut result: RunResult,
+    sections: impl FnOnce(&Path) -> Vec<String>,
+) -> io::Result<(RunResult, Option<BillingSummary>)> {
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
     let mut failed: Vec<String> = Vec::new();
@@ -67,41 +85,67 @@ pub fn write_outputs(dir: &Path, mut result: RunResult) -> io::Result<RunResult>
         }
     };
 
-    let summary = summary::render(&result, billing_summary.as_ref())
-        .and_then(|text| write_atomic(&dir.join(SUMMARY), text.as_bytes()));
-    if let Err(error) = summary {
-        tracing::error!("cannot write {SUMMARY}: {error}");
-        failed.push(format!("{SUMMARY} ({error})"));
+    let mut records = Vec::new();
+    let sections = sections(dir);
+    let summary = summary::render(&result, billing_summary.as_ref(), &sections).and_then(|text| {
+        write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
+        Ok(hex::encode(Sha256::digest(text.as_bytes())))
+    });
+    match summary {
+        Ok(sha256) => records.push((SUMMARY, sha256)),
+        Err(error) => {
+            tracing::error!("cannot write {SUMMARY}: {error}");
+            failed.push(format!("{SUMMARY} ({error})"));
+        }
     }
+    match write_hashed(&dir.join(MANIFEST), |out| manifest::write(out, &result)) {
+        Ok(sha256) => records.push((MANIFEST, sha256)),
+        Err(error) => failed.push(format!("{MANIFEST} ({error})")),
+    }
+    // Listed even when something above failed: every good file stays checksummed, and a
+    // record that could not be written is left out (its older copy then fails `verify`).
     let listed = listed_files(&result)?;
+    let mut lines: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    lines.extend(
+        records
+            .iter()
+            .map(|(path, sha256)| (*path, sha256.as_str())),
+    );
     let sums = write_atomic_with(&dir.join(SHA256SUMS), |out| {
-        checksums::write_sorted(
-            out,
-            listed
-                .iter()
-                .map(|f| (f.path.as_str(), f.sha256.as_str()))
-                .collect(),
-        )
+        checksums::write_sorted(out, lines)
     });
     if let Err(error) = sums {
         tracing::error!("cannot write {SHA256SUMS}: {error}");
         failed.push(format!("{SHA256SUMS} ({error})"));
     }
-    drop(listed);
-    // Last, so that an interrupted run leaves an older manifest that `verify` will flag as
-    // disagreeing with the new SHA256SUMS, rather than a new manifest that looks complete.
-    if let Err(error) = write_atomic_with(&dir.join(MANIFEST), |out| manifest::write(out, &result))
-    {
-        failed.push(format!("{MANIFEST} ({error})"));
-    }
     if failed.is_empty() {
-        Ok(result)
+        Ok((result, billing_summary))
     } else {
         Err(io::Error::other(format!(
-            "could not write {}; the other files were written",
-            failed.join(", ")
+            "could not write {} in {}; the other files were written",
+            failed.join(", "),
+            dir.display()
         )))
     }
+}
+
+/// Writes `path` atomically with what `fill` writes, and returns the SHA-256 (hex) of it.
+pub(crate) fn write_hashed(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<String> {
+    write_atomic_with(path, |out| {
+        let mut hashing = Hashing {
+            inner: out,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        fill(&mut hashing)?;
+        Ok(hex::encode(hashing.hasher.finalize()))
+    })
 }
 
 /// What `SHA256SUMS` lists, unsorted: every report file and every derived file.
@@ -304,7 +348,7 @@ pub(crate) fn temp_file_beside(
 
 /// Makes the rename itself durable. Best effort: some file systems refuse to sync a folder, and
 /// the file's content is already safe either way.
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(handle) = fs::File::open(dir) {
         let _ = handle.sync_all();
@@ -423,10 +467,13 @@ mod tests {
         )
         .unwrap();
         let written = write_outputs(&out, manifest::tests::contract_run()).unwrap();
-        let billing = fs::read(out.join(BILLING)).unwrap();
+        let period = out.join("2026-10");
+        let billing = fs::read(period.join(BILLING)).unwrap();
         let sha256 = hex::encode(Sha256::digest(&billing));
+        let delivery: RunResult =
+            serde_json::from_str(&fs::read_to_string(period.join(MANIFEST)).unwrap()).unwrap();
         assert_eq!(
-            written.derived_files,
+            delivery.derived_files,
             [DerivedFile {
                 path: BILLING.into(),
                 bytes: billing.len() as u64,
@@ -434,41 +481,70 @@ mod tests {
                 source: billing::SOURCE.into(),
             }]
         );
+        assert_eq!(delivery.period_folder.as_deref(), Some("2026-10"));
         assert_eq!(
-            written,
-            RunResult {
-                derived_files: written.derived_files.clone(),
-                billing_rule: Default::default(),
-                ..manifest::tests::contract_run()
-            }
+            delivery.reports.get(0).unwrap().files[0].path,
+            "acme/usage_summary.csv_v2_0.csv"
+        );
+        // The root record is the run's, paths from the root, with what it did to the trail.
+        assert_eq!(written.reports, manifest::tests::contract_run().reports);
+        assert_eq!(
+            written.trail.as_ref().unwrap().periods,
+            [crate::results::PeriodEntry {
+                folder: "2026-10".into(),
+                outcome: crate::results::PeriodOutcome::Written,
+                reports: 1,
+                ok: 1,
+                kept_earlier: 0,
+            }]
         );
         assert_eq!(
             String::from_utf8(billing).unwrap().lines().nth(1),
             Some(
-                "2026-10-01,2026-10-31,ede9f834-70b3-476c-83d9-736f9f8c7dae,acme,c,customer,,pw_base_storage,,,,,1,1073741824,1073741824,0,0,0,0,1073741824,1073741824,0,,,usage.absolute.total,1073741824,bytes,1.0000,2026-10/acme/usage_summary.csv_v2_0.csv"
+                "2026-10-01,2026-10-31,ede9f834-70b3-476c-83d9-736f9f8c7dae,acme,c,customer,,pw_base_storage,,,,,1,1073741824,1073741824,0,0,0,0,1073741824,1073741824,0,,,usage.absolute.total,1073741824,bytes,1.0000,acme/usage_summary.csv_v2_0.csv"
             )
         );
-        let sums = fs::read_to_string(out.join(SHA256SUMS)).unwrap();
-        assert_eq!(
-            sums,
-            checksums::render_entries(&listed_files(&written).unwrap())
+        let sums = fs::read_to_string(period.join(SHA256SUMS)).unwrap();
+        for name in [BILLING, MANIFEST, SUMMARY] {
+            let (sha256, _) = crate::verify::hash_file(&period.join(name)).unwrap();
+            assert!(sums.contains(&format!("{sha256}  {name}\n")), "{sums}");
+        }
+        // The report file's line is its record's (the contract's placeholder here).
+        assert!(
+            sums.contains("<hex>  acme/usage_summary.csv_v2_0.csv\n"),
+            "{sums}"
         );
-        assert!(sums.contains(&format!("{sha256}  billing.csv\n")), "{sums}");
+        assert_eq!(sums.lines().count(), 4, "{sums}");
         assert_eq!(
             fs::read_to_string(out.join(MANIFEST)).unwrap(),
             manifest::render(&written)
         );
+        let root_sums = fs::read_to_string(out.join(SHA256SUMS)).unwrap();
+        let listed: Vec<&str> = root_sums.lines().map(|l| &l[66..]).collect();
+        assert_eq!(listed, ["2026-10/SHA256SUMS", MANIFEST, SUMMARY]);
         assert!(
-            fs::read_to_string(out.join(SUMMARY))
+            fs::read_to_string(period.join(SUMMARY))
                 .unwrap()
                 .starts_with("# Acronis billing reports")
         );
 
-        // Writing the record back (as `merge` does) gives the same files.
+        // Committing the record again (as a re-run that fetched nothing new does) changes no
+        // byte of the period.
+        let before: Vec<Vec<u8>> = [BILLING, MANIFEST, SUMMARY, SHA256SUMS]
+            .iter()
+            .map(|name| fs::read(period.join(name)).unwrap())
+            .collect();
         let manifest = fs::read_to_string(out.join(MANIFEST)).unwrap();
         let again = write_outputs(&out, serde_json::from_str(&manifest).unwrap()).unwrap();
-        assert_eq!(again, written);
-        assert_eq!(fs::read_to_string(out.join(MANIFEST)).unwrap(), manifest);
+        assert_eq!(
+            again.trail.unwrap().periods[0].outcome,
+            crate::results::PeriodOutcome::Unchanged
+        );
+        let after: Vec<Vec<u8>> = [BILLING, MANIFEST, SUMMARY, SHA256SUMS]
+            .iter()
+            .map(|name| fs::read(period.join(name)).unwrap())
+            .collect();
+        assert_eq!(before, after);
     }
 
     #[test]

@@ -31,22 +31,41 @@ const MAX_TOTAL_ROWS: usize = 200;
 const NAME_CHARS: usize = 100;
 const MESSAGE_CHARS: usize = 400;
 const DASH: &str = "—";
+/// Room for the extra sections of one summary (changes since the previous period, the trail).
+const SECTIONS_BUDGET: usize = 256 * 1024;
+/// What one extra section may take: a run over many periods still leaves room for the others.
+pub const SECTION_MAX_BYTES: usize = 64 * 1024;
 
 /// The summary of `result`; `billing` is what `billing.csv` holds, when it was written. Reads
 /// the reports back one at a time, and keeps a [`Listed`] entry only for the rows a table can
 /// show and for the reports with problems.
-pub fn render(result: &RunResult, billing: Option<&BillingSummary>) -> io::Result<String> {
+///
+/// `sections` (already rendered, each under [`SECTION_MAX_BYTES`]) follow the usage: what changed
+/// since the previous period, and the trail.
+pub fn render(
+    result: &RunResult,
+    billing: Option<&BillingSummary>,
+    sections: &[String],
+) -> io::Result<String> {
     let scan = Scan::of(&result.reports)?;
     let head = head(result, scan.warnings);
     let usage = billing
         .map(|b| usage(b, &result.billing_rule))
         .unwrap_or_default();
+    let mut extra = String::new();
+    for section in sections {
+        if extra.len() + section.len() > SECTIONS_BUDGET {
+            extra.push_str("_More sections were left out to keep this summary readable._\n\n");
+            break;
+        }
+        extra.push_str(section);
+    }
     let problems = problems(&result.reports, scan.problems)?;
     let tables_budget = MAX_BYTES
-        .saturating_sub(head.len() + usage.len() + problems.len())
+        .saturating_sub(head.len() + usage.len() + extra.len() + problems.len())
         .saturating_sub(SECTION_OVERHEAD);
     let tables = tables(&result.reports, scan.periods, tables_budget)?;
-    let text = format!("{head}{usage}{tables}{problems}");
+    let text = format!("{head}{usage}{extra}{tables}{problems}");
     debug_assert!(text.len() < MAX_BYTES, "summary.md is {} bytes", text.len());
     Ok(text)
 }
@@ -727,7 +746,7 @@ mod tests {
 
     #[test]
     fn all_ok_leads_with_the_outcome() {
-        let text = render(&run_of(vec![report("acme", october())]), None).unwrap();
+        let text = render(&run_of(vec![report("acme", october())]), None, &[]).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("# Acronis billing reports — 2026-11-01"));
         assert_eq!(lines.next(), Some(""));
@@ -752,13 +771,13 @@ mod tests {
     #[test]
     fn a_shard_says_so() {
         let mut run = run_of(vec![report("acme", october())]);
-        assert!(!render(&run, None).unwrap().contains("shard"));
+        assert!(!render(&run, None, &[]).unwrap().contains("shard"));
         run.shard = Some(crate::results::ShardInfo {
             index: 2,
             total: 7,
             plan_reports: 10,
         });
-        let text = render(&run, None).unwrap();
+        let text = render(&run, None, &[]).unwrap();
         let outcome = text.lines().nth(2).unwrap();
         assert!(outcome.contains(" · shard 2 of 7 ("), "{outcome}");
     }
@@ -779,6 +798,7 @@ mod tests {
         let text = render(
             &run_of(vec![report("acme", october()), failed, denied]),
             None,
+            &[],
         )
         .unwrap();
 
@@ -824,7 +844,7 @@ mod tests {
         strict.status = Status::Failed;
         strict.error =
             Some("3 of 42 rows in the csv_v2_0 file lack a SKU (checks.skus: required)".into());
-        let text = render(&run_of(vec![r, strict]), None).unwrap();
+        let text = render(&run_of(vec![r, strict]), None, &[]).unwrap();
 
         assert!(text.contains("· 1 warning ·"), "{text}");
         assert_eq!(
@@ -838,7 +858,7 @@ mod tests {
     #[test]
     fn user_text_cannot_break_the_table() {
         let r = report("a|b\nc *d* <script> `x`", october());
-        let text = render(&run_of(vec![r]), None).unwrap();
+        let text = render(&run_of(vec![r]), None, &[]).unwrap();
         let rows = table_rows(&text);
         assert_eq!(rows.len(), 1, "{text}");
         assert!(
@@ -871,6 +891,7 @@ mod tests {
                 report("c", september),
             ]),
             None,
+            &[],
         )
         .unwrap();
         let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
@@ -921,7 +942,12 @@ mod tests {
             ],
             ..BillingSummary::default()
         };
-        let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
+        let text = render(
+            &run_of(vec![report("acme", october())]),
+            Some(&billing),
+            &[],
+        )
+        .unwrap();
         let usage =
             &text[text.find("## Billable usage").unwrap()..text.find("## 2026-10").unwrap()];
         assert_eq!(
@@ -947,7 +973,7 @@ mod tests {
         );
         // Without billing.csv (e.g. rendered for CI from the record alone) there is no section.
         assert!(
-            !render(&run_of(vec![report("acme", october())]), None)
+            !render(&run_of(vec![report("acme", october())]), None, &[])
                 .unwrap()
                 .contains("Billable usage")
         );
@@ -1004,7 +1030,12 @@ mod tests {
             ],
             skus_left_out: 0,
         };
-        let text = render(&run_of(vec![report("acme", october())]), Some(&billing)).unwrap();
+        let text = render(
+            &run_of(vec![report("acme", october())]),
+            Some(&billing),
+            &[],
+        )
+        .unwrap();
         assert!(text.contains("_1 ok report has no csv\\_v2\\_0 or json\\_v2\\_0 file, so it is not in billing.csv._"), "{text}");
         assert!(text.contains(" 1 line of a tenant already billed by an earlier report of this run is counted once below."), "{text}");
         assert!(
@@ -1022,7 +1053,7 @@ mod tests {
         );
 
         let empty = BillingSummary::default();
-        let text = render(&run_of(vec![]), Some(&empty)).unwrap();
+        let text = render(&run_of(vec![]), Some(&empty), &[]).unwrap();
         assert!(
             text.contains("## Billable usage\n\nbilling.csv has no invoice lines.\n"),
             "{text}"
@@ -1036,7 +1067,7 @@ mod tests {
             "the csv_v2_0 and json_v2_0 files disagree (…): SKU S1 in csv_v2_0, \"\" in json_v2_0"
                 .into(),
         ];
-        let text = render(&run_of(vec![r]), None).unwrap();
+        let text = render(&run_of(vec![r]), None, &[]).unwrap();
         assert!(text.contains("— *what to do:* both files are kept as downloaded and billing.csv follows csv\\_v2\\_0"), "{text}");
     }
 
@@ -1049,7 +1080,7 @@ mod tests {
             r.status = Status::Failed;
             r.error = Some(format!("HTTP 500 {}", "e".repeat(1000)));
         }
-        let text = render(&run_of(reports), None).unwrap();
+        let text = render(&run_of(reports), None, &[]).unwrap();
         assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
         let rows = table_rows(&text);
         assert_eq!(rows.len(), MAX_ROWS_PER_PERIOD);
@@ -1081,7 +1112,7 @@ mod tests {
                 r
             })
             .collect();
-        let text = render(&run_of(reports), None).unwrap();
+        let text = render(&run_of(reports), None, &[]).unwrap();
         assert!(text.len() < MAX_BYTES, "{} bytes", text.len());
         assert!(
             text.contains("more periods with"),

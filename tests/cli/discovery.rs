@@ -240,7 +240,7 @@ fn twins_get_distinct_folders_and_odd_ids_are_left_out() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let sums = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    let sums = file_sums(&world.out());
     let paths: Vec<&str> = sums
         .lines()
         .filter_map(|l| l.split_once("  ").map(|(_, p)| p))

@@ -43,7 +43,7 @@ fn job_with_timeout(tenants: &[(&str, &str)], timeout: &str) -> String {
 }
 
 fn sums_text(out: &std::path::Path) -> String {
-    std::fs::read_to_string(out.join("SHA256SUMS")).expect("SHA256SUMS")
+    file_sums(out)
 }
 
 /// `SHA256SUMS` of the same job against a healthy sandbox (the sandbox's files are deterministic).

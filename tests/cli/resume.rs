@@ -62,7 +62,7 @@ fn a_rerun_reuses_reports_and_files_and_creates_nothing() {
     let job = world.job(&job_text(&[(ACME, "acme"), (GLOBEX, "globex")], ""));
     world.run(&job).assert().success();
     let first = world.stats();
-    let sums = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    let sums = file_sums(&world.out());
     assert!(
         !sums.contains(".acronis-reports"),
         "the state file is never checksummed"
@@ -78,10 +78,7 @@ fn a_rerun_reuses_reports_and_files_and_creates_nothing() {
         second.download_requests, first.download_requests,
         "no file fetched again"
     );
-    assert_eq!(
-        std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap(),
-        sums
-    );
+    assert_eq!(file_sums(&world.out()), sums);
     let manifest = manifest(&world.out());
     let mut ids: Vec<&str> = manifest["reports"]
         .as_array()
@@ -318,7 +315,10 @@ fn a_second_signal_exits_at_once_without_a_partial_file_under_a_final_name() {
     let finals: Vec<String> = tree(&world.out())
         .into_iter()
         .filter(|f| {
-            f.starts_with("2026-10/") && !f.rsplit('/').next().unwrap_or("").starts_with('.')
+            // A report file (2026-10/<tenant>/<file>), not the period's records beside them.
+            f.starts_with("2026-10/")
+                && f.matches('/').count() == 2
+                && !f.rsplit('/').next().unwrap_or("").starts_with('.')
         })
         .collect();
     assert!(
@@ -358,7 +358,7 @@ fn a_second_run_into_a_folder_in_use_is_refused_and_touches_nothing() {
     let job = world.job(&job_text(&[(ACME, "acme")], ""));
     world.run(&job).assert().success();
     let journal_before = journal(&world);
-    let sums_before = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    let sums_before = file_sums(&world.out());
     let creates_before = world.stats().create_requests;
 
     // What a run still writing into the folder holds, and what it writes there.
@@ -376,10 +376,7 @@ fn a_second_run_into_a_folder_in_use_is_refused_and_touches_nothing() {
     #[cfg(unix)]
     assert!(stderr.contains("process 4242 since"), "{stderr}");
     assert_eq!(journal(&world), journal_before, "--fresh did not wipe it");
-    assert_eq!(
-        std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap(),
-        sums_before
-    );
+    assert_eq!(file_sums(&world.out()), sums_before);
     assert_eq!(world.stats().create_requests, creates_before);
 
     drop(held);
@@ -589,14 +586,18 @@ fn a_failed_billing_csv_still_leaves_the_records_of_what_succeeded() {
     let world = World::quick();
     let job = world.job(&job_text(&[(ACME, "acme")], ""));
     // A non-empty folder where billing.csv goes: renaming the new file into place fails.
-    std::fs::create_dir_all(world.out().join("billing.csv/in-the-way")).unwrap();
+    std::fs::create_dir_all(world.out().join("2026-10/billing.csv/in-the-way")).unwrap();
     let assert = world.run(&job).assert().failure();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.contains("could not write billing.csv"), "{stderr}");
     for file in ["SHA256SUMS", "manifest.json", "summary.md"] {
         assert!(world.out().join(file).is_file(), "{file}: {stderr}");
+        assert!(
+            world.out().join("2026-10").join(file).is_file(),
+            "{file}: {stderr}"
+        );
     }
-    let sums = std::fs::read_to_string(world.out().join("SHA256SUMS")).unwrap();
+    let sums = file_sums(&world.out());
     assert!(
         sums.contains("2026-10/acme/usage_summary.csv_v2_0.csv"),
         "{sums}"

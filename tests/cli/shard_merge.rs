@@ -207,9 +207,9 @@ fn seven_shards_merge_into_exactly_the_unsharded_output() {
 
     let (full, merged) = (dir.join("full"), dir.join("merged"));
     assert_eq!(
-        std::fs::read(full.join("SHA256SUMS")).unwrap(),
-        std::fs::read(merged.join("SHA256SUMS")).unwrap(),
-        "SHA256SUMS"
+        file_sums(&full),
+        file_sums(&merged),
+        "the files of SHA256SUMS"
     );
     assert_eq!(check_sums(&merged), 600);
     let times = ["\"started_at\":", "\"finished_at\":"];
@@ -222,6 +222,13 @@ fn seven_shards_merge_into_exactly_the_unsharded_output() {
         without_lines(&merged_manifest, &times),
         "manifest.json apart from the times"
     );
+    for record in ["2026-10/manifest.json", "2026-10/billing.csv"] {
+        assert_eq!(
+            without_lines(&read(&full.join(record)), &times),
+            without_lines(&read(&merged.join(record)), &times),
+            "{record} apart from the times"
+        );
+    }
     let merged_value: Value = serde_json::from_str(&merged_manifest).unwrap();
     assert!(merged_value.get("shard").is_none());
     // Earliest start and latest end of the shards.
@@ -514,10 +521,7 @@ fn merge_refuses_shards_that_do_not_belong_together() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["tenant_id"], failing.as_str());
     world.cmd().arg("verify").arg(&empty).assert().success();
-    assert_eq!(
-        std::fs::read(empty.join("SHA256SUMS")).unwrap(),
-        std::fs::read(whole.join("SHA256SUMS")).unwrap()
-    );
+    assert_eq!(file_sums(&empty), file_sums(&whole));
 
     let help = world.cmd().args(["merge", "--help"]).assert().success();
     let help = String::from_utf8_lossy(&help.get_output().stdout).into_owned();

@@ -193,19 +193,73 @@ pub fn tree(dir: &Path) -> Vec<String> {
     files
 }
 
-/// Checks `SHA256SUMS` the way `sha256sum -c` does: every listed file exists with that hash.
-/// Returns how many report files it lists (those under a period folder; derived files such as
-/// `billing.csv` sit at the top and are checked but not counted).
+/// Checks the trail the way an auditor does with `sha256sum -c`: the root `SHA256SUMS`, then
+/// each period's `SHA256SUMS` it lists, in its folder. Every listed file exists with that hash.
+/// Returns how many report files the periods list (those in a tenant folder; `billing.csv`,
+/// `manifest.json` and `summary.md` beside them are checked but not counted).
 pub fn check_sums(out: &Path) -> usize {
-    let sums = std::fs::read_to_string(out.join("SHA256SUMS")).expect("SHA256SUMS");
+    let root = check_one(out);
+    let periods: Vec<&String> = root
+        .iter()
+        .filter(|name| name.ends_with("/SHA256SUMS"))
+        .collect();
+    assert!(
+        root.iter().any(|n| n == "manifest.json") && root.iter().any(|n| n == "summary.md"),
+        "the root SHA256SUMS lists the root records: {root:?}"
+    );
     let mut count = 0;
+    for sums in periods {
+        let folder = out.join(sums.trim_end_matches("/SHA256SUMS"));
+        count += check_one(&folder)
+            .iter()
+            .filter(|n| n.contains('/'))
+            .count();
+    }
+    count
+}
+
+/// Checks one folder's `SHA256SUMS`; returns the names it lists.
+fn check_one(dir: &Path) -> Vec<String> {
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).expect("SHA256SUMS");
+    let mut names = Vec::new();
     for line in sums.lines() {
         let (hash, name) = line
             .split_once("  ")
             .expect("two spaces between hash and name");
         assert_eq!(hash.len(), 64, "{line}");
-        assert_eq!(sha256_file(&out.join(name)), hash, "checksum of {name}");
-        count += usize::from(name.contains('/'));
+        assert_eq!(sha256_file(&dir.join(name)), hash, "checksum of {name}");
+        names.push(name.to_owned());
     }
-    count
+    assert!(
+        !names.is_empty(),
+        "{} lists nothing",
+        dir.join("SHA256SUMS").display()
+    );
+    names
+}
+
+/// The file lines of every period's `SHA256SUMS`, with paths from the output folder: what a
+/// run's report and derived files are, whatever the time in the records beside them (the
+/// `manifest.json` and `summary.md` lines are left out).
+pub fn file_sums(out: &Path) -> String {
+    let root = std::fs::read_to_string(out.join("SHA256SUMS")).expect("SHA256SUMS");
+    let mut lines = Vec::new();
+    for line in root.lines() {
+        let Some(folder) = line
+            .split_once("  ")
+            .and_then(|(_, name)| name.strip_suffix("/SHA256SUMS"))
+        else {
+            continue;
+        };
+        let sums = std::fs::read_to_string(out.join(folder).join("SHA256SUMS"))
+            .expect("a period's SHA256SUMS");
+        for line in sums.lines() {
+            let (hash, name) = line.split_once("  ").expect("a checksum line");
+            if name != "manifest.json" && name != "summary.md" {
+                lines.push(format!("{hash}  {folder}/{name}"));
+            }
+        }
+    }
+    lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }

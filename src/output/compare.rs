@@ -1,0 +1,650 @@
+//! What changed between two periods of a trail, read from their `billing.csv` lines only (so it
+//! works on any trail, merged shards included): per tenant × offering item, the billable value,
+//! and which tenants and items came or went. Rendered into the summary ("Changes since …") and
+//! by `acronis-reports compare` as Markdown or CSV.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::billing::BILLING_CSV;
+use crate::content::Amount;
+use crate::output::summary::{SECTION_MAX_BYTES, amount as human_amount};
+use crate::period::Period;
+use crate::results::RunResult;
+
+/// Large changes are warned about from this share of the earlier value on (job file:
+/// `compare.warn_change`).
+pub const DEFAULT_WARN_CHANGE_PERCENT: u32 = 50;
+/// Rows of each table in the summary; `compare --format csv` has them all.
+const ROWS_SHOWN: usize = 20;
+/// Change warnings in one run; the rest are counted in one more.
+const WARNINGS_MAX: usize = 20;
+const NAME_CHARS: usize = 80;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompareOptions {
+    /// A change of at least this many percent of the earlier value becomes a warning; `None`
+    /// turns the warnings off.
+    pub warn_change_percent: Option<u32>,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        Self {
+            warn_change_percent: Some(DEFAULT_WARN_CHANGE_PERCENT),
+        }
+    }
+}
+
+impl CompareOptions {
+    /// The threshold as a share of the earlier value (0.5 for 50 %).
+    fn warn_change(&self) -> Option<f64> {
+        self.warn_change_percent.map(|p| f64::from(p) / 100.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(
+        "{} has no period {label}: {}",
+        dir.display(),
+        if available.is_empty() {
+            "it holds no period with a billing.csv".to_owned()
+        } else {
+            format!("it holds {}", available.join(", "))
+        }
+    )]
+    NoPeriod {
+        dir: PathBuf,
+        label: String,
+        available: Vec<String>,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{}, line {line}: {reason}", path.display())]
+    Line {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error("{} has no column `{column}`; is it a billing.csv of acronis-reports?", path.display())]
+    Column { path: PathBuf, column: &'static str },
+}
+
+/// One tenant's billable value of one offering item in a period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Usage {
+    pub tenant_name: String,
+    pub sku: String,
+    pub unit: String,
+    pub value: Amount,
+    /// The report that billed it (its tenant), to attach a warning to.
+    pub report_tenant_id: String,
+}
+
+/// A period's billable values, by (tenant id, offering item).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeriodUsage {
+    pub label: String,
+    pub items: BTreeMap<(String, String), Usage>,
+}
+
+/// The columns of billing.csv that a comparison reads.
+const COLUMNS: [&str; 7] = [
+    "report_tenant_id",
+    "tenant_id",
+    "tenant_name",
+    "offering_item",
+    "sku",
+    "billable_value",
+    "unit",
+];
+
+/// Reads `DIR/<label>/billing.csv`. A tenant that two reports cover (a partner's report and its
+/// customer's own) counts once, from the first report that has it, as in the summary.
+pub fn read_usage(dir: &Path, label: &str) -> Result<PeriodUsage, CompareError> {
+    let path = dir.join(label).join(BILLING_CSV);
+    let file = crate::paths::open_regular(&path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            CompareError::NoPeriod {
+                dir: dir.to_owned(),
+                label: label.to_owned(),
+                available: periods_of(dir),
+            }
+        } else {
+            CompareError::Read {
+                path: path.clone(),
+                source,
+            }
+        }
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(io::BufReader::with_capacity(256 * 1024, file));
+    let headers = reader.headers().map_err(|e| line_error(&path, &e))?.clone();
+    let mut at = [0usize; COLUMNS.len()];
+    for (slot, column) in at.iter_mut().zip(COLUMNS) {
+        *slot = headers
+            .iter()
+            .position(|h| h == column)
+            .ok_or(CompareError::Column {
+                path: path.clone(),
+                column,
+            })?;
+    }
+    let [report_tenant, tenant, name, item, sku, value, unit] = at;
+    let mut usage = PeriodUsage {
+        label: label.to_owned(),
+        items: BTreeMap::new(),
+    };
+    // Which report a tenant is billed from: the first that has it.
+    let mut billed_by: BTreeMap<String, String> = BTreeMap::new();
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| line_error(&path, &e))?
+    {
+        let line = record.position().map_or(0, |p| p.line());
+        let field = |i: usize| record.get(i).unwrap_or_default();
+        let by = billed_by
+            .entry(field(tenant).to_owned())
+            .or_insert_with(|| field(report_tenant).to_owned());
+        if by != field(report_tenant) {
+            continue;
+        }
+        let text = field(value);
+        let amount = if text.is_empty() {
+            Amount::ZERO
+        } else {
+            Amount::parse(text).ok_or_else(|| CompareError::Line {
+                path: path.clone(),
+                line,
+                reason: format!("billable_value {text:?} is not a number"),
+            })?
+        };
+        let entry = usage
+            .items
+            .entry((field(tenant).to_owned(), field(item).to_owned()))
+            .or_insert_with(|| Usage {
+                tenant_name: field(name).to_owned(),
+                sku: field(sku).to_owned(),
+                unit: field(unit).to_owned(),
+                value: Amount::ZERO,
+                report_tenant_id: field(report_tenant).to_owned(),
+            });
+        entry.value = entry.value.saturating_add(amount);
+    }
+    Ok(usage)
+}
+
+fn line_error(path: &Path, error: &csv::Error) -> CompareError {
+    CompareError::Line {
+        path: path.to_owned(),
+        line: error.position().map_or(0, |p| p.line()),
+        reason: error.to_string(),
+    }
+}
+
+/// The period folders of a trail that have a `billing.csv`, in date order.
+pub fn periods_of(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut periods: Vec<(Period, String)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_owned();
+            let period = Period::from_label(&name)?;
+            let billing = fs::symlink_metadata(entry.path().join(BILLING_CSV)).ok()?;
+            billing.is_file().then_some((period, name))
+        })
+        .collect();
+    periods.sort();
+    periods.into_iter().map(|(_, name)| name).collect()
+}
+
+/// The period of the trail that `label` follows: the one that ends latest before it starts.
+pub fn previous_of(dir: &Path, label: &str) -> Option<String> {
+    let this = Period::from_label(label)?;
+    periods_of(dir)
+        .into_iter()
+        .filter_map(|name| Some((Period::from_label(&name)?, name)))
+        .filter(|(period, _)| period.end < this.start)
+        .max_by_key(|(period, _)| (period.end, std::cmp::Reverse(period.start)))
+        .map(|(_, name)| name)
+}
+
+/// How one tenant × offering item moved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub offering_item: String,
+    pub sku: String,
+    pub unit: String,
+    pub before: Option<Amount>,
+    pub after: Option<Amount>,
+    pub report_tenant_id: String,
+}
+
+impl Change {
+    pub fn difference(&self) -> Amount {
+        self.after
+            .unwrap_or(Amount::ZERO)
+            .saturating_sub(self.before.unwrap_or(Amount::ZERO))
+    }
+
+    /// The change as a share of the earlier value; `None` when there was none (or it was zero).
+    pub fn relative(&self) -> Option<f64> {
+        self.difference().ratio(self.before?)
+    }
+
+    pub fn status(&self, new_tenant: bool, vanished_tenant: bool) -> &'static str {
+        match (self.before, self.after) {
+            (None, _) if new_tenant => "new_tenant",
+            (None, _) => "new_item",
+            (_, None) if vanished_tenant => "vanished_tenant",
+            (_, None) => "vanished_item",
+            _ if self.difference().is_zero() => "unchanged",
+            _ => "changed",
+        }
+    }
+}
+
+/// Everything that differs between two periods, and what stayed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes {
+    pub from: String,
+    pub to: String,
+    /// Every tenant × item of either period, by tenant name, id and item.
+    pub rows: Vec<Change>,
+    /// Tenants (id → name) only in `to`, and only in `from`.
+    pub new_tenants: BTreeMap<String, String>,
+    pub vanished_tenants: BTreeMap<String, String>,
+}
+
+impl Changes {
+    fn new_items(&self) -> impl Iterator<Item = &Change> {
+        self.rows
+            .iter()
+            .filter(|c| c.before.is_none() && !self.new_tenants.contains_key(&c.tenant_id))
+    }
+
+    fn vanished_items(&self) -> impl Iterator<Item = &Change> {
+        self.rows
+            .iter()
+            .filter(|c| c.after.is_none() && !self.vanished_tenants.contains_key(&c.tenant_id))
+    }
+
+    /// Values in both periods that differ, largest relative change first (then largest
+    /// difference).
+    fn changed(&self) -> Vec<&Change> {
+        let mut changed: Vec<&Change> = self
+            .rows
+            .iter()
+            .filter(|c| c.before.is_some() && c.after.is_some() && !c.difference().is_zero())
+            .collect();
+        changed.sort_by(|a, b| {
+            let key = |c: &Change| c.relative().map_or(f64::INFINITY, f64::abs);
+            key(b)
+                .total_cmp(&key(a))
+                .then_with(|| b.difference().abs_cmp(a.difference()))
+        });
+        changed
+    }
+
+    /// Changes at or above `threshold` (a share of the earlier value).
+    fn large(&self, threshold: f64) -> Vec<&Change> {
+        self.changed()
+            .into_iter()
+            .filter(|c| c.relative().is_none_or(|r| r.abs() >= threshold))
+            .collect()
+    }
+}
+
+/// Compares two periods' usage.
+pub fn diff(before: &PeriodUsage, after: &PeriodUsage) -> Changes {
+    let keys: BTreeSet<&(String, String)> = before.items.keys().chain(after.items.keys()).collect();
+    let tenants = |usage: &PeriodUsage| -> BTreeMap<String, String> {
+        usage
+            .items
+            .iter()
+            .map(|((id, _), u)| (id.clone(), u.tenant_name.clone()))
+            .collect()
+    };
+    let (was, is) = (tenants(before), tenants(after));
+    let mut rows: Vec<Change> = keys
+        .into_iter()
+        .map(|key| {
+            let (old, new) = (before.items.get(key), after.items.get(key));
+            let any = new.or(old).expect("a key of one of the two maps");
+            Change {
+                tenant_id: key.0.clone(),
+                tenant_name: any.tenant_name.clone(),
+                offering_item: key.1.clone(),
+                sku: any.sku.clone(),
+                unit: any.unit.clone(),
+                before: old.map(|u| u.value),
+                after: new.map(|u| u.value),
+                report_tenant_id: any.report_tenant_id.clone(),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a.tenant_name, &a.tenant_id, &a.offering_item).cmp(&(
+            &b.tenant_name,
+            &b.tenant_id,
+            &b.offering_item,
+        ))
+    });
+    Changes {
+        from: before.label.clone(),
+        to: after.label.clone(),
+        rows,
+        new_tenants: is
+            .iter()
+            .filter(|(id, _)| !was.contains_key(*id))
+            .map(|(id, name)| (id.clone(), name.clone()))
+            .collect(),
+        vanished_tenants: was
+            .iter()
+            .filter(|(id, _)| !is.contains_key(*id))
+            .map(|(id, name)| (id.clone(), name.clone()))
+            .collect(),
+    }
+}
+
+/// The changes of period `label` of the trail in `dir` since the period before it, when the
+/// trail holds one. A billing.csv that cannot be read is logged and leaves the section out.
+pub fn changes_for(dir: &Path, label: &str, _options: &CompareOptions) -> Option<Changes> {
+    let previous = previous_of(dir, label)?;
+    let read = |label: &str| {
+        read_usage(dir, label)
+            .map_err(|e| tracing::warn!("cannot compare {label} with {previous}: {e}"))
+            .ok()
+    };
+    Some(diff(&read(&previous)?, &read(label)?))
+}
+
+/// Adds a warning to the run's report of each tenant whose value changed by the threshold or
+/// more, or that vanished (at most [`WARNINGS_MAX`], the rest counted in one more).
+pub fn warn(run: &mut RunResult, changes: &Changes, options: &CompareOptions) -> io::Result<()> {
+    let Some(threshold) = options.warn_change() else {
+        return Ok(());
+    };
+    let mut warnings: Vec<(String, String)> = Vec::new();
+    for change in changes.large(threshold) {
+        warnings.push((
+            change.report_tenant_id.clone(),
+            format!(
+                "{} {} changed by {} since {} ({} → {}), at least the {} that compare.warn_change warns from",
+                name_of(change),
+                change.offering_item,
+                percent(change.relative()),
+                changes.from,
+                shown(change.before, change),
+                shown(change.after, change),
+                percent(Some(threshold)),
+            ),
+        ));
+    }
+    for change in changes
+        .rows
+        .iter()
+        .filter(|c| c.after.is_none() && changes.vanished_tenants.contains_key(&c.tenant_id))
+    {
+        warnings.push((
+            change.report_tenant_id.clone(),
+            format!(
+                "{} had {} of {} in {} and has no line in {}: a customer that left, or usage missing from the report",
+                name_of(change),
+                shown(change.before, change),
+                change.offering_item,
+                changes.from,
+                changes.to
+            ),
+        ));
+    }
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    let total = warnings.len();
+    let mut positions: BTreeMap<String, usize> = BTreeMap::new();
+    for (position, report) in run.reports.iter().enumerate() {
+        let report = report?;
+        if report.period.label() == changes.to {
+            positions.entry(report.tenant_id).or_insert(position);
+        }
+    }
+    let fallback = positions.values().next().copied();
+    for (index, (report_tenant, warning)) in warnings.into_iter().enumerate() {
+        let warning = if index + 1 == WARNINGS_MAX && total > WARNINGS_MAX {
+            format!(
+                "{} more tenant × offering item changes of {} since {} are large; summary.md and `acronis-reports compare` list them",
+                total - WARNINGS_MAX + 1,
+                changes.to,
+                changes.from
+            )
+        } else {
+            warning
+        };
+        let Some(position) = positions.get(&report_tenant).copied().or(fallback) else {
+            break;
+        };
+        run.reports.update(position, |report| {
+            if !report.warnings.contains(&warning) {
+                report.warnings.push(warning);
+            }
+        })?;
+        if index + 1 == WARNINGS_MAX {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn name_of(change: &Change) -> String {
+    if change.tenant_name.is_empty() {
+        change.tenant_id.clone()
+    } else {
+        change.tenant_name.clone()
+    }
+}
+
+fn shown(value: Option<Amount>, change: &Change) -> String {
+    match value {
+        Some(value) => human_amount(&value.to_string(), &change.unit, &change.offering_item),
+        None => "—".to_owned(),
+    }
+}
+
+fn percent(share: Option<f64>) -> String {
+    match share {
+        Some(share) => format!("{:+.1} %", share * 100.0),
+        None => "new".to_owned(),
+    }
+}
+
+/// A table cell: one line, pipes escaped, long names cut.
+fn cell(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(NAME_CHARS)
+        .collect();
+    let mut out = String::with_capacity(one_line.len());
+    for c in one_line.chars() {
+        if matches!(c, '|' | '\\' | '*' | '_' | '`' | '<' | '>' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The "Changes since …" section of a summary (under [`SECTION_MAX_BYTES`]).
+pub fn render_section(changes: &Changes, options: &CompareOptions) -> String {
+    let mut out = format!("## Changes since {}\n\n", changes.from);
+    let changed = changes.changed();
+    let large = options
+        .warn_change()
+        .map(|t| changes.large(t).len())
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "{} compared with {} (billable values per tenant × offering item, from both periods' billing.csv): {} new and {} vanished tenant(s), {} new and {} vanished offering item(s) of other tenants, {} value(s) changed{}.\n",
+        changes.to,
+        changes.from,
+        changes.new_tenants.len(),
+        changes.vanished_tenants.len(),
+        changes.new_items().count(),
+        changes.vanished_items().count(),
+        changed.len(),
+        match options.warn_change() {
+            Some(threshold) => format!(
+                ", {large} of them by {} or more",
+                percent(Some(threshold)).trim_start_matches('+')
+            ),
+            None => String::new(),
+        }
+    );
+    let tenant_table = |title: &str, tenants: &BTreeMap<String, String>, out: &mut String| {
+        if tenants.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "### {title}\n\n| Tenant | Id |\n| --- | --- |");
+        for (id, name) in tenants.iter().take(ROWS_SHOWN) {
+            let _ = writeln!(out, "| {} | {} |", cell(name), cell(id));
+        }
+        more(out, tenants.len());
+    };
+    tenant_table("New tenants", &changes.new_tenants, &mut out);
+    tenant_table("Vanished tenants", &changes.vanished_tenants, &mut out);
+    let item_table = |title: &str, items: Vec<&Change>, out: &mut String| {
+        if items.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "### {title}\n\n| Tenant | Offering item | SKU | {} | {} |\n| --- | --- | --- | ---: | ---: |",
+            cell(&changes.from),
+            cell(&changes.to)
+        );
+        for change in items.iter().take(ROWS_SHOWN) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                cell(&name_of(change)),
+                cell(&change.offering_item),
+                cell(&change.sku),
+                cell(&shown(change.before, change)),
+                cell(&shown(change.after, change)),
+            );
+        }
+        more(out, items.len());
+    };
+    item_table(
+        "New offering items of tenants billed before",
+        changes.new_items().collect(),
+        &mut out,
+    );
+    item_table(
+        "Vanished offering items of tenants still billed",
+        changes.vanished_items().collect(),
+        &mut out,
+    );
+    if !changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "### Largest changes\n\n| Tenant | Offering item | SKU | {} | {} | Change | Relative |\n| --- | --- | --- | ---: | ---: | ---: | ---: |",
+            cell(&changes.from),
+            cell(&changes.to)
+        );
+        for change in changed.iter().take(ROWS_SHOWN) {
+            let flag = match (options.warn_change(), change.relative()) {
+                (Some(t), Some(r)) if r.abs() >= t => " ⚠",
+                _ => "",
+            };
+            let difference = change.difference();
+            let sign = if difference > Amount::ZERO { "+" } else { "" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {sign}{} | {}{flag} |",
+                cell(&name_of(change)),
+                cell(&change.offering_item),
+                cell(&change.sku),
+                cell(&shown(change.before, change)),
+                cell(&shown(change.after, change)),
+                cell(&human_amount(
+                    &difference.to_string(),
+                    &change.unit,
+                    &change.offering_item
+                )),
+                percent(change.relative()),
+            );
+        }
+        more(&mut out, changed.len());
+    }
+    if out.len() > SECTION_MAX_BYTES {
+        let mut cut = SECTION_MAX_BYTES - 200;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("\n\n_Cut to keep this summary short; `acronis-reports compare` lists every change._\n\n");
+    }
+    out
+}
+
+fn more(out: &mut String, total: usize) {
+    out.push('\n');
+    if total > ROWS_SHOWN {
+        let _ = writeln!(
+            out,
+            "_{} more; `acronis-reports compare DIR --from … --to … --format csv` lists them all._\n",
+            total - ROWS_SHOWN
+        );
+    }
+}
+
+/// Every tenant × offering item of either period as CSV, for reconciling in a spreadsheet.
+pub fn write_csv(changes: &Changes, out: impl Write) -> io::Result<()> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record([
+        "tenant_id",
+        "tenant_name",
+        "offering_item",
+        "sku",
+        "unit",
+        &format!("billable_{}", changes.from),
+        &format!("billable_{}", changes.to),
+        "change",
+        "relative_change",
+        "status",
+    ])?;
+    for change in &changes.rows {
+        let text = |value: Option<Amount>| value.map(|v| v.to_string()).unwrap_or_default();
+        csv.write_record([
+            change.tenant_id.as_str(),
+            &change.tenant_name,
+            &change.offering_item,
+            &change.sku,
+            &change.unit,
+            &text(change.before),
+            &text(change.after),
+            &change.difference().to_string(),
+            &change
+                .relative()
+                .map(|r| format!("{r:.4}"))
+                .unwrap_or_default(),
+            change.status(
+                changes.new_tenants.contains_key(&change.tenant_id),
+                changes.vanished_tenants.contains_key(&change.tenant_id),
+            ),
+        ])?;
+    }
+    csv.flush()
+}
