@@ -10,3 +10,4 @@ mod hostile;
 mod http2;
 mod resume;
 mod shard_merge;
+mod trail;
