@@ -375,15 +375,16 @@ fn the_github_matrix_example_shards_merges_and_pins_everything() {
         "the merge job uploads the merged folder"
     );
 
-    // The binary of the merge job is built from the action's own commit.
-    let action_sha = action["uses"].as_str().unwrap().split_once('@').unwrap().1;
-    let source = merge["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["with"]["repository"] == "OWNER/acronis-reports")
-        .expect("the merge job checks out acronis-reports");
-    assert_eq!(source["with"]["ref"], action_sha);
+    // The merge job's binary comes from the same commit of the action, installed only.
+    let install = step_using(&workflow, "merge", "OWNER/acronis-reports@");
+    assert_eq!(install["uses"], action["uses"]);
+    assert_eq!(install["with"]["install-only"], true);
+    assert_eq!(
+        install["with"].as_object().unwrap().len(),
+        1,
+        "{}",
+        install["with"]
+    );
 
     // The audit checksums are committed by a job that may write and runs nothing else.
     let writers: Vec<&String> = workflow["jobs"]
