@@ -19,6 +19,9 @@ use serde_json::Value;
 #[path = "support/release_server.rs"]
 mod release_server;
 use release_server::ReleaseServer;
+#[path = "support/trail.rs"]
+mod trail;
+use trail::{sha256_hex, write_trail};
 
 const BIN: &str = env!("CARGO_BIN_EXE_acronis-reports");
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -1084,11 +1087,6 @@ fn release_target((os, arch): (&str, &str)) -> (&'static str, &'static str) {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 /// Copies `from` into `to`, folders and all.
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
@@ -1490,57 +1488,6 @@ fn the_action_attests_one_subject_the_root_sha256sums() {
     );
 }
 
-/// SHA256SUMS text for `files` (relative path → bytes), sorted by path, as sha256sum writes it.
-fn sums_text(files: &BTreeMap<String, Vec<u8>>) -> String {
-    files
-        .iter()
-        .map(|(path, bytes)| format!("{}  {path}\n", sha256_hex(bytes)))
-        .collect()
-}
-
-/// An audit trail in the layout of issue 16 under `root`: two periods, each with its report
-/// files, billing.csv, manifest.json, summary.md and a SHA256SUMS of them all; the root's
-/// SHA256SUMS lists each period's SHA256SUMS and the root manifest.json and summary.md.
-fn write_trail(root: &Path) -> Vec<String> {
-    let periods = vec!["2026-09".to_owned(), "2026-10".to_owned()];
-    let mut root_files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for period in &periods {
-        let files: BTreeMap<String, Vec<u8>> = [
-            (
-                "acme/usage_summary.csv_v2_0.csv",
-                "tenant.id,sku\nacme,SKU-1\n",
-            ),
-            (
-                "globex/usage_summary.csv_v2_0.csv",
-                "tenant.id,sku\nglobex,SKU-2\n",
-            ),
-            ("billing.csv", "tenant,sku,quantity\nacme,SKU-1,3\n"),
-            ("manifest.json", "{\"period\": \"PERIOD\"}\n"),
-            ("summary.md", "# PERIOD\n"),
-        ]
-        .into_iter()
-        .map(|(p, t)| (p.to_owned(), t.replace("PERIOD", period).into_bytes()))
-        .collect();
-        for (path, bytes) in &files {
-            let file = root.join(period).join(path);
-            fs::create_dir_all(file.parent().unwrap()).unwrap();
-            fs::write(file, bytes).unwrap();
-        }
-        let sums = sums_text(&files);
-        fs::write(root.join(period).join("SHA256SUMS"), &sums).unwrap();
-        root_files.insert(format!("{period}/SHA256SUMS"), sums.into_bytes());
-    }
-    for (name, text) in [
-        ("manifest.json", "{\"runs\": []}\n"),
-        ("summary.md", "# latest\n"),
-    ] {
-        fs::write(root.join(name), text).unwrap();
-        root_files.insert(name.to_owned(), text.as_bytes().to_vec());
-    }
-    fs::write(root.join("SHA256SUMS"), sums_text(&root_files)).unwrap();
-    periods
-}
-
 #[cfg(unix)]
 #[test]
 fn the_readme_auditor_recipe_checks_a_trail_from_the_attested_file_down() {
@@ -1567,10 +1514,11 @@ fn the_readme_auditor_recipe_checks_a_trail_from_the_attested_file_down() {
     );
     // `gh` needs GitHub; the rest runs as written, for every period of the trail.
     let world = World::scratch();
-    let periods = write_trail(&world.path("billing-reports"));
+    let periods = ["2026-09", "2026-10"];
+    write_trail(&world.path("billing-reports"), &periods);
     let check = |what: &str| -> (i32, String) {
         let mut script = lines[1].to_owned() + "\n";
-        for period in &periods {
+        for period in periods {
             script.push_str(&lines[2].replace("2026-10", period));
             script.push('\n');
         }
