@@ -1,7 +1,12 @@
 //! CI integrations end to end, against the sandbox on loopback:
 //! - the binary in GitHub Actions mode (outputs, step summary, masks, annotations) and in GitLab
 //!   mode (dotenv, JUnit);
-//! - the `run:` steps of action.yml, executed by bash in a simulated runner;
+//! - the `run:` steps of action.yml, executed by bash in a simulated runner: the binary already
+//!   on PATH, a release asset from a local HTTPS server (verified, or refused when tampered), a
+//!   build from source through a stub rustup; `args`, `install-only`, the one attested subject;
+//! - release.yml's packing against what action.yml and `cargo binstall` download, the
+//!   Dockerfile, and the one name of the repository;
+//! - the README's auditor recipe, on an audit trail written by hand (tests/support/trail.rs);
 //! - the `script:` lines of examples/gitlab-ci.yml, executed as written.
 
 // The simulated runner and the GitLab example need bash: they run on Unix only.
