@@ -1,7 +1,12 @@
 //! CI integrations end to end, against the sandbox on loopback:
 //! - the binary in GitHub Actions mode (outputs, step summary, masks, annotations) and in GitLab
 //!   mode (dotenv, JUnit);
-//! - the `run:` steps of action.yml, executed by bash in a simulated runner;
+//! - the `run:` steps of action.yml, executed by bash in a simulated runner: the binary already
+//!   on PATH, a release asset from a local HTTPS server (verified, or refused when tampered), a
+//!   build from source through a stub rustup; `args`, `install-only`, the one attested subject;
+//! - release.yml's packing against what action.yml and `cargo binstall` download, the
+//!   Dockerfile, and the one name of the repository;
+//! - the README's auditor recipe, on an audit trail written by hand (tests/support/trail.rs);
 //! - the `script:` lines of examples/gitlab-ci.yml, executed as written.
 
 // The simulated runner and the GitLab example need bash: they run on Unix only.
@@ -15,6 +20,13 @@ use std::time::Duration;
 
 use acronis_reports::sandbox::{Sandbox, Scenario, TenantBehaviour};
 use serde_json::Value;
+
+#[path = "support/release_server.rs"]
+mod release_server;
+use release_server::ReleaseServer;
+#[path = "support/trail.rs"]
+mod trail;
+use trail::{sha256_hex, write_trail};
 
 const BIN: &str = env!("CARGO_BIN_EXE_acronis-reports");
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -470,6 +482,42 @@ struct StepRun {
     log: String,
     outputs: BTreeMap<String, String>,
     summary: String,
+    /// The folders the step added to `$GITHUB_PATH`.
+    path_added: Vec<String>,
+}
+
+/// Where the simulated runner finds the action and what it runs it with.
+struct Runner {
+    /// `$GITHUB_ACTION_PATH`: the action's checkout (action.yml is read from there).
+    action_dir: PathBuf,
+    /// `$GITHUB_ACTION_REPOSITORY`: empty for a local action (`uses: ./`).
+    repository: String,
+    /// `$GITHUB_SERVER_URL`.
+    server_url: String,
+    /// `$PATH`; `None`: the test binary's folder first (acronis-reports already installed).
+    path: Option<std::ffi::OsString>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner {
+            action_dir: PathBuf::from(REPO),
+            repository: String::new(),
+            server_url: "https://github.com".to_owned(),
+            path: None,
+        }
+    }
+}
+
+/// The system's PATH without any folder that holds an acronis-reports, after `first` (if any).
+fn path_without_acronis_reports(first: Option<&Path>) -> std::ffi::OsString {
+    std::env::join_paths(
+        first.map(Path::to_owned).into_iter().chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .filter(|dir| !dir.join("acronis-reports").exists()),
+        ),
+    )
+    .expect("PATH")
 }
 
 /// Runs the `run:` steps of action.yml as a runner would: each with the `env:` it declares
@@ -482,7 +530,18 @@ fn run_action(
     inputs: &[(&str, &str)],
     caller_env: &[(&str, &str)],
 ) -> BTreeMap<String, StepRun> {
-    let action = yaml("action.yml");
+    run_action_with(world, &Runner::default(), inputs, caller_env)
+}
+
+/// [`run_action`] with another checkout of the action, repository, server or PATH.
+fn run_action_with(
+    world: &World,
+    runner: &Runner,
+    inputs: &[(&str, &str)],
+    caller_env: &[(&str, &str)],
+) -> BTreeMap<String, StepRun> {
+    let action: Value = serde_saphyr::from_str(&read(&runner.action_dir.join("action.yml")))
+        .expect("action.yml is YAML");
     assert_eq!(action["runs"]["using"], "composite");
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     for (name, spec) in action["inputs"].as_object().expect("inputs") {
@@ -499,6 +558,14 @@ fn run_action(
     fs::create_dir_all(&temp).unwrap();
     let (os, arch) = runner_platform();
 
+    let base_path = runner.path.clone().unwrap_or_else(|| {
+        hermetic("true")
+            .get_envs()
+            .find(|(k, _)| *k == "PATH")
+            .and_then(|(_, v)| v.map(ToOwned::to_owned))
+            .expect("hermetic PATH")
+    });
+    let mut added_to_path: Vec<String> = Vec::new();
     let mut steps: BTreeMap<String, StepRun> = BTreeMap::new();
     let mut failed = false;
     for (index, step) in action["runs"]["steps"]
@@ -557,9 +624,21 @@ fn run_action(
         fs::write(&script_path, script).unwrap();
         let output_file = temp.join(format!("output-{index}"));
         let summary_file = temp.join(format!("summary-{index}"));
+        let path_file = temp.join(format!("path-{index}"));
         fs::write(&output_file, "").unwrap();
         fs::write(&summary_file, "").unwrap();
+        fs::write(&path_file, "").unwrap();
         let mut cmd = hermetic("bash");
+        // What earlier steps added to $GITHUB_PATH comes first, as on a runner.
+        let path = std::env::join_paths(
+            added_to_path
+                .iter()
+                .rev()
+                .map(PathBuf::from)
+                .chain(std::env::split_paths(&base_path)),
+        )
+        .expect("PATH");
+        cmd.env("PATH", path);
         cmd.current_dir(&workspace)
             .args(["--noprofile", "--norc", "-eo", "pipefail"])
             .arg(&script_path)
@@ -567,14 +646,15 @@ fn run_action(
             .env("CI", "true")
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_WORKSPACE", &workspace)
-            .env("GITHUB_ACTION_PATH", REPO)
-            .env("GITHUB_ACTION_REPOSITORY", "")
+            .env("GITHUB_ACTION_PATH", &runner.action_dir)
+            .env("GITHUB_ACTION_REPOSITORY", &runner.repository)
             .env("GITHUB_JOB", "selftest")
             .env("GITHUB_RUN_ID", "4242")
             .env("GITHUB_RUN_ATTEMPT", "2")
-            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_SERVER_URL", &runner.server_url)
             .env("GITHUB_OUTPUT", &output_file)
             .env("GITHUB_STEP_SUMMARY", &summary_file)
+            .env("GITHUB_PATH", &path_file)
             .env("RUNNER_OS", os)
             .env("RUNNER_ARCH", arch)
             .env("RUNNER_TEMP", &temp)
@@ -582,6 +662,8 @@ fn run_action(
             .envs(env);
         let (exit_code, log) = run_merged(&mut cmd, &temp);
         failed = exit_code != 0;
+        let path_added: Vec<String> = read(&path_file).lines().map(str::to_owned).collect();
+        added_to_path.extend(path_added.iter().cloned());
         steps.insert(
             id,
             StepRun {
@@ -590,6 +672,7 @@ fn run_action(
                 log,
                 outputs: parse_github_output(&read(&output_file)),
                 summary: read(&summary_file),
+                path_added,
             },
         );
     }
@@ -830,6 +913,17 @@ fn run_plan_step(
     version: &str,
     repository: &str,
 ) -> (i32, String, BTreeMap<String, String>) {
+    run_plan_step_on(world, action_dir, version, repository, runner_platform())
+}
+
+/// [`run_plan_step`] on a runner of another OS and architecture (`RUNNER_OS`, `RUNNER_ARCH`).
+fn run_plan_step_on(
+    world: &World,
+    action_dir: &Path,
+    version: &str,
+    repository: &str,
+    (os, arch): (&str, &str),
+) -> (i32, String, BTreeMap<String, String>) {
     let action = yaml("action.yml");
     let plan = action["runs"]["steps"]
         .as_array()
@@ -843,7 +937,6 @@ fn run_plan_step(
     let script = temp.join("plan.sh");
     fs::write(&script, plan["run"].as_str().unwrap()).unwrap();
     let output = temp.join(format!("output-{}", uuid::Uuid::new_v4()));
-    let (os, arch) = runner_platform();
     // PATH without any folder that holds an acronis-reports.
     let path = std::env::join_paths(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -981,6 +1074,787 @@ fn action_yml_pins_its_actions_and_declares_every_output() {
         .find(|s| s["id"] == "upload")
         .unwrap();
     assert!(upload["if"].as_str().unwrap().contains("!cancelled()"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// How the action installs the binary: a verified release asset, a build from source with a
+// pinned toolchain, or the one already on PATH; then `args` and `install-only`.
+
+/// The release target and archive extension action.yml picks for a runner.
+fn release_target((os, arch): (&str, &str)) -> (&'static str, &'static str) {
+    match (os, arch) {
+        ("Linux", "X64") => ("x86_64-unknown-linux-musl", "tar.gz"),
+        ("Linux", "ARM64") => ("aarch64-unknown-linux-musl", "tar.gz"),
+        ("macOS", "X64") => ("x86_64-apple-darwin", "tar.gz"),
+        ("macOS", "ARM64") => ("aarch64-apple-darwin", "tar.gz"),
+        ("Windows", "X64") => ("x86_64-pc-windows-msvc", "zip"),
+        other => panic!("no release target for {other:?}"),
+    }
+}
+
+/// Copies `from` into `to`, folders and all.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A checkout of the action (what `uses: OWNER/acronis-reports@sha` fetches) whose
+/// release-checksums.txt is the committed one plus `extra_lines`.
+fn action_checkout(world: &World, extra_lines: &str) -> PathBuf {
+    let dir = world.path("action");
+    for file in ["action.yml", "Cargo.toml", "Cargo.lock"] {
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(Path::new(REPO).join(file), dir.join(file)).unwrap();
+    }
+    copy_tree(&Path::new(REPO).join("src"), &dir.join("src"));
+    let committed = read(&Path::new(REPO).join("release-checksums.txt"));
+    fs::write(
+        dir.join("release-checksums.txt"),
+        format!("{committed}{extra_lines}"),
+    )
+    .unwrap();
+    dir
+}
+
+/// An executable `acronis-reports` that stands in for the real one (it runs the binary under
+/// test), so that an archive of it is small.
+#[cfg(unix)]
+fn write_stand_in(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).unwrap();
+    let path = dir.join("acronis-reports");
+    fs::write(&path, format!("#!/bin/sh\nexec '{BIN}' \"$@\"\n")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A release archive as release.yml packs it (the binary at its root), of the stand-in.
+#[cfg(unix)]
+fn stand_in_archive(world: &World, name: &str) -> Vec<u8> {
+    let staging = world.path(&format!("staging-{name}"));
+    write_stand_in(&staging);
+    let archive = world.path(name);
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&staging)
+        .arg("acronis-reports")
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    fs::read(&archive).unwrap()
+}
+
+/// The action, as `uses: OWNER/acronis-reports@sha` on a runner without acronis-reports, whose
+/// release-checksums.txt lists `listed` (the archive's SHA-256) while the release server serves
+/// `served` for that archive. Returns the steps, the server's requests and the asset's name.
+#[cfg(unix)]
+fn run_action_from_a_release(
+    world: &World,
+    listed: &[u8],
+    served: Vec<u8>,
+    inputs: &[(&str, &str)],
+) -> (BTreeMap<String, StepRun>, Vec<String>, String) {
+    let version = env!("CARGO_PKG_VERSION");
+    let (target, ext) = release_target(runner_platform());
+    let asset = format!("acronis-reports-{version}-{target}.{ext}");
+    let action_dir = action_checkout(world, &format!("{}  {asset}\n", sha256_hex(listed)));
+    let url_path = format!("/OWNER/acronis-reports/releases/download/v{version}/{asset}");
+    let server = ReleaseServer::https(BTreeMap::from([(url_path, served)]));
+    let ca = world.path("release-ca.pem");
+    server.write_ca(&ca);
+    let runner = Runner {
+        action_dir,
+        repository: "OWNER/acronis-reports".to_owned(),
+        server_url: server.base_url(),
+        path: Some(path_without_acronis_reports(None)),
+    };
+    let ca = ca.to_string_lossy().into_owned();
+    let steps = run_action_with(world, &runner, inputs, &[("CURL_CA_BUNDLE", &ca)]);
+    (steps, server.requests(), asset)
+}
+
+#[cfg(unix)]
+#[test]
+fn the_action_installs_a_listed_release_asset_after_checking_its_sha256_and_runs_it() {
+    let world = World::scratch();
+    let archive = stand_in_archive(&world, "good.tar.gz");
+    let job = fixture("ok.yml");
+    let scenario = fixture("quick-scenario.yml");
+    let (steps, requests, asset) = run_action_from_a_release(
+        &world,
+        &archive,
+        archive.clone(),
+        &[
+            ("job-file", &job),
+            ("as-of", AS_OF),
+            ("sandbox", "true"),
+            ("sandbox-scenario", &scenario),
+        ],
+    );
+    assert_eq!(
+        steps["plan"].outputs["mode"], "release",
+        "{}",
+        steps["plan"].log
+    );
+    assert!(!steps["cache"].ran, "a release needs no cache");
+    let install = &steps["install"];
+    assert_eq!(install.exit_code, 0, "{}", install.log);
+    assert_eq!(
+        requests,
+        [format!(
+            "/OWNER/acronis-reports/releases/download/v{}/{asset}",
+            env!("CARGO_PKG_VERSION")
+        )]
+    );
+    assert_eq!(install.outputs["method"], "release");
+    let install_dir = &steps["plan"].outputs["install-dir"];
+    assert_eq!(
+        install.outputs["bin"],
+        format!("{install_dir}/bin/acronis-reports")
+    );
+    assert_eq!(install.path_added, [format!("{install_dir}/bin")]);
+    // Which way, and how long it took.
+    let said = install
+        .log
+        .lines()
+        .find(|l| l.starts_with(&format!("acronis-reports {}: ", env!("CARGO_PKG_VERSION"))))
+        .unwrap_or_else(|| panic!("no line saying how: {}", install.log));
+    assert!(said.contains(&format!("release asset {asset}")), "{said}");
+    assert!(said.contains(&sha256_hex(&archive)), "{said}");
+    assert!(said.ends_with(" s"), "{said}");
+    assert!(!install.log.contains("::notice"), "{}", install.log);
+    // The verified binary runs the job.
+    let run = &steps["run"];
+    assert_eq!(run.exit_code, 0, "{}", run.log);
+    assert_eq!(run.outputs["reports-ok"], "2");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_action_refuses_a_release_asset_whose_sha256_is_not_the_listed_one() {
+    let world = World::scratch();
+    let archive = stand_in_archive(&world, "good.tar.gz");
+    let mut tampered = archive.clone();
+    tampered.extend_from_slice(b"one more byte");
+    let job = fixture("ok.yml");
+    let (steps, requests, asset) =
+        run_action_from_a_release(&world, &archive, tampered.clone(), &[("job-file", &job)]);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let install = &steps["install"];
+    assert_eq!(install.exit_code, 1, "{}", install.log);
+    let expected = format!(
+        "::error title=acronis-reports::{asset} has SHA-256 {}, but release-checksums.txt says {}: refusing to install it",
+        sha256_hex(&tampered),
+        sha256_hex(&archive)
+    );
+    assert!(install.log.contains(&expected), "{}", install.log);
+    // Nothing was unpacked, nothing is on PATH, nothing ran.
+    let install_dir = PathBuf::from(&steps["plan"].outputs["install-dir"]);
+    assert!(!install_dir.join("bin/acronis-reports").exists());
+    assert!(install.path_added.is_empty());
+    assert!(!install.outputs.contains_key("bin"));
+    assert!(!steps["run"].ran);
+}
+
+/// A `rustup` that records its arguments in `log` and, for `rustup run … cargo install …
+/// --root R`, installs the stand-in into R/bin; and a `cargo` that fails, so that a build with
+/// the runner's own toolchain is caught.
+#[cfg(unix)]
+fn stub_toolchain(dir: &Path, log: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).unwrap();
+    let rustup = format!(
+        r#"#!/bin/sh
+printf '%s\n' "$*" >>'{log}'
+case "$1" in
+  toolchain) exit 0 ;;
+  run)
+    [ "$3" = cargo ] && [ "$4" = install ] || exit 90
+    root=""
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --root ]; then root=$2; fi
+      shift
+    done
+    mkdir -p "$root/bin"
+    printf '#!/bin/sh\nexec %s "$@"\n' "'{bin}'" >"$root/bin/acronis-reports"
+    chmod +x "$root/bin/acronis-reports"
+    ;;
+  *) exit 91 ;;
+esac
+"#,
+        log = log.display(),
+        bin = BIN
+    );
+    let cargo = "#!/bin/sh\necho \"the runner's own cargo was used: $*\" >&2\nexit 97\n";
+    for (name, text) in [("rustup", rustup.as_str()), ("cargo", cargo)] {
+        fs::write(dir.join(name), text).unwrap();
+        fs::set_permissions(dir.join(name), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_action_builds_from_source_with_its_pinned_toolchain_when_no_asset_is_listed() {
+    let world = World::scratch();
+    let stubs = world.path("stubs");
+    let rustup_log = world.path("rustup.log");
+    stub_toolchain(&stubs, &rustup_log);
+    let runner = Runner {
+        // The action as `uses: ./` (no repository to download from), on a runner without
+        // acronis-reports.
+        path: Some(path_without_acronis_reports(Some(&stubs))),
+        ..Runner::default()
+    };
+    let steps = run_action_with(&world, &runner, &[("install-only", "true")], &[]);
+    let plan = &steps["plan"];
+    assert_eq!(plan.outputs["mode"], "source", "{}", plan.log);
+    let toolchain = env!("CARGO_PKG_RUST_VERSION");
+    assert_eq!(plan.outputs["toolchain"], toolchain);
+    let install = &steps["install"];
+    assert_eq!(install.exit_code, 0, "{}", install.log);
+    let install_dir = &plan.outputs["install-dir"];
+    // rustup installs the pinned toolchain and builds with it (never the runner's cargo).
+    assert_eq!(
+        read(&rustup_log).lines().collect::<Vec<_>>(),
+        [
+            format!("toolchain install {toolchain} --profile minimal --no-self-update"),
+            format!("run {toolchain} cargo install --locked --path {REPO} --root {install_dir}"),
+        ]
+    );
+    assert_eq!(install.outputs["method"], "source");
+    assert!(
+        install.log.contains(&format!(
+            "acronis-reports {}: built from source with Rust {toolchain}, in ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{}",
+        install.log
+    );
+    assert!(
+        install
+            .log
+            .contains("::notice title=acronis-reports::built from source in "),
+        "{}",
+        install.log
+    );
+    assert_eq!(install.path_added, [format!("{install_dir}/bin")]);
+
+    // install-only: nothing runs, nothing is uploaded or attested …
+    let run = &steps["run"];
+    assert_eq!(run.exit_code, 0, "{}", run.log);
+    assert!(run.log.contains("install-only"), "{}", run.log);
+    assert!(run.outputs.is_empty(), "{:?}", run.outputs);
+    // … and a later step finds the binary on PATH.
+    let path = std::env::join_paths(
+        install
+            .path_added
+            .iter()
+            .map(PathBuf::from)
+            .chain(std::env::split_paths(&path_without_acronis_reports(None))),
+    )
+    .unwrap();
+    let mut later = Command::new("bash");
+    later
+        .env_clear()
+        .env("PATH", path)
+        .args(["-c", "acronis-reports --version"]);
+    let (code, log) = run_merged(&mut later, world.dir.path());
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        log.trim(),
+        format!("acronis-reports {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn install_only_needs_no_job_file_and_must_be_a_boolean() {
+    let world = World::scratch();
+    let steps = run_action(&world, &[("install-only", "true")], &[]);
+    assert_eq!(steps["install"].outputs["method"], "present");
+    assert!(steps["install"].path_added.is_empty(), "already on PATH");
+    let run = &steps["run"];
+    assert_eq!(run.exit_code, 0, "{}", run.log);
+    assert!(run.outputs.is_empty(), "{:?}", run.outputs);
+
+    let steps = run_action(&world, &[("install-only", "yes")], &[]);
+    assert_eq!(steps["run"].exit_code, 2, "{}", steps["run"].log);
+    assert!(
+        steps["run"]
+            .log
+            .contains("install-only input must be true or false"),
+        "{}",
+        steps["run"].log
+    );
+    // Without install-only, the job file is required.
+    let steps = run_action(&world, &[], &[]);
+    assert_eq!(steps["run"].exit_code, 2, "{}", steps["run"].log);
+    assert!(
+        steps["run"].log.contains("the job-file input is required"),
+        "{}",
+        steps["run"].log
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_action_passes_args_one_per_line_intact_and_never_through_the_shell() {
+    let world = World::scratch();
+    let job = fixture("ok.yml");
+    let scenario = fixture("quick-scenario.yml");
+    // A folder name a shell would split, unquote, expand and glob; a blank line; CRLF endings.
+    let folder = r#"reports 'single' "double" $(touch pwned) $HOME *"#;
+    let args = format!("--out\r\n{folder}\n\n--fresh\n");
+    let steps = run_action(
+        &world,
+        &[
+            ("job-file", &job),
+            ("as-of", AS_OF),
+            ("sandbox", "true"),
+            ("sandbox-scenario", &scenario),
+            ("args", &args),
+        ],
+        &[],
+    );
+    let run = &steps["run"];
+    assert_eq!(run.exit_code, 0, "{}", run.log);
+    assert_eq!(run.outputs["output-dir"], folder);
+    let workspace = world.path("workspace");
+    assert!(workspace.join(folder).join("SHA256SUMS").is_file());
+    assert!(!workspace.join("pwned").exists());
+    assert_eq!(
+        fs::read_dir(&workspace).unwrap().count(),
+        1,
+        "only the output folder"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_action_attests_one_subject_the_root_sha256sums() {
+    let world = World::scratch();
+    let job = fixture("ok.yml");
+    let scenario = fixture("quick-scenario.yml");
+    let steps = run_action(
+        &world,
+        &[
+            ("job-file", &job),
+            ("as-of", AS_OF),
+            ("sandbox", "true"),
+            ("sandbox-scenario", &scenario),
+            ("attest", "true"),
+        ],
+        &[],
+    );
+    let run = &steps["run"];
+    assert_eq!(run.exit_code, 0, "{}", run.log);
+    let action = yaml("action.yml");
+    let attest = action["runs"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "attest")
+        .expect("an attest step");
+    assert!(
+        attest["uses"]
+            .as_str()
+            .unwrap()
+            .starts_with("actions/attest-build-provenance@")
+    );
+    let condition = attest["if"].as_str().unwrap();
+    assert!(condition.contains("inputs.attest == 'true'"), "{condition}");
+    // Exactly one subject: a path, which is the run's `checksums` output.
+    let with = attest["with"].as_object().unwrap();
+    assert_eq!(with.keys().collect::<Vec<_>>(), ["subject-path"]);
+    let subject = substitute(with["subject-path"].as_str().unwrap(), &|e: &str| {
+        let output = e
+            .trim()
+            .strip_prefix("steps.run.outputs.")
+            .expect("from the run step");
+        run.outputs[output].clone()
+    });
+    assert_eq!(subject, run.outputs["checksums"]);
+    assert_eq!(subject, "billing-reports/SHA256SUMS");
+    let path = world.path("workspace").join(&subject);
+    assert!(path.is_file(), "{}", path.display());
+    assert!(
+        !subject.contains(['*', '\n', ',']),
+        "one file, not a pattern"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_readme_auditor_recipe_checks_a_trail_from_the_attested_file_down() {
+    let readme = read(&Path::new(REPO).join("README.md"));
+    let block = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").expect("block ends")])
+        .find(|b| b.contains("gh attestation verify billing-reports/"))
+        .expect("a sh block with the auditor's recipe");
+    let lines: Vec<&str> = block
+        .lines()
+        .map(|l| l.split(" #").next().unwrap().trim_end())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "gh attestation verify billing-reports/SHA256SUMS --repo OWNER/REPO",
+            "(cd billing-reports && sha256sum -c --strict SHA256SUMS)",
+            "(cd billing-reports/2026-10 && sha256sum -c --strict SHA256SUMS)",
+        ],
+        "{block}"
+    );
+    // `gh` needs GitHub; the rest runs as written, for every period of the trail.
+    let world = World::scratch();
+    let periods = ["2026-09", "2026-10"];
+    write_trail(&world.path("billing-reports"), &periods);
+    let check = |what: &str| -> (i32, String) {
+        let mut script = lines[1].to_owned() + "\n";
+        for period in periods {
+            script.push_str(&lines[2].replace("2026-10", period));
+            script.push('\n');
+        }
+        let mut cmd = hermetic("bash");
+        cmd.current_dir(world.dir.path()).args([
+            "--noprofile",
+            "--norc",
+            "-eo",
+            "pipefail",
+            "-c",
+            &script,
+        ]);
+        let (code, log) = run_merged(&mut cmd, world.dir.path());
+        println!("{what}: {log}");
+        (code, log)
+    };
+    let (code, log) = check("intact");
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(log.matches(": OK").count(), 4 + 2 * 5, "{log}");
+
+    // A changed report file fails its period's check …
+    let report = world.path("billing-reports/2026-09/globex/usage_summary.csv_v2_0.csv");
+    fs::write(&report, "tenant.id,sku\nglobex,SKU-3\n").unwrap();
+    let (code, log) = check("a report changed");
+    assert_ne!(code, 0, "{log}");
+    assert!(
+        log.contains("globex/usage_summary.csv_v2_0.csv: FAILED"),
+        "{log}"
+    );
+    // … and a period's SHA256SUMS rewritten to match fails the root's, the attested file.
+    let sums = world.path("billing-reports/2026-09/SHA256SUMS");
+    let text = read(&sums).replace(
+        &sha256_hex(b"tenant.id,sku\nglobex,SKU-2\n"),
+        &sha256_hex(b"tenant.id,sku\nglobex,SKU-3\n"),
+    );
+    fs::write(&sums, text).unwrap();
+    let (code, log) = check("a period's SHA256SUMS rewritten");
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("2026-09/SHA256SUMS: FAILED"), "{log}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// release.yml makes what action.yml, `cargo binstall` and the image expect.
+
+/// The `run:` of the step named `name` in job `job` of a workflow.
+fn workflow_step<'a>(workflow: &'a Value, job: &str, name: &str) -> &'a Value {
+    workflow["jobs"][job]["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("job {job}"))
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))
+        .unwrap_or_else(|| panic!("{job} has a step {name}"))
+}
+
+#[cfg(unix)]
+#[test]
+fn the_release_workflow_packs_the_archives_the_action_installs() {
+    use std::os::unix::fs::PermissionsExt;
+    let workflow = yaml(".github/workflows/release.yml");
+    let version = env!("CARGO_PKG_VERSION");
+    let world = World::scratch();
+    let work = world.path("release");
+    fs::create_dir_all(&work).unwrap();
+    // `7z a -tzip ARCHIVE FILE` as a stub (the Windows runner has 7-Zip): a zip of FILE.
+    let stubs = world.path("stubs");
+    fs::create_dir_all(&stubs).unwrap();
+    fs::write(
+        stubs.join("7z"),
+        "#!/bin/sh\n[ \"$1\" = a ] && [ \"$2\" = -tzip ] || exit 90\nprintf 'zip of %s' \"$4\" >\"$3\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(stubs.join("7z"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(std::iter::once(stubs.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let bash = |script: &str, env: &[(&str, &str)]| -> (i32, String) {
+        let file = world.path(&format!("step-{}.sh", uuid::Uuid::new_v4()));
+        fs::write(&file, script).unwrap();
+        let output = world.path("github_output");
+        let mut cmd = Command::new("bash");
+        cmd.env_clear()
+            .env("PATH", &path)
+            .env("GITHUB_OUTPUT", &output)
+            .envs(env.iter().copied())
+            .current_dir(&work)
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&file);
+        run_merged(&mut cmd, world.dir.path())
+    };
+
+    // Every target of the build matrix, packed by the Package step.
+    let targets: Vec<String> = workflow["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap().to_owned())
+        .collect();
+    let platforms = [
+        ("Linux", "X64"),
+        ("Linux", "ARM64"),
+        ("macOS", "X64"),
+        ("macOS", "ARM64"),
+        ("Windows", "X64"),
+    ];
+    let mut expected: Vec<String> = platforms
+        .iter()
+        .map(|p| release_target(*p).0.to_owned())
+        .collect();
+    expected.sort();
+    let mut sorted = targets.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "one target per platform the action knows");
+    let package = workflow_step(&workflow, "build", "Package")["run"]
+        .as_str()
+        .unwrap();
+    for target in &targets {
+        let release = work.join("target").join(target).join("release");
+        fs::create_dir_all(&release).unwrap();
+        let exe = if target.contains("windows") {
+            "acronis-reports.exe"
+        } else {
+            "acronis-reports"
+        };
+        fs::write(release.join(exe), format!("binary for {target}")).unwrap();
+        let (code, log) = bash(package, &[("TARGET", target), ("VERSION", version)]);
+        assert_eq!(code, 0, "{target}: {log}");
+    }
+
+    // The release job's SHA256SUMS, then the checksums job's edit of release-checksums.txt.
+    let (code, log) = bash(
+        &format!(
+            "cd dist\n{}",
+            workflow_step(&workflow, "release", "SHA256SUMS")["run"]
+                .as_str()
+                .unwrap()
+                .replace("cd dist\n", "")
+        ),
+        &[("VERSION", version)],
+    );
+    assert_eq!(code, 0, "{log}");
+    let sums = read(&work.join("dist/SHA256SUMS"));
+    assert_eq!(sums.lines().count(), 5, "{sums}");
+    fs::copy(
+        Path::new(REPO).join("release-checksums.txt"),
+        work.join("release-checksums.txt"),
+    )
+    .unwrap();
+    let append = workflow_step(&workflow, "checksums", "Add the release's lines")["run"]
+        .as_str()
+        .unwrap();
+    let sums_path = work.join("dist/SHA256SUMS").display().to_string();
+    let (code, log) = bash(append, &[("VERSION", version), ("SUMS", &sums_path)]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("added 5 lines"), "{log}");
+    // Idempotent: a second run adds nothing.
+    let (code, log) = bash(append, &[("VERSION", version), ("SUMS", &sums_path)]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("added 0 lines"), "{log}");
+    let list = read(&work.join("release-checksums.txt"));
+    assert!(
+        !list.contains("No release has been published yet"),
+        "{list}"
+    );
+
+    // With that list, the action installs each platform's archive.
+    let action_dir = action_checkout(&world, "");
+    fs::copy(
+        work.join("release-checksums.txt"),
+        action_dir.join("release-checksums.txt"),
+    )
+    .unwrap();
+    for platform in platforms {
+        let (target, ext) = release_target(platform);
+        let asset = format!("acronis-reports-{version}-{target}.{ext}");
+        let (code, log, outputs) =
+            run_plan_step_on(&world, &action_dir, "", "OWNER/acronis-reports", platform);
+        assert_eq!(code, 0, "{platform:?}: {log}");
+        assert_eq!(outputs["mode"], "release", "{platform:?}: {log}");
+        assert_eq!(outputs["asset"], asset);
+        assert_eq!(
+            outputs["asset-sha256"],
+            sha256_hex(&fs::read(work.join("dist").join(&asset)).unwrap())
+        );
+    }
+}
+
+/// `key = "value"` of Cargo.toml's `[section]`.
+fn cargo_toml_value(section: &str, key: &str) -> String {
+    let text = format!("\n{}", read(&Path::new(REPO).join("Cargo.toml")));
+    let start = text
+        .find(&format!("\n[{section}]\n"))
+        .unwrap_or_else(|| panic!("Cargo.toml has [{section}]"));
+    text[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| {
+            let (k, v) = l.split_once(" = ")?;
+            (k == key).then(|| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| panic!("[{section}] {key}"))
+}
+
+#[test]
+fn cargo_binstall_finds_the_release_archives() {
+    let repo = cargo_toml_value("package", "repository");
+    let version = env!("CARGO_PKG_VERSION");
+    for platform in [("Linux", "X64"), ("macOS", "ARM64"), ("Windows", "X64")] {
+        let (target, ext) = release_target(platform);
+        let section = if target.contains("windows") {
+            format!("package.metadata.binstall.overrides.{target}")
+        } else {
+            "package.metadata.binstall".to_owned()
+        };
+        let url = cargo_toml_value(&section, "pkg-url")
+            .replace("{ repo }", &repo)
+            .replace("{ version }", version)
+            .replace("{ name }", "acronis-reports")
+            .replace("{ target }", target);
+        // The URL the action downloads (action.yml, install step).
+        assert_eq!(
+            url,
+            format!("{repo}/releases/download/v{version}/acronis-reports-{version}-{target}.{ext}")
+        );
+    }
+    assert_eq!(
+        cargo_toml_value("package.metadata.binstall", "bin-dir"),
+        "{ bin }{ binary-ext }",
+        "the binary at the archive's root, as release.yml packs it"
+    );
+}
+
+#[test]
+fn the_repository_is_named_once_and_every_mention_agrees() {
+    let repo = cargo_toml_value("package", "repository");
+    let slug = repo
+        .strip_prefix("https://github.com/")
+        .expect("a GitHub repository");
+    let (owner, name) = slug.split_once('/').unwrap();
+    assert_eq!(name, "acronis-reports");
+    let mut files: Vec<PathBuf> = [
+        "README.md",
+        "action.yml",
+        "Dockerfile",
+        "release-checksums.txt",
+        "src/job/schema.rs",
+    ]
+    .iter()
+    .map(|f| Path::new(REPO).join(f))
+    .collect();
+    for dir in ["examples", ".github/workflows"] {
+        for entry in fs::read_dir(Path::new(REPO).join(dir)).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    let mut mentions = 0;
+    for file in &files {
+        let text = read(file);
+        for (at, _) in text.match_indices("/acronis-reports") {
+            // The owner: the path segment before "/acronis-reports", after a host or a space.
+            let before = &text[..at];
+            let owner_start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .map_or(0, |i| i + 1);
+            let found = &before[owner_start..];
+            let prefix = &before[..owner_start];
+            let hosted = ["github.com/", "ghcr.io/", "githubusercontent.com/"]
+                .iter()
+                .any(|h| prefix.ends_with(h));
+            let uses = text[at..].starts_with("/acronis-reports@") && prefix.ends_with(' ');
+            let named = ["--repo ", "repository: "]
+                .iter()
+                .any(|p| prefix.ends_with(p));
+            if hosted || uses || named {
+                mentions += 1;
+                assert_eq!(
+                    found,
+                    owner,
+                    "{}: '{found}/acronis-reports' is not the repository of Cargo.toml ({repo})",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(mentions >= 15, "only {mentions} mentions found");
+}
+
+#[test]
+fn the_dockerfile_runs_the_binary_as_a_non_root_user_from_the_release_binaries() {
+    let dockerfile = read(&Path::new(REPO).join("Dockerfile"));
+    let instructions: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    let last_from = instructions
+        .iter()
+        .rposition(|l| l.starts_with("FROM "))
+        .unwrap();
+    let last_stage = &instructions[last_from..];
+    assert!(
+        last_stage.contains(&"USER 65534:65534"),
+        "non-root: {last_stage:?}"
+    );
+    assert!(last_stage.contains(&r#"ENTRYPOINT ["acronis-reports"]"#));
+    assert!(
+        last_stage
+            .iter()
+            .any(|l| l.ends_with(" /usr/local/bin/acronis-reports")),
+        "on PATH (GitLab's script lines call it by name): {last_stage:?}"
+    );
+    assert!(
+        !last_stage.iter().any(|l| l.starts_with("RUN ")),
+        "nothing runs in the final stage: a multi-arch build needs no emulation"
+    );
+    // release.yml lays the binaries out where the prebuilt stage copies them from.
+    assert!(
+        dockerfile.contains("COPY dist/docker/${TARGETARCH}/acronis-reports /out/acronis-reports")
+    );
+    let release = read(&Path::new(REPO).join(".github/workflows/release.yml"));
+    assert!(release.contains(r#"mkdir -p "dist/docker/$arch""#));
+    assert!(release.contains("for pair in amd64:x86_64 arm64:aarch64; do"));
+    assert!(release.contains("--platform linux/amd64,linux/arm64"));
+    assert!(release.contains("--build-arg BINARY=prebuilt"));
+    let ignore = read(&Path::new(REPO).join(".dockerignore"));
+    assert!(ignore.lines().any(|l| l == "!dist/docker/"), "{ignore}");
+    // The toolchain of a source build is the crate's rust-version.
+    assert!(dockerfile.contains(&format!(
+        "ARG RUST=rust:{}-alpine",
+        env!("CARGO_PKG_RUST_VERSION")
+    )));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,11 @@
 //!   of the merge job, run with bash as written, against the sandbox on loopback.
 //!
 //! Both merged folders must verify and have the `SHA256SUMS` of an unsharded run of the same job.
+//!
+//! Also: examples/github-monthly.yml (the twin of our monthly workflow, its least privilege, and
+//! its trail job committing into a local git remote), and where examples/gitlab-ci.yml gets the
+//! binary (the image; or a release archive from a local server, checked against a pinned
+//! SHA-256) and how its jobs cope when nothing could be attempted.
 
 // The scripts need bash: they run on Unix only.
 #![cfg_attr(not(unix), allow(dead_code))]
@@ -18,6 +23,13 @@ use std::time::Duration;
 
 use acronis_reports::sandbox::{Sandbox, Scenario, TenantBehaviour};
 use serde_json::Value;
+
+#[path = "support/release_server.rs"]
+mod release_server;
+use release_server::ReleaseServer;
+#[path = "support/trail.rs"]
+mod trail;
+use trail::{sha256_hex, write_trail};
 
 const BIN: &str = env!("CARGO_BIN_EXE_acronis-reports");
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -375,15 +387,16 @@ fn the_github_matrix_example_shards_merges_and_pins_everything() {
         "the merge job uploads the merged folder"
     );
 
-    // The binary of the merge job is built from the action's own commit.
-    let action_sha = action["uses"].as_str().unwrap().split_once('@').unwrap().1;
-    let source = merge["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["with"]["repository"] == "OWNER/acronis-reports")
-        .expect("the merge job checks out acronis-reports");
-    assert_eq!(source["with"]["ref"], action_sha);
+    // The merge job's binary comes from the same commit of the action, installed only.
+    let install = step_using(&workflow, "merge", "OWNER/acronis-reports@");
+    assert_eq!(install["uses"], action["uses"]);
+    assert_eq!(install["with"]["install-only"], true);
+    assert_eq!(
+        install["with"].as_object().unwrap().len(),
+        1,
+        "{}",
+        install["with"]
+    );
 
     // The audit checksums are committed by a job that may write and runs nothing else.
     let writers: Vec<&String> = workflow["jobs"]
@@ -783,4 +796,601 @@ fn the_gitlab_merge_job_keeps_the_good_reports_and_fails_when_a_shard_failed() {
     let failing = tenants()[6].0.clone();
     let (_scratch, _merge_project, code, log) = run_gitlab_sharded(Some(&failing));
     assert_eq!(code, 1, "{log}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// examples/github-monthly.yml and its running twin .github/workflows/monthly-billing.yml
+
+/// The workflow's text without its leading comment block.
+fn without_header(text: &str) -> &str {
+    let start = text.find("\nname: ").expect("a name after the header") + 1;
+    &text[start..]
+}
+
+#[test]
+fn the_monthly_example_is_our_monthly_workflow_with_the_action_pinned() {
+    let ours = read(&Path::new(REPO).join(".github/workflows/monthly-billing.yml"));
+    let example = read(&Path::new(REPO).join("examples/github-monthly.yml"));
+    let (ours, example) = (without_header(&ours), without_header(&example));
+    let ours_lines: Vec<&str> = ours.lines().collect();
+    let example_lines: Vec<&str> = example.lines().collect();
+    assert_eq!(ours_lines.len(), example_lines.len());
+    let differences: Vec<(&str, &str)> = ours_lines
+        .iter()
+        .zip(&example_lines)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    assert_eq!(
+        differences,
+        [
+            (
+                "  JOB_FILE: examples/monthly.yml",
+                "  JOB_FILE: billing.yml"
+            ),
+            (
+                "        uses: ./",
+                "        uses: OWNER/acronis-reports@0000000000000000000000000000000000000000 # v0.1.0"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn the_monthly_workflows_keep_credentials_and_write_access_in_different_jobs() {
+    for path in [
+        ".github/workflows/monthly-billing.yml",
+        "examples/github-monthly.yml",
+    ] {
+        let workflow = yaml(path);
+        assert_eq!(workflow["permissions"], serde_json::json!({}), "{path}");
+        let jobs = workflow["jobs"].as_object().unwrap();
+        let with_secrets: Vec<&String> = jobs
+            .iter()
+            .filter(|(_, job)| job.to_string().contains("secrets."))
+            .map(|(id, _)| id)
+            .collect();
+        let writers: Vec<&String> = jobs
+            .iter()
+            .filter(|(_, job)| {
+                job["permissions"]
+                    .as_object()
+                    .expect("every job declares its permissions")
+                    .values()
+                    .any(|level| level == "write")
+                    && job["permissions"]["contents"] == "write"
+            })
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(with_secrets, ["reports"], "{path}");
+        assert_eq!(writers, ["trail"], "{path}");
+        let reports = &jobs["reports"];
+        assert_eq!(reports["environment"], "billing", "{path}");
+        assert_eq!(
+            reports["permissions"],
+            serde_json::json!({"contents": "read", "id-token": "write", "attestations": "write"}),
+            "{path}"
+        );
+        let trail = &jobs["trail"];
+        assert_eq!(
+            trail["permissions"],
+            serde_json::json!({"contents": "write"}),
+            "{path}"
+        );
+        assert!(trail.get("environment").is_none(), "{path}");
+        assert_eq!(needs(trail), ["reports"], "{path}");
+        assert!(
+            trail["if"].as_str().unwrap().contains("!cancelled()"),
+            "{path}"
+        );
+        // The writer runs only GitHub's own checkout and download.
+        for step in trail["steps"].as_array().unwrap() {
+            if let Some(uses) = step["uses"].as_str() {
+                assert!(
+                    uses.starts_with("actions/checkout@")
+                        || uses.starts_with("actions/download-artifact@"),
+                    "{path}: {uses}"
+                );
+            }
+        }
+        // The action attests and writes into the trail.
+        let action = reports["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "reports")
+            .unwrap();
+        assert_eq!(action["with"]["output-dir"], "${{ env.TRAIL }}");
+        assert_eq!(workflow["env"]["TRAIL"], "billing-reports");
+        assert!(action["with"]["attest"].is_string());
+        for (job, step) in steps(&workflow) {
+            if let Some(uses) = step["uses"].as_str() {
+                if uses == "./" {
+                    assert_eq!(path, ".github/workflows/monthly-billing.yml");
+                    continue;
+                }
+                let (_, reference) = uses.split_once('@').expect("owner/repo@ref");
+                assert!(is_commit_sha(reference), "{path}: {job}: {uses}");
+                if uses.starts_with("actions/checkout@") {
+                    assert_eq!(step["with"]["persist-credentials"], false, "{path}: {job}");
+                }
+            }
+            if let Some(run) = step["run"].as_str() {
+                assert!(!run.contains("${{"), "{path}: {job}: {run}");
+            }
+        }
+    }
+    // The copy for users' repositories names the release it pins.
+    let example = read(&Path::new(REPO).join("examples/github-monthly.yml"));
+    assert!(
+        example.lines().any(|l| l.trim()
+            == "uses: OWNER/acronis-reports@0000000000000000000000000000000000000000 # v0.1.0"),
+        "{example}"
+    );
+}
+
+/// `git` in `dir` with a hermetic environment; panics unless it succeeds; returns its stdout.
+fn git(dir: &Path, args: &[&str], home: &Path) -> String {
+    let output = Command::new("git")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn the_monthly_trail_job_commits_the_periods_records_and_a_root_that_checks() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let identity = [
+        "-c",
+        "user.name=test",
+        "-c",
+        "user.email=test@example.invalid",
+    ];
+
+    // The billing repository after September's run: the trail's records of 2026-09.
+    let origin = scratch.path().join("origin.git");
+    git(
+        scratch.path(),
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "origin.git",
+        ],
+        &home,
+    );
+    let seed = scratch.path().join("seed");
+    let september = scratch.path().join("september");
+    write_trail(&september, &["2026-09"]);
+    let records = |period: &str| -> Vec<String> {
+        [
+            format!("{period}/SHA256SUMS"),
+            format!("{period}/manifest.json"),
+            format!("{period}/billing.csv"),
+            "SHA256SUMS".to_owned(),
+            "manifest.json".to_owned(),
+            "summary.md".to_owned(),
+        ]
+        .to_vec()
+    };
+    for file in records("2026-09") {
+        let to = seed.join("billing-reports").join(&file);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(september.join(&file), to).unwrap();
+    }
+    git(
+        scratch.path(),
+        &["init", "--quiet", "--initial-branch=main", "seed"],
+        &home,
+    );
+    git(&seed, &["add", "."], &home);
+    git(
+        &seed,
+        &[
+            identity.as_slice(),
+            &["commit", "--quiet", "-m", "September"],
+        ]
+        .concat(),
+        &home,
+    );
+    git(
+        &seed,
+        &["push", "--quiet", origin.to_str().unwrap(), "main"],
+        &home,
+    );
+
+    // October's run, as its artifact holds it: September's committed records (the run wrote into
+    // the checked-out trail) and all of October, with a root that lists both periods.
+    let artifact = scratch.path().join("artifact");
+    write_trail(&artifact, &["2026-09", "2026-10"]);
+    for file in [
+        "acme/usage_summary.csv_v2_0.csv",
+        "globex/usage_summary.csv_v2_0.csv",
+        "summary.md",
+    ] {
+        fs::remove_file(artifact.join("2026-09").join(file)).unwrap();
+    }
+
+    let workflow = yaml("examples/github-monthly.yml");
+    let step = workflow["jobs"]["trail"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["run"].is_string())
+        .expect("the commit step");
+    let workspace = scratch.path().join("workspace");
+    git(
+        scratch.path(),
+        &["clone", "--quiet", origin.to_str().unwrap(), "workspace"],
+        &home,
+    );
+    let env: Vec<(String, String)> = [
+        ("REPORTS", artifact.display().to_string()),
+        ("PERIOD", "2026-10".to_owned()),
+        ("TRAIL", text(&workflow["env"]["TRAIL"])),
+        ("GITHUB_TOKEN", "not-a-real-token".to_owned()),
+        ("GITHUB_REF_NAME", "main".to_owned()),
+        ("GITHUB_RUN_ID", "4242".to_owned()),
+        ("GIT_CONFIG_NOSYSTEM", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let script = step["run"].as_str().unwrap();
+    let (code, log) = bash(script, &workspace, &env, scratch.path());
+    assert_eq!(code, 0, "{log}");
+
+    // Exactly October's records and the new root went in; no report file.
+    let changed = git(
+        &origin,
+        &["diff-tree", "--no-commit-id", "--name-only", "-r", "main"],
+        &home,
+    );
+    let mut expected: Vec<String> = records("2026-10")
+        .iter()
+        .map(|f| format!("billing-reports/{f}"))
+        .collect();
+    expected.sort();
+    let mut changed: Vec<&str> = changed.lines().collect();
+    changed.sort();
+    assert_eq!(changed, expected, "{log}");
+    let subject = git(&origin, &["log", "-1", "--format=%s", "main"], &home);
+    assert_eq!(subject.trim(), "Billing audit trail: 2026-10 (run 4242)");
+
+    // A fresh clone checks from the root down to each period's SHA256SUMS.
+    git(
+        scratch.path(),
+        &["clone", "--quiet", origin.to_str().unwrap(), "auditor"],
+        &home,
+    );
+    let (code, log) = bash(
+        "cd billing-reports && sha256sum -c --strict SHA256SUMS\n",
+        &scratch.path().join("auditor"),
+        &[],
+        scratch.path(),
+    );
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(log.matches(": OK").count(), 4, "{log}");
+
+    // The same records again: nothing to commit.
+    let before = git(&origin, &["rev-parse", "main"], &home);
+    let (code, log) = bash(script, &workspace, &env, scratch.path());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("are unchanged"), "{log}");
+    assert_eq!(git(&origin, &["rev-parse", "main"], &home), before);
+
+    // A run that delivered nothing of the period commits nothing and says why.
+    fs::remove_dir_all(artifact.join("2026-10")).unwrap();
+    let (code, log) = bash(script, &workspace, &env, scratch.path());
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("the reports hold no 2026-10/SHA256SUMS"),
+        "{log}"
+    );
+    assert_eq!(git(&origin, &["rev-parse", "main"], &home), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// examples/gitlab-ci.yml: where the binary comes from, and the notify job
+
+fn gitlab_job<'a>(pipeline: &'a Value, name: &str) -> &'a Value {
+    let job = &pipeline[name];
+    assert!(job.is_object(), "the pipeline has {name}");
+    job
+}
+
+fn lines_of(job: &Value, key: &str) -> Vec<String> {
+    job[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key}"))
+        .iter()
+        .map(|l| l.as_str().expect("a line").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_gitlab_jobs_run_in_the_released_image_by_default() {
+    let pipeline = yaml("examples/gitlab-ci.yml");
+    assert_eq!(
+        pipeline["variables"]["ACRONIS_REPORTS_VERSION"],
+        env!("CARGO_PKG_VERSION")
+    );
+    // Every job that runs acronis-reports extends .acronis-reports, which extends the image.
+    let runners: Vec<&String> = pipeline
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, job)| {
+            !name.starts_with('.')
+                && job["script"].as_array().is_some_and(|lines| {
+                    lines
+                        .iter()
+                        .any(|l| l.as_str().unwrap_or("").starts_with("acronis-reports "))
+                })
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(runners.len(), 3, "{runners:?}");
+    for name in runners {
+        assert_eq!(pipeline[name]["extends"], ".acronis-reports", "{name}");
+    }
+    assert_eq!(
+        pipeline[".acronis-reports"]["extends"],
+        ".acronis-reports-image"
+    );
+    let image = &gitlab_job(&pipeline, ".acronis-reports-image")["image"];
+    // The image release.yml pushes (ghcr.io/<owner>/acronis-reports:<version>), with the
+    // entrypoint reset so that GitLab can run the script with the image's shell.
+    assert_eq!(
+        image["name"],
+        "ghcr.io/OWNER/acronis-reports:$ACRONIS_REPORTS_VERSION"
+    );
+    assert_eq!(image["entrypoint"], serde_json::json!([""]));
+    let release = read(&Path::new(REPO).join(".github/workflows/release.yml"));
+    assert!(release.contains(r#"image="ghcr.io/${GITHUB_REPOSITORY,,}""#));
+    assert!(release.contains(r#"--tag "$image:$VERSION""#));
+    // Nothing installs or builds in the default path.
+    assert!(
+        pipeline[".acronis-reports-image"]
+            .get("before_script")
+            .is_none()
+    );
+    assert!(!read(&Path::new(REPO).join("examples/gitlab-ci.yml")).contains("cargo install"));
+}
+
+/// Runs the alternative's `before_script:` and then the billing job's `script:`, as written, in
+/// a project on a runner where acronis-reports is not installed, with the release served by
+/// `server` and ACRONIS_REPORTS_SHA256 set to `pinned`.
+fn run_gitlab_from_release(
+    server: &ReleaseServer,
+    pinned: &str,
+) -> (i32, String, PathBuf, tempfile::TempDir) {
+    let scratch = tempfile::tempdir().unwrap();
+    let pipeline = yaml("examples/gitlab-ci.yml");
+    let alternative = gitlab_job(&pipeline, ".acronis-reports-from-release");
+    let billing = gitlab_job(&pipeline, "billing-reports");
+    let mut variables: Vec<(String, String)> = Vec::new();
+    for scope in [
+        &pipeline["variables"],
+        &alternative["variables"],
+        &billing["variables"],
+    ] {
+        if let Some(map) = scope.as_object() {
+            variables.extend(map.iter().map(|(k, v)| (k.clone(), text(v))));
+        }
+    }
+    let releases = variables
+        .iter_mut()
+        .find(|(k, _)| k == "ACRONIS_REPORTS_RELEASES")
+        .expect("ACRONIS_REPORTS_RELEASES");
+    assert_eq!(
+        releases.1,
+        "https://github.com/OWNER/acronis-reports/releases/download"
+    );
+    releases.1 = format!(
+        "{}/OWNER/acronis-reports/releases/download",
+        server.base_url()
+    );
+    let sha = variables
+        .iter_mut()
+        .find(|(k, _)| k == "ACRONIS_REPORTS_SHA256")
+        .expect("ACRONIS_REPORTS_SHA256");
+    assert_eq!(sha.1, "", "nothing pinned until the user pastes it");
+    sha.1 = pinned.to_owned();
+
+    let project = scratch.path().join("project");
+    fs::create_dir_all(&project).unwrap();
+    let job_file = variables
+        .iter()
+        .find(|(k, _)| k == "JOB_FILE")
+        .unwrap()
+        .1
+        .clone();
+    fs::write(project.join(job_file), job_text()).unwrap();
+    let sandbox = Server::start(None);
+    let mut env = variables;
+    env.extend(
+        [
+            ("CI", "true"),
+            ("GITLAB_CI", "true"),
+            ("CI_PIPELINE_SOURCE", "schedule"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    env.push(("CI_PROJECT_DIR".to_owned(), project.display().to_string()));
+    env.extend(
+        sandbox
+            .credentials()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let script: String = lines_of(alternative, "before_script")
+        .into_iter()
+        .chain(lines_of(billing, "script"))
+        .map(|l| l + "\n")
+        .collect();
+    let file = scratch.path().join("job.sh");
+    fs::write(&file, script).unwrap();
+    // A runner's PATH: no acronis-reports anywhere on it.
+    let path = std::env::join_paths(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .filter(|dir| !dir.join("acronis-reports").exists()),
+    )
+    .unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.env_clear()
+        .env("PATH", path)
+        .env("HOME", scratch.path().join("home"))
+        .envs(env)
+        .current_dir(&project)
+        .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(&file);
+    let (code, log) = run_logged(&mut cmd, scratch.path());
+    drop(sandbox);
+    (code, log, project, scratch)
+}
+
+/// A release archive (the binary at its root, as release.yml packs it) of an executable that
+/// runs the binary under test.
+#[cfg(unix)]
+fn stand_in_archive(dir: &Path) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    let staging = dir.join("staging");
+    fs::create_dir_all(&staging).unwrap();
+    let exe = staging.join("acronis-reports");
+    fs::write(&exe, format!("#!/bin/sh\nexec '{BIN}' \"$@\"\n")).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let archive = dir.join("archive.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&staging)
+        .arg("acronis-reports")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::read(archive).unwrap()
+}
+
+fn release_path() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    format!(
+        "/OWNER/acronis-reports/releases/download/v{version}/acronis-reports-{version}-x86_64-unknown-linux-musl.tar.gz"
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn the_gitlab_alternative_downloads_the_release_archive_and_checks_its_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = stand_in_archive(dir.path());
+    let server = ReleaseServer::http(BTreeMap::from([(release_path(), archive.clone())]));
+    let (code, log, project, _scratch) = run_gitlab_from_release(&server, &sha256_hex(&archive));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(server.requests(), [release_path()]);
+    assert!(log.contains(": OK"), "sha256sum said it checked: {log}");
+    let dotenv = parse_dotenv(&read(&project.join("billing-reports/outputs.env")));
+    assert_eq!(dotenv["ACRONIS_REPORTS_OK"], TENANTS.to_string());
+    assert_eq!(dotenv["ACRONIS_EXIT_CODE"], "0");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_gitlab_alternative_refuses_an_archive_that_is_not_the_pinned_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = stand_in_archive(dir.path());
+    let mut tampered = archive.clone();
+    tampered.extend_from_slice(b"!");
+    let server = ReleaseServer::http(BTreeMap::from([(release_path(), tampered)]));
+    let (code, log, project, _scratch) = run_gitlab_from_release(&server, &sha256_hex(&archive));
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("FAILED"), "{log}");
+    // Nothing was unpacked or run.
+    assert!(!project.join(".tools/bin/acronis-reports").exists());
+    assert!(!project.join("billing-reports").exists(), "{log}");
+    // Nothing pinned is refused too.
+    let server = ReleaseServer::http(BTreeMap::from([(release_path(), archive)]));
+    let (code, log, _, _scratch) = run_gitlab_from_release(&server, "");
+    assert_ne!(code, 0, "{log}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_gitlab_billing_job_leaves_outputs_env_when_nothing_could_be_attempted() {
+    let scratch = tempfile::tempdir().unwrap();
+    let pipeline = yaml("examples/gitlab-ci.yml");
+    let project = scratch.path().join("project");
+    fs::create_dir_all(&project).unwrap();
+    // No job file, no credentials: exit 2 before the binary writes its outputs.
+    let env: Vec<(String, String)> = [
+        ("JOB_FILE", "billing.yml"),
+        ("CI", "true"),
+        ("GITLAB_CI", "true"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    let (code, log) = bash(
+        &script(&pipeline["billing-reports"]),
+        &project,
+        &env,
+        scratch.path(),
+    );
+    assert_eq!(code, 2, "{log}");
+    let dotenv = pipeline["billing-reports"]["artifacts"]["reports"]["dotenv"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        parse_dotenv(&read(&project.join(dotenv))),
+        BTreeMap::from([("ACRONIS_EXIT_CODE".to_owned(), "2".to_owned())])
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_gitlab_notify_job_copes_with_or_without_outputs() {
+    let scratch = tempfile::tempdir().unwrap();
+    let pipeline = yaml("examples/gitlab-ci.yml");
+    let notify = script(&pipeline["notify"]);
+    // The reports job left no outputs.env: no ACRONIS_* variables at all.
+    let (code, log) = bash(&notify, scratch.path(), &[], scratch.path());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("no outputs from the reports job"), "{log}");
+    // Exit 2: only the exit code.
+    let only_code = [("ACRONIS_EXIT_CODE".to_owned(), "2".to_owned())];
+    let (code, log) = bash(&notify, scratch.path(), &only_code, scratch.path());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("0 ok, 0 failed (exit code 2)"), "{log}");
+    assert!(log.contains("checksums - none"), "{log}");
+    // A run: the counts.
+    let full: Vec<(String, String)> = [
+        ("ACRONIS_EXIT_CODE", "1"),
+        ("ACRONIS_REPORTS_OK", "9"),
+        ("ACRONIS_REPORTS_FAILED", "1"),
+        ("ACRONIS_CHECKSUMS", "billing-reports/SHA256SUMS"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    let (code, log) = bash(&notify, scratch.path(), &full, scratch.path());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("9 ok, 1 failed (exit code 1)"), "{log}");
+    assert!(
+        log.contains("checksums - billing-reports/SHA256SUMS"),
+        "{log}"
+    );
 }
