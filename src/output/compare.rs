@@ -648,3 +648,146 @@ pub fn write_csv(changes: &Changes, out: impl Write) -> io::Result<()> {
     }
     csv.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(label: &str, items: &[(&str, &str, &str, &str)]) -> PeriodUsage {
+        PeriodUsage {
+            label: label.to_owned(),
+            items: items
+                .iter()
+                .map(|(tenant, item, value, unit)| {
+                    (
+                        ((*tenant).to_owned(), (*item).to_owned()),
+                        Usage {
+                            tenant_name: tenant.to_uppercase(),
+                            sku: format!("SKU-{item}"),
+                            unit: (*unit).to_owned(),
+                            value: Amount::parse(value).unwrap(),
+                            report_tenant_id: "partner".to_owned(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn new_vanished_and_changed_are_told_apart() {
+        let before = usage(
+            "2026-10",
+            &[
+                ("a", "storage", "1073741824", "bytes"),
+                ("a", "seats", "10", ""),
+                ("b", "seats", "4", ""),
+                ("gone", "seats", "7", ""),
+            ],
+        );
+        let after = usage(
+            "2026-11",
+            &[
+                ("a", "storage", "3221225472", "bytes"),
+                ("a", "vms", "2", ""),
+                ("b", "seats", "5", ""),
+                ("new", "seats", "1", ""),
+            ],
+        );
+        let changes = diff(&before, &after);
+        assert_eq!(changes.new_tenants.keys().collect::<Vec<_>>(), ["new"]);
+        assert_eq!(
+            changes.vanished_tenants.keys().collect::<Vec<_>>(),
+            ["gone"]
+        );
+        let items = |list: Vec<&Change>| -> Vec<String> {
+            list.iter()
+                .map(|c| format!("{}/{}", c.tenant_id, c.offering_item))
+                .collect()
+        };
+        assert_eq!(items(changes.new_items().collect()), ["a/vms"]);
+        assert_eq!(items(changes.vanished_items().collect()), ["a/seats"]);
+        // Largest relative change first: +200 % before +25 %.
+        assert_eq!(items(changes.changed()), ["a/storage", "b/seats"]);
+        assert_eq!(items(changes.large(0.5)), ["a/storage"]);
+
+        let text = render_section(&changes, &CompareOptions::default());
+        assert!(text.starts_with("## Changes since 2026-10\n"), "{text}");
+        for expected in [
+            "### New tenants",
+            "| NEW | new |",
+            "### Vanished tenants",
+            "| GONE | gone |",
+            "### New offering items of tenants billed before",
+            "### Vanished offering items of tenants still billed",
+            "| A | storage | SKU-storage | 1.0 GiB | 3.0 GiB | +2.0 GiB | +200.0 % ⚠ |",
+            "| B | seats | SKU-seats | 4 seats | 5 seats | +1 seat | +25.0 % |",
+        ] {
+            assert!(text.contains(expected), "{expected} in\n{text}");
+        }
+
+        let mut csv = Vec::new();
+        write_csv(&changes, &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        for expected in [
+            "a,A,storage,SKU-storage,bytes,1073741824,3221225472,2147483648,2.0000,changed",
+            "a,A,seats,SKU-seats,,10,,-10,-1.0000,vanished_item",
+            "gone,GONE,seats,SKU-seats,,7,,-7,-1.0000,vanished_tenant",
+            "new,NEW,seats,SKU-seats,,,1,1,,new_tenant",
+            "a,A,vms,SKU-vms,,,2,2,,new_item",
+        ] {
+            assert!(csv.contains(expected), "{expected} in\n{csv}");
+        }
+    }
+
+    #[test]
+    fn the_previous_period_is_the_latest_that_ends_before() {
+        let dir = tempfile::tempdir().unwrap();
+        for label in [
+            "2026-08",
+            "2026-10",
+            "2026-11-01_2026-11-15",
+            "2026-12",
+            "notes",
+        ] {
+            std::fs::create_dir_all(dir.path().join(label)).unwrap();
+            std::fs::write(dir.path().join(label).join(BILLING_CSV), "x").unwrap();
+        }
+        assert_eq!(
+            periods_of(dir.path()),
+            ["2026-08", "2026-10", "2026-11-01_2026-11-15", "2026-12"]
+        );
+        assert_eq!(
+            previous_of(dir.path(), "2026-10").as_deref(),
+            Some("2026-08")
+        );
+        assert_eq!(
+            previous_of(dir.path(), "2026-12").as_deref(),
+            Some("2026-11-01_2026-11-15")
+        );
+        assert_eq!(previous_of(dir.path(), "2026-08"), None);
+    }
+
+    #[test]
+    fn a_billing_csv_that_is_not_ours_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("2026-10")).unwrap();
+        std::fs::write(dir.path().join("2026-10").join(BILLING_CSV), "a,b\n1,2\n").unwrap();
+        let err = read_usage(dir.path(), "2026-10").unwrap_err();
+        assert!(
+            err.to_string().contains("no column `report_tenant_id`"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("2026-10").join(BILLING_CSV),
+            format!("{}\np,t,n,i,s,lots,\n", COLUMNS.join(",")),
+        )
+        .unwrap();
+        let err = read_usage(dir.path(), "2026-10").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(
+            err.to_string().contains("\"lots\" is not a number"),
+            "{err}"
+        );
+    }
+}

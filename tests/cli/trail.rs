@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::support::*;
-use acronis_reports::sandbox::Scenario;
 
 const OCTOBER: &str = "2026-11-15";
 const NOVEMBER: &str = "2026-12-02";
@@ -84,7 +83,10 @@ fn months_accumulate_in_one_folder_and_each_checks_alone() {
     assert_eq!(sha256sum_down_the_tree(&out), ["2026-10"]);
     let october = under(&snapshot(&out), "2026-10");
     for record in ["SHA256SUMS", "billing.csv", "manifest.json", "summary.md"] {
-        assert!(october.contains_key(&format!("2026-10/{record}")), "{record}");
+        assert!(
+            october.contains_key(&format!("2026-10/{record}")),
+            "{record}"
+        );
     }
 
     run_as_of(&world, &job, &out, NOVEMBER).success();
@@ -122,7 +124,10 @@ fn months_accumulate_in_one_folder_and_each_checks_alone() {
     let again = snapshot(&out);
     assert_eq!(under(&again, "2026-10"), under(&after, "2026-10"));
     assert_eq!(under(&again, "2026-11"), under(&after, "2026-11"));
-    assert_eq!(manifest(&out)["trail"]["periods"][0]["outcome"], "unchanged");
+    assert_eq!(
+        manifest(&out)["trail"]["periods"][0]["outcome"],
+        "unchanged"
+    );
     sha256sum_down_the_tree(&out);
     verify_clean(&world, &out);
 }
@@ -271,7 +276,10 @@ fn a_single_run_folder_is_verified_and_upgraded_by_the_next_run() {
         );
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("upgraded from the single-run layout"), "{summary}");
+    assert!(
+        summary.contains("upgraded from the single-run layout"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -293,7 +301,10 @@ fn compare_prints_the_changes_between_two_periods() {
     };
     let markdown = compare("markdown");
     let section = std::fs::read_to_string(out.join("2026-11/summary.md")).unwrap();
-    assert!(section.contains(&markdown), "the summary's section is compare's");
+    assert!(
+        section.contains(&markdown),
+        "the summary's section is compare's"
+    );
     insta::assert_snapshot!("compare_markdown", markdown);
     insta::assert_snapshot!("compare_csv", compare("csv"));
 
