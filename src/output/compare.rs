@@ -380,14 +380,14 @@ pub fn warn(run: &mut RunResult, changes: &Changes, options: &CompareOptions) ->
         warnings.push((
             change.report_tenant_id.clone(),
             format!(
-                "{} {} changed by {} since {} ({} → {}), at least the {} that compare.warn_change warns from",
+                "{} {} changed by {} since {} ({} → {}), at least the {}% that compare.warn_change warns from",
                 name_of(change),
                 change.offering_item,
                 percent(change.relative()),
                 changes.from,
                 shown(change.before, change),
                 shown(change.after, change),
-                percent(Some(threshold)),
+                options.warn_change_percent.unwrap_or_default(),
             ),
         ));
     }

@@ -77,6 +77,9 @@ pub struct Trail {
     /// The earlier delivery of each period the run covers, where there is one.
     earlier: BTreeMap<String, RunResult>,
     legacy: Option<Legacy>,
+    /// The period seals the root `SHA256SUMS` lists (`<folder>/SHA256SUMS` → SHA-256): kept as
+    /// they are for the periods this run does not write.
+    sealed: BTreeMap<String, String>,
 }
 
 /// A root record of the single-run layout, cut into periods.
@@ -147,6 +150,34 @@ impl Trail {
             }
             _ => None,
         };
+        let sums = dir.join(SHA256SUMS);
+        let mut sealed = BTreeMap::new();
+        if legacy.is_none() {
+            let text = match crate::paths::read_regular(&sums, MAX_RECORD_BYTES) {
+                Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| TrailError::Record {
+                    path: sums.clone(),
+                    reason: "it is not UTF-8 text".to_owned(),
+                })?),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(TrailError::Record {
+                        path: sums,
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            let entries = checksums::parse(text.as_deref().unwrap_or_default()).map_err(|e| {
+                TrailError::Record {
+                    path: sums.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            for entry in entries {
+                if is_period_checksums(&entry.path) {
+                    sealed.insert(entry.path, entry.sha256);
+                }
+            }
+        }
         let mut wanted = labels;
         if let Some(legacy) = &legacy {
             wanted.extend(legacy.periods.keys().cloned());
@@ -168,6 +199,7 @@ impl Trail {
             dir: dir.to_owned(),
             earlier,
             legacy,
+            sealed,
         })
     }
 
@@ -200,6 +232,7 @@ impl Trail {
         }
         let mut entries = Vec::new();
         let mut sections = Vec::new();
+        let mut billing = Vec::new();
         let mut failures = Vec::new();
         for label in &labels {
             let earlier = match self.earlier.remove(label) {
@@ -217,9 +250,10 @@ impl Trail {
                 positions: positions.get(label).map(Vec::as_slice).unwrap_or_default(),
             };
             match period.commit(&mut run, options) {
-                Ok((entry, section)) => {
+                Ok((entry, section, summary)) => {
                     entries.push(entry);
                     sections.extend(section);
+                    billing.extend(summary);
                 }
                 Err(error) => {
                     tracing::error!("cannot write the period {label}: {error}");
@@ -240,7 +274,13 @@ impl Trail {
         run.trail = Some(record);
         run.period_folder = None;
         run.derived_files.clear();
-        write_root(&self.dir, &run, &labels, &sections, legacy.is_some())?;
+        let root = Root {
+            covered: &labels,
+            sealed: std::mem::take(&mut self.sealed),
+            sections: &sections,
+            billing: merged_billing(billing),
+        };
+        root.write(&self.dir, &run)?;
         if failures.is_empty() {
             Ok(run)
         } else {
@@ -394,7 +434,7 @@ impl PeriodRun<'_> {
         self,
         run: &mut RunResult,
         options: &CommitOptions,
-    ) -> io::Result<(PeriodEntry, Option<String>)> {
+    ) -> io::Result<(PeriodEntry, Option<String>, Option<BillingSummary>)> {
         let label = self.label;
         let prefix = format!("{label}/");
         // Never through a symbolic link: the delivery is written inside the folder or not at all.
@@ -522,7 +562,7 @@ impl PeriodRun<'_> {
             .filter(|e| e.report.status == Status::Ok)
             .count();
 
-        let (outcome, changes) = if changed {
+        let (outcome, changes, billing) = if changed {
             let record = RunResult {
                 manifest_version: run.manifest_version,
                 tool: run.tool.clone(),
@@ -540,7 +580,7 @@ impl PeriodRun<'_> {
                 trail: None,
             };
             let mut found = None;
-            let (written, _billing): (RunResult, Option<BillingSummary>) =
+            let (written, billing): (RunResult, Option<BillingSummary>) =
                 super::write_delivery(&period_dir, record, |_| {
                     found = compare::changes_for(self.dir, label, &options.compare);
                     found
@@ -557,11 +597,12 @@ impl PeriodRun<'_> {
                     run.reports.set(position, &report)?;
                 }
             }
-            (PeriodOutcome::Written, found)
+            (PeriodOutcome::Written, found, billing)
         } else {
             (
                 PeriodOutcome::Unchanged,
                 compare::changes_for(self.dir, label, &options.compare),
+                None,
             )
         };
         // What changed since the previous period: in the run's summary too, and its warnings.
@@ -581,6 +622,7 @@ impl PeriodRun<'_> {
                 kept_earlier,
             },
             section,
+            billing,
         ))
     }
 }
@@ -644,55 +686,68 @@ fn move_aside(from: &Path, to: &Path) -> io::Result<()> {
     })
 }
 
-/// The root records: `summary.md`, `manifest.json`, and last `SHA256SUMS`, which lists every
-/// period's `SHA256SUMS` (this run's as they are now, the others as the earlier root listed
-/// them: a file this run did not write is never hashed into the seal anew).
-fn write_root(
-    dir: &Path,
-    run: &RunResult,
-    covered: &BTreeSet<String>,
-    sections: &[String],
-    upgraded: bool,
-) -> io::Result<()> {
-    let mut lines: BTreeMap<String, String> = BTreeMap::new();
-    if !upgraded {
-        let earlier = match crate::paths::read_regular(&dir.join(SHA256SUMS), MAX_RECORD_BYTES) {
-            Ok(bytes) => String::from_utf8(bytes).unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        for entry in checksums::parse(&earlier).unwrap_or_default() {
-            if is_period_checksums(&entry.path) {
-                lines.insert(entry.path, entry.sha256);
+/// What the root records are made of besides the run's record.
+struct Root<'a> {
+    /// The periods this run covered (their seals are hashed as they are now).
+    covered: &'a BTreeSet<String>,
+    /// The earlier root's period seals.
+    sealed: BTreeMap<String, String>,
+    sections: &'a [String],
+    /// What the `billing.csv` files this run wrote hold, together.
+    billing: Option<BillingSummary>,
+}
+
+impl Root<'_> {
+    /// Writes `summary.md`, `manifest.json`, and last `SHA256SUMS`, which lists every period's
+    /// `SHA256SUMS`: this run's as they are now, the others as the earlier root listed them (a
+    /// file this run did not write is never hashed into the seal anew).
+    fn write(self, dir: &Path, run: &RunResult) -> io::Result<()> {
+        let mut lines = self.sealed;
+        for folder in self.covered {
+            let path = format!("{folder}/{SHA256SUMS}");
+            match crate::verify::hash_file(&dir.join(&path)) {
+                Ok((sha256, _)) => {
+                    lines.insert(path, sha256);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot hash {path}: {e}"),
             }
         }
+        let text = summary::render(run, self.billing.as_ref(), self.sections)?;
+        super::write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
+        lines.insert(
+            SUMMARY.to_owned(),
+            hex::encode(Sha256::digest(text.as_bytes())),
+        );
+        let sha256 = super::write_hashed(&dir.join(MANIFEST), |out| manifest::write(out, run))?;
+        lines.insert(MANIFEST.to_owned(), sha256);
+        super::write_atomic_with(&dir.join(SHA256SUMS), |out| {
+            checksums::write_sorted(
+                out,
+                lines
+                    .iter()
+                    .map(|(path, sha256)| (path.as_str(), sha256.as_str()))
+                    .collect(),
+            )
+        })
     }
-    for folder in covered {
-        let path = format!("{folder}/{SHA256SUMS}");
-        match crate::verify::hash_file(&dir.join(&path)) {
-            Ok((sha256, _)) => {
-                lines.insert(path, sha256);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("cannot hash {path}: {e}"),
-        }
+}
+
+/// The billing summaries of several periods as one, for the run's summary.
+fn merged_billing(parts: Vec<BillingSummary>) -> Option<BillingSummary> {
+    let mut parts = parts.into_iter();
+    let mut all = parts.next()?;
+    for part in parts {
+        all.lines += part.lines;
+        all.reports += part.reports;
+        all.reports_without_source += part.reports_without_source;
+        all.invoice.extend(part.invoice);
+        all.invoice_left_out += part.invoice_left_out;
+        all.skus.extend(part.skus);
+        all.skus_left_out += part.skus_left_out;
+        all.repeated_lines += part.repeated_lines;
     }
-    let text = summary::render(run, None, sections)?;
-    super::write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
-    lines.insert(
-        SUMMARY.to_owned(),
-        hex::encode(Sha256::digest(text.as_bytes())),
-    );
-    let sha256 = super::write_hashed(&dir.join(MANIFEST), |out| manifest::write(out, run))?;
-    lines.insert(MANIFEST.to_owned(), sha256);
-    super::write_atomic_with(&dir.join(SHA256SUMS), |out| {
-        checksums::write_sorted(
-            out,
-            lines
-                .iter()
-                .map(|(path, sha256)| (path.as_str(), sha256.as_str()))
-                .collect(),
-        )
-    })
+    Some(all)
 }
 
 /// Whether a line of the root `SHA256SUMS` is a period's seal: `<folder>/SHA256SUMS`.
@@ -737,7 +792,14 @@ fn trail_section(record: &TrailRecord) -> String {
     for note in &record.notes {
         let _ = writeln!(out, "{note}\n");
     }
-    out.push_str("Each period folder checks on its own (`cd 2026-10 && sha256sum -c SHA256SUMS`); the root `SHA256SUMS` lists every period's `SHA256SUMS`.\n\n");
+    let example = record
+        .periods
+        .first()
+        .map_or("2026-10", |p| p.folder.as_str());
+    let _ = writeln!(
+        out,
+        "Each period folder checks on its own (`cd {example} && sha256sum -c SHA256SUMS`); the root `SHA256SUMS` lists every period's `SHA256SUMS`.\n"
+    );
     out
 }
 
