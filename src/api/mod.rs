@@ -106,6 +106,26 @@ pub struct Client {
     reached: std::sync::atomic::AtomicBool,
 }
 
+/// What the server answered to [`Client::probe`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// Whether the body is JSON, as every answer of the API is.
+    pub json: bool,
+    /// The body in one line, as an error reason ("Unauthorized (code 401)", "an HTML page").
+    pub described: String,
+}
+
+/// [`Client::probe`] got no answer; `connecting` says whether it failed before the HTTP
+/// exchange began (name resolution, TCP, the TLS handshake).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ProbeFailure {
+    pub error: ApiError,
+    pub connecting: bool,
+}
+
 /// Called with each new credential value a client starts to use.
 pub type SecretHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -571,6 +591,52 @@ impl Client {
             }) => Ok(()),
             Err(error) => Err(error),
         }
+    }
+
+    /// One request without credentials (`GET /reports/{nil UUID}`), to learn whether the
+    /// server is reachable and is the API at all, apart from whether it accepts the credentials:
+    /// the API answers such a request with an error in JSON (401), a web page or a portal does
+    /// not. No retries: a preflight says what is wrong now.
+    pub async fn probe(&self) -> Result<ProbeAnswer, ProbeFailure> {
+        let path = "reports/00000000-0000-0000-0000-000000000000";
+        let url = self.base.join(path).map_err(|e| ProbeFailure {
+            error: ApiError::Config(format!("cannot build the URL for {path}: {e}")),
+            connecting: false,
+        })?;
+        let result = self
+            .http
+            .get(url)
+            .timeout(self.options.request_timeout)
+            .send()
+            .await;
+        self.note_contact(&result);
+        let response = result.map_err(|e| ProbeFailure {
+            error: self.scrubbed(self.transport_error("GET", path, &e)),
+            connecting: e.is_connect(),
+        })?;
+        let status = response.status().as_u16();
+        let content_type = content_type(response.headers());
+        let body = match read_capped(response, 64 * 1024).await {
+            Ok(Capped::Whole(body) | Capped::Cut(body)) => body,
+            Err(message) => {
+                return Err(ProbeFailure {
+                    error: self.scrubbed(ApiError::Transport {
+                        method: "GET",
+                        path: path.to_owned(),
+                        message,
+                    }),
+                    connecting: false,
+                });
+            }
+        };
+        Ok(ProbeAnswer {
+            status,
+            json: serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+            described: describe_error_body_scrubbed(content_type.as_deref(), &body, &|t| {
+                self.scrubber.scrub(t)
+            }),
+            content_type,
+        })
     }
 
     /// A GET whose answer is `{"items": [...], ...}`: the whole body and its items.
