@@ -421,16 +421,10 @@ pub async fn examine(options: Options) -> Report {
     let port = base.port_or_known_default().unwrap_or(443);
     let https = base.scheme() == "https";
 
-    // Name resolution and the TCP connection, unless a proxy does both.
-    if let Some(variable) = proxy_for(&base, &options.environment.proxy) {
-        list.pass(
-            CheckId::Proxy,
-            T_PROXY,
-            format!(
-                "requests go through the proxy in {variable}: it resolves {host} and connects; the checks below go through it"
-            ),
-        );
-    } else {
+    // Name resolution and the TCP connection, unless a proxy does both (said with the first
+    // request through it, below).
+    let proxy = proxy_for(&base, &options.environment.proxy);
+    if proxy.is_none() {
         let step = options.step_timeout;
         let addresses = match resolve(&host, port, step).await {
             Ok(addresses) => {
@@ -511,7 +505,43 @@ pub async fn examine(options: Options) -> Report {
         client = client.on_new_secret(hook.clone());
     }
 
-    match client.probe().await {
+    let probed = client.probe().await;
+    if let Some(variable) = &proxy {
+        match &probed {
+            Err(failure)
+                if failure.connecting
+                    && !matches!(
+                        failure.error,
+                        ApiError::UntrustedCertificate { .. } | ApiError::NotTls { .. }
+                    ) =>
+            {
+                list.fail(
+                    CheckId::Proxy,
+                    T_PROXY,
+                    format!(
+                        "requests go through the proxy in {variable}, and did not get through it to {host}: {}",
+                        failure.error
+                    ),
+                    format!(
+                        "check {variable} (and NO_PROXY): the proxy must be reachable and let this machine reach {host}:{port}; {}",
+                        url_hint(source)
+                    ),
+                );
+                list.skip_all(&network[2..], "needs a connection through the proxy");
+                return list.finish(Some(&client));
+            }
+            _ => {
+                list.pass(
+                    CheckId::Proxy,
+                    T_PROXY,
+                    format!(
+                        "requests go through the proxy in {variable}; it resolves {host} and connects"
+                    ),
+                );
+            }
+        }
+    }
+    match probed {
         Ok(answer) => {
             if https {
                 list.pass(

@@ -293,6 +293,56 @@ fn https_against_a_plain_http_port_is_said_in_seconds() {
     assert_eq!(world.stats().token_requests, 0);
 }
 
+/// Over TLS (a sandbox offering HTTP/2, as a data center does): the TLS line passes when the
+/// certificate is trusted, and says what to do when it is not.
+#[test]
+fn tls_is_checked_and_an_untrusted_certificate_is_named() {
+    let world = World::tls(quick_scenario());
+    let mut cmd = world.cmd();
+    world.trust_ca(&mut cmd);
+    cmd.arg("doctor");
+    let out = outcome(cmd);
+    all_pass(&out);
+    assert!(line(&out, "TLS").contains("certificate is trusted"));
+
+    let mut cmd = world.cmd();
+    cmd.arg("doctor");
+    let out = outcome(cmd);
+    assert!(out.took < QUICK, "took {:?}", out.took);
+    assert_eq!(out.code, 2);
+    let failed = line(&out, "TLS");
+    for words in ["✘ ", "is not trusted", "SSL_CERT_FILE"] {
+        assert!(failed.contains(words), "{words} not in: {failed}");
+    }
+    assert_eq!(
+        world.stats().token_requests,
+        1,
+        "only the trusted run asked for a token"
+    );
+}
+
+/// Behind a proxy the proxy resolves and connects: a proxy that cannot be reached is named,
+/// not the data center's host.
+#[test]
+fn an_unreachable_proxy_is_named() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut cmd = bare_cmd();
+    cmd.env("ACRONIS_BASE_URL", "https://eu2-cloud.acronis.com")
+        .env("ACRONIS_TOKEN", "token-value-1234")
+        .env("HTTPS_PROXY", format!("http://{closed}"))
+        .arg("doctor");
+    let out = outcome(cmd);
+    assert!(out.took < QUICK, "took {:?}", out.took);
+    assert_eq!(out.code, 2);
+    let failed = line(&out, "proxy");
+    for words in ["✘ ", "HTTPS_PROXY", "eu2-cloud.acronis.com:443"] {
+        assert!(failed.contains(words), "{words} not in: {failed}");
+    }
+    assert!(!out.stdout.contains("host resolves"), "{}", out.stdout);
+}
+
 #[test]
 fn a_url_without_a_scheme_says_to_add_one() {
     let world = World::quick();
