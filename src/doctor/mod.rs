@@ -550,13 +550,16 @@ pub async fn examine(options: Options) -> Report {
                     format!("handshake with {host} done, its certificate is trusted"),
                 );
             }
-            if answer.json && answer.status < 500 {
+            // The API refuses a request without credentials, in JSON; whether its 401 body is
+            // always JSON is not documented, so a 401 counts whatever its body.
+            if (answer.json && answer.status < 500) || answer.status == 401 {
                 list.pass(
                     CheckId::Api,
                     T_API,
                     format!(
-                        "an unauthenticated request got the API's answer (HTTP {}, JSON)",
-                        answer.status
+                        "an unauthenticated request got the API's answer (HTTP {}{})",
+                        answer.status,
+                        if answer.json { ", JSON" } else { "" }
                     ),
                 );
             } else if answer.json {

@@ -343,6 +343,52 @@ fn an_unreachable_proxy_is_named() {
     assert!(!out.stdout.contains("host resolves"), "{}", out.stdout);
 }
 
+/// A loopback server that answers every request with a sign-in page, as a captive portal or
+/// a web site at the wrong URL does; returns its `http://` URL.
+fn portal() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let body = "<html><head><title>Sign in</title></head></html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn a_server_that_is_not_the_api_is_named() {
+    let mut cmd = bare_cmd();
+    cmd.env("ACRONIS_BASE_URL", portal())
+        .env("ACRONIS_TOKEN", "token-value-1234")
+        .arg("doctor");
+    let out = outcome(cmd);
+    assert_eq!(out.code, 2);
+    let failed = line(&out, "API answers");
+    for words in [
+        "✘ ",
+        "HTTP 200",
+        "text/html",
+        "Sign in",
+        "not the Acronis API",
+        "ACRONIS_BASE_URL",
+    ] {
+        assert!(failed.contains(words), "{words} not in: {failed}");
+    }
+    assert!(!out.stdout.contains("credentials"), "{}", out.stdout);
+}
+
 #[test]
 fn a_url_without_a_scheme_says_to_add_one() {
     let world = World::quick();
