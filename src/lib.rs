@@ -10,6 +10,7 @@ pub mod checks;
 pub mod ci;
 pub mod content;
 pub mod discover;
+pub mod doctor;
 pub mod download;
 pub mod duration;
 pub mod job;

@@ -1,10 +1,46 @@
 use std::time::Duration;
 
+/// Where the data-center URL comes from and how to find the right one: the end of every message
+/// about a base URL that cannot be right. The API client's page in the management console shows
+/// it, next to the client ID and secret (vendor docs, "Authenticating to the platform").
+pub const BASE_URL_HINT: &str = "check ACRONIS_BASE_URL (or --base-url, or api.base_url in the job file): it must be the data-center URL shown with the API client in the management console (Settings → API clients), e.g. https://eu2-cloud.acronis.com";
+
+/// A data-center URL that cannot be used, said with how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseUrlError {
+    #[error(
+        "invalid base URL `{url}`: it has no scheme; write https://{url} (http:// only for a loopback sandbox); {BASE_URL_HINT}"
+    )]
+    NoScheme { url: String },
+    #[error("invalid base URL `{url}`: {reason}; {BASE_URL_HINT}")]
+    Unparsable { url: String, reason: String },
+    #[error(
+        "invalid base URL `{url}`: it must not contain credentials; use ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET"
+    )]
+    Credentials { url: String },
+    #[error(
+        "invalid base URL `{url}`: plain http:// is only allowed for loopback addresses; use https://"
+    )]
+    PlainHttp { url: String },
+    #[error(
+        "invalid base URL `{url}`: the scheme {scheme}:// is not supported; use an https:// URL such as https://eu2-cloud.acronis.com"
+    )]
+    Scheme { url: String, scheme: String },
+    #[error("invalid base URL `{url}`: it must not have a query or fragment; {BASE_URL_HINT}")]
+    QueryOrFragment { url: String },
+    #[error(
+        "invalid base URL `{url}`: the path `{path}` does not belong there (a page of the console, not the API?): give the data-center URL alone, or with /api/2; {BASE_URL_HINT}"
+    )]
+    Path { url: String, path: String },
+}
+
 /// A failed API call, described in one line a user can act on.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    BaseUrl(#[from] BaseUrlError),
     #[error(
         "authentication refused (HTTP {status}): {reason}; check ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (or ACRONIS_TOKEN) and that the API client is enabled"
     )]
@@ -32,12 +68,45 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// The API's host name does not resolve: a wrong data-center URL, most likely. Only said
+    /// while the client has never reached the host (later it is a passing resolver failure).
+    #[error("{method} {path}: the host {host} does not resolve ({message}); {BASE_URL_HINT}")]
+    HostNotFound {
+        method: &'static str,
+        path: String,
+        host: String,
+        message: String,
+    },
+    /// An https:// URL whose server answered without TLS, e.g. a plain-HTTP port.
+    #[error(
+        "{method} {path}: the server at {origin} does not speak TLS, it answers like a plain-HTTP server ({message}); {}; {BASE_URL_HINT}",
+        not_tls_fix(origin)
+    )]
+    NotTls {
+        method: &'static str,
+        path: String,
+        /// `https://host:port`.
+        origin: String,
+        message: String,
+    },
     #[error("{method} {path}: unexpected response: {detail}")]
     InvalidResponse {
         method: &'static str,
         path: String,
         detail: String,
     },
+}
+
+/// What to do about an `https://` origin that answers in plain HTTP: on loopback it is a
+/// plain-HTTP server such as the sandbox; elsewhere the URL names the wrong port.
+fn not_tls_fix(origin: &str) -> String {
+    let loopback = url::Url::parse(origin).is_ok_and(|url| super::is_loopback(&url));
+    match origin.strip_prefix("https://") {
+        Some(rest) if loopback => {
+            format!("for a plain-HTTP server on loopback (the sandbox) write http://{rest}")
+        }
+        _ => "use the data center's https:// address without a port".to_owned(),
+    }
 }
 
 impl ApiError {

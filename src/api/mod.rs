@@ -17,11 +17,12 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 pub use error::{
-    ApiError, UsageHistory, describe_error_body, describe_error_body_scrubbed, one_line,
+    ApiError, BASE_URL_HINT, BaseUrlError, UsageHistory, describe_error_body,
+    describe_error_body_scrubbed, one_line,
 };
 pub use types::{
-    ChildrenPage, CreateReport, CreatedReport, PeriodDates, ReportParameters, StoredItem,
-    TenantInfo,
+    ChildrenPage, ClientInfo, CreateReport, CreatedReport, PeriodDates, ReportParameters,
+    StoredItem, TenantInfo,
 };
 
 use crate::retry::{Backoff, parse_retry_after};
@@ -101,46 +102,95 @@ pub struct Client {
     odd_lifetime_said: std::sync::atomic::AtomicBool,
     /// Told each new credential value (a fetched token), e.g. to mask it in a CI log.
     on_new_secret: Option<SecretHook>,
+    /// Whether the server has answered (with any status) at least once.
+    reached: std::sync::atomic::AtomicBool,
+}
+
+/// What the server answered to [`Client::probe`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// Whether the body is JSON, as every answer of the API is.
+    pub json: bool,
+    /// The body in one line, as an error reason ("Unauthorized (code 401)", "an HTML page").
+    pub described: String,
+}
+
+/// [`Client::probe`] got no answer; `connecting` says whether it failed before the HTTP
+/// exchange began (name resolution, TCP, the TLS handshake).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ProbeFailure {
+    pub error: ApiError,
+    pub connecting: bool,
 }
 
 /// Called with each new credential value a client starts to use.
 pub type SecretHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Checks a data-center URL and turns it into the API base (`…/api/2/`). Only `https://` is
-/// accepted, except for loopback addresses (the sandbox and tests).
+/// accepted, except for loopback addresses (the sandbox and tests); the path may only be `/api/2`
+/// (a console page's path, copied from the browser, is not the API).
 pub fn api_base(text: &str) -> Result<Url, ApiError> {
-    let bad =
-        |why: &str| ApiError::Config(format!("invalid base URL `{}`: {why}", one_line(text, 120)));
-    let mut url = Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    Ok(check_base(text)?)
+}
+
+fn check_base(text: &str) -> Result<Url, BaseUrlError> {
+    let trimmed = text.trim();
+    let shown = one_line(trimmed, 120);
+    // `eu2-cloud.acronis.com` is a relative URL to the parser, and `host:443` one whose scheme
+    // is the host: neither says what was meant.
+    if !trimmed.contains("://") {
+        return Err(if trimmed.is_empty() {
+            BaseUrlError::Unparsable {
+                url: shown,
+                reason: "it is empty".to_owned(),
+            }
+        } else {
+            BaseUrlError::NoScheme { url: shown }
+        });
+    }
+    let mut url = Url::parse(trimmed).map_err(|e| BaseUrlError::Unparsable {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "it must not contain credentials; use ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET",
-        ));
+        // Said without them: the password is a secret.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        return Err(BaseUrlError::Credentials {
+            url: one_line(url.as_str(), 120),
+        });
     }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => {
-            return Err(bad(
-                "plain http:// is only allowed for loopback addresses; use https://",
-            ));
+        "http" => return Err(BaseUrlError::PlainHttp { url: shown }),
+        scheme => {
+            return Err(BaseUrlError::Scheme {
+                scheme: one_line(scheme, 20),
+                url: shown,
+            });
         }
-        _ => {
-            return Err(bad(
-                "use an https:// URL such as https://eu2-cloud.acronis.com",
-            ));
-        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(BaseUrlError::Unparsable {
+            url: shown,
+            reason: "it has no host".to_owned(),
+        });
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("it must not have a query or fragment"));
+        return Err(BaseUrlError::QueryOrFragment { url: shown });
     }
     let path = url.path().trim_end_matches('/').to_owned();
-    let path = if path.ends_with("/api/2") {
-        path
-    } else {
-        format!("{path}/api/2")
-    };
-    url.set_path(&format!("{path}/"));
+    if !path.is_empty() && path != "/api/2" {
+        return Err(BaseUrlError::Path {
+            url: shown,
+            path: one_line(url.path(), 60),
+        });
+    }
+    url.set_path("/api/2/");
     Ok(url)
 }
 
@@ -239,6 +289,7 @@ impl Client {
             scrubber,
             odd_lifetime_said: std::sync::atomic::AtomicBool::new(false),
             on_new_secret: None,
+            reached: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -319,6 +370,29 @@ impl Client {
                 path: s(path),
                 detail: s(detail),
             },
+            ApiError::HostNotFound {
+                method,
+                path,
+                host,
+                message,
+            } => ApiError::HostNotFound {
+                method,
+                path: s(path),
+                host,
+                message: s(message),
+            },
+            ApiError::NotTls {
+                method,
+                path,
+                origin,
+                message,
+            } => ApiError::NotTls {
+                method,
+                path: s(path),
+                origin,
+                message: s(message),
+            },
+            ApiError::BaseUrl(error) => ApiError::BaseUrl(error),
         }
     }
 
@@ -455,6 +529,116 @@ impl Client {
         Ok(ChildrenPage { tenants, next })
     }
 
+    /// The API client's own record (`GET /clients/{client_id}`): above all the tenant it
+    /// belongs to, which is where its view of the tenant tree starts.
+    pub async fn client_info(&self, client_id: &str) -> Result<ClientInfo, ApiError> {
+        let path = format!("clients/{}", segment(client_id));
+        let response = self
+            .send(Method::GET, &path, Replay::Safe, None, |r| r)
+            .await?;
+        let value = self.json_body(Method::GET, &path, response).await?;
+        let tenant_id = value
+            .get("tenant_id")
+            .and_then(|t| t.as_str())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid(Method::GET, &path, "the client has no `tenant_id`"))?;
+        check_id_length(Method::GET, &path, "the client's tenant", tenant_id)?;
+        Ok(ClientInfo {
+            tenant_id: tenant_id.to_owned(),
+            enabled: value.get("enabled").and_then(serde_json::Value::as_bool),
+        })
+    }
+
+    /// One tenant (`GET /tenants/{id}`); 403 or 404 when this client cannot see it.
+    pub async fn tenant(&self, tenant_id: &str) -> Result<TenantInfo, ApiError> {
+        let path = format!("tenants/{}", segment(tenant_id));
+        let response = self
+            .send(Method::GET, &path, Replay::Safe, None, |r| r)
+            .await?;
+        let value = self.json_body(Method::GET, &path, response).await?;
+        let tenant = serde_json::from_value::<TenantInfo>(value.clone())
+            .ok()
+            .filter(|t| !t.id.trim().is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    Method::GET,
+                    &path,
+                    &format!(
+                        "the tenant has no usable `id`: {}",
+                        one_line(&value.to_string(), 80)
+                    ),
+                )
+            })?;
+        check_id_length(Method::GET, &path, "the tenant's", &tenant.id)?;
+        Ok(tenant)
+    }
+
+    /// Whether the server accepts this client's credentials, with one cheap authenticated read
+    /// that needs no id: `GET /reports/{nil UUID}`. Only 401 means refused (the documented
+    /// answer to an invalid or expired token or a disabled client); the 404 (or 403) a report
+    /// that does not exist gets means the credentials passed.
+    pub async fn check_credentials(&self) -> Result<(), ApiError> {
+        let path = "reports/00000000-0000-0000-0000-000000000000";
+        match self
+            .send(Method::GET, path, Replay::Safe, None, |r| r)
+            .await
+        {
+            Ok(_)
+            | Err(ApiError::Status {
+                status: 400 | 403 | 404,
+                ..
+            }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// One request without credentials (`GET /reports/{nil UUID}`), to learn whether the
+    /// server is reachable and is the API at all, apart from whether it accepts the credentials:
+    /// the API answers such a request with an error in JSON (401), a web page or a portal does
+    /// not. No retries: a preflight says what is wrong now.
+    pub async fn probe(&self) -> Result<ProbeAnswer, ProbeFailure> {
+        let path = "reports/00000000-0000-0000-0000-000000000000";
+        let url = self.base.join(path).map_err(|e| ProbeFailure {
+            error: ApiError::Config(format!("cannot build the URL for {path}: {e}")),
+            connecting: false,
+        })?;
+        let result = self
+            .http
+            .get(url)
+            .timeout(self.options.request_timeout)
+            .send()
+            .await;
+        self.note_contact(&result);
+        let response = result.map_err(|e| ProbeFailure {
+            error: self.scrubbed(self.transport_error("GET", path, &e)),
+            connecting: e.is_connect(),
+        })?;
+        let status = response.status().as_u16();
+        let content_type = content_type(response.headers());
+        let body = match read_capped(response, 64 * 1024).await {
+            Ok(Capped::Whole(body) | Capped::Cut(body)) => body,
+            Err(message) => {
+                return Err(ProbeFailure {
+                    error: self.scrubbed(ApiError::Transport {
+                        method: "GET",
+                        path: path.to_owned(),
+                        message,
+                    }),
+                    connecting: false,
+                });
+            }
+        };
+        Ok(ProbeAnswer {
+            status,
+            json: serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+            described: describe_error_body_scrubbed(content_type.as_deref(), &body, &|t| {
+                self.scrubber.scrub(t)
+            }),
+            content_type,
+        })
+    }
+
     /// A GET whose answer is `{"items": [...], ...}`: the whole body and its items.
     async fn get_items(
         &self,
@@ -524,7 +708,9 @@ impl Client {
             } else {
                 request.timeout(self.options.request_timeout)
             };
-            let error = match request.send().await {
+            let result = request.send().await;
+            self.note_contact(&result);
+            let error = match result {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                     let error = status_error(method_name, path, response, &self.scrubber).await;
@@ -547,7 +733,7 @@ impl Client {
                 }
                 Ok(response) => status_error(method_name, path, response, &self.scrubber).await,
                 Err(e) => {
-                    let error = transport_error(method_name, path, &e);
+                    let error = self.transport_error(method_name, path, &e);
                     if replay == Replay::OnlyIfUnprocessed && !e.is_connect() {
                         return Err(error);
                     }
@@ -627,6 +813,7 @@ impl Client {
                 .timeout(self.options.request_timeout)
                 .send()
                 .await;
+            self.note_contact(&result);
             let error = match result {
                 Ok(response) if response.status().is_success() => break response,
                 Ok(response)
@@ -641,7 +828,7 @@ impl Client {
                     return Err(ApiError::AuthRefused { status, reason });
                 }
                 Ok(response) => status_error("POST", path, response, &self.scrubber).await,
-                Err(e) => transport_error("POST", path, &e),
+                Err(e) => self.transport_error("POST", path, &e),
             };
             if !error.is_transient() || attempt >= self.options.max_attempts {
                 return Err(error);
@@ -877,6 +1064,77 @@ async fn status_error(
     }
 }
 
+impl Client {
+    /// Remembers that the server answered at all: from then on a resolver or TLS failure is a
+    /// passing network problem, not a wrong URL.
+    fn note_contact(&self, result: &Result<Response, reqwest::Error>) {
+        if result.is_ok() {
+            self.reached
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A transport error, told apart by cause. Until the server has answered once, a host that
+    /// does not resolve and a server that does not speak TLS mean a wrong URL: said with what
+    /// to fix, and not retried.
+    fn transport_error(
+        &self,
+        method: &'static str,
+        path: &str,
+        error: &reqwest::Error,
+    ) -> ApiError {
+        let first_contact = !self.reached.load(std::sync::atomic::Ordering::Relaxed);
+        if first_contact && error.is_connect() {
+            if error.is_dns() {
+                return ApiError::HostNotFound {
+                    method,
+                    path: path.to_owned(),
+                    host: self.base.host_str().unwrap_or_default().to_owned(),
+                    message: root_cause(error),
+                };
+            }
+            if speaks_no_tls(error) {
+                return ApiError::NotTls {
+                    method,
+                    path: path.to_owned(),
+                    origin: self.base.origin().ascii_serialization(),
+                    message: root_cause(error),
+                };
+            }
+        }
+        transport_error(method, path, error)
+    }
+}
+
+/// The innermost cause of an error, in one line ("failed to lookup address information: …").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    one_line(&cause.to_string(), 200)
+}
+
+/// Whether the TLS handshake failed on a message that is not TLS at all: what a client reads
+/// when the port speaks plain HTTP ("received corrupt message of type InvalidContentType").
+fn speaks_no_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if matches!(
+            e.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidMessage(_))
+        ) || e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| speaks_no_tls(inner))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 fn transport_error(method: &'static str, path: &str, error: &reqwest::Error) -> ApiError {
     let (path, message) = (path.to_owned(), error_chain(error));
     if error.is_redirect() {
@@ -967,8 +1225,46 @@ mod tests {
             .to_string();
         assert!(err.contains("loopback"), "{err}");
         assert!(api_base("ftp://x").is_err());
-        assert!(api_base("https://user:pw@x.com").is_err());
+        let err = api_base("https://user:pw@x.com").unwrap_err().to_string();
+        assert!(err.contains("credentials") && !err.contains("pw"), "{err}");
         assert!(api_base("eu2-cloud.acronis.com").is_err());
+    }
+
+    /// "relative URL without a base" said nothing of what to fix.
+    #[test]
+    fn base_url_mistakes_say_what_to_fix() {
+        let err = |text: &str| api_base(text).unwrap_err().to_string();
+        for text in [
+            "eu2-cloud.acronis.com",
+            "eu2-cloud.acronis.com:443",
+            "localhost:8787",
+        ] {
+            let e = err(text);
+            assert!(
+                e.contains("has no scheme") && e.contains(&format!("https://{text}")),
+                "{e}"
+            );
+            assert!(
+                e.contains("ACRONIS_BASE_URL") && e.contains("API client"),
+                "{e}"
+            );
+        }
+        let e = err("https://eu2-cloud.acronis.com/mc/");
+        assert!(
+            e.contains("the path `/mc/`") && e.contains("ACRONIS_BASE_URL"),
+            "{e}"
+        );
+        assert!(err("https://").contains("ACRONIS_BASE_URL"));
+        assert!(err("  ").contains("empty"));
+        assert!(err("https://eu2-cloud.acronis.com/?x=1").contains("query"));
+        // The API's own path, with or without a slash, stays welcome.
+        for ok in [
+            "https://h.example/api/2",
+            "https://h.example/api/2/",
+            "https://h.example/",
+        ] {
+            assert_eq!(api_base(ok).unwrap().as_str(), "https://h.example/api/2/");
+        }
     }
 
     /// The same API spelled differently discarded the resume journal.
@@ -1110,6 +1406,76 @@ mod scrub_tests {
         assert!(error.contains("[redacted]"), "{error}");
         assert!(!error.contains(&token[..8]), "{error}");
         sandbox.shutdown().await;
+    }
+}
+
+/// Wrong URLs that only the network reveals fail at once, saying what to fix: no retries for
+/// 18 s on a host that does not resolve, or 26 s on a port that speaks plain HTTP.
+#[cfg(test)]
+mod network_mistake_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn client(base: &str) -> Client {
+        Client::new(
+            api_base(base).unwrap(),
+            Credentials::Client {
+                id: "id".into(),
+                secret: Secret::new("secret-value-1234"),
+            },
+            ClientOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_host_that_does_not_resolve_fails_fast_with_a_hint() {
+        let started = Instant::now();
+        let error = client("https://something.invalid")
+            .authenticate()
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(error, ApiError::HostNotFound { .. }), "{error:?}");
+        assert!(!error.is_transient());
+        let text = error.to_string();
+        assert!(
+            text.contains("something.invalid does not resolve")
+                && text.contains("ACRONIS_BASE_URL"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_against_a_plain_http_port_fails_fast_with_a_hint() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, axum::Router::new()).await.unwrap();
+        });
+        let started = Instant::now();
+        let error = client(&format!("https://{addr}"))
+            .authenticate()
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(error, ApiError::NotTls { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("does not speak TLS")
+                && text.contains(&format!("write http://{addr}"))
+                && text.contains("ACRONIS_BASE_URL"),
+            "{text}"
+        );
     }
 }
 

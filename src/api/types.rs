@@ -68,7 +68,8 @@ pub struct StoredItem {
     pub created_at: Option<String>,
 }
 
-/// A tenant as `GET /tenants/{id}/children?include_details=true` describes it.
+/// A tenant as `GET /tenants/{id}` and `GET /tenants/{id}/children?include_details=true`
+/// describe it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct TenantInfo {
     #[serde(deserialize_with = "required_string")]
@@ -83,6 +84,14 @@ pub struct TenantInfo {
     /// `production` or `trial`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub pricing_mode: Option<String>,
+}
+
+/// What `GET /clients/{client_id}` tells of an API client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The tenant the API client belongs to: it sees this tenant and the ones below it.
+    pub tenant_id: String,
+    pub enabled: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

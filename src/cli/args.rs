@@ -71,6 +71,22 @@ pub enum Command {
     Validate(JobArgs),
     /// Print every report request that `run` would send (as JSON with --json).
     Plan(PlanArgs),
+    /// Check the set-up before a run: URL, network, TLS, credentials, tenants. Creates nothing.
+    ///
+    /// Prints a checklist, one line per check, ✔ or ✘ with what to do: ACRONIS_BASE_URL (or
+    /// --base-url, or the job file's api.base_url) is a well-formed data-center URL, its host
+    /// resolves, takes a TCP connection and completes TLS with a trusted certificate, and the
+    /// server answers like the API; the credentials (ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET,
+    /// or ACRONIS_TOKEN) are accepted; the API client's own tenant and, with a job file, every
+    /// tenant it lists and every children_of root are visible. Each network step gives up after
+    /// a few seconds, without retries. With --create-test-report, one small usage_current report
+    /// (csv_v2_0, with SKUs) is created for the job's first tenant (else the API client's own),
+    /// waited for, downloaded into a temporary folder, its SKU column checked, and deleted.
+    ///
+    /// Exit 0 when every check passes, 2 otherwise.
+    ///
+    /// Example: acronis-reports doctor billing.yml --create-test-report
+    Doctor(DoctorArgs),
     /// Check an output folder's files against its SHA256SUMS and manifest.json files.
     ///
     /// In a trail: the root SHA256SUMS (every period's SHA256SUMS, the root manifest.json and
@@ -233,6 +249,24 @@ pub struct MergeArgs {
     /// Folder for the merged output; must not exist yet, or be empty.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A job file (YAML): also check that it reads and that its tenants are visible.
+    pub job: Option<PathBuf>,
+    /// Data-center URL, e.g. https://eu2-cloud.acronis.com. Overrides ACRONIS_BASE_URL and the
+    /// job file's api.base_url.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Print the checklist as JSON: {"ok": bool, "checks": [{"check", "status" (pass, fail or
+    /// skipped), "title", "detail", "hint", "tenant_id"}]}.
+    #[arg(long)]
+    pub json: bool,
+    /// Also create one small report, download it into a temporary folder, check its SKU column
+    /// and delete it: proves report creation and SKU access end to end.
+    #[arg(long)]
+    pub create_test_report: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,8 +18,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::args::{
-    CompareArgs, CompareFormat, ConnectionArgs, JobArgs, MergeArgs, PlanArgs, RunArgs, SandboxArgs,
-    SchemaArgs, VerifyArgs,
+    CompareArgs, CompareFormat, ConnectionArgs, DoctorArgs, JobArgs, MergeArgs, PlanArgs, RunArgs,
+    SandboxArgs, SchemaArgs, VerifyArgs,
 };
 use super::signals::Interruption;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
@@ -247,6 +247,36 @@ pub fn compare(args: CompareArgs) -> Outcome {
     };
     printed.map_err(|e| Fatal::failed(format!("cannot print the comparison: {e}")))?;
     Ok(EXIT_OK)
+}
+
+/// `doctor`: the checklist on standard output (text or JSON), a count on standard error; exit 0
+/// when every check passed, 2 otherwise.
+pub fn doctor(args: DoctorArgs) -> Outcome {
+    use acronis_reports::doctor;
+    let mut options = doctor::Options::new(doctor::Environment::from_process());
+    options.job = args.job;
+    options.base_url = args.base_url;
+    options.create_test_report = args.create_test_report;
+    // Masks go to standard output, which --json keeps for the document alone.
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") && !args.json {
+        options.on_new_secret = Some(Arc::new(|secret: &str| {
+            acronis_reports::ci::github::print_masks(&[secret.to_owned()]);
+        }));
+    }
+    let report = runtime(0)?.block_on(doctor::examine(options));
+    if args.json {
+        print!("{}", doctor::render_json(&report));
+    } else {
+        print!("{}", doctor::render_text(&report));
+        if super::progress::human_stderr() {
+            eprintln!("doctor: {}", doctor::summary(&report));
+        }
+    }
+    Ok(if report.ok {
+        EXIT_OK
+    } else {
+        super::EXIT_NOTHING_ATTEMPTED
+    })
 }
 
 fn load_scenario(path: Option<&Path>) -> Result<Scenario, Fatal> {

@@ -5,7 +5,7 @@
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "ACRONIS_CLIENT_ID, ACRONIS_CLIENT_SECRET",
-        "an API client's credentials (run, plan with children_of)",
+        "an API client's credentials (run, doctor, plan with children_of)",
     ),
     (
         "ACRONIS_TOKEN",
@@ -47,7 +47,7 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
     ),
     (
         "2",
-        "nothing was attempted: bad arguments, an invalid job file, missing or refused credentials",
+        "nothing was attempted: bad arguments, an invalid job file, missing or refused credentials; for doctor, a check failed",
     ),
 ];
 
@@ -68,6 +68,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     (
         "acronis-reports run examples/monthly.yml --sandbox",
         "try a job against the built-in sandbox, without credentials",
+    ),
+    (
+        "acronis-reports doctor job.yml",
+        "check URL, network, TLS, credentials and the job's tenants before a run; creates nothing",
     ),
     (
         "acronis-reports validate job.yml",

@@ -68,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => commands::run(args),
         Command::Validate(args) => commands::validate(args),
         Command::Plan(args) => commands::plan(args),
+        Command::Doctor(args) => commands::doctor(args),
         Command::Verify(args) => commands::verify(args),
         Command::Compare(args) => commands::compare(args),
         Command::Sandbox(args) => commands::sandbox(args),

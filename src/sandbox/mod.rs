@@ -1,6 +1,7 @@
 //! Built-in simulator of the Acronis Account Management API v2 report endpoints.
 //!
-//! It serves `/api/2/idp/token` and `/api/2/reports...` on loopback so the tool
+//! It serves `/api/2/idp/token`, `/api/2/reports...`, `/api/2/clients/{id}` and
+//! `/api/2/tenants/...` on loopback so the tool
 //! can be tried without credentials and so end-to-end tests can run the real
 //! binary against it with injected faults (see [`Scenario`]). Behaviour follows
 //! the vendor docs, the vendor's generated client (stored statuses `in_progress`, `saved`,
@@ -47,6 +48,12 @@ pub struct Stats {
     pub stored_list_requests: u64,
     pub download_requests: u64,
     pub delete_requests: u64,
+    /// `GET /clients/{id}` requests.
+    #[serde(default)]
+    pub client_requests: u64,
+    /// `GET /tenants/{id}` requests.
+    #[serde(default)]
+    pub tenant_requests: u64,
     pub faults_injected: u64,
     /// TCP connections accepted.
     pub connections: u64,

@@ -329,7 +329,9 @@ pub struct TenantBehaviour {
     /// Overrides `Scenario::generation_delay` for this tenant.
     #[serde(deserialize_with = "de_opt_duration")]
     pub generation_delay: Option<Duration>,
-    /// `POST /reports` for this tenant answers 404 "Tenant not found".
+    /// A tenant the API client cannot see (outside its tenant's subtree, or in another data
+    /// center): `POST /reports`, `GET /tenants/{id}` and `GET /tenants/{id}/children` answer
+    /// 404 "Tenant not found".
     pub unknown: bool,
     /// The `content:` knobs for this tenant's reports, written next to the keys above
     /// (`{no_skus: true, sku_column: SKU}`); each overrides the scenario-wide one.
@@ -346,7 +348,11 @@ pub enum Endpoint {
     StoredList,
     Download,
     Delete,
-    /// Any of the five operations above (not unknown routes, not `/_sandbox`).
+    /// `GET /clients/{id}`.
+    Client,
+    /// `GET /tenants/{id}` (not the children listing).
+    Tenant,
+    /// Any of the operations above (not other routes, not `/_sandbox`).
     Any,
 }
 

@@ -258,6 +258,8 @@ impl Shared {
             Endpoint::StoredList => stats.stored_list_requests += 1,
             Endpoint::Download => stats.download_requests += 1,
             Endpoint::Delete => stats.delete_requests += 1,
+            Endpoint::Client => stats.client_requests += 1,
+            Endpoint::Tenant => stats.tenant_requests += 1,
             Endpoint::Any => {}
         }
         drop(inner);
@@ -309,6 +311,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/2/reports/{id}/stored", get(stored_list))
         .route("/api/2/reports/{id}/stored/{stored_id}", get(download))
         .route("/api/2/clients/{client_id}", get(client_info))
+        .route("/api/2/tenants/{id}", get(tenant_info))
         .route("/api/2/tenants/{id}/children", get(tenant_children))
         .route("/_sandbox/stats", get(stats))
         .fallback(not_found)
@@ -326,6 +329,8 @@ fn classify(method: &Method, path: &str) -> Option<Endpoint> {
         (&Method::GET, ["reports", _, "stored"]) => Endpoint::StoredList,
         (&Method::GET, ["reports", _, "stored", _]) => Endpoint::Download,
         (&Method::DELETE, ["reports", _]) => Endpoint::Delete,
+        (&Method::GET, ["clients", _]) => Endpoint::Client,
+        (&Method::GET, ["tenants", _]) => Endpoint::Tenant,
         _ => return None,
     })
 }
@@ -1154,6 +1159,55 @@ async fn client_info(
     .into_response())
 }
 
+fn tenant_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, json!(1005), "Tenant not found")
+}
+
+/// `GET /tenants/{id}`: one tenant as the API client sees it. Every tenant exists (reports can
+/// be created for any UUID) except those marked `unknown`, which this client cannot see: the
+/// client's own tenant, the tenants of `tenant_tree`, the parents named there (partners) and
+/// any other UUID (a customer under the client's tenant).
+async fn tenant_info(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers)?;
+    let sc = &shared.scenario;
+    let id = id.to_ascii_lowercase();
+    if !super::scenario::is_canonical_uuid(&id) || sc.tenant(&id).is_some_and(|t| t.unknown) {
+        return Err(tenant_not_found());
+    }
+    let own = super::client_tenant_id(&sc.client_id);
+    let tree = &sc.tenant_tree;
+    let body = if id == own {
+        json!({
+            "id": own, "name": "Sandbox Partner", "kind": "partner", "parent_id": null,
+            "enabled": true, "pricing_mode": "production", "has_children": true, "version": 1,
+        })
+    } else if let Some(t) = tree.iter().find(|t| t.id.eq_ignore_ascii_case(&id)) {
+        json!({
+            "id": t.id, "name": t.name, "kind": t.kind, "parent_id": t.parent_id,
+            "enabled": t.enabled, "pricing_mode": t.pricing_mode,
+            "has_children": tree.iter().any(|c| c.parent_id.eq_ignore_ascii_case(&t.id)),
+            "version": 1,
+        })
+    } else if tree.iter().any(|t| t.parent_id.eq_ignore_ascii_case(&id)) {
+        json!({
+            "id": id, "name": format!("Partner {}", &id[..8]), "kind": "partner",
+            "parent_id": own, "enabled": true, "pricing_mode": "production",
+            "has_children": true, "version": 1,
+        })
+    } else {
+        json!({
+            "id": id, "name": format!("Customer {}", &id[..8]), "kind": "customer",
+            "parent_id": own, "enabled": true, "pricing_mode": "production",
+            "has_children": false, "version": 1,
+        })
+    };
+    Ok(axum::Json(body).into_response())
+}
+
 /// `GET /tenants/{id}/children`: child UUIDs, or whole tenant objects with
 /// `include_details=true`, paged with an opaque `after` cursor as the platform's
 /// generic paging does.
@@ -1168,12 +1222,9 @@ async fn tenant_children(
     let known = tree
         .iter()
         .any(|t| t.id.eq_ignore_ascii_case(&parent) || t.parent_id.eq_ignore_ascii_case(&parent));
-    if !known {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            json!(1005),
-            "Tenant not found",
-        ));
+    let invisible = shared.scenario.tenant(&parent).is_some_and(|t| t.unknown);
+    if !known || invisible {
+        return Err(tenant_not_found());
     }
     let params = parse_form(query.unwrap_or_default().as_bytes());
     let details = params.get("include_details").is_some_and(|v| v == "true");

@@ -792,6 +792,70 @@ async fn stats_endpoint_and_unknown_routes() {
     sb.shutdown().await;
 }
 
+/// `GET /tenants/{id}`: the client's own tenant, tree tenants, their parents and any other UUID
+/// are visible; an `unknown` tenant is not (nor its children); each call is counted.
+#[tokio::test]
+async fn single_tenants_are_visible_unless_unknown() {
+    const HIDDEN: &str = "0b5e2a3c-1f0e-4c52-9d53-2a1c7b0e9a11";
+    let mut scenario = fast();
+    scenario.tenants.insert(
+        HIDDEN.to_owned(),
+        TenantBehaviour {
+            unknown: true,
+            ..TenantBehaviour::default()
+        },
+    );
+    let sb = Sandbox::start(scenario, 0).await.unwrap();
+    let http = client();
+    let tok = token(&sb, &http).await;
+    let get = |path: String| {
+        let request = http
+            .get(format!("{}/api/2/{path}", sb.base_url()))
+            .bearer_auth(&tok);
+        async move {
+            let resp = request.send().await.unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let own = client_tenant_id(sb.client_id());
+    let (status, v) = get(format!("tenants/{own}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (v["id"].as_str(), v["kind"].as_str()),
+        (Some(own.as_str()), Some("partner"))
+    );
+    let (_, v) = get(format!("tenants/{}", scenario::DEFAULT_PARTNER)).await;
+    assert_eq!(v["kind"], "partner");
+    let (_, v) = get("tenants/3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a002".into()).await;
+    assert_eq!(v["name"], "Alpenblick GmbH");
+    let (_, v) = get(format!("tenants/{}", TENANT.to_ascii_uppercase())).await;
+    assert_eq!(
+        (v["id"].as_str(), v["kind"].as_str()),
+        (Some(TENANT), Some("customer"))
+    );
+    for path in [
+        format!("tenants/{HIDDEN}"),
+        format!("tenants/{HIDDEN}/children"),
+        "tenants/not-a-uuid".to_owned(),
+    ] {
+        let (status, v) = get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(v["error"]["message"], "Tenant not found");
+    }
+    let resp = http
+        .get(format!("{}/api/2/tenants/{TENANT}", sb.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let (_, _) = get(format!("clients/{}", sb.client_id())).await;
+    let stats = sb.stats();
+    // Refused and unknown ones count too (not the children listing).
+    assert_eq!((stats.tenant_requests, stats.client_requests), (7, 1));
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn bind_error_names_the_port() {
     let first = Sandbox::start(fast(), 0).await.unwrap();

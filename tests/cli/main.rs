@@ -4,6 +4,7 @@ mod support;
 
 mod bad_input;
 mod discovery;
+mod doctor;
 mod faults;
 mod happy_path;
 mod hostile;
