@@ -777,10 +777,14 @@ fn the_action_runs_a_clean_job_with_a_prebuilt_binary() {
     assert_eq!(outputs["exit-code"], "0");
     assert_eq!(outputs["artifact-name"], "acronis-reports-selftest-4242-2");
     let workspace = world.path("workspace");
+    // The root lists the period's seal and the root records; the period its four report
+    // files, billing.csv, manifest.json and summary.md.
     let sums = read(&workspace.join(&outputs["checksums"]));
-    // Four report files and billing.csv.
-    assert_eq!(sums.lines().count(), 5, "{sums}");
-    assert!(sums.ends_with("  billing.csv\n"), "{sums}");
+    let names: Vec<&str> = sums.lines().map(|l| &l[66..]).collect();
+    assert_eq!(names, ["2026-10/SHA256SUMS", "manifest.json", "summary.md"], "{sums}");
+    let period = read(&workspace.join("billing reports/2026-10/SHA256SUMS"));
+    assert_eq!(period.lines().count(), 7, "{period}");
+    assert!(period.contains("  billing.csv\n"), "{period}");
     assert!(run.summary.len() < 1024 * 1024);
     assert!(
         run.summary.contains("**2 of 2 reports ok**"),
