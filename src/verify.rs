@@ -205,7 +205,19 @@ fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, Verif
             Err(VerifyError::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
-        let found = verify_folder(&folder, &period_listed, Layout::Period)?;
+        let mut found = verify_folder(&folder, &period_listed, Layout::Period)?;
+        let record = read(&folder.join(MANIFEST))?;
+        let named = serde_json::from_slice::<Value>(&record).ok().and_then(|v| {
+            v.get("period_folder")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        if named.as_deref() != Some(period.as_str()) {
+            found.manifest_mismatches.push(format!(
+                "manifest.json is the record of period folder {}, not of this one",
+                named.as_deref().map_or("(none)".to_owned(), shown)
+            ));
+        }
         report.absorb(found, period);
         report.periods += 1;
     }

@@ -781,7 +781,11 @@ fn the_action_runs_a_clean_job_with_a_prebuilt_binary() {
     // files, billing.csv, manifest.json and summary.md.
     let sums = read(&workspace.join(&outputs["checksums"]));
     let names: Vec<&str> = sums.lines().map(|l| &l[66..]).collect();
-    assert_eq!(names, ["2026-10/SHA256SUMS", "manifest.json", "summary.md"], "{sums}");
+    assert_eq!(
+        names,
+        ["2026-10/SHA256SUMS", "manifest.json", "summary.md"],
+        "{sums}"
+    );
     let period = read(&workspace.join("billing reports/2026-10/SHA256SUMS"));
     assert_eq!(period.lines().count(), 7, "{period}");
     assert!(period.contains("  billing.csv\n"), "{period}");

@@ -106,6 +106,17 @@ const COLUMNS: [&str; 7] = [
 /// Reads `DIR/<label>/billing.csv`. A tenant that two reports cover (a partner's report and its
 /// customer's own) counts once, from the first report that has it, as in the summary.
 pub fn read_usage(dir: &Path, label: &str) -> Result<PeriodUsage, CompareError> {
+    let no_period = || CompareError::NoPeriod {
+        dir: dir.to_owned(),
+        label: label.to_owned(),
+        available: periods_of(dir),
+    };
+    // Only a period folder of the trail itself: not a path elsewhere, not a link out of it.
+    if Period::from_label(label).is_none()
+        || fs::symlink_metadata(dir.join(label)).is_ok_and(|m| !m.is_dir())
+    {
+        return Err(no_period());
+    }
     let path = dir.join(label).join(BILLING_CSV);
     let file = crate::paths::open_regular(&path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
@@ -198,6 +209,9 @@ pub fn periods_of(dir: &Path) -> Vec<String> {
         .filter_map(|entry| {
             let name = entry.file_name().to_str()?.to_owned();
             let period = Period::from_label(&name)?;
+            if !entry.file_type().ok()?.is_dir() {
+                return None;
+            }
             let billing = fs::symlink_metadata(entry.path().join(BILLING_CSV)).ok()?;
             billing.is_file().then_some((period, name))
         })

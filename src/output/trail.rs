@@ -115,6 +115,51 @@ pub fn clear_scratch(dir: &Path) {
     }
 }
 
+/// Checks that a period's record is the one its seals vouch for: the root `SHA256SUMS` line of
+/// the period's `SHA256SUMS`, and that file's line of `manifest.json`. A record changed since
+/// would otherwise be carried forward and sealed anew.
+fn check_sealed(
+    dir: &Path,
+    label: &str,
+    sealed: &BTreeMap<String, String>,
+) -> Result<(), TrailError> {
+    let altered = |path: PathBuf, what: &str| TrailError::Record {
+        path,
+        reason: format!(
+            "{what}; the period's earlier delivery was changed after it was sealed (`acronis-reports verify --period {label}` shows what)"
+        ),
+    };
+    let sums_path = dir.join(label).join(SHA256SUMS);
+    let hash = |path: &Path| {
+        crate::verify::hash_file(path)
+            .map(|(sha256, _)| sha256)
+            .map_err(|e| altered(path.to_owned(), &format!("it cannot be read ({e})")))
+    };
+    let sums_hash = hash(&sums_path)?;
+    match sealed.get(&format!("{label}/{SHA256SUMS}")) {
+        Some(expected) if *expected == sums_hash => {}
+        Some(_) => return Err(altered(sums_path, "it does not match the root SHA256SUMS")),
+        None => return Err(altered(sums_path, "the root SHA256SUMS does not list it")),
+    }
+    let text = crate::paths::read_regular(&sums_path, MAX_RECORD_BYTES)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_default();
+    let listed = checksums::parse(&text)
+        .map_err(|e| altered(sums_path.clone(), &e.to_string()))?
+        .into_iter()
+        .find(|entry| entry.path == MANIFEST)
+        .map(|entry| entry.sha256);
+    let manifest_path = dir.join(label).join(MANIFEST);
+    if listed.as_deref() != Some(hash(&manifest_path)?.as_str()) {
+        return Err(altered(
+            manifest_path,
+            "it does not match the period's SHA256SUMS",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a record (`manifest.json`), or `None` when there is none.
 fn read_record(path: &Path) -> Result<Option<RunResult>, TrailError> {
     let bytes = match crate::paths::read_regular(path, MAX_RECORD_BYTES) {
@@ -141,9 +186,10 @@ impl Trail {
     /// before it starts, since writing the period would lose what it describes.
     pub fn open(dir: &Path, labels: BTreeSet<String>) -> Result<Self, TrailError> {
         let root = read_record(&dir.join(MANIFEST))?;
+        let is_trail = root.as_ref().is_some_and(|r| r.trail.is_some());
         let legacy = match root {
             Some(record) if record.trail.is_none() && record.period_folder.is_none() => {
-                Some(Legacy::of(record).map_err(|source| TrailError::Io {
+                Some(Legacy::of(dir, record).map_err(|source| TrailError::Io {
                     path: dir.join(MANIFEST),
                     source,
                 })?)
@@ -158,7 +204,8 @@ impl Trail {
                     path: sums.clone(),
                     reason: "it is not UTF-8 text".to_owned(),
                 })?),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                // A trail without its root seal would be sealed anew over whatever is there.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !is_trail => None,
                 Err(e) => {
                     return Err(TrailError::Record {
                         path: sums,
@@ -191,6 +238,9 @@ impl Trail {
                         path,
                         reason: format!("it is not the record of the period {label}"),
                     });
+                }
+                if legacy.is_none() {
+                    check_sealed(dir, &label, &sealed)?;
                 }
                 earlier.insert(label, record);
             }
@@ -293,10 +343,26 @@ impl Trail {
 }
 
 impl Legacy {
-    fn of(record: RunResult) -> io::Result<Self> {
+    fn of(dir: &Path, record: RunResult) -> io::Result<Self> {
+        // The old root SHA256SUMS is the seal; the old manifest was never listed in it, so a
+        // file's checksum is taken from the seal where it has one.
+        let sealed: BTreeMap<String, String> =
+            crate::paths::read_regular(&dir.join(SHA256SUMS), MAX_RECORD_BYTES)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| checksums::parse(&text).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|entry| (entry.path, entry.sha256))
+                .collect();
         let mut periods: BTreeMap<String, Vec<ReportResult>> = BTreeMap::new();
         for report in record.reports.iter() {
-            let report = report?;
+            let mut report = report?;
+            for file in &mut report.files {
+                if let Some(sha256) = sealed.get(&file.path) {
+                    file.sha256.clone_from(sha256);
+                }
+            }
             let label = report.period.label();
             let prefix = format!("{label}/");
             let who = format!("{} {}", report.tenant_name, report.period);
@@ -337,19 +403,12 @@ impl Legacy {
 
     /// Moves the single-run root records out of the way of the trail's, keeping them.
     fn move_aside(&self, dir: &Path) -> io::Result<()> {
-        let target = dir.join(STATE_DIR).join(LEGACY);
-        fs::create_dir_all(&target)?;
         for name in [SHA256SUMS, MANIFEST, SUMMARY, BILLING_CSV] {
-            match fs::rename(dir.join(name), target.join(name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot move {name} to {}: {e}", target.display()),
-                    ));
-                }
-            }
+            move_aside(
+                dir,
+                &dir.join(name),
+                &format!("{STATE_DIR}/{LEGACY}/{name}"),
+            )?;
         }
         Ok(())
     }
@@ -439,7 +498,6 @@ impl PeriodRun<'_> {
         let prefix = format!("{label}/");
         // Never through a symbolic link: the delivery is written inside the folder or not at all.
         let period_dir = ensure_dir_inside(self.dir, label)?;
-        let state = self.dir.join(STATE_DIR);
         let earlier_reports = match &self.earlier {
             Some(record) => record.reports.to_vec()?,
             None => Vec::new(),
@@ -538,8 +596,9 @@ impl PeriodRun<'_> {
             for file in &earlier_reports[i].files {
                 if !kept_paths.contains(&file.path) {
                     move_aside(
+                        self.dir,
                         &period_dir.join(&file.path),
-                        &state.join(SUPERSEDED).join(label).join(&file.path),
+                        &format!("{STATE_DIR}/{SUPERSEDED}/{label}/{}", file.path),
                     )?;
                 }
             }
@@ -562,6 +621,20 @@ impl PeriodRun<'_> {
             .filter(|e| e.report.status == Status::Ok)
             .count();
 
+        if changed {
+            for entry in entries.iter().filter(|e| e.position.is_none()) {
+                for file in &entry.report.files {
+                    let path = period_dir.join(&file.path);
+                    let found = crate::verify::hash_file(&path).map(|(sha256, _)| sha256);
+                    if found.as_deref().ok() != Some(file.sha256.as_str()) {
+                        return Err(io::Error::other(format!(
+                            "{} is no longer what the delivery of {label} recorded, so the period was not rewritten over it: restore it, or fetch the period again with --fresh",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+        }
         let (outcome, changes, billing) = if changed {
             let record = RunResult {
                 manifest_version: run.manifest_version,
@@ -636,6 +709,13 @@ fn move_in(dir: &Path, label: &str, relative: &str) -> io::Result<()> {
             if let Some(parent) = Path::new(label).join(relative).parent() {
                 ensure_dir_inside(dir, &parent.to_string_lossy())?;
             }
+            // The earlier bytes step aside rather than vanish: a run killed before the new
+            // record is written leaves them recoverable.
+            move_aside(
+                dir,
+                &target,
+                &format!("{STATE_DIR}/{SUPERSEDED}/{label}/{relative}"),
+            )?;
             fs::rename(&staged, &target).map_err(|e| {
                 io::Error::new(
                     e.kind(),
@@ -661,9 +741,9 @@ fn reject(dir: &Path, label: &str, relative: &str, listed: &BTreeSet<&str>) -> i
     let aside = format!("{STATE_DIR}/{REJECTED}/{rooted}");
     let staged = staged_path(dir, &rooted);
     if fs::symlink_metadata(&staged).is_ok() {
-        move_aside(&staged, &dir.join(&aside))?;
+        move_aside(dir, &staged, &aside)?;
     } else if !listed.contains(relative) {
-        move_aside(&dir.join(&rooted), &dir.join(&aside))?;
+        move_aside(dir, &dir.join(&rooted), &aside)?;
     } else {
         // The file at that path is the earlier delivery's: the attempt's never got there.
         return Ok(rooted);
@@ -671,14 +751,15 @@ fn reject(dir: &Path, label: &str, relative: &str, listed: &BTreeSet<&str>) -> i
     Ok(aside)
 }
 
-fn move_aside(from: &Path, to: &Path) -> io::Result<()> {
+/// Moves `from` to `aside` (relative to the output folder, inside its state folder), creating
+/// the folders on the way but never through a symbolic link.
+fn move_aside(dir: &Path, from: &Path, aside: &str) -> io::Result<()> {
     if fs::symlink_metadata(from).is_err() {
         return Ok(());
     }
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    fs::rename(from, to).map_err(|e| {
+    let (folder, name) = aside.rsplit_once('/').unwrap_or(("", aside));
+    let to = ensure_dir_inside(dir, folder)?.join(name);
+    fs::rename(from, &to).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot move {} to {}: {e}", from.display(), to.display()),

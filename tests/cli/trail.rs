@@ -319,3 +319,62 @@ fn compare_prints_the_changes_between_two_periods() {
     assert!(stderr.contains("no period 2026-09"), "{stderr}");
     assert!(stderr.contains("2026-10, 2026-11"), "{stderr}");
 }
+
+/// A trail changed after it was sealed is never sealed anew: the run refuses (a record or a
+/// seal changed) or leaves the period as it is (a report file changed), and `verify` still
+/// names the change.
+#[test]
+fn a_tampered_trail_is_not_sealed_again() {
+    let world = World::quick();
+    let both = world.job(&job_text(&[(ACME, "acme"), (GLOBEX, "globex")], ""));
+    let out = world.out();
+    run_as_of(&world, &both, &out, OCTOBER).success();
+    let acme_only = world.job(&job_text(&[(ACME, "acme")], ""));
+    let clean = snapshot(&out);
+
+    // A report file forged, and its line in the period's record with it.
+    let forged = out.join("2026-10/globex/usage_summary.csv_v2_0.csv");
+    std::fs::write(&forged, "forged\n").unwrap();
+    let record = out.join("2026-10/manifest.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let real = &clean["2026-10/globex/usage_summary.csv_v2_0.csv"];
+    let text = text.replace(&sha256_hex(real), &sha256_hex(b"forged\n"));
+    std::fs::write(&record, text).unwrap();
+    let refused = run_as_of(&world, &acme_only, &out, OCTOBER).code(2);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("changed after it was sealed"), "{stderr}");
+    world.cmd().arg("verify").arg(&out).assert().code(1);
+
+    // The report file alone: the period is not rewritten over it.
+    std::fs::write(&record, &clean["2026-10/manifest.json"]).unwrap();
+    let failed = world
+        .cmd()
+        .arg("run")
+        .arg(&acme_only)
+        .arg("--out")
+        .arg(&out)
+        .args(["--as-of", OCTOBER, "--fresh"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("is no longer what the delivery"),
+        "{stderr}"
+    );
+    let verify = world.cmd().arg("verify").arg(&out).assert().code(1);
+    let stdout = String::from_utf8_lossy(&verify.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("changed: 2026-10/globex/usage_summary.csv_v2_0.csv"),
+        "{stdout}"
+    );
+
+    // No root seal in a trail: refused rather than sealed anew over whatever is there.
+    std::fs::write(&forged, real).unwrap();
+    std::fs::remove_file(out.join("SHA256SUMS")).unwrap();
+    run_as_of(&world, &acme_only, &out, OCTOBER).code(2);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
