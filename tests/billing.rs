@@ -1,8 +1,13 @@
 //! `billing.csv` and `summary.md` end to end against the sandbox, which serves the vendor's
 //! layouts: snapshots of both, exact invoice lines recomputed here from the downloaded files by
 //! the vendor's rule, every layout variant the sandbox can play, unknown layouts and HTML pages
-//! failing their report, the derived file's place in `SHA256SUMS`, the manifest and `verify`,
-//! merged shards, and the size limit of the summary.
+//! failing their report, the derived file's place in its period's `SHA256SUMS`, the period's
+//! manifest and `verify`, merged shards, and the size limit of the summary.
+//!
+//! The output folder is a trail: the job's one period is delivered in `out/2026-10/` (report
+//! files, `billing.csv`, `manifest.json` and `summary.md`, paths relative to that folder, and a
+//! `SHA256SUMS` of them all); the root holds the run's `manifest.json` (paths relative to the
+//! output folder), its `summary.md`, and a `SHA256SUMS` sealing the period's.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +29,8 @@ const ACME: &str = "ede9f834-70b3-476c-83d9-736f9f8c7dae";
 const GLOBEX: &str = "0b5e2a3c-1f0e-4c52-9d53-2a1c7b0e9a11";
 const INITECH: &str = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
 const AS_OF: &str = "2026-11-27";
+/// The period the job's `previous_month` resolves to, and its folder in the trail.
+const PERIOD: &str = "2026-10";
 
 /// acme in both formats, globex in csv_v2_0 only, initech in json_v2_0 only without zero rows.
 const JOB: &str = "\
@@ -101,13 +108,29 @@ fn sha256_file(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).expect("read file")))
 }
 
+/// The period's delivery folder in the output folder `out`.
+fn period_dir(out: &Path) -> PathBuf {
+    out.join(PERIOD)
+}
+
+/// The run's record at the root of `out` (file paths relative to `out`).
 fn manifest(out: &Path) -> Value {
     serde_json::from_str(&read(&out.join("manifest.json"))).expect("valid JSON")
 }
 
-/// The rows of `billing.csv` as header name → cell.
+/// The period's delivery record, `out/2026-10/manifest.json` (file paths relative to the
+/// period folder, `derived_files`, and the warnings of billing.csv).
+fn delivery(out: &Path) -> Value {
+    let value: Value =
+        serde_json::from_str(&read(&period_dir(out).join("manifest.json"))).expect("valid JSON");
+    assert_eq!(value["period_folder"], PERIOD, "{}", out.display());
+    value
+}
+
+/// The rows of the period's `billing.csv` as header name → cell.
 fn billing_rows(out: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(out.join("billing.csv")).expect("billing.csv");
+    let mut reader =
+        csv::Reader::from_path(period_dir(out).join("billing.csv")).expect("billing.csv");
     let headers = reader.headers().unwrap().clone();
     reader
         .records()
@@ -142,11 +165,11 @@ fn without_run_line(summary: &str) -> String {
 fn snapshots_of_billing_csv_and_summary() {
     let scratch = Scratch::new(SCENARIO);
     scratch.run("out", &[]).success();
-    let out = scratch.path("out");
-    insta::assert_snapshot!("billing_csv", read(&out.join("billing.csv")));
+    let period = period_dir(&scratch.path("out"));
+    insta::assert_snapshot!("billing_csv", read(&period.join("billing.csv")));
     insta::assert_snapshot!(
         "summary_md",
-        without_run_line(&read(&out.join("summary.md")))
+        without_run_line(&read(&period.join("summary.md")))
     );
 }
 
@@ -155,33 +178,51 @@ fn billing_csv_is_checksummed_recorded_and_verified() {
     let scratch = Scratch::new(SCENARIO);
     scratch.run("out", &[]).success();
     let out = scratch.path("out");
-    let sha256 = sha256_file(&out.join("billing.csv"));
-    let sums = read(&out.join("SHA256SUMS"));
+    let period = period_dir(&out);
+    let sha256 = sha256_file(&period.join("billing.csv"));
+    let sums = read(&period.join("SHA256SUMS"));
     assert!(
         sums.lines().any(|l| l == format!("{sha256}  billing.csv")),
         "{sums}"
     );
-    // Four report files and billing.csv.
-    assert_eq!(sums.lines().count(), 5, "{sums}");
-    let manifest = manifest(&out);
+    // Four report files, billing.csv, and the period's manifest.json and summary.md.
+    assert_eq!(sums.lines().count(), 7, "{sums}");
+    for record in ["manifest.json", "summary.md"] {
+        let line = format!("{}  {record}", sha256_file(&period.join(record)));
+        assert!(sums.lines().any(|l| l == line), "{record}: {sums}");
+    }
+    // The root seals the period's SHA256SUMS; billing.csv is the period's only.
+    let root = read(&out.join("SHA256SUMS"));
+    let seal = format!(
+        "{}  {PERIOD}/SHA256SUMS",
+        sha256_file(&period.join("SHA256SUMS"))
+    );
+    assert!(root.lines().any(|l| l == seal), "{root}");
+    assert!(!root.contains("billing.csv"), "{root}");
+    assert!(!out.join("billing.csv").exists());
     assert_eq!(
-        manifest["derived_files"],
+        delivery(&out)["derived_files"],
         serde_json::json!([{
             "path": "billing.csv",
-            "bytes": std::fs::metadata(out.join("billing.csv")).unwrap().len(),
+            "bytes": std::fs::metadata(period.join("billing.csv")).unwrap().len(),
             "sha256": sha256,
             "source": billing::SOURCE,
         }])
     );
+    assert_eq!(manifest(&out).get("derived_files"), None);
+    // The root's three lines and the period's seven.
     scratch
         .cmd()
         .args(["verify", "out"])
         .assert()
         .success()
-        .stdout(predicates::str::contains("verified 5 files: all match"));
+        .stdout(predicates::str::contains(
+            "verified 10 files in 1 period: all match",
+        ));
 
-    // A changed row is caught like a changed report file.
-    let path = out.join("billing.csv");
+    // A changed row is caught like a changed report file, by the whole trail's check and by
+    // the period's.
+    let path = period.join("billing.csv");
     let text = read(&path).replacen(",acme,", ",acme-renamed,", 1);
     std::fs::write(&path, text).unwrap();
     scratch
@@ -189,7 +230,13 @@ fn billing_csv_is_checksummed_recorded_and_verified() {
         .args(["verify", "out"])
         .assert()
         .code(1)
-        .stdout(predicates::str::contains("changed: billing.csv"));
+        .stdout(predicates::str::contains("changed: 2026-10/billing.csv"));
+    scratch
+        .cmd()
+        .args(["verify", "out", "--period", PERIOD])
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("changed: 2026-10/billing.csv"));
 }
 
 #[test]
@@ -197,9 +244,9 @@ fn originals_stay_byte_exact_and_billing_csv_is_reproducible() {
     let scratch = Scratch::new(SCENARIO);
     scratch.run("first", &[]).success();
     scratch.run("second", &[]).success();
-    let files = |out: &str| -> Vec<(String, String)> {
-        let dir = scratch.path(out);
-        manifest(&dir)["reports"]
+    // The files as a record lists them, relative to `dir`.
+    let listed = |record: &Value, dir: &Path, out: &str| -> Vec<(String, String)> {
+        record["reports"]
             .as_array()
             .unwrap()
             .iter()
@@ -208,10 +255,21 @@ fn originals_stay_byte_exact_and_billing_csv_is_reproducible() {
                 let path = f["path"].as_str().unwrap().to_owned();
                 let sha256 = f["sha256"].as_str().unwrap().to_owned();
                 // On disk exactly as recorded: deriving billing.csv changed nothing.
-                assert_eq!(sha256_file(&dir.join(&path)), sha256, "{out}/{path}");
+                assert_eq!(sha256_file(&dir.join(&path)), sha256, "{out}: {path}");
                 (path, sha256)
             })
             .collect()
+    };
+    let files = |out: &str| -> Vec<(String, String)> {
+        let dir = scratch.path(out);
+        let delivered = listed(&delivery(&dir), &period_dir(&dir), out);
+        // The run's record names the same files from the output folder.
+        let rooted: Vec<(String, String)> = delivered
+            .iter()
+            .map(|(path, sha256)| (format!("{PERIOD}/{path}"), sha256.clone()))
+            .collect();
+        assert_eq!(listed(&manifest(&dir), &dir, out), rooted, "{out}");
+        delivered
     };
     let first = files("first");
     assert_eq!(first.len(), 4);
@@ -221,8 +279,8 @@ fn originals_stay_byte_exact_and_billing_csv_is_reproducible() {
         "the sandbox sent the same bytes twice"
     );
     assert_eq!(
-        read(&scratch.path("first/billing.csv")),
-        read(&scratch.path("second/billing.csv"))
+        read(&period_dir(&scratch.path("first")).join("billing.csv")),
+        read(&period_dir(&scratch.path("second")).join("billing.csv"))
     );
 }
 
@@ -237,7 +295,7 @@ fn expected_lines(out: &Path) -> BTreeMap<(String, String, String, String), Stri
         "p_dre_compute_points",
     ];
     let mut sums: BTreeMap<(String, String, String, String), i128> = BTreeMap::new();
-    for report in manifest(out)["reports"].as_array().unwrap() {
+    for report in delivery(out)["reports"].as_array().unwrap() {
         if report["status"] != "ok" {
             continue;
         }
@@ -249,7 +307,8 @@ fn expected_lines(out: &Path) -> BTreeMap<(String, String, String, String), Stri
         else {
             continue;
         };
-        let mut reader = csv::Reader::from_path(out.join(file["path"].as_str().unwrap())).unwrap();
+        let path = period_dir(out).join(file["path"].as_str().unwrap());
+        let mut reader = csv::Reader::from_path(path).unwrap();
         let header = reader.headers().unwrap().clone();
         let column = |name: &str| header.iter().position(|h| h == name);
         for record in reader.records() {
@@ -353,30 +412,38 @@ fn billing_csv_has_exactly_the_vendors_billable_value_per_tenant_and_item() {
     assert!(rows.iter().any(|r| r["tenant_kind"] == "customer"
         && r["usage.absolute.trial"] != "0"
         && !r["usage.absolute.trial"].is_empty()));
-    // The manifest's DR compute points are the sum of the report's DR lines.
-    for report in manifest(&out)["reports"].as_array().unwrap() {
-        let id = report["tenant_id"].as_str().unwrap();
-        assert_eq!(
-            format!("{:.2}", report["dr_compute_points"].as_f64().unwrap_or(0.0)),
-            format!("{:.2}", dr_per_report.get(id).copied().unwrap_or(0.0)),
-            "{id}"
-        );
+    // The manifests' DR compute points (the delivery's and the run's) are the sum of the
+    // report's DR lines.
+    for record in [delivery(&out), manifest(&out)] {
+        for report in record["reports"].as_array().unwrap() {
+            let id = report["tenant_id"].as_str().unwrap();
+            assert_eq!(
+                format!("{:.2}", report["dr_compute_points"].as_f64().unwrap_or(0.0)),
+                format!("{:.2}", dr_per_report.get(id).copied().unwrap_or(0.0)),
+                "{id}"
+            );
+        }
     }
-    // Lines come in plan order, each report from its csv_v2_0 file where it has one.
+    // Lines come in plan order, each report from its csv_v2_0 file where it has one (named
+    // from the period folder, where billing.csv is).
     let mut sources: Vec<&str> = rows.iter().map(|r| r["source"].as_str()).collect();
     sources.dedup();
     assert_eq!(
         sources,
         [
-            "2026-10/acme/usage_summary.csv_v2_0.csv",
-            "2026-10/globex/usage_summary.csv_v2_0.csv",
-            "2026-10/initech/usage_summary.json_v2_0.json",
+            "acme/usage_summary.csv_v2_0.csv",
+            "globex/usage_summary.csv_v2_0.csv",
+            "initech/usage_summary.json_v2_0.json",
         ]
     );
+    for source in sources {
+        assert!(period_dir(&out).join(source).is_file(), "{source}");
+    }
     // acme's two formats agree: no warning anywhere.
-    let manifest = manifest(&out);
-    for report in manifest["reports"].as_array().unwrap() {
-        assert_eq!(report["warnings"], Value::Null, "{report}");
+    for record in [delivery(&out), manifest(&out)] {
+        for report in record["reports"].as_array().unwrap() {
+            assert_eq!(report["warnings"], Value::Null, "{report}");
+        }
     }
 }
 
@@ -409,8 +476,10 @@ fn every_layout_variant_is_read_exactly() {
             .filter(|(key, _)| key.0 != INITECH)
             .collect();
         assert_eq!(written, expected_lines(&out), "{variant}");
-        for report in manifest(&out)["reports"].as_array().unwrap() {
-            assert_eq!(report["warnings"], Value::Null, "{variant}: {report}");
+        for record in [delivery(&out), manifest(&out)] {
+            for report in record["reports"].as_array().unwrap() {
+                assert_eq!(report["warnings"], Value::Null, "{variant}: {report}");
+            }
         }
         if variant.contains("infra_rows") {
             assert!(written.keys().any(|k| k.3 == "azure"), "{variant}");
@@ -461,6 +530,19 @@ fn an_unknown_layout_or_an_html_page_fails_that_report_and_keeps_the_file() {
     let file = &globex["files"][0];
     assert_eq!(file["content_check"]["status"], "failed");
     assert!(out.join(file["path"].as_str().unwrap()).is_file());
+    // The period's delivery records the same failure, its file named from the period folder.
+    let delivered = delivery(&out);
+    let delivered = &delivered["reports"][1];
+    assert_eq!(delivered["status"], "failed");
+    assert_eq!(delivered["error"], globex["error"]);
+    let file = &delivered["files"][0];
+    assert_eq!(file["path"], "globex/usage_summary.csv_v2_0.csv");
+    assert_eq!(file["content_check"]["status"], "failed");
+    assert!(
+        period_dir(&out)
+            .join(file["path"].as_str().unwrap())
+            .is_file()
+    );
     // An HTML page labelled text/html fails its download: nothing is saved for it.
     let initech = &reports[2];
     assert_eq!(initech["status"], "failed");
@@ -469,16 +551,23 @@ fn an_unknown_layout_or_an_html_page_fails_that_report_and_keeps_the_file() {
         error.contains("answered with text/html") && error.contains("it begins \"<"),
         "{initech}"
     );
-    // Only the ok report is billed; the failed files are still checksummed.
+    // Only the ok report is billed; the failed files are still checksummed, in the period's
+    // SHA256SUMS.
     let rows = billing_rows(&out);
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| r["report_tenant_id"] == ACME));
-    let sums = read(&out.join("SHA256SUMS"));
+    let sums = read(&period_dir(&out).join("SHA256SUMS"));
     assert!(
-        sums.contains("2026-10/globex/usage_summary.csv_v2_0.csv"),
+        sums.lines()
+            .any(|l| l.ends_with("  globex/usage_summary.csv_v2_0.csv")),
         "{sums}"
     );
-    assert!(!sums.contains("2026-10/initech/"), "{sums}");
+    assert!(!sums.contains("initech/"), "{sums}");
+    assert!(
+        !period_dir(&out)
+            .join("initech/usage_summary.json_v2_0.json")
+            .exists()
+    );
     scratch.cmd().args(["verify", "out"]).assert().success();
 }
 
@@ -505,24 +594,29 @@ fn formats_that_disagree_are_reported() {
     let scratch = Scratch::new(&format!("{SCENARIO}pad_bytes: 1\n"));
     scratch.run("out", &[]).success();
     let out = scratch.path("out");
-    let manifest = manifest(&out);
-    let warnings = |i: usize| manifest["reports"][i]["warnings"].clone();
-    let acme = warnings(0);
-    assert_eq!(acme.as_array().map(Vec::len), Some(1), "{acme}");
-    let warning = acme[0].as_str().unwrap();
-    assert_eq!(
-        warning,
-        "the csv_v2_0 and json_v2_0 files disagree (22 line(s) in 2026-10/acme/usage_summary.csv_v2_0.csv, 21 in 2026-10/acme/usage_summary.json_v2_0.json): pw_padding only in 2026-10/acme/usage_summary.csv_v2_0.csv; billing.csv follows 2026-10/acme/usage_summary.csv_v2_0.csv"
-    );
-    // Only acme has both formats.
-    assert_eq!(warnings(1), Value::Null);
-    assert_eq!(warnings(2), Value::Null);
-    let summary = read(&out.join("summary.md"));
-    assert!(summary.contains("· 1 warning ·"), "{summary}");
-    assert!(
-        summary.contains("*what to do:* both files are kept"),
-        "{summary}"
-    );
+    // The delivery's record and the run's carry the warning, which names the files as
+    // billing.csv does: from the period folder.
+    for record in [delivery(&out), manifest(&out)] {
+        let warnings = |i: usize| record["reports"][i]["warnings"].clone();
+        let acme = warnings(0);
+        assert_eq!(acme.as_array().map(Vec::len), Some(1), "{acme}");
+        let warning = acme[0].as_str().unwrap();
+        assert_eq!(
+            warning,
+            "the csv_v2_0 and json_v2_0 files disagree (22 line(s) in acme/usage_summary.csv_v2_0.csv, 21 in acme/usage_summary.json_v2_0.json): pw_padding only in acme/usage_summary.csv_v2_0.csv; billing.csv follows acme/usage_summary.csv_v2_0.csv"
+        );
+        // Only acme has both formats.
+        assert_eq!(warnings(1), Value::Null);
+        assert_eq!(warnings(2), Value::Null);
+    }
+    for summary in [period_dir(&out).join("summary.md"), out.join("summary.md")] {
+        let summary = read(&summary);
+        assert!(summary.contains("· 1 warning ·"), "{summary}");
+        assert!(
+            summary.contains("*what to do:* both files are kept"),
+            "{summary}"
+        );
+    }
     scratch.cmd().args(["verify", "out"]).assert().success();
 }
 
@@ -546,16 +640,15 @@ fn the_job_files_billing_rule_reaches_billing_csv_and_the_manifest() {
         };
         assert_eq!(row["billable_measure"], expected, "{row:?}");
     }
-    assert_eq!(
-        manifest(&out)["billing_rule"],
-        serde_json::json!({"scope": "total", "measure": "absolute", "delta_items": [
-            "compute_points", "pw_compute_points", "dre_compute_points", "p_dre_compute_points"
-        ]})
-    );
+    let rule = serde_json::json!({"scope": "total", "measure": "absolute", "delta_items": [
+        "compute_points", "pw_compute_points", "dre_compute_points", "p_dre_compute_points"
+    ]});
+    assert_eq!(delivery(&out)["billing_rule"], rule);
+    assert_eq!(manifest(&out)["billing_rule"], rule);
     assert!(
-        read(&out.join("summary.md"))
+        read(&period_dir(&out).join("summary.md"))
             .contains("billed on scope total, measure absolute (`billing` in the job file)."),
-        "the summary names the rule"
+        "the period's summary names the rule"
     );
 }
 
@@ -574,18 +667,39 @@ fn merged_shards_write_the_unsharded_billing_csv() {
         .args(["merge", "shard-2", "shard-1", "--out", "merged"])
         .assert()
         .success();
+    let (full, merged) = (scratch.path("full"), scratch.path("merged"));
     assert_eq!(
-        read(&scratch.path("full/billing.csv")),
-        read(&scratch.path("merged/billing.csv"))
+        read(&period_dir(&full).join("billing.csv")),
+        read(&period_dir(&merged).join("billing.csv"))
     );
-    assert_eq!(
-        read(&scratch.path("full/SHA256SUMS")),
-        read(&scratch.path("merged/SHA256SUMS"))
-    );
-    assert_eq!(
-        without_run_line(&read(&scratch.path("full/summary.md"))),
-        without_run_line(&read(&scratch.path("merged/summary.md")))
-    );
+    assert!(!merged.join("billing.csv").exists());
+    // The period holds the same files with the same bytes: its SHA256SUMS but for the lines of
+    // manifest.json and summary.md, which carry the run's times (the root SHA256SUMS seals
+    // those too, so it differs as well).
+    let files = |out: &Path| -> Vec<String> {
+        read(&period_dir(out).join("SHA256SUMS"))
+            .lines()
+            .filter(|l| !l.ends_with("  manifest.json") && !l.ends_with("  summary.md"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(files(&full).len(), 5, "four report files and billing.csv");
+    assert_eq!(files(&full), files(&merged));
+    // The delivery records the same reports and the same billing.csv.
+    for key in ["reports", "derived_files", "billing_rule", "period_folder"] {
+        assert_eq!(delivery(&full)[key], delivery(&merged)[key], "{key}");
+    }
+    for summary in [
+        PathBuf::from(PERIOD).join("summary.md"),
+        "summary.md".into(),
+    ] {
+        assert_eq!(
+            without_run_line(&read(&full.join(&summary))),
+            without_run_line(&read(&merged.join(&summary))),
+            "{}",
+            summary.display()
+        );
+    }
     scratch.cmd().args(["verify", "merged"]).assert().success();
 }
 

@@ -245,7 +245,7 @@ fn the_man_page_has_the_sections_a_reader_looks_for_and_names_no_missing_page() 
         "{page}"
     );
     for command in [
-        "run", "validate", "plan", "verify", "sandbox", "schema", "merge",
+        "run", "validate", "plan", "verify", "compare", "sandbox", "schema", "merge",
     ] {
         assert!(
             page.contains(&format!("\\fBacronis\\-reports {command}\\fR")),

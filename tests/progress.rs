@@ -516,6 +516,7 @@ fn completions_name_every_subcommand() {
         "validate",
         "plan",
         "verify",
+        "compare",
         "sandbox",
         "schema",
         "merge",

@@ -31,12 +31,22 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     // The logging options are global (they may follow the subcommand), so every subcommand's
-    // help lists them: one line each here, the details once in the top-level help.
+    // help lists them: one line each here, the details once in the top-level help. Their
+    // display order is fixed after every subcommand's own options (and before -h and -V, at
+    // clap's 999): left to clap, it would follow the count of subcommands, which numbers
+    // these from the same counter, and mix them into a subcommand's options.
     /// More detail in the log (repeat for even more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = clap::ArgAction::Count,
+        conflicts_with = "quiet",
+        display_order = 900
+    )]
     pub verbose: u8,
     /// Only warnings and errors in the log, and no progress display.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 901)]
     pub quiet: bool,
     /// The log on standard error: text for people, or json (one object per line; see
     /// `acronis-reports --help`).
@@ -45,7 +55,8 @@ pub struct Cli {
         global = true,
         value_enum,
         value_name = "FORMAT",
-        default_value_t = LogFormat::Text
+        default_value_t = LogFormat::Text,
+        display_order = 902
     )]
     pub log_format: LogFormat,
 }

@@ -59,7 +59,7 @@ pub const FILES: &[(&str, &str)] = &[
     ),
     (
         "billing-reports/",
-        "the output folder (output.dir or --out): PERIOD/TENANT/KIND.FORMAT files, billing.csv, SHA256SUMS, manifest.json, summary.md",
+        "the output folder (output.dir or --out), one folder per period: PERIOD/ holds the TENANT/KIND.FORMAT files, billing.csv, manifest.json, summary.md and their SHA256SUMS; the top holds the run's manifest.json and summary.md and a SHA256SUMS over those and every PERIOD/SHA256SUMS",
     ),
 ];
 
