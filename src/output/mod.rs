@@ -466,7 +466,18 @@ mod tests {
             "tenant.id,tenant.kind,name,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial\nc,customer,pw_base_storage,1073741824,1073741824,0,0,0,0,1073741824,1073741824,0\n",
         )
         .unwrap();
-        let written = write_outputs(&out, manifest::tests::contract_run()).unwrap();
+        // The record's checksum is the file's: a re-run checks the sealed delivery.
+        let mut run = manifest::tests::contract_run();
+        let (file_sha256, file_bytes) = crate::verify::hash_file(&report).unwrap();
+        run.reports
+            .update(0, |r| {
+                r.files[0].sha256.clone_from(&file_sha256);
+                r.files[0].bytes = file_bytes;
+            })
+            .unwrap();
+        let expected_reports =
+            crate::results::ReportLog::of(run.reports.to_vec().unwrap()).unwrap();
+        let written = write_outputs(&out, run).unwrap();
         let period = out.join("2026-10");
         let billing = fs::read(period.join(BILLING)).unwrap();
         let sha256 = hex::encode(Sha256::digest(&billing));
@@ -487,7 +498,7 @@ mod tests {
             "acme/usage_summary.csv_v2_0.csv"
         );
         // The root record is the run's, paths from the root, with what it did to the trail.
-        assert_eq!(written.reports, manifest::tests::contract_run().reports);
+        assert_eq!(written.reports, expected_reports);
         assert_eq!(
             written.trail.as_ref().unwrap().periods,
             [crate::results::PeriodEntry {
@@ -509,9 +520,8 @@ mod tests {
             let (sha256, _) = crate::verify::hash_file(&period.join(name)).unwrap();
             assert!(sums.contains(&format!("{sha256}  {name}\n")), "{sums}");
         }
-        // The report file's line is its record's (the contract's placeholder here).
         assert!(
-            sums.contains("<hex>  acme/usage_summary.csv_v2_0.csv\n"),
+            sums.contains(&format!("{file_sha256}  acme/usage_summary.csv_v2_0.csv\n")),
             "{sums}"
         );
         assert_eq!(sums.lines().count(), 4, "{sums}");
