@@ -15,7 +15,6 @@
 //! `finished_at` the latest's). The merged folder is verified before `merge` reports success.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -589,16 +588,7 @@ fn short(sha256: &str) -> &str {
 
 /// `a, b and c`, with at most 20 items named.
 fn list(items: &[String]) -> String {
-    let shown = &items[..items.len().min(20)];
-    let mut text = match shown {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    };
-    if items.len() > shown.len() {
-        let _ = write!(text, " (and {} more)", items.len() - shown.len());
-    }
-    text
+    output::and_list(items, 20)
 }
 
 #[cfg(test)]

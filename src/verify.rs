@@ -316,7 +316,14 @@ fn check_listed(
 
 /// `SHA256SUMS` as normalised relative path → lowercase hex.
 fn read_checksums(path: &Path) -> Result<BTreeMap<String, String>, VerifyError> {
-    let bytes = read(path)?;
+    parse_checksums(path, read(path)?)
+}
+
+/// The bytes of the `SHA256SUMS` at `path`, read as [`read_checksums`] reads them.
+pub(crate) fn parse_checksums(
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<BTreeMap<String, String>, VerifyError> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         VerifyError::Checksums {

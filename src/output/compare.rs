@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::billing::BILLING_CSV;
 use crate::content::Amount;
-use crate::output::summary::{SECTION_MAX_BYTES, amount as human_amount};
+use crate::output::summary::{SECTION_MAX_BYTES, amount as human_amount, inline};
 use crate::period::Period;
 use crate::results::RunResult;
 
@@ -482,21 +482,9 @@ fn percent(share: Option<f64>) -> String {
     }
 }
 
-/// A table cell: one line, pipes escaped, long names cut.
+/// A table cell: one line of Markdown, long names cut.
 fn cell(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(NAME_CHARS)
-        .collect();
-    let mut out = String::with_capacity(one_line.len());
-    for c in one_line.chars() {
-        if matches!(c, '|' | '\\' | '*' | '_' | '`' | '<' | '>' | '[' | ']') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    inline(text, NAME_CHARS)
 }
 
 /// The "Changes since …" section of a summary (under [`SECTION_MAX_BYTES`]).

@@ -148,6 +148,21 @@ pub(crate) fn write_hashed(
     })
 }
 
+/// `a, b and c`, with at most `at_most` items named and the rest counted.
+pub(crate) fn and_list(items: &[String], at_most: usize) -> String {
+    use std::fmt::Write as _;
+    let shown = &items[..items.len().min(at_most)];
+    let mut text = match shown {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    if items.len() > shown.len() {
+        let _ = write!(text, " (and {} more)", items.len() - shown.len());
+    }
+    text
+}
+
 /// What `SHA256SUMS` lists, unsorted: every report file and every derived file.
 pub fn listed_files(result: &RunResult) -> io::Result<Vec<ChecksumEntry>> {
     let mut listed = Vec::with_capacity(result.reports.file_count() + result.derived_files.len());

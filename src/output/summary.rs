@@ -651,7 +651,7 @@ fn hint(message: &str) -> Option<&'static str> {
 }
 
 /// User-supplied text as one line of Markdown that cannot break a table or start markup.
-fn inline(text: &str, max_chars: usize) -> String {
+pub(crate) fn inline(text: &str, max_chars: usize) -> String {
     let line = one_line(text, max_chars);
     let mut out = String::with_capacity(line.len());
     for c in line.chars() {

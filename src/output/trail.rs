@@ -115,6 +115,30 @@ pub fn clear_scratch(dir: &Path) {
     }
 }
 
+/// A `SHA256SUMS` read once: the SHA-256 of the file itself, and the lines it lists.
+struct Seal {
+    sha256: String,
+    /// Path → SHA-256.
+    listed: BTreeMap<String, String>,
+}
+
+/// Reads the `SHA256SUMS` at `path`, or `None` when there is none.
+fn read_seal(path: &Path) -> Result<Option<Seal>, TrailError> {
+    let unreadable = |reason: String| TrailError::Record {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = match crate::paths::read_regular(path, MAX_RECORD_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(e.to_string())),
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let listed =
+        crate::verify::parse_checksums(path, bytes).map_err(|e| unreadable(e.to_string()))?;
+    Ok(Some(Seal { sha256, listed }))
+}
+
 /// Checks that a period's record is the one its seals vouch for: the root `SHA256SUMS` line of
 /// the period's `SHA256SUMS`, and that file's line of `manifest.json`. A record changed since
 /// would otherwise be carried forward and sealed anew.
@@ -130,28 +154,24 @@ fn check_sealed(
         ),
     };
     let sums_path = dir.join(label).join(SHA256SUMS);
-    let hash = |path: &Path| {
-        crate::verify::hash_file(path)
-            .map(|(sha256, _)| sha256)
-            .map_err(|e| altered(path.to_owned(), &format!("it cannot be read ({e})")))
+    let Some(Seal {
+        sha256: sums_hash,
+        listed,
+    }) = read_seal(&sums_path)?
+    else {
+        return Err(altered(sums_path, "it is missing"));
     };
-    let sums_hash = hash(&sums_path)?;
     match sealed.get(&format!("{label}/{SHA256SUMS}")) {
         Some(expected) if *expected == sums_hash => {}
         Some(_) => return Err(altered(sums_path, "it does not match the root SHA256SUMS")),
         None => return Err(altered(sums_path, "the root SHA256SUMS does not list it")),
     }
-    let text = crate::paths::read_regular(&sums_path, MAX_RECORD_BYTES)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .unwrap_or_default();
-    let listed = checksums::parse(&text)
-        .map_err(|e| altered(sums_path.clone(), &e.to_string()))?
-        .into_iter()
-        .find(|entry| entry.path == MANIFEST)
-        .map(|entry| entry.sha256);
+    let listed = listed.get(MANIFEST).cloned();
     let manifest_path = dir.join(label).join(MANIFEST);
-    if listed.as_deref() != Some(hash(&manifest_path)?.as_str()) {
+    let manifest_hash = crate::verify::hash_file(&manifest_path)
+        .map(|(sha256, _)| sha256)
+        .map_err(|e| altered(manifest_path.clone(), &format!("it cannot be read ({e})")))?;
+    if listed.as_deref() != Some(manifest_hash.as_str()) {
         return Err(altered(
             manifest_path,
             "it does not match the period's SHA256SUMS",
@@ -199,30 +219,22 @@ impl Trail {
         let sums = dir.join(SHA256SUMS);
         let mut sealed = BTreeMap::new();
         if legacy.is_none() {
-            let text = match crate::paths::read_regular(&sums, MAX_RECORD_BYTES) {
-                Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| TrailError::Record {
-                    path: sums.clone(),
-                    reason: "it is not UTF-8 text".to_owned(),
-                })?),
+            match read_seal(&sums)? {
+                Some(Seal { listed, .. }) => {
+                    sealed.extend(
+                        listed
+                            .into_iter()
+                            .filter(|(path, _)| is_period_checksums(path)),
+                    );
+                }
                 // A trail without its root seal would be sealed anew over whatever is there.
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !is_trail => None,
-                Err(e) => {
+                None if is_trail => {
                     return Err(TrailError::Record {
                         path: sums,
-                        reason: e.to_string(),
+                        reason: "it is missing".to_owned(),
                     });
                 }
-            };
-            let entries = checksums::parse(text.as_deref().unwrap_or_default()).map_err(|e| {
-                TrailError::Record {
-                    path: sums.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
-            for entry in entries {
-                if is_period_checksums(&entry.path) {
-                    sealed.insert(entry.path, entry.sha256);
-                }
+                None => {}
             }
         }
         let mut wanted = labels;
@@ -277,7 +289,7 @@ impl Trail {
             labels.extend(legacy.periods.keys().cloned());
             notes.push(format!(
                 "This folder was upgraded from the single-run layout: the reports of {} now form period deliveries, each with its own SHA256SUMS; the earlier root SHA256SUMS, manifest.json, summary.md and billing.csv are kept in {STATE_DIR}/{LEGACY}/.",
-                list(&legacy.periods.keys().cloned().collect::<Vec<_>>())
+                super::and_list(&legacy.periods.keys().cloned().collect::<Vec<_>>(), 12)
             ));
         }
         let mut entries = Vec::new();
@@ -346,15 +358,11 @@ impl Legacy {
     fn of(dir: &Path, record: RunResult) -> io::Result<Self> {
         // The old root SHA256SUMS is the seal; the old manifest was never listed in it, so a
         // file's checksum is taken from the seal where it has one.
-        let sealed: BTreeMap<String, String> =
-            crate::paths::read_regular(&dir.join(SHA256SUMS), MAX_RECORD_BYTES)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .and_then(|text| checksums::parse(&text).ok())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|entry| (entry.path, entry.sha256))
-                .collect();
+        let sealed = read_seal(&dir.join(SHA256SUMS))
+            .ok()
+            .flatten()
+            .map(|seal| seal.listed)
+            .unwrap_or_default();
         let mut periods: BTreeMap<String, Vec<ReportResult>> = BTreeMap::new();
         for report in record.reports.iter() {
             let mut report = report?;
@@ -882,18 +890,4 @@ fn trail_section(record: &TrailRecord) -> String {
         "Each period folder checks on its own (`cd {example} && sha256sum -c SHA256SUMS`); the root `SHA256SUMS` lists every period's `SHA256SUMS`.\n"
     );
     out
-}
-
-/// `a, b and c`, with at most 12 items named.
-fn list(items: &[String]) -> String {
-    let shown = &items[..items.len().min(12)];
-    let mut text = match shown {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    };
-    if items.len() > shown.len() {
-        let _ = write!(text, " (and {} more)", items.len() - shown.len());
-    }
-    text
 }
