@@ -15,6 +15,12 @@ const WINDOWS_RESERVED: [&str; 22] = [
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
+/// The records a period's delivery keeps beside its tenants' folders (see `src/output/`): a
+/// tenant named like one of them must not get a folder of that name. Compared without case, for
+/// the file systems of macOS and Windows.
+pub(crate) const DELIVERY_RECORDS: [&str; 4] =
+    ["SHA256SUMS", "manifest.json", "summary.md", "billing.csv"];
+
 /// Maps any name to one folder or file name that is valid on Linux, macOS and Windows and cannot
 /// climb out of its parent. A name that is already safe is kept as is; any other gets a hash of
 /// the original appended, so that two different names never map to the same component.
@@ -37,7 +43,10 @@ pub fn safe_component(name: &str) -> String {
     }
     // A kept name never looks like a changed one (`<name>-<8 hex>`), so a tenant named like
     // another's cleaned folder cannot land in it.
-    if safe.is_empty() || safe != name || looks_hashed(&safe) {
+    let is_record = DELIVERY_RECORDS
+        .iter()
+        .any(|record| record.eq_ignore_ascii_case(&safe));
+    if safe.is_empty() || safe != name || looks_hashed(&safe) || is_record {
         let digest = Sha256::digest(name.as_bytes());
         if safe.is_empty() {
             safe.push_str("tenant");
@@ -229,6 +238,10 @@ mod tests {
                 "{name:?} -> {safe:?}"
             );
             assert!(!safe.starts_with('.'), "{name:?} -> {safe:?}");
+        }
+        for record in ["billing.csv", "SHA256SUMS", "sha256sums", "Manifest.JSON", "summary.md"] {
+            let safe = safe_component(record);
+            assert!(safe.starts_with(record) && safe.len() > record.len(), "{safe}");
         }
         assert_ne!(safe_component("a/b"), safe_component("a\\b"));
         assert_ne!(safe_component("a/b"), safe_component("a_b"));

@@ -377,6 +377,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_tenant_folder_can_take_a_records_name() {
+        let records = [SHA256SUMS, MANIFEST, SUMMARY, crate::billing::BILLING_CSV];
+        assert_eq!(records, crate::paths::DELIVERY_RECORDS);
+    }
+
+    #[test]
     fn replaces_whole_files_and_leaves_no_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.txt");
