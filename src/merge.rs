@@ -6,9 +6,10 @@
 //! checksum), as-of date, API (loopback URLs count as one: `run --sandbox` picks a port per
 //! run), tool version, number of shards and plan size, each shard exactly once, no report in two
 //! shards, and the reports of all shards must be exactly the whole plan, split the way
-//! [`crate::shard`] splits it. Otherwise nothing is written. The files are hard-linked into the
-//! new folder (copied when linking is impossible, e.g. across file systems), never downloaded
-//! again; `billing.csv`, `SHA256SUMS`, `manifest.json` and `summary.md` are written by the same
+//! [`crate::shard`] splits it. Otherwise nothing is written. The files are copied into the new
+//! folder, never downloaded again: a hard link would let a later edit of a shard's file change
+//! the trail, which must stay as sealed (on file systems that share blocks, the kernel's copy
+//! does so without writing the bytes again); `billing.csv`, `SHA256SUMS`, `manifest.json` and `summary.md` are written by the same
 //! code as `run`'s, from the shards' reports in plan order (`billing.csv` anew from the merged
 //! report files, never from the shards' own), so they equal those of an unsharded run against
 //! the same server content, except for the times (`started_at` is the earliest shard's,
@@ -43,8 +44,7 @@ pub struct Merged {
     pub result: RunResult,
     /// Number of shard folders merged.
     pub shards: usize,
-    /// Report files hard-linked, and copied (where linking failed).
-    pub linked: usize,
+    /// Report files copied in.
     pub copied: usize,
 }
 
@@ -78,11 +78,10 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
         .collect::<Result<Vec<_>, _>>()?;
     let shards = check_shards(shards)?;
     let result = merged_result(&shards)?;
-    let (result, linked, copied) = write(&shards, result, out)?;
+    let (result, copied) = write(&shards, result, out)?;
     Ok(Merged {
         result,
         shards: shards.len(),
-        linked,
         copied,
     })
 }
@@ -453,15 +452,18 @@ fn merged_result(shards: &[Shard]) -> Result<RunResult, MergeError> {
     })
 }
 
-/// Links (or copies) every file into `out`, writes the run files and verifies the result; returns
+/// Copies every file into `out`, writes the run files and verifies the result; returns
 /// the record as written. On any failure, removes what it wrote.
 fn write(
     shards: &[Shard],
     result: RunResult,
     out: &Path,
-) -> Result<(RunResult, usize, usize), MergeError> {
+) -> Result<(RunResult, usize), MergeError> {
     let created = !out.exists();
     let trail = out.join(SHA256SUMS).is_file();
+    if trail {
+        check_trail_periods(out, &result)?;
+    }
     fs::create_dir_all(out).map_err(|e| {
         MergeError::Write(format!("cannot create the folder {}: {e}", out.display()))
     })?;
@@ -477,11 +479,37 @@ fn write(
     outcome
 }
 
+/// The trail's own copies of the periods about to be merged must verify before anything moves
+/// in: a problem found only afterwards (a stray file, an edited record) would fail the merge
+/// after it had already rewritten the period.
+fn check_trail_periods(out: &Path, result: &RunResult) -> Result<(), MergeError> {
+    let labels = output::trail::labels_of(&result.reports).map_err(|e| refused(e.to_string()))?;
+    for label in &labels {
+        if !out.join(label).exists() {
+            continue;
+        }
+        let report = verify::verify_period(out, label).map_err(|e| {
+            refused(format!(
+                "the period {label} already in {} cannot be verified: {e}",
+                out.display()
+            ))
+        })?;
+        if !report.is_clean() {
+            return Err(refused(format!(
+                "the period {label} already in {} does not verify, so merging into it could not be told apart from damage; run `acronis-reports verify {} --period {label}` and repair it first: {report}",
+                out.display(),
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn fill(
     shards: &[Shard],
     result: RunResult,
     out: &Path,
-) -> Result<(RunResult, usize, usize), MergeError> {
+) -> Result<(RunResult, usize), MergeError> {
     let failed = |e: String| MergeError::Write(e);
     // Where each file comes from: the shard whose manifest lists it.
     let mut source: BTreeMap<&str, &Path> = BTreeMap::new();
@@ -494,7 +522,7 @@ fn fill(
             }
         }
     }
-    let (mut linked, mut copied) = (0, 0);
+    let mut copied = 0;
     for (relative, shard_dir) in &source {
         let (folder, name) = match relative.rsplit_once('/') {
             Some((folder, name)) => (Some(folder), name),
@@ -517,19 +545,14 @@ fn fill(
                 .map_err(|e| failed(format!("cannot stage {relative}: {e}")))?
                 .join(name);
         }
-        match fs::hard_link(&from, &to) {
-            Ok(()) => linked += 1,
-            Err(_) => {
-                fs::copy(&from, &to).map_err(|e| {
-                    failed(format!(
-                        "cannot link or copy {} to {}: {e}",
-                        from.display(),
-                        to.display()
-                    ))
-                })?;
-                copied += 1;
-            }
-        }
+        fs::copy(&from, &to).map_err(|e| {
+            failed(format!(
+                "cannot copy {} to {}: {e}",
+                from.display(),
+                to.display()
+            ))
+        })?;
+        copied += 1;
     }
     let labels = output::trail::labels_of(&result.reports).map_err(|e| failed(e.to_string()))?;
     let result = output::write_outputs(out, result).map_err(|e| {
@@ -549,7 +572,7 @@ fn fill(
             )));
         }
     }
-    Ok((result, linked, copied))
+    Ok((result, copied))
 }
 
 /// Removes what a failed merge wrote: the whole folder when it created it, else its content.
@@ -707,7 +730,7 @@ mod tests {
         let mut dirs = setup.dirs.clone();
         dirs.reverse();
         let merged = merge(&dirs, &out).unwrap();
-        assert_eq!((merged.shards, merged.linked + merged.copied), (3, 10));
+        assert_eq!((merged.shards, merged.copied), (3, 10));
         let result = &merged.result;
         assert_eq!(result.shard, None);
         let order: Vec<usize> = result

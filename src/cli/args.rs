@@ -124,8 +124,8 @@ pub enum Command {
     /// Give the output folder of every shard (in any order) and a new or empty --out folder.
     /// Each shard is verified first and all must come from the same job file, as-of day, API and
     /// version, with every shard 1..N present once; otherwise nothing is written (exit 2). The
-    /// report files are hard-linked into --out (copied across file systems; nothing is
-    /// downloaded), and SHA256SUMS, manifest.json and summary.md are written as an unsharded
+    /// report files are copied into --out (nothing is downloaded; the trail shares no file
+    /// with a shard), and SHA256SUMS, manifest.json and summary.md are written as an unsharded
     /// run of the job would have written them (times aside).
     /// Exit 0 when every report is ok, 1 when some report failed.
     ///

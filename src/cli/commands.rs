@@ -409,14 +409,12 @@ pub fn merge(args: MergeArgs) -> Outcome {
     })?;
     let result = &merged.result;
     println!(
-        "merged {} shard(s): {} of {} report(s) ok, {} file(s) in {} ({} hard-linked, {} copied; see {})",
+        "merged {} shard(s): {} of {} report(s) ok, {} file(s) copied into {} (see {})",
         merged.shards,
         result.ok_count(),
         result.reports.len(),
-        merged.linked + merged.copied,
-        args.out.display(),
-        merged.linked,
         merged.copied,
+        args.out.display(),
         args.out.join(output::SUMMARY).display()
     );
     print_failures(result);

@@ -233,6 +233,41 @@ fn shards_merge_into_a_trail() {
     assert_eq!(november, file_sums(&whole));
 }
 
+/// A period of the trail that no longer verifies is not merged into: refused before anything
+/// moves, rather than rewritten and then reported as failed.
+#[test]
+fn a_merge_into_a_damaged_period_changes_nothing() {
+    let world = World::quick();
+    let tenants = [(ACME, "acme"), (GLOBEX, "globex")];
+    let job = world.job(&job_text(&tenants, ""));
+    let trail = world.path("trail");
+    run_as_of(&world, &job, &trail, NOVEMBER).success();
+    for index in 1..=2 {
+        world
+            .cmd()
+            .arg("run")
+            .arg(&job)
+            .arg("--out")
+            .arg(world.path(&format!("shard-{index}")))
+            .args(["--as-of", NOVEMBER, "--shard", &format!("{index}/2")])
+            .assert()
+            .success();
+    }
+    std::fs::write(trail.join("2026-11/notes.txt"), "left by hand\n").unwrap();
+    let before = snapshot(&trail);
+    let refused = world
+        .cmd()
+        .args(["merge", "shard-1", "shard-2", "--out", "trail"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("2026-11") && stderr.contains("does not verify") && stderr.contains("notes.txt"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&trail), before);
+}
+
 #[test]
 fn a_single_run_folder_is_verified_and_upgraded_by_the_next_run() {
     let world = World::quick();
