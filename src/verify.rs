@@ -193,6 +193,7 @@ fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, Verif
             None => {
                 check_listed(dir, &listed, None, &mut report, &mut BTreeMap::new())?;
                 report.extra = unlisted_files(dir, &listed, &UNLISTED_TRAIL_ROOT, &periods)?;
+                report.manifest_mismatches = root_record_mismatches(dir, &periods);
                 periods.iter().collect()
             }
         };
@@ -225,6 +226,53 @@ fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, Verif
         paths.sort();
     }
     Ok(report)
+}
+
+/// Where the root `manifest.json` (the latest run's record) and the trail disagree: every
+/// period it says the run wrote or kept must be sealed in the root `SHA256SUMS`, with as many
+/// reports, and as many ok, as that period's own record. A missing or changed root manifest is
+/// already reported through its line in the root `SHA256SUMS`.
+fn root_record_mismatches(dir: &Path, periods: &[String]) -> Vec<String> {
+    let reports_of = |path: &Path| -> Option<(usize, usize)> {
+        let bytes = crate::paths::read_regular(path, MAX_RECORD_BYTES).ok()?;
+        let value: Value = serde_json::from_slice(&bytes).ok()?;
+        let reports = value.get("reports")?.as_array()?;
+        let ok = reports
+            .iter()
+            .filter(|r| r.get("status").and_then(Value::as_str) == Some("ok"))
+            .count();
+        Some((reports.len(), ok))
+    };
+    let Ok(bytes) = crate::paths::read_regular(&dir.join(MANIFEST), MAX_RECORD_BYTES) else {
+        return Vec::new();
+    };
+    let entries = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|mut root| root.get_mut("trail").map(Value::take))
+        .and_then(|trail| serde_json::from_value::<crate::results::TrailRecord>(trail).ok());
+    let Some(record) = entries else {
+        return vec!["the root manifest.json holds no readable trail record (trail.periods)".into()];
+    };
+    let mut mismatches = Vec::new();
+    for entry in &record.periods {
+        let folder = shown(&entry.folder);
+        if !periods.contains(&entry.folder) {
+            mismatches.push(format!(
+                "the root manifest.json records period {folder}, but the root SHA256SUMS does not list {folder}/SHA256SUMS"
+            ));
+            continue;
+        }
+        let Some((reports, ok)) = reports_of(&dir.join(&entry.folder).join(MANIFEST)) else {
+            continue;
+        };
+        if (reports, ok) != (entry.reports, entry.ok) {
+            mismatches.push(format!(
+                "the root manifest.json records {} report(s), {} ok, for period {folder}; its own manifest.json has {reports}, {ok} ok",
+                entry.reports, entry.ok
+            ));
+        }
+    }
+    mismatches
 }
 
 /// Whether `dir` is a trail: its root `SHA256SUMS` lists period seals, or its root manifest

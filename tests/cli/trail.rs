@@ -268,6 +268,46 @@ fn a_merge_into_a_damaged_period_changes_nothing() {
     assert_eq!(snapshot(&trail), before);
 }
 
+/// The root record must agree with the seals: a period it names that the root `SHA256SUMS`
+/// does not list, or other report counts than the period's own record, is a problem even when
+/// every checksum was made to match.
+#[test]
+fn verify_cross_checks_the_root_record_with_the_periods() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme"), (GLOBEX, "globex")], ""));
+    let out = world.out();
+    run_as_of(&world, &job, &out, NOVEMBER).success();
+    let reseal = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut root = manifest(&out);
+        edit(&mut root);
+        std::fs::write(out.join("manifest.json"), serde_json::to_vec_pretty(&root).unwrap()).unwrap();
+        let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+        let sums: String = sums
+            .lines()
+            .map(|line| match line.split_once("  ") {
+                Some((_, "manifest.json")) => {
+                    format!("{}  manifest.json\n", sha256_file(&out.join("manifest.json")))
+                }
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(out.join("SHA256SUMS"), sums).unwrap();
+    };
+    let verify_says = || {
+        let assert = world.cmd().arg("verify").arg(&out).assert().code(1);
+        String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+    };
+    reseal(&|root| root["trail"]["periods"][0]["ok"] = 1.into());
+    let said = verify_says();
+    assert!(said.contains("records 2 report(s), 1 ok, for period 2026-11"), "{said}");
+    reseal(&|root| {
+        root["trail"]["periods"][0]["ok"] = 2.into();
+        root["trail"]["periods"][0]["folder"] = "2026-09".into();
+    });
+    let said = verify_says();
+    assert!(said.contains("records period 2026-09, but the root SHA256SUMS does not list"), "{said}");
+}
+
 #[test]
 fn a_single_run_folder_is_verified_and_upgraded_by_the_next_run() {
     let world = World::quick();
