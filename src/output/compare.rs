@@ -612,6 +612,17 @@ fn more(out: &mut String, total: usize) {
     }
 }
 
+/// A text cell a spreadsheet will not run: this CSV is made to be opened in one, and names come
+/// from the server, so one starting like a formula gets a leading `'` (the usual defence, which
+/// spreadsheets show as text). `billing.csv` keeps its texts as the report has them, for joins.
+fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
 /// Every tenant × offering item of either period as CSV, for reconciling in a spreadsheet.
 pub fn write_csv(changes: &Changes, out: impl Write) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(out);
@@ -630,11 +641,11 @@ pub fn write_csv(changes: &Changes, out: impl Write) -> io::Result<()> {
     for change in &changes.rows {
         let text = |value: Option<Amount>| value.map(|v| v.to_string()).unwrap_or_default();
         csv.write_record([
-            change.tenant_id.as_str(),
-            &change.tenant_name,
-            &change.offering_item,
-            &change.sku,
-            &change.unit,
+            inert(&change.tenant_id).as_ref(),
+            inert(&change.tenant_name).as_ref(),
+            inert(&change.offering_item).as_ref(),
+            inert(&change.sku).as_ref(),
+            inert(&change.unit).as_ref(),
             &text(change.before),
             &text(change.after),
             &change.difference().to_string(),
@@ -740,6 +751,24 @@ mod tests {
         ] {
             assert!(csv.contains(expected), "{expected} in\n{csv}");
         }
+    }
+
+    #[test]
+    fn names_that_a_spreadsheet_would_run_are_written_as_text() {
+        let before = usage("2026-10", &[("=HYPERLINK(\"x\")", "@seats", "1", "")]);
+        let after = usage("2026-11", &[("=HYPERLINK(\"x\")", "@seats", "3", "")]);
+        let mut csv = Vec::new();
+        write_csv(&diff(&before, &after), &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(
+            csv.contains("\"'=HYPERLINK(\"\"x\"\")\",\"'=HYPERLINK(\"\"X\"\")\",'@seats,SKU-@seats,"),
+            "{csv}"
+        );
+        // Numbers keep their sign: only texts are defused.
+        let fell = diff(&after, &before);
+        let mut csv = Vec::new();
+        write_csv(&fell, &mut csv).unwrap();
+        assert!(String::from_utf8(csv).unwrap().contains(",3,1,-2,"));
     }
 
     #[test]
