@@ -264,7 +264,11 @@ impl JsonSchema for ChangeThreshold {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": ["string", "integer", "boolean"],
-            "pattern": "^([0-9]+ ?%?|off)$",
+            // Not zero: a 0% threshold would warn on every unchanged line too (the parser
+            // refuses it; the schema lets editors say so first).
+            "pattern": "^([0-9]*[1-9][0-9]* ?%?|[Oo][Ff][Ff])$",
+            "minimum": 1,
+            "maximum": 100000,
             "description": "Whole percent of the previous value (e.g. 50%), or off.",
             "examples": ["50%", "off"]
         })
