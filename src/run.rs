@@ -612,9 +612,11 @@ impl ReportJob {
         }
         for file in &result.files {
             if let Some(problem) = &file.content_check.problem {
+                // No path: the record lists the file beside this message, and the message is
+                // read in the period's record and the root's, whose paths differ.
                 errors.push(format!(
-                    "the {} file failed its content check (kept as {}): {problem}",
-                    file.format, file.path
+                    "the {} file failed its content check (kept as downloaded): {problem}",
+                    file.format
                 ));
             }
             if file.sku_check.status != SkuStatus::Missing {

@@ -197,7 +197,7 @@ fn a_broken_json_report_is_named_by_the_streamed_check() {
     let manifest = manifest(&world.out());
     let error = manifest["reports"][0]["error"].as_str().unwrap_or_default();
     assert!(
-        error.starts_with("the json_v2_0 file failed its content check (kept as 2026-10/acme/usage_summary.json_v2_0.json): not valid JSON: EOF while parsing a value at line 1 column 18"),
+        error.starts_with("the json_v2_0 file failed its content check (kept as downloaded): not valid JSON: EOF while parsing a value at line 1 column 18"),
         "{error}"
     );
     let files = tree(&world.out());
