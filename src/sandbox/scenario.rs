@@ -18,7 +18,8 @@ use super::content::{self, ContentOptions};
 pub struct Scenario {
     /// API client id the token endpoint accepts.
     pub client_id: String,
-    /// API client secret the token endpoint accepts. Never logged or echoed.
+    /// API client secret the token endpoint accepts. Never logged; a refused one is echoed in
+    /// the token endpoint's error, as careless servers do.
     pub client_secret: String,
     /// Time from report creation until its stored files are `saved`.
     #[serde(deserialize_with = "de_duration")]

@@ -575,11 +575,14 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         .as_ref()
         .is_some_and(|(id, secret)| *id == sc.client_id && *secret == sc.client_secret);
     if !valid {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Client authentication failed",
-        );
+        // Careless servers echo the credentials they refused: a client must never repeat them.
+        let description = match &credentials {
+            Some((id, secret)) => {
+                format!("Client authentication failed for client {id} with secret {secret}")
+            }
+            None => "Client authentication failed".to_owned(),
+        };
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &description);
     }
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}

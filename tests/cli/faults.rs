@@ -133,16 +133,26 @@ fn assert_survived(scenario: Scenario, tenants: &[(&str, &str)]) -> Stats {
 
 #[test]
 fn throttled_stored_list_is_retried_after_retry_after() {
+    // Three seconds: well above the client's own backoff (0.5–1 s at first), so a poll that
+    // came back sooner ignored the server's word.
     let stats = assert_survived(
         scenario(|s| {
             s.faults = vec![FaultRule {
-                retry_after: Some("1".into()),
-                ..status_fault(Endpoint::StoredList, 429, 2)
+                retry_after: Some("3".into()),
+                ..status_fault(Endpoint::StoredList, 429, 1)
             }];
         }),
         &TWO,
     );
-    assert_eq!(stats.faults_injected, 2);
+    assert_eq!(stats.faults_injected, 1);
+    let waited_us = |r: &acronis_reports::sandbox::CreatedReport| {
+        r.first_saved_list_us.unwrap_or(0).saturating_sub(r.created_us)
+    };
+    let mut waits: Vec<u64> = stats.reports.iter().map(waited_us).collect();
+    waits.sort_unstable();
+    // The throttled report waited out the Retry-After; the other one did not wait for it.
+    assert!(waits[1] >= 2_900_000, "{waits:?}");
+    assert!(waits[0] < 2_900_000, "{waits:?}");
 }
 
 #[test]
