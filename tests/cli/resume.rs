@@ -302,10 +302,36 @@ fn a_second_signal_exits_at_once_without_a_partial_file_under_a_final_name() {
     wait_for("a download in progress", || {
         !partial_files(&world.out()).is_empty()
     });
+    // Two signals sent together may reach the process as one (a pending signal is not queued
+    // twice): the second goes only once the run has said it is finishing up.
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            if said.send(line).is_err() {
+                break;
+            }
+        }
+    });
     signal(&child, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = heard
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the run says it received SIGTERM");
+        if line.contains("received SIGTERM") {
+            break;
+        }
+    }
     signal(&child, "TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
+    // At once: not even the records a single signal writes (see the test above).
+    assert!(
+        !world.out().join("manifest.json").exists(),
+        "{:?}",
+        tree(&world.out())
+    );
     assert!(
         !world
             .out()
