@@ -450,6 +450,11 @@ fn tenant_without_sku_access_only_warns_with_checks_skus_warn() {
     for file in acme["files"].as_array().unwrap() {
         assert_eq!(file["sku_check"]["status"], "missing", "{file}");
     }
+    // Warned, not silent: the record and the summary say it.
+    let warnings = acme["warnings"].to_string();
+    assert!(warnings.contains("lack a SKU") || warnings.contains("no SKU column"), "{acme}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("warning") && summary.contains("SKU"), "{summary}");
     assert_eq!(check_sums(&out), 2);
     assert_created_once(&world.stats(), &manifest, 1);
 }
