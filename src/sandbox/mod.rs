@@ -60,6 +60,9 @@ pub struct Stats {
     /// API requests that arrived over HTTP/2 (only a TLS sandbox offers it).
     #[serde(default)]
     pub http2_requests: u64,
+    /// Downloads answered gzip-compressed with `Content-Encoding: gzip` (the client asked).
+    #[serde(default)]
+    pub gzip_downloads: u64,
     /// Every report successfully created, in creation order.
     pub reports: Vec<CreatedReport>,
 }

@@ -202,6 +202,7 @@ pub(crate) struct Shared {
     pub(crate) connections: AtomicU64,
     /// API requests that arrived over HTTP/2.
     http2_requests: AtomicU64,
+    gzip_downloads: AtomicU64,
     /// Origin of the `*_us` timeline fields in [`CreatedReport`].
     started: Instant,
     inner: Mutex<Inner>,
@@ -217,6 +218,7 @@ impl Shared {
             scenario,
             connections: AtomicU64::new(0),
             http2_requests: AtomicU64::new(0),
+            gzip_downloads: AtomicU64::new(0),
             started: Instant::now(),
             inner: Mutex::new(inner),
         }
@@ -232,6 +234,7 @@ impl Shared {
         let mut stats = self.lock().stats.clone();
         stats.connections = self.connections.load(Ordering::Relaxed);
         stats.http2_requests = self.http2_requests.load(Ordering::Relaxed);
+        stats.gzip_downloads = self.gzip_downloads.load(Ordering::Relaxed);
         stats
     }
 
@@ -1072,6 +1075,9 @@ async fn download(
     // Without the header the body is the stored `.gz` file itself, as an opaque download.
     let bare_gzip = shared.scenario.gzip_without_header;
     let use_gzip = !bare_gzip && shared.scenario.gzip && accepts_gzip(&headers);
+    if use_gzip {
+        shared.gzip_downloads.fetch_add(1, Ordering::Relaxed);
+    }
     let bytes = if bare_gzip || use_gzip {
         compressed_body(body, compressed).await?
     } else {

@@ -229,6 +229,10 @@ fn gzip_and_plain_transfers_give_identical_files() {
     assert_eq!(check_sums(&plain.out()), 4);
     assert_eq!(check_sums(&gzipped.out()), 4);
     assert_eq!(sums_text(&plain.out()), sums_text(&gzipped.out()));
+    // The client asked for gzip and got it: every download of the gzip server was compressed.
+    assert_eq!(plain.stats().gzip_downloads, 0);
+    assert_eq!(gzipped.stats().gzip_downloads, gzipped.stats().download_requests);
+    assert!(gzipped.stats().download_requests >= 4);
     // The files are the decoded bytes, not gzip streams.
     for file in tree(&gzipped.out()) {
         let bytes = std::fs::read(gzipped.out().join(&file)).unwrap();
