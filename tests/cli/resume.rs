@@ -96,6 +96,37 @@ fn a_rerun_reuses_reports_and_files_and_creates_nothing() {
     );
 }
 
+/// The journal's reports live on the API that created them: a run against another API (another
+/// data center, another sandbox) creates its own reports instead of taking those over.
+#[test]
+fn records_of_another_api_are_not_reused() {
+    let first = World::quick();
+    let job = first.job(&job_text(&[(ACME, "acme"), (GLOBEX, "globex")], ""));
+    first.run(&job).assert().success();
+    let other = World::quick();
+    other
+        .cmd()
+        .arg("run")
+        .arg(&job)
+        .arg("--out")
+        .arg(first.out())
+        .args(["--as-of", AS_OF])
+        .assert()
+        .success();
+    let stats = other.stats();
+    assert_eq!(stats.create_requests, 2, "each report created on the other API");
+    assert!(stats.download_requests >= 2);
+    let ids: Vec<String> = manifest(&first.out())["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report_id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &ids {
+        assert!(stats.reports.iter().any(|r| &r.id == id), "{id} is the other API's");
+    }
+}
+
 #[test]
 fn a_changed_file_is_fetched_again_and_the_mismatch_reported() {
     let world = World::quick();
