@@ -303,12 +303,15 @@ fn quiet_ci_and_json_show_no_bar_even_on_a_terminal() {
         );
         if args.contains(&"json") {
             // The terminal turns each \n into \r\n.
-            for line in terminal.lines().map(|l| l.trim_end_matches('\r')) {
+            let lines: Vec<&str> = terminal.lines().map(|l| l.trim_end_matches('\r')).collect();
+            for line in &lines {
                 assert!(
                     serde_json::from_str::<Value>(line).is_ok(),
                     "not JSON: {line:?}"
                 );
             }
+            // created, ready, saved (two files) and finished at least: the loop saw lines.
+            assert!(lines.len() >= 5, "{terminal:?}");
         }
     }
 }
@@ -363,16 +366,20 @@ fn github_actions_gets_the_report_lines_in_one_group() {
     assert_eq!((opens.len(), closes.len()), (1, 1), "{stderr}");
     let (open, close) = (opens[0], closes[0]);
     assert!(open < close);
+    let mut grouped = 0;
     for (i, line) in lines.iter().enumerate() {
         if line.contains("created report") || line.ends_with(": done") || line.ends_with(": failed")
         {
             assert!(open < i && i < close, "outside the group: {line}\n{stderr}");
+            grouped += 1;
         }
         // Workflow commands of the run (annotations) are never inside the group.
         if line.starts_with("::error") || line.starts_with("::warning") {
             assert!(i > close, "annotation inside the group: {line}");
         }
     }
+    // Both reports were created and finished (one done, one failed): the loop saw them.
+    assert!(grouped >= 4, "{stderr}");
     // The annotations are printed on standard output after the run, outside the group.
     assert!(stdout.contains("::error title=initech"), "{stdout}");
     assert!(!stdout.contains("::group::"), "{stdout}");

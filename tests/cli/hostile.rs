@@ -34,8 +34,14 @@ fn run_against(endpoint: Endpoint, hostile: Hostile, status: Option<u16>) -> ser
         reports.iter().any(|r| r["status"] == "ok"),
         "the other report is unaffected"
     );
-    // Whatever succeeded is intact.
-    check_sums(&world.out());
+    // Whatever succeeded is intact: every file the records list (the ok report's two, and
+    // any the failed one saved before its fault), checked.
+    let listed: usize = reports
+        .iter()
+        .map(|r| r["files"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(listed >= 2, "{manifest}");
+    assert_eq!(check_sums(&world.out()), listed);
     assert!(world.stats().create_requests <= 2, "never created twice");
     failed[0]["error"].clone()
 }
