@@ -83,7 +83,11 @@ async fn list_subtree(
                 .await
                 .map_err(error)?;
             let empty = page.tenants.is_empty();
-            for tenant in page.tenants {
+            for mut tenant in page.tenants {
+                // Names and ids go into folder names and every record: a server that echoes a
+                // credential there must not get it written (a non-UUID id is refused anyway).
+                tenant.id = client.scrub(&tenant.id);
+                tenant.name = tenant.name.as_deref().map(|name| client.scrub(name));
                 let id = tenant.id.trim().to_ascii_lowercase();
                 if !visited.insert(id.clone()) {
                     continue;

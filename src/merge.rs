@@ -505,11 +505,7 @@ fn check_trail_periods(out: &Path, result: &RunResult) -> Result<(), MergeError>
     Ok(())
 }
 
-fn fill(
-    shards: &[Shard],
-    result: RunResult,
-    out: &Path,
-) -> Result<(RunResult, usize), MergeError> {
+fn fill(shards: &[Shard], result: RunResult, out: &Path) -> Result<(RunResult, usize), MergeError> {
     let failed = |e: String| MergeError::Write(e);
     // Where each file comes from: the shard whose manifest lists it.
     let mut source: BTreeMap<&str, &Path> = BTreeMap::new();

@@ -239,9 +239,18 @@ mod tests {
             );
             assert!(!safe.starts_with('.'), "{name:?} -> {safe:?}");
         }
-        for record in ["billing.csv", "SHA256SUMS", "sha256sums", "Manifest.JSON", "summary.md"] {
+        for record in [
+            "billing.csv",
+            "SHA256SUMS",
+            "sha256sums",
+            "Manifest.JSON",
+            "summary.md",
+        ] {
             let safe = safe_component(record);
-            assert!(safe.starts_with(record) && safe.len() > record.len(), "{safe}");
+            assert!(
+                safe.starts_with(record) && safe.len() > record.len(),
+                "{safe}"
+            );
         }
         assert_ne!(safe_component("a/b"), safe_component("a\\b"));
         assert_ne!(safe_component("a/b"), safe_component("a_b"));

@@ -259,3 +259,28 @@ fn twins_get_distinct_folders_and_odd_ids_are_left_out() {
     assert_eq!(odd["included"], false);
     assert!(odd["reason"].as_str().unwrap().contains("UUID"), "{odd}");
 }
+
+/// A server that puts the client secret into a tenant's name (a careless echo, or a hostile
+/// proxy) never gets it into a folder name or any record meant for git.
+#[test]
+fn a_secret_in_a_listed_tenant_name_is_never_written() {
+    let mut scenario = quick_scenario();
+    let secret = scenario.client_secret.clone();
+    scenario.tenant_tree = vec![node(1, &format!("{secret} GmbH"), "customer", PARTNER)];
+    let world = World::new(scenario);
+    let job = world.job(&discovery_job(&format!("  - children_of: {PARTNER}\n")));
+    world.run(&job).assert().success();
+    let out = world.out();
+    let files = crate::support::tree(&out);
+    assert!(files.len() > 4, "{files:?}");
+    for file in &files {
+        assert!(!file.contains(&secret), "a path holds the secret: {file}");
+        let bytes = std::fs::read(out.join(file)).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        // The report file is the server's own bytes; every record we write is scrubbed.
+        if !file.contains("usage_") {
+            assert!(!text.contains(&secret), "{file} holds the secret");
+        }
+    }
+    assert_eq!(manifest(&out)["reports"][0]["tenant_name"], "[redacted] GmbH");
+}
