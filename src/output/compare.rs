@@ -90,10 +90,67 @@ pub struct Usage {
 pub struct PeriodUsage {
     pub label: String,
     pub items: BTreeMap<(String, String), Usage>,
+    /// Lines of day-by-day reports, left out: a day's value is not the period's, and summing
+    /// the days of a gauge (devices, storage) would count it once per day.
+    pub day_lines: usize,
+    /// What the period's record says beside billing.csv (nothing when it cannot be read).
+    pub record: PeriodFacts,
 }
 
+/// What a period's `manifest.json` adds to its billing.csv: a comparison must not take a report
+/// that failed for a tenant that left, nor a change of billing rule for a change of usage.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeriodFacts {
+    /// The billing rule, as the record writes it.
+    pub billing_rule: Option<String>,
+    /// Report tenants (id → name) whose report of the period is not ok.
+    pub failed_reports: BTreeMap<String, String>,
+}
+
+impl PeriodFacts {
+    /// Reads `DIR/<label>/manifest.json`; whatever cannot be read is simply not known.
+    fn read(dir: &Path, label: &str) -> PeriodFacts {
+        let path = dir.join(label).join(crate::output::MANIFEST);
+        let Ok(bytes) = crate::paths::read_regular(&path, MAX_RECORD_BYTES) else {
+            return PeriodFacts::default();
+        };
+        let Ok(record) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return PeriodFacts::default();
+        };
+        let text = |value: &serde_json::Value, key: &str| {
+            value
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let failed_reports = record
+            .get("reports")
+            .and_then(serde_json::Value::as_array)
+            .map(|reports| {
+                reports
+                    .iter()
+                    .filter(|r| r.get("status").and_then(serde_json::Value::as_str) != Some("ok"))
+                    .map(|r| (text(r, "tenant_id"), text(r, "tenant_name")))
+                    .filter(|(id, _)| !id.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        PeriodFacts {
+            billing_rule: record
+                .get("billing_rule")
+                .filter(|rule| !rule.is_null())
+                .map(serde_json::Value::to_string),
+            failed_reports,
+        }
+    }
+}
+
+/// A period record larger than this is not read for a comparison.
+const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
+
 /// The columns of billing.csv that a comparison reads.
-const COLUMNS: [&str; 7] = [
+const COLUMNS: [&str; 8] = [
     "report_tenant_id",
     "tenant_id",
     "tenant_name",
@@ -101,6 +158,7 @@ const COLUMNS: [&str; 7] = [
     "sku",
     "billable_value",
     "unit",
+    "day",
 ];
 
 /// Reads `DIR/<label>/billing.csv`. A tenant that two reports cover (a partner's report and its
@@ -146,10 +204,12 @@ pub fn read_usage(dir: &Path, label: &str) -> Result<PeriodUsage, CompareError> 
                 column,
             })?;
     }
-    let [report_tenant, tenant, name, item, sku, value, unit] = at;
+    let [report_tenant, tenant, name, item, sku, value, unit, day] = at;
     let mut usage = PeriodUsage {
         label: label.to_owned(),
         items: BTreeMap::new(),
+        day_lines: 0,
+        record: PeriodFacts::read(dir, label),
     };
     // Which report a tenant is billed from: the first that has it.
     let mut billed_by: BTreeMap<String, String> = BTreeMap::new();
@@ -160,6 +220,10 @@ pub fn read_usage(dir: &Path, label: &str) -> Result<PeriodUsage, CompareError> 
     {
         let line = record.position().map_or(0, |p| p.line());
         let field = |i: usize| record.get(i).unwrap_or_default();
+        if !field(day).is_empty() {
+            usage.day_lines += 1;
+            continue;
+        }
         let by = billed_by
             .entry(field(tenant).to_owned())
             .or_insert_with(|| field(report_tenant).to_owned());
@@ -242,6 +306,9 @@ pub struct Change {
     pub before: Option<Amount>,
     pub after: Option<Amount>,
     pub report_tenant_id: String,
+    /// The period in which this value's report failed, when that is why it is missing: not
+    /// compared, rather than called new or vanished.
+    pub report_failed_in: Option<String>,
 }
 
 impl Change {
@@ -251,12 +318,18 @@ impl Change {
             .saturating_sub(self.before.unwrap_or(Amount::ZERO))
     }
 
-    /// The change as a share of the earlier value; `None` when there was none (or it was zero).
+    /// The change as a share of the earlier value's size (so a rise is positive even from a
+    /// negative value); `None` when there was none, or it was zero.
     pub fn relative(&self) -> Option<f64> {
-        self.difference().ratio(self.before?)
+        let before = self.before?;
+        let share = self.difference().ratio(before)?;
+        Some(if before < Amount::ZERO { -share } else { share })
     }
 
     pub fn status(&self, new_tenant: bool, vanished_tenant: bool) -> &'static str {
+        if self.report_failed_in.is_some() {
+            return "report_failed";
+        }
         match (self.before, self.after) {
             (None, _) if new_tenant => "new_tenant",
             (None, _) => "new_item",
@@ -278,18 +351,27 @@ pub struct Changes {
     /// Tenants (id → name) only in `to`, and only in `from`.
     pub new_tenants: BTreeMap<String, String>,
     pub vanished_tenants: BTreeMap<String, String>,
+    /// Report tenants (id → name) whose report failed in either period: their values are not
+    /// compared.
+    pub failed_reports: BTreeMap<String, String>,
+    /// The two periods' billing rules, when they differ: a change may come from the rule.
+    pub rules_differ: Option<(String, String)>,
+    /// Day-by-day lines left out, in both periods together.
+    pub day_lines: usize,
 }
 
 impl Changes {
+    fn compared(&self) -> impl Iterator<Item = &Change> {
+        self.rows.iter().filter(|c| c.report_failed_in.is_none())
+    }
+
     fn new_items(&self) -> impl Iterator<Item = &Change> {
-        self.rows
-            .iter()
+        self.compared()
             .filter(|c| c.before.is_none() && !self.new_tenants.contains_key(&c.tenant_id))
     }
 
     fn vanished_items(&self) -> impl Iterator<Item = &Change> {
-        self.rows
-            .iter()
+        self.compared()
             .filter(|c| c.after.is_none() && !self.vanished_tenants.contains_key(&c.tenant_id))
     }
 
@@ -297,8 +379,7 @@ impl Changes {
     /// difference).
     fn changed(&self) -> Vec<&Change> {
         let mut changed: Vec<&Change> = self
-            .rows
-            .iter()
+            .compared()
             .filter(|c| c.before.is_some() && c.after.is_some() && !c.difference().is_zero())
             .collect();
         changed.sort_by(|a, b| {
@@ -329,7 +410,15 @@ pub fn diff(before: &PeriodUsage, after: &PeriodUsage) -> Changes {
             .map(|((id, _), u)| (id.clone(), u.tenant_name.clone()))
             .collect()
     };
-    let (was, is) = (tenants(before), tenants(after));
+    // A value missing because its report failed in that period is not compared.
+    let failed_in = |report_tenant: &str, old: Option<&Usage>, new: Option<&Usage>| {
+        let failed = |usage: &PeriodUsage| usage.record.failed_reports.contains_key(report_tenant);
+        match (old, new) {
+            (Some(_), None) if failed(after) => Some(after.label.clone()),
+            (None, Some(_)) if failed(before) => Some(before.label.clone()),
+            _ => None,
+        }
+    };
     let mut rows: Vec<Change> = keys
         .into_iter()
         .map(|key| {
@@ -344,6 +433,7 @@ pub fn diff(before: &PeriodUsage, after: &PeriodUsage) -> Changes {
                 before: old.map(|u| u.value),
                 after: new.map(|u| u.value),
                 report_tenant_id: any.report_tenant_id.clone(),
+                report_failed_in: failed_in(&any.report_tenant_id, old, new),
             }
         })
         .collect();
@@ -354,20 +444,36 @@ pub fn diff(before: &PeriodUsage, after: &PeriodUsage) -> Changes {
             &b.offering_item,
         ))
     });
+    // Tenants only in one period, unless only a failed report keeps them out of the other.
+    let not_compared: BTreeSet<&str> = rows
+        .iter()
+        .filter(|c| c.report_failed_in.is_some())
+        .map(|c| c.tenant_id.as_str())
+        .collect();
+    let (was, is) = (tenants(before), tenants(after));
+    let only_in = |these: &BTreeMap<String, String>, those: &BTreeMap<String, String>| {
+        these
+            .iter()
+            .filter(|(id, _)| !those.contains_key(*id) && !not_compared.contains(id.as_str()))
+            .map(|(id, name)| (id.clone(), name.clone()))
+            .collect()
+    };
+    let (new_tenants, vanished_tenants) = (only_in(&is, &was), only_in(&was, &is));
+    let mut failed_reports = before.record.failed_reports.clone();
+    failed_reports.extend(after.record.failed_reports.clone());
+    let rules_differ = match (&before.record.billing_rule, &after.record.billing_rule) {
+        (Some(old), Some(new)) if old != new => Some((old.clone(), new.clone())),
+        _ => None,
+    };
     Changes {
         from: before.label.clone(),
         to: after.label.clone(),
         rows,
-        new_tenants: is
-            .iter()
-            .filter(|(id, _)| !was.contains_key(*id))
-            .map(|(id, name)| (id.clone(), name.clone()))
-            .collect(),
-        vanished_tenants: was
-            .iter()
-            .filter(|(id, _)| !is.contains_key(*id))
-            .map(|(id, name)| (id.clone(), name.clone()))
-            .collect(),
+        new_tenants,
+        vanished_tenants,
+        failed_reports,
+        rules_differ,
+        day_lines: before.day_lines + after.day_lines,
     }
 }
 
@@ -390,6 +496,15 @@ pub fn warn(run: &mut RunResult, changes: &Changes, options: &CompareOptions) ->
         return Ok(());
     };
     let mut warnings: Vec<(String, String)> = Vec::new();
+    if let Some((old, new)) = &changes.rules_differ {
+        warnings.push((
+            String::new(),
+            format!(
+                "billing.csv of {} follows another billing rule than {} ({new} against {old}): compare the changes with that in mind",
+                changes.to, changes.from
+            ),
+        ));
+    }
     for change in changes.large(threshold) {
         warnings.push((
             change.report_tenant_id.clone(),
@@ -478,7 +593,8 @@ fn shown(value: Option<Amount>, change: &Change) -> String {
 fn percent(share: Option<f64>) -> String {
     match share {
         Some(share) => format!("{:+.1} %", share * 100.0),
-        None => "new".to_owned(),
+        // Only a value that was zero has no relative change.
+        None => "from zero".to_owned(),
     }
 }
 
@@ -513,6 +629,12 @@ pub fn render_section(changes: &Changes, options: &CompareOptions) -> String {
             None => String::new(),
         }
     );
+    for note in notes(changes) {
+        let _ = writeln!(out, "- ⚠ {}", inline(&note, SECTION_MAX_BYTES / 8));
+    }
+    if !notes(changes).is_empty() {
+        out.push('\n');
+    }
     let tenant_table = |title: &str, tenants: &BTreeMap<String, String>, out: &mut String| {
         if tenants.is_empty() {
             return;
@@ -601,6 +723,49 @@ pub fn render_section(changes: &Changes, options: &CompareOptions) -> String {
     out
 }
 
+/// What a reader must know before trusting the numbers: another billing rule, reports that
+/// failed, lines left out.
+fn notes(changes: &Changes) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some((old, new)) = &changes.rules_differ {
+        notes.push(format!(
+            "The billing rules differ ({} bills by {old}, {} by {new}): a change below may come from the rule, not from usage.",
+            changes.from, changes.to
+        ));
+    }
+    if !changes.failed_reports.is_empty() {
+        let names: Vec<String> = changes
+            .failed_reports
+            .iter()
+            .take(ROWS_SHOWN)
+            .map(|(id, name)| {
+                if name.is_empty() {
+                    id.clone()
+                } else {
+                    name.clone()
+                }
+            })
+            .collect();
+        let not_compared = changes
+            .rows
+            .iter()
+            .filter(|c| c.report_failed_in.is_some())
+            .count();
+        notes.push(format!(
+            "The report of {}{} failed in one of the periods: {not_compared} of its value(s) are not compared (neither new nor vanished).",
+            names.join(", "),
+            if changes.failed_reports.len() > ROWS_SHOWN { " and others" } else { "" }
+        ));
+    }
+    if changes.day_lines > 0 {
+        notes.push(format!(
+            "{} day-by-day line(s) are left out: a day's value is not the period's.",
+            changes.day_lines
+        ));
+    }
+    notes
+}
+
 fn more(out: &mut String, total: usize) {
     out.push('\n');
     if total > ROWS_SHOWN {
@@ -684,7 +849,128 @@ mod tests {
                     )
                 })
                 .collect(),
+            ..PeriodUsage::default()
         }
+    }
+
+    #[test]
+    fn a_rise_from_a_negative_value_is_a_rise_and_from_zero_has_no_share() {
+        let before = usage(
+            "2026-10",
+            &[("a", "credit", "-3", ""), ("a", "seats", "0", "")],
+        );
+        let after = usage(
+            "2026-11",
+            &[("a", "credit", "3", ""), ("a", "seats", "4", "")],
+        );
+        let changes = diff(&before, &after);
+        let credit = changes
+            .rows
+            .iter()
+            .find(|c| c.offering_item == "credit")
+            .unwrap();
+        assert_eq!(credit.relative(), Some(2.0));
+        let seats = changes
+            .rows
+            .iter()
+            .find(|c| c.offering_item == "seats")
+            .unwrap();
+        assert_eq!(
+            (seats.relative(), seats.status(false, false)),
+            (None, "changed")
+        );
+        let section = render_section(&changes, &CompareOptions::default());
+        assert!(section.contains("| +200.0 % ⚠ |"), "{section}");
+        assert!(section.contains("| from zero |"), "{section}");
+    }
+
+    #[test]
+    fn values_of_a_failed_report_are_not_compared() {
+        let before = usage(
+            "2026-10",
+            &[("a", "seats", "4", ""), ("b", "seats", "2", "")],
+        );
+        let mut after = usage("2026-11", &[("b", "seats", "2", "")]);
+        // `usage` bills every tenant from the report of tenant `partner`.
+        after.record.failed_reports =
+            BTreeMap::from([("partner".to_owned(), "Partner".to_owned())]);
+        let changes = diff(&before, &after);
+        assert!(changes.vanished_tenants.is_empty(), "{changes:?}");
+        assert_eq!(changes.vanished_items().count(), 0);
+        let a = changes.rows.iter().find(|c| c.tenant_id == "a").unwrap();
+        assert_eq!(a.report_failed_in.as_deref(), Some("2026-11"));
+        assert_eq!(a.status(false, false), "report_failed");
+        let section = render_section(&changes, &CompareOptions::default());
+        assert!(
+            section.contains("The report of Partner failed"),
+            "{section}"
+        );
+    }
+
+    #[test]
+    fn another_billing_rule_and_day_lines_are_told() {
+        let mut before = usage("2026-10", &[("a", "seats", "4", "")]);
+        let mut after = usage("2026-11", &[("a", "seats", "5", "")]);
+        before.record.billing_rule = Some("{\"scope\":\"total\"}".into());
+        after.record.billing_rule = Some("{\"scope\":\"auto\"}".into());
+        after.day_lines = 30;
+        let section = render_section(&diff(&before, &after), &CompareOptions::default());
+        assert!(section.contains("The billing rules differ"), "{section}");
+        assert!(
+            section.contains("30 day-by-day line(s) are left out"),
+            "{section}"
+        );
+    }
+
+    #[test]
+    fn day_lines_and_the_record_are_read_beside_billing_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let period = dir.path().join("2026-10");
+        std::fs::create_dir_all(&period).unwrap();
+        let header = crate::billing::columns().join(",");
+        let line = |day: &str, value: &str| {
+            crate::billing::columns()
+                .iter()
+                .map(|c| match *c {
+                    "day" => day,
+                    "report_tenant_id" | "tenant_id" => "t1",
+                    "offering_item" => "seats",
+                    "billable_value" => value,
+                    _ => "",
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        std::fs::write(
+            period.join(BILLING_CSV),
+            format!(
+                "{header}\n{}\n{}\n{}\n",
+                line("", "7"),
+                line("2026-10-01", "7"),
+                line("2026-10-02", "7")
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            period.join("manifest.json"),
+            r#"{"billing_rule":{"scope":"total"},"reports":[{"tenant_id":"t9","tenant_name":"Gone","status":"failed"},{"tenant_id":"t1","status":"ok"}]}"#,
+        )
+        .unwrap();
+        let read = read_usage(dir.path(), "2026-10").unwrap();
+        assert_eq!(read.day_lines, 2);
+        assert_eq!(read.items.len(), 1);
+        assert_eq!(
+            read.items.values().next().unwrap().value,
+            Amount::parse("7").unwrap()
+        );
+        assert_eq!(
+            read.record.billing_rule.as_deref(),
+            Some(r#"{"scope":"total"}"#)
+        );
+        assert_eq!(
+            read.record.failed_reports,
+            BTreeMap::from([("t9".to_owned(), "Gone".to_owned())])
+        );
     }
 
     #[test]
@@ -813,7 +1099,7 @@ mod tests {
         );
         std::fs::write(
             dir.path().join("2026-10").join(BILLING_CSV),
-            format!("{}\np,t,n,i,s,lots,\n", COLUMNS.join(",")),
+            format!("{}\np,t,n,i,s,lots,,\n", COLUMNS.join(",")),
         )
         .unwrap();
         let err = read_usage(dir.path(), "2026-10").unwrap_err();

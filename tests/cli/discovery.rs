@@ -282,5 +282,8 @@ fn a_secret_in_a_listed_tenant_name_is_never_written() {
             assert!(!text.contains(&secret), "{file} holds the secret");
         }
     }
-    assert_eq!(manifest(&out)["reports"][0]["tenant_name"], "[redacted] GmbH");
+    assert_eq!(
+        manifest(&out)["reports"][0]["tenant_name"],
+        "[redacted] GmbH"
+    );
 }
