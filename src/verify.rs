@@ -59,6 +59,14 @@ pub enum VerifyError {
         listed: Vec<String>,
     },
     #[error(
+        "{} has no SHA256SUMS, but holds the period folders {}: the trail's root seal is missing; restore it from your copy (e.g. `git checkout -- {}`); each period can still be checked alone, e.g. `acronis-reports verify {}`",
+        dir.display(),
+        periods.join(", "),
+        dir.join(SHA256SUMS).display(),
+        dir.join(periods.first().map_or("", String::as_str)).display()
+    )]
+    NoRootSeal { dir: PathBuf, periods: Vec<String> },
+    #[error(
         "{} is a folder of the single-run layout (one SHA256SUMS for everything), so it has no period {period} to check alone; verify it whole, or let the next `run` upgrade it",
         path.display()
     )]
@@ -160,7 +168,20 @@ pub fn verify_period(dir: &Path, period: &str) -> Result<VerifyReport, VerifyErr
 
 fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, VerifyError> {
     let root_sums = dir.join(SHA256SUMS);
-    let listed = read_checksums(&root_sums)?;
+    let listed = match read_checksums(&root_sums) {
+        Err(VerifyError::NotFound { path }) => {
+            let periods = sealed_period_folders(dir);
+            return Err(if periods.is_empty() {
+                VerifyError::NotFound { path }
+            } else {
+                VerifyError::NoRootSeal {
+                    dir: dir.to_owned(),
+                    periods,
+                }
+            });
+        }
+        other => other?,
+    };
     let periods: Vec<String> = listed
         .keys()
         .filter(|path| is_period_checksums(path))
@@ -173,30 +194,37 @@ fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, Verif
                 period: period.to_owned(),
             });
         }
-        return verify_folder(dir, &listed, Layout::SingleRun);
+        // A period folder of a trail, checked on its own, is a delivery like any other.
+        let layout = if names_its_period(dir) {
+            Layout::Period
+        } else {
+            Layout::SingleRun
+        };
+        return verify_folder(dir, &listed, layout, Top::Root);
     }
     let mut report = VerifyReport::default();
-    let selected: Vec<&String> =
-        match only {
-            Some(period) => {
-                let found = periods.iter().find(|p| *p == period).ok_or_else(|| {
-                    VerifyError::NoSuchPeriod {
+    let selected: Vec<&String> = match only {
+        Some(period) => {
+            let found =
+                periods
+                    .iter()
+                    .find(|p| *p == period)
+                    .ok_or_else(|| VerifyError::NoSuchPeriod {
                         path: root_sums.clone(),
                         period: period.to_owned(),
                         listed: periods.clone(),
-                    }
-                })?;
-                let line = format!("{found}/{SHA256SUMS}");
-                check_listed(dir, &listed, Some(&line), &mut report, &mut BTreeMap::new())?;
-                vec![found]
-            }
-            None => {
-                check_listed(dir, &listed, None, &mut report, &mut BTreeMap::new())?;
-                report.extra = unlisted_files(dir, &listed, &UNLISTED_TRAIL_ROOT, &periods)?;
-                report.manifest_mismatches = root_record_mismatches(dir, &periods);
-                periods.iter().collect()
-            }
-        };
+                    })?;
+            let line = format!("{found}/{SHA256SUMS}");
+            check_listed(dir, &listed, Some(&line), &mut report, &mut BTreeMap::new())?;
+            vec![found]
+        }
+        None => {
+            check_listed(dir, &listed, None, &mut report, &mut BTreeMap::new())?;
+            report.extra = unlisted_files(dir, &listed, &UNLISTED_TRAIL_ROOT, &periods, Top::Root)?;
+            report.manifest_mismatches = root_record_mismatches(dir, &periods);
+            periods.iter().collect()
+        }
+    };
     for period in selected {
         let folder = dir.join(period);
         let sums = folder.join(SHA256SUMS);
@@ -206,14 +234,14 @@ fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, Verif
             Err(VerifyError::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
-        let mut found = verify_folder(&folder, &period_listed, Layout::Period)?;
-        let record = read(&folder.join(MANIFEST))?;
-        let named = serde_json::from_slice::<Value>(&record).ok().and_then(|v| {
-            v.get("period_folder")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        if named.as_deref() != Some(period.as_str()) {
+        let mut found = verify_folder(&folder, &period_listed, Layout::Period, Top::Inner)?;
+        let named = period_folder_named(&folder);
+        // An unreadable record is already a problem of its own (see `verify_folder`).
+        let readable = found
+            .manifest_mismatches
+            .iter()
+            .all(|m| !m.starts_with(UNREADABLE));
+        if readable && named.as_deref() != Some(period.as_str()) {
             found.manifest_mismatches.push(format!(
                 "manifest.json is the record of period folder {}, not of this one",
                 named.as_deref().map_or("(none)".to_owned(), shown)
@@ -277,6 +305,37 @@ fn root_record_mismatches(dir: &Path, periods: &[String]) -> Vec<String> {
     mismatches
 }
 
+/// The `period_folder` a folder's `manifest.json` names (only a period's record names one).
+fn period_folder_named(folder: &Path) -> Option<String> {
+    let record = crate::paths::read_regular(&folder.join(MANIFEST), MAX_RECORD_BYTES).ok()?;
+    serde_json::from_slice::<Value>(&record)
+        .ok()?
+        .get("period_folder")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Whether `dir` is a period folder of a trail, verified on its own.
+fn names_its_period(dir: &Path) -> bool {
+    period_folder_named(dir).is_some()
+}
+
+/// The folders in `dir` named like a period that hold a `SHA256SUMS`: what is left of a trail
+/// whose root seal is gone.
+fn sealed_period_folders(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut periods: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .filter(|name| crate::period::Period::from_label(name).is_some())
+        .filter(|name| dir.join(name).join(SHA256SUMS).is_file())
+        .collect();
+    periods.sort();
+    periods
+}
+
 /// Whether `dir` is a trail: its root `SHA256SUMS` lists period seals, or its root manifest
 /// says so (a trail whose runs all failed before any period was written).
 fn is_trail(dir: &Path, periods: &[String]) -> Result<bool, VerifyError> {
@@ -304,14 +363,36 @@ enum Layout {
     Period,
 }
 
+/// Where a checked folder sits: hidden entries at the top of the folder verify was pointed at
+/// are not the delivery's (the resume state, a `.git`); inside a trail's period they are extra.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Top {
+    Root,
+    Inner,
+}
+
+/// How a mismatch about an unreadable `manifest.json` starts.
+const UNREADABLE: &str = "manifest.json cannot be read";
+
 /// Checks one folder's files against its `SHA256SUMS` (`listed`) and `manifest.json`.
 fn verify_folder(
     dir: &Path,
     listed: &BTreeMap<String, String>,
     layout: Layout,
+    top: Top,
 ) -> Result<VerifyReport, VerifyError> {
-    let manifest = read_manifest(&dir.join(MANIFEST))?;
     let mut report = VerifyReport::default();
+    // A period's damaged record is that period's problem: the other periods are still checked.
+    let manifest = match read_manifest(&dir.join(MANIFEST)) {
+        Ok(manifest) => Some(manifest),
+        Err(error) if layout == Layout::Period => {
+            report
+                .manifest_mismatches
+                .push(format!("{UNREADABLE}: {error}"));
+            None
+        }
+        Err(error) => return Err(error),
+    };
     // Sizes of the files whose content matches SHA256SUMS, to check the manifest's `bytes`.
     let mut sizes = BTreeMap::new();
     check_listed(dir, listed, None, &mut report, &mut sizes)?;
@@ -319,7 +400,7 @@ fn verify_folder(
         Layout::SingleRun => (&UNLISTED_TOP_LEVEL, &[]),
         Layout::Period => (&[SHA256SUMS], &[MANIFEST, SUMMARY]),
     };
-    report.extra = unlisted_files(dir, listed, unlisted, &[])?;
+    report.extra = unlisted_files(dir, listed, unlisted, &[], top)?;
     for record in records {
         if !listed.contains_key(*record) {
             report.manifest_mismatches.push(format!(
@@ -332,9 +413,11 @@ fn verify_folder(
         .filter(|(path, _)| !records.contains(&path.as_str()))
         .map(|(path, sha256)| (path.clone(), sha256.clone()))
         .collect();
-    report
-        .manifest_mismatches
-        .extend(compare_manifest(&manifest, &files, &sizes));
+    if let Some(manifest) = manifest {
+        report
+            .manifest_mismatches
+            .extend(compare_manifest(&manifest, &files, &sizes));
+    }
     Ok(report)
 }
 
@@ -556,13 +639,15 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
 }
 
 /// Everything in the folder that `SHA256SUMS` does not list, except the records `unlisted` at
-/// its top, hidden entries (resume state, temporary files) and the period folders `periods`
-/// (checked on their own). Symbolic links are reported, never followed.
+/// its top, the period folders `periods` (checked on their own), hidden entries at the top of
+/// the folder verify was pointed at (the resume state, a `.git`), and the temporary files of a
+/// run that was killed. Symbolic links are reported, never followed.
 fn unlisted_files(
     dir: &Path,
     listed: &BTreeMap<String, String>,
     unlisted: &[&str],
     periods: &[String],
+    top_of: Top,
 ) -> Result<Vec<String>, VerifyError> {
     let read_error = |path: &Path| {
         let path = path.to_owned();
@@ -576,7 +661,11 @@ fn unlisted_files(
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let top = relative.is_empty();
-            if name.starts_with('.')
+            let kind = entry.file_type().map_err(read_error(&entry.path()))?;
+            let hidden_here = name.starts_with('.') && top && top_of == Top::Root;
+            let our_temporary = kind.is_file() && crate::output::is_our_temp_file(&name);
+            if hidden_here
+                || our_temporary
                 || (top && unlisted.contains(&name.as_ref()))
                 || (top && periods.iter().any(|p| *p == name))
             {
@@ -587,7 +676,6 @@ fn unlisted_files(
             } else {
                 format!("{relative}/{name}")
             };
-            let kind = entry.file_type().map_err(read_error(&entry.path()))?;
             if kind.is_dir() {
                 folders.push((entry.path(), key));
             } else if !listed.contains_key(&key) {
@@ -707,7 +795,11 @@ mod tests {
         fs::write(dir.path().join("outputs.env"), "OK=1").unwrap();
         fs::create_dir(dir.path().join(".acronis-reports")).unwrap();
         fs::write(dir.path().join(".acronis-reports/state.json"), "{}").unwrap();
-        fs::write(dir.path().join("2026-10/acme/.usage.csv.tmp123"), "partial").unwrap();
+        fs::write(
+            dir.path().join("2026-10/acme/.usage.csv.a1B2c3.partial"),
+            "partial",
+        )
+        .unwrap();
         let report = verify(dir.path()).unwrap();
         assert!(report.is_clean(), "{report}");
         // The root's three lines; the period's two report files, billing.csv, manifest.json
@@ -717,6 +809,27 @@ mod tests {
             report.to_string(),
             "verified 8 files in 1 period: all match"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn hidden_entries_inside_a_period_are_extra() {
+        let dir = two_files();
+        fs::write(dir.path().join("2026-10/.x.csv"), "slipped in").unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("2026-10/acme/.cfg")).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(
+            report.extra,
+            ["2026-10/.x.csv", "2026-10/acme/.cfg"],
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_period_folder_verifies_on_its_own() {
+        let dir = two_files();
+        let report = verify(&dir.path().join("2026-10")).unwrap();
+        assert!(report.is_clean(), "{report}");
     }
 
     #[test]
@@ -831,9 +944,13 @@ mod tests {
     fn folders_that_cannot_be_verified() {
         let dir = two_files();
         fs::write(dir.path().join("2026-10").join(MANIFEST), "{not json").unwrap();
-        let err = verify(dir.path()).unwrap_err();
-        assert!(matches!(err, VerifyError::Manifest { .. }), "{err}");
-        assert!(err.to_string().contains("manifest.json"), "{err}");
+        // A period's damaged record is a problem of that period, not the end of the check.
+        let report = verify(dir.path()).unwrap();
+        assert_eq!(report.changed, ["2026-10/manifest.json"], "{report}");
+        assert!(
+            report.manifest_mismatches[0].starts_with("2026-10: manifest.json cannot be read"),
+            "{report}"
+        );
 
         fs::write(
             dir.path().join(SHA256SUMS),
@@ -846,8 +963,12 @@ mod tests {
 
         fs::remove_file(dir.path().join(SHA256SUMS)).unwrap();
         let err = verify(dir.path()).unwrap_err();
+        assert!(matches!(err, VerifyError::NoRootSeal { .. }), "{err}");
+        assert!(err.to_string().contains("root seal is missing"), "{err}");
+        assert!(err.to_string().contains("2026-10"), "{err}");
+        fs::remove_dir_all(dir.path().join("2026-10")).unwrap();
+        let err = verify(dir.path()).unwrap_err();
         assert!(matches!(err, VerifyError::NotFound { .. }), "{err}");
-        assert!(err.to_string().contains("SHA256SUMS"), "{err}");
     }
 
     #[cfg(unix)]
@@ -897,18 +1018,14 @@ mod tests {
 
         manifest["derived_files"] = Value::from("billing.csv");
         fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
-        let err = verify(dir.path()).unwrap_err();
-        assert!(
-            err.to_string().contains("`derived_files` is not a list"),
-            "{err}"
-        );
+        let said = verify(dir.path()).unwrap().to_string();
+        assert!(said.contains("`derived_files` is not a list"), "{said}");
         manifest["derived_files"] = serde_json::json!([{"path": "billing.csv"}]);
         fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
-        let err = verify(dir.path()).unwrap_err();
+        let said = verify(dir.path()).unwrap().to_string();
         assert!(
-            err.to_string()
-                .contains("derived_files[0] has no whole number `bytes`"),
-            "{err}"
+            said.contains("derived_files[0] has no whole number `bytes`"),
+            "{said}"
         );
     }
 }

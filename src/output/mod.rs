@@ -289,7 +289,7 @@ pub(crate) fn persist_durably(
 const TEMP_SUFFIXES: [&str; 2] = [".partial", ".tmp"];
 
 /// Whether `name` is one of our temporary files: `.<name>.<6 random characters><suffix>`.
-fn is_our_temp_file(name: &str) -> bool {
+pub(crate) fn is_our_temp_file(name: &str) -> bool {
     let Some(stem) = TEMP_SUFFIXES
         .iter()
         .find_map(|suffix| name.strip_suffix(suffix))
