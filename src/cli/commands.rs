@@ -402,7 +402,7 @@ fn shard_plan(plan: Plan, shard: Option<ShardSpec>) -> (Plan, Option<ShardInfo>)
 pub fn merge(args: MergeArgs) -> Outcome {
     let merged = merge::merge(&args.shards, &args.out).map_err(|e| match e {
         merge::MergeError::Refused(message) => Fatal::input(format!(
-            "{message}\nnothing was written to {}",
+            "{message}; nothing was written to {}",
             args.out.display()
         )),
         merge::MergeError::Write(message) => Fatal::failed(message),

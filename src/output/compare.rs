@@ -641,6 +641,8 @@ pub fn render_section(changes: &Changes, options: &CompareOptions) -> String {
         }
         let _ = writeln!(out, "### {title}\n\n| Tenant | Id |\n| --- | --- |");
         for (id, name) in tenants.iter().take(ROWS_SHOWN) {
+            // csv_v2_0 rows carry no names: a tenant the run did not name is shown by id only.
+            let name = if name.is_empty() { "—" } else { name };
             let _ = writeln!(out, "| {} | {} |", cell(name), cell(id));
         }
         more(out, tenants.len());
