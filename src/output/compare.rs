@@ -150,7 +150,7 @@ impl PeriodFacts {
 const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The columns of billing.csv that a comparison reads.
-const COLUMNS: [&str; 8] = [
+const COLUMNS: [&str; 7] = [
     "report_tenant_id",
     "tenant_id",
     "tenant_name",
@@ -158,8 +158,9 @@ const COLUMNS: [&str; 8] = [
     "sku",
     "billable_value",
     "unit",
-    "day",
 ];
+/// Read when there: a billing.csv of day-by-day lines has it.
+const DAY_COLUMN: &str = "day";
 
 /// Reads `DIR/<label>/billing.csv`. A tenant that two reports cover (a partner's report and its
 /// customer's own) counts once, from the first report that has it, as in the summary.
@@ -204,7 +205,8 @@ pub fn read_usage(dir: &Path, label: &str) -> Result<PeriodUsage, CompareError> 
                 column,
             })?;
     }
-    let [report_tenant, tenant, name, item, sku, value, unit, day] = at;
+    let [report_tenant, tenant, name, item, sku, value, unit] = at;
+    let day = headers.iter().position(|h| h == DAY_COLUMN);
     let mut usage = PeriodUsage {
         label: label.to_owned(),
         items: BTreeMap::new(),
@@ -220,7 +222,7 @@ pub fn read_usage(dir: &Path, label: &str) -> Result<PeriodUsage, CompareError> 
     {
         let line = record.position().map_or(0, |p| p.line());
         let field = |i: usize| record.get(i).unwrap_or_default();
-        if !field(day).is_empty() {
+        if day.is_some_and(|day| !field(day).is_empty()) {
             usage.day_lines += 1;
             continue;
         }
@@ -1101,7 +1103,7 @@ mod tests {
         );
         std::fs::write(
             dir.path().join("2026-10").join(BILLING_CSV),
-            format!("{}\np,t,n,i,s,lots,,\n", COLUMNS.join(",")),
+            format!("{}\np,t,n,i,s,lots,\n", COLUMNS.join(",")),
         )
         .unwrap();
         let err = read_usage(dir.path(), "2026-10").unwrap_err();
