@@ -159,7 +159,8 @@ async fn token_endpoint() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let text = resp.text().await.unwrap();
-    assert!(!text.contains("wrong-secret-xyz"));
+    // Echoed, as careless servers do: the client's scrub is what keeps it out of output.
+    assert!(text.contains("wrong-secret-xyz"));
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["error"], "invalid_client");
 
