@@ -2,41 +2,50 @@
 
 use std::time::Duration;
 
+/// Why a text is not a duration.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration; write a whole number and a unit, e.g. 500ms, 5s, 2m or 1h")]
+    NoNumber(String),
+    #[error("`{0}` has no unit; durations need one: {0}ms, {0}s, {0}m or {0}h")]
+    NoUnit(String),
+    #[error("`{unit}` is not a duration unit in `{text}`; use ms, s, m or h")]
+    UnknownUnit { unit: String, text: String },
+    #[error("`{0}` is too large for a duration")]
+    TooLarge(String),
+}
+
 /// Parses `<whole number><unit>` with unit `ms`, `s`, `m` or `h`.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
     if number.is_empty() {
-        return Err(format!(
-            "`{text}` is not a duration; write a whole number and a unit, e.g. 500ms, 5s, 2m or 1h"
-        ));
+        return Err(DurationError::NoNumber(text.to_owned()));
     }
     if unit.trim().is_empty() {
-        return Err(format!(
-            "`{number}` has no unit; durations need one: {number}ms, {number}s, {number}m or {number}h"
-        ));
+        return Err(DurationError::NoUnit(number.to_owned()));
     }
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is too large for a duration"))?;
+    let too_large = || DurationError::TooLarge(text.to_owned());
+    let value: u64 = number.parse().map_err(|_| too_large())?;
     let millis_per_unit = match unit.trim() {
         "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         other => {
-            return Err(format!(
-                "`{other}` is not a duration unit in `{text}`; use ms, s, m or h"
-            ));
+            return Err(DurationError::UnknownUnit {
+                unit: other.to_owned(),
+                text: text.to_owned(),
+            });
         }
     };
     value
         .checked_mul(millis_per_unit)
         .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{text}` is too large for a duration"))
+        .ok_or_else(too_large)
 }
 
 /// The shortest job-file spelling of a duration, for plans and summaries.
@@ -64,9 +73,14 @@ mod tests {
 
     #[test]
     fn bare_numbers_and_bad_units_say_what_is_wanted() {
-        let err = parse("30").unwrap_err();
+        let err = parse("30").unwrap_err().to_string();
         assert!(err.contains("30s"), "{err}");
-        assert!(parse("5 days").unwrap_err().contains("use ms, s, m or h"));
+        assert!(
+            parse("5 days")
+                .unwrap_err()
+                .to_string()
+                .contains("use ms, s, m or h")
+        );
         assert!(parse("fast").is_err());
         assert!(parse("-5s").is_err());
         assert!(parse("99999999999999999999h").is_err());

@@ -131,65 +131,127 @@ pub fn select(plan: &Plan, index: u32, total: u32) -> Plan {
     Plan { reports }
 }
 
+/// Why a shard, given after `--shard` or by the CI's variables, cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("`{0}` is not a shard; write it as I/N, e.g. 2/7 for the second of 7 shards")]
+    NotAShard(String),
+    #[error("`{text}`: the {part} {problem}; write it as I/N, e.g. 2/7")]
+    Part {
+        text: String,
+        part: &'static str,
+        problem: CountProblem,
+    },
+    #[error("{variable}=`{value}` is not {what}: it {problem}")]
+    Variable {
+        variable: &'static str,
+        value: String,
+        what: &'static str,
+        problem: CountProblem,
+    },
+    /// `context` names where the pair was read (`` `2/1` ``, or the CI's variables).
+    #[error("{context}: {problem}")]
+    Range {
+        context: String,
+        problem: RangeProblem,
+    },
+}
+
+/// What is wrong with one number of a shard.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CountProblem {
+    #[error("is missing")]
+    Missing,
+    #[error("must be a whole number, not `{0}`")]
+    NotWhole(String),
+    #[error("is too large (`{0}`)")]
+    TooLarge(String),
+}
+
+/// What is wrong with an index and a count together.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeProblem {
+    #[error("there must be at least 1 shard")]
+    NoShards,
+    #[error("shards are numbered from 1 (like CI_NODE_INDEX): use 1/{total} to {total}/{total}")]
+    FromOne { total: u32 },
+    #[error("there is no shard {index} of {total}: the index must be between 1 and {total}")]
+    Beyond { index: u32, total: u32 },
+}
+
 /// Reads `I/N` as written after `--shard`: 1 ≤ I ≤ N.
-pub fn parse(text: &str) -> Result<ShardSpec, String> {
+pub fn parse(text: &str) -> Result<ShardSpec, ShardError> {
     let Some((index, total)) = text.trim().split_once('/') else {
-        return Err(format!(
-            "`{text}` is not a shard; write it as I/N, e.g. 2/7 for the second of 7 shards"
-        ));
+        return Err(ShardError::NotAShard(text.to_owned()));
     };
-    let total = parse_count(total).map_err(|reason| {
-        format!("`{text}`: the number of shards (after the /) {reason}; write it as I/N, e.g. 2/7")
-    })?;
-    let index = parse_count(index).map_err(|reason| {
-        format!("`{text}`: the shard index (before the /) {reason}; write it as I/N, e.g. 2/7")
-    })?;
-    check(index, total).map_err(|reason| format!("`{text}`: {reason}"))
+    let part = |part: &'static str| {
+        move |problem| ShardError::Part {
+            text: text.to_owned(),
+            part,
+            problem,
+        }
+    };
+    let total = parse_count(total).map_err(part("number of shards (after the /)"))?;
+    let index = parse_count(index).map_err(part("shard index (before the /)"))?;
+    check(index, total).map_err(|problem| ShardError::Range {
+        context: format!("`{text}`"),
+        problem,
+    })
 }
 
 /// The shard GitLab's `parallel:` gives this job, when both `CI_NODE_INDEX` and `CI_NODE_TOTAL`
 /// are set (and not empty); `None` otherwise. `env` looks a variable up. An invalid value is
 /// an error that names the variable.
-pub fn from_ci_env(env: impl Fn(&str) -> Option<String>) -> Result<Option<ShardSpec>, String> {
+pub fn from_ci_env(env: impl Fn(&str) -> Option<String>) -> Result<Option<ShardSpec>, ShardError> {
     let value = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let (Some(index_text), Some(total_text)) = (value(CI_NODE_INDEX), value(CI_NODE_TOTAL)) else {
         return Ok(None);
     };
-    let total = parse_count(&total_text).map_err(|reason| {
-        format!("{CI_NODE_TOTAL}=`{total_text}` is not a number of shards: it {reason}")
-    })?;
-    let index = parse_count(&index_text).map_err(|reason| {
-        format!("{CI_NODE_INDEX}=`{index_text}` is not a shard index: it {reason}")
-    })?;
-    check(index, total).map(Some).map_err(|reason| {
-        format!("{CI_NODE_INDEX}={index_text} with {CI_NODE_TOTAL}={total_text}: {reason}")
-    })
+    let variable = |variable: &'static str, value: &str, what: &'static str| {
+        let value = value.to_owned();
+        move |problem| ShardError::Variable {
+            variable,
+            value,
+            what,
+            problem,
+        }
+    };
+    let total = parse_count(&total_text).map_err(variable(
+        CI_NODE_TOTAL,
+        &total_text,
+        "a number of shards",
+    ))?;
+    let index =
+        parse_count(&index_text).map_err(variable(CI_NODE_INDEX, &index_text, "a shard index"))?;
+    check(index, total)
+        .map(Some)
+        .map_err(|problem| ShardError::Range {
+            context: format!("{CI_NODE_INDEX}={index_text} with {CI_NODE_TOTAL}={total_text}"),
+            problem,
+        })
 }
 
-fn parse_count(text: &str) -> Result<u32, String> {
+fn parse_count(text: &str) -> Result<u32, CountProblem> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("is missing".to_owned());
+        return Err(CountProblem::Missing);
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("must be a whole number, not `{text}`"));
+        return Err(CountProblem::NotWhole(text.to_owned()));
     }
-    text.parse().map_err(|_| format!("is too large (`{text}`)"))
+    text.parse()
+        .map_err(|_| CountProblem::TooLarge(text.to_owned()))
 }
 
-fn check(index: u32, total: u32) -> Result<ShardSpec, String> {
+fn check(index: u32, total: u32) -> Result<ShardSpec, RangeProblem> {
     if total == 0 {
-        return Err("there must be at least 1 shard".to_owned());
+        return Err(RangeProblem::NoShards);
     }
     if index == 0 {
-        return Err(format!(
-            "shards are numbered from 1 (like CI_NODE_INDEX): use 1/{total} to {total}/{total}"
-        ));
+        return Err(RangeProblem::FromOne { total });
     }
     if index > total {
-        return Err(format!(
-            "there is no shard {index} of {total}: the index must be between 1 and {total}"
-        ));
+        return Err(RangeProblem::Beyond { index, total });
     }
     Ok(ShardSpec { index, total })
 }
@@ -285,7 +347,7 @@ mod tests {
             ("-1/3", "whole number"),
             ("1/99999999999", "too large"),
         ] {
-            let error = parse(bad).unwrap_err();
+            let error = parse(bad).unwrap_err().to_string();
             assert!(error.contains(needle), "{bad}: {error}");
         }
     }
@@ -308,14 +370,17 @@ mod tests {
             from_ci_env(env(&[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "5")])),
             Ok(Some(ShardSpec { index: 2, total: 5 }))
         );
-        let error =
-            from_ci_env(env(&[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "5")])).unwrap_err();
+        let error = from_ci_env(env(&[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "5")]))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("CI_NODE_INDEX=`x`"), "{error}");
-        let error =
-            from_ci_env(env(&[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "zero")])).unwrap_err();
+        let error = from_ci_env(env(&[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "zero")]))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("CI_NODE_TOTAL=`zero`"), "{error}");
-        let error =
-            from_ci_env(env(&[("CI_NODE_INDEX", "6"), ("CI_NODE_TOTAL", "5")])).unwrap_err();
+        let error = from_ci_env(env(&[("CI_NODE_INDEX", "6"), ("CI_NODE_TOTAL", "5")]))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("CI_NODE_INDEX=6") && error.contains("between 1 and 5"),
             "{error}"

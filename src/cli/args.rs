@@ -328,7 +328,7 @@ fn ci_parser() -> impl clap::builder::TypedValueParser<Value = Provider> {
         .map(|name| name.parse().expect("one of Provider::NAMES"))
 }
 
-fn parse_shard(text: &str) -> Result<ShardSpec, String> {
+fn parse_shard(text: &str) -> Result<ShardSpec, acronis_reports::shard::ShardError> {
     acronis_reports::shard::parse(text)
 }
 
