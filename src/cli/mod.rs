@@ -13,7 +13,7 @@ use clap::FromArgMatches;
 
 use args::{Cli, Command};
 
-/// Exit codes of the contract (`spec/outputs.md`).
+/// Exit codes of the contract (the README's "Exit codes" table).
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_NOTHING_ATTEMPTED: u8 = 2;

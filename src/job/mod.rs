@@ -1,4 +1,5 @@
-//! The job file: what to fetch, for whom, for which periods (see `spec/job-file.md`).
+//! The job file: what to fetch, for whom, for which periods (the README's "The job file" section
+//! describes it for users; `schema/job.schema.json` is generated from the types here).
 //!
 //! Loading happens in two steps. Serde reads the YAML into the `*File` types below, which mirror
 //! the format one to one (and generate the JSON Schema); every value keeps its line and column.

@@ -1,5 +1,5 @@
-//! An audit trail in the layout of issue 16, written by hand, for tests of what reads one (the
-//! README's auditor recipe, the monthly workflow's commit job) before `run` writes that layout.
+//! An audit trail as `run` writes one (the README's "The trail" section), written by hand, for
+//! tests of what reads one: the README's auditor recipe, the monthly workflow's commit job.
 //!
 //! Shared by tests/ci.rs and tests/examples.rs (`#[path = "support/trail.rs"] mod …`).
 
@@ -22,7 +22,7 @@ pub fn sums_text(files: &BTreeMap<String, Vec<u8>>) -> String {
         .collect()
 }
 
-/// An audit trail in the layout of issue 16 under `root`: `periods` (e.g. `2026-10`), each with
+/// An audit trail under `root`: `periods` (e.g. `2026-10`), each with
 /// two report files, billing.csv, manifest.json, summary.md and a SHA256SUMS of them all; the
 /// root's SHA256SUMS lists each period's SHA256SUMS and the root manifest.json and summary.md
 /// (which name the last period).
