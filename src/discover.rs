@@ -8,35 +8,13 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use serde::{Deserialize, Serialize};
-
 use crate::api::{ApiError, Client, TenantInfo, one_line};
-use crate::job::{Discovery, Job, Tenant, TenantKind, is_uuid};
+use crate::job::{Discovery, Job, Tenant, is_uuid};
 use crate::paths::safe_component;
+use crate::results::{DiscoveredTenant, DiscoveryRecord};
 
 /// Far more pages than any real partner has; a server that keeps paging is broken.
 const MAX_PAGES: usize = 100_000;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiscoveryRecord {
-    pub children_of: String,
-    pub recursive: bool,
-    pub kinds: Vec<TenantKind>,
-    pub tenants: Vec<DiscoveredTenant>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiscoveredTenant {
-    pub id: String,
-    pub name: String,
-    pub kind: Option<String>,
-    pub enabled: Option<bool>,
-    pub pricing_mode: Option<String>,
-    pub included: bool,
-    /// Why a tenant was left out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
 
 /// The job's tenants with every `children_of` entry replaced by the children it found.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::discover::DiscoveryRecord;
+use crate::job::TenantKind;
 use crate::period::Period;
 use crate::report::{BillingRule, Format, ReportKind, ReportLevel};
 
@@ -537,6 +537,31 @@ fn read_exact_at(file: &File, mut bytes: &mut [u8], mut offset: u64) -> io::Resu
         offset += n as u64;
     }
     Ok(())
+}
+
+/// What one `children_of` entry found: the record of which children were in scope, and why
+/// each one left out was. Here, beside the run's other records, so that the manifest's types
+/// depend on nothing that talks to the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryRecord {
+    pub children_of: String,
+    pub recursive: bool,
+    pub kinds: Vec<TenantKind>,
+    pub tenants: Vec<DiscoveredTenant>,
+}
+
+/// One tenant a `children_of` entry listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredTenant {
+    pub id: String,
+    pub name: String,
+    pub kind: Option<String>,
+    pub enabled: Option<bool>,
+    pub pricing_mode: Option<String>,
+    pub included: bool,
+    /// Why a tenant was left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

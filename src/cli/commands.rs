@@ -2,11 +2,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use acronis_reports::api::{self, Client, ClientOptions, Credentials};
-use acronis_reports::discover::{self, DiscoveryRecord};
+use acronis_reports::discover;
 use acronis_reports::download;
 use acronis_reports::job::{self, Job};
 use acronis_reports::output;
 use acronis_reports::plan::{self, Plan};
+use acronis_reports::results::DiscoveryRecord;
 use acronis_reports::results::{JobRef, RunResult, ShardInfo, Tool};
 use acronis_reports::run::{self, RunConfig, Runner};
 use acronis_reports::sandbox::{Sandbox, Scenario};
