@@ -4,8 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::api::{ApiError, Client, StoredItem};
+use crate::history::{self, Expected};
 use crate::job::Polling;
 use crate::report::Format;
+use crate::results::{Changed, Timing};
 use crate::retry::Backoff;
 
 /// A stored file ready for download.
@@ -309,7 +311,22 @@ struct Schedule<'a> {
     ticket: u64,
     /// Whether this report's timing may teach the model; one taken over from an earlier run
     /// (its creation time not ours) never scouts, as what it finds could not be learnt.
+    ///
+    /// Nor does a report whose tenant has history. Its own polls would bracket its time without
+    /// bias (they are placed by its tenant's history, not by the model), but the model stands
+    /// for the tenants the run knows nothing about, and the reports with history finish in an
+    /// order their history chose: the slowest start first, so the early samples would all be
+    /// slow ones, and every aim the model makes for an unknown tenant would come late — lag,
+    /// which the model's design otherwise only risks in the cheap direction (the reports that
+    /// finish first in plan order are the quick ones, which pull aims early: polls, not lag).
+    /// A tenant found to have changed is no sample of the unknown ones either.
     learns: bool,
+    /// What the tenant's history leads us to expect: the polls go there first, and to the model
+    /// only once the report is much slower than that ([`Schedule::changed`]).
+    expected: Option<Expected>,
+    /// Set when the report turned out much slower than its history: polled like a report
+    /// without history from then on.
+    changed: Option<Changed>,
     scout: Option<ScoutSlot<'a>>,
     /// Used while waiting for the scouts, and once the report is slower than any seen.
     fallback: Backoff,
@@ -324,12 +341,19 @@ impl<'a> Schedule<'a> {
     /// The fallback's first poll, in `initial_interval`s.
     const FALLBACK_START: u32 = 5;
 
-    fn new(model: &'a GenerationModel, polling: &'a Polling, learns: bool) -> Self {
+    fn new(
+        model: &'a GenerationModel,
+        polling: &'a Polling,
+        learns: bool,
+        expected: Option<Expected>,
+    ) -> Self {
         Self {
             model,
             polling,
             ticket: model.ticket(),
-            learns,
+            learns: learns && expected.is_none(),
+            expected,
+            changed: None,
             scout: None,
             fallback: Backoff::new(
                 polling.initial_interval * Self::FALLBACK_START,
@@ -346,6 +370,16 @@ impl<'a> Schedule<'a> {
 
     /// When the next poll is due, from what is known now.
     fn next(&mut self) -> Duration {
+        if let Some(expected) = self.expected.filter(|_| self.changed.is_none()) {
+            let next = match self.last_poll {
+                None => Some(expected.first_poll(GenerationModel::MIN_STEP)),
+                Some(last) => expected.next_poll(last, GenerationModel::MIN_STEP),
+            };
+            match next {
+                Some(at) => return at,
+                None => self.changed = Some(Changed::Slower),
+            }
+        }
         let role = self.model.role(self.ticket);
         if let Some(aim) = self.model.aim(role) {
             self.scout = None;
@@ -388,7 +422,24 @@ impl<'a> Schedule<'a> {
 
     /// Whether a poll now measures the generation time without bias (see [`GenerationModel`]).
     fn measuring(&self) -> bool {
-        self.scout.is_some() || self.model.role(self.ticket) == Role::Probe
+        self.learns && (self.scout.is_some() || self.model.role(self.ticket) == Role::Probe)
+    }
+
+    /// The record of a report saved at a poll made at `at` (its `polls`-th), for the next runs.
+    fn timing(&self, at: Duration, polls: u32) -> Timing {
+        let first = self.last_poll.is_none();
+        let changed = self.changed.or_else(|| {
+            self.expected
+                .filter(|expected| first && expected.saved_early(at))
+                .map(|_| Changed::Faster)
+        });
+        Timing {
+            ready_after_ms: history::millis(at),
+            pending_at_ms: self.last_pending.map(history::millis),
+            polls,
+            expected_ms: self.expected.map(|e| e.millis()),
+            changed,
+        }
     }
 
     fn polled(&mut self, at: Duration, pending: bool) {
@@ -408,23 +459,49 @@ impl<'a> Schedule<'a> {
 /// a report taken over from an earlier run, a 404 means the server does not know the report.
 pub const NOT_LISTED_YET_GRACE: Duration = Duration::from_secs(60);
 
-/// Polls until the report's files are ready. `created` is when the report was created; the
-/// deadline is `created + polling.timeout`. `created_here` says whether this run created it, so
-/// `created` is its true creation time (not when a report of an earlier run was taken over):
-/// only then may its timing teach `model`, and only then is a 404 within
-/// [`NOT_LISTED_YET_GRACE`] of `created` taken as "still pending".
+/// The report [`wait_until_ready`] waits for.
+#[derive(Clone, Copy, Debug)]
+pub struct Waiting<'a> {
+    pub report_id: &'a str,
+    pub formats: &'a [Format],
+    /// When the report was created, or taken over from an earlier run; the deadline is
+    /// `created + polling.timeout`.
+    pub created: Instant,
+    /// Whether this run created it, so `created` is its true creation time (not when a report
+    /// of an earlier run was taken over): only then may its timing teach the model and be
+    /// recorded, only then are its polls aimed by `expected`, and only then is a 404 within
+    /// [`NOT_LISTED_YET_GRACE`] of `created` taken as "still pending".
+    pub created_here: bool,
+    /// What its tenant's history leads us to expect, if it has history.
+    pub expected: Option<Expected>,
+}
+
+/// A report whose files are all saved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waited {
+    pub files: Vec<ReadyFile>,
+    /// How long it took, when this run created it.
+    pub timing: Option<Timing>,
+}
+
+/// Polls until the report's files are ready.
 pub async fn wait_until_ready(
     client: &Client,
-    report_id: &str,
-    formats: &[Format],
+    report: &Waiting<'_>,
     polling: &Polling,
-    created: Instant,
     model: &GenerationModel,
-    created_here: bool,
-) -> Result<Vec<ReadyFile>, PollError> {
-    let learn = created_here;
+) -> Result<Waited, PollError> {
+    let Waiting {
+        report_id,
+        formats,
+        created,
+        created_here,
+        expected,
+    } = *report;
     let deadline = created + polling.timeout;
-    let mut schedule = Schedule::new(model, polling, learn);
+    let expected = expected.filter(|_| created_here);
+    let mut schedule = Schedule::new(model, polling, created_here, expected);
+    let mut polls: u32 = 0;
     let mut next_poll = schedule.next();
     // A `Retry-After` from the server is a floor no re-aiming may undercut.
     let mut not_before = Duration::ZERO;
@@ -458,15 +535,23 @@ pub async fn wait_until_ready(
         let polled_at = created.elapsed();
         let measuring = schedule.measuring();
         let mut retry_after = None;
+        polls = polls.saturating_add(1);
         match client.stored_reports(report_id, Some(deadline)).await {
             Ok(items) => {
                 last_error = None;
                 match evaluate(&items, formats) {
                     Evaluation::Ready(files) => {
-                        if learn && measuring {
+                        if measuring {
                             model.record(schedule.last_pending, polled_at);
                         }
-                        return Ok(files);
+                        let timing = created_here.then(|| schedule.timing(polled_at, polls));
+                        if let Some(Changed::Faster) = timing.as_ref().and_then(|t| t.changed) {
+                            tracing::info!(
+                                report_id,
+                                "saved at its first poll, before the time its tenant's history expected: faster now"
+                            );
+                        }
+                        return Ok(Waited { files, timing });
                     }
                     Evaluation::Failed(reason) => return Err(PollError::Failed(reason)),
                     Evaluation::Pending { missing: still } => {
@@ -495,10 +580,19 @@ pub async fn wait_until_ready(
         }
         let now = created.elapsed();
         not_before = now + retry_after.unwrap_or_default();
+        let slower = schedule.changed.is_some();
         next_poll = schedule
             .next()
             .min(now + polling.max_interval)
             .max(not_before);
+        if !slower && schedule.changed.is_some() {
+            tracing::info!(
+                report_id,
+                "still pending at {:.1}s, well past the {:.1}s its tenant's history expected: slower now; polled as a tenant without history",
+                now.as_secs_f64(),
+                expected.map_or(0.0, |e| e.time().as_secs_f64())
+            );
+        }
     }
 }
 
@@ -628,18 +722,20 @@ mod tests {
         let (sandbox, client, id) = not_listed_at_first(3).await;
         let polling = quick_polling();
         let model = GenerationModel::new();
-        let ready = wait_until_ready(
-            &client,
-            &id,
-            &[Format::CsvV2],
-            &polling,
-            Instant::now(),
-            &model,
-            true,
-        )
-        .await
-        .expect("ready after the 404s");
-        assert_eq!(ready.len(), 1);
+        let waiting = Waiting {
+            report_id: &id,
+            formats: &[Format::CsvV2],
+            created: Instant::now(),
+            created_here: true,
+            expected: None,
+        };
+        let ready = wait_until_ready(&client, &waiting, &polling, &model)
+            .await
+            .expect("ready after the 404s");
+        assert_eq!(ready.files.len(), 1);
+        let timing = ready.timing.expect("a report created here is timed");
+        assert!(timing.polls >= 4, "three 404s, then saved: {timing:?}");
+        assert!(timing.pending_at_ms.is_some(), "a 404 then is pending");
         assert_eq!(sandbox.stats().faults_injected, 3);
         sandbox.shutdown().await;
     }
@@ -653,17 +749,16 @@ mod tests {
             .expect("the clock is past a minute");
         for (created, created_here) in [(long_ago, true), (Instant::now(), false)] {
             let (sandbox, client, id) = not_listed_at_first(1).await;
-            let error = wait_until_ready(
-                &client,
-                &id,
-                &[Format::CsvV2],
-                &polling,
+            let waiting = Waiting {
+                report_id: &id,
+                formats: &[Format::CsvV2],
                 created,
-                &model,
                 created_here,
-            )
-            .await
-            .expect_err("a 404 fails");
+                expected: None,
+            };
+            let error = wait_until_ready(&client, &waiting, &polling, &model)
+                .await
+                .expect_err("a 404 fails");
             assert!(
                 matches!(error, PollError::Api(ApiError::Status { status: 404, .. })),
                 "{error}"
@@ -766,7 +861,7 @@ mod tests {
             timeout: Duration::from_secs(1800),
         };
         let model = GenerationModel::new();
-        let mut schedule = Schedule::new(&model, &polling, true);
+        let mut schedule = Schedule::new(&model, &polling, true, None);
         let first = schedule.next();
         let stagger = schedule
             .scout
@@ -791,7 +886,7 @@ mod tests {
         }
         // Waiting reports are not scouts: they wait for news, with a rare look of their own.
         let mut others: Vec<Schedule> = (0..GenerationModel::SCOUTS)
-            .map(|_| Schedule::new(&model, &polling, true))
+            .map(|_| Schedule::new(&model, &polling, true, None))
             .collect();
         let times: Vec<Duration> = others.iter_mut().map(Schedule::next).collect();
         assert_eq!(
@@ -802,7 +897,7 @@ mod tests {
             1
         );
         drop(others);
-        let mut resumed = Schedule::new(&model, &polling, false);
+        let mut resumed = Schedule::new(&model, &polling, false, None);
         assert_eq!(resumed.next(), Duration::from_secs(20));
         assert!(resumed.scout.is_none(), "a resumed report never scouts");
     }

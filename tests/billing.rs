@@ -754,6 +754,7 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
                     Vec::new()
                 },
                 plan_index: i,
+                timing: None,
             }
         })
         .collect();
