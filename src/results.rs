@@ -644,6 +644,47 @@ mod tests {
     }
 
     #[test]
+    fn a_timing_is_optional_and_one_that_does_not_read_is_left_out() {
+        let mut report = named("a", Status::Ok, 1);
+        report.timing = Some(Timing {
+            ready_after_ms: 1500,
+            pending_at_ms: Some(1450),
+            polls: 3,
+            expected_ms: Some(1480),
+            changed: Some(Changed::Slower),
+        });
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["timing"],
+            serde_json::json!({"ready_after_ms": 1500, "pending_at_ms": 1450, "polls": 3, "expected_ms": 1480, "changed": "slower"})
+        );
+        assert_eq!(
+            serde_json::from_value::<ReportResult>(json.clone()).unwrap(),
+            report
+        );
+        for odd in [
+            serde_json::json!(null),
+            serde_json::json!({"ready_after_ms": -1, "polls": 1}),
+            serde_json::json!({"ready_after_ms": "soon"}),
+            serde_json::json!([1, 2]),
+            serde_json::json!({"ready_after_ms": 1, "polls": 1, "changed": "sideways"}),
+        ] {
+            let mut json = json.clone();
+            json["timing"] = odd;
+            let read: ReportResult = serde_json::from_value(json).expect("the record still reads");
+            assert_eq!(read.timing, None);
+        }
+        let mut older = json;
+        older.as_object_mut().unwrap().remove("timing");
+        assert_eq!(
+            serde_json::from_value::<ReportResult>(older)
+                .unwrap()
+                .timing,
+            None
+        );
+    }
+
+    #[test]
     fn serialises_as_the_list_it_holds() {
         let reports = vec![named("a", Status::Ok, 1), named("b", Status::Failed, 0)];
         let log = ReportLog::of(reports.clone()).unwrap();
