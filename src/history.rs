@@ -77,7 +77,7 @@ impl Sample {
 /// go from there: the first one at the start of the window the history leaves open (just
 /// before the expected time when the history is precise), then each a small fraction of the
 /// time so far after the one before, through the window; then sparser, up to
-/// [`Expected::SLOWER`] times the expected time. A report still pending there is much slower
+/// twice the expected time. A report still pending there is much slower
 /// than its history says, and is polled like a report without history from then on.
 ///
 /// Gaps in proportion to the time so far keep the lag (saved → seen saved) a bounded share of
@@ -113,8 +113,9 @@ impl Expected {
     /// The history only bounds the time from above (its report was saved at its first poll):
     /// the window opens at this fraction of that bound.
     const UNBOUNDED_FROM: f64 = 0.6;
-    /// Polls the window may take at most, whatever its width, and the smallest and largest gap
-    /// (as a share of the time so far) that allows: the lag stays within the largest.
+    /// Polls a window is meant to take, whatever its width: its gaps are its width spread over
+    /// this many, within these shares of the time so far (the largest bounds the lag, so a
+    /// very wide window takes more).
     const WINDOW_POLLS: f64 = 6.0;
     const MIN_RATIO: f64 = 0.03;
     const MAX_RATIO: f64 = 0.08;
@@ -151,7 +152,7 @@ impl Expected {
     }
 
     /// The poll after one made at `last`, or `None` once the report is past
-    /// [`Expected::SLOWER`] times its expected time.
+    /// twice its expected time.
     pub fn next_poll(&self, last: Duration, min_step: Duration) -> Option<Duration> {
         let last_s = last.as_secs_f64();
         let min_step = min_step.as_secs_f64();
@@ -261,7 +262,7 @@ impl History {
         Self::default()
     }
 
-    /// Reads the timings of the latest [`PERIODS`] period folders of the trail in `dir`. What
+    /// Reads the timings of the latest three period folders of the trail in `dir`. What
     /// cannot be read (a missing, damaged or odd `manifest.json`, a timing that is not one) is
     /// left out with a warning: history only guides the order and the polls.
     pub fn read(dir: &Path) -> Self {
