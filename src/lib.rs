@@ -1,7 +1,8 @@
 //! acronis-reports: declarative, verified billing reports from the Acronis Cyber Protect Cloud API.
 //!
 //! Data flows one way: [`job`] (the file) → [`plan`] (one request per tenant × period) →
-//! [`run`] (create, [`poll`], [`download`], [`checks`] through the [`api`] client) →
+//! [`run`] (create, [`poll`], [`download`], [`checks`] through the [`api`] client; started and
+//! aimed by the [`history`] of earlier periods) →
 //! [`results`] → [`output`] writers.
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod discover;
 pub mod doctor;
 pub mod download;
 pub mod duration;
+pub mod history;
 pub mod job;
 pub mod merge;
 pub mod output;

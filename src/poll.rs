@@ -4,8 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::api::{ApiError, Client, StoredItem};
+use crate::history::{self, Expected};
 use crate::job::Polling;
 use crate::report::Format;
+use crate::results::{Changed, Timing};
 use crate::retry::Backoff;
 
 /// A stored file ready for download.
@@ -309,7 +311,22 @@ struct Schedule<'a> {
     ticket: u64,
     /// Whether this report's timing may teach the model; one taken over from an earlier run
     /// (its creation time not ours) never scouts, as what it finds could not be learnt.
+    ///
+    /// Nor does a report whose tenant has history. Its own polls would bracket its time without
+    /// bias (they are placed by its tenant's history, not by the model), but the model stands
+    /// for the tenants the run knows nothing about, and the reports with history finish in an
+    /// order their history chose: the slowest start first, so the early samples would all be
+    /// slow ones, and every aim the model makes for an unknown tenant would come late — lag,
+    /// which the model's design otherwise only risks in the cheap direction (the reports that
+    /// finish first in plan order are the quick ones, which pull aims early: polls, not lag).
+    /// A tenant found to have changed is no sample of the unknown ones either.
     learns: bool,
+    /// What the tenant's history leads us to expect: the polls go there first, and to the model
+    /// only once the report is much slower than that ([`Schedule::changed`]).
+    expected: Option<Expected>,
+    /// Set when the report turned out much slower than its history: polled like a report
+    /// without history from then on.
+    changed: Option<Changed>,
     scout: Option<ScoutSlot<'a>>,
     /// Used while waiting for the scouts, and once the report is slower than any seen.
     fallback: Backoff,
@@ -324,12 +341,19 @@ impl<'a> Schedule<'a> {
     /// The fallback's first poll, in `initial_interval`s.
     const FALLBACK_START: u32 = 5;
 
-    fn new(model: &'a GenerationModel, polling: &'a Polling, learns: bool) -> Self {
+    fn new(
+        model: &'a GenerationModel,
+        polling: &'a Polling,
+        learns: bool,
+        expected: Option<Expected>,
+    ) -> Self {
         Self {
             model,
             polling,
             ticket: model.ticket(),
-            learns,
+            learns: learns && expected.is_none(),
+            expected,
+            changed: None,
             scout: None,
             fallback: Backoff::new(
                 polling.initial_interval * Self::FALLBACK_START,
@@ -346,6 +370,16 @@ impl<'a> Schedule<'a> {
 
     /// When the next poll is due, from what is known now.
     fn next(&mut self) -> Duration {
+        if let Some(expected) = self.expected.filter(|_| self.changed.is_none()) {
+            let next = match self.last_poll {
+                None => Some(expected.first_poll(GenerationModel::MIN_STEP)),
+                Some(last) => expected.next_poll(last, GenerationModel::MIN_STEP),
+            };
+            match next {
+                Some(at) => return at,
+                None => self.changed = Some(Changed::Slower),
+            }
+        }
         let role = self.model.role(self.ticket);
         if let Some(aim) = self.model.aim(role) {
             self.scout = None;
@@ -388,7 +422,24 @@ impl<'a> Schedule<'a> {
 
     /// Whether a poll now measures the generation time without bias (see [`GenerationModel`]).
     fn measuring(&self) -> bool {
-        self.scout.is_some() || self.model.role(self.ticket) == Role::Probe
+        self.learns && (self.scout.is_some() || self.model.role(self.ticket) == Role::Probe)
+    }
+
+    /// The record of a report saved at a poll made at `at` (its `polls`-th), for the next runs.
+    fn timing(&self, at: Duration, polls: u32) -> Timing {
+        let first = self.last_poll.is_none();
+        let changed = self.changed.or_else(|| {
+            self.expected
+                .filter(|expected| first && expected.saved_early(at))
+                .map(|_| Changed::Faster)
+        });
+        Timing {
+            ready_after_ms: history::millis(at),
+            pending_at_ms: self.last_pending.map(history::millis),
+            polls,
+            expected_ms: self.expected.map(|e| e.millis()),
+            changed,
+        }
     }
 
     fn polled(&mut self, at: Duration, pending: bool) {
@@ -408,23 +459,49 @@ impl<'a> Schedule<'a> {
 /// a report taken over from an earlier run, a 404 means the server does not know the report.
 pub const NOT_LISTED_YET_GRACE: Duration = Duration::from_secs(60);
 
-/// Polls until the report's files are ready. `created` is when the report was created; the
-/// deadline is `created + polling.timeout`. `created_here` says whether this run created it, so
-/// `created` is its true creation time (not when a report of an earlier run was taken over):
-/// only then may its timing teach `model`, and only then is a 404 within
-/// [`NOT_LISTED_YET_GRACE`] of `created` taken as "still pending".
+/// The report [`wait_until_ready`] waits for.
+#[derive(Clone, Copy, Debug)]
+pub struct Waiting<'a> {
+    pub report_id: &'a str,
+    pub formats: &'a [Format],
+    /// When the report was created, or taken over from an earlier run; the deadline is
+    /// `created + polling.timeout`.
+    pub created: Instant,
+    /// Whether this run created it, so `created` is its true creation time (not when a report
+    /// of an earlier run was taken over): only then may its timing teach the model and be
+    /// recorded, only then are its polls aimed by `expected`, and only then is a 404 within
+    /// [`NOT_LISTED_YET_GRACE`] of `created` taken as "still pending".
+    pub created_here: bool,
+    /// What its tenant's history leads us to expect, if it has history.
+    pub expected: Option<Expected>,
+}
+
+/// A report whose files are all saved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waited {
+    pub files: Vec<ReadyFile>,
+    /// How long it took, when this run created it.
+    pub timing: Option<Timing>,
+}
+
+/// Polls until the report's files are ready.
 pub async fn wait_until_ready(
     client: &Client,
-    report_id: &str,
-    formats: &[Format],
+    report: &Waiting<'_>,
     polling: &Polling,
-    created: Instant,
     model: &GenerationModel,
-    created_here: bool,
-) -> Result<Vec<ReadyFile>, PollError> {
-    let learn = created_here;
+) -> Result<Waited, PollError> {
+    let Waiting {
+        report_id,
+        formats,
+        created,
+        created_here,
+        expected,
+    } = *report;
     let deadline = created + polling.timeout;
-    let mut schedule = Schedule::new(model, polling, learn);
+    let expected = expected.filter(|_| created_here);
+    let mut schedule = Schedule::new(model, polling, created_here, expected);
+    let mut polls: u32 = 0;
     let mut next_poll = schedule.next();
     // A `Retry-After` from the server is a floor no re-aiming may undercut.
     let mut not_before = Duration::ZERO;
@@ -458,15 +535,23 @@ pub async fn wait_until_ready(
         let polled_at = created.elapsed();
         let measuring = schedule.measuring();
         let mut retry_after = None;
+        polls = polls.saturating_add(1);
         match client.stored_reports(report_id, Some(deadline)).await {
             Ok(items) => {
                 last_error = None;
                 match evaluate(&items, formats) {
                     Evaluation::Ready(files) => {
-                        if learn && measuring {
+                        if measuring {
                             model.record(schedule.last_pending, polled_at);
                         }
-                        return Ok(files);
+                        let timing = created_here.then(|| schedule.timing(polled_at, polls));
+                        if let Some(Changed::Faster) = timing.as_ref().and_then(|t| t.changed) {
+                            tracing::info!(
+                                report_id,
+                                "saved at its first poll, before the time its tenant's history expected: faster now"
+                            );
+                        }
+                        return Ok(Waited { files, timing });
                     }
                     Evaluation::Failed(reason) => return Err(PollError::Failed(reason)),
                     Evaluation::Pending { missing: still } => {
@@ -495,315 +580,21 @@ pub async fn wait_until_ready(
         }
         let now = created.elapsed();
         not_before = now + retry_after.unwrap_or_default();
+        let slower = schedule.changed.is_some();
         next_poll = schedule
             .next()
             .min(now + polling.max_interval)
             .max(not_before);
+        if !slower && schedule.changed.is_some() {
+            tracing::info!(
+                report_id,
+                "still pending at {:.1}s, well past the {:.1}s its tenant's history expected: slower now; polled as a tenant without history",
+                now.as_secs_f64(),
+                expected.map_or(0.0, |e| e.time().as_secs_f64())
+            );
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(id: &str, format: &str, status: &str, created: &str) -> StoredItem {
-        StoredItem {
-            id: Some(id.into()),
-            report_format: Some(format.into()),
-            status: Some(status.into()),
-            size: Some(10),
-            created_at: Some(created.into()),
-        }
-    }
-
-    const BOTH: [Format; 2] = [Format::CsvV2, Format::JsonV2];
-
-    #[test]
-    fn empty_list_and_unknown_statuses_are_pending() {
-        assert_eq!(
-            evaluate(&[], &BOTH),
-            Evaluation::Pending {
-                missing: BOTH.to_vec()
-            }
-        );
-        for status in ["in_progress", "processing"] {
-            let items = [
-                item("a", "csv_v2_0", status, "1"),
-                item("b", "json_v2_0", "saved", "1"),
-            ];
-            assert_eq!(
-                evaluate(&items, &BOTH),
-                Evaluation::Pending {
-                    missing: vec![Format::CsvV2]
-                },
-                "{status}"
-            );
-        }
-    }
-
-    #[test]
-    fn newest_saved_file_of_each_format_is_taken() {
-        let items = [
-            item("old", "csv_v2_0", "saved", "2026-11-01T06:00:00+00:00"),
-            item("new", "csv_v2_0", "saved", "2026-11-01T07:00:00+00:00"),
-            item("j", "json_v2_0", "saved", "2026-11-01T06:00:00+00:00"),
-            item("x", "html", "saved", "2026-11-01T06:00:00+00:00"),
-        ];
-        let Evaluation::Ready(files) = evaluate(&items, &BOTH) else {
-            panic!()
-        };
-        assert_eq!(files[0].stored_id, "new");
-        assert_eq!(files[1].stored_id, "j");
-    }
-
-    #[test]
-    fn a_failed_format_fails_the_report_with_the_servers_word() {
-        let items = [
-            item("a", "csv_v2_0", "Failed", "1"),
-            item("b", "json_v2_0", "saved", "1"),
-        ];
-        let Evaluation::Failed(reason) = evaluate(&items, &BOTH) else {
-            panic!()
-        };
-        assert!(
-            reason.contains("`Failed`") && reason.contains("csv_v2_0"),
-            "{reason}"
-        );
-    }
-
-    /// A sandbox whose stored list answers 404 `times` times, a client of it and a report
-    /// created there.
-    async fn not_listed_at_first(times: u32) -> (crate::sandbox::Sandbox, Client, String) {
-        use crate::api::{ClientOptions, CreateReport, Credentials, PeriodDates, ReportParameters};
-        use crate::report::{ReportKind, ReportLevel};
-        use crate::sandbox::{Endpoint, FaultRule, Sandbox, Scenario};
-        let scenario = Scenario {
-            generation_delay: Duration::from_millis(100),
-            faults: vec![FaultRule {
-                endpoint: Endpoint::StoredList,
-                status: Some(404),
-                times,
-                ..FaultRule::default()
-            }],
-            ..Scenario::default()
-        };
-        let sandbox = Sandbox::start(scenario, 0).await.unwrap();
-        let client = Client::new(
-            crate::api::api_base(&sandbox.base_url()).unwrap(),
-            Credentials::Client {
-                id: sandbox.client_id().to_owned(),
-                secret: crate::secret::Secret::new(sandbox.client_secret()),
-            },
-            ClientOptions::default(),
-        )
-        .unwrap();
-        let created = client
-            .create_report(&CreateReport::once(ReportParameters {
-                tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
-                kind: ReportKind::UsageSummary,
-                level: ReportLevel::DirectPartners,
-                formats: vec![Format::CsvV2],
-                period: PeriodDates {
-                    start: "2024-05-01".into(),
-                    end: "2024-05-31".into(),
-                },
-                hide_zero_usage: false,
-                show_skus: true,
-            }))
-            .await
-            .unwrap();
-        (sandbox, client, created.id)
-    }
-
-    fn quick_polling() -> Polling {
-        Polling {
-            initial_interval: Duration::from_millis(50),
-            max_interval: Duration::from_millis(200),
-            timeout: Duration::from_secs(120),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_404_for_a_report_created_moments_ago_is_still_pending() {
-        let (sandbox, client, id) = not_listed_at_first(3).await;
-        let polling = quick_polling();
-        let model = GenerationModel::new();
-        let ready = wait_until_ready(
-            &client,
-            &id,
-            &[Format::CsvV2],
-            &polling,
-            Instant::now(),
-            &model,
-            true,
-        )
-        .await
-        .expect("ready after the 404s");
-        assert_eq!(ready.len(), 1);
-        assert_eq!(sandbox.stats().faults_injected, 3);
-        sandbox.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn a_404_after_the_first_minute_or_for_a_report_of_an_earlier_run_fails() {
-        let polling = quick_polling();
-        let model = GenerationModel::new();
-        let long_ago = Instant::now()
-            .checked_sub(NOT_LISTED_YET_GRACE + Duration::from_secs(1))
-            .expect("the clock is past a minute");
-        for (created, created_here) in [(long_ago, true), (Instant::now(), false)] {
-            let (sandbox, client, id) = not_listed_at_first(1).await;
-            let error = wait_until_ready(
-                &client,
-                &id,
-                &[Format::CsvV2],
-                &polling,
-                created,
-                &model,
-                created_here,
-            )
-            .await
-            .expect_err("a 404 fails");
-            assert!(
-                matches!(error, PollError::Api(ApiError::Status { status: 404, .. })),
-                "{error}"
-            );
-            sandbox.shutdown().await;
-        }
-    }
-
-    fn steady(model: &GenerationModel, pending_ms: u64, ready_ms: u64, times: usize) {
-        for _ in 0..times {
-            model.record(
-                Some(Duration::from_millis(pending_ms)),
-                Duration::from_millis(ready_ms),
-            );
-        }
-    }
-
-    #[test]
-    fn probes_start_a_step_early_and_regular_reports_a_step_late() {
-        let model = GenerationModel::new();
-        assert_eq!(model.aim(Role::Probe), None);
-        steady(&model, 19_900, 20_100, 10);
-        let probe = model.aim(Role::Probe).unwrap();
-        let regular = model.aim(Role::Regular).unwrap();
-        assert_eq!(probe.step, Duration::from_millis(600));
-        assert_eq!(probe.first, Duration::from_millis(19_400));
-        // Every time seen is 20 s: one poll there catches them all.
-        assert_eq!(regular.first, Duration::from_millis(20_000));
-        assert!(regular.until > Duration::from_secs(24));
-    }
-
-    #[test]
-    fn regular_reports_aim_a_step_past_the_earliest_time_seen_when_times_spread() {
-        let model = GenerationModel::new();
-        // The first sample, taken with nothing known, is a rough one and soon ignored.
-        steady(&model, 19_900, 20_100, 1);
-        for seconds in 15..=25 {
-            steady(&model, seconds * 1000 - 100, seconds * 1000 + 100, 2);
-        }
-        let regular = model.aim(Role::Regular).unwrap();
-        assert_eq!(regular.step, Duration::from_millis(600));
-        assert_eq!(regular.first, Duration::from_millis(15_600));
-    }
-
-    #[test]
-    fn only_young_models_and_every_nth_report_probe() {
-        let model = GenerationModel::new();
-        assert_eq!(model.role(1), Role::Probe);
-        // The first sample, taken with nothing known, is a rough one.
-        steady(&model, 9_900, 10_100, GenerationModel::LEARNING + 1);
-        assert_eq!(model.role(1), Role::Regular);
-        assert_eq!(model.role(GenerationModel::PROBE_EVERY), Role::Probe);
-    }
-
-    #[test]
-    fn a_probe_saved_at_its_first_poll_pulls_the_aim_earlier() {
-        let model = GenerationModel::new();
-        steady(&model, 9_900, 10_100, 10);
-        let before = model.aim(Role::Probe).unwrap();
-        for _ in 0..GenerationModel::WINDOW {
-            model.record(None, before.first);
-        }
-        let after = model.aim(Role::Probe).unwrap();
-        assert!(after.first < before.first, "{before:?} → {after:?}");
-        // A first poll made late says nothing, so it changes nothing.
-        model.record(None, Duration::from_secs(60));
-        assert_eq!(model.aim(Role::Probe), Some(after));
-    }
-
-    #[test]
-    fn a_scout_saved_at_its_very_first_poll_makes_the_next_reports_probe_earlier() {
-        let model = GenerationModel::new();
-        model.record(None, Duration::from_secs(10));
-        assert!(model.aim(Role::Probe).unwrap().first <= Duration::from_secs(8));
-    }
-
-    #[test]
-    fn scouts_are_few_and_leave_their_place_to_others() {
-        let model = GenerationModel::new();
-        let scouts: Vec<_> = (0..GenerationModel::SCOUTS)
-            .map(|_| model.try_scout().expect("a place"))
-            .collect();
-        assert!(model.try_scout().is_none());
-        let staggers: std::collections::BTreeSet<u64> =
-            scouts.iter().map(|s| (s.stagger * 100.0) as u64).collect();
-        assert_eq!(staggers.len(), GenerationModel::SCOUTS);
-        drop(scouts);
-        assert!(model.try_scout().is_some());
-        steady(&model, 900, 1_100, 1);
-        assert!(
-            model.try_scout().is_none(),
-            "no scouting once something is known"
-        );
-    }
-    #[test]
-    fn a_scout_keeps_to_its_own_series_even_after_a_late_poll() {
-        let polling = Polling {
-            initial_interval: Duration::from_secs(4),
-            max_interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(1800),
-        };
-        let model = GenerationModel::new();
-        let mut schedule = Schedule::new(&model, &polling, true);
-        let first = schedule.next();
-        let stagger = schedule
-            .scout
-            .as_ref()
-            .expect("the first report scouts")
-            .stagger;
-        let on_series = |at: Duration| {
-            let n = (at.as_secs_f64() / 1.0).ln() / GenerationModel::SCOUT_RATIO.ln() - stagger;
-            (n - n.round()).abs() < 1e-6
-        };
-        assert!(on_series(first), "{first:?}");
-        let mut at = first;
-        for late in [Duration::ZERO, Duration::from_millis(37), Duration::ZERO] {
-            schedule.polled(at + late, true);
-            let next = schedule.next();
-            assert!(
-                next >= at + late + GenerationModel::MIN_STEP,
-                "{at:?} → {next:?}"
-            );
-            assert!(on_series(next), "{next:?}");
-            at = next;
-        }
-        // Waiting reports are not scouts: they wait for news, with a rare look of their own.
-        let mut others: Vec<Schedule> = (0..GenerationModel::SCOUTS)
-            .map(|_| Schedule::new(&model, &polling, true))
-            .collect();
-        let times: Vec<Duration> = others.iter_mut().map(Schedule::next).collect();
-        assert_eq!(
-            times
-                .iter()
-                .filter(|t| **t == Duration::from_secs(20))
-                .count(),
-            1
-        );
-        drop(others);
-        let mut resumed = Schedule::new(&model, &polling, false);
-        assert_eq!(resumed.next(), Duration::from_secs(20));
-        assert!(resumed.scout.is_none(), "a resumed report never scouts");
-    }
-}
+mod tests;

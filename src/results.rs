@@ -160,6 +160,60 @@ pub struct ReportResult {
     /// Position of this report in the whole job's plan (0-based), also in a shard's manifest:
     /// `merge` puts the reports of all shards back in this order.
     pub plan_index: usize,
+    /// How long the server took to generate it, when this run created it (the next runs order
+    /// and aim their polls by it, see [`crate::history`]). Absent in records written before it
+    /// was recorded, and for reports taken over from an earlier run or whose files were reused;
+    /// a value that does not read as one is taken as absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "Timing::lenient"
+    )]
+    pub timing: Option<Timing>,
+}
+
+/// What one report's generation took, as this run's polls saw it (times from its creation, as
+/// the client measured it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// The first poll that saw every format saved: the generation time, plus at most the gap
+    /// since the poll before it.
+    pub ready_after_ms: u64,
+    /// The last poll before that which saw the report still pending: the generation time lies
+    /// between the two. Absent when the first poll already saw it saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_at_ms: Option<u64>,
+    /// Polls of the stored list, from the first to the one that saw it saved.
+    pub polls: u32,
+    /// The generation time the trail's earlier periods led this run to expect for its tenant;
+    /// absent for a tenant without history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_ms: Option<u64>,
+    /// Set when this run found the tenant much slower or faster than its history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<Changed>,
+}
+
+/// How a tenant broke with its history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Changed {
+    /// Still pending at [`crate::poll`]'s limit past the expected time: it was polled like a
+    /// tenant without history from there.
+    Slower,
+    /// Saved at a first poll that came before the expected time: how much faster is unknown.
+    Faster,
+}
+
+impl Timing {
+    /// A timing that does not read (a hand-edited or damaged record) is left out rather than
+    /// making the whole record unreadable: it only ever guides polling.
+    fn lenient<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Timing>, D::Error> {
+        let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+        Ok(value.and_then(|value| serde_json::from_value(value).ok()))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -612,6 +666,47 @@ mod tests {
         );
         assert_eq!(log.get(0).unwrap().warnings, ["w"]);
         assert_eq!(log.get(1).unwrap(), named("b", Status::Ok, 1));
+    }
+
+    #[test]
+    fn a_timing_is_optional_and_one_that_does_not_read_is_left_out() {
+        let mut report = named("a", Status::Ok, 1);
+        report.timing = Some(Timing {
+            ready_after_ms: 1500,
+            pending_at_ms: Some(1450),
+            polls: 3,
+            expected_ms: Some(1480),
+            changed: Some(Changed::Slower),
+        });
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["timing"],
+            serde_json::json!({"ready_after_ms": 1500, "pending_at_ms": 1450, "polls": 3, "expected_ms": 1480, "changed": "slower"})
+        );
+        assert_eq!(
+            serde_json::from_value::<ReportResult>(json.clone()).unwrap(),
+            report
+        );
+        for odd in [
+            serde_json::json!(null),
+            serde_json::json!({"ready_after_ms": -1, "polls": 1}),
+            serde_json::json!({"ready_after_ms": "soon"}),
+            serde_json::json!([1, 2]),
+            serde_json::json!({"ready_after_ms": 1, "polls": 1, "changed": "sideways"}),
+        ] {
+            let mut json = json.clone();
+            json["timing"] = odd;
+            let read: ReportResult = serde_json::from_value(json).expect("the record still reads");
+            assert_eq!(read.timing, None);
+        }
+        let mut older = json;
+        older.as_object_mut().unwrap().remove("timing");
+        assert_eq!(
+            serde_json::from_value::<ReportResult>(older)
+                .unwrap()
+                .timing,
+            None
+        );
     }
 
     #[test]

@@ -19,10 +19,11 @@ use crate::api::{
 };
 use crate::checks::{self, FileFacts};
 use crate::download;
+use crate::history::{self, Expected, History};
 use crate::job::{Cleanup, Polling, SkuPolicy};
 use crate::paths::ensure_dir_inside;
 use crate::plan::{Plan, ReportRequest};
-use crate::poll::{self, GenerationModel, PollError, ReadyFile};
+use crate::poll::{self, GenerationModel, PollError, ReadyFile, Waited};
 use crate::report::{BillingRule, Format};
 use crate::results::{FileResult, ReportLog, ReportResult, SkuStatus, Status};
 use crate::retry::Backoff;
@@ -103,15 +104,19 @@ pub struct Runner {
     pub config: Arc<RunConfig>,
     /// Cancelled on SIGINT/SIGTERM: no new report starts, running ones stop at once.
     pub cancel: CancellationToken,
+    /// The generation times of earlier periods: the order reports start in, and their polls.
+    pub history: Arc<History>,
 }
 
 pub const INTERRUPTED: &str =
     "interrupted before it finished (the run was cancelled); run again to resume";
 
-/// Runs every report of the plan; the results are in plan order. The plan is consumed: a
-/// request is dropped as soon as its report is done, and its result goes to a [`ReportLog`] on
-/// disk, so that what a long run holds follows the concurrency, not the plan. Fails only when
-/// the results cannot be kept (the temporary folder is full or unwritable).
+/// Runs every report of the plan; the results are in plan order. Reports start in plan order,
+/// or, when the history knows their tenants, longest expected generation time first (see
+/// [`history::start_order`]). The plan is consumed: a request is dropped as soon as its report
+/// is done, and its result goes to a [`ReportLog`] on disk, so that what a long run holds
+/// follows the concurrency, not the plan. Fails only when the results cannot be kept (the
+/// temporary folder is full or unwritable).
 pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
     let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
     let generation = Arc::new(GenerationModel::new());
@@ -123,8 +128,19 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
         error: None,
         stop: runner.cancel.child_token(),
     };
-    let mut requests = plan.reports.into_iter().enumerate();
-    for (index, request) in requests.by_ref() {
+    let expected: Vec<Option<Expected>> = plan
+        .reports
+        .iter()
+        .map(|request| runner.history.expected(request))
+        .collect();
+    let order = history::start_order(&expected);
+    // Taken out one by one in start order; results are still filed by plan position.
+    let mut waiting: Vec<Option<(ReportRequest, Option<Expected>)>> =
+        plan.reports.into_iter().zip(expected).map(Some).collect();
+    let mut requests = order
+        .into_iter()
+        .filter_map(|index| Some((index, waiting.get_mut(index)?.take()?)));
+    for (index, (request, expected)) in requests.by_ref() {
         let permit = tokio::select! {
             biased;
             _ = results.stop.cancelled() => None,
@@ -142,6 +158,7 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
             config: runner.config.clone(),
             key: report_key(&request),
             request: request.clone(),
+            expected,
         };
         let cancel = results.stop.clone();
         let task = tasks.spawn(async move {
@@ -175,7 +192,7 @@ pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
     while let Some(joined) = tasks.join_next_with_id().await {
         keep(runner, &mut results, &mut running, joined);
     }
-    for (index, request) in requests {
+    for (index, (request, _)) in requests {
         results.put(index, &interrupted(runner, &request));
     }
     if let Some(error) = results.error {
@@ -244,6 +261,7 @@ fn failed(request: &ReportRequest, report_id: Option<String>, error: String) -> 
         dr_compute_points: None,
         warnings: Vec::new(),
         plan_index: request.index,
+        timing: None,
     }
 }
 
@@ -272,6 +290,8 @@ struct ReportJob {
     config: Arc<RunConfig>,
     request: ReportRequest,
     key: String,
+    /// What the tenant's history leads us to expect of this report.
+    expected: Option<Expected>,
 }
 
 /// Why a report could not be created.
@@ -399,7 +419,10 @@ impl ReportJob {
             }
             other => other,
         };
-        let ready = match ready {
+        let Waited {
+            files: ready,
+            timing,
+        } = match ready {
             Ok(ready) => ready,
             Err(error) => {
                 tracing::error!("{label}: report {} failed: {error}", report.id);
@@ -421,6 +444,7 @@ impl ReportJob {
         let mut result = self
             .collect_files(&report.id, &ready, recorded.as_ref())
             .await;
+        result.timing = timing;
         if result.status == Status::Ok && self.config.cleanup == Cleanup::Delete {
             self.delete(&report, &mut result).await;
         }
@@ -433,6 +457,8 @@ impl ReportJob {
             tracing::error!("{label}: {error}");
             Box::new(failed(&self.request, None, error.to_string()))
         })?;
+        // Its generation time counts from here, not from after the journal's sync below.
+        let since = Instant::now();
         // Recorded before anything else happens to the report, so a re-run never creates it again.
         if let Err(error) =
             self.state
@@ -462,7 +488,7 @@ impl ReportJob {
         Ok(ServerReport {
             id: created.id,
             version: created.version,
-            since: Instant::now(),
+            since,
             created_now: true,
         })
     }
@@ -501,15 +527,19 @@ impl ReportJob {
         }
     }
 
-    async fn wait(&self, report: &ServerReport) -> Result<Vec<ReadyFile>, PollError> {
+    async fn wait(&self, report: &ServerReport) -> Result<Waited, PollError> {
+        let waiting = poll::Waiting {
+            report_id: &report.id,
+            formats: &self.request.formats,
+            created: report.since,
+            created_here: report.created_now,
+            expected: self.expected,
+        };
         poll::wait_until_ready(
             &self.client,
-            &report.id,
-            &self.request.formats,
+            &waiting,
             &self.config.polling,
-            report.since,
             &self.generation,
-            report.created_now,
         )
         .await
     }

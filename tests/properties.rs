@@ -974,6 +974,7 @@ proptest! {
             dr_compute_points: None,
             warnings: Vec::new(),
             plan_index: 0,
+            timing: None,
         };
         let mut out = Vec::new();
         let written = billing::write(

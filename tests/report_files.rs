@@ -93,6 +93,7 @@ fn describe(name: &str, format: Format, rule: &BillingRule) -> (bool, String) {
         dr_compute_points: None,
         warnings: Vec::new(),
         plan_index: 0,
+        timing: None,
     };
     let mut out = Vec::new();
     let written = billing::write(

@@ -42,6 +42,7 @@ fn report(dir: &Path, status: Status, files: &[(Format, &str)]) -> ReportResult 
         dr_compute_points: None,
         warnings: Vec::new(),
         plan_index: 0,
+        timing: None,
     }
 }
 

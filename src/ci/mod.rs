@@ -350,6 +350,7 @@ pub(crate) mod tests {
             dr_compute_points: None,
             warnings: Vec::new(),
             plan_index: 0,
+            timing: None,
         }
     }
 

@@ -227,6 +227,15 @@ pub struct RunArgs {
     /// Ignore the resume state of earlier runs in the output folder: create every report anew.
     #[arg(long)]
     pub fresh: bool,
+    /// Read the generation times of earlier periods from this trail instead of the output
+    /// folder (for a first run into a fresh folder). With them, reports start slowest tenant
+    /// first and each report's polls aim at its own tenant's time.
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
+    /// Use no generation times of earlier periods: start reports in job-file order and learn
+    /// the times during the run only.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
     /// The CI system to report to: github ($GITHUB_OUTPUT, step summary, annotations), gitlab
     /// (dotenv file and JUnit report in the output folder) or none. Default: detected from
     /// GITHUB_ACTIONS / GITLAB_CI.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use acronis_reports::api::{self, Client, ClientOptions, Credentials};
 use acronis_reports::discover;
 use acronis_reports::download;
+use acronis_reports::history::{self, History};
 use acronis_reports::job::{self, Job};
 use acronis_reports::output;
 use acronis_reports::plan::{self, Plan};
@@ -514,6 +515,14 @@ pub fn run(args: RunArgs) -> Outcome {
             out_dir.display()
         )));
     }
+    if let Some(dir) = &args.history
+        && !dir.is_dir()
+    {
+        return Err(Fatal::input(format!(
+            "--history {}: not a folder; give the output folder of earlier runs (the trail), or leave the option out",
+            dir.display()
+        )));
+    }
     runtime(job.concurrency)?.block_on(async move {
         let github = ci.provider == acronis_reports::ci::Provider::GitHub;
         let connection = Connection::open(&args.connection, &job, github).await?;
@@ -528,6 +537,11 @@ pub fn run(args: RunArgs) -> Outcome {
                 discovery,
                 out_dir: &out_dir,
                 fresh: args.fresh,
+                history: if args.no_history {
+                    None
+                } else {
+                    Some(args.history.as_deref().unwrap_or(&out_dir))
+                },
                 ci: &ci,
                 shard,
             };
@@ -546,6 +560,8 @@ struct Run<'a> {
     discovery: Vec<DiscoveryRecord>,
     out_dir: &'a Path,
     fresh: bool,
+    /// The trail whose generation times guide the run, if any.
+    history: Option<&'a Path>,
     ci: &'a acronis_reports::ci::Context,
     shard: Option<ShardInfo>,
 }
@@ -557,6 +573,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         discovery,
         out_dir,
         fresh,
+        history,
         ci,
         shard,
     } = run;
@@ -593,7 +610,19 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     if state.holds_lock() {
         output::trail::clear_scratch(out_dir);
     }
+    let history = history.map_or_else(History::none, read_history);
+    let estimate = history::estimate(&history, &plan.reports, job.concurrency);
+    if let Some(estimate) = &estimate {
+        tracing::info!(
+            "generation times from {}: {} of {} report(s) known; slowest first, about {:.1}s expected",
+            estimate.periods.join(", "),
+            estimate.known,
+            estimate.reports,
+            estimate.duration.as_secs_f64()
+        );
+    }
     let started_at = Timestamp::now();
+    let clock = std::time::Instant::now();
     tracing::info!(
         "running {} report(s), {} at a time, into {}",
         plan.reports.len(),
@@ -624,8 +653,10 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             billing_rule: Arc::new(job.billing.clone()),
         }),
         cancel: interruption.cancel.clone(),
+        history: Arc::new(history),
     };
     let reports = run::execute(&runner, plan).await;
+    let took = clock.elapsed();
     progress.finish();
     let reports = reports.map_err(|e| {
         Fatal::failed(format!(
@@ -661,8 +692,11 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         trail: None,
     };
     // The record as written: with `billing.csv` and the warnings found while deriving it.
+    let timing = output::timing::section(&result.reports, estimate.as_ref(), took)
+        .map_err(|e| Fatal::failed(format!("reading the run's results back: {e}")))?;
     let options = output::trail::CommitOptions {
         compare: job.compare.clone(),
+        sections: timing.into_iter().collect(),
     };
     let result = trail
         .commit(result, &options)
@@ -700,6 +734,19 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         );
         Ok(EXIT_FAILED)
     }
+}
+
+/// The generation times the trail in `dir` recorded; a trail without them (or none at all)
+/// leaves the run as it would be without history.
+fn read_history(dir: &Path) -> History {
+    let history = History::read(dir);
+    if history.is_empty() {
+        tracing::debug!(
+            "{} holds no generation times of earlier periods",
+            dir.display()
+        );
+    }
+    history
 }
 
 /// One line per failed report on stderr, for people; the JSON event log already has them.

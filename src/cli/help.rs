@@ -117,6 +117,10 @@ pub const SCENARIO_KEYS: &[(&str, &str)] = &[
         "generation_jitter",
         "relative jitter of that delay, 0 to <1 (0.3 = ±30 %)",
     ),
+    (
+        "generation_spread, generation_floor",
+        "each tenant its own fixed time: log-normal σ around generation_delay (the median), drawn from its id, above a floor",
+    ),
     ("token_lifetime", "lifetime of issued tokens"),
     ("response_delay", "extra latency before every answer"),
     (

@@ -126,22 +126,22 @@ pub(super) async fn fetch_and_check(
         timeout: options.report_timeout,
     };
     let model = crate::poll::GenerationModel::new();
-    let files = crate::poll::wait_until_ready(
-        client,
+    let waiting = crate::poll::Waiting {
         report_id,
-        &[Format::CsvV2],
-        &polling,
-        created_at,
-        &model,
-        true,
-    )
-    .await
-    .map_err(|e| {
-        (
-            format!("the test report {report_id} did not become ready: {e}"),
-            "try again later; if it persists, ask Acronis support".to_owned(),
-        )
-    })?;
+        formats: &[Format::CsvV2],
+        created: created_at,
+        created_here: true,
+        expected: None,
+    };
+    let files = crate::poll::wait_until_ready(client, &waiting, &polling, &model)
+        .await
+        .map(|waited| waited.files)
+        .map_err(|e| {
+            (
+                format!("the test report {report_id} did not become ready: {e}"),
+                "try again later; if it persists, ask Acronis support".to_owned(),
+            )
+        })?;
     let Some(file) = files.into_iter().next() else {
         return Err((
             format!("the test report {report_id} lists no csv_v2_0 file"),

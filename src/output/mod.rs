@@ -6,6 +6,7 @@ pub mod checksums;
 pub mod compare;
 pub mod manifest;
 pub mod summary;
+pub mod timing;
 pub mod trail;
 
 use std::fs;

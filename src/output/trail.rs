@@ -68,6 +68,8 @@ pub enum TrailError {
 #[derive(Clone, Debug, Default)]
 pub struct CommitOptions {
     pub compare: CompareOptions,
+    /// More sections for the run's summary (already rendered), after the trail's own.
+    pub sections: Vec<String>,
 }
 
 /// An output folder about to receive a run: the earlier records of the periods the run covers,
@@ -333,6 +335,7 @@ impl Trail {
             notes,
         };
         sections.insert(0, trail_section(&record));
+        sections.extend(options.sections.iter().cloned());
         run.trail = Some(record);
         run.period_folder = None;
         run.derived_files.clear();

@@ -27,6 +27,15 @@ pub struct Scenario {
     /// Uniform relative jitter applied per report to the generation delay
     /// (0.3 = ±30 %). Must be in `[0, 1)`.
     pub generation_jitter: f64,
+    /// Each tenant's own generation time, the same every time (like real partners, whose
+    /// reports are slow or quick month after month): log-normal with this σ around
+    /// `generation_delay` (then the median), drawn from the tenant's id. 0 (the default): one
+    /// time for every tenant. The jitter applies on top, per report.
+    pub generation_spread: f64,
+    /// With `generation_spread`: the part of every tenant's time that does not spread (a fixed
+    /// cost of any report), so times range from just above it to many times the median.
+    #[serde(deserialize_with = "de_duration")]
+    pub generation_floor: Duration,
     /// Lifetime of issued access tokens.
     #[serde(deserialize_with = "de_duration")]
     pub token_lifetime: Duration,
@@ -276,6 +285,8 @@ impl Default for Scenario {
             client_secret: "sandbox-secret".to_owned(),
             generation_delay: Duration::from_secs(1),
             generation_jitter: 0.0,
+            generation_spread: 0.0,
+            generation_floor: Duration::ZERO,
             token_lifetime: Duration::from_secs(2 * 60 * 60),
             gzip: true,
             gzip_without_header: false,
@@ -301,6 +312,8 @@ impl fmt::Debug for Scenario {
             .field("client_secret", &"<redacted>")
             .field("generation_delay", &self.generation_delay)
             .field("generation_jitter", &self.generation_jitter)
+            .field("generation_spread", &self.generation_spread)
+            .field("generation_floor", &self.generation_floor)
             .field("token_lifetime", &self.token_lifetime)
             .field("gzip", &self.gzip)
             .field("response_delay", &self.response_delay)
@@ -485,6 +498,18 @@ impl Scenario {
                 self.generation_jitter
             ));
         }
+        if !(0.0..=3.0).contains(&self.generation_spread) {
+            return bad(format!(
+                "generation_spread must be a log-normal σ in [0, 3], got {}",
+                self.generation_spread
+            ));
+        }
+        if self.generation_floor > self.generation_delay {
+            return bad(format!(
+                "generation_floor ({:?}) must not exceed generation_delay ({:?}), the median",
+                self.generation_floor, self.generation_delay
+            ));
+        }
         if self.children_page_size == 0 {
             return bad("children_page_size must be at least 1".into());
         }
@@ -545,6 +570,30 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// A tenant's generation time before the jitter: its own `generation_delay` if it has one,
+    /// else `generation_delay`, spread per tenant by `generation_spread`.
+    pub fn generation_of(&self, tenant_id: &str) -> Duration {
+        if let Some(delay) = self.tenant(tenant_id).and_then(|t| t.generation_delay) {
+            return delay;
+        }
+        if self.generation_spread <= 0.0 {
+            return self.generation_delay;
+        }
+        // A standard normal draw from the id (Box–Muller on two 32-bit uniforms of its hash):
+        // the same tenant gets the same time in every run and every sandbox.
+        let digest = content::digest(&["generation", &tenant_id.to_ascii_lowercase()]);
+        let uniform = |bytes: &[u8]| {
+            let n = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            (f64::from(n) + 0.5) / 4_294_967_296.0
+        };
+        let (u1, u2) = (uniform(&digest[..4]), uniform(&digest[4..8]));
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let floor = self.generation_floor.as_secs_f64();
+        let spread =
+            (self.generation_delay.as_secs_f64() - floor) * (self.generation_spread * z).exp();
+        Duration::try_from_secs_f64(floor + spread).unwrap_or(self.generation_delay)
     }
 
     /// Look up tenant behaviour regardless of the UUID's letter case.
@@ -736,6 +785,43 @@ faults:
         assert_eq!(s.faults[0].retry_after.as_deref(), Some("1"));
         assert_eq!(s.faults[1].times, 1);
         assert!(s.faults[1].truncate);
+    }
+
+    #[test]
+    fn a_spread_gives_each_tenant_its_own_time_every_time() {
+        let s = Scenario::from_yaml_str(
+            "generation_delay: 1200ms\ngeneration_spread: 1.0\ngeneration_floor: 500ms\ntenants:\n  3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001: {generation_delay: 3s}\n",
+        )
+        .unwrap();
+        let times: Vec<f64> = (1..=200)
+            .map(|i| {
+                s.generation_of(&format!("5ca1ab1e-0000-4000-8000-{i:012x}"))
+                    .as_secs_f64()
+            })
+            .collect();
+        let mut sorted = times.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[100];
+        assert!((1.0..1.4).contains(&median), "median {median}");
+        assert!(sorted[0] > 0.5 && sorted[0] < 0.7, "{}", sorted[0]);
+        assert!(sorted[199] > 4.0, "a heavy tail: {}", sorted[199]);
+        let again = s.generation_of("5CA1AB1E-0000-4000-8000-000000000001");
+        assert_eq!(
+            again.as_secs_f64(),
+            times[0],
+            "drawn from the id, in any case"
+        );
+        assert_eq!(
+            s.generation_of("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001"),
+            Duration::from_secs(3),
+            "a tenant's own delay wins"
+        );
+        assert_eq!(
+            Scenario::default().generation_of("5ca1ab1e-0000-4000-8000-000000000001"),
+            Duration::from_secs(1)
+        );
+        assert!(Scenario::from_yaml_str("generation_spread: -1\n").is_err());
+        assert!(Scenario::from_yaml_str("generation_delay: 1s\ngeneration_floor: 2s\n").is_err());
     }
 
     #[test]

@@ -736,7 +736,7 @@ async fn create_report(
         Vec::new()
     };
 
-    let base_delay = behaviour.generation_delay.unwrap_or(sc.generation_delay);
+    let base_delay = sc.generation_of(&tenant_key);
     let delay = if sc.generation_jitter > 0.0 {
         let factor = 1.0 + rand::rng().random_range(-sc.generation_jitter..=sc.generation_jitter);
         base_delay.mul_f64(factor.max(0.0))

@@ -7,6 +7,7 @@ mod discovery;
 mod doctor;
 mod faults;
 mod happy_path;
+mod history;
 mod hostile;
 mod http2;
 mod resume;

@@ -212,7 +212,14 @@ fn seven_shards_merge_into_exactly_the_unsharded_output() {
         "the files of SHA256SUMS"
     );
     assert_eq!(check_sums(&merged), 600);
-    let times = ["\"started_at\":", "\"finished_at\":"];
+    // The run's times, and how long each report took to generate: the run's own measurements.
+    let times = [
+        "\"started_at\":",
+        "\"finished_at\":",
+        "\"ready_after_ms\":",
+        "\"pending_at_ms\":",
+        "\"polls\":",
+    ];
     let (full_manifest, merged_manifest) = (
         read(&full.join("manifest.json")),
         read(&merged.join("manifest.json")),

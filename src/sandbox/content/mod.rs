@@ -23,7 +23,7 @@ pub(crate) use stored::*;
 use usage::*;
 
 pub(crate) use csv_v2::RESERVED_NAMES;
-pub(crate) use usage::derived_uuid;
+pub(crate) use usage::{derived_uuid, digest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {

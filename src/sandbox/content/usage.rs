@@ -140,7 +140,7 @@ pub(super) fn item_name(spec: &ReportSpec, item: usize) -> &'static str {
 }
 
 /// Hash of length-prefixed parts, so ("ab","c") and ("a","bc") differ.
-pub(super) fn digest(parts: &[&str]) -> [u8; 32] {
+pub(crate) fn digest(parts: &[&str]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
