@@ -26,6 +26,7 @@ RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY benches ./benches
 RUN cargo build --release --locked \
     && install -D -m 0755 target/release/acronis-reports /out/acronis-reports

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use acronis_reports::sandbox::{CreatedReport, Sandbox, Scenario, Stats};
 use acronis_reports::{job, plan, run};
+use acronis_reports_sandbox::{CreatedReport, Sandbox, Scenario, Stats};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};

@@ -26,7 +26,6 @@ pub mod report;
 pub mod results;
 pub mod retry;
 pub mod run;
-pub mod sandbox;
 pub mod secret;
 pub mod shard;
 pub mod state;

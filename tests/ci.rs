@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use acronis_reports::sandbox::{Sandbox, Scenario, TenantBehaviour};
+use acronis_reports_sandbox::{Sandbox, Scenario, TenantBehaviour};
 use serde_json::Value;
 
 #[path = "support/release_server.rs"]

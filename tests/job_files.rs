@@ -215,7 +215,7 @@ fn sandbox_help_lists_every_scenario_key_the_sandbox_reads() {
     assert!(keys.len() >= 15, "{keys:?}");
     for key in keys {
         // An unknown key is refused as such; a known one at most for its (null) value.
-        let refused = acronis_reports::sandbox::Scenario::from_yaml_str(&format!("{key}: ~\n"))
+        let refused = acronis_reports_sandbox::Scenario::from_yaml_str(&format!("{key}: ~\n"))
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

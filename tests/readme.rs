@@ -113,7 +113,7 @@ fn the_sandbox_scenario_in_the_readme_loads() {
         .collect();
     assert!(!scenarios.is_empty());
     for scenario in scenarios {
-        acronis_reports::sandbox::Scenario::from_yaml_str(&scenario).unwrap();
+        acronis_reports_sandbox::Scenario::from_yaml_str(&scenario).unwrap();
     }
 }
 

@@ -123,7 +123,7 @@ mod scrub_tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::sandbox::{Endpoint, FaultRule, Hostile, Sandbox, Scenario};
+    use acronis_reports_sandbox::{Endpoint, FaultRule, Hostile, Sandbox, Scenario};
 
     fn echo(endpoint: Endpoint, status: u16) -> Scenario {
         Scenario {

@@ -11,7 +11,6 @@ use acronis_reports::plan::{self, Plan};
 use acronis_reports::results::DiscoveryRecord;
 use acronis_reports::results::{JobRef, RunResult, ShardInfo, Tool};
 use acronis_reports::run::{self, RunConfig, Runner};
-use acronis_reports::sandbox::{Sandbox, Scenario};
 use acronis_reports::secret::Secret;
 use acronis_reports::shard::{self, ShardSpec};
 use acronis_reports::state::StateStore;
@@ -24,6 +23,7 @@ use super::args::{
     SandboxArgs, SchemaArgs, VerifyArgs,
 };
 use super::signals::Interruption;
+use super::simulator;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
 
 type Outcome = Result<u8, Fatal>;
@@ -281,19 +281,9 @@ pub fn doctor(args: DoctorArgs) -> Outcome {
     })
 }
 
-fn load_scenario(path: Option<&Path>) -> Result<Scenario, Fatal> {
-    match path {
-        Some(path) => Scenario::from_yaml_file(path).map_err(Fatal::input),
-        None => Ok(Scenario::default()),
-    }
-}
-
 pub fn sandbox(args: SandboxArgs) -> Outcome {
-    let scenario = load_scenario(args.scenario.as_deref())?;
     runtime(0)?.block_on(async {
-        let sandbox = Sandbox::start(scenario, args.port)
-            .await
-            .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))?;
+        let sandbox = simulator::start(args.scenario.as_deref(), args.port).await?;
         // The sandbox's credentials are fixed, public test values, not secrets.
         println!(
             "Sandbox of the Acronis reports API listening on {}",
@@ -430,7 +420,7 @@ pub fn merge(args: MergeArgs) -> Outcome {
 /// A connection to the API: the target and, with `--sandbox`, the sandbox serving it.
 struct Connection {
     client: Arc<Client>,
-    sandbox: Option<Sandbox>,
+    sandbox: Option<simulator::Running>,
     base_url: String,
 }
 
@@ -441,10 +431,7 @@ impl Connection {
     /// token) is masked with `::add-mask::` before anything could print it.
     async fn open(args: &ConnectionArgs, job: &Job, github: bool) -> Result<Self, Fatal> {
         let (sandbox, target) = if args.sandbox {
-            let scenario = load_scenario(args.sandbox_scenario.as_deref())?;
-            let sandbox = Sandbox::start(scenario, 0)
-                .await
-                .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))?;
+            let sandbox = simulator::start(args.sandbox_scenario.as_deref(), 0).await?;
             tracing::info!("using the built-in sandbox at {}", sandbox.base_url());
             let target = Target {
                 base_url: sandbox.base_url(),

@@ -6,6 +6,7 @@ mod generate;
 mod help;
 mod progress;
 mod signals;
+mod simulator;
 
 use std::process::ExitCode;
 

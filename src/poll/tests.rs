@@ -67,10 +67,10 @@ fn a_failed_format_fails_the_report_with_the_servers_word() {
 
 /// A sandbox whose stored list answers 404 `times` times, a client of it and a report
 /// created there.
-async fn not_listed_at_first(times: u32) -> (crate::sandbox::Sandbox, Client, String) {
+async fn not_listed_at_first(times: u32) -> (acronis_reports_sandbox::Sandbox, Client, String) {
     use crate::api::{ClientOptions, CreateReport, Credentials, PeriodDates, ReportParameters};
     use crate::report::{ReportKind, ReportLevel};
-    use crate::sandbox::{Endpoint, FaultRule, Sandbox, Scenario};
+    use acronis_reports_sandbox::{Endpoint, FaultRule, Sandbox, Scenario};
     let scenario = Scenario {
         generation_delay: Duration::from_millis(100),
         faults: vec![FaultRule {

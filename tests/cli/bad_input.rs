@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
-use acronis_reports::sandbox::Scenario;
+use acronis_reports_sandbox::Scenario;
 use assert_cmd::Command;
 use base64::Engine as _;
 use serde_json::Value;

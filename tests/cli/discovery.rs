@@ -1,7 +1,7 @@
 //! `children_of` entries expanded against the sandbox's tenant tree: folders, pages, disabled
 //! and trial tenants, include/exclude, and the record of what was in scope.
 
-use acronis_reports::sandbox::{Scenario, TreeTenant};
+use acronis_reports_sandbox::{Scenario, TreeTenant};
 
 use crate::support::*;
 

@@ -4,7 +4,7 @@
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
-use acronis_reports::sandbox::{Endpoint, FaultRule, Scenario, TenantBehaviour};
+use acronis_reports_sandbox::{Endpoint, FaultRule, Scenario, TenantBehaviour};
 use assert_cmd::Command;
 use base64::Engine as _;
 use serde_json::Value;

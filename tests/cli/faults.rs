@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use acronis_reports::sandbox::{Endpoint, FaultRule, Scenario, Stats, TenantBehaviour};
+use acronis_reports_sandbox::{Endpoint, FaultRule, Scenario, Stats, TenantBehaviour};
 use serde_json::Value;
 
 use crate::support::*;
@@ -145,7 +145,7 @@ fn throttled_stored_list_is_retried_after_retry_after() {
         &TWO,
     );
     assert_eq!(stats.faults_injected, 1);
-    let waited_us = |r: &acronis_reports::sandbox::CreatedReport| {
+    let waited_us = |r: &acronis_reports_sandbox::CreatedReport| {
         r.first_saved_list_us
             .unwrap_or(0)
             .saturating_sub(r.created_us)

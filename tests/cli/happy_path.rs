@@ -1,5 +1,5 @@
 use crate::support::*;
-use acronis_reports::sandbox::Scenario;
+use acronis_reports_sandbox::Scenario;
 
 #[test]
 fn several_tenants_two_formats_verified_and_checksummed() {

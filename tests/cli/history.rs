@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use acronis_reports::sandbox::{Scenario, TenantBehaviour};
+use acronis_reports_sandbox::{Scenario, TenantBehaviour};
 use serde_json::Value;
 
 use crate::support::*;

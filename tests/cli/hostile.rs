@@ -1,7 +1,7 @@
 //! Hostile or broken servers and hostile names: a clear per-report error or a safe path, never a
 //! crash, an unbounded allocation, or a write outside the output folder.
 
-use acronis_reports::sandbox::{Endpoint, FaultRule, Hostile, Scenario};
+use acronis_reports_sandbox::{Endpoint, FaultRule, Hostile, Scenario};
 
 use crate::support::*;
 

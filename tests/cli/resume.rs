@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use acronis_reports::sandbox::Scenario;
+use acronis_reports_sandbox::Scenario;
 
 use crate::support::*;
 
@@ -280,8 +280,8 @@ fn cleanup_delete_removes_exactly_the_created_reports() {
 #[test]
 fn a_failed_deletion_is_only_a_warning() {
     let world = World::new(Scenario {
-        faults: vec![acronis_reports::sandbox::FaultRule {
-            endpoint: acronis_reports::sandbox::Endpoint::Delete,
+        faults: vec![acronis_reports_sandbox::FaultRule {
+            endpoint: acronis_reports_sandbox::Endpoint::Delete,
             status: Some(409),
             times: 100,
             ..Default::default()
@@ -305,7 +305,7 @@ fn a_report_that_failed_on_the_server_is_created_anew_on_a_rerun() {
     let world = World::new(Scenario {
         tenants: [(
             ACME.to_owned(),
-            acronis_reports::sandbox::TenantBehaviour {
+            acronis_reports_sandbox::TenantBehaviour {
                 fail: true,
                 ..Default::default()
             },

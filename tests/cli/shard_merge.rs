@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use acronis_reports::sandbox::{Sandbox, Scenario, Stats, TenantBehaviour};
+use acronis_reports_sandbox::{Sandbox, Scenario, Stats, TenantBehaviour};
 use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use acronis_reports::sandbox::{Sandbox, Scenario, Stats, TlsIdentity};
+use acronis_reports_sandbox::{Sandbox, Scenario, Stats, TlsIdentity};
 use assert_cmd::Command;
 use sha2::{Digest, Sha256};
 

@@ -146,7 +146,7 @@ fn a_run_whose_reports_all_fail_keeps_the_earlier_delivery() {
     for id in [ACME, GLOBEX] {
         scenario.tenants.insert(
             id.to_owned(),
-            acronis_reports::sandbox::TenantBehaviour {
+            acronis_reports_sandbox::TenantBehaviour {
                 fail: true,
                 ..Default::default()
             },
