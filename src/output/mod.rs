@@ -30,7 +30,7 @@ pub const BILLING: &str = BILLING_CSV;
 pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
     let labels = trail::labels_of(&result.reports)?;
     let trail = trail::Trail::open(dir, labels).map_err(io::Error::other)?;
-    trail.commit(result, &trail::CommitOptions::default())
+    Ok(trail.commit(result, &trail::CommitOptions::default())?)
 }
 
 /// Writes one self-contained delivery into `dir`: `billing.csv` (from the report files in

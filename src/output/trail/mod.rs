@@ -17,28 +17,37 @@
 //! - a failed attempt never replaces an earlier record of the same report (tenant, kind,
 //!   level): the earlier files and lines stay listed, and the attempt is recorded in the root
 //!   manifest and summary only, its files moved aside to [`REJECTED`];
+//! - a new record replaces every earlier record of its tenant whose files have its paths (a
+//!   report whose level changed); a path of another tenant's record is never taken over;
 //! - a file fetched again is downloaded beside the trail ([`staged_path`]) and moved into place
 //!   together with its record, so no file changes under a record that does not describe it;
-//! - a folder written by the single-run layout (one `SHA256SUMS` for everything) is upgraded:
-//!   its reports become period deliveries, its root records move to [`LEGACY`].
+//! - each period is planned and checked before anything in it changes ([`period`]), and a
+//!   commit that changes records first leaves its intent in the state folder ([`intent`]), so
+//!   that a run killed half-way is completed or undone by the next one, never taken for an
+//!   outside edit;
+//! - a folder written by the single-run layout (one `SHA256SUMS` for everything) is upgraded,
+//!   all or nothing: its reports become period deliveries, its root records move to [`LEGACY`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
+mod intent;
+mod legacy;
+mod open;
+mod period;
+mod root;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use super::{MANIFEST, SHA256SUMS, SUMMARY, checksums, manifest, summary};
-use crate::billing::{BILLING_CSV, BillingSummary};
 use crate::output::compare::{self, CompareOptions};
-use crate::paths::ensure_dir_inside;
-use crate::report::{ReportKind, ReportLevel};
-use crate::results::{
-    PeriodEntry, PeriodOutcome, ReportLog, ReportResult, RunResult, Status, TrailRecord,
-};
+use crate::results::{PeriodEntry, PeriodOutcome, ReportLog, ReportResult, RunResult, TrailRecord};
 use crate::state::{STATE_DIR, staging_dir};
+
+use intent::{Intent, IntentPeriod};
+use legacy::Legacy;
+use period::{Change, PeriodRun};
+use root::Root;
 
 /// Under the state folder: files of failed attempts that did not replace an earlier record; only
 /// the latest run's are kept.
@@ -47,9 +56,6 @@ pub const REJECTED: &str = "rejected";
 pub const SUPERSEDED: &str = "superseded";
 /// Under the state folder: the root records of a folder upgraded from the single-run layout.
 pub const LEGACY: &str = "legacy";
-
-/// The largest record read whole: far above the manifest of a run of 100 000 reports.
-const MAX_RECORD_BYTES: u64 = 1 << 30;
 
 /// Why the trail cannot take a run; raised before anything is fetched.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +66,74 @@ pub enum TrailError {
         path.display()
     )]
     Record { path: PathBuf, reason: String },
+    #[error("{0}; nothing was run")]
+    Taken(TakenFolder),
+    #[error(
+        "{} records a commit that an earlier run left half-way, and it cannot be finished or undone ({reason}); nothing was run: see `acronis-reports verify` for the state of the folder, restore the periods it names from the trail's history, then remove {}",
+        path.display(),
+        path.display()
+    )]
+    Interrupted { path: PathBuf, reason: String },
     #[error("cannot look at {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+}
+
+/// A file of a run that would land in a tenant folder holding another tenant's sealed files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenFolder {
+    pub label: String,
+    /// The file, from the output folder.
+    pub path: String,
+    /// `id (name)` of the tenant whose sealed record lists the path.
+    pub earlier: String,
+    /// `id (name)` of the tenant of this run.
+    pub new: String,
+}
+
+impl fmt::Display for TakenFolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let folder = self.path.rsplit_once('/').map_or("", |(folder, _)| folder);
+        write!(
+            f,
+            "{folder}/ holds the sealed files of tenant {}, and tenant {} of this run would put {} there: a tenant folder belongs to one tenant (its name in the job names the folder); give one of the two another `name` in the job, or write into another folder with --out",
+            self.earlier, self.new, self.path
+        )
+    }
+}
+
+/// Why a commit did not (wholly) happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("cannot create {}: {source}", path.display())]
+    Create { path: PathBuf, source: io::Error },
+    /// Reading the run's own records back (its temporary file) failed.
+    #[error("cannot read back this run's records: {0}")]
+    Log(io::Error),
+    #[error(
+        "could not write {}; the other periods and the root records were written",
+        failures.join(", ")
+    )]
+    Periods { failures: Vec<String> },
+    #[error(
+        "this folder of the single-run layout was not upgraded, and none of its files or records was changed: {reason}"
+    )]
+    Upgrade { reason: String },
+    #[error(
+        "cannot record the commit about to begin in {}: {source}; nothing in the trail was changed",
+        path.display()
+    )]
+    Intent { path: PathBuf, source: io::Error },
+    #[error(
+        "cannot write the root records in {}: {source}; the periods written are completed and sealed by the next run into this folder",
+        dir.display()
+    )]
+    Root { dir: PathBuf, source: io::Error },
+}
+
+impl From<CommitError> for io::Error {
+    fn from(error: CommitError) -> Self {
+        io::Error::other(error.to_string())
+    }
 }
 
 /// What [`Trail::commit`] needs besides the run.
@@ -80,12 +152,17 @@ pub struct Trail {
     /// The period seals the root `SHA256SUMS` lists (`<folder>/SHA256SUMS` → SHA-256): kept as
     /// they are for the periods this run does not write.
     sealed: BTreeMap<String, String>,
+    /// What opening the folder found worth telling in the run's records (an interrupted
+    /// commit finished or undone).
+    notes: Vec<String>,
 }
 
-/// A root record of the single-run layout, cut into periods.
-struct Legacy {
-    periods: BTreeMap<String, Vec<ReportResult>>,
-    header: RunResult,
+/// A file a run is about to write: its tenant, and its path from the output folder.
+#[derive(Clone, Debug)]
+pub struct Wanted<'a> {
+    pub tenant_id: &'a str,
+    pub tenant_name: &'a str,
+    pub path: String,
 }
 
 /// The period folders (labels) of `reports`.
@@ -103,10 +180,15 @@ pub fn staged_path(dir: &Path, relative: &str) -> PathBuf {
     staging_dir(dir).join(relative)
 }
 
-/// Empties the staging and rejected folders left by an earlier run. Only for a run that holds
-/// the folder's lock.
+/// Empties the staging and rejected folders, and the record copies of a finished commit, left
+/// by an earlier run. Only for a run that holds the folder's lock, after [`Trail::open`] (which
+/// needs them when an earlier commit was interrupted).
 pub fn clear_scratch(dir: &Path) {
-    for path in [staging_dir(dir), dir.join(STATE_DIR).join(REJECTED)] {
+    for path in [
+        staging_dir(dir),
+        dir.join(STATE_DIR).join(REJECTED),
+        intent::backups(dir),
+    ] {
         match fs::remove_dir_all(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -115,308 +197,77 @@ pub fn clear_scratch(dir: &Path) {
     }
 }
 
-/// A `SHA256SUMS` read once: the SHA-256 of the file itself, and the lines it lists.
-struct Seal {
-    sha256: String,
-    /// Path → SHA-256.
-    listed: BTreeMap<String, String>,
-}
-
-/// Reads the `SHA256SUMS` at `path`, or `None` when there is none.
-fn read_seal(path: &Path) -> Result<Option<Seal>, TrailError> {
-    let unreadable = |reason: String| TrailError::Record {
-        path: path.to_owned(),
-        reason,
-    };
-    let bytes = match crate::paths::read_regular(path, MAX_RECORD_BYTES) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(unreadable(e.to_string())),
-    };
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let listed =
-        crate::verify::parse_checksums(path, bytes).map_err(|e| unreadable(e.to_string()))?;
-    Ok(Some(Seal { sha256, listed }))
-}
-
-/// Checks that a period's record is the one its seals vouch for: the root `SHA256SUMS` line of
-/// the period's `SHA256SUMS`, and that file's line of `manifest.json`. A record changed since
-/// would otherwise be carried forward and sealed anew.
-fn check_sealed(
-    dir: &Path,
-    label: &str,
-    sealed: &BTreeMap<String, String>,
-) -> Result<(), TrailError> {
-    let altered = |path: PathBuf, what: &str| TrailError::Record {
-        path,
-        reason: format!(
-            "{what}; the period's earlier delivery was changed after it was sealed (`acronis-reports verify --period {label}` shows what)"
-        ),
-    };
-    let sums_path = dir.join(label).join(SHA256SUMS);
-    let Some(Seal {
-        sha256: sums_hash,
-        listed,
-    }) = read_seal(&sums_path)?
-    else {
-        return Err(altered(sums_path, "it is missing"));
-    };
-    match sealed.get(&format!("{label}/{SHA256SUMS}")) {
-        Some(expected) if *expected == sums_hash => {}
-        Some(_) => return Err(altered(sums_path, "it does not match the root SHA256SUMS")),
-        None => return Err(altered(sums_path, "the root SHA256SUMS does not list it")),
-    }
-    let listed = listed.get(MANIFEST).cloned();
-    let manifest_path = dir.join(label).join(MANIFEST);
-    let manifest_hash = crate::verify::hash_file(&manifest_path)
-        .map(|(sha256, _)| sha256)
-        .map_err(|e| altered(manifest_path.clone(), &format!("it cannot be read ({e})")))?;
-    if listed.as_deref() != Some(manifest_hash.as_str()) {
-        return Err(altered(
-            manifest_path,
-            "it does not match the period's SHA256SUMS",
-        ));
-    }
-    Ok(())
-}
-
-/// Reads a record (`manifest.json`), or `None` when there is none.
-fn read_record(path: &Path) -> Result<Option<RunResult>, TrailError> {
-    let bytes = match crate::paths::read_regular(path, MAX_RECORD_BYTES) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(TrailError::Record {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            });
-        }
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| TrailError::Record {
-            path: path.to_owned(),
-            reason: e.to_string(),
+/// Whether a line of the root `SHA256SUMS` is a period's seal: `<folder>/SHA256SUMS`.
+pub fn is_period_checksums(path: &str) -> bool {
+    path.strip_suffix(super::SHA256SUMS)
+        .and_then(|folder| folder.strip_suffix('/'))
+        .is_some_and(|folder| {
+            !folder.is_empty() && !folder.contains('/') && !folder.starts_with('.')
         })
+}
+
+/// Whether `path` (relative to a period folder) can be a report file: a plain relative path
+/// of a file in a tenant folder, nothing hidden, no `.` or `..`, nothing that leaves the
+/// folder. Records are read from files anyone with write access to the trail can edit, and a
+/// path from them decides what a run moves.
+fn is_report_path(path: &str) -> bool {
+    crate::verify::normalise(path).as_deref() == Some(path)
+        && path.split('/').count() >= 2
+        && path.split('/').all(|part| !part.starts_with('.'))
+}
+
+/// A path as the file systems of macOS and Windows compare it: two paths that differ only in
+/// case are one file there, so the trail treats them as one everywhere.
+fn folded(path: &str) -> String {
+    path.to_lowercase()
 }
 
 impl Trail {
-    /// Reads what `dir` holds of the periods `labels`: their deliveries, or the single-run
-    /// record of a folder that predates the trail. A record that cannot be read stops the run
-    /// before it starts, since writing the period would lose what it describes.
-    pub fn open(dir: &Path, labels: BTreeSet<String>) -> Result<Self, TrailError> {
-        let root = read_record(&dir.join(MANIFEST))?;
-        let is_trail = root.as_ref().is_some_and(|r| r.trail.is_some());
-        let legacy = match root {
-            Some(record) if record.trail.is_none() && record.period_folder.is_none() => {
-                Some(Legacy::of(dir, record).map_err(|source| TrailError::Io {
-                    path: dir.join(MANIFEST),
+    /// Refuses a run whose files would land where another tenant's sealed files are: the
+    /// period could not take them without losing one of the two. Checked before anything is
+    /// fetched; [`Trail::commit`] checks the same again.
+    pub fn check_wanted<'a>(
+        &self,
+        wanted: impl IntoIterator<Item = Wanted<'a>>,
+    ) -> Result<(), TrailError> {
+        let mut owners: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+        let mut own = |label: &str, report: &ReportResult| {
+            for file in &report.files {
+                owners.insert(
+                    (label.to_owned(), folded(&file.path)),
+                    (report.tenant_id.clone(), report.tenant_name.clone()),
+                );
+            }
+        };
+        for (label, record) in &self.earlier {
+            for report in record.reports.iter() {
+                let report = report.map_err(|source| TrailError::Io {
+                    path: self.dir.join(label).join(super::MANIFEST),
                     source,
-                })?)
-            }
-            _ => None,
-        };
-        let sums = dir.join(SHA256SUMS);
-        let mut sealed = BTreeMap::new();
-        if legacy.is_none() {
-            match read_seal(&sums)? {
-                Some(Seal { listed, .. }) => {
-                    sealed.extend(
-                        listed
-                            .into_iter()
-                            .filter(|(path, _)| is_period_checksums(path)),
-                    );
-                }
-                // A trail without its root seal would be sealed anew over whatever is there.
-                None if is_trail => {
-                    return Err(TrailError::Record {
-                        path: sums,
-                        reason: "it is missing".to_owned(),
-                    });
-                }
-                None => {}
+                })?;
+                own(label, &report);
             }
         }
-        let mut wanted = labels;
-        if let Some(legacy) = &legacy {
-            wanted.extend(legacy.periods.keys().cloned());
-        }
-        let mut earlier = BTreeMap::new();
-        for label in wanted {
-            let path = dir.join(&label).join(MANIFEST);
-            if let Some(record) = read_record(&path)? {
-                if record.period_folder.as_deref() != Some(label.as_str()) {
-                    return Err(TrailError::Record {
-                        path,
-                        reason: format!("it is not the record of the period {label}"),
-                    });
-                }
-                if legacy.is_none() {
-                    check_sealed(dir, &label, &sealed)?;
-                }
-                earlier.insert(label, record);
+        for (label, reports) in self.legacy.iter().flat_map(|l| &l.periods) {
+            for report in reports {
+                own(label, report);
             }
         }
-        Ok(Self {
-            dir: dir.to_owned(),
-            earlier,
-            legacy,
-            sealed,
-        })
-    }
-
-    /// Writes `run` (paths relative to the folder) into the trail: each period it covers, the
-    /// root records, and last the root `SHA256SUMS`. Returns the run's record as written to the
-    /// root `manifest.json`.
-    pub fn commit(mut self, mut run: RunResult, options: &CommitOptions) -> io::Result<RunResult> {
-        fs::create_dir_all(&self.dir).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot create {}: {e}", self.dir.display()),
-            )
-        })?;
-        let mut positions: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (position, report) in run.reports.iter().enumerate() {
-            positions
-                .entry(report?.period.label())
-                .or_default()
-                .push(position);
-        }
-        let mut labels: BTreeSet<String> = positions.keys().cloned().collect();
-        let mut notes = Vec::new();
-        let legacy = self.legacy.take();
-        if let Some(legacy) = &legacy {
-            labels.extend(legacy.periods.keys().cloned());
-            notes.push(format!(
-                "This folder was upgraded from the single-run layout: the reports of {} now form period deliveries, each with its own SHA256SUMS; the earlier root SHA256SUMS, manifest.json, summary.md and billing.csv are kept in {STATE_DIR}/{LEGACY}/.",
-                super::and_list(&legacy.periods.keys().cloned().collect::<Vec<_>>(), 12)
-            ));
-        }
-        let mut entries = Vec::new();
-        let mut sections = Vec::new();
-        let mut billing = Vec::new();
-        let mut failures = Vec::new();
-        for label in &labels {
-            let earlier = match self.earlier.remove(label) {
-                Some(record) => Some(record),
-                None => legacy.as_ref().and_then(|l| l.record_of(label)),
-            };
-            let upgraded = legacy
-                .as_ref()
-                .is_some_and(|l| l.periods.contains_key(label));
-            let period = PeriodRun {
-                dir: &self.dir,
-                label,
-                earlier,
-                upgraded,
-                positions: positions.get(label).map(Vec::as_slice).unwrap_or_default(),
-            };
-            match period.commit(&mut run, options) {
-                Ok((entry, section, summary)) => {
-                    entries.push(entry);
-                    sections.extend(section);
-                    billing.extend(summary);
-                }
-                Err(error) => {
-                    tracing::error!("cannot write the period {label}: {error}");
-                    failures.push(format!("{label}/ ({error})"));
-                }
-            }
-        }
-        if let Some(legacy) = &legacy
-            && failures.is_empty()
-        {
-            legacy.move_aside(&self.dir)?;
-        }
-        let record = TrailRecord {
-            periods: entries,
-            notes,
-        };
-        sections.insert(0, trail_section(&record));
-        run.trail = Some(record);
-        run.period_folder = None;
-        run.derived_files.clear();
-        let root = Root {
-            covered: &labels,
-            sealed: std::mem::take(&mut self.sealed),
-            sections: &sections,
-            billing: merged_billing(billing),
-        };
-        root.write(&self.dir, &run)?;
-        if failures.is_empty() {
-            Ok(run)
-        } else {
-            Err(io::Error::other(format!(
-                "could not write {}; the other periods and the root records were written",
-                failures.join(", ")
-            )))
-        }
-    }
-}
-
-impl Legacy {
-    fn of(dir: &Path, record: RunResult) -> io::Result<Self> {
-        // The old root SHA256SUMS is the seal; the old manifest was never listed in it, so a
-        // file's checksum is taken from the seal where it has one.
-        let sealed = read_seal(&dir.join(SHA256SUMS))
-            .ok()
-            .flatten()
-            .map(|seal| seal.listed)
-            .unwrap_or_default();
-        let mut periods: BTreeMap<String, Vec<ReportResult>> = BTreeMap::new();
-        for report in record.reports.iter() {
-            let mut report = report?;
-            for file in &mut report.files {
-                if let Some(sha256) = sealed.get(&file.path) {
-                    file.sha256.clone_from(sha256);
-                }
-            }
-            let label = report.period.label();
-            let prefix = format!("{label}/");
-            let who = format!("{} {}", report.tenant_name, report.period);
-            let Some(local) = relative_to(report, &prefix) else {
-                tracing::warn!("{who}: its files are not under {prefix}; left as they are");
+        for file in wanted {
+            let Some((label, local)) = file.path.split_once('/') else {
                 continue;
             };
-            periods.entry(label).or_default().push(local);
-        }
-        let header = RunResult {
-            reports: ReportLog::with_slots(0)?,
-            ..record
-        };
-        Ok(Self { periods, header })
-    }
-
-    /// The period's part of the single-run record, as the period's delivery would record it.
-    fn record_of(&self, label: &str) -> Option<RunResult> {
-        let reports = self.periods.get(label)?;
-        let log = ReportLog::of(reports.iter().cloned()).ok()?;
-        Some(RunResult {
-            manifest_version: self.header.manifest_version,
-            tool: self.header.tool.clone(),
-            started_at: self.header.started_at,
-            finished_at: self.header.finished_at,
-            as_of: self.header.as_of,
-            job: self.header.job.clone(),
-            base_url: self.header.base_url.clone(),
-            reports: log,
-            shard: None,
-            discovery: Vec::new(),
-            derived_files: Vec::new(),
-            billing_rule: self.header.billing_rule.clone(),
-            period_folder: Some(label.to_owned()),
-            trail: None,
-        })
-    }
-
-    /// Moves the single-run root records out of the way of the trail's, keeping them.
-    fn move_aside(&self, dir: &Path) -> io::Result<()> {
-        for name in [SHA256SUMS, MANIFEST, SUMMARY, BILLING_CSV] {
-            move_aside(
-                dir,
-                &dir.join(name),
-                &format!("{STATE_DIR}/{LEGACY}/{name}"),
-            )?;
+            let owner = owners.get(&(label.to_owned(), folded(local)));
+            if let Some((id, name)) = owner
+                && id != file.tenant_id
+            {
+                return Err(TrailError::Taken(TakenFolder {
+                    label: label.to_owned(),
+                    path: file.path.clone(),
+                    earlier: format!("{id} ({name})"),
+                    new: format!("{} ({})", file.tenant_id, file.tenant_name),
+                }));
+            }
         }
         Ok(())
     }
@@ -439,455 +290,315 @@ fn rooted(mut report: ReportResult, prefix: &str) -> ReportResult {
     report
 }
 
-/// What makes two records the same report of a period: a newer record of it replaces the
-/// older one.
-type Identity = (String, ReportKind, ReportLevel);
-
-fn identity(report: &ReportResult) -> Identity {
-    (report.tenant_id.clone(), report.kind, report.level)
-}
-
-/// Whether two records describe the same delivery: the same report on the server, the same
-/// outcome and the same bytes at the same paths.
-fn same_delivery(a: &ReportResult, b: &ReportResult) -> bool {
-    fn files(r: &ReportResult) -> Vec<(&str, &str, &str)> {
-        let mut files: Vec<(&str, &str, &str)> = r
-            .files
-            .iter()
-            .map(|f| {
-                (
-                    f.path.as_str(),
-                    f.sha256.as_str(),
-                    f.stored_report_id.as_str(),
-                )
-            })
-            .collect();
-        files.sort_unstable();
-        files
+/// Removes the folders a commit emptied in `dir` (the staging folder), bottom up, never
+/// following a symbolic link. Returns whether `dir` itself went.
+fn prune_empty(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let mut empty = true;
+    for entry in entries.flatten() {
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if !(is_dir && prune_empty(&entry.path())) {
+            empty = false;
+        }
     }
-    a.report_id == b.report_id && a.status == b.status && files(a) == files(b)
+    empty && fs::remove_dir(dir).is_ok()
 }
 
-/// The order of a period's records: by tenant, then kind and level, whatever the order of the
-/// runs that fetched them.
-fn canonical_order(a: &ReportResult, b: &ReportResult) -> std::cmp::Ordering {
-    (&a.tenant_name, &a.tenant_id, a.kind, a.level).cmp(&(
-        &b.tenant_name,
-        &b.tenant_id,
-        b.kind,
-        b.level,
-    ))
-}
-
-/// One period of a run being written into the trail.
-struct PeriodRun<'a> {
-    dir: &'a Path,
-    label: &'a str,
-    earlier: Option<RunResult>,
-    /// Whether the earlier record comes from a single-run folder being upgraded.
-    upgraded: bool,
-    /// Positions of the run's reports of this period.
-    positions: &'a [usize],
-}
-
-/// A record of the period's delivery, and where it is in the run, if the run made it.
-struct Entry {
-    report: ReportResult,
-    position: Option<usize>,
-}
-
-impl PeriodRun<'_> {
-    fn commit(
-        self,
-        run: &mut RunResult,
+impl Trail {
+    /// Writes `run` (paths relative to the folder) into the trail: each period it covers is
+    /// planned and checked, then (after the commit's intent is on disk) written, then the root
+    /// records, and last the root `SHA256SUMS`. Returns the run's record as written to the root
+    /// `manifest.json`.
+    pub fn commit(
+        mut self,
+        mut run: RunResult,
         options: &CommitOptions,
-    ) -> io::Result<(PeriodEntry, Option<String>, Option<BillingSummary>)> {
-        let label = self.label;
-        let prefix = format!("{label}/");
-        // Never through a symbolic link: the delivery is written inside the folder or not at all.
-        let period_dir = ensure_dir_inside(self.dir, label)?;
-        let earlier_reports = match &self.earlier {
-            Some(record) => record.reports.to_vec()?,
+    ) -> Result<RunResult, CommitError> {
+        fs::create_dir_all(&self.dir).map_err(|source| CommitError::Create {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut positions: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (position, report) in run.reports.iter().enumerate() {
+            positions
+                .entry(report.map_err(CommitError::Log)?.period.label())
+                .or_default()
+                .push(position);
+        }
+        let mut labels: BTreeSet<String> = positions.keys().cloned().collect();
+        let mut notes = std::mem::take(&mut self.notes);
+        let legacy = self.legacy.take();
+        if let Some(legacy) = &legacy {
+            labels.extend(legacy.periods.keys().cloned());
+            notes.push(format!(
+                "This folder was upgraded from the single-run layout: the reports of {} now form period deliveries, each with its own SHA256SUMS; the earlier root SHA256SUMS, manifest.json, summary.md and billing.csv are kept in {STATE_DIR}/{LEGACY}/.",
+                super::and_list(&legacy.periods.keys().cloned().collect::<Vec<_>>(), 12)
+            ));
+        }
+
+        // Every period is planned and checked before anything in the trail changes.
+        let mut plans = Vec::new();
+        for label in &labels {
+            let earlier = match self.earlier.remove(label) {
+                Some(record) => Some(record),
+                None => legacy.as_ref().and_then(|l| l.record_of(label)),
+            };
+            let period = PeriodRun {
+                dir: &self.dir,
+                label,
+                earlier,
+                upgraded: legacy
+                    .as_ref()
+                    .is_some_and(|l| l.periods.contains_key(label)),
+                positions: positions.get(label).map(Vec::as_slice).unwrap_or_default(),
+            };
+            plans.push((label.clone(), period.plan(&run)));
+        }
+        // The run's own files never stay under a sealed name, whatever becomes of the period.
+        let mut kept_earlier = BTreeMap::new();
+        for (label, plan) in &mut plans {
+            for mv in &plan.set_aside {
+                if let Err(e) = intent::do_move(&self.dir, mv) {
+                    tracing::warn!("cannot put {} aside: {e}", mv.from);
+                }
+            }
+            for (position, report) in plan.settled.drain(..) {
+                run.reports
+                    .set(position, &report)
+                    .map_err(CommitError::Log)?;
+            }
+            kept_earlier.insert(label.clone(), plan.kept_earlier);
+        }
+        let legacy_moves = match &legacy {
+            Some(_) => {
+                let refused = plans.iter().find_map(|(label, plan)| {
+                    plan.outcome
+                        .as_ref()
+                        .err()
+                        .map(|error| format!("{label}/: {error}"))
+                });
+                let moves = Legacy::moves(&self.dir);
+                if let Some(reason) = refused.or(moves.as_ref().err().cloned()) {
+                    return Err(CommitError::Upgrade { reason });
+                }
+                moves.unwrap_or_default()
+            }
             None => Vec::new(),
         };
-        let mut earlier_of: HashMap<Identity, usize> = HashMap::new();
-        for (i, report) in earlier_reports.iter().enumerate() {
-            earlier_of.insert(identity(report), i);
+
+        // The intent, durable before the first record of any period changes.
+        let mut intent = Intent {
+            root_seal: None,
+            upgrade: legacy.is_some(),
+            periods: plans
+                .iter()
+                .filter_map(|(label, plan)| match &plan.outcome {
+                    Ok(change) if change.record.is_some() => Some(IntentPeriod {
+                        folder: label.clone(),
+                        moves: change.moves.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            legacy: legacy_moves,
+        };
+        let intended = !intent.periods.is_empty() || intent.upgrade;
+        if intended {
+            let path = self.dir.join(STATE_DIR);
+            let recorded = Intent::remove(&self.dir)
+                .and_then(|()| intent::root_seal(&self.dir))
+                .and_then(|seal| {
+                    intent.root_seal = seal;
+                    intent.write(&self.dir)
+                });
+            if let Err(source) = recorded {
+                return Err(CommitError::Intent { path, source });
+            }
         }
-        let mut changed = self
-            .earlier
-            .as_ref()
-            .is_none_or(|earlier| self.upgraded || earlier.billing_rule != run.billing_rule);
-        let mut replaced = BTreeSet::new();
-        let mut accepted: Vec<Entry> = Vec::new();
-        let mut kept_earlier = 0;
-        for &position in self.positions {
-            let report = run.reports.get(position)?;
-            let plan_index = report.plan_index;
-            let Some(local) = relative_to(report, &prefix) else {
-                return Err(io::Error::other(format!(
-                    "a report of {label} has files outside {prefix}"
-                )));
+
+        let mut entries = Vec::new();
+        let mut sections = Vec::new();
+        let mut billing = Vec::new();
+        let mut failures = Vec::new();
+        for (label, plan) in plans {
+            let change = match plan.outcome {
+                Ok(change) => change,
+                Err(error) => {
+                    tracing::error!("cannot write the period {label}: {error}");
+                    failures.push(format!("{label}/ ({error})"));
+                    continue;
+                }
             };
-            match earlier_of.get(&identity(&local)) {
-                Some(&i) if same_delivery(&earlier_reports[i], &local) => {
-                    // Nothing new: the run's record is the delivery's, warnings and all. A file
-                    // fetched again because the one on disk had changed takes its place.
-                    for file in &local.files {
-                        move_in(self.dir, label, &file.path)?;
-                    }
-                    let mut kept = rooted(earlier_reports[i].clone(), &prefix);
-                    kept.plan_index = plan_index;
-                    // What this run met on the way (a file fetched again) is the run's to tell.
-                    for warning in local.warnings {
-                        if !kept.warnings.contains(&warning) {
-                            kept.warnings.push(warning);
+            let Change {
+                record,
+                made,
+                moves,
+                reports,
+                ok,
+            } = change;
+            let prefix = format!("{label}/");
+            let refused = self.comparison_refused(&label, record.is_some());
+            if let Some(note) = &refused {
+                tracing::warn!("{note}");
+                notes.push(note.clone());
+            }
+            let compare = |dir: &Path| {
+                refused
+                    .is_none()
+                    .then(|| compare::changes_for(dir, &label, &options.compare))
+                    .flatten()
+            };
+            let (outcome, changes) = match record {
+                None => {
+                    // A sealed file fetched again because it had changed takes its place.
+                    for mv in &moves {
+                        if let Err(e) = intent::do_move(&self.dir, mv) {
+                            tracing::warn!("cannot move {} into place: {e}", mv.from);
                         }
                     }
-                    run.reports.set(position, &kept)?;
+                    (PeriodOutcome::Unchanged, compare(&self.dir))
                 }
-                Some(&i)
-                    if local.status == Status::Failed
-                        && earlier_reports[i].status == Status::Ok =>
-                {
-                    kept_earlier += 1;
-                    let kept_id = earlier_reports[i].report_id.clone().unwrap_or_default();
-                    let listed: BTreeSet<&str> = earlier_reports
-                        .iter()
-                        .flat_map(|r| r.files.iter().map(|f| f.path.as_str()))
-                        .collect();
-                    let mut attempt = local;
-                    for file in &mut attempt.files {
-                        file.path = reject(self.dir, label, &file.path, &listed)?;
-                    }
-                    attempt.warnings.push(format!(
-                        "this attempt failed, so {label}/ keeps its earlier delivery of this report (report {kept_id}){}",
-                        if attempt.files.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; the files of this attempt are in {STATE_DIR}/{REJECTED}/")
-                        }
-                    ));
-                    run.reports.set(position, &attempt)?;
-                }
-                earlier => {
-                    if let Some(&i) = earlier {
-                        replaced.insert(i);
-                    }
-                    changed = true;
-                    accepted.push(Entry {
-                        report: local,
-                        position: Some(position),
+                Some(record) => {
+                    let mut found = None;
+                    let result = period::rewrite(&self.dir, &label, &moves, record, |_| {
+                        found = compare(&self.dir);
+                        found
+                            .iter()
+                            .map(|changes| compare::render_section(changes, &options.compare))
+                            .collect()
                     });
-                }
-            }
-        }
-        // The new files take their places, and files only a replaced record had step aside.
-        for entry in &accepted {
-            for file in &entry.report.files {
-                move_in(self.dir, label, &file.path)?;
-            }
-        }
-        let kept_paths: BTreeSet<String> = accepted
-            .iter()
-            .map(|e| &e.report)
-            .chain(
-                earlier_reports
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !replaced.contains(i))
-                    .map(|(_, r)| r),
-            )
-            .flat_map(|r| r.files.iter().map(|f| f.path.clone()))
-            .collect();
-        for &i in &replaced {
-            for file in &earlier_reports[i].files {
-                if !kept_paths.contains(&file.path) {
-                    move_aside(
-                        self.dir,
-                        &period_dir.join(&file.path),
-                        &format!("{STATE_DIR}/{SUPERSEDED}/{label}/{}", file.path),
-                    )?;
-                }
-            }
-        }
-
-        let mut entries: Vec<Entry> = earlier_reports
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !replaced.contains(i))
-            .map(|(_, report)| Entry {
-                report,
-                position: None,
-            })
-            .chain(accepted)
-            .collect();
-        entries.sort_by(|a, b| canonical_order(&a.report, &b.report));
-        let reports = entries.len();
-        let ok = entries
-            .iter()
-            .filter(|e| e.report.status == Status::Ok)
-            .count();
-
-        if changed {
-            for entry in entries.iter().filter(|e| e.position.is_none()) {
-                for file in &entry.report.files {
-                    let path = period_dir.join(&file.path);
-                    let found = crate::verify::hash_file(&path).map(|(sha256, _)| sha256);
-                    if found.as_deref().ok() != Some(file.sha256.as_str()) {
-                        return Err(io::Error::other(format!(
-                            "{} is no longer what the delivery of {label} recorded, so the period was not rewritten over it: restore it, or fetch the period again with --fresh",
-                            path.display()
-                        )));
+                    match result {
+                        Ok((delivery, summary)) => {
+                            // The run's record gets what writing the delivery found (DR compute
+                            // points, the warnings of billing.csv).
+                            for (slot, position) in made.iter().enumerate() {
+                                if let Some(position) = *position {
+                                    let log = |e| CommitError::Log(e);
+                                    let mut report =
+                                        rooted(delivery.reports.get(slot).map_err(log)?, &prefix);
+                                    report.plan_index =
+                                        run.reports.get(position).map_err(log)?.plan_index;
+                                    run.reports.set(position, &report).map_err(log)?;
+                                }
+                            }
+                            let seal = format!("{label}/{}", super::SHA256SUMS);
+                            if let Ok(sha256) = open::hash_inside(&self.dir, &seal) {
+                                self.sealed.insert(seal, sha256);
+                            }
+                            billing.extend(summary);
+                            (PeriodOutcome::Written, found)
+                        }
+                        Err(error) => {
+                            if legacy.is_some() {
+                                let reason = format!("{label}/: {error}");
+                                return Err(self.undo_upgrade(&intent, reason));
+                            }
+                            tracing::error!("cannot write the period {label}: {error}");
+                            failures.push(format!("{label}/ ({error})"));
+                            // Put back as it was: no longer the commit's to settle.
+                            intent.periods.retain(|p| p.folder != label);
+                            if let Err(e) = intent.write(&self.dir) {
+                                tracing::warn!("cannot update the commit's intent: {e}");
+                            }
+                            continue;
+                        }
                     }
                 }
-            }
-        }
-        let (outcome, changes, billing) = if changed {
-            let record = RunResult {
-                manifest_version: run.manifest_version,
-                tool: run.tool.clone(),
-                started_at: run.started_at,
-                finished_at: run.finished_at,
-                as_of: run.as_of,
-                job: run.job.clone(),
-                base_url: run.base_url.clone(),
-                reports: ReportLog::of(entries.iter().map(|e| e.report.clone()))?,
-                shard: run.shard,
-                discovery: Vec::new(),
-                derived_files: Vec::new(),
-                billing_rule: run.billing_rule.clone(),
-                period_folder: Some(label.to_owned()),
-                trail: None,
             };
-            let mut found = None;
-            let (written, billing): (RunResult, Option<BillingSummary>) =
-                super::write_delivery(&period_dir, record, |_| {
-                    found = compare::changes_for(self.dir, label, &options.compare);
-                    found
-                        .iter()
-                        .map(|changes| compare::render_section(changes, &options.compare))
-                        .collect()
-                })?;
-            // The run's record gets what writing the delivery found (DR compute points, the
-            // warnings of billing.csv).
-            for (slot, entry) in entries.iter().enumerate() {
-                if let Some(position) = entry.position {
-                    let mut report = rooted(written.reports.get(slot)?, &prefix);
-                    report.plan_index = run.reports.get(position)?.plan_index;
-                    run.reports.set(position, &report)?;
-                }
+            // What changed since the previous period: in the run's summary too, and its warnings.
+            if let Some(changes) = changes {
+                compare::warn(&mut run, &changes, &options.compare).map_err(CommitError::Log)?;
+                sections.push(compare::render_section(&changes, &options.compare));
             }
-            (PeriodOutcome::Written, found, billing)
-        } else {
-            (
-                PeriodOutcome::Unchanged,
-                compare::changes_for(self.dir, label, &options.compare),
-                None,
-            )
-        };
-        // What changed since the previous period: in the run's summary too, and its warnings.
-        let section = match changes {
-            Some(changes) => {
-                compare::warn(run, &changes, &options.compare)?;
-                Some(compare::render_section(&changes, &options.compare))
-            }
-            None => None,
-        };
-        Ok((
-            PeriodEntry {
-                folder: label.to_owned(),
+            entries.push(PeriodEntry {
+                folder: label.clone(),
                 outcome,
                 reports,
                 ok,
-                kept_earlier,
-            },
-            section,
-            billing,
+                kept_earlier: kept_earlier.get(&label).copied().unwrap_or_default(),
+            });
+        }
+        for mv in &intent.legacy {
+            if let Err(e) = intent::do_move(&self.dir, mv) {
+                let reason = format!("cannot keep the single-run records in {LEGACY}/: {e}");
+                return Err(self.undo_upgrade(&intent, reason));
+            }
+        }
+
+        let record = TrailRecord {
+            periods: entries,
+            notes,
+        };
+        sections.insert(0, root::trail_section(&record));
+        run.trail = Some(record);
+        run.period_folder = None;
+        run.derived_files.clear();
+        let root = Root {
+            covered: &labels,
+            sealed: std::mem::take(&mut self.sealed),
+            sections: &sections,
+            billing: root::merged_billing(billing),
+        };
+        if let Err(source) = root.write(&self.dir, &run) {
+            if legacy.is_some() {
+                let reason = format!("cannot write the root records: {source}");
+                return Err(self.undo_upgrade(&intent, reason));
+            }
+            // The intent stays: the next run seals the periods written here.
+            return Err(CommitError::Root {
+                dir: self.dir.clone(),
+                source,
+            });
+        }
+        if intended && let Err(e) = Intent::remove(&self.dir) {
+            tracing::warn!("cannot remove the finished commit's intent: {e}");
+        }
+        prune_empty(&staging_dir(&self.dir));
+        if failures.is_empty() {
+            Ok(run)
+        } else {
+            Err(CommitError::Periods { failures })
+        }
+    }
+
+    /// Why the period `label` gets no "Changes since" section, if it gets none: the previous
+    /// period's `billing.csv` (and this one's, when this run does not write it) must be sealed.
+    fn comparison_refused(&self, label: &str, written: bool) -> Option<String> {
+        let previous = compare::previous_of(&self.dir, label)?;
+        let why = open::unsealed_billing(&self.dir, &previous, &self.sealed).or_else(|| {
+            (!written)
+                .then(|| open::unsealed_billing(&self.dir, label, &self.sealed))
+                .flatten()
+        })?;
+        Some(format!(
+            "{label} has no \"Changes since {previous}\" section: {why}, and numbers that no seal vouches for are not compared"
         ))
     }
-}
 
-/// Moves a file fetched again from the staging folder into its place in the period.
-fn move_in(dir: &Path, label: &str, relative: &str) -> io::Result<()> {
-    let staged = staged_path(dir, &format!("{label}/{relative}"));
-    match fs::symlink_metadata(&staged) {
-        Ok(_) => {
-            let target = dir.join(label).join(relative);
-            if let Some(parent) = Path::new(label).join(relative).parent() {
-                ensure_dir_inside(dir, &parent.to_string_lossy())?;
-            }
-            // The earlier bytes step aside rather than vanish: a run killed before the new
-            // record is written leaves them recoverable.
-            move_aside(
-                dir,
-                &target,
-                &format!("{STATE_DIR}/{SUPERSEDED}/{label}/{relative}"),
-            )?;
-            fs::rename(&staged, &target).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot move {} to {}: {e}",
-                        staged.display(),
-                        target.display()
-                    ),
-                )
-            })?;
-            super::sync_dir(target.parent().unwrap_or(dir));
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Puts a file of a failed attempt aside (from staging, or from the period folder when no record
-/// lists that path), and returns where it is now, relative to the output folder.
-fn reject(dir: &Path, label: &str, relative: &str, listed: &BTreeSet<&str>) -> io::Result<String> {
-    let rooted = format!("{label}/{relative}");
-    let aside = format!("{STATE_DIR}/{REJECTED}/{rooted}");
-    let staged = staged_path(dir, &rooted);
-    if fs::symlink_metadata(&staged).is_ok() {
-        move_aside(dir, &staged, &aside)?;
-    } else if !listed.contains(relative) {
-        move_aside(dir, &dir.join(&rooted), &aside)?;
-    } else {
-        // The file at that path is the earlier delivery's: the attempt's never got there.
-        return Ok(rooted);
-    }
-    Ok(aside)
-}
-
-/// Moves `from` to `aside` (relative to the output folder, inside its state folder), creating
-/// the folders on the way but never through a symbolic link.
-fn move_aside(dir: &Path, from: &Path, aside: &str) -> io::Result<()> {
-    if fs::symlink_metadata(from).is_err() {
-        return Ok(());
-    }
-    let (folder, name) = aside.rsplit_once('/').unwrap_or(("", aside));
-    let to = ensure_dir_inside(dir, folder)?.join(name);
-    fs::rename(from, &to).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot move {} to {}: {e}", from.display(), to.display()),
-        )
-    })
-}
-
-/// What the root records are made of besides the run's record.
-struct Root<'a> {
-    /// The periods this run covered (their seals are hashed as they are now).
-    covered: &'a BTreeSet<String>,
-    /// The earlier root's period seals.
-    sealed: BTreeMap<String, String>,
-    sections: &'a [String],
-    /// What the `billing.csv` files this run wrote hold, together.
-    billing: Option<BillingSummary>,
-}
-
-impl Root<'_> {
-    /// Writes `summary.md`, `manifest.json`, and last `SHA256SUMS`, which lists every period's
-    /// `SHA256SUMS`: this run's as they are now, the others as the earlier root listed them (a
-    /// file this run did not write is never hashed into the seal anew).
-    fn write(self, dir: &Path, run: &RunResult) -> io::Result<()> {
-        let mut lines = self.sealed;
-        for folder in self.covered {
-            let path = format!("{folder}/{SHA256SUMS}");
-            match crate::verify::hash_file(&dir.join(&path)) {
-                Ok((sha256, _)) => {
-                    lines.insert(path, sha256);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!("cannot hash {path}: {e}"),
+    /// Undoes an upgrade that failed half-way: every period written, then the single-run root
+    /// records put back, so the folder is as it was.
+    fn undo_upgrade(&self, intent: &Intent, mut reason: String) -> CommitError {
+        for period in intent.periods.iter().rev() {
+            if let Err(e) = intent::roll_back(&self.dir, &period.folder, &period.moves) {
+                let _ = write!(
+                    reason,
+                    "; undoing {}/ failed too ({e}), and the next run into this folder finishes undoing it",
+                    period.folder
+                );
+                return CommitError::Upgrade { reason };
             }
         }
-        let text = summary::render(run, self.billing.as_ref(), self.sections)?;
-        super::write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
-        lines.insert(
-            SUMMARY.to_owned(),
-            hex::encode(Sha256::digest(text.as_bytes())),
-        );
-        let sha256 = super::write_hashed(&dir.join(MANIFEST), |out| manifest::write(out, run))?;
-        lines.insert(MANIFEST.to_owned(), sha256);
-        super::write_atomic_with(&dir.join(SHA256SUMS), |out| {
-            checksums::write_sorted(
-                out,
-                lines
-                    .iter()
-                    .map(|(path, sha256)| (path.as_str(), sha256.as_str()))
-                    .collect(),
-            )
-        })
-    }
-}
-
-/// The billing summaries of several periods as one, for the run's summary.
-fn merged_billing(parts: Vec<BillingSummary>) -> Option<BillingSummary> {
-    let mut parts = parts.into_iter();
-    let mut all = parts.next()?;
-    for part in parts {
-        all.lines += part.lines;
-        all.reports += part.reports;
-        all.reports_without_source += part.reports_without_source;
-        all.invoice.extend(part.invoice);
-        all.invoice_left_out += part.invoice_left_out;
-        all.skus.extend(part.skus);
-        all.skus_left_out += part.skus_left_out;
-        all.repeated_lines += part.repeated_lines;
-    }
-    Some(all)
-}
-
-/// Whether a line of the root `SHA256SUMS` is a period's seal: `<folder>/SHA256SUMS`.
-pub fn is_period_checksums(path: &str) -> bool {
-    path.strip_suffix(SHA256SUMS)
-        .and_then(|folder| folder.strip_suffix('/'))
-        .is_some_and(|folder| {
-            !folder.is_empty() && !folder.contains('/') && !folder.starts_with('.')
-        })
-}
-
-/// The root summary's account of the trail: what the run did to each period.
-fn trail_section(record: &TrailRecord) -> String {
-    let mut out = "## Trail\n\n".to_owned();
-    if record.periods.is_empty() {
-        out.push_str("This run covered no period.\n\n");
-    } else {
-        out.push_str(
-            "| Period | This run | Reports in the delivery | Ok |\n| --- | --- | ---: | ---: |\n",
-        );
-        for period in &record.periods {
-            let outcome = match period.outcome {
-                PeriodOutcome::Written => "written",
-                PeriodOutcome::Unchanged => "unchanged",
-            };
-            let kept = if period.kept_earlier > 0 {
-                format!(
-                    "; {} failed attempt(s), earlier delivery kept",
-                    period.kept_earlier
-                )
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "| [{0}]({0}/summary.md) | {outcome}{kept} | {1} | {2} |",
-                period.folder, period.reports, period.ok
-            );
+        if let Err(e) = intent::undo_legacy(&self.dir, &intent.legacy) {
+            reason.push_str(&format!(
+                "; putting the single-run records back failed too ({e}), and the next run into this folder finishes undoing it"
+            ));
+            return CommitError::Upgrade { reason };
         }
-        out.push('\n');
+        if let Err(e) = Intent::remove(&self.dir) {
+            tracing::warn!("cannot remove the undone commit's intent: {e}");
+        }
+        CommitError::Upgrade { reason }
     }
-    for note in &record.notes {
-        let _ = writeln!(out, "{note}\n");
-    }
-    let example = record
-        .periods
-        .first()
-        .map_or("2026-10", |p| p.folder.as_str());
-    let _ = writeln!(
-        out,
-        "Each period folder checks on its own (`cd {example} && sha256sum -c SHA256SUMS`); the root `SHA256SUMS` lists every period's `SHA256SUMS`.\n"
-    );
-    out
 }
