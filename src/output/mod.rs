@@ -85,12 +85,14 @@ pub fn write_delivery(
         }
     };
 
+    kill_point(BILLING);
     let mut records = Vec::new();
     let sections = sections(dir);
     let summary = summary::render(&result, billing_summary.as_ref(), &sections).and_then(|text| {
         write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
         Ok(hex::encode(Sha256::digest(text.as_bytes())))
     });
+    kill_point(SUMMARY);
     match summary {
         Ok(sha256) => records.push((SUMMARY, sha256)),
         Err(error) => {
@@ -102,6 +104,7 @@ pub fn write_delivery(
         Ok(sha256) => records.push((MANIFEST, sha256)),
         Err(error) => failed.push(format!("{MANIFEST} ({error})")),
     }
+    kill_point(MANIFEST);
     // Listed even when something above failed: every good file stays checksummed, and a
     // record that could not be written is left out (its older copy then fails `verify`).
     let listed = listed_files(&result)?;
@@ -121,6 +124,7 @@ pub fn write_delivery(
         tracing::error!("cannot write {SHA256SUMS}: {error}");
         failed.push(format!("{SHA256SUMS} ({error})"));
     }
+    kill_point(SHA256SUMS);
     if failed.is_empty() {
         Ok((result, billing_summary))
     } else {
@@ -130,6 +134,25 @@ pub fn write_delivery(
             dir.display()
         )))
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The step of a commit a test stops at, as a kill would (see [`kill_point`]).
+    pub(crate) static KILL_AT: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// A step of a commit after which a kill leaves a state the next run must settle. A test stops
+/// there (it panics, so nothing after the step runs: no clean-up, no undo); elsewhere nothing.
+#[inline]
+pub(crate) fn kill_point(step: &'static str) {
+    #[cfg(test)]
+    if KILL_AT.with(std::cell::Cell::get) == Some(step) {
+        panic!("killed after {step}");
+    }
+    #[cfg(not(test))]
+    let _ = step;
 }
 
 /// Writes `path` atomically with what `fill` writes, and returns the SHA-256 (hex) of it.

@@ -218,6 +218,23 @@ pub(super) fn put_records_aside(dir: &Path, label: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Keeps the records a finished commit replaced in the period `label` with the files it
+/// replaced, in `superseded/<label>/`: the trail's history (git) has them too, but a folder
+/// that is not in one keeps what the earlier delivery said.
+pub(super) fn keep_replaced_records(dir: &Path, label: &str) -> io::Result<()> {
+    let backup = backup_of(label);
+    for name in RECORDS {
+        do_move(
+            dir,
+            &Move::undone(
+                format!("{backup}/{name}"),
+                format!("{STATE_DIR}/{SUPERSEDED}/{label}/{name}"),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
 /// Undoes what a commit did to the period `label`: its old records back (the new ones
 /// removed), then the renames `moves` undone in reverse order. Each step looks at what is
 /// there, so it can follow a commit stopped at any point, and can be repeated.
@@ -314,6 +331,9 @@ pub(super) fn recover(dir: &Path) -> Result<Vec<String>, TrailError> {
         match held {
             Ok(sha256) => {
                 lines.insert(format!("{label}/{SHA256SUMS}"), sha256);
+                if let Err(e) = keep_replaced_records(dir, label) {
+                    tracing::warn!("cannot keep the replaced records of {label}: {e}");
+                }
                 adopted.push(label.clone());
             }
             Err(reason) => {

@@ -33,6 +33,8 @@ mod legacy;
 mod open;
 mod period;
 mod root;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
@@ -207,12 +209,15 @@ pub fn is_period_checksums(path: &str) -> bool {
 }
 
 /// Whether `path` (relative to a period folder) can be a report file: a plain relative path
-/// of a file in a tenant folder, nothing hidden, no `.` or `..`, nothing that leaves the
-/// folder. Records are read from files anyone with write access to the trail can edit, and a
-/// path from them decides what a run moves.
+/// inside the folder, nothing hidden, no `.` or `..`, and not one of the period's own records.
+/// Records are read from files anyone with write access to the trail can edit, and a path from
+/// them decides what a run moves.
 fn is_report_path(path: &str) -> bool {
+    let is_record = crate::paths::DELIVERY_RECORDS
+        .iter()
+        .any(|record| record.eq_ignore_ascii_case(path));
     crate::verify::normalise(path).as_deref() == Some(path)
-        && path.split('/').count() >= 2
+        && !is_record
         && path.split('/').all(|part| !part.starts_with('.'))
 }
 
@@ -416,6 +421,7 @@ impl Trail {
             if let Err(source) = recorded {
                 return Err(CommitError::Intent { path, source });
             }
+            super::kill_point("intent");
         }
 
         let mut entries = Vec::new();
@@ -526,6 +532,7 @@ impl Trail {
                 return Err(self.undo_upgrade(&intent, reason));
             }
         }
+        super::kill_point("legacy");
 
         let record = TrailRecord {
             periods: entries,
@@ -552,10 +559,20 @@ impl Trail {
                 source,
             });
         }
-        if intended && let Err(e) = Intent::remove(&self.dir) {
-            tracing::warn!("cannot remove the finished commit's intent: {e}");
+        super::kill_point("root SHA256SUMS");
+        if intended {
+            for period in &intent.periods {
+                if let Err(e) = intent::keep_replaced_records(&self.dir, &period.folder) {
+                    tracing::warn!("cannot keep the replaced records of {}: {e}", period.folder);
+                }
+            }
+            if let Err(e) = Intent::remove(&self.dir) {
+                tracing::warn!("cannot remove the finished commit's intent: {e}");
+            }
         }
         prune_empty(&staging_dir(&self.dir));
+        // Nothing but the commit's own scratch was there: no empty hidden folder stays behind.
+        let _ = fs::remove_dir(self.dir.join(STATE_DIR));
         if failures.is_empty() {
             Ok(run)
         } else {

@@ -87,7 +87,7 @@ pub(super) fn check_paths(path: &Path, record: &RunResult) -> Result<(), TrailEr
                 return Err(TrailError::Record {
                     path: path.to_owned(),
                     reason: format!(
-                        "it lists the report file {:?} of {}, which is not a path inside its period folder (`<tenant>/<file>`); the record was edited, and no run acts on it",
+                        "it lists the report file {:?} of {}, which is not a path inside its period folder; the record was edited, and no run acts on it",
                         file.path, report.tenant_name
                     ),
                 });

@@ -11,6 +11,7 @@ use super::intent::{self, Move};
 use super::open::hash_inside;
 use super::{REJECTED, SUPERSEDED, TakenFolder, folded, is_report_path, relative_to, rooted};
 use crate::billing::BillingSummary;
+use crate::output::kill_point;
 use crate::paths::existing_inside;
 use crate::report::{ReportKind, ReportLevel};
 use crate::results::{ReportLog, ReportResult, RunResult, Status};
@@ -602,8 +603,10 @@ pub(super) fn rewrite(
     let attempt = || -> io::Result<(RunResult, Option<BillingSummary>)> {
         let period_dir = crate::paths::ensure_dir_inside(dir, label)?;
         intent::put_records_aside(dir, label)?;
+        kill_point("records aside");
         for mv in moves {
             intent::do_move(dir, mv)?;
+            kill_point("move");
         }
         crate::output::write_delivery(&period_dir, record, sections)
     };

@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use super::is_period_checksums;
 use super::open::read_seal;
 use crate::billing::BillingSummary;
-use crate::output::{MANIFEST, SHA256SUMS, SUMMARY, checksums, manifest, summary};
+use crate::output::{
+    MANIFEST, SHA256SUMS, SUMMARY, checksums, kill_point, manifest, summary,
+};
 use crate::results::{PeriodOutcome, RunResult, TrailRecord};
 
 /// What the root records are made of besides the run's record.
@@ -60,6 +62,7 @@ impl Root<'_> {
         }
         let text = summary::render(run, self.billing.as_ref(), self.sections)?;
         super::super::write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
+        kill_point("root summary.md");
         lines.insert(
             SUMMARY.to_owned(),
             hex::encode(Sha256::digest(text.as_bytes())),
@@ -67,6 +70,7 @@ impl Root<'_> {
         let sha256 =
             super::super::write_hashed(&dir.join(MANIFEST), |out| manifest::write(out, run))?;
         lines.insert(MANIFEST.to_owned(), sha256);
+        kill_point("root manifest.json");
         super::super::write_atomic_with(&dir.join(SHA256SUMS), |out| {
             checksums::write_sorted(
                 out,
