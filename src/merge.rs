@@ -589,8 +589,9 @@ fn fill(
     let labels = output::trail::labels_of(&result.reports).map_err(|e| failed(e.to_string()))?;
     let trail = match trail {
         Some(trail) => trail,
-        None => output::trail::Trail::open(out, labels.clone())
-            .map_err(|e| failed(e.to_string()))?,
+        None => {
+            output::trail::Trail::open(out, labels.clone()).map_err(|e| failed(e.to_string()))?
+        }
     };
     let result = trail
         .commit(result, &output::trail::CommitOptions::default())

@@ -241,8 +241,7 @@ pub fn existing_inside(base: &Path, relative: &str) -> io::Result<Option<PathBuf
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        if at + 1 < components.len() && (metadata.file_type().is_symlink() || !metadata.is_dir())
-        {
+        if at + 1 < components.len() && (metadata.file_type().is_symlink() || !metadata.is_dir()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -282,9 +281,18 @@ mod tests {
             );
             assert!(!safe.starts_with('.'), "{name:?} -> {safe:?}");
         }
-        for record in ["billing.csv", "SHA256SUMS", "sha256sums", "Manifest.JSON", "summary.md"] {
+        for record in [
+            "billing.csv",
+            "SHA256SUMS",
+            "sha256sums",
+            "Manifest.JSON",
+            "summary.md",
+        ] {
             let safe = safe_component(record);
-            assert!(safe.starts_with(record) && safe.len() > record.len(), "{safe}");
+            assert!(
+                safe.starts_with(record) && safe.len() > record.len(),
+                "{safe}"
+            );
         }
         assert_ne!(safe_component("a/b"), safe_component("a\\b"));
         assert_ne!(safe_component("a/b"), safe_component("a_b"));
@@ -323,8 +331,14 @@ mod tests {
         std::fs::write(base.path().join("2026-10/acme/x.csv"), "a").unwrap();
         let found = existing_inside(base.path(), "2026-10/acme/x.csv").unwrap();
         assert_eq!(found, Some(base.path().join("2026-10/acme/x.csv")));
-        assert_eq!(existing_inside(base.path(), "2026-10/acme/y.csv").unwrap(), None);
-        assert_eq!(existing_inside(base.path(), "2026-09/acme/y.csv").unwrap(), None);
+        assert_eq!(
+            existing_inside(base.path(), "2026-10/acme/y.csv").unwrap(),
+            None
+        );
+        assert_eq!(
+            existing_inside(base.path(), "2026-09/acme/y.csv").unwrap(),
+            None
+        );
         std::os::unix::fs::symlink(outside.path(), base.path().join("2026-10/globex")).unwrap();
         let err = existing_inside(base.path(), "2026-10/globex/x.csv").unwrap_err();
         assert!(err.to_string().contains("not a folder"), "{err}");

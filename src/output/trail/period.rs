@@ -406,7 +406,9 @@ impl PeriodRun<'_> {
             .chain(accepted.iter().map(|(_, r)| r));
         for report in staying {
             for file in &report.files {
-                if listed.insert(folded(&file.path), file.path.clone()).is_some()
+                if listed
+                    .insert(folded(&file.path), file.path.clone())
+                    .is_some()
                     && refusal.is_none()
                 {
                     refusal = Some(PeriodError::Twice {
@@ -435,9 +437,11 @@ impl PeriodRun<'_> {
             }
         }
 
-        let changed = self.earlier.as_ref().is_none_or(|earlier| {
-            self.upgraded || earlier.billing_rule != run.billing_rule
-        }) || !accepted.is_empty();
+        let changed = self
+            .earlier
+            .as_ref()
+            .is_none_or(|earlier| self.upgraded || earlier.billing_rule != run.billing_rule)
+            || !accepted.is_empty();
         // Earlier records the period keeps and re-seals: their files must be as sealed, or the
         // new seal would vouch for bytes nobody delivered.
         // Hashing them costs a read of each: only when the period is rewritten, or for the
@@ -549,7 +553,8 @@ impl PeriodRun<'_> {
             as_of: run.as_of,
             job: run.job.clone(),
             base_url: run.base_url.clone(),
-            reports: ReportLog::of(entries.into_iter().map(|(r, _)| r)).map_err(PeriodError::Log)?,
+            reports: ReportLog::of(entries.into_iter().map(|(r, _)| r))
+                .map_err(PeriodError::Log)?,
             shard: run.shard,
             discovery: Vec::new(),
             derived_files: Vec::new(),

@@ -11,9 +11,7 @@ use sha2::{Digest, Sha256};
 use super::is_period_checksums;
 use super::open::read_seal;
 use crate::billing::BillingSummary;
-use crate::output::{
-    MANIFEST, SHA256SUMS, SUMMARY, checksums, kill_point, manifest, summary,
-};
+use crate::output::{MANIFEST, SHA256SUMS, SUMMARY, checksums, kill_point, manifest, summary};
 use crate::results::{PeriodOutcome, RunResult, TrailRecord};
 
 /// What the root records are made of besides the run's record.

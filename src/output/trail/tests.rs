@@ -7,6 +7,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::intent::{Intent, IntentPeriod};
 use super::*;
 use crate::output::manifest::tests::contract_run;
 use crate::output::{KILL_AT, MANIFEST, SHA256SUMS};
@@ -66,7 +67,9 @@ fn run_of(reports: Vec<ReportResult>) -> RunResult {
 
 fn commit(dir: &Path, run: RunResult) -> Result<RunResult, CommitError> {
     let labels = labels_of(&run.reports).unwrap();
-    Trail::open(dir, labels).unwrap().commit(run, &CommitOptions::default())
+    Trail::open(dir, labels)
+        .unwrap()
+        .commit(run, &CommitOptions::default())
 }
 
 /// Commits `run` into `dir`, stopped right after `step` as a kill would stop it.
@@ -82,7 +85,11 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
-            let relative = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if relative.starts_with(STATE_DIR) {
                 continue;
             }
@@ -149,18 +156,30 @@ fn a_kill_at_any_step_of_a_rewrite_is_finished_or_undone_by_the_next_open() {
             assert_eq!(after[ACME_OCTOBER], csv(3).as_bytes(), "{step}");
             // Sealed whole, the commit had nothing left to tell.
             if step != "root SHA256SUMS" {
-                assert!(trail.notes[0].contains("is now sealed"), "{step}: {:?}", trail.notes);
+                assert!(
+                    trail.notes[0].contains("is now sealed"),
+                    "{step}: {:?}",
+                    trail.notes
+                );
             }
         } else {
             assert_eq!(after, before, "{step}: the sealed delivery is back");
             // The file the killed run fetched waits where it was, for the run to move it in.
             let staged = staged_path(dir, ACME_OCTOBER);
             assert_eq!(fs::read(staged).unwrap(), csv(3).as_bytes(), "{step}");
-            assert!(trail.notes[0].contains("was undone"), "{step}: {:?}", trail.notes);
+            assert!(
+                trail.notes[0].contains("was undone"),
+                "{step}: {:?}",
+                trail.notes
+            );
         }
         // The run goes on and writes the period.
         drop(trail);
-        commit(dir, run_of(vec![report(dir, ACME, "2026-10", &csv(3), true)])).unwrap();
+        commit(
+            dir,
+            run_of(vec![report(dir, ACME, "2026-10", &csv(3), true)]),
+        )
+        .unwrap();
         assert_clean(dir, step);
         assert_eq!(snapshot(dir)[ACME_OCTOBER], csv(3).as_bytes(), "{step}");
     }
@@ -217,7 +236,12 @@ fn a_kill_between_two_periods_keeps_the_first_and_undoes_the_second() {
 fn a_killed_upgrade_is_undone_whole() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trail/single-run-0.1");
     let old = snapshot(&fixture);
-    for step in ["records aside", "SHA256SUMS", "legacy", "root manifest.json"] {
+    for step in [
+        "records aside",
+        "SHA256SUMS",
+        "legacy",
+        "root manifest.json",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
         for (file, bytes) in &old {
@@ -236,7 +260,11 @@ fn a_killed_upgrade_is_undone_whole() {
         now.retain(|path, _| !path.starts_with("2026-11/"));
         assert_eq!(now, old, "{step}");
         drop(trail);
-        commit(dir, run_of(vec![report(dir, ACME, "2026-11", &csv(5), false)])).unwrap();
+        commit(
+            dir,
+            run_of(vec![report(dir, ACME, "2026-11", &csv(5), false)]),
+        )
+        .unwrap();
         assert_clean(dir, step);
         assert!(dir.join(STATE_DIR).join(LEGACY).join(MANIFEST).is_file());
     }
@@ -248,9 +276,17 @@ fn a_killed_upgrade_is_undone_whole() {
 fn a_period_sealed_during_the_run_stays_listed() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    commit(dir, run_of(vec![report(dir, ACME, "2026-10", &csv(1), false)])).unwrap();
+    commit(
+        dir,
+        run_of(vec![report(dir, ACME, "2026-10", &csv(1), false)]),
+    )
+    .unwrap();
     let november = Trail::open(dir, labels(&["2026-11"])).unwrap();
-    commit(dir, run_of(vec![report(dir, ACME, "2026-09", &csv(2), false)])).unwrap();
+    commit(
+        dir,
+        run_of(vec![report(dir, ACME, "2026-09", &csv(2), false)]),
+    )
+    .unwrap();
     november
         .commit(
             run_of(vec![report(dir, ACME, "2026-11", &csv(3), false)]),
@@ -267,7 +303,11 @@ fn a_period_sealed_during_the_run_stays_listed() {
 /// A record's paths decide what moves: only plain paths inside the period folder pass.
 #[test]
 fn report_paths_from_records_stay_inside_their_period() {
-    for good in ["acme/usage_summary.csv_v2_0.csv", "back\\slash.csv", "Müller GmbH/x.csv"] {
+    for good in [
+        "acme/usage_summary.csv_v2_0.csv",
+        "back\\slash.csv",
+        "Müller GmbH/x.csv",
+    ] {
         assert!(is_report_path(good), "{good}");
     }
     for bad in [
@@ -295,7 +335,11 @@ fn an_intent_naming_a_file_outside_is_refused() {
     let victim = outside.path().join("victim.txt");
     fs::write(&victim, "precious").unwrap();
     let dir = dir.path();
-    commit(dir, run_of(vec![report(dir, ACME, "2026-10", &csv(1), false)])).unwrap();
+    commit(
+        dir,
+        run_of(vec![report(dir, ACME, "2026-10", &csv(1), false)]),
+    )
+    .unwrap();
     let forged = Intent {
         root_seal: None,
         upgrade: false,
@@ -312,6 +356,9 @@ fn an_intent_naming_a_file_outside_is_refused() {
     let Err(error) = Trail::open(dir, labels(&["2026-10"])) else {
         panic!("a forged intent was followed");
     };
-    assert!(error.to_string().contains("not a rename the trail makes"), "{error}");
+    assert!(
+        error.to_string().contains("not a rename the trail makes"),
+        "{error}"
+    );
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
 }

@@ -264,7 +264,9 @@ fn a_merge_into_a_damaged_period_changes_nothing() {
         .code(2);
     let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
     assert!(
-        stderr.contains("2026-11") && stderr.contains("does not verify") && stderr.contains("notes.txt"),
+        stderr.contains("2026-11")
+            && stderr.contains("does not verify")
+            && stderr.contains("notes.txt"),
         "{stderr}"
     );
     assert_eq!(snapshot(&trail), before);
@@ -282,13 +284,20 @@ fn verify_cross_checks_the_root_record_with_the_periods() {
     let reseal = |edit: &dyn Fn(&mut serde_json::Value)| {
         let mut root = manifest(&out);
         edit(&mut root);
-        std::fs::write(out.join("manifest.json"), serde_json::to_vec_pretty(&root).unwrap()).unwrap();
+        std::fs::write(
+            out.join("manifest.json"),
+            serde_json::to_vec_pretty(&root).unwrap(),
+        )
+        .unwrap();
         let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
         let sums: String = sums
             .lines()
             .map(|line| match line.split_once("  ") {
                 Some((_, "manifest.json")) => {
-                    format!("{}  manifest.json\n", sha256_file(&out.join("manifest.json")))
+                    format!(
+                        "{}  manifest.json\n",
+                        sha256_file(&out.join("manifest.json"))
+                    )
                 }
                 _ => format!("{line}\n"),
             })
@@ -301,13 +310,19 @@ fn verify_cross_checks_the_root_record_with_the_periods() {
     };
     reseal(&|root| root["trail"]["periods"][0]["ok"] = 1.into());
     let said = verify_says();
-    assert!(said.contains("records 2 report(s), 1 ok, for period 2026-11"), "{said}");
+    assert!(
+        said.contains("records 2 report(s), 1 ok, for period 2026-11"),
+        "{said}"
+    );
     reseal(&|root| {
         root["trail"]["periods"][0]["ok"] = 2.into();
         root["trail"]["periods"][0]["folder"] = "2026-09".into();
     });
     let said = verify_says();
-    assert!(said.contains("records period 2026-09, but the root SHA256SUMS does not list"), "{said}");
+    assert!(
+        said.contains("records period 2026-09, but the root SHA256SUMS does not list"),
+        "{said}"
+    );
 }
 
 #[test]

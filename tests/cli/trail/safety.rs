@@ -99,11 +99,21 @@ fn another_tenant_in_a_sealed_tenant_folder_is_refused_before_anything_runs() {
         }
         let refused = cmd.assert().code(2);
         let stderr = stderr_of(&refused);
-        for needle in [ACME, INITECH, "2026-10/acme/", "another `name`", "nothing was run"] {
+        for needle in [
+            ACME,
+            INITECH,
+            "2026-10/acme/",
+            "another `name`",
+            "nothing was run",
+        ] {
             assert!(stderr.contains(needle), "{needle}: {stderr}");
         }
     }
-    assert_eq!(world.stats().create_requests, created, "nothing was created");
+    assert_eq!(
+        world.stats().create_requests,
+        created,
+        "nothing was created"
+    );
     assert_eq!(snapshot(&out), sealed);
     verify_clean(&world, &out);
 }
@@ -136,18 +146,27 @@ fn a_refused_period_moves_nothing_and_says_what_mends_it() {
         assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
     assert!(!stderr.contains("--fresh"), "{stderr}");
-    assert_eq!(std::fs::read(out.join(ACME_FILE)).unwrap(), sealed[ACME_FILE]);
+    assert_eq!(
+        std::fs::read(out.join(ACME_FILE)).unwrap(),
+        sealed[ACME_FILE]
+    );
     assert!(!out.join(".acronis-reports/superseded").exists());
     let verify = world.cmd().arg("verify").arg(&out).assert().code(1);
     let stdout = stdout_of(&verify);
-    assert!(stdout.contains(&format!("changed: {GLOBEX_FILE}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("changed: {GLOBEX_FILE}")),
+        "{stdout}"
+    );
     assert!(!stdout.contains("acme"), "{stdout}");
 
     // Restored, the same run goes through.
     std::fs::write(&globex, &sealed[GLOBEX_FILE]).unwrap();
     run_as_of(&other, &acme_only, &out, OCTOBER).success();
     verify_clean(&world, &out);
-    assert_ne!(std::fs::read(out.join(ACME_FILE)).unwrap(), sealed[ACME_FILE]);
+    assert_ne!(
+        std::fs::read(out.join(ACME_FILE)).unwrap(),
+        sealed[ACME_FILE]
+    );
 }
 
 /// `merge` into a folder takes the run's lock: while a run holds it, the merge is refused and
@@ -182,7 +201,10 @@ fn a_merge_into_a_folder_a_run_holds_is_refused() {
         .assert()
         .code(2);
     let stderr = stderr_of(&refused);
-    assert!(stderr.contains("another acronis-reports run is writing into this folder"), "{stderr}");
+    assert!(
+        stderr.contains("another acronis-reports run is writing into this folder"),
+        "{stderr}"
+    );
     assert_eq!(snapshot(&trail), before);
     drop(lock);
     world
@@ -253,7 +275,11 @@ fn a_record_naming_a_file_outside_its_period_is_refused() {
         value["reports"][0]["files"][0]["path"] = forged.into();
         value["reports"][0]["files"][0]["sha256"] = sha256_file(&victim).into();
         std::fs::write(&record, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
-        reseal(&out.join("2026-10/SHA256SUMS"), "manifest.json", &sha256_file(&record));
+        reseal(
+            &out.join("2026-10/SHA256SUMS"),
+            "manifest.json",
+            &sha256_file(&record),
+        );
         reseal(
             &out.join("SHA256SUMS"),
             "2026-10/SHA256SUMS",
@@ -261,8 +287,14 @@ fn a_record_naming_a_file_outside_its_period_is_refused() {
         );
         let refused = run_as_of(&world, &job, &out, OCTOBER).code(2);
         let stderr = stderr_of(&refused);
-        assert!(stderr.contains("not a path inside its period folder"), "{stderr}");
-        assert_eq!(std::fs::read(&victim).unwrap(), b"precious, outside the trail\n");
+        assert!(
+            stderr.contains("not a path inside its period folder"),
+            "{stderr}"
+        );
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            b"precious, outside the trail\n"
+        );
         assert!(!out.join(".acronis-reports/superseded").exists());
     }
 }
@@ -303,7 +335,10 @@ fn a_failed_attempt_never_stays_under_a_sealed_name() {
     let acme_only = no_skus.job(&job_text(&[(ACME, "acme")], ""));
     run_as_of(&no_skus, &acme_only, &out, OCTOBER).code(1);
     let rejected = out.join(".acronis-reports/rejected").join(ACME_FILE);
-    assert!(rejected.is_file(), "the attempt's file is where the record says");
+    assert!(
+        rejected.is_file(),
+        "the attempt's file is where the record says"
+    );
     assert!(!out.join(ACME_FILE).exists());
     let warnings = manifest(&out)["reports"][0]["warnings"].to_string();
     for needle in [
