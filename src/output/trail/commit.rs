@@ -216,6 +216,12 @@ impl Trail {
                             billing.extend(summary);
                             (PeriodOutcome::Written, found)
                         }
+                        Err(error @ period::PeriodError::Partly { .. }) if legacy.is_none() => {
+                            // Sealed as far as it was written; the root seals it as it is.
+                            tracing::error!("cannot write the period {label}: {error}");
+                            failures.push(format!("{label}/ ({error})"));
+                            continue;
+                        }
                         Err(error) => {
                             if legacy.is_some() {
                                 let reason = format!("{label}/: {error}");

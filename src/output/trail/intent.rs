@@ -202,16 +202,25 @@ fn place(dir: &Path, relative: &str) -> io::Result<PathBuf> {
     }
 }
 
+/// Whether something other than a folder is at `relative` (a file, or a link in its place).
+fn is_file_like(dir: &Path, relative: &str) -> io::Result<bool> {
+    Ok(match existing_inside(dir, relative)? {
+        Some(path) => !fs::symlink_metadata(path)?.is_dir(),
+        None => false,
+    })
+}
+
 /// Moves the records of the period `label` aside (to its backup folder), then marks that all
 /// of them are there: from then on a `SHA256SUMS` in the period can only be the new one.
 pub(super) fn put_records_aside(dir: &Path, label: &str) -> io::Result<()> {
     let backup = backup_of(label);
     let folder = ensure_dir_inside(dir, &backup)?;
     for name in RECORDS {
-        do_move(
-            dir,
-            &Move::undone(format!("{label}/{name}"), format!("{backup}/{name}")),
-        )?;
+        let here = format!("{label}/{name}");
+        // A folder of that name is no record: writing the record over it fails, and says so.
+        if is_file_like(dir, &here)? {
+            do_move(dir, &Move::undone(here, format!("{backup}/{name}")))?;
+        }
     }
     fs::File::create(folder.join(COMPLETE))?.sync_all()?;
     crate::output::sync_dir(&folder);
@@ -249,7 +258,7 @@ pub(super) fn roll_back(dir: &Path, label: &str, moves: &[Move]) -> io::Result<(
                 fs::rename(&saved, &to)?;
             }
             // The period had no such record: whatever is there now is the commit's.
-            None if complete => {
+            None if complete && is_file_like(dir, &here)? => {
                 if let Some(new) = existing_inside(dir, &here)? {
                     fs::remove_file(new)?;
                 }

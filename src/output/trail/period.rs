@@ -4,6 +4,7 @@
 //! only then the renames and the new delivery, undone when writing it fails.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use super::intent::{self, Move};
 use super::open::hash_inside;
 use super::{REJECTED, SUPERSEDED, TakenFolder, folded, is_report_path, relative_to, rooted};
 use crate::billing::BillingSummary;
-use crate::output::kill_point;
+use crate::output::{SHA256SUMS, kill_point};
 use crate::paths::existing_inside;
 use crate::report::{ReportKind, ReportLevel};
 use crate::results::{ReportLog, ReportResult, RunResult, Status};
@@ -50,6 +51,8 @@ pub(super) enum PeriodError {
     Look { path: String, source: io::Error },
     #[error("cannot read back this run's records: {0}")]
     Log(io::Error),
+    #[error("{source}; the rest of {label}/ was written and sealed")]
+    Partly { label: String, source: io::Error },
     #[error("{source}; {label}/ was put back as it was")]
     Write { label: String, source: io::Error },
     #[error(
@@ -502,16 +505,25 @@ impl PeriodRun<'_> {
 
         if let Some(refusal) = refusal {
             // Nothing of the period moves, but the run's own files must not stay under a
-            // sealed name, where they would pass for the sealed delivery.
-            for (slot, at) in strays {
-                let (position, report) = &accepted[slot];
-                let rooted = format!("{prefix}{}", report.files[at].path);
-                let to = format!("{STATE_DIR}/{REJECTED}/{rooted}");
-                plan.set_aside.push(Move::kept(rooted, to.clone()));
-                let mut record = self.rooted_report(report, &prefix);
-                record.files[at].path = to;
+            // sealed name, where they would pass for the sealed delivery; and the run's record
+            // must not pass for what the period holds.
+            for (slot, (position, report)) in accepted.iter().enumerate() {
+                let mut record = rooted(report.clone(), &prefix);
+                let mut aside = false;
+                for &(_, at) in strays.iter().filter(|(s, _)| *s == slot) {
+                    let from = format!("{prefix}{}", report.files[at].path);
+                    let to = format!("{STATE_DIR}/{REJECTED}/{from}");
+                    plan.set_aside.push(Move::kept(from, to.clone()));
+                    record.files[at].path = to;
+                    aside = true;
+                }
                 record.warnings.push(format!(
-                    "{label}/ was not written, so this file is in {STATE_DIR}/{REJECTED}/ rather than under the sealed name"
+                    "{label}/ was not written (this run's error says why), so this delivery is not in the trail{}",
+                    if aside {
+                        format!("; its files are in {STATE_DIR}/{REJECTED}/, not under the sealed names")
+                    } else {
+                        String::new()
+                    }
                 ));
                 plan.settled.push((*position, record));
             }
@@ -571,10 +583,6 @@ impl PeriodRun<'_> {
         })
     }
 
-    fn rooted_report(&self, report: &ReportResult, prefix: &str) -> ReportResult {
-        rooted(report.clone(), prefix)
-    }
-
     /// The renames that move the staged file of `rooted` into place, the bytes there stepping
     /// aside rather than vanishing.
     fn move_in(&self, rooted: &str) -> Result<Vec<Move>, PeriodError> {
@@ -605,24 +613,42 @@ pub(super) fn rewrite(
     record: RunResult,
     sections: impl FnOnce(&Path) -> Vec<String>,
 ) -> Result<(RunResult, Option<BillingSummary>), PeriodError> {
-    let attempt = || -> io::Result<(RunResult, Option<BillingSummary>)> {
-        let period_dir = crate::paths::ensure_dir_inside(dir, label)?;
+    let prepared = crate::paths::ensure_dir_inside(dir, label).and_then(|period_dir| {
         intent::put_records_aside(dir, label)?;
         kill_point("records aside");
         for mv in moves {
             intent::do_move(dir, mv)?;
             kill_point("move");
         }
-        crate::output::write_delivery(&period_dir, record, sections)
+        Ok(period_dir)
+    });
+    let failed = match prepared {
+        Ok(period_dir) => match crate::output::write_delivery(&period_dir, record, sections) {
+            Ok(written) => return Ok(written),
+            // Its SHA256SUMS written (it comes last, and the old one was put aside), the
+            // delivery lists what did get written: a seal of that beats none, as in a first run.
+            Err(source)
+                if existing_inside(dir, &format!("{label}/{SHA256SUMS}")).is_ok_and(|found| {
+                    found.is_some_and(|path| fs::symlink_metadata(path).is_ok_and(|m| m.is_file()))
+                }) =>
+            {
+                return Err(PeriodError::Partly {
+                    label: label.to_owned(),
+                    source,
+                });
+            }
+            Err(source) => source,
+        },
+        Err(source) => source,
     };
-    attempt().map_err(|source| match intent::roll_back(dir, label, moves) {
+    Err(match intent::roll_back(dir, label, moves) {
         Ok(()) => PeriodError::Write {
             label: label.to_owned(),
-            source,
+            source: failed,
         },
         Err(undo) => PeriodError::Stuck {
             label: label.to_owned(),
-            source,
+            source: failed,
             undo,
         },
     })

@@ -105,6 +105,22 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// Asserts two snapshots are alike, naming the files that differ rather than their bytes.
+fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>, context: &str) {
+    let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let differ: Vec<&&String> = names.iter().filter(|n| a.get(**n) != b.get(**n)).collect();
+    assert!(differ.is_empty(), "{context}: {differ:?} differ");
+}
+
+/// The files of one period folder.
+fn period_files(files: &BTreeMap<String, Vec<u8>>, label: &str) -> BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .filter(|(path, _)| path.starts_with(&format!("{label}/")))
+        .map(|(p, b)| (p.clone(), b.clone()))
+        .collect()
+}
+
 fn assert_clean(dir: &Path, context: &str) {
     let report = crate::verify::verify(dir).unwrap();
     assert!(report.is_clean(), "{context}: {report}");
@@ -163,7 +179,7 @@ fn a_kill_at_any_step_of_a_rewrite_is_finished_or_undone_by_the_next_open() {
                 );
             }
         } else {
-            assert_eq!(after, before, "{step}: the sealed delivery is back");
+            assert_same(&after, &before, step);
             // The file the killed run fetched waits where it was, for the run to move it in.
             let staged = staged_path(dir, ACME_OCTOBER);
             assert_eq!(fs::read(staged).unwrap(), csv(3).as_bytes(), "{step}");
@@ -185,6 +201,46 @@ fn a_kill_at_any_step_of_a_rewrite_is_finished_or_undone_by_the_next_open() {
     }
 }
 
+/// A period whose writing fails before its seal is put back as it was, files and records, in
+/// the same run; the files the run fetched wait in staging again.
+#[test]
+fn a_rewrite_that_fails_is_put_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let sealed = run_of(vec![
+        report(dir, ACME, "2026-10", &csv(1), false),
+        report(dir, GLOBEX, "2026-10", &csv(2), false),
+    ]);
+    commit(dir, sealed).unwrap();
+    let before = snapshot(dir);
+    let run = run_of(vec![report(dir, ACME, "2026-10", &csv(3), true)]);
+    let trail = Trail::open(dir, labels(&["2026-10"])).unwrap();
+    // Something in the way of the new SHA256SUMS (after the trail was read).
+    let sums = dir.join("2026-10").join(SHA256SUMS);
+    let kept = dir.join("sums-kept-aside");
+    fs::rename(&sums, &kept).unwrap();
+    fs::create_dir(&sums).unwrap();
+    let error = trail.commit(run, &CommitOptions::default()).unwrap_err();
+    assert!(
+        error.to_string().contains("was put back as it was"),
+        "{error}"
+    );
+    fs::remove_dir(&sums).unwrap();
+    fs::rename(&kept, &sums).unwrap();
+    // The period as it was; the root records tell of the run (and its failure).
+    assert_same(
+        &period_files(&snapshot(dir), "2026-10"),
+        &period_files(&before, "2026-10"),
+        "put back",
+    );
+    assert_clean(dir, "put back");
+    assert_eq!(
+        fs::read(staged_path(dir, ACME_OCTOBER)).unwrap(),
+        csv(3).as_bytes()
+    );
+    assert!(!dir.join(STATE_DIR).join("commit.json").exists());
+}
+
 /// A kill between the periods of one commit (the first one's `SHA256SUMS` written, the second
 /// one half-way): the first is adopted, the second undone.
 #[test]
@@ -199,14 +255,7 @@ fn a_kill_between_two_periods_keeps_the_first_and_undoes_the_second() {
         ]),
     )
     .unwrap();
-    let november = |files: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
-        files
-            .iter()
-            .filter(|(path, _)| path.starts_with("2026-11/"))
-            .map(|(p, b)| (p.clone(), b.clone()))
-            .collect()
-    };
-    let before = november(&snapshot(dir));
+    let before = period_files(&snapshot(dir), "2026-11");
     killed(
         dir,
         run_of(vec![
@@ -219,7 +268,7 @@ fn a_kill_between_two_periods_keeps_the_first_and_undoes_the_second() {
     assert_clean(dir, "after the kill");
     let after = snapshot(dir);
     assert_eq!(after[ACME_OCTOBER], csv(3).as_bytes());
-    assert_eq!(november(&after), before);
+    assert_same(&period_files(&after, "2026-11"), &before, "November");
     assert_eq!(trail.notes.len(), 2, "{:?}", trail.notes);
     // The replaced records of October are kept with its replaced file.
     let superseded = dir.join(STATE_DIR).join(SUPERSEDED).join("2026-10");
@@ -258,7 +307,7 @@ fn a_killed_upgrade_is_undone_whole() {
         assert!(trail.legacy.is_some(), "{step}: a single-run folder again");
         let mut now = snapshot(dir);
         now.retain(|path, _| !path.starts_with("2026-11/"));
-        assert_eq!(now, old, "{step}");
+        assert_same(&now, &old, step);
         drop(trail);
         commit(
             dir,
