@@ -43,8 +43,9 @@ pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
 ///
 /// A derived file that cannot be written (a full disk while `billing.csv` grows) does not stop
 /// the records of what succeeded: the other files are still written, and the error then names
-/// each file that failed. `SHA256SUMS` is written last: an interrupted run leaves the earlier
-/// one, which `verify` then finds disagreeing with the new files.
+/// each file that failed. `SHA256SUMS` is written last: until it is there the delivery is not
+/// whole, and the trail's commit intent lets the next run finish or undo one a kill
+/// interrupted (see [`trail`]).
 pub fn write_delivery(
     dir: &Path,
     mut result: RunResult,

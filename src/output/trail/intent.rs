@@ -383,13 +383,13 @@ pub(super) fn recover(dir: &Path) -> Result<Vec<String>, TrailError> {
     let mut notes = Vec::new();
     if !adopted.is_empty() {
         notes.push(format!(
-            "An earlier run was stopped after it had written {}, before it sealed the root: each was found whole (every file matches its SHA256SUMS) and is now sealed in the root SHA256SUMS.",
+            "An earlier run was stopped after it had written {} and before it sealed the root: found whole (every file matches its SHA256SUMS), and now sealed in the root SHA256SUMS.",
             crate::output::and_list(&adopted, 12)
         ));
     }
     if !undone.is_empty() {
         notes.push(format!(
-            "An earlier run was stopped while it wrote {}: what it had changed was undone, so each is its sealed delivery again (the files that run fetched are fetched again).",
+            "An earlier run was stopped while it wrote {}: what it had changed there was undone, back to the sealed delivery (this run writes it again).",
             crate::output::and_list(&undone, 12)
         ));
     }

@@ -173,7 +173,7 @@ fn a_kill_at_any_step_of_a_rewrite_is_finished_or_undone_by_the_next_open() {
             // Sealed whole, the commit had nothing left to tell.
             if step != "root SHA256SUMS" {
                 assert!(
-                    trail.notes[0].contains("is now sealed"),
+                    trail.notes[0].contains("now sealed"),
                     "{step}: {:?}",
                     trail.notes
                 );
