@@ -341,8 +341,12 @@ impl PeriodRun<'_> {
                         .filter_map(|&i| earlier[i].report_id.clone())
                         .collect();
                     attempt.warnings.push(format!(
-                        "this attempt failed, so {label}/ keeps its earlier delivery of this report (report {}){}",
-                        kept_ids.join(", "),
+                        "this attempt failed, so {label}/ keeps its earlier delivery of this report{}{}",
+                        if kept_ids.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (report {})", kept_ids.join(", "))
+                        },
                         if aside > 0 {
                             format!("; the files of this attempt are in {STATE_DIR}/{REJECTED}/")
                         } else {
@@ -446,9 +450,9 @@ impl PeriodRun<'_> {
             .is_none_or(|earlier| self.upgraded || earlier.billing_rule != run.billing_rule)
             || !accepted.is_empty();
         // Earlier records the period keeps and re-seals: their files must be as sealed, or the
-        // new seal would vouch for bytes nobody delivered.
-        // Hashing them costs a read of each: only when the period is rewritten, or for the
-        // delivery a failed attempt leaves in place (its record then says what is wrong).
+        // new seal would vouch for bytes nobody delivered. Hashing costs a read of each, so
+        // only when the period is rewritten, or for the delivery a failed attempt leaves in
+        // place (the attempt's record then says what is wrong with it).
         let attempted: HashSet<usize> = rejected_attempts
             .iter()
             .flat_map(|(_, targets)| targets.iter().copied())
