@@ -251,9 +251,7 @@ fn root_record_mismatches(dir: &Path, periods: &[String]) -> Vec<String> {
         .and_then(|mut root| root.get_mut("trail").map(Value::take))
         .and_then(|trail| serde_json::from_value::<crate::results::TrailRecord>(trail).ok());
     let Some(record) = entries else {
-        return vec![
-            "the root manifest.json holds no readable trail record (trail.periods)".into(),
-        ];
+        return vec!["the root manifest.json holds no readable trail record (trail.periods)".into()];
     };
     let mut mismatches = Vec::new();
     for entry in &record.periods {

@@ -519,9 +519,7 @@ fn an_unknown_layout_or_an_html_page_fails_that_report_and_keeps_the_file() {
     assert_eq!(globex["status"], "failed");
     let error = globex["error"].as_str().unwrap();
     assert!(
-        error.starts_with(
-            "the csv_v2_0 file failed its content check (kept as downloaded): unrecognised layout"
-        ),
+        error.starts_with("the csv_v2_0 file failed its content check (kept as downloaded): unrecognised layout"),
         "{error}"
     );
     assert!(error.contains("found `Col A`, `Col B`, `Col C`"), "{error}");

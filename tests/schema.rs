@@ -77,8 +77,5 @@ fn examples_point_editors_at_the_schema() {
             );
         }
     }
-    assert!(
-        jobs >= 1,
-        "no example job file found (examples/monthly.yml at least)"
-    );
+    assert!(jobs >= 1, "no example job file found (examples/monthly.yml at least)");
 }

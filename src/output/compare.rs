@@ -761,9 +761,7 @@ mod tests {
         write_csv(&diff(&before, &after), &mut csv).unwrap();
         let csv = String::from_utf8(csv).unwrap();
         assert!(
-            csv.contains(
-                "\"'=HYPERLINK(\"\"x\"\")\",\"'=HYPERLINK(\"\"X\"\")\",'@seats,SKU-@seats,"
-            ),
+            csv.contains("\"'=HYPERLINK(\"\"x\"\")\",\"'=HYPERLINK(\"\"X\"\")\",'@seats,SKU-@seats,"),
             "{csv}"
         );
         // Numbers keep their sign: only texts are defused.

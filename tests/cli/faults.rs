@@ -146,9 +146,7 @@ fn throttled_stored_list_is_retried_after_retry_after() {
     );
     assert_eq!(stats.faults_injected, 1);
     let waited_us = |r: &acronis_reports::sandbox::CreatedReport| {
-        r.first_saved_list_us
-            .unwrap_or(0)
-            .saturating_sub(r.created_us)
+        r.first_saved_list_us.unwrap_or(0).saturating_sub(r.created_us)
     };
     let mut waits: Vec<u64> = stats.reports.iter().map(waited_us).collect();
     waits.sort_unstable();
@@ -233,10 +231,7 @@ fn gzip_and_plain_transfers_give_identical_files() {
     assert_eq!(sums_text(&plain.out()), sums_text(&gzipped.out()));
     // The client asked for gzip and got it: every download of the gzip server was compressed.
     assert_eq!(plain.stats().gzip_downloads, 0);
-    assert_eq!(
-        gzipped.stats().gzip_downloads,
-        gzipped.stats().download_requests
-    );
+    assert_eq!(gzipped.stats().gzip_downloads, gzipped.stats().download_requests);
     assert!(gzipped.stats().download_requests >= 4);
     // The files are the decoded bytes, not gzip streams.
     for file in tree(&gzipped.out()) {
@@ -461,15 +456,9 @@ fn tenant_without_sku_access_only_warns_with_checks_skus_warn() {
     }
     // Warned, not silent: the record and the summary say it.
     let warnings = acme["warnings"].to_string();
-    assert!(
-        warnings.contains("lack a SKU") || warnings.contains("no SKU column"),
-        "{acme}"
-    );
+    assert!(warnings.contains("lack a SKU") || warnings.contains("no SKU column"), "{acme}");
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(
-        summary.contains("warning") && summary.contains("SKU"),
-        "{summary}"
-    );
+    assert!(summary.contains("warning") && summary.contains("SKU"), "{summary}");
     assert_eq!(check_sums(&out), 2);
     assert_created_once(&world.stats(), &manifest, 1);
 }

@@ -114,10 +114,7 @@ fn records_of_another_api_are_not_reused() {
         .assert()
         .success();
     let stats = other.stats();
-    assert_eq!(
-        stats.create_requests, 2,
-        "each report created on the other API"
-    );
+    assert_eq!(stats.create_requests, 2, "each report created on the other API");
     assert!(stats.download_requests >= 2);
     let ids: Vec<String> = manifest(&first.out())["reports"]
         .as_array()
@@ -126,10 +123,7 @@ fn records_of_another_api_are_not_reused() {
         .map(|r| r["report_id"].as_str().unwrap().to_owned())
         .collect();
     for id in &ids {
-        assert!(
-            stats.reports.iter().any(|r| &r.id == id),
-            "{id} is the other API's"
-        );
+        assert!(stats.reports.iter().any(|r| &r.id == id), "{id} is the other API's");
     }
 }
 

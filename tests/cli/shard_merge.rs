@@ -288,10 +288,7 @@ fn seven_shards_merge_into_exactly_the_unsharded_output() {
         let shard_1 = manifest(&dir.join("shard-1"));
         let path = shard_1["reports"][0]["files"][0]["path"].as_str().unwrap();
         let in_shard = dir.join("shard-1").join(path);
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&in_shard)
-            .unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(&in_shard).unwrap();
         std::io::Write::write_all(&mut file, b"edited later\n").unwrap();
     }
     bare_cmd().arg("verify").arg(&merged).assert().success();
