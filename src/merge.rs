@@ -460,16 +460,47 @@ fn write(
     out: &Path,
 ) -> Result<(RunResult, usize), MergeError> {
     let created = !out.exists();
-    let trail = out.join(SHA256SUMS).is_file();
-    if trail {
+    // A folder that is there already is locked as a run locks it, for the whole merge: a run
+    // into it meanwhile would seal the root from what it read before this merge (or this merge
+    // over the run), un-listing a period.
+    let _lock = if created {
+        None
+    } else {
+        crate::state::lock_folder(out).map_err(|e| refused(e.to_string()))?
+    };
+    let trail = if out.join(SHA256SUMS).is_file() {
+        let labels =
+            output::trail::labels_of(&result.reports).map_err(|e| refused(e.to_string()))?;
+        // First, so that a commit an earlier run left half-way is settled before the periods
+        // are checked.
+        let trail = output::trail::Trail::open(out, labels).map_err(|e| refused(e.to_string()))?;
+        let mut wanted = Vec::new();
+        for report in shards.iter().flat_map(|s| &s.reports) {
+            for file in &report.files {
+                wanted.push(output::trail::Wanted {
+                    tenant_id: &report.tenant_id,
+                    tenant_name: &report.tenant_name,
+                    path: file.path.clone(),
+                });
+            }
+        }
+        trail
+            .check_wanted(wanted)
+            .map_err(|e| refused(e.to_string()))?;
         check_trail_periods(out, &result)?;
-    }
+        // Files a killed run left waiting would otherwise be moved in with this merge's records.
+        output::trail::clear_scratch(out);
+        Some(trail)
+    } else {
+        None
+    };
+    let is_trail = trail.is_some();
     fs::create_dir_all(out).map_err(|e| {
         MergeError::Write(format!("cannot create the folder {}: {e}", out.display()))
     })?;
-    let outcome = fill(shards, result, out);
+    let outcome = fill(shards, result, out, trail);
     if outcome.is_err() {
-        if trail {
+        if is_trail {
             // An earlier trail keeps everything; only the files waiting to move in go.
             let _ = fs::remove_dir_all(crate::state::staging_dir(out));
         } else {
@@ -505,7 +536,12 @@ fn check_trail_periods(out: &Path, result: &RunResult) -> Result<(), MergeError>
     Ok(())
 }
 
-fn fill(shards: &[Shard], result: RunResult, out: &Path) -> Result<(RunResult, usize), MergeError> {
+fn fill(
+    shards: &[Shard],
+    result: RunResult,
+    out: &Path,
+    trail: Option<output::trail::Trail>,
+) -> Result<(RunResult, usize), MergeError> {
     let failed = |e: String| MergeError::Write(e);
     // Where each file comes from: the shard whose manifest lists it.
     let mut source: BTreeMap<&str, &Path> = BTreeMap::new();
@@ -551,12 +587,20 @@ fn fill(shards: &[Shard], result: RunResult, out: &Path) -> Result<(RunResult, u
         copied += 1;
     }
     let labels = output::trail::labels_of(&result.reports).map_err(|e| failed(e.to_string()))?;
-    let result = output::write_outputs(out, result).map_err(|e| {
-        failed(format!(
-            "cannot write billing.csv, SHA256SUMS, manifest.json and summary.md in {}: {e}",
-            out.display()
-        ))
-    })?;
+    let trail = match trail {
+        Some(trail) => trail,
+        None => {
+            output::trail::Trail::open(out, labels.clone()).map_err(|e| failed(e.to_string()))?
+        }
+    };
+    let result = trail
+        .commit(result, &output::trail::CommitOptions::default())
+        .map_err(|e| {
+            failed(format!(
+                "cannot write billing.csv, SHA256SUMS, manifest.json and summary.md in {}: {e}",
+                out.display()
+            ))
+        })?;
     // The periods merged, each as an auditor would check it (the rest of a trail is not
     // merge's to answer for).
     for label in &labels {

@@ -212,6 +212,48 @@ pub fn ensure_dir_inside(base: &Path, relative: &str) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Looks up `base/relative` without creating or following anything: every folder on the way
+/// must be a real folder (not a symbolic link), so a file about to be moved or read is one inside
+/// `base`, never one a link leads to. Returns the path when something (of any kind) is there,
+/// `None` when nothing is.
+pub fn existing_inside(base: &Path, relative: &str) -> io::Result<Option<PathBuf>> {
+    let mut path = base.to_path_buf();
+    let components: Vec<Component<'_>> = Path::new(relative).components().collect();
+    if components.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing the empty path inside {}", base.display()),
+        ));
+    }
+    for (at, component) in components.iter().enumerate() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing the path `{relative}`: it must stay inside {}",
+                    base.display()
+                ),
+            ));
+        };
+        path.push(name);
+        let metadata = match std::fs::symlink_metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if at + 1 < components.len() && (metadata.file_type().is_symlink() || !metadata.is_dir()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is not a folder (a symbolic link or another kind of file); refusing to go through it",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(Some(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +319,32 @@ mod tests {
             assert!(err.contains("not a regular file"), "{err}");
         }
         assert!(open_regular(dir.path()).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_files_are_found_but_never_through_a_symlink() {
+        let base = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.csv"), "precious").unwrap();
+        std::fs::create_dir_all(base.path().join("2026-10/acme")).unwrap();
+        std::fs::write(base.path().join("2026-10/acme/x.csv"), "a").unwrap();
+        let found = existing_inside(base.path(), "2026-10/acme/x.csv").unwrap();
+        assert_eq!(found, Some(base.path().join("2026-10/acme/x.csv")));
+        assert_eq!(
+            existing_inside(base.path(), "2026-10/acme/y.csv").unwrap(),
+            None
+        );
+        assert_eq!(
+            existing_inside(base.path(), "2026-09/acme/y.csv").unwrap(),
+            None
+        );
+        std::os::unix::fs::symlink(outside.path(), base.path().join("2026-10/globex")).unwrap();
+        let err = existing_inside(base.path(), "2026-10/globex/x.csv").unwrap_err();
+        assert!(err.to_string().contains("not a folder"), "{err}");
+        for hostile in ["/etc/passwd", "../x", "2026-10/../../x", ""] {
+            assert!(existing_inside(base.path(), hostile).is_err(), "{hostile}");
+        }
     }
 
     #[cfg(unix)]

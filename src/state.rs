@@ -112,18 +112,7 @@ impl StateStore {
     /// Opens the journal of `out_dir`. With `fresh`, or for another API base URL, earlier records
     /// are not reused (a fresh journal replaces the old one).
     pub fn open(out_dir: &Path, base_url: &str, fresh: bool) -> io::Result<Self> {
-        let dir = out_dir.join(STATE_DIR);
-        match fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
-                return Err(io::Error::other(format!(
-                    "{} is not a plain folder; remove it (it only holds resume state)",
-                    dir.display()
-                )));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&dir)?,
-            Err(e) => return Err(e),
-        }
+        let dir = state_dir(out_dir)?;
         let lock = lock(&dir.join(LOCK))?;
         let path = dir.join(JOURNAL);
         let records = if fresh {
@@ -239,6 +228,31 @@ impl StateStore {
         journal.write_all(text.as_bytes())?;
         journal.sync_data()
     }
+}
+
+/// The state folder of `out_dir`, created when missing; anything but a plain folder is refused.
+fn state_dir(out_dir: &Path) -> io::Result<PathBuf> {
+    let dir = out_dir.join(STATE_DIR);
+    match fs::symlink_metadata(&dir) {
+        Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+            return Err(io::Error::other(format!(
+                "{} is not a plain folder; remove it (it only holds resume state)",
+                dir.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&dir)?,
+        Err(e) => return Err(e),
+    }
+    Ok(dir)
+}
+
+/// The lock a run holds on its output folder (see [`StateStore::open`]), for a command that
+/// writes into an output folder without a journal (`merge`): refused the same way while another
+/// run or merge holds it. Held until the value is dropped; `None` on a file system that cannot
+/// lock.
+pub fn lock_folder(out_dir: &Path) -> io::Result<Option<File>> {
+    lock(&state_dir(out_dir)?.join(LOCK))
 }
 
 /// Takes the folder's lock without waiting: a scheduled run that overlaps the previous one

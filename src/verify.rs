@@ -571,7 +571,7 @@ fn read(path: &Path) -> Result<Vec<u8>, VerifyError> {
 
 /// A listed path with `/` separators and no `.` components, or `None` for one that could reach
 /// outside the folder (absolute, `..`, a drive prefix) or names nothing.
-fn normalise(entry: &str) -> Option<String> {
+pub(crate) fn normalise(entry: &str) -> Option<String> {
     let mut parts = Vec::new();
     for component in Path::new(entry).components() {
         match component {

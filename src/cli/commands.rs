@@ -594,6 +594,18 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     let labels = plan.reports.iter().map(|r| r.period.label()).collect();
     let trail =
         output::trail::Trail::open(out_dir, labels).map_err(|e| Fatal::input(e.to_string()))?;
+    // A tenant folder that holds another tenant's sealed files is refused before anything is
+    // created: the period could not take this run's files without losing those.
+    let wanted = plan.reports.iter().flat_map(|request| {
+        request.formats.iter().map(|format| output::trail::Wanted {
+            tenant_id: &request.tenant_id,
+            tenant_name: &request.tenant_name,
+            path: request.file_path(*format),
+        })
+    });
+    trail
+        .check_wanted(wanted)
+        .map_err(|e| Fatal::input(e.to_string()))?;
     if state.holds_lock() {
         output::trail::clear_scratch(out_dir);
     }

@@ -31,7 +31,7 @@ pub const BILLING: &str = BILLING_CSV;
 pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
     let labels = trail::labels_of(&result.reports)?;
     let trail = trail::Trail::open(dir, labels).map_err(io::Error::other)?;
-    trail.commit(result, &trail::CommitOptions::default())
+    Ok(trail.commit(result, &trail::CommitOptions::default())?)
 }
 
 /// Writes one self-contained delivery into `dir`: `billing.csv` (from the report files in
@@ -44,8 +44,9 @@ pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
 ///
 /// A derived file that cannot be written (a full disk while `billing.csv` grows) does not stop
 /// the records of what succeeded: the other files are still written, and the error then names
-/// each file that failed. `SHA256SUMS` is written last: an interrupted run leaves the earlier
-/// one, which `verify` then finds disagreeing with the new files.
+/// each file that failed. `SHA256SUMS` is written last: until it is there the delivery is not
+/// whole, and the trail's commit intent lets the next run finish or undo one a kill
+/// interrupted (see [`trail`]).
 pub fn write_delivery(
     dir: &Path,
     mut result: RunResult,
@@ -86,12 +87,14 @@ pub fn write_delivery(
         }
     };
 
+    kill_point(BILLING);
     let mut records = Vec::new();
     let sections = sections(dir);
     let summary = summary::render(&result, billing_summary.as_ref(), &sections).and_then(|text| {
         write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
         Ok(hex::encode(Sha256::digest(text.as_bytes())))
     });
+    kill_point(SUMMARY);
     match summary {
         Ok(sha256) => records.push((SUMMARY, sha256)),
         Err(error) => {
@@ -103,6 +106,7 @@ pub fn write_delivery(
         Ok(sha256) => records.push((MANIFEST, sha256)),
         Err(error) => failed.push(format!("{MANIFEST} ({error})")),
     }
+    kill_point(MANIFEST);
     // Listed even when something above failed: every good file stays checksummed, and a
     // record that could not be written is left out (its older copy then fails `verify`).
     let listed = listed_files(&result)?;
@@ -122,6 +126,7 @@ pub fn write_delivery(
         tracing::error!("cannot write {SHA256SUMS}: {error}");
         failed.push(format!("{SHA256SUMS} ({error})"));
     }
+    kill_point(SHA256SUMS);
     if failed.is_empty() {
         Ok((result, billing_summary))
     } else {
@@ -131,6 +136,25 @@ pub fn write_delivery(
             dir.display()
         )))
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The step of a commit a test stops at, as a kill would (see [`kill_point`]).
+    pub(crate) static KILL_AT: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// A step of a commit after which a kill leaves a state the next run must settle. A test stops
+/// there (it panics, so nothing after the step runs: no clean-up, no undo); elsewhere nothing.
+#[inline]
+pub(crate) fn kill_point(step: &'static str) {
+    #[cfg(test)]
+    if KILL_AT.with(std::cell::Cell::get) == Some(step) {
+        panic!("killed after {step}");
+    }
+    #[cfg(not(test))]
+    let _ = step;
 }
 
 /// Writes `path` atomically with what `fill` writes, and returns the SHA-256 (hex) of it.

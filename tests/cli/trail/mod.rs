@@ -6,6 +6,8 @@ use std::path::Path;
 
 use crate::support::*;
 
+mod safety;
+
 const OCTOBER: &str = "2026-11-15";
 const NOVEMBER: &str = "2026-12-02";
 
@@ -448,7 +450,7 @@ fn a_tampered_trail_is_not_sealed_again() {
         .code(1);
     let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
     assert!(
-        stderr.contains("is no longer what the delivery"),
+        stderr.contains("is no longer what it recorded") && stderr.contains("restore the file"),
         "{stderr}"
     );
     let verify = world.cmd().arg("verify").arg(&out).assert().code(1);
