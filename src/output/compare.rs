@@ -108,6 +108,24 @@ pub struct PeriodFacts {
 }
 
 impl PeriodFacts {
+    /// The facts of a period's record before it is on disk (while its delivery is written).
+    pub fn of_record(record: &RunResult) -> io::Result<PeriodFacts> {
+        let mut failed_reports = BTreeMap::new();
+        for report in record.reports.iter() {
+            let report = report?;
+            if report.status != crate::results::Status::Ok {
+                failed_reports.insert(report.tenant_id, report.tenant_name);
+            }
+        }
+        Ok(PeriodFacts {
+            // Through a `Value`, as when read back: the same text for the same rule.
+            billing_rule: serde_json::to_value(&record.billing_rule)
+                .ok()
+                .map(|rule| rule.to_string()),
+            failed_reports,
+        })
+    }
+
     /// Reads `DIR/<label>/manifest.json`; whatever cannot be read is simply not known.
     fn read(dir: &Path, label: &str) -> PeriodFacts {
         let path = dir.join(label).join(crate::output::MANIFEST);
@@ -481,14 +499,25 @@ pub fn diff(before: &PeriodUsage, after: &PeriodUsage) -> Changes {
 
 /// The changes of period `label` of the trail in `dir` since the period before it, when the
 /// trail holds one. A billing.csv that cannot be read is logged and leaves the section out.
-pub fn changes_for(dir: &Path, label: &str, _options: &CompareOptions) -> Option<Changes> {
+/// `facts` are those of `label`'s record when it is being written (its `manifest.json` on disk
+/// is then the earlier one, or none).
+pub fn changes_for(
+    dir: &Path,
+    label: &str,
+    _options: &CompareOptions,
+    facts: Option<PeriodFacts>,
+) -> Option<Changes> {
     let previous = previous_of(dir, label)?;
     let read = |label: &str| {
         read_usage(dir, label)
             .map_err(|e| tracing::warn!("cannot compare {label} with {previous}: {e}"))
             .ok()
     };
-    Some(diff(&read(&previous)?, &read(label)?))
+    let mut now = read(label)?;
+    if let Some(facts) = facts {
+        now.record = facts;
+    }
+    Some(diff(&read(&previous)?, &now))
 }
 
 /// Adds a warning to the run's report of each tenant whose value changed by the threshold or

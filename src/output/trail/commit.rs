@@ -170,10 +170,17 @@ impl Trail {
                 tracing::warn!("{note}");
                 notes.push(note.clone());
             }
+            // The record being written is not on disk yet when its delivery's summary is made.
+            let facts = match &record {
+                Some(record) => {
+                    Some(compare::PeriodFacts::of_record(record).map_err(CommitError::Log)?)
+                }
+                None => None,
+            };
             let compare = |dir: &Path| {
                 refused
                     .is_none()
-                    .then(|| compare::changes_for(dir, &label, &options.compare))
+                    .then(|| compare::changes_for(dir, &label, &options.compare, facts.clone()))
                     .flatten()
             };
             let (outcome, changes) = match record {

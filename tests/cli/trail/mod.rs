@@ -470,3 +470,34 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A month whose report failed for a tenant does not show that tenant (and the customers its
+/// report covers) as vanished: the period's own record says the report failed.
+#[test]
+fn a_failed_report_is_not_compared_as_a_tenant_that_left() {
+    let world = World::quick();
+    let job = world.job(&job_text(&[(ACME, "acme"), (GLOBEX, "globex")], ""));
+    let out = world.out();
+    run_as_of(&world, &job, &out, OCTOBER).success();
+    let mut scenario = quick_scenario();
+    scenario.tenants.insert(
+        ACME.to_owned(),
+        acronis_reports_sandbox::TenantBehaviour {
+            fail: true,
+            ..Default::default()
+        },
+    );
+    let failing = World::new(scenario);
+    run_as_of(&failing, &job, &out, NOVEMBER).code(1);
+    let summary = std::fs::read_to_string(out.join("2026-11/summary.md")).unwrap();
+    let section = summary
+        .split("## Changes since 2026-10")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no changes section:\n{summary}"));
+    assert!(section.contains("The report of acme failed"), "{section}");
+    assert!(
+        !section.contains("| acme |"),
+        "acme listed as vanished:\n{section}"
+    );
+    assert!(!section.contains("### Vanished tenants"), "{section}");
+}
