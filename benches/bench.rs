@@ -2090,9 +2090,7 @@ fn find_file(dir: &Path, ext: &str) -> Option<PathBuf> {
                 if !path.ends_with(".acronis-reports") {
                     stack.push(path);
                 }
-            } else if path.extension().is_some_and(|e| e == ext)
-                && !path.ends_with("billing.csv")
-            {
+            } else if path.extension().is_some_and(|e| e == ext) && !path.ends_with("billing.csv") {
                 return Some(path);
             }
         }

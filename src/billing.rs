@@ -23,7 +23,7 @@ use std::path::Path;
 
 pub use crate::content::lines::POINTS;
 use crate::content::lines::{Billable, Line, LinesError, lines_of};
-use crate::content::{self, Amount, ContentError, Measure};
+use crate::content::{self, Amount, ContentError, Measure, spill};
 use crate::period::Period;
 use crate::report::{BillingMeasure, BillingRule, Format};
 use crate::results::{ReportLog, ReportResult, Status};
@@ -330,22 +330,31 @@ fn report_lines(
     let open =
         |path: &str| crate::paths::open_regular_inside(dir, path).map_err(ContentError::Read);
     let (csv, json) = (file_of(Format::CsvV2), file_of(Format::JsonV2));
+    // A digest is only ever compared with the other format's.
+    let compared = csv.is_some() && json.is_some();
     let mut source: Option<(&str, Digest)> = None;
     for file in [csv, json].into_iter().flatten() {
         let path = file.path.as_str();
         let mut digest = Digest::default();
         let mut written = 0u64;
-        let read = open(path).map_err(LinesError::Content).and_then(|reader| {
-            lines_of(file.format, reader, rule, &mut |line| {
+        let mut on_line = |line: &Line| {
+            if compared {
                 digest.add(rule, line);
-                // Once one file gave the lines, the other is only compared.
-                if source.is_none() {
-                    written += 1;
-                    sink(line, path)?;
-                }
-                Ok(())
-            })
-        });
+            }
+            // Once one file gave the lines, the other is only compared.
+            if source.is_none() {
+                written += 1;
+                sink(line, path)?;
+            }
+            Ok(())
+        };
+        // The lines the run's own read of the file kept, if it did; else the file itself.
+        let read = match spill::replay(&file.sha256, file.format, rule, &mut on_line) {
+            Some(replayed) => replayed,
+            None => open(path)
+                .map_err(LinesError::Content)
+                .and_then(|reader| lines_of(file.format, reader, rule, &mut on_line).map(|_| ())),
+        };
         match read {
             Ok(_) => match &source {
                 None => source = Some((path, digest)),

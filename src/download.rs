@@ -361,6 +361,7 @@ async fn fetch_once(
         written,
         hashed,
         inspected,
+        spilled,
     } = workers.finish().await.map_err(io)?;
     // The stored list's `size` is the compressed size (vendor's API definition): with a gzip
     // transfer that is the length as transferred; a server sending the file unencoded sends
@@ -396,6 +397,9 @@ async fn fetch_once(
     .await
     .unwrap_or_else(|joined| Err(std::io::Error::other(joined)))
     .map_err(io)?;
+    if let Some(lines) = spilled {
+        lines.keep(&sha256);
+    }
     Ok(Downloaded {
         served_by,
         bytes: received,
@@ -516,6 +520,8 @@ struct Work {
     /// Bytes hashed and their SHA-256 (hex).
     hashed: Option<(u64, String)>,
     inspected: Option<FileFacts>,
+    /// The invoice lines the check read, for `billing.csv`.
+    spilled: Option<crate::content::spill::Spilled>,
 }
 
 /// The blocking threads that take the received chunks. Receiving runs on the runtime while
@@ -552,8 +558,10 @@ impl Workers {
         });
         if inspection.needed() {
             workers.spawn(move |inbox| {
+                let (inspected, spilled) = check(inbox, inspection);
                 Ok(Work {
-                    inspected: Some(check(inbox, inspection)),
+                    inspected: Some(inspected),
+                    spilled,
                     ..Work::default()
                 })
             });
@@ -591,6 +599,7 @@ impl Workers {
             all.written = all.written.or(work.written);
             all.hashed = all.hashed.or(work.hashed);
             all.inspected = all.inspected.or(work.inspected);
+            all.spilled = all.spilled.or(work.spilled);
         }
         Ok(all)
     }
@@ -615,7 +624,7 @@ fn write_hash_and_check(
     let mut hasher = Sha256::new();
     let mut hashed = 0u64;
     let mut failed = None;
-    let inspected = {
+    let (inspected, spilled) = {
         let mut next = || {
             if failed.is_some() {
                 return None;
@@ -632,7 +641,7 @@ fn write_hash_and_check(
         };
         let inspected = inspection.needed().then(|| inspection.run(&mut next));
         while next().is_some() {}
-        inspected
+        inspected.map_or((None, None), |(facts, lines)| (Some(facts), lines))
     };
     if let Some(error) = failed {
         return Err(error);
@@ -641,6 +650,7 @@ fn write_hash_and_check(
         written: Some(out.finish()?),
         hashed: Some((hashed, hex::encode(hasher.finalize()))),
         inspected,
+        spilled,
     })
 }
 
@@ -809,7 +819,10 @@ fn hash(chunks: Chunks) -> (u64, String) {
 
 /// Checks the chunks as `inspection` says. The check may stop early; the chunks after that
 /// are taken and dropped, so that receiving never waits for this thread.
-fn check(mut chunks: Chunks, inspection: Inspection) -> FileFacts {
+fn check(
+    mut chunks: Chunks,
+    inspection: Inspection,
+) -> (FileFacts, Option<crate::content::spill::Spilled>) {
     let inspected = inspection.run(&mut || chunks.next());
     chunks.for_each(drop);
     inspected

@@ -189,6 +189,16 @@ impl Amount {
         self.0 == 0
     }
 
+    /// The count of 10⁻⁹ it is, for a compact encoding ([`super::spill`]).
+    pub(super) fn nanos(self) -> i128 {
+        self.0
+    }
+
+    /// The amount of `nanos` 10⁻⁹, as [`Amount::nanos`] gave it.
+    pub(super) fn from_nanos(nanos: i128) -> Amount {
+        Amount(nanos)
+    }
+
     /// The text with exactly `decimals` fractional digits (rounded half away from zero).
     pub fn fixed(self, decimals: u32) -> String {
         let rounded = self.div_round(1, decimals);

@@ -1,6 +1,7 @@
 //! The one reader of report files: a downloaded `csv_v2_0` or `json_v2_0` file becomes usage
 //! rows. The SKU and layout checks (while a file downloads), the Disaster Recovery compute
-//! points, `billing.csv` and `summary.md` all read files through [`read_rows`].
+//! points, `billing.csv` and `summary.md` all read files through [`read_rows`]; what the check
+//! read is kept for `billing.csv` ([`spill`]), so a file downloaded by the run is read once.
 //!
 //! The layouts follow the vendor's own reader of usage reports (see the README's list of
 //! assumptions): `csv_v2_0` columns are found by name in any order (`tenant.id`, `tenant.kind`,
@@ -15,6 +16,7 @@ mod csv_rows;
 mod json_rows;
 mod limit;
 pub mod lines;
+pub mod spill;
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -184,6 +186,10 @@ pub enum ContentError {
     /// The row callback failed (writing `billing.csv`, say): not the file's fault.
     #[error("{0}")]
     Sink(#[source] io::Error),
+    /// A problem found when the file was read earlier in the run (while it downloaded), in the
+    /// words it had then: replayed from [`spill`] rather than found again.
+    #[error("{0}")]
+    Recorded(String),
 }
 
 /// At most this many names in one message: a file with a thousand columns says so briefly.
