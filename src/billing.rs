@@ -646,4 +646,6 @@ impl Invoice {
 }
 
 #[cfg(test)]
+mod one_pass_tests;
+#[cfg(test)]
 mod tests;
