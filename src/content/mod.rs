@@ -20,6 +20,7 @@ pub mod spill;
 
 use std::io::{self, BufRead, BufReader, Read};
 
+pub(crate) use amount::push_digits;
 pub use amount::{Amount, NotAnAmount};
 pub use columns::{EXPECTED_CSV_COLUMNS, is_sku_name};
 
