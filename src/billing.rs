@@ -15,6 +15,7 @@
 //! `billable_value` is ÷ 3600, rounded to 2 decimals, in `points`. Bytes stay bytes, with the
 //! GiB figure beside them.
 
+mod csv_out;
 mod invoice;
 mod key_hash;
 
@@ -22,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::Path;
 
+use self::csv_out::Records;
 use self::invoice::Invoice;
 use self::key_hash::{Hashes, TextMap, key_hash};
 pub use crate::content::lines::POINTS;
@@ -189,10 +191,8 @@ pub fn write(
     rule: &BillingRule,
     out: impl Write,
 ) -> io::Result<Billing> {
-    let mut csv = csv::WriterBuilder::new()
-        .buffer_capacity(256 * 1024)
-        .from_writer(out);
-    csv.write_record(columns())?;
+    let mut csv = Records::new(out);
+    csv.record(columns())?;
     let mut billing = Billing::default();
     // Rows often lack tenant names (csv_v2_0 has no name column): the run's own names fill in.
     let mut names: TextMap<String> = TextMap::default();
@@ -274,7 +274,7 @@ pub fn write(
                 billable.gib.as_deref().unwrap_or(""),
                 source,
             ]);
-            csv.write_record(record)?;
+            csv.record(record)?;
             billing.summary.lines += 1;
             invoice.add(report.period, line, tenant_name, &billable);
             if keys.repeated(line) {

@@ -15,7 +15,7 @@
 //! flat: lines are encoded one at a time and written in blocks.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::lines::{Line, LinesError};
 use super::{Amount, ContentError, Measure, Measures};
+use crate::direct_io::{FileReader, FileWriter};
 use crate::report::{BillingRule, Format};
 
 /// The folder, under the folder given to [`install`], that holds the spills of a run.
@@ -36,6 +37,10 @@ const END_OK: u8 = 2;
 const END_PROBLEM: u8 = 3;
 /// Bytes gathered before a write: large writes, few system calls.
 const BLOCK: usize = 256 * 1024;
+/// Spills at least this large are read around the page cache, as they were written; a smaller
+/// one's bytes are still in the cache (its tail always is), and a direct read would first
+/// have to write them to the disk.
+const READ_DIRECT: u64 = 4 << 20;
 /// Nanos of a whole number, which most values are: they encode in a byte or two.
 const WHOLE: i64 = 1_000_000_000;
 /// Where a line has no billable measure (a default line).
@@ -125,7 +130,9 @@ fn name(sha256: &str, format: Format, rule: &BillingRule) -> Option<String> {
 pub struct SpillWriter {
     store: Arc<Store>,
     suffix: String,
-    file: File,
+    /// Around the page cache: a spill is read once, soon, and copying it into the cache cost as
+    /// much as encoding it.
+    out: FileWriter,
     temp: tempfile::TempPath,
     /// The text fields of the last line: a field that did not change is not written again.
     previous: Line,
@@ -149,7 +156,7 @@ impl SpillWriter {
         Some(SpillWriter {
             store,
             suffix: suffix(format, rule),
-            file,
+            out: FileWriter::new(file, true),
             temp,
             previous: Line::default(),
             block: Vec::with_capacity(BLOCK + 4096),
@@ -165,15 +172,24 @@ impl SpillWriter {
         }
         let record = &mut self.record;
         record.clear();
+        // A changed field is written as what it shares with the last line's and the rest:
+        // neighbouring tenant ids and item names often share their start.
         let mut changed = 0u64;
+        let mut shared = [0usize; TEXTS];
         for (i, (now, before)) in texts(line)
             .into_iter()
             .zip(texts(&self.previous))
             .enumerate()
         {
-            if now != before {
-                changed |= 1 << i;
+            let mut common = common_prefix(now.as_bytes(), before.as_bytes());
+            if common == now.len() && common == before.len() {
+                continue;
             }
+            while !now.is_char_boundary(common) {
+                common -= 1;
+            }
+            changed |= 1 << i;
+            shared[i] = common;
         }
         let conflicts = !line.conflicts.is_empty();
         put_varint(record, changed | u64::from(conflicts) << TEXTS);
@@ -183,9 +199,10 @@ impl SpillWriter {
             .enumerate()
         {
             if changed & 1 << i != 0 {
-                put_text(record, now);
-                before.clear();
-                before.push_str(now);
+                put_varint(record, shared[i] as u64);
+                put_text(record, &now[shared[i]..]);
+                before.truncate(shared[i]);
+                before.push_str(&now[shared[i]..]);
             }
         }
         put_varint(record, line.rows);
@@ -193,7 +210,11 @@ impl SpillWriter {
         record.push(
             Measure::ALL
                 .iter()
-                .position(|m| m.name() == line.billable_measure)
+                // The line's name is one of these very texts: mostly at the same address.
+                .position(|m| {
+                    std::ptr::eq(m.name(), line.billable_measure)
+                        || m.name() == line.billable_measure
+                })
                 .and_then(|i| u8::try_from(i).ok())
                 .unwrap_or(NO_MEASURE),
         );
@@ -225,7 +246,7 @@ impl SpillWriter {
 
     fn write_block(&mut self) {
         if !self.broken
-            && let Err(e) = self.file.write_all(&self.block)
+            && let Err(e) = self.out.put(&self.block)
         {
             tracing::debug!("the spill of the lines stops: {e}");
             self.broken = true;
@@ -246,6 +267,12 @@ impl SpillWriter {
         self.block.extend_from_slice(&self.lines.to_le_bytes());
         self.block.extend_from_slice(MAGIC);
         self.write_block();
+        if !self.broken
+            && let Err(e) = self.out.finish_unsynced()
+        {
+            tracing::debug!("the spill of the lines stops: {e}");
+            self.broken = true;
+        }
         (!self.broken).then_some(Spilled {
             store: self.store,
             suffix: self.suffix,
@@ -333,7 +360,7 @@ fn corrupt(what: &str) -> Stop {
 
 /// Reads records out of blocks of the spill.
 struct Replay {
-    file: io::Take<File>,
+    file: io::Take<FileReader>,
     buffer: Vec<u8>,
     at: usize,
     end: usize,
@@ -342,7 +369,7 @@ struct Replay {
 impl Replay {
     fn new(file: File, body: u64) -> Self {
         Replay {
-            file: file.take(body),
+            file: FileReader::new(file, body >= READ_DIRECT).take(body),
             buffer: vec![0; BLOCK],
             at: 0,
             end: 0,
@@ -423,7 +450,11 @@ fn decode(record: &[u8], line: &mut Line) -> Result<(), Stop> {
     let flags = at.varint()?;
     for (i, field) in texts_mut(line).into_iter().enumerate() {
         if flags & 1 << i != 0 {
-            field.clear();
+            let shared = usize::try_from(at.varint()?).map_err(|_| corrupt("a text"))?;
+            if shared > field.len() || !field.is_char_boundary(shared) {
+                return Err(corrupt("a text's start"));
+            }
+            field.truncate(shared);
             field.push_str(at.text()?);
         }
     }
@@ -489,8 +520,35 @@ fn texts_mut(line: &mut Line) -> [&mut String; TEXTS] {
     ]
 }
 
-fn put_varint(out: &mut Vec<u8>, value: u64) {
-    put_varint128(out, u128::from(value));
+/// How many leading bytes `a` and `b` share, compared 8 at a time: this runs for every text of
+/// every line.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let len = a.len().min(b.len());
+    let word = |bytes: &[u8], at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let mut at = 0;
+    while at + 8 <= len {
+        let differ = word(a, at) ^ word(b, at);
+        if differ != 0 {
+            return at + (differ.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < len && a[at] == b[at] {
+        at += 1;
+    }
+    at
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 fn put_varint128(out: &mut Vec<u8>, mut value: u128) {
@@ -529,6 +587,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn varint128(&mut self) -> Result<u128, Stop> {
+        // Most amounts take a byte.
+        if let Some((&first, rest)) = self.0.split_first()
+            && first < 0x80
+        {
+            self.0 = rest;
+            return Ok(u128::from(first));
+        }
         let mut value = 0u128;
         for shift in (0..128).step_by(7) {
             let byte = self.byte()?;
@@ -541,7 +606,20 @@ impl<'a> Cursor<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, Stop> {
-        u64::try_from(self.varint128()?).map_err(|_| corrupt("a number"))
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let bits = self.byte()?;
+            let part = u64::from(bits & 0x7f);
+            // The tenth byte may hold one bit only.
+            if shift == 63 && part > 1 {
+                break;
+            }
+            value |= part << shift;
+            if bits & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(corrupt("a number"))
     }
 
     fn text(&mut self) -> Result<&'a str, Stop> {

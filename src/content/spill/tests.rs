@@ -76,7 +76,10 @@ fn a_replay_gives_the_lines_and_the_end_of_the_read() {
          c,customer,,pw_compute_points,e,,0,0,0,3600,7200.5,3600,0,0,0,\n\
          c,customer,,big,e,,1000000000000000000,1000000000000000000,0,0,0,0,0,0,0,S3\n\
          d,folder,Dept,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n\
-         d,partner,Dept,pw_base_storage,,,2,2,0,0,0,0,1,1,0,S5\n"
+         d,partner,Dept,pw_base_storage,,,2,2,0,0,0,0,1,1,0,S5\n\
+         e1,customer,Zoë,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n\
+         e2,customer,Zoé,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n\
+         e3,customer,Zoé Müller,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n"
     );
     let json = r#"{"tenants": [
       {"tenant_uuid": "c", "name": "pw_base_storage", "usage_name": "storage", "value": 3, "absolute_value": 3.5, "range_start": "2026-10-01T00:00:00Z", "measurement_unit": "bytes"},
