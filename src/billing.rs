@@ -157,10 +157,16 @@ fn comparable(rule: &BillingRule, line: &Line) -> Option<Amount> {
 /// Line keys already written for one report file, to say when rows of one key are not next to
 /// each other (each such run is a line of its own). Exact for the first [`KEYS_CHECKED`] lines.
 #[derive(Default)]
-struct KeysSeen(Hashes);
+struct KeysSeen {
+    keys: Hashes,
+    /// Two bits a key, as a Bloom filter: most lines are of a new key, and the filter (128 KiB)
+    /// says so without a look into `keys` (over 1 MiB, a cache miss a line).
+    filter: Vec<u64>,
+}
 
 /// Lines of one file whose keys are remembered: ~2 MiB.
 const KEYS_CHECKED: usize = 100_000;
+const FILTER_BITS: u32 = 20;
 
 impl KeysSeen {
     fn repeated(&mut self, line: &Line) -> bool {
@@ -170,11 +176,22 @@ impl KeysSeen {
             &line.infra_backend,
             &line.day,
         ));
-        if self.0.contains(&hash) {
+        if self.filter.is_empty() {
+            self.filter = vec![0; 1 << (FILTER_BITS - 6)];
+        }
+        let bits = [hash, hash >> FILTER_BITS].map(|h| {
+            let bit = (h & ((1 << FILTER_BITS) - 1)) as usize;
+            (bit / 64, 1u64 << (bit % 64))
+        });
+        let maybe = bits.iter().all(|&(word, bit)| self.filter[word] & bit != 0);
+        if maybe && self.keys.contains(&hash) {
             return true;
         }
-        if self.0.len() < KEYS_CHECKED {
-            self.0.insert(hash);
+        if self.keys.len() < KEYS_CHECKED {
+            self.keys.insert(hash);
+            for (word, bit) in bits {
+                self.filter[word] |= bit;
+            }
         }
         false
     }

@@ -50,6 +50,8 @@ pub(super) struct Invoice {
     /// The line's item with its backend, and its tenant id in lower case, reused line to line.
     label: String,
     lower: String,
+    /// The last period and its hash: lines come a report, so a period, at a time.
+    period: Option<(Period, u64)>,
 }
 
 /// SKUs the summary sums; more is not a price list but an attack on memory.
@@ -70,12 +72,16 @@ impl Invoice {
         tenant_name: &str,
         billable: &Billable,
     ) {
+        let period_key = match self.period {
+            Some((last, key)) if last == period => key,
+            _ => self.period.insert((period, key_hash(period))).1,
+        };
         if let Some(seen) = &mut self.seen {
             self.lower.clear();
             self.lower.push_str(&line.tenant_id);
             self.lower.make_ascii_lowercase();
             let key = key_hash((
-                period,
+                period_key,
                 self.lower.as_str(),
                 &line.offering_item,
                 &line.infra_backend,
@@ -94,7 +100,7 @@ impl Invoice {
             self.label.push(')');
         }
         self.add_to_sku(period, line, billable);
-        self.add_to_row(period, line, tenant_name, billable);
+        self.add_to_row(period, period_key, line, tenant_name, billable);
     }
 
     fn add_to_sku(&mut self, period: Period, line: &Line, billable: &Billable) {
@@ -132,7 +138,14 @@ impl Invoice {
         }
     }
 
-    fn add_to_row(&mut self, period: Period, line: &Line, tenant_name: &str, billable: &Billable) {
+    fn add_to_row(
+        &mut self,
+        period: Period,
+        period_key: u64,
+        line: &Line,
+        tenant_name: &str,
+        billable: &Billable,
+    ) {
         let tenant_name = if tenant_name.is_empty() {
             line.tenant_id.as_str()
         } else {
@@ -140,7 +153,7 @@ impl Invoice {
         };
         // Equal keys hash alike; `no_sku` follows from `sku`.
         let hash = key_hash((
-            period,
+            period_key,
             tenant_name,
             &line.tenant_id,
             &line.sku,
