@@ -1518,7 +1518,7 @@ impl Bench {
                     "",
                 )
                 .info(format!(
-                    "{} s incl. fsync, billing.csv (every row again), manifest",
+                    "{} s incl. fsync, billing.csv (from the lines the check kept), manifest",
                     sig(e2e_s)
                 )),
             );
@@ -1717,7 +1717,8 @@ impl Bench {
         }
         let matches = digest.contains(&sha) && !sha.is_empty();
         notes.push("one stored csv_v2_0 report padded by the sandbox (pad_bytes), G = 0, gzip off (bodies over 8 MiB are streamed uncompressed anyway); the sandbox runs in the bench process, the binary and the baseline each in a process of their own (peak RSS from wait4).".into());
-        notes.push("ours = bytes / (download_done_us − first_download_us) on the sandbox's clock: the time the binary took to pull, hash and write (page cache) the body. baseline = bytes / (get with bytes() + write + hash), timed inside its process.".into());
+        notes.push("ours = bytes / (download_done_us − first_download_us) on the sandbox's clock: the time the binary took to pull, hash, check and write the body. baseline = bytes / (get with bytes() + write + hash), timed inside its process.".into());
+        notes.push("CPU per GiB = user + system CPU seconds (rusage of the process, from wait4) ÷ the report's GiB: the binary's whole run (download, hash, checks, billing.csv, the other outputs), openssl's digest of the same file (the least of 3 runs); the sandbox serving the file is not counted.".into());
         notes.push(format!(
             "{reference_name} was timed on the binary's own output file (best of 3, warm page cache); its digest {} the binary's SHA256SUMS entry.",
             if matches { "matches" } else { "does NOT match" }
