@@ -167,6 +167,8 @@ struct KeysSeen {
 /// Lines of one file whose keys are remembered: ~2 MiB.
 const KEYS_CHECKED: usize = 100_000;
 const FILTER_BITS: u32 = 20;
+/// Keys before the filter is worth its 128 KiB.
+const FILTER_FROM: usize = 4096;
 
 impl KeysSeen {
     fn repeated(&mut self, line: &Line) -> bool {
@@ -177,12 +179,17 @@ impl KeysSeen {
             &line.day,
         ));
         if self.filter.is_empty() {
+            if self.keys.len() < FILTER_FROM {
+                return !self.keys.insert(hash);
+            }
             self.filter = vec![0; 1 << (FILTER_BITS - 6)];
+            for &key in &self.keys {
+                for (word, bit) in filter_bits(key) {
+                    self.filter[word] |= bit;
+                }
+            }
         }
-        let bits = [hash, hash >> FILTER_BITS].map(|h| {
-            let bit = (h & ((1 << FILTER_BITS) - 1)) as usize;
-            (bit / 64, 1u64 << (bit % 64))
-        });
+        let bits = filter_bits(hash);
         let maybe = bits.iter().all(|&(word, bit)| self.filter[word] & bit != 0);
         if maybe && self.keys.contains(&hash) {
             return true;
@@ -195,6 +202,14 @@ impl KeysSeen {
         }
         false
     }
+}
+
+/// The filter's two bits of a key: its word and the bit in it.
+fn filter_bits(hash: u64) -> [(usize, u64); 2] {
+    [hash, hash >> FILTER_BITS].map(|h| {
+        let bit = (h & ((1 << FILTER_BITS) - 1)) as usize;
+        (bit / 64, 1u64 << (bit % 64))
+    })
 }
 
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,

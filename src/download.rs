@@ -389,18 +389,16 @@ async fn fetch_once(
             "wrote {written} and hashed {hashed} of {received} bytes received"
         ))));
     }
-    let (dest_owned, parent_owned) = (dest.to_owned(), parent.to_owned());
+    let (dest_owned, parent_owned, digest) = (dest.to_owned(), parent.to_owned(), sha256.clone());
     // Before the resume journal and SHA256SUMS count the file; a folder sync may wait for the
-    // file system's journal, so not on the runtime's threads.
+    // file system's journal, so not on the runtime's threads (nor the check's lines' rename).
     tokio::task::spawn_blocking(move || {
         crate::output::persist_durably(temp, &dest_owned, &parent_owned)
+            .map(|()| spilled.map(|lines| lines.keep(&digest)))
     })
     .await
     .unwrap_or_else(|joined| Err(std::io::Error::other(joined)))
     .map_err(io)?;
-    if let Some(lines) = spilled {
-        lines.keep(&sha256);
-    }
     Ok(Downloaded {
         served_by,
         bytes: received,

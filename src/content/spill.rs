@@ -130,9 +130,12 @@ fn name(sha256: &str, format: Format, rule: &BillingRule) -> Option<String> {
 pub struct SpillWriter {
     store: Arc<Store>,
     suffix: String,
-    /// Around the page cache: a spill is read once, soon, and copying it into the cache cost as
-    /// much as encoding it.
-    out: FileWriter,
+    /// The scratch file, until the spill outgrows one block: then it is written around the
+    /// page cache (`out`), since a large spill is read once, soon, and copying it into the cache
+    /// cost as much as encoding it. A small one is written plainly at the end, without the
+    /// aligned block direct writes need.
+    file: Option<File>,
+    out: Option<FileWriter>,
     temp: tempfile::TempPath,
     /// The text fields of the last line: a field that did not change is not written again.
     previous: Line,
@@ -156,10 +159,11 @@ impl SpillWriter {
         Some(SpillWriter {
             store,
             suffix: suffix(format, rule),
-            out: FileWriter::new(file, true),
+            file: Some(file),
+            out: None,
             temp,
             previous: Line::default(),
-            block: Vec::with_capacity(BLOCK + 4096),
+            block: Vec::with_capacity(4096),
             record: Vec::with_capacity(256),
             lines: 0,
             broken: false,
@@ -245,8 +249,12 @@ impl SpillWriter {
     }
 
     fn write_block(&mut self) {
+        if let Some(file) = self.file.take() {
+            self.out = Some(FileWriter::new(file, true));
+        }
         if !self.broken
-            && let Err(e) = self.out.put(&self.block)
+            && let Some(out) = &mut self.out
+            && let Err(e) = out.put(&self.block)
         {
             tracing::debug!("the spill of the lines stops: {e}");
             self.broken = true;
@@ -266,10 +274,14 @@ impl SpillWriter {
         }
         self.block.extend_from_slice(&self.lines.to_le_bytes());
         self.block.extend_from_slice(MAGIC);
-        self.write_block();
-        if !self.broken
-            && let Err(e) = self.out.finish_unsynced()
-        {
+        let written = match (self.file.take(), self.out.take()) {
+            (Some(mut file), _) => io::Write::write_all(&mut file, &self.block),
+            (None, Some(mut out)) => out
+                .put(&self.block)
+                .and_then(|()| out.finish_unsynced().map(drop)),
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = written {
             tracing::debug!("the spill of the lines stops: {e}");
             self.broken = true;
         }
