@@ -53,19 +53,27 @@ struct Both {
     two_pass: (String, Billing),
     reports: usize,
     failed: usize,
+    /// Files the sandbox served, over all runs.
+    downloads: u64,
 }
 
 /// [`run_both_ways_async`] on a runtime of its own, so that a test holds the store's lock
 /// outside any `await`.
 fn run_both_ways(scenario: &str, job_yaml: &str) -> Both {
+    run_both_ways_after(scenario, job_yaml, 1)
+}
+
+/// [`run_both_ways`] after `runs` runs of the job into one folder: the later ones keep the
+/// files the first saved, reading each once for its checksum and check.
+fn run_both_ways_after(scenario: &str, job_yaml: &str, runs: usize) -> Both {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(run_both_ways_async(scenario, job_yaml))
+        .block_on(run_both_ways_async(scenario, job_yaml, runs))
 }
 
-async fn run_both_ways_async(scenario: &str, job_yaml: &str) -> Both {
+async fn run_both_ways_async(scenario: &str, job_yaml: &str, runs: usize) -> Both {
     let scenario = Scenario::from_yaml_str(scenario).expect("scenario");
     let sandbox = Sandbox::start(scenario, 0).await.expect("sandbox");
     let scratch = tempfile::tempdir().unwrap();
@@ -74,7 +82,6 @@ async fn run_both_ways_async(scenario: &str, job_yaml: &str) -> Both {
     let job_path = scratch.path().join("job.yml");
     let job = crate::job::parse(&job_path, job_yaml.as_bytes(), AS_OF.parse().expect("date"))
         .expect("job");
-    let plan = crate::plan::build(&job);
     let client = Client::new(
         api_base(&sandbox.base_url()).unwrap(),
         Credentials::Client {
@@ -84,29 +91,19 @@ async fn run_both_ways_async(scenario: &str, job_yaml: &str) -> Both {
         ClientOptions::default(),
     )
     .unwrap();
-    let state = StateStore::open(&out, &sandbox.base_url(), true).unwrap();
-    let _store = spill::install(&out.join(STATE_DIR)).unwrap();
-    let runner = Runner {
-        observer: Arc::new(Unobserved),
-        client: Arc::new(client),
-        state: Arc::new(state),
-        config: Arc::new(RunConfig {
-            out_dir: out.clone(),
-            concurrency: job.concurrency,
-            polling: job.polling,
-            download_attempts: 3,
-            download: crate::download::Policy {
-                size: job.size_policy,
-                max_file_size: job.limits.max_file_size,
-                deadline: job.limits.download_timeout,
-                ..Default::default()
-            },
-            cleanup: job.cleanup,
-            billing_rule: Arc::new(job.billing.clone()),
-        }),
-        cancel: tokio_util::sync::CancellationToken::new(),
+    let client = Arc::new(client);
+    let mut ran = None;
+    for run in 0..runs {
+        // A store of this run's own: only what this run read is kept.
+        drop(ran.take());
+        let state = StateStore::open(&out, &sandbox.base_url(), run == 0).unwrap();
+        let store = spill::install(&out.join(STATE_DIR)).unwrap();
+        let log = execute(&job, &out, &client, state).await;
+        ran = Some((store, log));
+    }
+    let Some((_store, log)) = ran else {
+        panic!("no run");
     };
-    let log = crate::run::execute(&runner, plan).await.unwrap();
     let folder = out.join(STATE_DIR).join(spill::FOLDER);
     let spills = spill_count(&folder);
     let bill = || {
@@ -123,7 +120,40 @@ async fn run_both_ways_async(scenario: &str, job_yaml: &str) -> Both {
         two_pass,
         reports: log.len(),
         failed: log.failed_count(),
+        downloads: sandbox.stats().download_requests,
     }
+}
+
+/// One run of `job`'s plan into `out`.
+async fn execute(
+    job: &crate::job::Job,
+    out: &Path,
+    client: &Arc<Client>,
+    state: StateStore,
+) -> ReportLog {
+    let runner = Runner {
+        observer: Arc::new(Unobserved),
+        client: Arc::clone(client),
+        state: Arc::new(state),
+        config: Arc::new(RunConfig {
+            out_dir: out.to_owned(),
+            concurrency: job.concurrency,
+            polling: job.polling,
+            download_attempts: 3,
+            download: crate::download::Policy {
+                size: job.size_policy,
+                max_file_size: job.limits.max_file_size,
+                deadline: job.limits.download_timeout,
+                ..Default::default()
+            },
+            cleanup: job.cleanup,
+            billing_rule: Arc::new(job.billing.clone()),
+        }),
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    crate::run::execute(&runner, crate::plan::build(job))
+        .await
+        .unwrap()
 }
 
 fn spill_count(folder: &Path) -> usize {
@@ -219,4 +249,16 @@ fn a_large_file_bills_the_same_and_its_formats_still_disagree() {
         "{:?}",
         billing.warnings
     );
+}
+
+#[test]
+fn files_kept_from_an_earlier_run_bill_the_same() {
+    let _one = one_store_at_a_time();
+    // The second run downloads nothing: it reads each kept file once, for its checksum and
+    // check, and bills from what that read kept.
+    let job = job(&[(TENANTS[0], ""), (TENANTS[1], "kind: usage_daily")]);
+    let both = run_both_ways_after("generation_delay: 20ms\ndeterministic_ids: true\n", &job, 2);
+    assert_same(&both);
+    assert_eq!(both.spills, 4, "both files of both reports");
+    assert_eq!(both.downloads, 4, "fetched by the first run only");
 }
