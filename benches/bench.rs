@@ -1629,7 +1629,7 @@ impl Bench {
         if let Some((piped, piped_cpu)) = piped {
             rows.push(
                 row(
-                    format!("{label}: download vs curl | {reference_name}"),
+                    format!("{label}: download vs curl piped to {reference_name}"),
                     format!("{} MiB/s", sig(big)),
                     format!("{} MiB/s", sig(piped)),
                 )
