@@ -14,7 +14,9 @@ pub(super) fn read(
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .buffer_capacity(64 * 1024)
+        // As large as the reader's own buffer (`read_rows`), which then hands reads straight
+        // through instead of copying every byte once more.
+        .buffer_capacity(super::READ_BUFFER)
         .from_reader(Limited::new(reader, Kind::CsvLine));
     let mut record = csv::ByteRecord::new();
     if !csv.read_byte_record(&mut record).map_err(csv_error)? {

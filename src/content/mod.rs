@@ -218,6 +218,9 @@ pub fn readable(format: Format) -> bool {
     matches!(format, Format::CsvV2 | Format::JsonV2)
 }
 
+/// Bytes read at a time.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Reads every usage row of a `csv_v2_0` or `json_v2_0` file, in file order, handing each to
 /// `on_row`. Stops at the first problem. Memory does not grow with the file: rows are dropped
 /// once handed over.
@@ -226,7 +229,7 @@ pub fn read_rows(
     reader: impl Read,
     on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,
 ) -> Result<Layout, ContentError> {
-    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
     reject_html(&mut reader)?;
     match format {
         Format::CsvV2 => csv_rows::read(reader, on_row),
