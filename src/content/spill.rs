@@ -45,6 +45,9 @@ const READ_DIRECT: u64 = 4 << 20;
 const WHOLE: i64 = 1_000_000_000;
 /// Where a line has no billable measure (a default line).
 const NO_MEASURE: u8 = u8::MAX;
+/// The longest record a replay takes: a line's texts come from one row, at most 1 MiB
+/// (`super::limit`), so a longer length is damage, not a line to allocate for.
+const RECORD_MAX: usize = 64 << 20;
 
 /// The spills of a run: a folder, removed when the last user lets go of it.
 #[derive(Debug)]
@@ -415,7 +418,10 @@ impl Replay {
         // A length takes at most 10 bytes; fewer may be left before the trailer.
         self.fill(10)?;
         let mut head = Cursor(&self.buffer[self.at..self.end]);
-        let len = usize::try_from(head.varint()?).map_err(|_| corrupt("a record's length"))?;
+        let len = usize::try_from(head.varint()?)
+            .ok()
+            .filter(|len| *len <= RECORD_MAX)
+            .ok_or_else(|| corrupt("a record's length"))?;
         self.at = self.end - head.0.len();
         if !self.fill(len)? {
             return Err(corrupt("a record cut short"));
