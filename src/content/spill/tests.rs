@@ -200,6 +200,18 @@ fn damaged_records_are_a_read_error_not_lines() {
         end.starts_with("cannot read it: the spill of its lines is damaged"),
         "{end}"
     );
+    // A length no line can have is damage too, not a size to allocate.
+    spill(Format::CsvV2, &text, &rule);
+    let path = dir
+        .path()
+        .join(FOLDER)
+        .join(spill_files(dir.path()).remove(0));
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[1..6].copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x7f]);
+    fs::write(&path, &bytes).unwrap();
+    let (_, end) = replayed(Format::CsvV2, &text, &rule).unwrap();
+    let end = end.unwrap_err();
+    assert!(end.ends_with("(a record's length)"), "{end}");
 }
 
 #[test]
