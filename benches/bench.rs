@@ -1527,6 +1527,8 @@ impl Bench {
         let mut base_rss = Vec::new();
         let mut last_file: Option<(PathBuf, u64, String)> = None;
         let mut ours_tput = Vec::new();
+        // The binary's user + system CPU seconds of each run, whole (download to exit).
+        let mut ours_cpu = Vec::new();
         let mut ceiling = None;
         for (i, size_mib) in sizes.iter().enumerate() {
             let pad = size_mib * 1024 * 1024;
@@ -1552,19 +1554,7 @@ impl Bench {
             let stats = sb.sandbox.stats();
             let report = stats.reports.first().cloned();
             let exit_us = sb.us(ours.exited_at);
-            // The report file, as SHA256SUMS names it: `billing.csv` (derived from it, and
-            // larger) ends in .csv too and must not stand in for it.
-            let (file, sha) = std::fs::read_to_string(out.join("SHA256SUMS"))
-                .ok()
-                .and_then(|t| {
-                    t.lines().find_map(|l| {
-                        let (sha, path) = l.split_once(char::is_whitespace)?;
-                        let path = path.trim_start().trim_start_matches('*');
-                        (path.ends_with(".csv") && path != "billing.csv")
-                            .then(|| (Some(out.join(path)), sha.to_owned()))
-                    })
-                })
-                .unwrap_or_default();
+            let (file, sha) = report_file(&out).unwrap_or_default();
             // Without SHA256SUMS the run failed before billing.csv: any .csv is the report.
             let file = file.or_else(|| find_file(&out, "csv"));
             let bytes = file
@@ -1649,8 +1639,13 @@ impl Bench {
                     .env("BENCH_TOKEN", &vendor_token)
                     .env("BENCH_URL", &url);
                 let piped = run_process(piped, self.scratch.path());
-                let piped = (piped.code == 0 && piped.stdout.contains(&sha))
-                    .then(|| bytes as f64 / MIB / piped.wall.as_secs_f64());
+                // CPU of the pipe: the shell's rusage counts its children, curl and openssl.
+                let piped = (piped.code == 0 && piped.stdout.contains(&sha)).then(|| {
+                    (
+                        bytes as f64 / MIB / piped.wall.as_secs_f64(),
+                        piped.cpu.map_or(f64::NAN, |c| c.as_secs_f64()),
+                    )
+                });
                 ceiling = Some((
                     self.rt.block_on(pull(&url, &vendor_token, false)),
                     self.rt.block_on(pull(&url, &vendor_token, true)),
@@ -1685,7 +1680,7 @@ impl Bench {
                     "",
                 )
                 .info(format!(
-                    "{} s incl. fsync, billing.csv (every row again), manifest",
+                    "{} s incl. fsync, billing.csv (from the lines the check kept), manifest",
                     sig(e2e_s)
                 )),
             );
@@ -1702,6 +1697,7 @@ impl Bench {
                     ours.code == 0 && ours_rss > 0 && ours_rss <= 32 * 1024,
                 ),
             );
+            ours_cpu.push(ours.cpu.map_or(f64::NAN, |c| c.as_secs_f64()));
             rows.push(
                 row(
                     format!("{label}: CPU time"),
@@ -1735,8 +1731,10 @@ impl Bench {
         };
         warm_cache(&file);
         let label = size_label(sizes[sizes.len() - 1]);
-        let tool = |program: &str, args: &[&str]| -> Option<(f64, String)> {
-            let mut best: Option<(f64, String)> = None;
+        // Best of 3: the wall time, the CPU time (user + system, by the kernel's accounting of
+        // the child, not its wall time) and the output of the best wall time.
+        let tool = |program: &str, args: &[&str]| -> Option<(f64, f64, String)> {
+            let mut best: Option<(f64, f64, String)> = None;
             for _ in 0..3 {
                 let mut cmd = Command::new(program);
                 cmd.args(args).arg(&file);
@@ -1745,24 +1743,72 @@ impl Bench {
                     return None;
                 }
                 let t = p.wall.as_secs_f64();
-                if best.as_ref().is_none_or(|(b, _)| t < *b) {
-                    best = Some((t, p.stdout));
-                }
+                let cpu = p.cpu.map_or(f64::NAN, |c| c.as_secs_f64());
+                best = Some(match best {
+                    Some((b, c, out)) if b <= t => (b, c.min(cpu), out),
+                    Some((_, c, _)) => (t, c.min(cpu), p.stdout),
+                    None => (t, cpu, p.stdout),
+                });
             }
             best
         };
         let openssl = tool("openssl", &["dgst", "-sha256"]);
         let sha256sum = tool("sha256sum", &[]);
-        let (reference, reference_name, digest) = match (&openssl, &sha256sum) {
-            (Some((t, out)), _) => (bytes as f64 / MIB / t, "openssl dgst -sha256", out.clone()),
-            (None, Some((t, out))) => {
+        let (reference, reference_cpu, reference_name, digest) = match (&openssl, &sha256sum) {
+            (Some((t, cpu, out)), _) => (
+                bytes as f64 / MIB / t,
+                *cpu,
+                "openssl dgst -sha256",
+                out.clone(),
+            ),
+            (None, Some((t, cpu, out))) => {
                 notes.push("openssl is not installed: compared with sha256sum instead.".into());
-                (bytes as f64 / MIB / t, "sha256sum", out.clone())
+                (bytes as f64 / MIB / t, *cpu, "sha256sum", out.clone())
             }
-            (None, None) => (f64::NAN, "none", String::new()),
+            (None, None) => (f64::NAN, f64::NAN, "none", String::new()),
         };
+        let gib = bytes as f64 / (MIB * 1024.0);
         let big = ours_tput.last().copied().unwrap_or(f64::NAN);
-        let ratio = big / reference;
+        // Issue 20: the whole run's CPU per GiB against hashing the same bytes.
+        let (cpu, cpu_ref) = (
+            ours_cpu.last().copied().unwrap_or(f64::NAN) / gib,
+            reference_cpu / gib,
+        );
+        rows.push(
+            row(
+                format!("{label}: CPU per GiB, whole run"),
+                format!("{} s", sig(cpu)),
+                format!("{} s ({reference_name})", sig(cpu_ref)),
+            )
+            .vs(cpu, cpu_ref)
+            .check(
+                format!("{}× {reference_name}", sig(cpu / cpu_ref)),
+                "≤ 3×",
+                cpu / cpu_ref <= 3.0,
+            ),
+        );
+        let piped = ceiling.and_then(|(_, _, piped)| piped);
+        if let Some((piped, piped_cpu)) = piped {
+            rows.push(
+                row(
+                    format!("{label}: download vs curl piped to {reference_name}"),
+                    format!("{} MiB/s", sig(big)),
+                    format!("{} MiB/s", sig(piped)),
+                )
+                .vs(big, piped)
+                .check(
+                    format!(
+                        "{}× the pipe (which took {} s of CPU)",
+                        sig(big / piped),
+                        sig(piped_cpu)
+                    ),
+                    "> 1×",
+                    big > piped,
+                ),
+            );
+        }
+        // The target of issue 6, retired by issue 20: out of reach with the server on the same
+        // 2 cores (see BENCHMARKS.md).
         rows.push(
             row(
                 format!("{label}: ours vs {reference_name}"),
@@ -1770,13 +1816,12 @@ impl Bench {
                 format!("{} MiB/s", sig(reference)),
             )
             .vs(big, reference)
-            .check(
-                format!("{}× {reference_name}", sig(ratio)),
-                "≥ 0.8×",
-                ratio >= 0.8,
-            ),
+            .info(format!(
+                "{}× {reference_name} (the retired ≥ 0.8× target)",
+                sig(big / reference)
+            )),
         );
-        if let Some((t, _)) = &sha256sum {
+        if let Some((t, _, _)) = &sha256sum {
             rows.push(
                 row(
                     "sha256sum on the same bytes",
@@ -1806,7 +1851,7 @@ impl Bench {
                     sig(hash / reference)
                 )),
             );
-            if let Some(piped) = piped {
+            if let Some((piped, _)) = piped {
                 rows.push(
                     row(
                         "curl piped to openssl dgst -sha256",
@@ -1834,7 +1879,8 @@ impl Bench {
         }
         let matches = digest.contains(&sha) && !sha.is_empty();
         notes.push("one stored csv_v2_0 report padded by the sandbox (pad_bytes), G = 0, gzip off (bodies over 8 MiB are streamed uncompressed anyway); the sandbox runs in the bench process, the binary and the baseline each in a process of their own (peak RSS from wait4).".into());
-        notes.push("ours = bytes / (download_done_us − first_download_us) on the sandbox's clock: the time the binary took to pull, hash and write (page cache) the body. baseline = bytes / (get with bytes() + write + hash), timed inside its process.".into());
+        notes.push("ours = bytes / (download_done_us − first_download_us) on the sandbox's clock: the time the binary took to pull, hash, check and write the body. baseline = bytes / (get with bytes() + write + hash), timed inside its process.".into());
+        notes.push("CPU per GiB = user + system CPU seconds (rusage of the process, from wait4) ÷ the report's GiB: the binary's whole run (download, hash, checks, billing.csv, the other outputs), openssl's digest of the same file (the least of 3 runs); the sandbox serving the file is not counted.".into());
         notes.push(format!(
             "{reference_name} was timed on the binary's own output file (best of 3, warm page cache); its digest {} the binary's SHA256SUMS entry.",
             if matches { "matches" } else { "does NOT match" }
@@ -2248,6 +2294,29 @@ fn warm_cache(path: &Path) {
     }
 }
 
+/// The report file as a `SHA256SUMS` names it, and its digest. The trail's root `SHA256SUMS`
+/// seals each period's, which names the files: `billing.csv` (derived from the report, and
+/// larger) ends in .csv too and must not stand in for it.
+fn report_file(out: &Path) -> Option<(Option<PathBuf>, String)> {
+    let mut sums = vec![out.join("SHA256SUMS")];
+    while let Some(list) = sums.pop() {
+        let dir = list.parent()?.to_owned();
+        for line in std::fs::read_to_string(&list).ok()?.lines() {
+            let Some((sha, path)) = line.split_once(char::is_whitespace) else {
+                continue;
+            };
+            let path = path.trim_start().trim_start_matches('*');
+            let name = path.rsplit('/').next().unwrap_or(path);
+            if name == "SHA256SUMS" {
+                sums.push(dir.join(path));
+            } else if name.ends_with(".csv") && name != "billing.csv" {
+                return Some((Some(dir.join(path)), sha.to_owned()));
+            }
+        }
+    }
+    None
+}
+
 fn find_file(dir: &Path, ext: &str) -> Option<PathBuf> {
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -2257,7 +2326,7 @@ fn find_file(dir: &Path, ext: &str) -> Option<PathBuf> {
                 if !path.ends_with(".acronis-reports") {
                     stack.push(path);
                 }
-            } else if path.extension().is_some_and(|e| e == ext) {
+            } else if path.extension().is_some_and(|e| e == ext) && !path.ends_with("billing.csv") {
                 return Some(path);
             }
         }

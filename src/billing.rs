@@ -15,15 +15,20 @@
 //! `billable_value` is ÷ 3600, rounded to 2 decimals, in `points`. Bytes stay bytes, with the
 //! GiB figure beside them.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+mod csv_out;
+mod invoice;
+mod key_hash;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::Path;
 
+use self::csv_out::Records;
+use self::invoice::Invoice;
+use self::key_hash::{Hashes, TextMap, key_hash};
 pub use crate::content::lines::POINTS;
 use crate::content::lines::{Billable, Line, LinesError, lines_of};
-use crate::content::{self, Amount, ContentError, Measure};
+use crate::content::{self, Amount, ContentError, Measure, spill};
 use crate::period::Period;
 use crate::report::{BillingMeasure, BillingRule, Format};
 use crate::results::{ReportLog, ReportResult, Status};
@@ -149,20 +154,21 @@ fn comparable(rule: &BillingRule, line: &Line) -> Option<Amount> {
         .or_else(|| line.measures.get(Measure::Value))
 }
 
-/// A key as 8 bytes, for the sets that remember keys however long their names are.
-fn key_hash(key: impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
-}
-
 /// Line keys already written for one report file, to say when rows of one key are not next to
 /// each other (each such run is a line of its own). Exact for the first [`KEYS_CHECKED`] lines.
 #[derive(Default)]
-struct KeysSeen(HashSet<u64>);
+struct KeysSeen {
+    keys: Hashes,
+    /// Two bits a key, as a Bloom filter: most lines are of a new key, and the filter (128 KiB)
+    /// says so without a look into `keys` (over 1 MiB, a cache miss a line).
+    filter: Vec<u64>,
+}
 
 /// Lines of one file whose keys are remembered: ~2 MiB.
 const KEYS_CHECKED: usize = 100_000;
+const FILTER_BITS: u32 = 20;
+/// Keys before the filter is worth its 128 KiB.
+const FILTER_FROM: usize = 4096;
 
 impl KeysSeen {
     fn repeated(&mut self, line: &Line) -> bool {
@@ -172,14 +178,38 @@ impl KeysSeen {
             &line.infra_backend,
             &line.day,
         ));
-        if self.0.contains(&hash) {
+        if self.filter.is_empty() {
+            if self.keys.len() < FILTER_FROM {
+                return !self.keys.insert(hash);
+            }
+            self.filter = vec![0; 1 << (FILTER_BITS - 6)];
+            for &key in &self.keys {
+                for (word, bit) in filter_bits(key) {
+                    self.filter[word] |= bit;
+                }
+            }
+        }
+        let bits = filter_bits(hash);
+        let maybe = bits.iter().all(|&(word, bit)| self.filter[word] & bit != 0);
+        if maybe && self.keys.contains(&hash) {
             return true;
         }
-        if self.0.len() < KEYS_CHECKED {
-            self.0.insert(hash);
+        if self.keys.len() < KEYS_CHECKED {
+            self.keys.insert(hash);
+            for (word, bit) in bits {
+                self.filter[word] |= bit;
+            }
         }
         false
     }
+}
+
+/// The filter's two bits of a key: its word and the bit in it.
+fn filter_bits(hash: u64) -> [(usize, u64); 2] {
+    [hash, hash >> FILTER_BITS].map(|h| {
+        let bit = (h & ((1 << FILTER_BITS) - 1)) as usize;
+        (bit / 64, 1u64 << (bit % 64))
+    })
 }
 
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,
@@ -193,21 +223,21 @@ pub fn write(
     rule: &BillingRule,
     out: impl Write,
 ) -> io::Result<Billing> {
-    let mut csv = csv::WriterBuilder::new()
-        .buffer_capacity(256 * 1024)
-        .from_writer(out);
-    csv.write_record(columns())?;
+    let mut csv = Records::new(out);
+    csv.record(columns())?;
     let mut billing = Billing::default();
     // Rows often lack tenant names (csv_v2_0 has no name column): the run's own names fill in.
-    let mut names: HashMap<String, String> = HashMap::new();
+    let mut names: TextMap<String> = TextMap::default();
     for report in reports.iter() {
         let report = report?;
         names.insert(report.tenant_id.to_ascii_lowercase(), report.tenant_name);
     }
-    let mut invoice = Invoice {
-        seen: (reports.len() > 1).then(HashSet::new),
-        ..Invoice::default()
-    };
+    let mut invoice = Invoice::new(reports.len() > 1);
+    // Text reused line to line: files of millions of lines would otherwise cost a dozen
+    // allocations a line.
+    let mut billable = Billable::default();
+    let mut lower = String::new();
+    let mut cells = String::new();
     for (position, report) in reports.iter().enumerate() {
         let report = &report?;
         let ok = report.status == Status::Ok;
@@ -220,7 +250,7 @@ pub fn write(
             report.period.end.to_string(),
         );
         let mut sink = |line: &Line, source: &str| -> io::Result<()> {
-            let billable = line.billable();
+            line.billable_into(&mut billable);
             if line.is_compute_points() {
                 points = Some(
                     points
@@ -232,18 +262,26 @@ pub fn write(
                 return Ok(());
             }
             let tenant_name = if line.tenant_name.is_empty() {
-                names
-                    .get(&line.tenant_id.to_ascii_lowercase())
-                    .map_or("", String::as_str)
+                lower.clear();
+                lower.push_str(&line.tenant_id);
+                lower.make_ascii_lowercase();
+                names.get(lower.as_str()).map_or("", String::as_str)
             } else {
                 &line.tenant_name
             };
-            let measures = Measure::ALL.map(|m| {
-                line.measures
-                    .get(m)
-                    .map_or_else(String::new, |a| a.to_string())
-            });
-            let rows = line.rows.to_string();
+            // The row count, then each measure, end to end; `ends` says where each stops.
+            cells.clear();
+            content::push_digits(&mut cells, line.rows, 1);
+            let mut ends = [0; 1 + Measure::ALL.len()];
+            ends[0] = cells.len();
+            for (end, measure) in ends[1..].iter_mut().zip(Measure::ALL) {
+                if let Some(amount) = line.measures.get(measure) {
+                    amount.push_to(&mut cells);
+                }
+                *end = cells.len();
+            }
+            let cell = |i: usize| &cells[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+            let rows = cell(0);
             let record = [
                 period_start.as_str(),
                 &period_end,
@@ -257,10 +295,10 @@ pub fn write(
                 &line.edition,
                 &line.sku,
                 &line.day,
-                &rows,
+                rows,
             ]
             .into_iter()
-            .chain(measures.iter().map(String::as_str))
+            .chain((1..ends.len()).map(cell))
             .chain([
                 line.billable_measure,
                 &billable.text,
@@ -268,7 +306,7 @@ pub fn write(
                 billable.gib.as_deref().unwrap_or(""),
                 source,
             ]);
-            csv.write_record(record)?;
+            csv.record(record)?;
             billing.summary.lines += 1;
             invoice.add(report.period, line, tenant_name, &billable);
             if keys.repeated(line) {
@@ -330,22 +368,31 @@ fn report_lines(
     let open =
         |path: &str| crate::paths::open_regular_inside(dir, path).map_err(ContentError::Read);
     let (csv, json) = (file_of(Format::CsvV2), file_of(Format::JsonV2));
+    // A digest is only ever compared with the other format's.
+    let compared = csv.is_some() && json.is_some();
     let mut source: Option<(&str, Digest)> = None;
     for file in [csv, json].into_iter().flatten() {
         let path = file.path.as_str();
         let mut digest = Digest::default();
         let mut written = 0u64;
-        let read = open(path).map_err(LinesError::Content).and_then(|reader| {
-            lines_of(file.format, reader, rule, &mut |line| {
+        let mut on_line = |line: &Line| {
+            if compared {
                 digest.add(rule, line);
-                // Once one file gave the lines, the other is only compared.
-                if source.is_none() {
-                    written += 1;
-                    sink(line, path)?;
-                }
-                Ok(())
-            })
-        });
+            }
+            // Once one file gave the lines, the other is only compared.
+            if source.is_none() {
+                written += 1;
+                sink(line, path)?;
+            }
+            Ok(())
+        };
+        // The lines the run's own read of the file kept, if it did; else the file itself.
+        let read = match spill::replay(&file.sha256, file.format, rule, &mut on_line) {
+            Some(replayed) => replayed,
+            None => open(path)
+                .map_err(LinesError::Content)
+                .and_then(|reader| lines_of(file.format, reader, rule, &mut on_line).map(|_| ())),
+        };
         match read {
             Ok(_) => match &source {
                 None => source = Some((path, digest)),
@@ -497,144 +544,7 @@ fn day_key(text: &str) -> String {
     text.get(..10).unwrap_or(text).to_owned()
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct InvoiceKey {
-    period: Period,
-    tenant_name: String,
-    tenant_id: String,
-    /// Lines without a SKU sort after those with one.
-    no_sku: bool,
-    sku: String,
-    offering_item: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct SkuKey {
-    period: Period,
-    no_sku: bool,
-    sku: String,
-    offering_item: String,
-}
-
-/// The summary's views of the lines, as far as it can show them.
-#[derive(Default)]
-struct Invoice {
-    /// Per tenant × SKU: the sum, and the unit as the first line that said it gives it.
-    rows: BTreeMap<InvoiceKey, (Amount, String)>,
-    rows_left_out: usize,
-    /// Per SKU over all tenants: the sum, the tenants, the unit.
-    skus: BTreeMap<SkuKey, (Amount, u64, String)>,
-    skus_left_out: usize,
-    /// Each billed tenant × item × backend × day × period, as a hash: 8 bytes a line however
-    /// long its names. Only when the run has several reports, which is when two can overlap.
-    seen: Option<HashSet<u64>>,
-    repeated: u64,
-}
-
-/// SKUs the summary sums; more is not a price list but an attack on memory.
-const SKUS_KEPT: usize = 10_000;
-
-impl Invoice {
-    fn add(&mut self, period: Period, line: &Line, tenant_name: &str, billable: &Billable) {
-        if let Some(seen) = &mut self.seen {
-            let key = key_hash((
-                period,
-                line.tenant_id.to_ascii_lowercase(),
-                &line.offering_item,
-                &line.infra_backend,
-                &line.day,
-            ));
-            if !seen.insert(key) {
-                self.repeated += 1;
-                return;
-            }
-        }
-        let offering_item = if line.infra_backend.is_empty() {
-            line.offering_item.clone()
-        } else {
-            format!("{} ({})", line.offering_item, line.infra_backend)
-        };
-        let sku_key = SkuKey {
-            period,
-            no_sku: line.sku.is_empty(),
-            sku: line.sku.clone(),
-            offering_item: offering_item.clone(),
-        };
-        if let Some((sum, tenants, unit)) = self.skus.get_mut(&sku_key) {
-            *sum = sum.saturating_add(billable.value);
-            *tenants += 1;
-            if unit.is_empty() {
-                unit.clone_from(&billable.unit);
-            }
-        } else if self.skus.len() < SKUS_KEPT {
-            self.skus
-                .insert(sku_key, (billable.value, 1, billable.unit.clone()));
-        } else {
-            self.skus_left_out += 1;
-        }
-        let key = InvoiceKey {
-            period,
-            tenant_name: if tenant_name.is_empty() {
-                line.tenant_id.clone()
-            } else {
-                tenant_name.to_owned()
-            },
-            tenant_id: line.tenant_id.clone(),
-            no_sku: line.sku.is_empty(),
-            sku: line.sku.clone(),
-            offering_item,
-        };
-        if let Some((sum, unit)) = self.rows.get_mut(&key) {
-            *sum = sum.saturating_add(billable.value);
-            if unit.is_empty() {
-                unit.clone_from(&billable.unit);
-            }
-        } else if self.rows.len() < INVOICE_ROWS_KEPT {
-            self.rows
-                .insert(key, (billable.value, billable.unit.clone()));
-        } else {
-            self.rows_left_out += 1;
-        }
-    }
-
-    fn finish(self, summary: &mut BillingSummary) {
-        let text = |value: Amount, unit: &str| {
-            if unit == POINTS {
-                value.fixed(2)
-            } else {
-                value.to_string()
-            }
-        };
-        summary.invoice_left_out = self.rows_left_out;
-        summary.skus_left_out = self.skus_left_out;
-        summary.repeated_lines = self.repeated;
-        summary.invoice = self
-            .rows
-            .into_iter()
-            .map(|(key, (value, unit))| InvoiceRow {
-                period: key.period,
-                value: text(value, &unit),
-                tenant_name: key.tenant_name,
-                tenant_id: key.tenant_id,
-                sku: key.sku,
-                offering_item: key.offering_item,
-                unit,
-            })
-            .collect();
-        summary.skus = self
-            .skus
-            .into_iter()
-            .map(|(key, (value, tenants, unit))| SkuTotal {
-                period: key.period,
-                value: text(value, &unit),
-                tenants,
-                sku: key.sku,
-                offering_item: key.offering_item,
-                unit,
-            })
-            .collect();
-    }
-}
-
+#[cfg(test)]
+mod one_pass_tests;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::content::lines::{LinesError, lines_of};
+use crate::content::spill::{SpillWriter, Spilled};
 use crate::content::{self, ContentError};
 use crate::report::{BillingRule, Format};
 use crate::results::{CheckStatus, ContentCheck, SkuCheck, SkuStatus};
@@ -64,6 +65,30 @@ impl Inspection {
     /// Reads `reader` to its end, or to the first problem, and judges it. Only a failure to
     /// read is an error; a wrong file is a failed check.
     pub fn inspect(&self, reader: impl Read) -> Result<FileFacts, io::Error> {
+        self.read(reader, None)
+    }
+
+    /// [`Self::inspect`], keeping the file's invoice lines for `billing.csv` in a spill when
+    /// spilling is on ([`content::spill`]); the caller files it under the bytes' SHA-256.
+    pub fn inspect_keeping_lines(
+        &self,
+        reader: impl Read,
+    ) -> Result<(FileFacts, Option<Spilled>), io::Error> {
+        let mut spill = self
+            .needed()
+            .then(|| SpillWriter::start(self.format, &self.rule))
+            .flatten();
+        let facts = self.read(reader, spill.as_mut())?;
+        let outcome = facts.content_check.problem.as_deref().map_or(Ok(()), Err);
+        let spilled = spill.and_then(|spill| spill.finish(outcome));
+        Ok((facts, spilled))
+    }
+
+    fn read(
+        &self,
+        reader: impl Read,
+        mut spill: Option<&mut SpillWriter>,
+    ) -> Result<FileFacts, io::Error> {
         if !self.needed() {
             return Ok(FileFacts::SKIPPED);
         }
@@ -72,6 +97,9 @@ impl Inspection {
         let read = lines_of(self.format, reader, &self.rule, &mut |line| {
             rows += line.rows;
             without_sku += line.rows_without_sku;
+            if let Some(spill) = spill.as_deref_mut() {
+                spill.add(line);
+            }
             Ok(())
         });
         let (content_check, sku_column) = match read {
@@ -116,14 +144,19 @@ impl Inspection {
     }
 
     /// Takes chunks from `next` until it has none left (or the file proves broken) and judges
-    /// them. The caller drains whatever is left.
-    pub fn run(&self, next: &mut dyn FnMut() -> Option<bytes::Bytes>) -> FileFacts {
+    /// them, keeping the lines as [`Self::inspect_keeping_lines`] does. The caller drains
+    /// whatever is left.
+    pub fn run(
+        &self,
+        next: &mut dyn FnMut() -> Option<bytes::Bytes>,
+    ) -> (FileFacts, Option<Spilled>) {
         let reader = ChunkReader {
             next,
             current: bytes::Bytes::new(),
         };
         // Chunks come from memory: reading them cannot fail.
-        self.inspect(reader).unwrap_or(FileFacts::SKIPPED)
+        self.inspect_keeping_lines(reader)
+            .unwrap_or((FileFacts::SKIPPED, None))
     }
 }
 
@@ -158,7 +191,7 @@ pub fn hash_and_inspect(
             error: None,
         },
     );
-    let facts = inspection.inspect(&mut reader);
+    let checked = inspection.inspect_keeping_lines(&mut reader);
     // The check may stop early (a broken file); the digest covers every byte all the same.
     let drained = io::copy(&mut reader, &mut io::sink());
     let hashing = reader.into_inner();
@@ -166,11 +199,12 @@ pub fn hash_and_inspect(
         return Err(error);
     }
     drained?;
-    Ok((
-        hex::encode(hashing.hasher.finalize()),
-        hashing.bytes,
-        facts?,
-    ))
+    let (facts, spilled) = checked?;
+    let sha256 = hex::encode(hashing.hasher.finalize());
+    if let Some(spilled) = spilled {
+        spilled.keep(&sha256);
+    }
+    Ok((sha256, hashing.bytes, facts))
 }
 
 /// Hashes what is read through it. A read error is kept, so that it is reported as the file's
@@ -288,7 +322,11 @@ mod tests {
                 .as_bytes()
                 .chunks(size)
                 .map(bytes::Bytes::copy_from_slice);
-            assert_eq!(check.run(&mut || chunks.next()), whole, "chunks of {size}");
+            assert_eq!(
+                check.run(&mut || chunks.next()).0,
+                whole,
+                "chunks of {size}"
+            );
         }
         assert_eq!(whole.content_check.rows, 2);
     }

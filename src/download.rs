@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, Client, error_chain};
 use crate::checks::{FileFacts, Inspection};
+use crate::direct_io::FileWriter;
 use crate::job::SizePolicy;
 use crate::results::CheckStatus;
 
@@ -361,6 +362,7 @@ async fn fetch_once(
         written,
         hashed,
         inspected,
+        spilled,
     } = workers.finish().await.map_err(io)?;
     // The stored list's `size` is the compressed size (vendor's API definition): with a gzip
     // transfer that is the length as transferred; a server sending the file unencoded sends
@@ -387,11 +389,12 @@ async fn fetch_once(
             "wrote {written} and hashed {hashed} of {received} bytes received"
         ))));
     }
-    let (dest_owned, parent_owned) = (dest.to_owned(), parent.to_owned());
+    let (dest_owned, parent_owned, digest) = (dest.to_owned(), parent.to_owned(), sha256.clone());
     // Before the resume journal and SHA256SUMS count the file; a folder sync may wait for the
-    // file system's journal, so not on the runtime's threads.
+    // file system's journal, so not on the runtime's threads (nor the check's lines' rename).
     tokio::task::spawn_blocking(move || {
         crate::output::persist_durably(temp, &dest_owned, &parent_owned)
+            .map(|()| spilled.map(|lines| lines.keep(&digest)))
     })
     .await
     .unwrap_or_else(|joined| Err(std::io::Error::other(joined)))
@@ -516,6 +519,8 @@ struct Work {
     /// Bytes hashed and their SHA-256 (hex).
     hashed: Option<(u64, String)>,
     inspected: Option<FileFacts>,
+    /// The invoice lines the check read, for `billing.csv`.
+    spilled: Option<crate::content::spill::Spilled>,
 }
 
 /// The blocking threads that take the received chunks. Receiving runs on the runtime while
@@ -552,8 +557,10 @@ impl Workers {
         });
         if inspection.needed() {
             workers.spawn(move |inbox| {
+                let (inspected, spilled) = check(inbox, inspection);
                 Ok(Work {
-                    inspected: Some(check(inbox, inspection)),
+                    inspected: Some(inspected),
+                    spilled,
                     ..Work::default()
                 })
             });
@@ -591,6 +598,7 @@ impl Workers {
             all.written = all.written.or(work.written);
             all.hashed = all.hashed.or(work.hashed);
             all.inspected = all.inspected.or(work.inspected);
+            all.spilled = all.spilled.or(work.spilled);
         }
         Ok(all)
     }
@@ -600,7 +608,7 @@ impl Workers {
 fn write_all(chunks: Chunks, file: std::fs::File, direct: bool) -> std::io::Result<u64> {
     let mut out = FileWriter::new(file, direct);
     for chunk in chunks {
-        out.write(&chunk)?;
+        out.put(&chunk)?;
     }
     out.finish()
 }
@@ -615,13 +623,13 @@ fn write_hash_and_check(
     let mut hasher = Sha256::new();
     let mut hashed = 0u64;
     let mut failed = None;
-    let inspected = {
+    let (inspected, spilled) = {
         let mut next = || {
             if failed.is_some() {
                 return None;
             }
             let chunk = chunks.next()?;
-            if let Err(error) = out.write(&chunk) {
+            if let Err(error) = out.put(&chunk) {
                 // Stops taking chunks, which tells the receiving task to stop sending them.
                 failed = Some(error);
                 return None;
@@ -632,7 +640,7 @@ fn write_hash_and_check(
         };
         let inspected = inspection.needed().then(|| inspection.run(&mut next));
         while next().is_some() {}
-        inspected
+        inspected.map_or((None, None), |(facts, lines)| (Some(facts), lines))
     };
     if let Some(error) = failed {
         return Err(error);
@@ -641,160 +649,13 @@ fn write_hash_and_check(
         written: Some(out.finish()?),
         hashed: Some((hashed, hex::encode(hasher.finalize()))),
         inspected,
+        spilled,
     })
 }
 
 /// Files announced at least this large get a thread for each step, and are written around the
 /// page cache (see [`FileWriter`]).
 const LARGE_BYTES: u64 = 16 * 1024 * 1024;
-/// Bytes per direct write: a multiple of every block size direct I/O may require.
-const DIRECT_BLOCK: usize = 1024 * 1024;
-const DIRECT_ALIGN: usize = 4096;
-
-/// Writes one download to its file. A large file goes around the page cache (`O_DIRECT`, on
-/// Linux): it is made durable with `fsync` before it counts anyway, so caching it only costs the
-/// copy into freshly allocated cache pages, which in a VM took more CPU than hashing the bytes
-/// (`BENCHMARKS.md`), and it pushes other data out of the cache. Direct writes go in aligned
-/// 1 MiB blocks; the tail, small files and file systems that refuse direct I/O are written
-/// through the cache, plainly: chunks are tens of KiB already, and copying them into a buffer
-/// first cost more than the extra system calls.
-struct FileWriter {
-    file: std::fs::File,
-    /// Present while writing directly.
-    block: Option<AlignedBlock>,
-    written: u64,
-}
-
-impl FileWriter {
-    fn new(file: std::fs::File, direct: bool) -> Self {
-        // The block first: without one, direct I/O must not be turned on.
-        let block = match direct {
-            true => AlignedBlock::new().filter(|_| set_direct(&file, true)),
-            false => None,
-        };
-        Self {
-            file,
-            block,
-            written: 0,
-        }
-    }
-
-    fn write(&mut self, mut data: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        self.written += data.len() as u64;
-        while !data.is_empty() {
-            let Some(block) = &mut self.block else {
-                return self.file.write_all(data);
-            };
-            data = block.fill(data);
-            if block.is_full() {
-                self.write_block()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the full block directly; if the file system turns that down after all, writes the
-    /// rest of it, and everything after it, through the cache.
-    fn write_block(&mut self) -> std::io::Result<()> {
-        use std::io::Write;
-        let Some(block) = &mut self.block else {
-            return Ok(());
-        };
-        let bytes = block.filled();
-        let mut done = 0;
-        while done < bytes.len() {
-            match self.file.write(&bytes[done..]) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                    set_direct(&self.file, false);
-                    self.file.write_all(&bytes[done..])?;
-                    self.block = None;
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        block.clear();
-        Ok(())
-    }
-
-    /// Writes what is left through the cache and makes the file durable.
-    fn finish(mut self) -> std::io::Result<u64> {
-        use std::io::Write;
-        if let Some(block) = self.block.take() {
-            set_direct(&self.file, false);
-            self.file.write_all(block.filled())?;
-        }
-        self.file.sync_all()?;
-        Ok(self.written)
-    }
-}
-
-/// A [`DIRECT_BLOCK`]-byte buffer aligned to [`DIRECT_ALIGN`], as direct I/O requires, carved
-/// out of a slightly larger allocation.
-struct AlignedBlock {
-    storage: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedBlock {
-    /// None in the unlikely case that no aligned start can be found.
-    fn new() -> Option<Self> {
-        let storage = vec![0; DIRECT_BLOCK + DIRECT_ALIGN];
-        let start = storage.as_ptr().align_offset(DIRECT_ALIGN);
-        (start < DIRECT_ALIGN).then_some(Self {
-            storage,
-            start,
-            len: 0,
-        })
-    }
-
-    /// Copies as much of `data` as fits; returns the rest.
-    fn fill<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
-        let take = data.len().min(DIRECT_BLOCK - self.len);
-        let at = self.start + self.len;
-        self.storage[at..at + take].copy_from_slice(&data[..take]);
-        self.len += take;
-        &data[take..]
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == DIRECT_BLOCK
-    }
-
-    fn filled(&self) -> &[u8] {
-        &self.storage[self.start..self.start + self.len]
-    }
-
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-}
-
-/// Turns direct I/O on or off for `file`; false where that is not possible (another OS, or a
-/// file system without direct I/O, such as an older tmpfs).
-#[cfg(target_os = "linux")]
-fn set_direct(file: &std::fs::File, on: bool) -> bool {
-    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
-    let Ok(flags) = fcntl_getfl(file) else {
-        return false;
-    };
-    let flags = if on {
-        flags | OFlags::DIRECT
-    } else {
-        flags - OFlags::DIRECT
-    };
-    fcntl_setfl(file, flags).is_ok()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn set_direct(_: &std::fs::File, _: bool) -> bool {
-    false
-}
 
 /// Hashes every chunk that arrives. Returns the byte count and the SHA-256 (hex).
 fn hash(chunks: Chunks) -> (u64, String) {
@@ -809,7 +670,10 @@ fn hash(chunks: Chunks) -> (u64, String) {
 
 /// Checks the chunks as `inspection` says. The check may stop early; the chunks after that
 /// are taken and dropped, so that receiving never waits for this thread.
-fn check(mut chunks: Chunks, inspection: Inspection) -> FileFacts {
+fn check(
+    mut chunks: Chunks,
+    inspection: Inspection,
+) -> (FileFacts, Option<crate::content::spill::Spilled>) {
     let inspected = inspection.run(&mut || chunks.next());
     chunks.for_each(drop);
     inspected
@@ -1478,29 +1342,5 @@ mod tests {
             assert!(oversize_limit(announced) >= announced * 1032);
         }
         assert_eq!(oversize_limit(u64::MAX), u64::MAX);
-    }
-
-    /// Whatever the chunk sizes, and whether the file system takes direct I/O or not, the file
-    /// holds exactly the bytes written, in order.
-    #[test]
-    fn a_file_written_in_odd_chunks_holds_exactly_those_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("report.csv");
-        let expected: Vec<u8> = (0..3 * DIRECT_BLOCK + 12_345)
-            .map(|i| (i * 7 % 251) as u8)
-            .collect();
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer = FileWriter::new(file, true);
-        let mut rest = expected.as_slice();
-        for size in [1, 4095, 65_536, DIRECT_BLOCK, 3, 777_777].iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (chunk, tail) = rest.split_at((*size).min(rest.len()));
-            writer.write(chunk).unwrap();
-            rest = tail;
-        }
-        assert_eq!(writer.finish().unwrap(), expected.len() as u64);
-        assert!(std::fs::read(&path).unwrap() == expected);
     }
 }

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod checks;
 pub mod ci;
 pub mod content;
+mod direct_io;
 pub mod discover;
 pub mod doctor;
 pub mod download;

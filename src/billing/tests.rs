@@ -323,3 +323,37 @@ fn sums_of_the_largest_values_stay_exact() {
     let lines = collect_lines(Format::CsvV2, &text, &BillingRule::default()).unwrap();
     assert_eq!(lines[0].billable().text, "3000000000000000000");
 }
+
+#[test]
+fn a_full_invoice_view_still_sums_the_tenants_it_holds() {
+    // Past the rows the view keeps, a line of a tenant it holds still adds to that tenant.
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..INVOICE_ROWS_KEPT + 1000 {
+        csv.push_str(&format!(
+            "c{i:05},customer,pw_base_storage,1,1,0,0,0,0,1,1,0,S1\n"
+        ));
+    }
+    csv.push_str("c00000,customer,pw_base_storage,1,1,0,0,0,0,1,1,0,S1\n");
+    let (_, billing) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Ok, &[(Format::CsvV2, &csv)])],
+    );
+    let summary = &billing.summary;
+    assert_eq!(summary.invoice_left_out, 1000);
+    let first = summary
+        .invoice
+        .iter()
+        .find(|r| r.tenant_id == "c00000")
+        .unwrap();
+    assert_eq!(first.value, "2");
+    assert_eq!(
+        summary.skus[0].value,
+        (INVOICE_ROWS_KEPT + 1001).to_string()
+    );
+    assert!(
+        billing.warnings[0].1.contains("are not next to each other"),
+        "{:?}",
+        billing.warnings
+    );
+}

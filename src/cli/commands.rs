@@ -620,6 +620,18 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             estimate.duration.as_secs_f64()
         );
     }
+    // What the content check reads of each file is kept for billing.csv, so a downloaded file
+    // is read once; it needs a folder no other run uses. Without one, billing.csv reads the
+    // files again.
+    let _lines = state
+        .holds_lock()
+        .then(|| {
+            let dir = out_dir.join(acronis_reports::state::STATE_DIR);
+            acronis_reports::content::spill::install(&dir)
+                .inspect_err(|e| tracing::debug!("billing.csv will read the files again: {e}"))
+                .ok()
+        })
+        .flatten();
     let started_at = Timestamp::now();
     let clock = std::time::Instant::now();
     tracing::info!(

@@ -48,7 +48,7 @@ pub struct Line {
 }
 
 /// The billable value of a line as `billing.csv` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Billable {
     pub value: Amount,
     /// Digits shown: 2 for compute points, else as exact as the sum.
@@ -85,9 +85,12 @@ impl Line {
     /// Whether this line counts Disaster Recovery compute points in point-seconds: a
     /// compute-point item (by name or usage name), unit seconds or unsaid.
     pub fn is_compute_points(&self) -> bool {
-        let item = self.offering_item.to_ascii_lowercase();
-        let points = item == "compute_points"
-            || item.ends_with("_compute_points")
+        // Compared in place, ignoring ASCII case: this runs for every line of billing.csv.
+        const SUFFIX: &[u8] = b"_compute_points";
+        let item = self.offering_item.as_bytes();
+        let points = item.eq_ignore_ascii_case(b"compute_points")
+            || item.len() >= SUFFIX.len()
+                && item[item.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX)
             || self.usage_name.eq_ignore_ascii_case("compute_points");
         points && (self.unit.is_empty() || self.unit.eq_ignore_ascii_case("seconds"))
     }
@@ -99,7 +102,12 @@ impl Line {
             &self.unit
         } else if self.is_compute_points() {
             "seconds"
-        } else if self.offering_item.to_ascii_lowercase().contains("storage") {
+        } else if self
+            .offering_item
+            .as_bytes()
+            .windows(7)
+            .any(|w| w.eq_ignore_ascii_case(b"storage"))
+        {
             "bytes"
         } else {
             ""
@@ -107,23 +115,28 @@ impl Line {
     }
 
     pub fn billable(&self) -> Billable {
+        let mut billable = Billable::default();
+        self.billable_into(&mut billable);
+        billable
+    }
+
+    /// [`Line::billable`] into `out`, reusing its text: once for every line of billing.csv.
+    pub fn billable_into(&self, out: &mut Billable) {
+        out.text.clear();
+        out.unit.clear();
         if self.is_compute_points() {
-            let value = self.billable_raw.div_round(SECONDS_PER_POINT, 2);
-            return Billable {
-                value,
-                text: value.fixed(2),
-                unit: POINTS.to_owned(),
-                gib: None,
-            };
+            out.value = self.billable_raw.div_round(SECONDS_PER_POINT, 2);
+            out.text.push_str(&out.value.fixed(2));
+            out.unit.push_str(POINTS);
+            out.gib = None;
+            return;
         }
         let unit = self.file_unit();
         let bytes = unit.eq_ignore_ascii_case("bytes") || unit.eq_ignore_ascii_case("byte");
-        Billable {
-            value: self.billable_raw,
-            text: self.billable_raw.to_string(),
-            unit: unit.to_owned(),
-            gib: bytes.then(|| self.billable_raw.div_round(GIB, 4).fixed(4)),
-        }
+        out.value = self.billable_raw;
+        self.billable_raw.push_to(&mut out.text);
+        out.unit.push_str(unit);
+        out.gib = bytes.then(|| self.billable_raw.div_round(GIB, 4).fixed(4));
     }
 }
 

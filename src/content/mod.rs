@@ -1,6 +1,7 @@
 //! The one reader of report files: a downloaded `csv_v2_0` or `json_v2_0` file becomes usage
 //! rows. The SKU and layout checks (while a file downloads), the Disaster Recovery compute
-//! points, `billing.csv` and `summary.md` all read files through [`read_rows`].
+//! points, `billing.csv` and `summary.md` all read files through [`read_rows`]; what the check
+//! read is kept for `billing.csv` ([`spill`]), so a file downloaded by the run is read once.
 //!
 //! The layouts follow the vendor's own reader of usage reports (see the README's list of
 //! assumptions): `csv_v2_0` columns are found by name in any order (`tenant.id`, `tenant.kind`,
@@ -15,9 +16,11 @@ mod csv_rows;
 mod json_rows;
 mod limit;
 pub mod lines;
+pub mod spill;
 
 use std::io::{self, BufRead, BufReader, Read};
 
+pub(crate) use amount::push_digits;
 pub use amount::{Amount, NotAnAmount};
 pub use columns::{EXPECTED_CSV_COLUMNS, is_sku_name};
 
@@ -184,6 +187,10 @@ pub enum ContentError {
     /// The row callback failed (writing `billing.csv`, say): not the file's fault.
     #[error("{0}")]
     Sink(#[source] io::Error),
+    /// A problem found when the file was read earlier in the run (while it downloaded), in the
+    /// words it had then: replayed from [`spill`] rather than found again.
+    #[error("{0}")]
+    Recorded(String),
 }
 
 /// At most this many names in one message: a file with a thousand columns says so briefly.
@@ -211,6 +218,9 @@ pub fn readable(format: Format) -> bool {
     matches!(format, Format::CsvV2 | Format::JsonV2)
 }
 
+/// Bytes read at a time.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Reads every usage row of a `csv_v2_0` or `json_v2_0` file, in file order, handing each to
 /// `on_row`. Stops at the first problem. Memory does not grow with the file: rows are dropped
 /// once handed over.
@@ -219,7 +229,7 @@ pub fn read_rows(
     reader: impl Read,
     on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,
 ) -> Result<Layout, ContentError> {
-    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
     reject_html(&mut reader)?;
     match format {
         Format::CsvV2 => csv_rows::read(reader, on_row),

@@ -206,7 +206,7 @@ pub fn listed_files(result: &RunResult) -> io::Result<Vec<ChecksumEntry>> {
 
 /// Streams `billing.csv` into `dir`, hashing it on the way.
 fn write_billing(dir: &Path, result: &RunResult) -> io::Result<(DerivedFile, Billing)> {
-    let (billing, sha256, bytes) = write_atomic_with(&dir.join(BILLING), |out| {
+    let (billing, sha256, bytes) = write_atomic_large_with(&dir.join(BILLING), |out| {
         let mut hashing = Hashing {
             inner: out,
             hasher: Sha256::new(),
@@ -262,6 +262,23 @@ pub fn write_atomic_with<T>(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<T>,
 ) -> io::Result<T> {
+    write_atomic_via(path, false, fill)
+}
+
+/// [`write_atomic_with`] for content that may be large: written around the page cache, as a
+/// large download is (`direct_io`), since it is synced before it counts anyway.
+fn write_atomic_large_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> io::Result<T> {
+    write_atomic_via(path, true, fill)
+}
+
+fn write_atomic_via<T>(
+    path: &Path,
+    large: bool,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> io::Result<T> {
     let named =
         |e: io::Error| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()));
     let file_name = path.file_name().ok_or_else(|| {
@@ -287,7 +304,13 @@ pub fn write_atomic_with<T>(
     }
 
     let mut temp = temp_file_beside(dir, file_name, ".tmp").map_err(named)?;
-    let value = {
+    let value = if large {
+        let file = temp.as_file().try_clone().map_err(named)?;
+        let mut direct = crate::direct_io::FileWriter::new(file, true);
+        let value = fill(&mut direct).map_err(named)?;
+        direct.finish_unsynced().map_err(named)?;
+        value
+    } else {
         let mut buffered = io::BufWriter::with_capacity(256 * 1024, temp.as_file_mut());
         let value = fill(&mut buffered).map_err(named)?;
         buffered.flush().map_err(named)?;

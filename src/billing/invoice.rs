@@ -1,0 +1,226 @@
+//! The summary's views of `billing.csv`: per tenant × SKU and per SKU, as far as `summary.md`
+//! can show them. Every line of the file passes through [`Invoice::add`], so it builds no key
+//! it does not need: a file of millions of tenants has far more lines than the views keep.
+
+use std::collections::BTreeMap;
+
+use super::key_hash::{Hashes, key_hash};
+use super::{BillingSummary, INVOICE_ROWS_KEPT, InvoiceRow, POINTS, SkuTotal};
+use crate::content::Amount;
+use crate::content::lines::{Billable, Line};
+use crate::period::Period;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InvoiceKey {
+    period: Period,
+    tenant_name: String,
+    tenant_id: String,
+    /// Lines without a SKU sort after those with one.
+    no_sku: bool,
+    sku: String,
+    offering_item: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SkuKey {
+    period: Period,
+    no_sku: bool,
+    sku: String,
+    offering_item: String,
+}
+
+/// The summary's views of the lines, as far as it can show them.
+#[derive(Default)]
+pub(super) struct Invoice {
+    /// Per tenant × SKU: the sum, and the unit as the first line that said it gives it.
+    rows: BTreeMap<InvoiceKey, (Amount, String)>,
+    /// The hashes of `rows`' keys: once `rows` is full, a line of another key is told apart
+    /// without building its key.
+    row_hashes: Hashes,
+    rows_left_out: usize,
+    /// Per SKU over all tenants: the sum, the tenants, the unit.
+    skus: BTreeMap<SkuKey, (Amount, u64, String)>,
+    /// The last line's SKU key: lines of one SKU mostly follow each other.
+    last_sku: Option<SkuKey>,
+    skus_left_out: usize,
+    /// Each billed tenant × item × backend × day × period, as a hash: 8 bytes a line however
+    /// long its names. Only when the run has several reports, which is when two can overlap.
+    seen: Option<Hashes>,
+    repeated: u64,
+    /// The line's item with its backend, and its tenant id in lower case, reused line to line.
+    label: String,
+    lower: String,
+    /// The last period and its hash: lines come a report, so a period, at a time.
+    period: Option<(Period, u64)>,
+}
+
+/// SKUs the summary sums; more is not a price list but an attack on memory.
+const SKUS_KEPT: usize = 10_000;
+
+impl Invoice {
+    pub(super) fn new(several_reports: bool) -> Self {
+        Invoice {
+            seen: several_reports.then(Hashes::default),
+            ..Invoice::default()
+        }
+    }
+
+    pub(super) fn add(
+        &mut self,
+        period: Period,
+        line: &Line,
+        tenant_name: &str,
+        billable: &Billable,
+    ) {
+        let period_key = match self.period {
+            Some((last, key)) if last == period => key,
+            _ => self.period.insert((period, key_hash(period))).1,
+        };
+        if let Some(seen) = &mut self.seen {
+            self.lower.clear();
+            self.lower.push_str(&line.tenant_id);
+            self.lower.make_ascii_lowercase();
+            let key = key_hash((
+                period_key,
+                self.lower.as_str(),
+                &line.offering_item,
+                &line.infra_backend,
+                &line.day,
+            ));
+            if !seen.insert(key) {
+                self.repeated += 1;
+                return;
+            }
+        }
+        self.label.clear();
+        self.label.push_str(&line.offering_item);
+        if !line.infra_backend.is_empty() {
+            self.label.push_str(" (");
+            self.label.push_str(&line.infra_backend);
+            self.label.push(')');
+        }
+        self.add_to_sku(period, line, billable);
+        self.add_to_row(period, period_key, line, tenant_name, billable);
+    }
+
+    fn add_to_sku(&mut self, period: Period, line: &Line, billable: &Billable) {
+        let Invoice {
+            skus,
+            last_sku,
+            label,
+            skus_left_out,
+            ..
+        } = self;
+        let same = last_sku
+            .as_ref()
+            .is_some_and(|k| k.period == period && k.sku == line.sku && k.offering_item == *label);
+        if !same {
+            *last_sku = Some(SkuKey {
+                period,
+                no_sku: line.sku.is_empty(),
+                sku: line.sku.clone(),
+                offering_item: label.clone(),
+            });
+        }
+        let Some(key) = last_sku.as_ref() else {
+            return;
+        };
+        if let Some((sum, tenants, unit)) = skus.get_mut(key) {
+            *sum = sum.saturating_add(billable.value);
+            *tenants += 1;
+            if unit.is_empty() {
+                unit.clone_from(&billable.unit);
+            }
+        } else if skus.len() < SKUS_KEPT {
+            skus.insert(key.clone(), (billable.value, 1, billable.unit.clone()));
+        } else {
+            *skus_left_out += 1;
+        }
+    }
+
+    fn add_to_row(
+        &mut self,
+        period: Period,
+        period_key: u64,
+        line: &Line,
+        tenant_name: &str,
+        billable: &Billable,
+    ) {
+        let tenant_name = if tenant_name.is_empty() {
+            line.tenant_id.as_str()
+        } else {
+            tenant_name
+        };
+        // Equal keys hash alike; `no_sku` follows from `sku`.
+        let hash = key_hash((
+            period_key,
+            tenant_name,
+            &line.tenant_id,
+            &line.sku,
+            self.label.as_str(),
+        ));
+        let full = self.rows.len() >= INVOICE_ROWS_KEPT;
+        if full && !self.row_hashes.contains(&hash) {
+            self.rows_left_out += 1;
+            return;
+        }
+        let key = InvoiceKey {
+            period,
+            tenant_name: tenant_name.to_owned(),
+            tenant_id: line.tenant_id.clone(),
+            no_sku: line.sku.is_empty(),
+            sku: line.sku.clone(),
+            offering_item: self.label.clone(),
+        };
+        if let Some((sum, unit)) = self.rows.get_mut(&key) {
+            *sum = sum.saturating_add(billable.value);
+            if unit.is_empty() {
+                unit.clone_from(&billable.unit);
+            }
+        } else if !full {
+            self.rows
+                .insert(key, (billable.value, billable.unit.clone()));
+            self.row_hashes.insert(hash);
+        } else {
+            self.rows_left_out += 1;
+        }
+    }
+
+    pub(super) fn finish(self, summary: &mut BillingSummary) {
+        let text = |value: Amount, unit: &str| {
+            if unit == POINTS {
+                value.fixed(2)
+            } else {
+                value.to_string()
+            }
+        };
+        summary.invoice_left_out = self.rows_left_out;
+        summary.skus_left_out = self.skus_left_out;
+        summary.repeated_lines = self.repeated;
+        summary.invoice = self
+            .rows
+            .into_iter()
+            .map(|(key, (value, unit))| InvoiceRow {
+                period: key.period,
+                value: text(value, &unit),
+                tenant_name: key.tenant_name,
+                tenant_id: key.tenant_id,
+                sku: key.sku,
+                offering_item: key.offering_item,
+                unit,
+            })
+            .collect();
+        summary.skus = self
+            .skus
+            .into_iter()
+            .map(|(key, (value, tenants, unit))| SkuTotal {
+                period: key.period,
+                value: text(value, &unit),
+                tenants,
+                sku: key.sku,
+                offering_item: key.offering_item,
+                unit,
+            })
+            .collect();
+    }
+}

@@ -1,0 +1,669 @@
+//! Invoice lines kept from the one read of a file. A file is read while it downloads (the
+//! content check), and `billing.csv` needs the same lines at the end of the run: reading a GiB
+//! file a second time cost more than the rest of the run together (`BENCHMARKS.md`). So the
+//! check's lines go, compactly encoded, to a scratch file (a "spill"), and `billing.csv`
+//! replays them instead of reading the file again.
+//!
+//! A spill is found by what it is of: the SHA-256 of the file's bytes, its format and the
+//! billing rule. The lines of a file are a function of those three alone ([`super::lines`]), so
+//! a spill can never stand in for another file's lines. A file without one — kept from an
+//! earlier run, merged from shards, or one whose spill could not be written — is read again by
+//! [`super::lines::lines_of`], with the same result.
+//!
+//! The spills of a run live in one folder, under the output folder's state folder, from
+//! [`install`] until the guard it returns is dropped; one is removed once replayed. Memory stays
+//! flat: lines are encoded one at a time and written in blocks.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest, Sha256};
+
+use super::lines::{Line, LinesError};
+use super::{Amount, ContentError, Measure, Measures};
+use crate::direct_io::{FileReader, FileWriter};
+use crate::report::{BillingRule, Format};
+
+/// The folder, under the folder given to [`install`], that holds the spills of a run.
+pub const FOLDER: &str = "lines";
+/// The end of a whole spill: its line count (8 bytes, little-endian), then these.
+const MAGIC: &[u8; 8] = b"ARLINES1";
+const TRAILER: u64 = 16;
+/// What a record is.
+const LINE: u8 = 1;
+const END_OK: u8 = 2;
+const END_PROBLEM: u8 = 3;
+/// Bytes gathered before a write: large writes, few system calls.
+const BLOCK: usize = 256 * 1024;
+/// Spills at least this large are read around the page cache, as they were written; a smaller
+/// one's bytes are still in the cache (its tail always is), and a direct read would first
+/// have to write them to the disk.
+const READ_DIRECT: u64 = 4 << 20;
+/// Nanos of a whole number, which most values are: they encode in a byte or two.
+const WHOLE: i64 = 1_000_000_000;
+/// Where a line has no billable measure (a default line).
+const NO_MEASURE: u8 = u8::MAX;
+/// The longest record a replay takes: a line's texts come from one row, at most 1 MiB
+/// (`super::limit`), so a longer length is damage, not a line to allocate for.
+const RECORD_MAX: usize = 64 << 20;
+
+/// The spills of a run: a folder, removed when the last user lets go of it.
+#[derive(Debug)]
+struct Store {
+    dir: PathBuf,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir_all(&self.dir)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// The store in use, and how many [`Installed`] guards hold it. Process-wide because the two
+/// ends are far apart (the download's check thread and the output writer): a spill is only
+/// ever found by the content it is of, so sharing one store cannot mix files up.
+static INSTALLED: Mutex<Option<(Arc<Store>, usize)>> = Mutex::new(None);
+
+/// Keeps the store while it lives; the last one dropped removes the folder (once the spills
+/// still being written are done).
+#[derive(Debug)]
+#[must_use = "the store goes away with the guard"]
+pub struct Installed(());
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, guards)) = installed.as_mut() {
+            *guards -= 1;
+            if *guards == 0 {
+                *installed = None;
+            }
+        }
+    }
+}
+
+/// Turns spilling on, in `FOLDER` under `dir` (which must exist, and be the caller's alone:
+/// a folder left there by a killed run is emptied). While a store is installed, installing
+/// again shares it.
+pub fn install(dir: &Path) -> io::Result<Installed> {
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, guards)) = installed.as_mut() {
+        *guards += 1;
+        return Ok(Installed(()));
+    }
+    let folder = dir.join(FOLDER);
+    match fs::remove_dir_all(&folder) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::create_dir(&folder)?;
+    *installed = Some((Arc::new(Store { dir: folder }), 1));
+    Ok(Installed(()))
+}
+
+fn current() -> Option<Arc<Store>> {
+    let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    installed.as_ref().map(|(store, _)| Arc::clone(store))
+}
+
+/// The end of a spill's name: what, besides the bytes, its lines depend on.
+fn suffix(format: Format, rule: &BillingRule) -> String {
+    // The rule as data; a rule that cannot be serialised gets a name no other rule shares.
+    let rule = serde_json::to_vec(rule).unwrap_or_else(|_| b"?".to_vec());
+    let rule = hex::encode(&Sha256::digest(&rule)[..8]);
+    format!(".{}.{rule}.lines", format.as_str())
+}
+
+/// The spill's name, from a file's SHA-256 as hex; `None` for anything else (a checksum read
+/// from a file must not become a path).
+fn name(sha256: &str, format: Format, rule: &BillingRule) -> Option<String> {
+    (sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("{}{}", sha256.to_ascii_lowercase(), suffix(format, rule)))
+}
+
+/// Writes the lines of one file as they are read. Failing to write never affects the read:
+/// the spill is dropped, and `billing.csv` reads the file again.
+pub struct SpillWriter {
+    store: Arc<Store>,
+    suffix: String,
+    /// The scratch file, until the spill outgrows one block: then it is written around the
+    /// page cache (`out`), since a large spill is read once, soon, and copying it into the cache
+    /// cost as much as encoding it. A small one is written plainly at the end, without the
+    /// aligned block direct writes need.
+    file: Option<File>,
+    out: Option<FileWriter>,
+    temp: tempfile::TempPath,
+    /// The text fields of the last line: a field that did not change is not written again.
+    previous: Line,
+    block: Vec<u8>,
+    record: Vec<u8>,
+    lines: u64,
+    broken: bool,
+}
+
+impl SpillWriter {
+    /// A spill for a file of `format` read by `rule`; `None` when no store is installed, or
+    /// the scratch file cannot be made.
+    pub fn start(format: Format, rule: &BillingRule) -> Option<SpillWriter> {
+        let store = current()?;
+        let (file, temp) = tempfile::Builder::new()
+            .prefix(".pending-")
+            .tempfile_in(&store.dir)
+            .inspect_err(|e| tracing::debug!("no spill of the lines: {e}"))
+            .ok()?
+            .into_parts();
+        Some(SpillWriter {
+            store,
+            suffix: suffix(format, rule),
+            file: Some(file),
+            out: None,
+            temp,
+            previous: Line::default(),
+            block: Vec::with_capacity(4096),
+            record: Vec::with_capacity(256),
+            lines: 0,
+            broken: false,
+        })
+    }
+
+    pub fn add(&mut self, line: &Line) {
+        if self.broken {
+            return;
+        }
+        let record = &mut self.record;
+        record.clear();
+        // A changed field is written as what it shares with the last line's and the rest:
+        // neighbouring tenant ids and item names often share their start.
+        let mut changed = 0u64;
+        let mut shared = [0usize; TEXTS];
+        for (i, (now, before)) in texts(line)
+            .into_iter()
+            .zip(texts(&self.previous))
+            .enumerate()
+        {
+            let mut common = common_prefix(now.as_bytes(), before.as_bytes());
+            if common == now.len() && common == before.len() {
+                continue;
+            }
+            while !now.is_char_boundary(common) {
+                common -= 1;
+            }
+            changed |= 1 << i;
+            shared[i] = common;
+        }
+        let conflicts = !line.conflicts.is_empty();
+        put_varint(record, changed | u64::from(conflicts) << TEXTS);
+        for (i, (now, before)) in texts(line)
+            .into_iter()
+            .zip(texts_mut(&mut self.previous))
+            .enumerate()
+        {
+            if changed & 1 << i != 0 {
+                put_varint(record, shared[i] as u64);
+                put_text(record, &now[shared[i]..]);
+                before.truncate(shared[i]);
+                before.push_str(&now[shared[i]..]);
+            }
+        }
+        put_varint(record, line.rows);
+        put_varint(record, line.rows_without_sku);
+        record.push(
+            Measure::ALL
+                .iter()
+                // The line's name is one of these very texts: mostly at the same address.
+                .position(|m| {
+                    std::ptr::eq(m.name(), line.billable_measure)
+                        || m.name() == line.billable_measure
+                })
+                .and_then(|i| u8::try_from(i).ok())
+                .unwrap_or(NO_MEASURE),
+        );
+        put_amount(record, line.billable_raw);
+        let mut present = 0u64;
+        for (i, measure) in Measure::ALL.into_iter().enumerate() {
+            if line.measures.get(measure).is_some() {
+                present |= 1 << i;
+            }
+        }
+        put_varint(record, present);
+        for (_, amount) in line.measures.present() {
+            put_amount(record, amount);
+        }
+        if conflicts {
+            put_varint(record, line.conflicts.len() as u64);
+            for conflict in &line.conflicts {
+                put_text(record, conflict);
+            }
+        }
+        self.block.push(LINE);
+        put_varint(&mut self.block, self.record.len() as u64);
+        self.block.extend_from_slice(&self.record);
+        self.lines += 1;
+        if self.block.len() >= BLOCK {
+            self.write_block();
+        }
+    }
+
+    fn write_block(&mut self) {
+        if let Some(file) = self.file.take() {
+            self.out = Some(FileWriter::new(file, true));
+        }
+        if !self.broken
+            && let Some(out) = &mut self.out
+            && let Err(e) = out.put(&self.block)
+        {
+            tracing::debug!("the spill of the lines stops: {e}");
+            self.broken = true;
+        }
+        self.block.clear();
+    }
+
+    /// Ends the spill with how the read ended: `Ok`, or the problem that stopped it (as the
+    /// reader words it). `None` when it could not be written whole.
+    pub fn finish(mut self, outcome: Result<(), &str>) -> Option<Spilled> {
+        match outcome {
+            Ok(()) => self.block.push(END_OK),
+            Err(problem) => {
+                self.block.push(END_PROBLEM);
+                put_text(&mut self.block, problem);
+            }
+        }
+        self.block.extend_from_slice(&self.lines.to_le_bytes());
+        self.block.extend_from_slice(MAGIC);
+        let written = match (self.file.take(), self.out.take()) {
+            (Some(mut file), _) => io::Write::write_all(&mut file, &self.block),
+            (None, Some(mut out)) => out
+                .put(&self.block)
+                .and_then(|()| out.finish_unsynced().map(drop)),
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = written {
+            tracing::debug!("the spill of the lines stops: {e}");
+            self.broken = true;
+        }
+        (!self.broken).then_some(Spilled {
+            store: self.store,
+            suffix: self.suffix,
+            temp: self.temp,
+        })
+    }
+}
+
+/// A whole spill, waiting for the SHA-256 of the bytes it was read from, which another thread
+/// computes. Dropped unkept, it is removed.
+#[derive(Debug)]
+pub struct Spilled {
+    store: Arc<Store>,
+    suffix: String,
+    temp: tempfile::TempPath,
+}
+
+impl Spilled {
+    /// Files the spill under the SHA-256 (hex) of the bytes whose lines it holds.
+    pub fn keep(self, sha256: &str) {
+        if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return;
+        }
+        let path = self
+            .store
+            .dir
+            .join(format!("{}{}", sha256.to_ascii_lowercase(), self.suffix));
+        if let Err(e) = self.temp.persist(&path) {
+            tracing::debug!("the spill of the lines is dropped: {e}");
+        }
+    }
+}
+
+/// Hands the lines of the file whose bytes have `sha256` (hex), read as `format` by `rule`, to
+/// `on_line`, from its spill, and removes the spill. `None` when there is no whole spill of it:
+/// then the file must be read. Otherwise how the read ended, as [`super::lines::lines_of`]
+/// would have ended reading the file: a problem of the file is the reader's own words.
+pub fn replay(
+    sha256: &str,
+    format: Format,
+    rule: &BillingRule,
+    on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
+) -> Option<Result<(), LinesError>> {
+    let store = current()?;
+    let path = store.dir.join(name(sha256, format, rule)?);
+    let mut file = File::open(&path).ok()?;
+    let whole = trailer(&mut file);
+    let replayed = whole.map(|(body, lines)| Replay::new(file, body).run(lines, on_line));
+    // Each file's lines are billed once a run; should they be wanted again, the file is there.
+    let _ = fs::remove_file(&path);
+    let replayed = replayed?;
+    Some(replayed.map_err(|e| match e {
+        Stop::Write(e) => LinesError::Write(e),
+        Stop::Read(e) => LinesError::Content(ContentError::Read(e)),
+        Stop::Problem(problem) => LinesError::Content(ContentError::Recorded(problem)),
+    }))
+}
+
+/// The length of the records and the line count, when the spill ends as a whole one does: a
+/// spill cut short (a full disk) is never half replayed.
+fn trailer(file: &mut File) -> Option<(u64, u64)> {
+    let len = file.metadata().ok()?.len();
+    let body = len.checked_sub(TRAILER)?;
+    file.seek(SeekFrom::Start(body)).ok()?;
+    let mut end = [0u8; TRAILER as usize];
+    file.read_exact(&mut end).ok()?;
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let (count, magic) = end.split_at(8);
+    let count = u64::from_le_bytes(count.try_into().ok()?);
+    (magic == MAGIC).then_some((body, count))
+}
+
+enum Stop {
+    Write(io::Error),
+    Read(io::Error),
+    Problem(String),
+}
+
+fn corrupt(what: &str) -> Stop {
+    Stop::Read(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the spill of its lines is damaged ({what})"),
+    ))
+}
+
+/// Reads records out of blocks of the spill.
+struct Replay {
+    file: io::Take<FileReader>,
+    buffer: Vec<u8>,
+    at: usize,
+    end: usize,
+}
+
+impl Replay {
+    fn new(file: File, body: u64) -> Self {
+        Replay {
+            file: FileReader::new(file, body >= READ_DIRECT).take(body),
+            buffer: vec![0; BLOCK],
+            at: 0,
+            end: 0,
+        }
+    }
+
+    /// At least `n` bytes buffered from `at`, unless the records end first.
+    fn fill(&mut self, n: usize) -> Result<bool, Stop> {
+        if self.end - self.at >= n {
+            return Ok(true);
+        }
+        self.buffer.copy_within(self.at..self.end, 0);
+        self.end -= self.at;
+        self.at = 0;
+        if self.buffer.len() < n {
+            self.buffer.resize(n, 0);
+        }
+        while self.end < n {
+            match self.file.read(&mut self.buffer[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(read) => self.end += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Stop::Read(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next record (its length, then its bytes), however long.
+    fn record(&mut self) -> Result<&[u8], Stop> {
+        // A length takes at most 10 bytes; fewer may be left before the trailer.
+        self.fill(10)?;
+        let mut head = Cursor(&self.buffer[self.at..self.end]);
+        let len = usize::try_from(head.varint()?)
+            .ok()
+            .filter(|len| *len <= RECORD_MAX)
+            .ok_or_else(|| corrupt("a record's length"))?;
+        self.at = self.end - head.0.len();
+        if !self.fill(len)? {
+            return Err(corrupt("a record cut short"));
+        }
+        let record = &self.buffer[self.at..self.at + len];
+        self.at += len;
+        Ok(record)
+    }
+
+    fn run(
+        mut self,
+        lines: u64,
+        on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
+    ) -> Result<(), Stop> {
+        let mut line = Line::default();
+        let mut replayed = 0u64;
+        loop {
+            if !self.fill(1)? {
+                return Err(corrupt("no end"));
+            }
+            let tag = self.buffer[self.at];
+            self.at += 1;
+            match tag {
+                LINE => {}
+                END_OK | END_PROBLEM if replayed != lines => return Err(corrupt("line count")),
+                END_OK => return Ok(()),
+                END_PROBLEM => {
+                    let problem = String::from_utf8_lossy(self.record()?).into_owned();
+                    return Err(Stop::Problem(problem));
+                }
+                _ => return Err(corrupt("an unknown record")),
+            }
+            let record = self.record()?;
+            decode(record, &mut line)?;
+            replayed += 1;
+            on_line(&line).map_err(Stop::Write)?;
+        }
+    }
+}
+
+/// Makes `line` the line `record` holds; text fields it does not hold stay as they were.
+fn decode(record: &[u8], line: &mut Line) -> Result<(), Stop> {
+    let mut at = Cursor(record);
+    let flags = at.varint()?;
+    for (i, field) in texts_mut(line).into_iter().enumerate() {
+        if flags & 1 << i != 0 {
+            let shared = usize::try_from(at.varint()?).map_err(|_| corrupt("a text"))?;
+            if shared > field.len() || !field.is_char_boundary(shared) {
+                return Err(corrupt("a text's start"));
+            }
+            field.truncate(shared);
+            field.push_str(at.text()?);
+        }
+    }
+    line.rows = at.varint()?;
+    line.rows_without_sku = at.varint()?;
+    line.billable_measure = match at.byte()? {
+        NO_MEASURE => "",
+        i => Measure::ALL
+            .get(usize::from(i))
+            .ok_or_else(|| corrupt("a measure"))?
+            .name(),
+    };
+    line.billable_raw = at.amount()?;
+    let present = at.varint()?;
+    line.measures = Measures::default();
+    for (i, measure) in Measure::ALL.into_iter().enumerate() {
+        if present & 1 << i != 0 {
+            line.measures.set(measure, Some(at.amount()?));
+        }
+    }
+    line.conflicts.clear();
+    if flags & 1 << TEXTS != 0 {
+        for _ in 0..at.varint()? {
+            line.conflicts.push(at.text()?.to_owned());
+        }
+    }
+    if !at.0.is_empty() {
+        return Err(corrupt("a line's length"));
+    }
+    Ok(())
+}
+
+/// Text fields of a line, in the order they are encoded.
+const TEXTS: usize = 10;
+
+fn texts(line: &Line) -> [&str; TEXTS] {
+    [
+        &line.tenant_id,
+        &line.tenant_kind,
+        &line.tenant_name,
+        &line.offering_item,
+        &line.infra_backend,
+        &line.edition,
+        &line.sku,
+        &line.day,
+        &line.unit,
+        &line.usage_name,
+    ]
+}
+
+fn texts_mut(line: &mut Line) -> [&mut String; TEXTS] {
+    [
+        &mut line.tenant_id,
+        &mut line.tenant_kind,
+        &mut line.tenant_name,
+        &mut line.offering_item,
+        &mut line.infra_backend,
+        &mut line.edition,
+        &mut line.sku,
+        &mut line.day,
+        &mut line.unit,
+        &mut line.usage_name,
+    ]
+}
+
+/// How many leading bytes `a` and `b` share, compared 8 at a time: this runs for every text of
+/// every line.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let len = a.len().min(b.len());
+    let word = |bytes: &[u8], at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let mut at = 0;
+    while at + 8 <= len {
+        let differ = word(a, at) ^ word(b, at);
+        if differ != 0 {
+            return at + (differ.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < len && a[at] == b[at] {
+        at += 1;
+    }
+    at
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_varint128(out: &mut Vec<u8>, mut value: u128) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A whole number as its zig-zagged value with a 0 bit, anything else as its zig-zagged nanos
+/// with a 1 bit.
+fn put_amount(out: &mut Vec<u8>, amount: Amount) {
+    let nanos = amount.nanos();
+    let zigzag = |n: i128| ((n << 1) ^ (n >> 127)) as u128;
+    let encoded = match i64::try_from(nanos) {
+        Ok(n) if n % WHOLE == 0 => zigzag(i128::from(n / WHOLE)) << 1,
+        _ => zigzag(nanos) << 1 | 1,
+    };
+    put_varint128(out, encoded);
+}
+
+/// A position in a record.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> Result<u8, Stop> {
+        let (&first, rest) = self.0.split_first().ok_or_else(|| corrupt("cut short"))?;
+        self.0 = rest;
+        Ok(first)
+    }
+
+    fn varint128(&mut self) -> Result<u128, Stop> {
+        // Most amounts take a byte.
+        if let Some((&first, rest)) = self.0.split_first()
+            && first < 0x80
+        {
+            self.0 = rest;
+            return Ok(u128::from(first));
+        }
+        let mut value = 0u128;
+        for shift in (0..128).step_by(7) {
+            let byte = self.byte()?;
+            value |= u128::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(corrupt("a number"))
+    }
+
+    fn varint(&mut self) -> Result<u64, Stop> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let bits = self.byte()?;
+            let part = u64::from(bits & 0x7f);
+            // The tenth byte may hold one bit only.
+            if shift == 63 && part > 1 {
+                break;
+            }
+            value |= part << shift;
+            if bits & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(corrupt("a number"))
+    }
+
+    fn text(&mut self) -> Result<&'a str, Stop> {
+        let len = usize::try_from(self.varint()?).map_err(|_| corrupt("a text"))?;
+        if len > self.0.len() {
+            return Err(corrupt("a text cut short"));
+        }
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
+        std::str::from_utf8(text).map_err(|_| corrupt("a text"))
+    }
+
+    fn amount(&mut self) -> Result<Amount, Stop> {
+        let encoded = self.varint128()?;
+        let zigzag = encoded >> 1;
+        let value = (zigzag >> 1) as i128 ^ -((zigzag & 1) as i128);
+        let nanos = if encoded & 1 == 0 {
+            value
+                .checked_mul(i128::from(WHOLE))
+                .ok_or_else(|| corrupt("an amount"))?
+        } else {
+            value
+        };
+        Ok(Amount::from_nanos(nanos))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,243 @@
+use super::*;
+use crate::content::lines::lines_of;
+use crate::report::BillingScope;
+
+/// Tests that install the process-wide store take this first: one store at a time.
+pub(crate) static STORE: Mutex<()> = Mutex::new(());
+
+pub(crate) fn one_store_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    STORE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+const HEADER: &str = "tenant.id,tenant.kind,tenant.name,name,edition,infra.backend_type,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial,sku";
+
+/// What reading a file gives: its lines, and how the read ended (the problem as worded).
+type Lines = (Vec<Line>, Result<(), String>);
+
+fn read(format: Format, text: &str, rule: &BillingRule) -> Lines {
+    let mut lines = Vec::new();
+    let end = lines_of(format, text.as_bytes(), rule, &mut |line| {
+        lines.push(line.clone());
+        Ok(())
+    });
+    (lines, end.map(|_| ()).map_err(|e| e.to_string()))
+}
+
+fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The read of `text`, spilled and filed as the download does.
+fn spill(format: Format, text: &str, rule: &BillingRule) {
+    let (lines, end) = read(format, text, rule);
+    let mut writer = SpillWriter::start(format, rule).expect("a store is installed");
+    for line in &lines {
+        writer.add(line);
+    }
+    writer
+        .finish(end.as_ref().map(|_| ()).map_err(String::as_str))
+        .expect("written whole")
+        .keep(&sha256(text));
+}
+
+fn replayed(format: Format, text: &str, rule: &BillingRule) -> Option<Lines> {
+    let mut lines = Vec::new();
+    let end = replay(&sha256(text), format, rule, &mut |line| {
+        lines.push(line.clone());
+        Ok(())
+    })?;
+    Some((lines, end.map_err(|e| e.to_string())))
+}
+
+fn spill_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir.join(FOLDER))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_replay_gives_the_lines_and_the_end_of_the_read() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let csv = format!(
+        "{HEADER}\n\
+         p,partner,Partner,pw_base_storage,e,acronis,100,100,0,1,1,0,1,1,0,S1\n\
+         p,partner,Partner,pw_base_storage,e,azure,-3.25,0.000000001,1e6,0,0,0,0,0,0,S1\n\
+         c,customer,,pw_compute_points,e,,0,0,0,3600,7200.5,3600,0,0,0,S2\n\
+         c,customer,,pw_compute_points,e,,0,0,0,3600,7200.5,3600,0,0,0,\n\
+         c,customer,,big,e,,1000000000000000000,1000000000000000000,0,0,0,0,0,0,0,S3\n\
+         d,folder,Dept,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n\
+         d,partner,Dept,pw_base_storage,,,2,2,0,0,0,0,1,1,0,S5\n\
+         e1,customer,Zoë,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n\
+         e2,customer,Zoé,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n\
+         e3,customer,Zoé Müller,pw_base_storage,,,1,1,0,0,0,0,1,1,0,S4\n"
+    );
+    let json = r#"{"tenants": [
+      {"tenant_uuid": "c", "name": "pw_base_storage", "usage_name": "storage", "value": 3, "absolute_value": 3.5, "range_start": "2026-10-01T00:00:00Z", "measurement_unit": "bytes"},
+      {"tenant_uuid": "c", "name": "pw_base_storage", "usage_name": "storage", "value": 3, "absolute_value": 3.5, "range_start": "2026-10-02T00:00:00Z", "measurement_unit": "bytes"},
+      {"tenant_uuid": "p", "name": "compute_points", "usage_name": "compute_points", "measurement_unit": "seconds", "value": 7200, "absolute_value": 72000}
+    ]}"#;
+    let broken = format!(
+        "{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\nc,customer,,x,e,,one,1,0,0,0,0,1,1,0,S\n"
+    );
+    let cases = [
+        (Format::CsvV2, csv.as_str(), rule.clone()),
+        (
+            Format::CsvV2,
+            csv.as_str(),
+            BillingRule {
+                scope: BillingScope::Total,
+                ..BillingRule::default()
+            },
+        ),
+        (Format::JsonV2, json, rule.clone()),
+        (Format::CsvV2, broken.as_str(), rule.clone()),
+        (Format::CsvV2, "Col A\n1\n", rule.clone()),
+        (
+            Format::JsonV2,
+            "<html><title>Sign in</title></html>",
+            rule.clone(),
+        ),
+    ];
+    for (format, text, rule) in &cases {
+        let original = read(*format, text, rule);
+        spill(*format, text, rule);
+        assert_eq!(
+            replayed(*format, text, rule).as_ref(),
+            Some(&original),
+            "{text}"
+        );
+    }
+    // The cases cover what the encoding must carry.
+    let (lines, _) = read(Format::CsvV2, &csv, &BillingRule::default());
+    assert!(lines.iter().any(|l| !l.conflicts.is_empty()));
+    assert!(lines.iter().any(|l| l.rows_without_sku > 0));
+    assert!(read(Format::CsvV2, &broken, &rule).1.is_err());
+    // Each spill is replayed once, then gone: a second billing reads the file.
+    assert_eq!(replayed(Format::CsvV2, &csv, &rule), None);
+    assert_eq!(spill_files(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_spill_is_found_only_by_its_bytes_format_and_rule() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    spill(Format::CsvV2, &text, &rule);
+    let other_rule = BillingRule {
+        scope: BillingScope::Production,
+        ..BillingRule::default()
+    };
+    assert_eq!(replayed(Format::CsvV2, &text, &other_rule), None);
+    assert_eq!(replayed(Format::JsonV2, &text, &rule), None);
+    assert_eq!(replayed(Format::CsvV2, &format!("{text}\n"), &rule), None);
+    let mut never = |_: &Line| -> io::Result<()> { panic!("no line from a bad checksum") };
+    for bad in ["", "../../etc/passwd", &"g".repeat(64), &"a".repeat(63)] {
+        assert!(replay(bad, Format::CsvV2, &rule, &mut never).is_none());
+    }
+    assert!(replayed(Format::CsvV2, &text, &rule).is_some());
+}
+
+#[test]
+fn a_spill_cut_short_or_never_kept_is_not_replayed() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let mut text = format!("{HEADER}\n");
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "c{i},customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n"
+        ));
+    }
+    spill(Format::CsvV2, &text, &rule);
+    let name = spill_files(dir.path()).remove(0);
+    let path = dir.path().join(FOLDER).join(&name);
+    let len = fs::metadata(&path).unwrap().len();
+    // Longer than one block, so a replay refills.
+    assert!(len > BLOCK as u64, "{len}");
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len - 1).unwrap();
+    assert_eq!(replayed(Format::CsvV2, &text, &rule), None);
+    // A spill that was written but never filed under a checksum leaves nothing behind.
+    let mut writer = SpillWriter::start(Format::CsvV2, &rule).unwrap();
+    writer.add(&Line::default());
+    drop(writer.finish(Ok(())));
+    assert_eq!(spill_files(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn damaged_records_are_a_read_error_not_lines() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    spill(Format::CsvV2, &text, &rule);
+    let path = dir
+        .path()
+        .join(FOLDER)
+        .join(spill_files(dir.path()).remove(0));
+    let mut bytes = fs::read(&path).unwrap();
+    // The line's record claims more bytes than it has.
+    bytes[1] = 0x7f;
+    fs::write(&path, &bytes).unwrap();
+    let (lines, end) = replayed(Format::CsvV2, &text, &rule).unwrap();
+    assert!(lines.is_empty());
+    let end = end.unwrap_err();
+    assert!(
+        end.starts_with("cannot read it: the spill of its lines is damaged"),
+        "{end}"
+    );
+    // A length no line can have is damage too, not a size to allocate.
+    spill(Format::CsvV2, &text, &rule);
+    let path = dir
+        .path()
+        .join(FOLDER)
+        .join(spill_files(dir.path()).remove(0));
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[1..6].copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x7f]);
+    fs::write(&path, &bytes).unwrap();
+    let (_, end) = replayed(Format::CsvV2, &text, &rule).unwrap();
+    let end = end.unwrap_err();
+    assert!(end.ends_with("(a record's length)"), "{end}");
+}
+
+#[test]
+fn the_store_lives_while_a_guard_does_and_starts_empty() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let rule = BillingRule::default();
+    assert!(SpillWriter::start(Format::CsvV2, &rule).is_none(), "off");
+    // A killed run's folder is emptied.
+    fs::create_dir(dir.path().join(FOLDER)).unwrap();
+    fs::write(dir.path().join(FOLDER).join("stale"), "x").unwrap();
+    let first = install(dir.path()).unwrap();
+    assert_eq!(spill_files(dir.path()), Vec::<String>::new());
+    let second = install(dir.path()).unwrap();
+    drop(first);
+    assert!(
+        dir.path().join(FOLDER).is_dir(),
+        "shared while one guard is left"
+    );
+    let writer = SpillWriter::start(Format::CsvV2, &rule).expect("on");
+    drop(second);
+    assert!(
+        dir.path().join(FOLDER).is_dir(),
+        "kept for a spill being written"
+    );
+    drop(writer);
+    assert!(!dir.path().join(FOLDER).exists());
+    assert!(SpillWriter::start(Format::CsvV2, &rule).is_none());
+}
