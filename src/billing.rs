@@ -111,6 +111,10 @@ pub struct BillingSummary {
     /// Lines of a tenant, item and period already billed by an earlier report of the run,
     /// left out of `invoice` (not of billing.csv).
     pub repeated_lines: u64,
+    /// Lines of day-by-day reports, in billing.csv but not summed in `invoice` and `skus`: a
+    /// day's value is not the period's, and a month of daily device counts summed would count
+    /// each device once a day.
+    pub day_lines: u64,
 }
 
 /// One tenant's billable value of one SKU in one period, over the reports of the run.

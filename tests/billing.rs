@@ -844,3 +844,37 @@ fn ten_thousand_tenants_summarise_under_one_mib() {
     let problems = &text[text.find("## Problems").expect("a problems section")..];
     assert_eq!(problems.matches(": failed: HTTP 500").count(), 10);
 }
+
+/// A day-by-day report's lines are in billing.csv, but the summary's tables do not sum a month
+/// of days (each device would count once a day).
+#[test]
+fn day_by_day_lines_are_not_summed_in_the_summary() {
+    let scratch = Scratch::new(SCENARIO);
+    let job = JOB.replace(
+        "  periods: [previous_month]\n",
+        "  periods: [previous_month]\n  kind: usage_daily\n",
+    );
+    assert_ne!(job, JOB);
+    std::fs::write(scratch.path("job.yml"), job).unwrap();
+    scratch.run("out", &[]).success();
+    let out = scratch.path("out");
+    let billing = std::fs::read_to_string(out.join("2026-10/billing.csv")).unwrap();
+    let day = billing
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "day")
+        .unwrap();
+    let daily = billing
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(day).is_some_and(|d| !d.is_empty()))
+        .count();
+    assert!(daily > 28, "a month of days: {daily}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("of day-by-day reports; they are not summed here"),
+        "{summary}"
+    );
+}

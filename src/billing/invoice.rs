@@ -47,6 +47,8 @@ pub(super) struct Invoice {
     /// long its names. Only when the run has several reports, which is when two can overlap.
     seen: Option<Hashes>,
     repeated: u64,
+    /// Day-by-day lines, not summed (see [`BillingSummary::day_lines`]).
+    day_lines: u64,
     /// The line's item with its backend, and its tenant id in lower case, reused line to line.
     label: String,
     lower: String,
@@ -72,6 +74,10 @@ impl Invoice {
         tenant_name: &str,
         billable: &Billable,
     ) {
+        if !line.day.is_empty() {
+            self.day_lines += 1;
+            return;
+        }
         let period_key = match self.period {
             Some((last, key)) if last == period => key,
             _ => self.period.insert((period, key_hash(period))).1,
@@ -197,6 +203,7 @@ impl Invoice {
         summary.invoice_left_out = self.rows_left_out;
         summary.skus_left_out = self.skus_left_out;
         summary.repeated_lines = self.repeated;
+        summary.day_lines = self.day_lines;
         summary.invoice = self
             .rows
             .into_iter()

@@ -151,6 +151,17 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
             },
         );
     }
+    if billing.invoice.is_empty() && billing.invoice_left_out == 0 && billing.day_lines > 0 {
+        let _ = writeln!(
+            out,
+            "billing.csv holds {} of day-by-day reports; they are not summed here (a day's value is not the period's).\n",
+            plural(
+                usize::try_from(billing.day_lines).unwrap_or(usize::MAX),
+                "line"
+            )
+        );
+        return out;
+    }
     if billing.invoice.is_empty() && billing.invoice_left_out == 0 {
         let _ = writeln!(
             out,
@@ -166,7 +177,7 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     let vendor = *rule == BillingRule::default();
     let _ = writeln!(
         out,
-        "From billing.csv: {} of {}, billed on {} (`billing` in the job file{}).{}\n",
+        "From billing.csv: {} of {}, billed on {} (`billing` in the job file{}).{}{}\n",
         plural(
             usize::try_from(billing.lines).unwrap_or(usize::MAX),
             "invoice line"
@@ -177,6 +188,18 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
             "; the vendor's own rule"
         } else {
             ""
+        },
+        if billing.day_lines > 0 {
+            format!(
+                " {} of day-by-day reports {} in billing.csv but not summed below: a day's value is not the period's.",
+                plural(
+                    usize::try_from(billing.day_lines).unwrap_or(usize::MAX),
+                    "line"
+                ),
+                if billing.day_lines == 1 { "is" } else { "are" }
+            )
+        } else {
+            String::new()
         },
         if billing.repeated_lines > 0 {
             format!(
@@ -1029,6 +1052,7 @@ mod tests {
                 sku(november, "S1", "6", "x", 1),
             ],
             skus_left_out: 0,
+            day_lines: 0,
         };
         let text = render(
             &run_of(vec![report("acme", october())]),

@@ -94,6 +94,7 @@ pub(super) fn merged_billing(parts: Vec<BillingSummary>) -> Option<BillingSummar
         all.skus.extend(part.skus);
         all.skus_left_out += part.skus_left_out;
         all.repeated_lines += part.repeated_lines;
+        all.day_lines += part.day_lines;
     }
     Some(all)
 }
