@@ -112,8 +112,8 @@ pub struct BillingSummary {
     /// left out of `invoice` (not of billing.csv).
     pub repeated_lines: u64,
     /// Lines of day-by-day reports, in billing.csv but not summed in `invoice` and `skus`: a
-    /// day's value is not the period's, and a month of daily device counts summed would count
-    /// each device once a day.
+    /// day's level is not the period's, and a month of daily device counts summed would count
+    /// each device once a day. Compute points, used up each day, are summed.
     pub day_lines: u64,
 }
 

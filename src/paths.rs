@@ -125,33 +125,13 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
 /// the way as well: a period or tenant folder swapped for a link must not lead a re-run to
 /// read (and call "ok") a file outside `base`.
 pub fn open_regular_inside(base: &Path, relative: &str) -> io::Result<std::fs::File> {
-    let mut path = base.to_path_buf();
-    let components: Vec<Component<'_>> = Path::new(relative).components().collect();
-    for (at, component) in components.iter().enumerate() {
-        let Component::Normal(name) = component else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "refusing the path `{relative}`: it must stay inside {}",
-                    base.display()
-                ),
-            ));
-        };
-        path.push(name);
-        if at + 1 < components.len() {
-            let metadata = std::fs::symlink_metadata(&path)?;
-            if metadata.file_type().is_symlink() || !metadata.is_dir() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{} is not a folder (a symbolic link or another kind of file); refusing to read through it",
-                        path.display()
-                    ),
-                ));
-            }
-        }
+    match existing_inside(base, relative)? {
+        Some(path) => open_regular(&path),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} does not exist", base.join(relative).display()),
+        )),
     }
-    open_regular(&path)
 }
 
 /// A regular file's bytes ([`open_regular`]), refused above `max` bytes: a record we read whole

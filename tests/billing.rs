@@ -874,7 +874,9 @@ fn day_by_day_lines_are_not_summed_in_the_summary() {
     assert!(daily > 28, "a month of days: {daily}");
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(
-        summary.contains("of day-by-day reports; they are not summed here"),
+        summary.contains("of day-by-day reports are in billing.csv but not summed below"),
         "{summary}"
     );
+    // Levels (devices) are not summed over the days; only compute points are.
+    assert!(!summary.contains("pw\\_base\\_workstations"), "{summary}");
 }

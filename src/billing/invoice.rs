@@ -74,7 +74,9 @@ impl Invoice {
         tenant_name: &str,
         billable: &Billable,
     ) {
-        if !line.day.is_empty() {
+        // A day's compute points are used up that day: the days add up to the period's. Any
+        // other day's value is a level on that day, and a month of them summed is no figure.
+        if !line.day.is_empty() && !line.is_compute_points() {
             self.day_lines += 1;
             return;
         }

@@ -154,7 +154,7 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
     if billing.invoice.is_empty() && billing.invoice_left_out == 0 && billing.day_lines > 0 {
         let _ = writeln!(
             out,
-            "billing.csv holds {} of day-by-day reports; they are not summed here (a day's value is not the period's).\n",
+            "billing.csv holds {} of day-by-day reports; they are not summed here (a day's level is not the period's).\n",
             plural(
                 usize::try_from(billing.day_lines).unwrap_or(usize::MAX),
                 "line"
@@ -191,7 +191,7 @@ fn usage(billing: &BillingSummary, rule: &BillingRule) -> String {
         },
         if billing.day_lines > 0 {
             format!(
-                " {} of day-by-day reports {} in billing.csv but not summed below: a day's value is not the period's.",
+                " {} of day-by-day reports {} in billing.csv but not summed below: a day's level is not the period's (compute points, used up each day, are).",
                 plural(
                     usize::try_from(billing.day_lines).unwrap_or(usize::MAX),
                     "line"
