@@ -370,7 +370,7 @@ fn report_lines(
 ) -> io::Result<bool> {
     let file_of = |format: Format| report.files.iter().find(|f| f.format == format);
     let open =
-        |path: &str| crate::paths::open_regular_inside(dir, path).map_err(ContentError::Read);
+        |path: &str| crate::disk::paths::open_regular_inside(dir, path).map_err(ContentError::Read);
     let (csv, json) = (file_of(Format::CsvV2), file_of(Format::JsonV2));
     // A digest is only ever compared with the other format's.
     let compared = csv.is_some() && json.is_some();

@@ -166,7 +166,7 @@ pub fn inspect_file(path: &Path, inspection: &Inspection) -> Result<FileFacts, C
         path: path.display().to_string(),
         source,
     };
-    let file = crate::paths::open_regular(path).map_err(error)?;
+    let file = crate::disk::paths::open_regular(path).map_err(error)?;
     inspection.inspect(file).map_err(error)
 }
 
@@ -181,7 +181,7 @@ pub fn hash_and_inspect(
     inspection: &Inspection,
     expected_bytes: u64,
 ) -> io::Result<(String, u64, FileFacts)> {
-    let file = crate::paths::open_regular_inside(base, relative)?;
+    let file = crate::disk::paths::open_regular_inside(base, relative)?;
     let mut reader = BufReader::with_capacity(
         256 * 1024,
         Hashing {

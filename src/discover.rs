@@ -9,8 +9,8 @@
 use std::collections::{HashSet, VecDeque};
 
 use crate::api::{ApiError, Client, TenantInfo, one_line};
+use crate::disk::paths::safe_component;
 use crate::job::{Discovery, Job, Tenant, is_uuid};
-use crate::paths::safe_component;
 use crate::results::{DiscoveredTenant, DiscoveryRecord};
 
 /// Far more pages than any real partner has; a server that keeps paging is broken.

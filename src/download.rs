@@ -232,7 +232,7 @@ async fn fetch_once(
     let parent = dest.parent().unwrap_or(Path::new("."));
     let file_name = dest.file_name().unwrap_or("download".as_ref());
     // Hidden and marked, so a crash leaves nothing that looks like a report file.
-    let temp = crate::output::temp_file_beside(parent, file_name, ".partial").map_err(io)?;
+    let temp = crate::disk::temp_file_beside(parent, file_name, ".partial").map_err(io)?;
     let limit = announced_size.filter(|size| *size > 0).map(oversize_limit);
 
     let started = tokio::time::Instant::now();
@@ -393,7 +393,7 @@ async fn fetch_once(
     // Before the resume journal and SHA256SUMS count the file; a folder sync may wait for the
     // file system's journal, so not on the runtime's threads (nor the check's lines' rename).
     tokio::task::spawn_blocking(move || {
-        crate::output::persist_durably(temp, &dest_owned, &parent_owned)
+        crate::disk::persist_durably(temp, &dest_owned, &parent_owned)
             .map(|()| spilled.map(|lines| lines.keep(&digest)))
     })
     .await

@@ -268,7 +268,7 @@ impl History {
     pub fn read(dir: &Path) -> Self {
         let mut history = Self::none();
         for (label, path) in latest_periods(dir) {
-            let bytes = match crate::paths::read_regular(&path, MAX_RECORD_BYTES) {
+            let bytes = match crate::disk::paths::read_regular(&path, MAX_RECORD_BYTES) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     tracing::warn!(

@@ -12,6 +12,7 @@ pub mod ci;
 pub mod content;
 mod direct_io;
 pub mod discover;
+pub mod disk;
 pub mod doctor;
 pub mod download;
 pub mod duration;
@@ -19,7 +20,7 @@ pub mod history;
 pub mod job;
 pub mod merge;
 pub mod output;
-pub mod paths;
+
 pub mod period;
 pub mod plan;
 pub mod poll;

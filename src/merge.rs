@@ -20,8 +20,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::disk::paths::ensure_dir_inside;
 use crate::output::{self, MANIFEST, SHA256SUMS};
-use crate::paths::ensure_dir_inside;
 use crate::results::{ReportLog, ReportResult, RunResult, ShardInfo};
 use crate::shard::{self, Identity};
 use crate::verify;
@@ -183,7 +183,7 @@ fn load(dir: &Path) -> Result<Shard, MergeError> {
     let path = dir.join(MANIFEST);
     // A shard's manifest, read whole: bounded, and only a regular file (not a link to an
     // endless device).
-    let bytes = crate::paths::read_regular(&path, 1 << 30)
+    let bytes = crate::disk::paths::read_regular(&path, 1 << 30)
         .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
     let result: RunResult = serde_json::from_slice(&bytes).map_err(|e| {
         if e.to_string().contains("plan_index") {

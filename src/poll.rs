@@ -502,7 +502,21 @@ pub async fn wait_until_ready(
     let expected = expected.filter(|_| created_here);
     let mut schedule = Schedule::new(model, polling, created_here, expected);
     let mut polls: u32 = 0;
-    let mut next_poll = schedule.next();
+    // However far an aim is (a history that expects more than the timeout, say), the first poll
+    // comes within `max_interval`, and one comes just before the deadline: a report is never
+    // given up on without having been looked at.
+    let last_chance = polling
+        .timeout
+        .saturating_sub((polling.timeout / 20).min(Duration::from_secs(1)));
+    let mut polled_last_chance = false;
+    let within_reach = |next: Duration, polled_last_chance: bool| {
+        if polled_last_chance {
+            next
+        } else {
+            next.min(last_chance)
+        }
+    };
+    let mut next_poll = within_reach(schedule.next().min(polling.max_interval), false);
     // A `Retry-After` from the server is a floor no re-aiming may undercut.
     let mut not_before = Duration::ZERO;
     let mut missing = formats.to_vec();
@@ -528,11 +542,15 @@ pub async fn wait_until_ready(
                 _ = news => {
                     // Come forward to the new aim (never back: an aim that moved later only
                     // costs a poll that the next one corrects).
-                    next_poll = next_poll.min(schedule.next()).max(not_before);
+                    next_poll = within_reach(
+                        next_poll.min(schedule.next()).max(not_before),
+                        polled_last_chance,
+                    );
                 }
             }
         }
         let polled_at = created.elapsed();
+        polled_last_chance |= polled_at >= last_chance;
         let measuring = schedule.measuring();
         let mut retry_after = None;
         polls = polls.saturating_add(1);
@@ -581,10 +599,13 @@ pub async fn wait_until_ready(
         let now = created.elapsed();
         not_before = now + retry_after.unwrap_or_default();
         let slower = schedule.changed.is_some();
-        next_poll = schedule
-            .next()
-            .min(now + polling.max_interval)
-            .max(not_before);
+        next_poll = within_reach(
+            schedule
+                .next()
+                .min(now + polling.max_interval)
+                .max(not_before),
+            polled_last_chance,
+        );
         if !slower && schedule.changed.is_some() {
             tracing::info!(
                 report_id,

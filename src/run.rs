@@ -18,10 +18,10 @@ use crate::api::{
     ApiError, Client, CreateReport, CreatedReport, PeriodDates, ReportParameters, UsageHistory,
 };
 use crate::checks::{self, FileFacts};
+use crate::disk::paths::ensure_dir_inside;
 use crate::download;
 use crate::history::{self, Expected, History};
 use crate::job::{Cleanup, Polling, SkuPolicy};
-use crate::paths::ensure_dir_inside;
 use crate::plan::{Plan, ReportRequest};
 use crate::poll::{self, GenerationModel, PollError, ReadyFile, Waited};
 use crate::report::{BillingRule, Format};

@@ -130,7 +130,7 @@ impl StateStore {
         for record in &compacted {
             text.push_str(&line(record)?);
         }
-        crate::output::write_atomic(&path, text.as_bytes())?;
+        crate::disk::write_atomic(&path, text.as_bytes())?;
         let journal = OpenOptions::new().append(true).open(&path)?;
         Ok(Self {
             path,
@@ -331,7 +331,7 @@ const MAX_RECORD_BYTES: u64 = 64 * 1024;
 fn read_journal(path: &Path) -> io::Result<Vec<Record>> {
     // Only a regular file: a journal swapped for a link to `/dev/zero` or a FIFO would be read
     // without end or block the run.
-    let file = match crate::paths::open_regular(path) {
+    let file = match crate::disk::paths::open_regular(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),

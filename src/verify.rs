@@ -262,7 +262,7 @@ fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, Verif
 /// already reported through its line in the root `SHA256SUMS`.
 fn root_record_mismatches(dir: &Path, periods: &[String]) -> Vec<String> {
     let reports_of = |path: &Path| -> Option<(usize, usize)> {
-        let bytes = crate::paths::read_regular(path, MAX_RECORD_BYTES).ok()?;
+        let bytes = crate::disk::paths::read_regular(path, MAX_RECORD_BYTES).ok()?;
         let value: Value = serde_json::from_slice(&bytes).ok()?;
         let reports = value.get("reports")?.as_array()?;
         let ok = reports
@@ -271,7 +271,7 @@ fn root_record_mismatches(dir: &Path, periods: &[String]) -> Vec<String> {
             .count();
         Some((reports.len(), ok))
     };
-    let Ok(bytes) = crate::paths::read_regular(&dir.join(MANIFEST), MAX_RECORD_BYTES) else {
+    let Ok(bytes) = crate::disk::paths::read_regular(&dir.join(MANIFEST), MAX_RECORD_BYTES) else {
         return Vec::new();
     };
     let entries = serde_json::from_slice::<Value>(&bytes)
@@ -307,7 +307,7 @@ fn root_record_mismatches(dir: &Path, periods: &[String]) -> Vec<String> {
 
 /// The `period_folder` a folder's `manifest.json` names (only a period's record names one).
 fn period_folder_named(folder: &Path) -> Option<String> {
-    let record = crate::paths::read_regular(&folder.join(MANIFEST), MAX_RECORD_BYTES).ok()?;
+    let record = crate::disk::paths::read_regular(&folder.join(MANIFEST), MAX_RECORD_BYTES).ok()?;
     serde_json::from_slice::<Value>(&record)
         .ok()?
         .get("period_folder")
@@ -343,7 +343,7 @@ fn is_trail(dir: &Path, periods: &[String]) -> Result<bool, VerifyError> {
         return Ok(true);
     }
     let path = dir.join(MANIFEST);
-    let value: Value = match crate::paths::read_regular(&path, MAX_RECORD_BYTES) {
+    let value: Value = match crate::disk::paths::read_regular(&path, MAX_RECORD_BYTES) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| VerifyError::Manifest {
             path: path.clone(),
             reason: e.to_string(),
@@ -558,7 +558,7 @@ fn read_manifest(path: &Path) -> Result<Vec<ManifestFile>, VerifyError> {
 const MAX_RECORD_BYTES: u64 = 1 << 30;
 
 fn read(path: &Path) -> Result<Vec<u8>, VerifyError> {
-    crate::paths::read_regular(path, MAX_RECORD_BYTES).map_err(|source| match source.kind() {
+    crate::disk::paths::read_regular(path, MAX_RECORD_BYTES).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => VerifyError::NotFound {
             path: path.to_owned(),
         },
@@ -620,7 +620,7 @@ fn inspect(dir: &Path, relative: &str) -> Result<Found, VerifyError> {
 /// SHA-256 (hex) and size of a file, read in a streaming way.
 pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     // Never through a symbolic link, nor a FIFO or device: reading one might never end.
-    let mut file = crate::paths::open_regular(path)?;
+    let mut file = crate::disk::paths::open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; READ_BUFFER];
     let mut total = 0u64;
@@ -663,7 +663,7 @@ fn unlisted_files(
             let top = relative.is_empty();
             let kind = entry.file_type().map_err(read_error(&entry.path()))?;
             let hidden_here = name.starts_with('.') && top && top_of == Top::Root;
-            let our_temporary = kind.is_file() && crate::output::is_our_temp_file(&name);
+            let our_temporary = kind.is_file() && crate::disk::is_our_temp_file(&name);
             if hidden_here
                 || our_temporary
                 || (top && unlisted.contains(&name.as_ref()))

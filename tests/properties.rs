@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use acronis_reports::billing;
 use acronis_reports::checks::Inspection;
 use acronis_reports::content::Amount;
+use acronis_reports::disk::paths::{ensure_dir_inside, safe_component};
 use acronis_reports::duration;
 use acronis_reports::output::checksums::{self, ChecksumEntry};
-use acronis_reports::paths::{ensure_dir_inside, safe_component};
 use acronis_reports::period::{Period, PeriodError, PeriodSpec};
 use acronis_reports::report::{BillingRule, Format, ReportKind, ReportLevel};
 use acronis_reports::results::{

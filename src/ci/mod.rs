@@ -246,7 +246,7 @@ pub fn publish(
         if let Some(path) = &context.github_step_summary {
             // summary.md itself, billing totals included; rendered anew only when it is not there.
             // Only a regular file under GitHub's 1 MiB limit is taken as it is.
-            let on_disk = crate::paths::read_regular(&out_dir.join(output::SUMMARY), 1 << 20)
+            let on_disk = crate::disk::paths::read_regular(&out_dir.join(output::SUMMARY), 1 << 20)
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok());
             let summary = match on_disk {
@@ -302,7 +302,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", parent.display()))
         })?;
     }
-    output::write_atomic(path, bytes)
+    crate::disk::write_atomic(path, bytes)
 }
 
 #[cfg(test)]

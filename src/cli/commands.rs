@@ -584,7 +584,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
     if state.holds_lock() {
         // With the lock held no other run writes here: hidden temporary files are a killed
         // run's leftovers (up to a report's size each), and nothing will ever finish them.
-        let removed = acronis_reports::output::remove_stale_temp_files(out_dir);
+        let removed = acronis_reports::disk::remove_stale_temp_files(out_dir);
         if removed > 0 {
             tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
         }

@@ -53,6 +53,10 @@ const RECORD_MAX: usize = 64 << 20;
 #[derive(Debug)]
 struct Store {
     dir: PathBuf,
+    /// The SHA-256 of each spill this process wrote, by its name: a spill is replayed only as
+    /// written. It sits in a folder anyone with the output folder can write to, and nothing on
+    /// disk seals it, so one changed on disk (damage, or a hand) must not reach billing.csv.
+    seals: Mutex<std::collections::HashMap<String, [u8; 32]>>,
 }
 
 impl Drop for Store {
@@ -104,7 +108,13 @@ pub fn install(dir: &Path) -> io::Result<Installed> {
         Err(e) => return Err(e),
     }
     fs::create_dir(&folder)?;
-    *installed = Some((Arc::new(Store { dir: folder }), 1));
+    *installed = Some((
+        Arc::new(Store {
+            dir: folder,
+            seals: Mutex::default(),
+        }),
+        1,
+    ));
     Ok(Installed(()))
 }
 
@@ -146,6 +156,8 @@ pub struct SpillWriter {
     record: Vec<u8>,
     lines: u64,
     broken: bool,
+    /// Of every byte written, for the seal.
+    digest: Sha256,
 }
 
 impl SpillWriter {
@@ -170,6 +182,7 @@ impl SpillWriter {
             record: Vec::with_capacity(256),
             lines: 0,
             broken: false,
+            digest: Sha256::new(),
         })
     }
 
@@ -252,6 +265,7 @@ impl SpillWriter {
     }
 
     fn write_block(&mut self) {
+        self.digest.update(&self.block);
         if let Some(file) = self.file.take() {
             self.out = Some(FileWriter::new(file, true));
         }
@@ -277,6 +291,7 @@ impl SpillWriter {
         }
         self.block.extend_from_slice(&self.lines.to_le_bytes());
         self.block.extend_from_slice(MAGIC);
+        self.digest.update(&self.block);
         let written = match (self.file.take(), self.out.take()) {
             (Some(mut file), _) => io::Write::write_all(&mut file, &self.block),
             (None, Some(mut out)) => out
@@ -292,6 +307,7 @@ impl SpillWriter {
             store: self.store,
             suffix: self.suffix,
             temp: self.temp,
+            seal: self.digest.finalize().into(),
         })
     }
 }
@@ -303,6 +319,7 @@ pub struct Spilled {
     store: Arc<Store>,
     suffix: String,
     temp: tempfile::TempPath,
+    seal: [u8; 32],
 }
 
 impl Spilled {
@@ -311,12 +328,17 @@ impl Spilled {
         if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
             return;
         }
-        let path = self
-            .store
-            .dir
-            .join(format!("{}{}", sha256.to_ascii_lowercase(), self.suffix));
-        if let Err(e) = self.temp.persist(&path) {
-            tracing::debug!("the spill of the lines is dropped: {e}");
+        let name = format!("{}{}", sha256.to_ascii_lowercase(), self.suffix);
+        let path = self.store.dir.join(&name);
+        match self.temp.persist(&path) {
+            Ok(()) => {
+                self.store
+                    .seals
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name, self.seal);
+            }
+            Err(e) => tracing::debug!("the spill of the lines is dropped: {e}"),
         }
     }
 }
@@ -332,8 +354,24 @@ pub fn replay(
     on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
 ) -> Option<Result<(), LinesError>> {
     let store = current()?;
-    let path = store.dir.join(name(sha256, format, rule)?);
-    let mut file = File::open(&path).ok()?;
+    let name = name(sha256, format, rule)?;
+    let path = store.dir.join(&name);
+    let seal = store
+        .seals
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&name)?;
+    // Never through a link, and only as this process wrote it: anything else is read from the
+    // report file itself, whose bytes the run has sealed.
+    let mut file = crate::disk::paths::open_regular(&path).ok()?;
+    if !sealed_as(&mut file, &seal) {
+        tracing::warn!(
+            "the spill of the lines of {} changed after it was written; billing.csv reads the file again",
+            &sha256[..12.min(sha256.len())]
+        );
+        let _ = fs::remove_file(&path);
+        return None;
+    }
     let whole = trailer(&mut file);
     let replayed = whole.map(|(body, lines)| Replay::new(file, body).run(lines, on_line));
     // Each file's lines are billed once a run; should they be wanted again, the file is there.
@@ -344,6 +382,23 @@ pub fn replay(
         Stop::Read(e) => LinesError::Content(ContentError::Read(e)),
         Stop::Problem(problem) => LinesError::Content(ContentError::Recorded(problem)),
     }))
+}
+
+/// Whether the spill's bytes have the SHA-256 it was written with (read once more before any of
+/// its lines is handed on, so a damaged spill never bills half a file).
+fn sealed_as(file: &mut File, seal: &[u8; 32]) -> bool {
+    let mut digest = Sha256::new();
+    let mut buffer = vec![0u8; BLOCK];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => digest.update(&buffer[..read]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    let found: [u8; 32] = digest.finalize().into();
+    file.seek(SeekFrom::Start(0)).is_ok() && found == *seal
 }
 
 /// The length of the records and the line count, when the spill ends as a whole one does: a

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use jiff::civil::Date;
 
+use crate::disk::paths::safe_component;
 use crate::duration;
 use crate::output::compare::CompareOptions;
-use crate::paths::safe_component;
 use crate::period::{Period, PeriodSpec};
 use crate::report::{BillingMeasure, BillingRule, Format, ReportKind, ReportLevel};
 

@@ -129,7 +129,7 @@ impl PeriodFacts {
     /// Reads `DIR/<label>/manifest.json`; whatever cannot be read is simply not known.
     fn read(dir: &Path, label: &str) -> PeriodFacts {
         let path = dir.join(label).join(crate::output::MANIFEST);
-        let Ok(bytes) = crate::paths::read_regular(&path, MAX_RECORD_BYTES) else {
+        let Ok(bytes) = crate::disk::paths::read_regular(&path, MAX_RECORD_BYTES) else {
             return PeriodFacts::default();
         };
         let Ok(record) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -195,7 +195,7 @@ pub fn read_usage(dir: &Path, label: &str) -> Result<PeriodUsage, CompareError> 
         return Err(no_period());
     }
     let path = dir.join(label).join(BILLING_CSV);
-    let file = crate::paths::open_regular(&path).map_err(|source| {
+    let file = crate::disk::paths::open_regular(&path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             CompareError::NoPeriod {
                 dir: dir.to_owned(),

@@ -29,8 +29,8 @@ use sha2::{Digest, Sha256};
 use super::open::{MAX_RECORD_BYTES, hash_inside, period_holds, read_seal};
 use super::{LEGACY, REJECTED, SUPERSEDED, TrailError};
 use crate::billing::BILLING_CSV;
+use crate::disk::paths::{ensure_dir_inside, existing_inside};
 use crate::output::{MANIFEST, SHA256SUMS, SUMMARY, checksums};
-use crate::paths::{ensure_dir_inside, existing_inside};
 use crate::period::Period;
 use crate::state::{STAGING_DIR, STATE_DIR};
 
@@ -107,13 +107,13 @@ impl Intent {
     pub fn write(&self, dir: &Path) -> io::Result<()> {
         ensure_dir_inside(dir, STATE_DIR)?;
         let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        crate::output::write_atomic(&intent_path(dir), &text)
+        crate::disk::write_atomic(&intent_path(dir), &text)
     }
 
     /// Removes the intent (the commit is settled), then the old records it kept.
     pub fn remove(dir: &Path) -> io::Result<()> {
         match fs::remove_file(intent_path(dir)) {
-            Ok(()) => crate::output::sync_dir(&dir.join(STATE_DIR)),
+            Ok(()) => crate::disk::sync_dir(&dir.join(STATE_DIR)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
@@ -132,7 +132,7 @@ impl Intent {
             path: path.clone(),
             reason,
         };
-        let bytes = match crate::paths::read_regular(&path, MAX_RECORD_BYTES) {
+        let bytes = match crate::disk::paths::read_regular(&path, MAX_RECORD_BYTES) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(refused(e.to_string())),
@@ -189,7 +189,7 @@ pub(super) fn do_move(dir: &Path, mv: &Move) -> io::Result<()> {
         )
     })?;
     for folder in [to.parent(), from.parent()].into_iter().flatten() {
-        crate::output::sync_dir(folder);
+        crate::disk::sync_dir(folder);
     }
     Ok(())
 }
@@ -223,7 +223,7 @@ pub(super) fn put_records_aside(dir: &Path, label: &str) -> io::Result<()> {
         }
     }
     fs::File::create(folder.join(COMPLETE))?.sync_all()?;
-    crate::output::sync_dir(&folder);
+    crate::disk::sync_dir(&folder);
     Ok(())
 }
 
@@ -271,7 +271,7 @@ pub(super) fn roll_back(dir: &Path, label: &str, moves: &[Move]) -> io::Result<(
             do_move(dir, &Move::undone(mv.to.clone(), mv.from.clone()))?;
         }
     }
-    crate::output::sync_dir(&dir.join(label));
+    crate::disk::sync_dir(&dir.join(label));
     match fs::remove_dir_all(dir.join(&backup)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -286,7 +286,7 @@ pub(super) fn undo_legacy(dir: &Path, moves: &[Move]) -> io::Result<()> {
             fs::rename(saved, dir.join(&mv.from))?;
         }
     }
-    crate::output::sync_dir(dir);
+    crate::disk::sync_dir(dir);
     Ok(())
 }
 
@@ -368,7 +368,7 @@ pub(super) fn recover(dir: &Path) -> Result<Vec<String>, TrailError> {
         }
     }
     if !adopted.is_empty() {
-        crate::output::write_atomic_with(&dir.join(SHA256SUMS), |out| {
+        crate::disk::write_atomic_with(&dir.join(SHA256SUMS), |out| {
             checksums::write_sorted(
                 out,
                 lines
@@ -401,7 +401,7 @@ pub(super) fn recover(dir: &Path) -> Result<Vec<String>, TrailError> {
 
 /// The SHA-256 of the root `SHA256SUMS` as it is now, for the intent.
 pub(super) fn root_seal(dir: &Path) -> io::Result<Option<String>> {
-    match crate::paths::read_regular(&dir.join(SHA256SUMS), MAX_RECORD_BYTES) {
+    match crate::disk::paths::read_regular(&dir.join(SHA256SUMS), MAX_RECORD_BYTES) {
         Ok(bytes) => Ok(Some(hex::encode(Sha256::digest(&bytes)))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),

@@ -213,7 +213,7 @@ pub fn is_period_checksums(path: &str) -> bool {
 /// Records are read from files anyone with write access to the trail can edit, and a path from
 /// them decides what a run moves.
 fn is_report_path(path: &str) -> bool {
-    let is_record = crate::paths::DELIVERY_RECORDS
+    let is_record = crate::disk::paths::DELIVERY_RECORDS
         .iter()
         .any(|record| record.eq_ignore_ascii_case(path));
     crate::verify::normalise(path).as_deref() == Some(path)

@@ -29,7 +29,7 @@ pub(super) fn read_seal(path: &Path) -> Result<Option<Seal>, TrailError> {
         path: path.to_owned(),
         reason,
     };
-    let bytes = match crate::paths::read_regular(path, MAX_RECORD_BYTES) {
+    let bytes = match crate::disk::paths::read_regular(path, MAX_RECORD_BYTES) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(unreadable(e.to_string())),
@@ -46,7 +46,7 @@ pub(super) fn read_record(path: &Path) -> Result<Option<RunResult>, TrailError> 
         path: path.to_owned(),
         reason,
     };
-    let bytes = match crate::paths::read_regular(path, MAX_RECORD_BYTES) {
+    let bytes = match crate::disk::paths::read_regular(path, MAX_RECORD_BYTES) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(unreadable(e.to_string())),
@@ -60,7 +60,7 @@ pub(super) fn read_record(path: &Path) -> Result<Option<RunResult>, TrailError> 
 /// on the way or at the end.
 pub(super) fn hash_inside(dir: &Path, relative: &str) -> io::Result<String> {
     use io::Read as _;
-    let mut file = crate::paths::open_regular_inside(dir, relative)?;
+    let mut file = crate::disk::paths::open_regular_inside(dir, relative)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 256 * 1024];
     loop {

@@ -12,8 +12,8 @@ use super::intent::{self, Move};
 use super::open::hash_inside;
 use super::{REJECTED, SUPERSEDED, TakenFolder, folded, is_report_path, relative_to, rooted};
 use crate::billing::BillingSummary;
+use crate::disk::paths::existing_inside;
 use crate::output::{SHA256SUMS, kill_point};
-use crate::paths::existing_inside;
 use crate::report::{ReportKind, ReportLevel};
 use crate::results::{ReportLog, ReportResult, RunResult, Status};
 use crate::state::{STAGING_DIR, STATE_DIR};
@@ -617,7 +617,7 @@ pub(super) fn rewrite(
     record: RunResult,
     sections: impl FnOnce(&Path) -> Vec<String>,
 ) -> Result<(RunResult, Option<BillingSummary>), PeriodError> {
-    let prepared = crate::paths::ensure_dir_inside(dir, label).and_then(|period_dir| {
+    let prepared = crate::disk::paths::ensure_dir_inside(dir, label).and_then(|period_dir| {
         intent::put_records_aside(dir, label)?;
         kill_point("records aside");
         for mv in moves {

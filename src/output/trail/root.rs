@@ -59,7 +59,7 @@ impl Root<'_> {
             }
         }
         let text = summary::render(run, self.billing.as_ref(), self.sections)?;
-        super::super::write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
+        crate::disk::write_atomic(&dir.join(SUMMARY), text.as_bytes())?;
         kill_point("root summary.md");
         lines.insert(
             SUMMARY.to_owned(),
@@ -69,7 +69,7 @@ impl Root<'_> {
             super::super::write_hashed(&dir.join(MANIFEST), |out| manifest::write(out, run))?;
         lines.insert(MANIFEST.to_owned(), sha256);
         kill_point("root manifest.json");
-        super::super::write_atomic_with(&dir.join(SHA256SUMS), |out| {
+        crate::disk::write_atomic_with(&dir.join(SHA256SUMS), |out| {
             checksums::write_sorted(
                 out,
                 lines
