@@ -222,6 +222,12 @@ fn verify_selected(dir: &Path, only: Option<&str>) -> Result<VerifyReport, Verif
             check_listed(dir, &listed, None, &mut report, &mut BTreeMap::new())?;
             report.extra = unlisted_files(dir, &listed, &UNLISTED_TRAIL_ROOT, &periods, Top::Root)?;
             report.manifest_mismatches = root_record_mismatches(dir, &periods);
+            if crate::output::trail::commit_pending(dir) {
+                report.manifest_mismatches.push(format!(
+                    "a commit into this folder was interrupted ({}/commit.json): the next `acronis-reports run` or `merge` into it settles it; until then the periods it was writing may show as changed",
+                    crate::state::STATE_DIR
+                ));
+            }
             periods.iter().collect()
         }
     };

@@ -36,6 +36,11 @@ use crate::state::{STAGING_DIR, STATE_DIR};
 
 /// Under the state folder: the commit in progress.
 const INTENT: &str = "commit.json";
+
+/// Whether a commit into `dir` was interrupted and waits for the next run or merge to settle it.
+pub(crate) fn pending(dir: &Path) -> bool {
+    fs::symlink_metadata(dir.join(STATE_DIR).join(INTENT)).is_ok()
+}
 /// Under the state folder: the old records of each period being rewritten.
 const BACKUPS: &str = "commit";
 /// In a period's backup folder: every old record has been put aside.

@@ -43,6 +43,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub(crate) use intent::pending as commit_pending;
+
 use crate::output::compare::CompareOptions;
 use crate::results::{ReportLog, ReportResult, RunResult};
 use crate::state::{STATE_DIR, staging_dir};
