@@ -1,6 +1,5 @@
-use crate::report::{BillingMeasure, BillingScope};
-
 use super::*;
+use crate::report::{BillingMeasure, BillingScope};
 
 #[test]
 fn byte_sizes_take_units() {
@@ -45,9 +44,9 @@ fn minimal_job_gets_defaults() {
 #[test]
 fn tenant_overrides_defaults() {
     let job = parse_text(&format!(
-        "version: 1\ndefaults:\n  kind: usage_daily\n  formats: [json_v2_0]\n  periods: [2026-09]\ntenants:\n  - id: {ACME}\n    name: acme\n    formats: [csv_v2_0]\n    periods: [{{start: 2026-11-01, end: 2026-11-15}}]\n"
-    ))
-    .unwrap();
+            "version: 1\ndefaults:\n  kind: usage_daily\n  formats: [json_v2_0]\n  periods: [2026-09]\ntenants:\n  - id: {ACME}\n    name: acme\n    formats: [csv_v2_0]\n    periods: [{{start: 2026-11-01, end: 2026-11-15}}]\n"
+        ))
+        .unwrap();
     let tenant = &job.tenants[0];
     assert_eq!(tenant.kind, ReportKind::UsageDaily);
     assert_eq!(tenant.formats, vec![Format::CsvV2]);
@@ -97,9 +96,9 @@ fn billing_rule_defaults_to_the_vendors_and_can_be_overridden() {
     let job = parse_text(&format!("version: 1\ntenants:\n  - id: {ACME}\n")).unwrap();
     assert_eq!(job.billing, BillingRule::default());
     let job = parse_text(&format!(
-        "version: 1\nbilling:\n  scope: total\n  delta_items: [pw_compute_points, pw_base_adv_dr_compute_points, pw_compute_points]\ntenants:\n  - id: {ACME}\n"
-    ))
-    .unwrap();
+            "version: 1\nbilling:\n  scope: total\n  delta_items: [pw_compute_points, pw_base_adv_dr_compute_points, pw_compute_points]\ntenants:\n  - id: {ACME}\n"
+        ))
+        .unwrap();
     assert_eq!(job.billing.scope, BillingScope::Total);
     assert_eq!(job.billing.measure, BillingMeasure::Auto);
     assert_eq!(

@@ -120,10 +120,10 @@ fn day_lines_and_the_record_are_read_beside_billing_csv() {
     )
     .unwrap();
     std::fs::write(
-        period.join("manifest.json"),
-        r#"{"billing_rule":{"scope":"total"},"reports":[{"tenant_id":"t9","tenant_name":"Gone","status":"failed"},{"tenant_id":"t1","status":"ok"}]}"#,
-    )
-    .unwrap();
+            period.join("manifest.json"),
+            r#"{"billing_rule":{"scope":"total"},"reports":[{"tenant_id":"t9","tenant_name":"Gone","status":"failed"},{"tenant_id":"t1","status":"ok"}]}"#,
+        )
+        .unwrap();
     let read = read_usage(dir.path(), "2026-10").unwrap();
     assert_eq!(read.day_lines, 2);
     assert_eq!(read.items.len(), 1);

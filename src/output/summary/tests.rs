@@ -46,9 +46,9 @@ fn all_ok_leads_with_the_outcome() {
         "{outcome}"
     );
     assert!(
-        text.contains("Run from 2026-11-01T06:00:00Z to 2026-11-01T06:04:10Z (4m 10s) against https://eu2-cloud.acronis.com"),
-        "{text}"
-    );
+            text.contains("Run from 2026-11-01T06:00:00Z to 2026-11-01T06:04:10Z (4m 10s) against https://eu2-cloud.acronis.com"),
+            "{text}"
+        );
     assert!(text.contains("## 2026-10\n"), "{text}");
     assert_eq!(
         table_rows(&text),
@@ -101,12 +101,12 @@ fn failures_are_counted_and_explained() {
     );
     let problems = &text[text.find("## Problems").unwrap()..];
     assert!(problems.contains(
-        "- **globex** · 2026-10 · report `r-1`: failed: not ready after 1800s (polling.timeout); still waiting for csv\\_v2\\_0 — *what to do:* raise `polling.timeout`"
-    ), "{problems}");
+            "- **globex** · 2026-10 · report `r-1`: failed: not ready after 1800s (polling.timeout); still waiting for csv\\_v2\\_0 — *what to do:* raise `polling.timeout`"
+        ), "{problems}");
     assert!(
-        problems.contains("- **initech** · 2026-10: failed: POST /api/2/reports failed with HTTP 403: Access denied — *what to do:* the API client lacks permission"),
-        "{problems}"
-    );
+            problems.contains("- **initech** · 2026-10: failed: POST /api/2/reports failed with HTTP 403: Access denied — *what to do:* the API client lacks permission"),
+            "{problems}"
+        );
 }
 
 #[test]
@@ -241,20 +241,20 @@ fn billable_usage_by_sku_and_by_tenant_follows_the_outcome() {
     assert_eq!(
         usage,
         "## Billable usage\n\n\
-         From billing.csv: 3 invoice lines of 1 report, billed on scope auto (total for customers, production for partners), measure auto (delta for compute\\_points, pw\\_compute\\_points, dre\\_compute\\_points, p\\_dre\\_compute\\_points; absolute for the rest) (`billing` in the job file; the vendor's own rule).\n\n\
-         ### By SKU\n\n\
-         | SKU | Offering item | Tenants | Billable |\n\
-         | --- | --- | ---: | ---: |\n\
-         | DR | pw\\_DR | 1 | 0.50 points |\n\
-         | S1 | pw\\_S1 | 2 | 1.0 GiB |\n\
-         | — | pw\\_ | 1 | 7 |\n\n\
-         ### By tenant and SKU\n\n\
-         | Tenant | SKU | Offering item | Billable |\n\
-         | --- | --- | --- | ---: |\n\
-         | Kunde | S1 | pw\\_S1 | 1.0 GiB |\n\
-         | Kunde | — | pw\\_ | 7 |\n\
-         | Zeta | S1 | pw\\_S1 | 5 B |\n\
-         | Zeta | DR | pw\\_DR | 0.50 points |\n\n"
+             From billing.csv: 3 invoice lines of 1 report, billed on scope auto (total for customers, production for partners), measure auto (delta for compute\\_points, pw\\_compute\\_points, dre\\_compute\\_points, p\\_dre\\_compute\\_points; absolute for the rest) (`billing` in the job file; the vendor's own rule).\n\n\
+             ### By SKU\n\n\
+             | SKU | Offering item | Tenants | Billable |\n\
+             | --- | --- | ---: | ---: |\n\
+             | DR | pw\\_DR | 1 | 0.50 points |\n\
+             | S1 | pw\\_S1 | 2 | 1.0 GiB |\n\
+             | — | pw\\_ | 1 | 7 |\n\n\
+             ### By tenant and SKU\n\n\
+             | Tenant | SKU | Offering item | Billable |\n\
+             | --- | --- | --- | ---: |\n\
+             | Kunde | S1 | pw\\_S1 | 1.0 GiB |\n\
+             | Kunde | — | pw\\_ | 7 |\n\
+             | Zeta | S1 | pw\\_S1 | 5 B |\n\
+             | Zeta | DR | pw\\_DR | 0.50 points |\n\n"
     );
     assert!(text.find("**1 of 1 report ok**").unwrap() < text.find("## Billable usage").unwrap());
     // Without billing.csv (e.g. rendered for CI from the record alone) there is no section.

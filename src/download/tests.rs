@@ -1,0 +1,643 @@
+
+use super::*;
+
+fn gunzip_all(chunks: &[&[u8]]) -> std::io::Result<Vec<u8>> {
+    let mut gunzip = Gunzip::default();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        for piece in gunzip.feed(bytes::Bytes::copy_from_slice(chunk))? {
+            out.extend_from_slice(&piece);
+        }
+    }
+    for piece in gunzip.finish()? {
+        out.extend_from_slice(&piece);
+    }
+    Ok(out)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn a_gzip_body_is_decoded_however_it_is_cut() {
+    let report: Vec<u8> = (0..200_000)
+        .flat_map(|i: u32| format!("tenant-{},{}\n", i % 97, i).into_bytes())
+        .collect();
+    let mut compressed = gzip(&report[..report.len() / 2]);
+    // Two gzip members, as a concatenated `.gz` file has.
+    compressed.extend(gzip(&report[report.len() / 2..]));
+    for cut in [1, 2, 3, 1000, 70_000, compressed.len()] {
+        let chunks: Vec<&[u8]> = compressed.chunks(cut).collect();
+        assert!(gunzip_all(&chunks).unwrap() == report, "cut {cut}");
+    }
+}
+
+#[test]
+fn a_plain_body_passes_untouched_and_a_cut_gzip_body_is_an_error() {
+    for body in [&b""[..], b"x", b"\x1f", b"\x1fX", b"tenant.id,name\n1,a\n"] {
+        assert_eq!(gunzip_all(&[body]).unwrap(), body);
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_eq!(gunzip_all(&bytes).unwrap(), body);
+    }
+    let compressed = gzip(b"tenant.id,name\n1,a\n");
+    assert!(gunzip_all(&[&compressed[..compressed.len() - 4]]).is_err());
+}
+
+/// A server on loopback that serves one stored file, gzip-encoded on the wire, and the
+/// compressed length it would announce.
+async fn serve_gzip_encoded(report: Vec<u8>) -> (String, u64, tokio::task::JoinHandle<()>) {
+    let compressed = bytes::Bytes::from(gzip(&report));
+    let announced = compressed.len() as u64;
+    let app = axum::Router::new().route(
+        "/api/2/reports/{id}/stored/{stored}",
+        axum::routing::get(move || {
+            let body = compressed.clone();
+            async move {
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, "text/csv"),
+                        (axum::http::header::CONTENT_ENCODING, "gzip"),
+                    ],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, announced, server)
+}
+
+#[tokio::test]
+async fn a_report_compressed_far_better_than_4_to_1_is_not_cut_off() {
+    // 24 MiB of CSV rows that compress about as well as real ones do (tens to one).
+    let mut report = Vec::new();
+    let mut i = 0u64;
+    while report.len() < 24 * 1024 * 1024 {
+        report.extend_from_slice(
+                format!(
+                    "ede9f834-70b3-476c-83d9-736f9f8c7dae,customer,backup,standard,pw_base_storage,{},{},{}\n",
+                    i * 7919 % 100_003,
+                    i,
+                    i % 13
+                )
+                .as_bytes(),
+            );
+        i += 1;
+    }
+    let (base, announced, server) = serve_gzip_encoded(report.clone()).await;
+    // Well past the old bound of 4 × the announced size + 16 MiB.
+    assert!(report.len() as u64 > 4 * announced + OVERSIZE_SLACK);
+    let client = Client::new(
+        crate::api::api_base(&base).unwrap(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("usage_summary.csv");
+    let inspection = Inspection {
+        format: crate::report::Format::Csv,
+        check_skus: false,
+        rule: Default::default(),
+    };
+    let done = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        Some(announced),
+        &dest,
+        inspection,
+        Policy {
+            attempts: 1,
+            ..Policy::default()
+        },
+    )
+    .await
+    .expect("a well-compressed report downloads whole");
+    assert_eq!(done.bytes, report.len() as u64);
+    assert!(std::fs::read(&dest).unwrap() == report);
+    server.abort();
+}
+
+/// A loopback server answering every download with `body` and `content_type` (no
+/// encoding), counting the requests.
+async fn serve_plain(
+    body: Vec<u8>,
+    content_type: &'static str,
+) -> (
+    Client,
+    std::sync::Arc<std::sync::atomic::AtomicU32>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let hits = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = hits.clone();
+    let body = bytes::Bytes::from(body);
+    let app = axum::Router::new().route(
+        "/api/2/reports/{id}/stored/{stored}",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, content_type)], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let client = Client::new(
+        crate::api::api_base(&base).unwrap(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    (client, hits, server)
+}
+
+fn csv_inspection() -> Inspection {
+    Inspection {
+        format: crate::report::Format::Csv,
+        check_skus: false,
+        rule: Default::default(),
+    }
+}
+
+/// A body cut at a row's end with a Content-Length that matches the cut looked complete:
+/// it is fetched again, then fails naming both lengths; `warn` keeps it, `off` says nothing.
+#[tokio::test]
+async fn a_body_shorter_than_the_announced_size_is_refused() {
+    let full = b"tenant,usage\na,1\nb,2\nc,3\n".to_vec();
+    let short = full[..full.len() - 4].to_vec();
+    let (client, hits, server) = serve_plain(short.clone(), "text/csv").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.csv");
+    let announced = Some(full.len() as u64);
+    let fetch = |size| {
+        fetch_to_file(
+            &client,
+            "r",
+            "s",
+            announced,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 2,
+                size,
+                ..Policy::default()
+            },
+        )
+    };
+    let error = fetch(SizePolicy::Required).await.unwrap_err();
+    assert!(
+        matches!(error, DownloadError::SizeMismatch { announced: a, transferred: t, .. }
+                if a == full.len() as u64 && t == short.len() as u64),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&full.len().to_string()) && message.contains(&short.len().to_string()),
+        "{message}"
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "fetched again"
+    );
+    assert!(!dest.exists(), "a short file never takes the final name");
+    for size in [SizePolicy::Warn, SizePolicy::Off] {
+        let done = fetch(size).await.unwrap();
+        assert_eq!(done.bytes, short.len() as u64);
+    }
+    server.abort();
+}
+
+/// A loopback server streaming `chunk` every `every`, `count` times, with no size anywhere.
+async fn serve_stream(
+    chunk: Vec<u8>,
+    every: Duration,
+    count: usize,
+    gzip_encoded: bool,
+) -> (Client, tokio::task::JoinHandle<()>) {
+    let chunk = bytes::Bytes::from(chunk);
+    let app = axum::Router::new().route(
+        "/api/2/reports/{id}/stored/{stored}",
+        axum::routing::get(move || {
+            let chunk = chunk.clone();
+            async move {
+                let body = futures_util::stream::unfold(0usize, move |n| {
+                    let chunk = chunk.clone();
+                    async move {
+                        if n >= count {
+                            return None;
+                        }
+                        if !every.is_zero() {
+                            tokio::time::sleep(every).await;
+                        }
+                        Some((Ok::<_, std::io::Error>(chunk), n + 1))
+                    }
+                });
+                let encoding = if gzip_encoded { "gzip" } else { "identity" };
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, "text/csv"),
+                        (axum::http::header::CONTENT_ENCODING, encoding),
+                    ],
+                    axum::body::Body::from_stream(body),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let client = Client::new(
+        crate::api::api_base(&base).unwrap(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    (client, server)
+}
+
+/// Without a `size`, an endless body or a gzip bomb grew without bound: the absolute cap
+/// applies always.
+#[tokio::test]
+async fn endless_bodies_and_gzip_bombs_stop_at_the_file_size_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.csv");
+    let policy = Policy {
+        max_file_size: 4 << 20,
+        ..Policy::default()
+    };
+    let (client, server) =
+        serve_stream(vec![b'x'; 64 * 1024], Duration::ZERO, usize::MAX, false).await;
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dest,
+        csv_inspection(),
+        Policy {
+            attempts: 3,
+            ..policy
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, DownloadError::TooLarge { limit } if limit == 4 << 20),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("limits.max_file_size"),
+        "{error}"
+    );
+    server.abort();
+    // 64 MiB of zeros in about 64 KiB of gzip, on the wire as Content-Encoding.
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    let (client, server) = serve_stream(bomb, Duration::ZERO, 1, true).await;
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dest,
+        csv_inspection(),
+        Policy {
+            attempts: 3,
+            ..policy
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DownloadError::TooLarge { .. }), "{error}");
+    assert!(!dest.exists());
+    server.abort();
+}
+
+/// A body trickling a byte at a time ran until killed: every download has a deadline and a
+/// minimum rate.
+#[tokio::test]
+async fn a_trickling_body_meets_the_deadline_and_the_minimum_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.csv");
+    let (client, server) =
+        serve_stream(b"x".to_vec(), Duration::from_millis(50), usize::MAX, false).await;
+    let started = std::time::Instant::now();
+    let policy = Policy {
+        deadline: Duration::from_millis(800),
+        ..Policy::default()
+    };
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dest,
+        csv_inspection(),
+        Policy {
+            attempts: 3,
+            ..policy
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DownloadError::Deadline { .. }), "{error}");
+    assert!(
+        error.to_string().contains("limits.download_timeout"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+    let policy = Policy {
+        rate_grace: Duration::from_millis(300),
+        min_rate: 1000,
+        ..Policy::default()
+    };
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dest,
+        csv_inspection(),
+        Policy {
+            attempts: 3,
+            ..policy
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DownloadError::TooSlow { .. }), "{error}");
+    server.abort();
+}
+
+/// A captive portal's page answering 200 was saved as the report.
+#[tokio::test]
+async fn an_html_page_is_not_saved_as_a_csv_or_json_file() {
+    let page = b"<!DOCTYPE html><html><head><title>Sign in to Wi-Fi</title></head></html>".to_vec();
+    let (client, hits, server) = serve_plain(page, "text/html; charset=utf-8").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.csv");
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dest,
+        csv_inspection(),
+        Policy {
+            attempts: 3,
+            ..Policy::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, DownloadError::WrongContentType { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("text/html") && message.contains("<!DOCTYPE html><html>"),
+        "{message}"
+    );
+    assert!(!dest.exists());
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "not retried"
+    );
+    let html = Inspection {
+        format: crate::report::Format::Html,
+        ..csv_inspection()
+    };
+    fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dest,
+        html,
+        Policy {
+            attempts: 1,
+            ..Policy::default()
+        },
+    )
+    .await
+    .expect("an html report may be html");
+    server.abort();
+}
+
+/// A credential an HTML page echoes across the quote's cut is scrubbed before the cut, so
+/// not even its start is quoted.
+#[tokio::test]
+async fn a_credential_across_the_quotes_cut_is_scrubbed_whole() {
+    let page = format!("<html>{}SECRETTOKEN123 echoed</html>", "x".repeat(68));
+    let (plain, _, server) = serve_plain(page.into_bytes(), "text/html").await;
+    let client = Client::new(
+        plain.base_url().clone(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("SECRETTOKEN123")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dir.path().join("r.csv"),
+        csv_inspection(),
+        Policy::default(),
+    )
+    .await
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, DownloadError::WrongContentType { .. }),
+        "{message}"
+    );
+    assert!(!message.contains("SECRET"), "{message}");
+    server.abort();
+}
+
+/// A gzip transfer cut short fails its trailer check: like any cut, it is fetched again.
+#[tokio::test]
+async fn a_cut_gzip_transfer_is_fetched_again() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let whole = gzip(&b"tenant.id,usage\n".repeat(10_000));
+    let cut = bytes::Bytes::from(whole[..whole.len() / 2].to_vec());
+    let hits = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().route(
+        "/api/2/reports/{id}/stored/{stored}",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = cut.clone();
+            async move {
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, "text/csv"),
+                        (axum::http::header::CONTENT_ENCODING, "gzip"),
+                    ],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let client = Client::new(
+        crate::api::api_base(&base).unwrap(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dir.path().join("r.csv"),
+        csv_inspection(),
+        Policy::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DownloadError::Gzip { .. }), "{error}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        3,
+        "fetched again, then given up"
+    );
+    server.abort();
+}
+
+/// A server that thinks before it streams is not "too slow": the minimum rate counts from
+/// the body's first byte.
+#[tokio::test]
+async fn the_minimum_rate_counts_from_the_first_byte() {
+    let (client, server) =
+        serve_stream(vec![b'x'; 4096], Duration::from_millis(1500), 1, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let done = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dir.path().join("r.csv"),
+        csv_inspection(),
+        Policy {
+            rate_grace: Duration::from_secs(1),
+            min_rate: 1024,
+            ..Policy::default()
+        },
+    )
+    .await
+    .expect("a late but fast body arrives");
+    assert_eq!(done.bytes, 4096);
+    server.abort();
+}
+
+/// A JSON document that does not parse is fetched again before its report fails.
+#[tokio::test]
+async fn a_json_file_that_does_not_read_is_fetched_again() {
+    let (client, hits, server) =
+        serve_plain(b"{\"items\": [{\"id\": ".to_vec(), "application/json").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.json");
+    let inspection = Inspection {
+        format: crate::report::Format::JsonV2,
+        ..csv_inspection()
+    };
+    let done = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dest,
+        inspection,
+        Policy {
+            attempts: 3,
+            ..Policy::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.inspected.content_check.status, CheckStatus::Failed);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+    server.abort();
+}
+
+/// The announced size may be the length as transferred (gzip) or, for a server that sends
+/// the file unencoded, the decoded length: both are accepted.
+#[tokio::test]
+async fn the_announced_size_matches_as_transferred_or_decoded() {
+    let report = b"tenant,usage\na,1\n".repeat(500);
+    let (base, announced, server) = serve_gzip_encoded(report.clone()).await;
+    let client = Client::new(
+        crate::api::api_base(&base).unwrap(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.csv");
+    let done = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        Some(announced),
+        &dest,
+        csv_inspection(),
+        Policy {
+            attempts: 1,
+            ..Policy::default()
+        },
+    )
+    .await
+    .expect("a gzip transfer as long as announced");
+    assert_eq!(done.bytes, report.len() as u64);
+    server.abort();
+    let (client, _, server) = serve_plain(report.clone(), "text/csv").await;
+    fetch_to_file(
+        &client,
+        "r",
+        "s",
+        Some(report.len() as u64),
+        &dest,
+        csv_inspection(),
+        Policy {
+            attempts: 1,
+            ..Policy::default()
+        },
+    )
+    .await
+    .expect("an unencoded file as long as announced");
+    server.abort();
+}
+
+#[test]
+fn the_oversize_limit_never_cuts_a_well_compressed_report() {
+    // 50× is already a very good ratio for CSV; the limit leaves room up to deflate's 1032×.
+    for announced in [1, 1_000, 10_000_000, 1 << 30] {
+        assert!(oversize_limit(announced) >= announced * 1032);
+    }
+    assert_eq!(oversize_limit(u64::MAX), u64::MAX);
+}
