@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn gunzip_all(chunks: &[&[u8]]) -> std::io::Result<Vec<u8>> {
