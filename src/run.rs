@@ -43,6 +43,26 @@ pub struct RunConfig {
     pub billing_rule: Arc<BillingRule>,
 }
 
+impl RunConfig {
+    /// What the job file says a run into `out_dir` must do.
+    pub fn for_job(job: &crate::job::Job, out_dir: &std::path::Path) -> Self {
+        RunConfig {
+            out_dir: out_dir.to_owned(),
+            concurrency: job.concurrency,
+            polling: job.polling,
+            download_attempts: 3,
+            download: crate::download::Policy {
+                size: job.size_policy,
+                max_file_size: job.limits.max_file_size,
+                deadline: job.limits.download_timeout,
+                ..Default::default()
+            },
+            cleanup: job.cleanup,
+            billing_rule: Arc::new(job.billing.clone()),
+        }
+    }
+}
+
 /// A state change of one report, for progress displays and machine-readable event logs.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

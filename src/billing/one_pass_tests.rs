@@ -135,20 +135,7 @@ async fn execute(
         observer: Arc::new(Unobserved),
         client: Arc::clone(client),
         state: Arc::new(state),
-        config: Arc::new(RunConfig {
-            out_dir: out.to_owned(),
-            concurrency: job.concurrency,
-            polling: job.polling,
-            download_attempts: 3,
-            download: crate::download::Policy {
-                size: job.size_policy,
-                max_file_size: job.limits.max_file_size,
-                deadline: job.limits.download_timeout,
-                ..Default::default()
-            },
-            cleanup: job.cleanup,
-            billing_rule: Arc::new(job.billing.clone()),
-        }),
+        config: Arc::new(RunConfig::for_job(job, out)),
         cancel: tokio_util::sync::CancellationToken::new(),
         history: Arc::new(crate::history::History::none()),
     };

@@ -649,20 +649,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
         observer: progress.observer(),
         client: connection.client.clone(),
         state: Arc::new(state),
-        config: Arc::new(RunConfig {
-            out_dir: out_dir.to_owned(),
-            concurrency: job.concurrency,
-            polling: job.polling,
-            download_attempts: 3,
-            download: acronis_reports::download::Policy {
-                size: job.size_policy,
-                max_file_size: job.limits.max_file_size,
-                deadline: job.limits.download_timeout,
-                ..Default::default()
-            },
-            cleanup: job.cleanup,
-            billing_rule: Arc::new(job.billing.clone()),
-        }),
+        config: Arc::new(RunConfig::for_job(job, out_dir)),
         cancel: interruption.cancel.clone(),
         history: Arc::new(history),
     };
