@@ -22,6 +22,21 @@ fn run_as_of(world: &World, job: &Path, out: &Path, as_of: &str) -> assert_cmd::
         .assert()
 }
 
+/// November's reports in two shard folders, `shard-1` and `shard-2`, for a merge.
+fn run_november_in_two_shards(world: &World, job: &Path) {
+    for index in 1..=2 {
+        world
+            .cmd()
+            .arg("run")
+            .arg(job)
+            .arg("--out")
+            .arg(world.path(&format!("shard-{index}")))
+            .args(["--as-of", NOVEMBER, "--shard", &format!("{index}/2")])
+            .assert()
+            .success();
+    }
+}
+
 /// Every file under `dir` outside the hidden state folder, with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     tree(dir)
@@ -203,17 +218,7 @@ fn shards_merge_into_a_trail() {
     run_as_of(&world, &job, &trail, OCTOBER).success();
     let october = under(&snapshot(&trail), "2026-10");
 
-    for index in 1..=2 {
-        world
-            .cmd()
-            .arg("run")
-            .arg(&job)
-            .arg("--out")
-            .arg(world.path(&format!("shard-{index}")))
-            .args(["--as-of", NOVEMBER, "--shard", &format!("{index}/2")])
-            .assert()
-            .success();
-    }
+    run_november_in_two_shards(&world, &job);
     world
         .cmd()
         .args(["merge", "shard-1", "shard-2", "--out", "trail"])
@@ -244,17 +249,7 @@ fn a_merge_into_a_damaged_period_changes_nothing() {
     let job = world.job(&job_text(&tenants, ""));
     let trail = world.path("trail");
     run_as_of(&world, &job, &trail, NOVEMBER).success();
-    for index in 1..=2 {
-        world
-            .cmd()
-            .arg("run")
-            .arg(&job)
-            .arg("--out")
-            .arg(world.path(&format!("shard-{index}")))
-            .args(["--as-of", NOVEMBER, "--shard", &format!("{index}/2")])
-            .assert()
-            .success();
-    }
+    run_november_in_two_shards(&world, &job);
     std::fs::write(trail.join("2026-11/notes.txt"), "left by hand\n").unwrap();
     let before = snapshot(&trail);
     let refused = world

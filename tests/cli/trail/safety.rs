@@ -5,7 +5,10 @@
 
 use std::path::Path;
 
-use super::{NOVEMBER, OCTOBER, run_as_of, sha256sum_down_the_tree, snapshot, verify_clean};
+use super::{
+    NOVEMBER, OCTOBER, run_as_of, run_november_in_two_shards, sha256sum_down_the_tree, snapshot,
+    verify_clean,
+};
 use crate::support::*;
 
 const ACME_FILE: &str = "2026-10/acme/usage_summary.csv_v2_0.csv";
@@ -178,17 +181,7 @@ fn a_merge_into_a_folder_a_run_holds_is_refused() {
     let job = world.job(&job_text(&tenants, ""));
     let trail = world.path("trail");
     run_as_of(&world, &job, &trail, OCTOBER).success();
-    for index in 1..=2 {
-        world
-            .cmd()
-            .arg("run")
-            .arg(&job)
-            .arg("--out")
-            .arg(world.path(&format!("shard-{index}")))
-            .args(["--as-of", NOVEMBER, "--shard", &format!("{index}/2")])
-            .assert()
-            .success();
-    }
+    run_november_in_two_shards(&world, &job);
     let before = snapshot(&trail);
     let lock = std::fs::OpenOptions::new()
         .write(true)
