@@ -3,7 +3,7 @@
 //! Data flows one way: [`job`] (the file) → [`plan`] (one request per tenant × period) →
 //! [`run`] (create, [`poll`], [`download`], [`checks`] through the [`api`] client; started and
 //! aimed by the [`history`] of earlier periods) →
-//! [`results`] → [`output`] writers.
+//! [`results`] → [`output`] writers. [`session`] does one `run` command through all of them.
 
 pub mod api;
 pub mod billing;
@@ -20,7 +20,6 @@ pub mod history;
 pub mod job;
 pub mod merge;
 pub mod output;
-
 pub mod period;
 pub mod plan;
 pub mod poll;
@@ -29,6 +28,7 @@ pub mod results;
 pub mod retry;
 pub mod run;
 pub mod secret;
+pub mod session;
 pub mod shard;
 pub mod state;
 pub mod verify;

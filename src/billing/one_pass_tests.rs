@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::api::{Client, ClientOptions, Credentials, api_base};
-use crate::content::spill::{self, tests::one_store_at_a_time};
+use crate::content::spill::{self, one_store_at_a_time};
 use crate::run::{RunConfig, Runner, Unobserved};
 use crate::secret::Secret;
 use crate::state::{STATE_DIR, StateStore};

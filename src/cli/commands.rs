@@ -1,29 +1,23 @@
-use std::path::Path;
 use std::sync::Arc;
 
-use acronis_reports::api::{self, Client, ClientOptions, Credentials};
-use acronis_reports::discover;
-use acronis_reports::download;
-use acronis_reports::history::{self, History};
 use acronis_reports::job::{self, Job};
 use acronis_reports::output;
 use acronis_reports::plan::{self, Plan};
-use acronis_reports::results::DiscoveryRecord;
-use acronis_reports::results::{JobRef, RunResult, ShardInfo, Tool};
-use acronis_reports::run::{self, RunConfig, Runner};
-use acronis_reports::secret::Secret;
-use acronis_reports::shard::{self, ShardSpec};
-use acronis_reports::state::StateStore;
+use acronis_reports::results::{DiscoveryRecord, RunResult};
+use acronis_reports::run::{self, Observer};
+use acronis_reports::session::{
+    self, Connection, ConnectionOptions, Delivered, Frontend, HistorySource, ShardChoice, simulator,
+};
 use acronis_reports::{duration, merge, verify};
 use jiff::Timestamp;
 use jiff::civil::Date;
+use tokio_util::sync::CancellationToken;
 
 use super::args::{
     CompareArgs, CompareFormat, ConnectionArgs, DoctorArgs, JobArgs, MergeArgs, PlanArgs, RunArgs,
     SandboxArgs, SchemaArgs, VerifyArgs,
 };
 use super::signals::Interruption;
-use super::simulator;
 use super::{EXIT_FAILED, EXIT_OK, Fatal};
 
 type Outcome = Result<u8, Fatal>;
@@ -57,18 +51,8 @@ fn check_as_of(as_of: Date, today: Date, allow_future: bool) -> Result<(), Fatal
     Ok(())
 }
 
-/// The async runtime, with room for `downloads` downloads at once: each holds
-/// [`download::THREADS_PER_DOWNLOAD`] blocking threads until it ends, and a download whose
-/// threads had to queue for a place would hold up the ones it already has.
 fn runtime(downloads: usize) -> Result<tokio::runtime::Runtime, Fatal> {
-    const TOKIO_DEFAULT_BLOCKING_THREADS: usize = 512;
-    // Room for the other blocking work as well: file-system calls, journal writes.
-    let blocking = download::THREADS_PER_DOWNLOAD * downloads + 64;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(blocking.max(TOKIO_DEFAULT_BLOCKING_THREADS))
-        .build()
-        .map_err(|e| Fatal::failed(format!("cannot start the async runtime: {e}")))
+    Ok(session::runtime(downloads)?)
 }
 
 pub fn validate(args: JobArgs) -> Outcome {
@@ -122,8 +106,9 @@ pub fn plan(args: PlanArgs) -> Outcome {
     } else {
         // `children_of` entries are only known by asking the API.
         runtime(0)?.block_on(async {
-            let connection = Connection::open(&args.connection, &job, false).await?;
-            let planned = full_plan(&connection.client, &job).await;
+            let options = connection_options(&args.connection);
+            let connection = Connection::open(&options, &job, &process_env, None).await?;
+            let planned = connection.full_plan(&job).await;
             connection.close().await;
             planned
         })?
@@ -166,7 +151,7 @@ struct PlannedReport<'a> {
 fn print_plan_json(job: &Job, plan: &Plan, discovery: &[DiscoveryRecord]) -> std::io::Result<()> {
     use std::io::Write;
     let header = serde_json::json!({
-        "job": {"path": portable_path(&job.path), "sha256": job.sha256},
+        "job": {"path": session::portable_path(&job.path), "sha256": job.sha256},
         "as_of": job.as_of,
         "concurrency": job.concurrency,
         "polling": {
@@ -304,93 +289,6 @@ pub fn sandbox(args: SandboxArgs) -> Outcome {
     })
 }
 
-/// Where the API is and who we are, from flags, then environment, then the job file.
-struct Target {
-    base_url: String,
-    credentials: Credentials,
-}
-
-fn env_value(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn target_from_environment(args: &ConnectionArgs, job: &Job) -> Result<Target, Fatal> {
-    let base_url = args
-        .base_url
-        .clone()
-        .or_else(|| env_value("ACRONIS_BASE_URL"))
-        .or_else(|| job.base_url.clone())
-        .ok_or_else(|| {
-            Fatal::input(
-                "no API URL: pass --base-url, set ACRONIS_BASE_URL, or set api.base_url in the job file (e.g. https://eu2-cloud.acronis.com); or try the job with --sandbox",
-            )
-        })?;
-    let credentials = match (
-        env_value("ACRONIS_CLIENT_ID"),
-        env_value("ACRONIS_CLIENT_SECRET").map(Secret::new),
-        env_value("ACRONIS_TOKEN").map(Secret::new),
-    ) {
-        (Some(id), Some(secret), _) => Credentials::Client { id, secret },
-        (Some(_), None, None) => {
-            return Err(Fatal::input(
-                "ACRONIS_CLIENT_ID is set but ACRONIS_CLIENT_SECRET is not; set both",
-            ));
-        }
-        (None, Some(_), None) => {
-            return Err(Fatal::input(
-                "ACRONIS_CLIENT_SECRET is set but ACRONIS_CLIENT_ID is not; set both",
-            ));
-        }
-        (_, _, Some(token)) => Credentials::Token(token),
-        (None, None, None) => {
-            return Err(Fatal::input(
-                "no credentials: set ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (an API client from the management console), or ACRONIS_TOKEN; or try the job with --sandbox",
-            ));
-        }
-    };
-    Ok(Target {
-        base_url,
-        credentials,
-    })
-}
-
-/// `--shard I/N`, else GitLab's CI_NODE_INDEX/CI_NODE_TOTAL (unless `--no-shard`), else none.
-fn resolve_shard(args: &RunArgs) -> Result<Option<ShardSpec>, Fatal> {
-    if args.shard.is_some() || args.no_shard {
-        return Ok(args.shard);
-    }
-    let shard = shard::from_ci_env(|name| std::env::var(name).ok())
-        .map_err(|e| Fatal::input(format!("{e} (or pass --shard I/N, or --no-shard)")))?;
-    if let Some(shard) = shard {
-        tracing::info!(
-            "running shard {shard} as set by {} and {} (--no-shard runs every report)",
-            shard::CI_NODE_INDEX,
-            shard::CI_NODE_TOTAL
-        );
-    }
-    Ok(shard)
-}
-
-/// The part of the plan this run does (all of it, or one shard's reports), and the shard's
-/// record for the manifest.
-fn shard_plan(plan: Plan, shard: Option<ShardSpec>) -> (Plan, Option<ShardInfo>) {
-    let Some(spec) = shard else {
-        return (plan, None);
-    };
-    let part = shard::select(&plan, spec.index, spec.total);
-    tracing::info!(
-        "shard {spec}: {} of the job's {} report(s)",
-        part.reports.len(),
-        plan.reports.len()
-    );
-    let info = ShardInfo {
-        index: spec.index,
-        total: spec.total,
-        plan_reports: plan.reports.len(),
-    };
-    (part, Some(info))
-}
-
 pub fn merge(args: MergeArgs) -> Outcome {
     let merged = merge::merge(&args.shards, &args.out).map_err(|e| match e {
         merge::MergeError::Refused(message) => Fatal::input(format!(
@@ -417,293 +315,56 @@ pub fn merge(args: MergeArgs) -> Outcome {
     })
 }
 
-/// A connection to the API: the target and, with `--sandbox`, the sandbox serving it.
-struct Connection {
-    client: Arc<Client>,
-    sandbox: Option<simulator::Running>,
-    base_url: String,
+/// The process's environment, as the library's `env` lookups take it.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-impl Connection {
-    /// Starts the sandbox if asked, builds the client and checks the credentials, so that
-    /// refused credentials stop everything before a report is created or a file written.
-    /// With `github`, every credential the client derives or fetches (the Basic value, each
-    /// token) is masked with `::add-mask::` before anything could print it.
-    async fn open(args: &ConnectionArgs, job: &Job, github: bool) -> Result<Self, Fatal> {
-        let (sandbox, target) = if args.sandbox {
-            let sandbox = simulator::start(args.sandbox_scenario.as_deref(), 0).await?;
-            tracing::info!("using the built-in sandbox at {}", sandbox.base_url());
-            let target = Target {
-                base_url: sandbox.base_url(),
-                credentials: Credentials::Client {
-                    id: sandbox.client_id().to_owned(),
-                    secret: Secret::new(sandbox.client_secret()),
-                },
-            };
-            (Some(sandbox), target)
-        } else {
-            (None, target_from_environment(args, job)?)
-        };
-        let base = api::api_base(&target.base_url).map_err(Fatal::input)?;
-        let mut client = Client::new(base, target.credentials, ClientOptions::default())
-            .map_err(Fatal::input)?;
-        if github {
-            acronis_reports::ci::github::print_masks(&client.derived_secrets());
-            client = client.on_new_secret(std::sync::Arc::new(|token: &str| {
-                acronis_reports::ci::github::print_masks(&[token.to_owned()]);
-            }));
-        }
-        client.authenticate().await.map_err(Fatal::input)?;
-        // One spelling for the journal and the manifest, however the URL was written.
-        let base_url = api::canonical_base(client.base_url());
-        Ok(Self {
-            client: Arc::new(client),
-            sandbox,
-            base_url,
-        })
+fn connection_options(args: &ConnectionArgs) -> ConnectionOptions {
+    ConnectionOptions {
+        base_url: args.base_url.clone(),
+        sandbox: args.sandbox.then(|| args.sandbox_scenario.clone()),
     }
-
-    async fn close(self) {
-        if let Some(sandbox) = self.sandbox {
-            sandbox.shutdown().await;
-        }
-    }
-}
-
-/// The job's full plan, with `children_of` entries expanded through the API.
-async fn full_plan(client: &Client, job: &Job) -> Result<(Plan, Vec<DiscoveryRecord>), Fatal> {
-    if job.discoveries.is_empty() {
-        return Ok((plan::build(job), Vec::new()));
-    }
-    let expansion = discover::expand(client, job).await.map_err(Fatal::input)?;
-    for record in &expansion.records {
-        let included = record.tenants.iter().filter(|t| t.included).count();
-        tracing::info!(
-            "children of {}: {included} of {} listed tenant(s) in scope",
-            record.children_of,
-            record.tenants.len()
-        );
-    }
-    Ok((plan::build_for(job, &expansion.tenants), expansion.records))
 }
 
 pub fn run(args: RunArgs) -> Outcome {
     let ci = acronis_reports::ci::Context::start(args.ci, args.junit.clone(), args.dotenv.clone());
-    let shard = resolve_shard(&args)?;
-    let mut job = load_job(&args.job)?;
-    if !args.connection.sandbox {
-        // Missing credentials are reported before anything starts.
-        target_from_environment(&args.connection, &job)?;
-    }
-    let out_dir = args.out.clone().unwrap_or_else(|| job.output_dir.clone());
-    if out_dir.exists() && !out_dir.is_dir() {
-        return Err(Fatal::input(format!(
-            "output folder {} exists and is not a folder",
-            out_dir.display()
-        )));
-    }
-    if let Some(dir) = &args.history
-        && !dir.is_dir()
-    {
-        return Err(Fatal::input(format!(
-            "--history {}: not a folder; give the output folder of earlier runs (the trail), or leave the option out",
-            dir.display()
-        )));
-    }
-    runtime(job.concurrency)?.block_on(async move {
-        let github = ci.provider == acronis_reports::ci::Provider::GitHub;
-        let connection = Connection::open(&args.connection, &job, github).await?;
-        let outcome = async {
-            let (plan, discovery) = full_plan(&connection.client, &job).await?;
-            let (plan, shard) = shard_plan(plan, shard);
-            // Every tenant is in the plan now; the list would only hold memory to the end.
-            job.tenants = Vec::new();
-            let run = Run {
-                job: &job,
-                plan,
-                discovery,
-                out_dir: &out_dir,
-                fresh: args.fresh,
-                history: if args.no_history {
-                    None
-                } else {
-                    Some(args.history.as_deref().unwrap_or(&out_dir))
-                },
-                ci: &ci,
-                shard,
-            };
-            execute(&connection, run).await
-        }
-        .await;
-        connection.close().await;
-        outcome
-    })
-}
-
-/// Everything `execute` needs besides the connection.
-struct Run<'a> {
-    job: &'a Job,
-    plan: Plan,
-    discovery: Vec<DiscoveryRecord>,
-    out_dir: &'a Path,
-    fresh: bool,
-    /// The trail whose generation times guide the run, if any.
-    history: Option<&'a Path>,
-    ci: &'a acronis_reports::ci::Context,
-    shard: Option<ShardInfo>,
-}
-
-async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
-    let Run {
-        job,
-        plan,
-        discovery,
-        out_dir,
-        fresh,
+    let shard = match (args.shard, args.no_shard) {
+        (Some(spec), _) => ShardChoice::Given(spec),
+        (None, true) => ShardChoice::All,
+        (None, false) => ShardChoice::FromCi,
+    };
+    // Before the job file, so that a bad CI variable is named even when the job is bad too.
+    let shard = session::resolve_shard(shard, &process_env)?;
+    let history = match (&args.history, args.no_history) {
+        (_, true) => HistorySource::Off,
+        (Some(dir), false) => HistorySource::Dir(dir.clone()),
+        (None, false) => HistorySource::Output,
+    };
+    let github = ci.provider == acronis_reports::ci::Provider::GitHub;
+    let request = session::Request {
+        connection: connection_options(&args.connection),
+        out_dir: args.out,
+        shard,
+        fresh: args.fresh,
         history,
         ci,
-        shard,
-    } = run;
-    std::fs::create_dir_all(out_dir).map_err(|e| {
-        Fatal::input(format!(
-            "cannot create the output folder {}: {e}",
-            out_dir.display()
-        ))
-    })?;
-    let base_url = connection.base_url.clone();
-    let state = StateStore::open(out_dir, &base_url, fresh).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::ResourceBusy {
-            // Another run's lock: the message says so, and the resume state itself is fine.
-            return Fatal::input(e.to_string());
-        }
-        Fatal::input(format!(
-            "cannot open the resume state in {}: {e}",
-            out_dir.display()
-        ))
-    })?;
-    if state.holds_lock() {
-        // With the lock held no other run writes here: hidden temporary files are a killed
-        // run's leftovers (up to a report's size each), and nothing will ever finish them.
-        let removed = acronis_reports::disk::remove_stale_temp_files(out_dir);
-        if removed > 0 {
-            tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
-        }
-    }
-    // The earlier deliveries of the periods this run covers are read before anything is
-    // created: a damaged record stops the run here, not after its reports were fetched.
-    let labels = plan.reports.iter().map(|r| r.period.label()).collect();
-    let trail =
-        output::trail::Trail::open(out_dir, labels).map_err(|e| Fatal::input(e.to_string()))?;
-    // A tenant folder that holds another tenant's sealed files is refused before anything is
-    // created: the period could not take this run's files without losing those.
-    let wanted = plan.reports.iter().flat_map(|request| {
-        request.formats.iter().map(|format| output::trail::Wanted {
-            tenant_id: &request.tenant_id,
-            tenant_name: &request.tenant_name,
-            path: request.file_path(*format),
-        })
-    });
-    trail
-        .check_wanted(wanted)
-        .map_err(|e| Fatal::input(e.to_string()))?;
-    if state.holds_lock() {
-        output::trail::clear_scratch(out_dir);
-    }
-    let history = history.map_or_else(History::none, read_history);
-    let estimate = history::estimate(&history, &plan.reports, job.concurrency);
-    if let Some(estimate) = &estimate {
-        tracing::info!(
-            "generation times from {}: {} of {} report(s) known; slowest first, about {:.1}s expected",
-            estimate.periods.join(", "),
-            estimate.known,
-            estimate.reports,
-            estimate.duration.as_secs_f64()
-        );
-    }
-    // What the content check reads of each file is kept for billing.csv, so a downloaded file
-    // is read once; it needs a folder no other run uses. Without one, billing.csv reads the
-    // files again.
-    let _lines = state
-        .holds_lock()
-        .then(|| {
-            let dir = out_dir.join(acronis_reports::state::STATE_DIR);
-            acronis_reports::content::spill::install(&dir)
-                .inspect_err(|e| tracing::debug!("billing.csv will read the files again: {e}"))
-                .ok()
-        })
-        .flatten();
-    let started_at = Timestamp::now();
-    let clock = std::time::Instant::now();
-    tracing::info!(
-        "running {} report(s), {} at a time, into {}",
-        plan.reports.len(),
-        job.concurrency,
-        out_dir.display()
-    );
-    let interruption = Interruption::listen();
-    let progress = super::progress::Progress::start(
-        plan.reports.len(),
-        ci.provider == acronis_reports::ci::Provider::GitHub,
-    );
-    let runner = Runner {
-        observer: progress.observer(),
-        client: connection.client.clone(),
-        state: Arc::new(state),
-        config: Arc::new(RunConfig::for_job(job, out_dir)),
-        cancel: interruption.cancel.clone(),
-        history: Arc::new(history),
     };
-    let reports = run::execute(&runner, plan).await;
-    let took = clock.elapsed();
-    progress.finish();
-    let reports = reports.map_err(|e| {
-        Fatal::failed(format!(
-            "{e}; what finished is in the resume journal in {}: run again to finish",
-            out_dir.display()
-        ))
+    let prepared = session::Prepared::new(load_job(&args.job)?, request, &process_env)?;
+    let delivered = runtime(prepared.concurrency())?.block_on(async move {
+        let mut terminal = Terminal::new(github);
+        prepared.deliver(&process_env, &mut terminal).await
     })?;
-    // Credentials refused before any report succeeded: exit 2 and no outputs, as when the token
-    // endpoint refuses them up front, so the outputs of an earlier run stay as they were.
-    if let Some(reason) = connection.client.refused()
-        && reports.ok_count() == 0
-        && interruption.exit_code().is_none()
-    {
-        return Err(Fatal::input(reason.to_owned()));
-    }
-    let result = RunResult {
-        manifest_version: 1,
-        tool: Tool::current(),
-        started_at,
-        finished_at: Timestamp::now(),
-        as_of: job.as_of,
-        job: JobRef {
-            path: portable_path(&job.path),
-            sha256: job.sha256.clone(),
-        },
-        base_url,
-        reports,
-        shard,
-        discovery,
-        derived_files: Vec::new(),
-        billing_rule: job.billing.clone(),
-        period_folder: None,
-        trail: None,
-    };
-    // The record as written: with `billing.csv` and the warnings found while deriving it.
-    let timing = output::timing::section(&result.reports, estimate.as_ref(), took)
-        .map_err(|e| Fatal::failed(format!("reading the run's results back: {e}")))?;
-    let options = output::trail::CommitOptions {
-        compare: job.compare.clone(),
-        sections: timing.into_iter().collect(),
-    };
-    let result = trail
-        .commit(result, &options)
-        .map_err(|e| Fatal::failed(format!("writing the outputs in {}: {e}", out_dir.display())))?;
-    acronis_reports::ci::publish(ci, &result, out_dir, interruption.exit_code())
-        .map_err(Fatal::failed)?;
-    let files = result.reports.file_count();
-    let summary = out_dir.join("summary.md");
-    if let Some(code) = interruption.exit_code() {
+    Ok(report_delivery(&delivered))
+}
+
+/// What a person reads at the end of a run, and its exit code.
+fn report_delivery(delivered: &Delivered) -> u8 {
+    let result = &delivered.result;
+    let files = delivered.file_count();
+    let out_dir = &delivered.out_dir;
+    let summary = out_dir.join(output::SUMMARY);
+    if let Some(code) = delivered.interrupted {
         if super::progress::human_stderr() {
             eprintln!(
                 "interrupted: {} of {} report(s) finished; the state is saved, run again to resume",
@@ -711,7 +372,7 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
                 result.reports.len()
             );
         }
-        return Ok(code);
+        return code;
     }
     if result.failed_count() == 0 {
         println!(
@@ -720,9 +381,9 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             out_dir.display(),
             summary.display()
         );
-        Ok(EXIT_OK)
+        EXIT_OK
     } else {
-        print_failures(&result);
+        print_failures(result);
         println!(
             "{} of {} report(s) failed; {files} file(s) in {} (see {})",
             result.failed_count(),
@@ -730,21 +391,52 @@ async fn execute(connection: &Connection, run: Run<'_>) -> Outcome {
             out_dir.display(),
             summary.display()
         );
-        Ok(EXIT_FAILED)
+        EXIT_FAILED
     }
 }
 
-/// The generation times the trail in `dir` recorded; a trail without them (or none at all)
-/// leaves the run as it would be without history.
-fn read_history(dir: &Path) -> History {
-    let history = History::read(dir);
-    if history.is_empty() {
-        tracing::debug!(
-            "{} holds no generation times of earlier periods",
-            dir.display()
-        );
+/// The run as a terminal or CI log shows it: the progress display, and SIGINT/SIGTERM as a
+/// graceful stop.
+struct Terminal {
+    github: bool,
+    cancel: CancellationToken,
+    progress: Option<super::progress::Progress>,
+    interruption: Option<Interruption>,
+}
+
+impl Terminal {
+    fn new(github: bool) -> Self {
+        Self {
+            github,
+            cancel: CancellationToken::new(),
+            progress: None,
+            interruption: None,
+        }
     }
-    history
+}
+
+impl Frontend for Terminal {
+    fn starting(&mut self, reports: usize) -> Arc<dyn Observer> {
+        self.interruption = Some(Interruption::listen(self.cancel.clone()));
+        let progress = super::progress::Progress::start(reports, self.github);
+        let observer = progress.observer();
+        self.progress = Some(progress);
+        observer
+    }
+
+    fn finished(&mut self) {
+        if let Some(progress) = self.progress.take() {
+            progress.finish();
+        }
+    }
+
+    fn cancel(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    fn interrupted(&self) -> Option<u8> {
+        self.interruption.as_ref().and_then(Interruption::exit_code)
+    }
 }
 
 /// One line per failed report on stderr, for people; the JSON event log already has them.
@@ -768,15 +460,5 @@ fn print_failures(result: &RunResult) {
         )
         .replace('\u{1b}', "\\u{1b}");
         eprintln!("{}", super::progress::one_log_line(&line));
-    }
-}
-
-/// A path as text with `/` separators, for manifests read on any system.
-fn portable_path(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    if std::path::MAIN_SEPARATOR == '\\' {
-        text.replace('\\', "/")
-    } else {
-        text.into_owned()
     }
 }

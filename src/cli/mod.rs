@@ -6,7 +6,6 @@ mod generate;
 mod help;
 mod progress;
 mod signals;
-mod simulator;
 
 use std::process::ExitCode;
 
@@ -53,6 +52,16 @@ impl Fatal {
             code: EXIT_FAILED,
             message: message.to_string(),
             report: None,
+        }
+    }
+}
+
+impl From<acronis_reports::session::SessionError> for Fatal {
+    fn from(error: acronis_reports::session::SessionError) -> Self {
+        if error.nothing_attempted() {
+            Self::input(error)
+        } else {
+            Self::failed(error)
         }
     }
 }

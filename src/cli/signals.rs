@@ -7,16 +7,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use tokio_util::sync::CancellationToken;
 
 pub struct Interruption {
-    pub cancel: CancellationToken,
     code: Arc<AtomicU8>,
 }
 
 impl Interruption {
-    /// Starts listening for SIGINT (exit 130) and SIGTERM (exit 143).
-    pub fn listen() -> Self {
-        let cancel = CancellationToken::new();
+    /// Starts listening for SIGINT (exit 130) and SIGTERM (exit 143); the first one cancels
+    /// `cancel`.
+    pub fn listen(cancel: CancellationToken) -> Self {
         let code = Arc::new(AtomicU8::new(0));
-        let (token, slot) = (cancel.clone(), code.clone());
+        let (token, slot) = (cancel, code.clone());
         tokio::spawn(async move {
             let Some(mut signals) = Signals::install() else {
                 tracing::warn!(
@@ -42,7 +41,7 @@ impl Interruption {
                 token.cancel();
             }
         });
-        Self { cancel, code }
+        Self { code }
     }
 
     /// The exit code the received signal asks for, if one came.

@@ -720,5 +720,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Tests that install the process-wide store take this first: one store at a time.
 #[cfg(test)]
-pub(crate) mod tests;
+pub(crate) fn one_store_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static STORE: Mutex<()> = Mutex::new(());
+    STORE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,13 +2,6 @@ use super::*;
 use crate::content::lines::lines_of;
 use crate::report::BillingScope;
 
-/// Tests that install the process-wide store take this first: one store at a time.
-pub(crate) static STORE: Mutex<()> = Mutex::new(());
-
-pub(crate) fn one_store_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    STORE.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 const HEADER: &str = "tenant.id,tenant.kind,tenant.name,name,edition,infra.backend_type,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial,sku";
 
 /// What reading a file gives: its lines, and how the read ended (the problem as worded).

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::Fatal;
+use super::SessionError;
 
 #[cfg(feature = "sandbox")]
 pub use acronis_reports_sandbox::Sandbox as Running;
@@ -11,15 +11,15 @@ pub use acronis_reports_sandbox::Sandbox as Running;
 /// Starts the sandbox with the scenario in `scenario` (the default one without), on `port`
 /// (0 for any free one).
 #[cfg(feature = "sandbox")]
-pub async fn start(scenario: Option<&Path>, port: u16) -> Result<Running, Fatal> {
+pub async fn start(scenario: Option<&Path>, port: u16) -> Result<Running, SessionError> {
     use acronis_reports_sandbox::Scenario;
     let scenario = match scenario {
-        Some(path) => Scenario::from_yaml_file(path).map_err(Fatal::input)?,
+        Some(path) => Scenario::from_yaml_file(path).map_err(SessionError::SandboxScenario)?,
         None => Scenario::default(),
     };
     Running::start(scenario, port)
         .await
-        .map_err(|e| Fatal::input(format!("cannot start the sandbox: {e}")))
+        .map_err(SessionError::SandboxStart)
 }
 
 /// A sandbox that cannot exist in this build.
@@ -43,8 +43,6 @@ impl Running {
 }
 
 #[cfg(not(feature = "sandbox"))]
-pub async fn start(_scenario: Option<&Path>, _port: u16) -> Result<Running, Fatal> {
-    Err(Fatal::input(
-        "this build of acronis-reports has no built-in sandbox (it was built without the `sandbox` feature); install a release build, or build with the default features",
-    ))
+pub async fn start(_scenario: Option<&Path>, _port: u16) -> Result<Running, SessionError> {
+    Err(SessionError::NoSandbox)
 }

@@ -1,0 +1,92 @@
+use std::io;
+use std::path::PathBuf;
+
+use crate::api::ApiError;
+use crate::discover::DiscoveryError;
+use crate::output::trail::{CommitError, TrailError};
+use crate::shard::ShardError;
+
+/// Why a run (or the connection of `plan`) ended before its reports were done.
+/// [`SessionError::nothing_attempted`] tells the errors that leave everything as it was (bad
+/// input, refused credentials; exit 2) from those of a run that started (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(
+        "no API URL: pass --base-url, set ACRONIS_BASE_URL, or set api.base_url in the job file (e.g. https://eu2-cloud.acronis.com); or try the job with --sandbox"
+    )]
+    NoBaseUrl,
+    #[error("{set} is set but {missing} is not; set both")]
+    HalfCredentials {
+        set: &'static str,
+        missing: &'static str,
+    },
+    #[error(
+        "no credentials: set ACRONIS_CLIENT_ID and ACRONIS_CLIENT_SECRET (an API client from the management console), or ACRONIS_TOKEN; or try the job with --sandbox"
+    )]
+    NoCredentials,
+    #[error("{0} (or pass --shard I/N, or --no-shard)")]
+    Shard(#[source] ShardError),
+    #[error("output folder {} exists and is not a folder", .0.display())]
+    OutputNotFolder(PathBuf),
+    #[error(
+        "--history {}: not a folder; give the output folder of earlier runs (the trail), or leave the option out",
+        .0.display()
+    )]
+    HistoryNotFolder(PathBuf),
+    #[cfg(feature = "sandbox")]
+    #[error(transparent)]
+    SandboxScenario(acronis_reports_sandbox::SandboxError),
+    #[cfg(feature = "sandbox")]
+    #[error("cannot start the sandbox: {0}")]
+    SandboxStart(#[source] acronis_reports_sandbox::SandboxError),
+    #[error(
+        "this build of acronis-reports has no built-in sandbox (it was built without the `sandbox` feature); install a release build, or build with the default features"
+    )]
+    NoSandbox,
+    /// The URL, the client or the credentials (the message names which).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error("cannot create the output folder {}: {source}", path.display())]
+    CreateOutput { path: PathBuf, source: io::Error },
+    /// Another run holds the folder's lock; the message says which.
+    #[error(transparent)]
+    Locked(io::Error),
+    #[error("cannot open the resume state in {}: {source}", out_dir.display())]
+    State { out_dir: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Trail(#[from] TrailError),
+    /// The server refused the credentials before any report succeeded; its reason.
+    #[error("{0}")]
+    CredentialsRefused(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
+    #[error("{source}; what finished is in the resume journal in {}: run again to finish", out_dir.display())]
+    Run { out_dir: PathBuf, source: io::Error },
+    #[error("reading the run's results back: {0}")]
+    ReadBack(#[source] io::Error),
+    #[error("writing the outputs in {}: {source}", out_dir.display())]
+    Commit {
+        out_dir: PathBuf,
+        source: CommitError,
+    },
+    /// Telling the CI system (the error names the file).
+    #[error(transparent)]
+    Publish(io::Error),
+}
+
+impl SessionError {
+    /// Nothing was attempted: no report was created and no file written, so the outputs of an
+    /// earlier run stay as they were.
+    pub fn nothing_attempted(&self) -> bool {
+        !matches!(
+            self,
+            Self::Runtime(_)
+                | Self::Run { .. }
+                | Self::ReadBack(_)
+                | Self::Commit { .. }
+                | Self::Publish(_)
+        )
+    }
+}
