@@ -619,9 +619,12 @@ pub struct DiscoveredTenant {
 }
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::manifest::tests::contract_run;
+    use crate::results::fixtures::contract_run;
 
     fn named(name: &str, status: Status, files: usize) -> ReportResult {
         let mut report = contract_run().reports.get(0).unwrap();

@@ -473,12 +473,13 @@ impl ReportJob {
 
     async fn create(&self) -> Result<ServerReport, Box<ReportResult>> {
         let label = self.label();
-        let created = self.create_when_history_is_ready().await.map_err(|error| {
+        // Its generation time counts from the moment the request that created it was sent: the
+        // server cannot have started before, so a late answer (a loaded machine, a slow link)
+        // never makes a report look faster than it was; nor does the journal's sync below.
+        let (created, since) = self.create_when_history_is_ready().await.map_err(|error| {
             tracing::error!("{label}: {error}");
             Box::new(failed(&self.request, None, error.to_string()))
         })?;
-        // Its generation time counts from here, not from after the journal's sync below.
-        let since = Instant::now();
         // Recorded before anything else happens to the report, so a re-run never creates it again.
         if let Err(error) =
             self.state
@@ -515,14 +516,16 @@ impl ReportJob {
 
     /// `POST /reports`, asked again with backoff while the server says the usage history is
     /// late (it created nothing then), until `polling.timeout` has passed since the first try.
-    async fn create_when_history_is_ready(&self) -> Result<CreatedReport, CreateError> {
+    /// With the report, the moment the request that created it was sent.
+    async fn create_when_history_is_ready(&self) -> Result<(CreatedReport, Instant), CreateError> {
         let body = create_body(&self.request);
         let polling = &self.config.polling;
         let started = Instant::now();
         let mut backoff = Backoff::new(polling.initial_interval, polling.max_interval);
         loop {
+            let sent = Instant::now();
             let error = match self.client.create_report(&body).await {
-                Ok(created) => return Ok(created),
+                Ok(created) => return Ok((created, sent)),
                 Err(error) => error,
             };
             match error.usage_history_not_ready() {

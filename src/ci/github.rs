@@ -199,7 +199,7 @@ fn plural(n: usize, noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ci::tests::{failed_report, october, ok_report, run_of};
+    use crate::results::fixtures::{failed_report, october, ok_report, run_of};
     use std::path::Path;
 
     /// Undoes the runner's escaping, to check that commands carry the text unchanged.

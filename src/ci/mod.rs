@@ -273,7 +273,7 @@ pub fn publish(
         write_new(&path, gitlab::dotenv(&outputs).as_bytes())?;
     }
     if let Some(path) = context.junit_path(out_dir) {
-        write_new(&path, gitlab::junit(result)?.as_bytes())?;
+        write_new(&path, output::junit::render(result)?.as_bytes())?;
     }
     Ok(())
 }
@@ -306,87 +306,10 @@ fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::period::Period;
-    use crate::report::{Format, ReportKind, ReportLevel};
-    use crate::results::{
-        FileResult, JobRef, ReportLog, ReportResult, SkuCheck, SkuStatus, Status, Tool,
-    };
-    use jiff::civil::date;
+    use crate::results::fixtures::{failed_report, october, ok_report, run_of};
     use std::collections::HashMap;
-
-    pub(crate) fn october() -> Period {
-        Period {
-            start: date(2026, 10, 1),
-            end: date(2026, 10, 31),
-        }
-    }
-
-    pub(crate) fn ok_report(tenant: &str, period: Period) -> ReportResult {
-        ReportResult {
-            tenant_id: format!("{tenant}-id"),
-            tenant_name: tenant.to_owned(),
-            period,
-            kind: ReportKind::UsageSummary,
-            level: ReportLevel::DirectPartners,
-            report_id: Some(format!("{tenant}-report")),
-            status: Status::Ok,
-            error: None,
-            files: vec![FileResult {
-                format: Format::CsvV2,
-                path: format!("{}/{tenant}/usage_summary.csv_v2_0.csv", period.label()),
-                stored_report_id: format!("{tenant}-stored"),
-                bytes: 100,
-                sha256: "ab".repeat(32),
-                content_check: crate::results::ContentCheck::SKIPPED,
-                sku_check: SkuCheck {
-                    status: SkuStatus::Ok,
-                    rows: 3,
-                    rows_without_sku: 0,
-                    column: Some("sku".into()),
-                },
-            }],
-            dr_compute_points: None,
-            warnings: Vec::new(),
-            plan_index: 0,
-            timing: None,
-        }
-    }
-
-    pub(crate) fn failed_report(tenant: &str, period: Period, error: &str) -> ReportResult {
-        ReportResult {
-            status: Status::Failed,
-            error: Some(error.to_owned()),
-            files: Vec::new(),
-            ..ok_report(tenant, period)
-        }
-    }
-
-    pub(crate) fn run_of(reports: Vec<ReportResult>) -> RunResult {
-        RunResult {
-            manifest_version: 1,
-            tool: Tool {
-                name: "acronis-reports".into(),
-                version: "0.1.0".into(),
-            },
-            started_at: "2026-11-01T06:00:00Z".parse().unwrap(),
-            finished_at: "2026-11-01T06:04:10Z".parse().unwrap(),
-            as_of: date(2026, 11, 1),
-            job: JobRef {
-                path: "billing.yml".into(),
-                sha256: "cd".repeat(32),
-            },
-            base_url: "https://eu2-cloud.acronis.com".into(),
-            reports: ReportLog::of(reports).unwrap(),
-            shard: None,
-            discovery: Vec::new(),
-            derived_files: Vec::new(),
-            billing_rule: Default::default(),
-            period_folder: None,
-            trail: None,
-        }
-    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

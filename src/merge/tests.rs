@@ -1,6 +1,6 @@
 use super::*;
-use crate::output::manifest::tests::contract_run;
 use crate::results::FileResult;
+use crate::results::fixtures::contract_run;
 use sha2::{Digest, Sha256};
 
 fn tenant(i: usize) -> String {

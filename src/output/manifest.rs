@@ -21,14 +21,10 @@ pub fn write(out: &mut dyn Write, result: &RunResult) -> io::Result<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::period::Period;
-    use crate::report::{BillingRule, Format, ReportKind, ReportLevel};
-    use crate::results::{
-        FileResult, JobRef, ReportLog, ReportResult, SkuCheck, SkuStatus, Status, Tool,
-    };
-    use jiff::civil::date;
+    use crate::report::BillingRule;
+    use crate::results::fixtures::contract_run;
 
     /// The example of `manifest.json` in the contract (docs/spec outputs.md), verbatim.
     const CONTRACT_EXAMPLE: &str = r#"{
@@ -62,63 +58,6 @@ pub(crate) mod tests {
     }
   ]
 }"#;
-
-    /// The run the contract example describes, as our types hold it.
-    pub(crate) fn contract_run() -> RunResult {
-        RunResult {
-            manifest_version: 1,
-            tool: Tool {
-                name: "acronis-reports".into(),
-                version: "0.1.0".into(),
-            },
-            started_at: "2026-11-01T06:00:00Z".parse().unwrap(),
-            finished_at: "2026-11-01T06:04:10Z".parse().unwrap(),
-            as_of: date(2026, 11, 1),
-            job: JobRef {
-                path: "billing.yml".into(),
-                sha256: "<hex>".into(),
-            },
-            base_url: "https://eu2-cloud.acronis.com".into(),
-            reports: ReportLog::of(vec![ReportResult {
-                tenant_id: "ede9f834-70b3-476c-83d9-736f9f8c7dae".into(),
-                tenant_name: "acme".into(),
-                period: Period {
-                    start: date(2026, 10, 1),
-                    end: date(2026, 10, 31),
-                },
-                kind: ReportKind::UsageSummary,
-                level: ReportLevel::DirectPartners,
-                report_id: Some("20dffb36-d77b-45c6-b2fa-39276e98d5fc".into()),
-                status: Status::Ok,
-                error: None,
-                files: vec![FileResult {
-                    format: Format::CsvV2,
-                    path: "2026-10/acme/usage_summary.csv_v2_0.csv".into(),
-                    stored_report_id: "479040dc-e18e-4136-98ce-635c3bc7dbae".into(),
-                    bytes: 4945,
-                    sha256: "<hex>".into(),
-                    content_check: crate::results::ContentCheck::SKIPPED,
-                    sku_check: SkuCheck {
-                        status: SkuStatus::Ok,
-                        rows: 42,
-                        rows_without_sku: 0,
-                        column: Some("sku".into()),
-                    },
-                }],
-                dr_compute_points: None,
-                warnings: Vec::new(),
-                plan_index: 0,
-                timing: None,
-            }])
-            .unwrap(),
-            shard: None,
-            discovery: Vec::new(),
-            derived_files: Vec::new(),
-            billing_rule: Default::default(),
-            period_folder: None,
-            trail: None,
-        }
-    }
 
     /// Keys of the object members that start a line at exactly `indent` spaces, in text order.
     fn keys_at_indent(text: &str, indent: usize) -> Vec<String> {

@@ -4,6 +4,7 @@
 
 pub mod checksums;
 pub mod compare;
+pub mod junit;
 pub mod manifest;
 pub mod summary;
 pub mod timing;
@@ -264,7 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let report = out.join(
-            &manifest::tests::contract_run()
+            &crate::results::fixtures::contract_run()
                 .reports
                 .get(0)
                 .unwrap()
@@ -278,7 +279,7 @@ mod tests {
         )
         .unwrap();
         // The record's checksum is the file's: a re-run checks the sealed delivery.
-        let mut run = manifest::tests::contract_run();
+        let mut run = crate::results::fixtures::contract_run();
         let (file_sha256, file_bytes) = crate::verify::hash_file(&report).unwrap();
         run.reports
             .update(0, |r| {

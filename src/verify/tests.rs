@@ -1,11 +1,11 @@
 use super::*;
-use crate::output::{self, manifest};
+use crate::output;
 use crate::results::{FileResult, SkuCheck};
 
 /// A folder as `run` leaves it, with one report holding `files`.
 fn run_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut result = manifest::tests::contract_run();
+    let mut result = crate::results::fixtures::contract_run();
     let files: Vec<FileResult> = files
         .iter()
         .map(|(path, content)| {

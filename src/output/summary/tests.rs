@@ -1,7 +1,7 @@
 use super::*;
 use crate::billing::{InvoiceRow, SkuTotal};
-use crate::output::manifest::tests::contract_run;
 use crate::results::SkuCheck;
+use crate::results::fixtures::contract_run;
 use jiff::civil::date;
 
 fn report(tenant: &str, period: Period) -> ReportResult {

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::intent::{Intent, IntentPeriod};
 use super::*;
-use crate::output::manifest::tests::contract_run;
 use crate::output::{KILL_AT, MANIFEST, SHA256SUMS};
 use crate::period::Period;
+use crate::results::fixtures::contract_run;
 use crate::results::{FileResult, ReportResult};
 
 const ACME: (&str, &str) = ("ede9f834-70b3-476c-83d9-736f9f8c7dae", "acme");
