@@ -207,12 +207,12 @@ impl Client {
         let content_type = content_type(response.headers());
         let body = match read_capped(response, 64 * 1024).await {
             Ok(Capped::Whole(body) | Capped::Cut(body)) => body,
-            Err(message) => {
+            Err(broken) => {
                 return Err(ProbeFailure {
                     error: self.scrubbed(ApiError::Transport {
                         method: "GET",
                         path: path.to_owned(),
-                        message,
+                        message: broken.to_string(),
                     }),
                     connecting: false,
                 });

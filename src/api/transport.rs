@@ -148,11 +148,11 @@ impl Client {
                     ),
                 ));
             }
-            Err(message) => {
+            Err(broken) => {
                 return Err(ApiError::Transport {
                     method: method_name,
                     path: path.to_owned(),
-                    message,
+                    message: broken.to_string(),
                 });
             }
         };
@@ -184,12 +184,17 @@ pub(super) enum Capped {
     Cut(Bytes),
 }
 
+/// A body that broke off while it was read: the transport's chain of causes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct BrokenBody(String);
+
 /// Reads at most `cap` bytes, so an endless or huge body never exhausts memory.
-pub(super) async fn read_capped(response: Response, cap: usize) -> Result<Capped, String> {
+pub(super) async fn read_capped(response: Response, cap: usize) -> Result<Capped, BrokenBody> {
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| error_chain(&e))?;
+        let chunk = chunk.map_err(|e| BrokenBody(error_chain(&e)))?;
         if body.len() + chunk.len() > cap {
             body.extend_from_slice(&chunk[..cap - body.len()]);
             return Ok(Capped::Cut(Bytes::from(body)));

@@ -42,26 +42,40 @@ pub fn proxy_for(url: &reqwest::Url, variables: &[(String, String)]) -> Option<S
     get(names).map(|(name, _)| name)
 }
 
+/// Why a host could not be reached, as the checklist says it (on one line, capped).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NetworkError {
+    #[error("no answer from the resolver within {0}s")]
+    ResolverSilent(u64),
+    #[error("{0}")]
+    Resolver(String),
+    #[error("the resolver returned no address")]
+    NoAddress,
+    #[error("no address to try")]
+    NothingToTry,
+    #[error("{addr}: {reason}")]
+    Refused { addr: SocketAddr, reason: String },
+    #[error("no connection within {0}s")]
+    ConnectSilent(u64),
+}
+
 /// Resolves `host` within `limit`.
 pub(super) async fn resolve(
     host: &str,
     port: u16,
     limit: Duration,
-) -> Result<Vec<SocketAddr>, String> {
+) -> Result<Vec<SocketAddr>, NetworkError> {
     // An address needs no resolver.
     if let Ok(ip) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     match tokio::time::timeout(limit, tokio::net::lookup_host((host, port))).await {
-        Err(_) => Err(format!(
-            "no answer from the resolver within {}s",
-            limit.as_secs()
-        )),
-        Ok(Err(error)) => Err(one_line(&error.to_string(), 200)),
+        Err(_) => Err(NetworkError::ResolverSilent(limit.as_secs())),
+        Ok(Err(error)) => Err(NetworkError::Resolver(one_line(&error.to_string(), 200))),
         Ok(Ok(addresses)) => {
             let addresses: Vec<SocketAddr> = addresses.collect();
             if addresses.is_empty() {
-                Err("the resolver returned no address".to_owned())
+                Err(NetworkError::NoAddress)
             } else {
                 Ok(addresses)
             }
@@ -73,18 +87,23 @@ pub(super) async fn resolve(
 pub(super) async fn connect(
     addresses: &[SocketAddr],
     limit: Duration,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr, NetworkError> {
     let attempt = async {
-        let mut last = String::from("no address to try");
+        let mut last = NetworkError::NothingToTry;
         for addr in addresses {
             match tokio::net::TcpStream::connect(addr).await {
                 Ok(_) => return Ok(*addr),
-                Err(error) => last = format!("{addr}: {}", one_line(&error.to_string(), 120)),
+                Err(error) => {
+                    last = NetworkError::Refused {
+                        addr: *addr,
+                        reason: one_line(&error.to_string(), 120),
+                    }
+                }
             }
         }
         Err(last)
     };
     tokio::time::timeout(limit, attempt)
         .await
-        .unwrap_or_else(|_| Err(format!("no connection within {}s", limit.as_secs())))
+        .unwrap_or(Err(NetworkError::ConnectSilent(limit.as_secs())))
 }
