@@ -8,10 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const ACME: &str = "ede9f834-70b3-476c-83d9-736f9f8c7dae";
-const GLOBEX: &str = "0b5e2a3c-1f0e-4c52-9d53-2a1c7b0e9a11";
-const INITECH: &str = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
-const AS_OF: &str = "2026-11-27";
+use crate::support::{ACME, AS_OF, GLOBEX, INITECH};
 
 /// A scratch folder with a job file and a sandbox scenario in it.
 struct Scratch {

@@ -15,7 +15,7 @@ fn committed_schema_is_current() {
             std::fs::write(&path, &expected).unwrap();
         } else {
             panic!(
-                "schema/job.schema.json is stale; regenerate it with `UPDATE_SCHEMA=1 cargo test --test schema` and commit it"
+                "schema/job.schema.json is stale; regenerate it with `UPDATE_SCHEMA=1 cargo test --test it schema::` and commit it"
             );
         }
     }

@@ -2,12 +2,10 @@
 //! where, for job files), no report created, and the files already in the output folder untouched.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
 use acronis_reports_sandbox::Scenario;
 use assert_cmd::Command;
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::support::*;
@@ -410,33 +408,6 @@ fn validate_plan_and_schema_print_without_touching_the_network() {
 }
 
 /// A token straight from the sandbox's token endpoint, over a plain socket.
-fn fetch_token(world: &World) -> String {
-    let sandbox = world.sandbox();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        sandbox.client_id(),
-        sandbox.client_secret()
-    ));
-    let body = "grant_type=client_credentials";
-    let mut stream = std::net::TcpStream::connect(sandbox.local_addr()).unwrap();
-    write!(
-        stream,
-        "POST /api/2/idp/token HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sandbox.local_addr(),
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, json) = response.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
-    let value: Value = serde_json::from_str(json).expect("a JSON token answer");
-    value["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
-}
-
 /// Runs of letters and digits that look like a sandbox token (48 mixed-case alphanumerics; the
 /// id token has 64): long and with upper-case letters, which hashes and UUIDs never have.
 fn token_shaped(text: &str) -> Vec<String> {

@@ -145,29 +145,6 @@ fn a_wrong_secret_names_the_variables_and_never_the_secret() {
 }
 
 /// A token from the sandbox's token endpoint, over a plain socket.
-fn fetch_token(world: &World) -> String {
-    let sandbox = world.sandbox();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        sandbox.client_id(),
-        sandbox.client_secret()
-    ));
-    let body = "grant_type=client_credentials";
-    let mut stream = std::net::TcpStream::connect(sandbox.local_addr()).unwrap();
-    write!(
-        stream,
-        "POST /api/2/idp/token HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sandbox.local_addr(),
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, json) = response.split_once("\r\n\r\n").expect("an HTTP answer");
-    let value: Value = serde_json::from_str(json).expect("a JSON token answer");
-    value["access_token"].as_str().expect("a token").to_owned()
-}
-
 #[test]
 fn a_token_is_checked_by_an_authenticated_read() {
     let world = World::quick();

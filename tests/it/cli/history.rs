@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use acronis_reports_sandbox::{Scenario, TenantBehaviour};
-use serde_json::Value;
 
 use crate::support::*;
 
@@ -61,10 +60,6 @@ fn run(world: &World, job: &Path, out: &Path, as_of: &str) -> assert_cmd::Comman
     cmd
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
-}
-
 /// Tenant names in the order this world's sandbox created their reports, from report `from` on.
 fn created_order(world: &World, from: usize) -> Vec<String> {
     world.stats().reports[from..]
@@ -113,7 +108,7 @@ fn next_month_starts_the_slowest_first_and_polls_less() {
         );
     }
     assert!(
-        !read_to_string(&out.join("summary.md")).contains("## Duration"),
+        !read(&out.join("summary.md")).contains("## Duration"),
         "nothing to expect from without history"
     );
     let first_month_polls = polls(&world, 0);
@@ -144,7 +139,7 @@ fn next_month_starts_the_slowest_first_and_polls_less() {
             "{report}"
         );
     }
-    let summary = read_to_string(&out.join("summary.md"));
+    let summary = read(&out.join("summary.md"));
     assert!(summary.contains("## Duration"), "{summary}");
     assert!(
         summary.contains("recorded in 2026-10 led to expect"),
@@ -175,7 +170,7 @@ fn a_tenant_much_slower_than_its_history_still_completes() {
             assert!(report["timing"].get("changed").is_none(), "{report}");
         }
     }
-    let summary = read_to_string(&out.join("summary.md"));
+    let summary = read(&out.join("summary.md"));
     assert!(
         summary.contains("much slower than its history"),
         "{summary}"
@@ -207,7 +202,7 @@ fn history_can_come_from_another_folder() {
         .assert()
         .success();
     assert_eq!(created_order(&world, 4)[0], "slow");
-    let summary = read_to_string(&fresh.join("summary.md"));
+    let summary = read(&fresh.join("summary.md"));
     assert!(
         summary.contains("recorded in 2026-10 led to expect"),
         "{summary}"
@@ -282,7 +277,7 @@ fn a_damaged_history_is_a_warning_never_a_failed_run() {
         ["quick", "brisk", "steady", "slow"],
         "nothing usable: the job's order"
     );
-    assert!(!read_to_string(&world.out().join("summary.md")).contains("## Duration"));
+    assert!(!read(&world.out().join("summary.md")).contains("## Duration"));
 }
 
 #[test]
@@ -310,7 +305,7 @@ fn shards_keep_their_reports_whatever_the_history() {
             .assert()
             .success();
         assert!(
-            read_to_string(&with.join("summary.md")).contains("## Duration"),
+            read(&with.join("summary.md")).contains("## Duration"),
             "the shard used the history"
         );
         run(&world, &job, &without, NOVEMBER)
@@ -321,10 +316,6 @@ fn shards_keep_their_reports_whatever_the_history() {
         all.extend(tenants_of(&with));
     }
     assert_eq!(all.len(), TENANTS.len(), "the shards cover the job");
-}
-
-fn read_to_string(path: &Path) -> String {
-    std::fs::read_to_string(path).expect("read")
 }
 
 fn verify_clean(world: &World, out: &Path) {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use acronis_reports_sandbox::{Sandbox, Scenario, Stats, TenantBehaviour};
+use acronis_reports_sandbox::{Scenario, TenantBehaviour};
 use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -38,59 +38,11 @@ fn job_for(tenants: &[(String, String)], extra: &str) -> String {
     job_text(&pairs, extra)
 }
 
-/// A sandbox on its own runtime that can be stopped and started again on the same port, so
-/// that two sandbox instances have the same base URL.
-struct Server {
-    runtime: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
-}
-
-impl Server {
-    fn start(scenario: Scenario, port: u16) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("test runtime");
-        // The port was just released by the previous instance; allow a moment for that.
-        let mut attempts = 0;
-        let sandbox = loop {
-            match runtime.block_on(Sandbox::start(scenario.clone(), port)) {
-                Ok(sandbox) => break sandbox,
-                Err(e) if attempts < 40 && port != 0 => {
-                    attempts += 1;
-                    eprintln!("sandbox on port {port} not yet possible: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("sandbox starts: {e}"),
-            }
-        };
-        Self {
-            runtime,
-            sandbox: Some(sandbox),
-        }
-    }
-
-    fn sandbox(&self) -> &Sandbox {
-        self.sandbox.as_ref().expect("sandbox running")
-    }
-
-    /// The binary pointed at this sandbox, working in `dir`.
-    fn cmd(&self, dir: &Path) -> Command {
-        let mut cmd = bare_cmd();
-        cmd.current_dir(dir)
-            .env("ACRONIS_BASE_URL", self.sandbox().base_url())
-            .env("ACRONIS_CLIENT_ID", self.sandbox().client_id())
-            .env("ACRONIS_CLIENT_SECRET", self.sandbox().client_secret());
-        cmd
-    }
-
-    fn stop(mut self) -> Stats {
-        let sandbox = self.sandbox.take().expect("sandbox running");
-        let stats = sandbox.stats();
-        self.runtime.block_on(sandbox.shutdown());
-        stats
-    }
+/// The binary pointed at `server`, working in `dir`.
+fn cmd(server: &Served, dir: &Path) -> Command {
+    let mut cmd = bare_cmd();
+    cmd.current_dir(dir).envs(server.credentials());
+    cmd
 }
 
 fn quick_deterministic() -> Scenario {
@@ -109,20 +61,12 @@ fn without_lines(text: &str, needles: &[&str]) -> String {
         .collect()
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// The report files and run files of a folder, without the resume state.
 fn visible_tree(dir: &Path) -> Vec<String> {
     tree(dir)
         .into_iter()
         .filter(|p| !p.starts_with('.'))
         .collect()
-}
-
-fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
 }
 
 #[test]
@@ -133,10 +77,9 @@ fn seven_shards_merge_into_exactly_the_unsharded_output() {
     std::fs::write(dir.join("job.yml"), job_for(&tenants, "concurrency: 50\n")).unwrap();
 
     // The whole job against one sandbox …
-    let first = Server::start(quick_deterministic(), 0);
+    let first = Served::on_port(quick_deterministic(), 0);
     let port = first.sandbox().local_addr().port();
-    first
-        .cmd(dir)
+    cmd(&first, dir)
         .args(["run", "job.yml", "--out", "full", "--as-of", AS_OF])
         .assert()
         .success();
@@ -145,11 +88,11 @@ fn seven_shards_merge_into_exactly_the_unsharded_output() {
 
     // … and as 7 shards, run side by side like a CI matrix, against a second instance (same
     // scenario, same port) that has seen none of the first run's requests.
-    let second = Server::start(quick_deterministic(), port);
+    let second = Served::on_port(quick_deterministic(), port);
     std::thread::scope(|scope| {
         let runs: Vec<_> = (1..=7)
             .map(|i| {
-                let mut cmd = second.cmd(dir);
+                let mut cmd = cmd(&second, dir);
                 cmd.args(["run", "job.yml", "--as-of", AS_OF])
                     .args(["--out", &format!("shard-{i}")])
                     .args(["--shard", &format!("{i}/7")]);

@@ -2,11 +2,12 @@
 //! binary with a hermetic environment; a stand-in release server; a hand-written audit trail.
 
 pub mod release_server;
+pub mod scripts;
 pub mod trail;
 
 use std::path::{Path, PathBuf};
 
-use acronis_reports_sandbox::{Sandbox, Scenario, Stats, TlsIdentity};
+use acronis_reports_sandbox::{Sandbox, Scenario, Stats, TenantBehaviour, TlsIdentity};
 use assert_cmd::Command;
 use sha2::{Digest, Sha256};
 
@@ -15,22 +16,109 @@ pub const GLOBEX: &str = "0b5e2a3c-1f0e-4c52-9d53-2a1c7b0e9a11";
 pub const INITECH: &str = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
 pub const AS_OF: &str = "2026-11-27";
 
-/// One test's world: a running sandbox (on its own runtime) and a temporary folder.
-pub struct World {
+/// The binary that `cargo test` built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_acronis-reports");
+/// The repository's root: the files the tests read about the project are found from here.
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A sandbox on loopback on its own runtime, shut down when dropped.
+pub struct Served {
     runtime: tokio::runtime::Runtime,
     sandbox: Option<Sandbox>,
+}
+
+impl Served {
+    pub fn start(scenario: Scenario) -> Self {
+        Self::on_port(scenario, 0)
+    }
+
+    /// A sandbox on `port`, which a previous instance may have only just released (so that two
+    /// instances have the same base URL): binding is tried again for a moment.
+    pub fn on_port(scenario: Scenario, port: u16) -> Self {
+        let runtime = test_runtime();
+        let mut attempts = 0;
+        let sandbox = loop {
+            match runtime.block_on(Sandbox::start(scenario.clone(), port)) {
+                Ok(sandbox) => break sandbox,
+                Err(e) if attempts < 40 && port != 0 => {
+                    attempts += 1;
+                    eprintln!("sandbox on port {port} not yet possible: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("sandbox starts: {e}"),
+            }
+        };
+        Self {
+            runtime,
+            sandbox: Some(sandbox),
+        }
+    }
+
+    /// A sandbox over TLS offering HTTP/2.
+    pub fn tls(scenario: Scenario, identity: TlsIdentity) -> Self {
+        let runtime = test_runtime();
+        let sandbox = runtime
+            .block_on(Sandbox::start_tls(scenario, 0, identity))
+            .expect("TLS sandbox starts");
+        Self {
+            runtime,
+            sandbox: Some(sandbox),
+        }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("sandbox running")
+    }
+
+    /// The sandbox's address and credentials, as the caller's environment (or CI variables)
+    /// would hold them.
+    pub fn credentials(&self) -> Vec<(&'static str, String)> {
+        let sandbox = self.sandbox();
+        vec![
+            ("ACRONIS_BASE_URL", sandbox.base_url()),
+            ("ACRONIS_CLIENT_ID", sandbox.client_id().to_owned()),
+            ("ACRONIS_CLIENT_SECRET", sandbox.client_secret().to_owned()),
+        ]
+    }
+
+    /// Shuts the sandbox down now; returns what it saw.
+    pub fn stop(mut self) -> Stats {
+        let sandbox = self.sandbox.take().expect("sandbox running");
+        let stats = sandbox.stats();
+        self.runtime.block_on(sandbox.shutdown());
+        stats
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(sandbox) = self.sandbox.take() {
+            self.runtime.block_on(sandbox.shutdown());
+        }
+    }
+}
+
+/// Makes every report of tenant `id` fail.
+pub fn fail_tenant(scenario: &mut Scenario, id: &str) {
+    scenario.tenants.insert(
+        id.to_owned(),
+        TenantBehaviour {
+            fail: true,
+            ..TenantBehaviour::default()
+        },
+    );
+}
+
+/// One test's world: a running sandbox (on its own runtime) and a temporary folder.
+pub struct World {
+    served: Served,
     pub dir: tempfile::TempDir,
 }
 
 impl World {
     pub fn new(scenario: Scenario) -> Self {
-        let runtime = test_runtime();
-        let sandbox = runtime
-            .block_on(Sandbox::start(scenario, 0))
-            .expect("sandbox starts");
         Self {
-            runtime,
-            sandbox: Some(sandbox),
+            served: Served::start(scenario),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -52,17 +140,10 @@ impl World {
             cert_chain: vec![leaf.der().clone()],
             key: rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
         };
-        let runtime = test_runtime();
-        let sandbox = runtime
-            .block_on(Sandbox::start_tls(scenario, 0, identity))
-            .expect("TLS sandbox starts");
+        let served = Served::tls(scenario, identity);
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write CA");
-        Self {
-            runtime,
-            sandbox: Some(sandbox),
-            dir,
-        }
+        Self { served, dir }
     }
 
     /// Makes `cmd` trust the CA of a [`World::tls`] sandbox, as a user would with a private CA.
@@ -76,7 +157,7 @@ impl World {
     }
 
     pub fn sandbox(&self) -> &Sandbox {
-        self.sandbox.as_ref().expect("sandbox running")
+        self.served.sandbox()
     }
 
     pub fn stats(&self) -> Stats {
@@ -102,9 +183,7 @@ impl World {
     pub fn cmd(&self) -> Command {
         let mut cmd = bare_cmd();
         cmd.current_dir(self.dir.path())
-            .env("ACRONIS_BASE_URL", self.sandbox().base_url())
-            .env("ACRONIS_CLIENT_ID", self.sandbox().client_id())
-            .env("ACRONIS_CLIENT_SECRET", self.sandbox().client_secret());
+            .envs(self.served.credentials());
         cmd
     }
 
@@ -120,15 +199,7 @@ impl World {
     }
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(sandbox) = self.sandbox.take() {
-            self.runtime.block_on(sandbox.shutdown());
-        }
-    }
-}
-
-fn test_runtime() -> tokio::runtime::Runtime {
+pub fn test_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -166,8 +237,36 @@ pub fn job_text(tenants: &[(&str, &str)], extra: &str) -> String {
     text
 }
 
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 pub fn sha256_file(path: &Path) -> String {
-    hex::encode(Sha256::digest(std::fs::read(path).expect("read file")))
+    sha256_hex(&std::fs::read(path).expect("read file"))
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// A file of the repository (`path` from its root), parsed as YAML.
+pub fn yaml(path: &str) -> serde_json::Value {
+    let text = read(&Path::new(REPO).join(path));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
+}
+
+/// Copies a folder with everything in it, hidden files included.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 pub fn manifest(out: &Path) -> serde_json::Value {
@@ -266,4 +365,47 @@ pub fn file_sums(out: &Path) -> String {
     }
     lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
     lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// A token from the sandbox's token endpoint, asked for by hand (a raw HTTP request), as a
+/// caller who already holds one would pass it in `ACRONIS_TOKEN`.
+pub fn fetch_token(world: &World) -> String {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    let sandbox = world.sandbox();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        sandbox.client_id(),
+        sandbox.client_secret()
+    ));
+    let body = "grant_type=client_credentials";
+    let mut stream = std::net::TcpStream::connect(sandbox.local_addr()).unwrap();
+    write!(
+        stream,
+        "POST /api/2/idp/token HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        sandbox.local_addr(),
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, json) = response.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    let value: serde_json::Value = serde_json::from_str(json).expect("a JSON token answer");
+    value["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
+}
+
+pub fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+pub fn stdout_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
 }

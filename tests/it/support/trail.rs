@@ -7,10 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+use super::sha256_hex;
 
 /// SHA256SUMS text for `files` (relative path → bytes), sorted by path, as sha256sum writes it.
 pub fn sums_text(files: &BTreeMap<String, Vec<u8>>) -> String {

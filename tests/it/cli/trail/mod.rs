@@ -461,11 +461,6 @@ fn a_tampered_trail_is_not_sealed_again() {
     run_as_of(&world, &acme_only, &out, OCTOBER).code(2);
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 /// A month whose report failed for a tenant does not show that tenant (and the customers its
 /// report covers) as vanished: the period's own record says the report failed.
 #[test]

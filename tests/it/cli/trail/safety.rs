@@ -14,18 +14,6 @@ use crate::support::*;
 const ACME_FILE: &str = "2026-10/acme/usage_summary.csv_v2_0.csv";
 const GLOBEX_FILE: &str = "2026-10/globex/usage_summary.csv_v2_0.csv";
 
-fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
-}
-
-fn stdout_of(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 /// A scenario whose report files differ in bytes from the quick one's.
 fn padded() -> World {
     World::new(acronis_reports_sandbox::Scenario {
