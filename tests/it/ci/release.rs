@@ -287,6 +287,34 @@ fn the_dockerfile_runs_the_binary_as_a_non_root_user_from_the_release_binaries()
     assert!(release.contains("--build-arg BINARY=prebuilt"));
     let ignore = read(&Path::new(REPO).join(".dockerignore"));
     assert!(ignore.lines().any(|l| l == "!dist/docker/"), "{ignore}");
+    // Everything a stage copies from the build context is let through: the context is
+    // everything-but, and a source left out fails the build only where it runs.
+    let let_through: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.strip_prefix('!'))
+        .map(|l| l.trim_end_matches('/'))
+        .collect();
+    let mut copied = 0;
+    for line in dockerfile.lines().filter(|l| l.starts_with("COPY ")) {
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        if words.iter().any(|w| w.starts_with("--from")) {
+            continue;
+        }
+        let sources = &words[..words.len() - 1];
+        for source in sources.iter().filter(|w| !w.starts_with("--")) {
+            assert!(
+                let_through
+                    .iter()
+                    .any(|allowed| source == allowed || source.starts_with(&format!("{allowed}/"))),
+                "{line}: {source} is not let through .dockerignore:\n{ignore}"
+            );
+            copied += 1;
+        }
+    }
+    assert!(
+        copied >= 5,
+        "the source stage copies the workspace: {copied}"
+    );
     // The toolchain of a source build is the crate's rust-version.
     assert!(dockerfile.contains(&format!(
         "ARG RUST=rust:{}-alpine",
