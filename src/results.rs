@@ -383,7 +383,7 @@ impl ReportLog {
     }
 
     /// Adds a slot holding `report`.
-    fn push(&mut self, report: &ReportResult) -> io::Result<()> {
+    pub fn push(&mut self, report: &ReportResult) -> io::Result<()> {
         self.slots.push(None);
         self.set(self.slots.len() - 1, report)
     }

@@ -56,7 +56,9 @@ struct Store {
     /// The SHA-256 of each spill this process wrote, by its name: a spill is replayed only as
     /// written. It sits in a folder anyone with the output folder can write to, and nothing on
     /// disk seals it, so one changed on disk (damage, or a hand) must not reach billing.csv.
-    seals: Mutex<std::collections::HashMap<String, [u8; 32]>>,
+    /// Filed under [`seal_key`] rather than the name: one entry per report of a run that
+    /// lasts, so it is kept to two fixed-size arrays, no text of its own (the scale case).
+    seals: Mutex<std::collections::HashMap<SealKey, [u8; 32]>>,
 }
 
 impl Drop for Store {
@@ -121,6 +123,18 @@ pub fn install(dir: &Path) -> io::Result<Installed> {
 fn current() -> Option<Arc<Store>> {
     let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     installed.as_ref().map(|(store, _)| Arc::clone(store))
+}
+
+/// A spill's name, as the seals file it: 128 bits of its SHA-256. Two names alike there would
+/// at worst have one spill checked against the other's seal, which fails, and the file is
+/// read again.
+type SealKey = [u8; 16];
+
+fn seal_key(name: &str) -> SealKey {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
 /// The end of a spill's name: what, besides the bytes, its lines depend on.
@@ -336,7 +350,7 @@ impl Spilled {
                     .seals
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(name, self.seal);
+                    .insert(seal_key(&name), self.seal);
             }
             Err(e) => tracing::debug!("the spill of the lines is dropped: {e}"),
         }
@@ -360,7 +374,7 @@ pub fn replay(
         .seals
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .remove(&name)?;
+        .remove(&seal_key(&name))?;
     // Never through a link, and only as this process wrote it: anything else is read from the
     // report file itself, whose bytes the run has sealed.
     let mut file = crate::disk::paths::open_regular(&path).ok()?;

@@ -117,6 +117,62 @@ enum Decision {
     Accept(BTreeSet<usize>),
 }
 
+/// A report of the run the period takes, without its record: the record is read again from
+/// the run's log when it is written, so that planning a large period holds only these.
+struct Accepted {
+    position: usize,
+    /// What the plan adds to the record's warnings.
+    warnings: Vec<String>,
+    /// What orders a period's records: by tenant, then kind and level, whatever the order of
+    /// the runs that fetched them.
+    key: (String, String, ReportKind, ReportLevel),
+    ok: bool,
+}
+
+impl Accepted {
+    /// The record as the period takes it (paths relative to the period).
+    fn record(
+        &self,
+        period: &PeriodRun<'_>,
+        run: &RunResult,
+        prefix: &str,
+    ) -> Result<ReportResult, PeriodError> {
+        let mut report = period.local(run, self.position, prefix)?;
+        report.warnings.extend(self.warnings.iter().cloned());
+        Ok(report)
+    }
+}
+
+/// A report of the period's new record: an earlier one it keeps, or one of the run.
+enum Entry<'a> {
+    Earlier(&'a ReportResult),
+    Run(&'a Accepted),
+}
+
+impl Entry<'_> {
+    /// [`Accepted::key`], of either.
+    fn key(&self) -> (&str, &str, ReportKind, ReportLevel) {
+        match self {
+            Entry::Earlier(r) => (&r.tenant_name, &r.tenant_id, r.kind, r.level),
+            Entry::Run(a) => (&a.key.0, &a.key.1, a.key.2, a.key.3),
+        }
+    }
+
+    fn ok(&self) -> bool {
+        match self {
+            Entry::Earlier(r) => r.status == Status::Ok,
+            Entry::Run(a) => a.ok,
+        }
+    }
+
+    fn position(&self) -> Option<usize> {
+        match self {
+            Entry::Earlier(_) => None,
+            Entry::Run(a) => Some(a.position),
+        }
+    }
+}
+
 /// Where the bytes of a file of the run are.
 enum Source {
     /// In the staging folder: fetched again while a file was at its path.
@@ -145,17 +201,6 @@ fn same_delivery(a: &ReportResult, b: &ReportResult) -> bool {
         files
     }
     a.report_id == b.report_id && a.status == b.status && files(a) == files(b)
-}
-
-/// The order of a period's records: by tenant, then kind and level, whatever the order of the
-/// runs that fetched them.
-fn canonical_order(a: &ReportResult, b: &ReportResult) -> std::cmp::Ordering {
-    (&a.tenant_name, &a.tenant_id, a.kind, a.level).cmp(&(
-        &b.tenant_name,
-        &b.tenant_id,
-        b.kind,
-        b.level,
-    ))
 }
 
 fn tenant_of(report: &ReportResult) -> String {
@@ -228,14 +273,7 @@ impl PeriodRun<'_> {
         let mut decisions = Vec::new();
         let mut replaced: BTreeSet<usize> = BTreeSet::new();
         for &position in self.positions {
-            let report = run.reports.get(position).map_err(PeriodError::Log)?;
-            let first = report.files.first().map(|f| f.path.clone());
-            let Some(local) = relative_to(report, &prefix) else {
-                return Err(PeriodError::Outside {
-                    label: label.to_owned(),
-                    path: first.unwrap_or_default(),
-                });
-            };
+            let local = self.local(run, position, &prefix)?;
             if let Some(file) = local.files.iter().find(|f| !is_report_path(&f.path)) {
                 return Err(PeriodError::Outside {
                     label: label.to_owned(),
@@ -273,11 +311,13 @@ impl PeriodRun<'_> {
                     Decision::Accept(targets)
                 }
             };
-            decisions.push((position, local, decision));
+            // Only the position: a period of ten thousand reports must not hold ten thousand
+            // records (the run's memory follows its concurrency); each is read again below.
+            decisions.push((position, decision));
         }
 
         let mut moves = Vec::new();
-        let mut accepted: Vec<(usize, ReportResult)> = Vec::new();
+        let mut accepted: Vec<Accepted> = Vec::new();
         // Files of the run lying under a sealed name (an earlier file was missing when they were
         // fetched): the run's to put aside if the period is refused.
         let mut strays: Vec<(usize, usize)> = Vec::new();
@@ -285,7 +325,8 @@ impl PeriodRun<'_> {
         let mut vacated: HashSet<String> = HashSet::new();
         let mut kept = HashSet::new();
         let mut rejected_attempts = Vec::new();
-        for (position, local, decision) in decisions {
+        for (position, decision) in decisions {
+            let local = self.local(run, position, &prefix)?;
             match decision {
                 Decision::Keep(i) => {
                     kept.insert(i);
@@ -357,7 +398,6 @@ impl PeriodRun<'_> {
                     plan.settled.push((position, attempt));
                 }
                 Decision::Accept(targets) => {
-                    let mut local = local;
                     for (at, file) in local.files.iter().enumerate() {
                         let rooted = format!("{prefix}{}", file.path);
                         match self.source(&rooted)? {
@@ -387,10 +427,11 @@ impl PeriodRun<'_> {
                             }
                         }
                     }
+                    let mut warnings = Vec::new();
                     for &i in &targets {
                         let other = &earlier[i];
                         if identity(other) != identity(&local) {
-                            local.warnings.push(format!(
+                            warnings.push(format!(
                                 "this report's files have the paths of the earlier {} / {} report of this tenant in {label}/ (report {}), so it replaces that record; its files are in {STATE_DIR}/{SUPERSEDED}/{label}/",
                                 other.kind,
                                 other.level,
@@ -398,30 +439,57 @@ impl PeriodRun<'_> {
                             ));
                         }
                     }
-                    accepted.push((position, local));
+                    accepted.push(Accepted {
+                        position,
+                        warnings,
+                        key: (local.tenant_name, local.tenant_id, local.kind, local.level),
+                        ok: local.status == Status::Ok,
+                    });
                 }
             }
         }
 
         // Files only a replaced record had step aside; the rest are taken over by new files.
+        let staying = || {
+            earlier
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !replaced.contains(i))
+                .map(|(_, r)| Ok(std::borrow::Cow::Borrowed(r)))
+                .chain(accepted.iter().map(|a| {
+                    self.local(run, a.position, &prefix)
+                        .map(std::borrow::Cow::Owned)
+                }))
+        };
+        // Most periods list each path once and replace nothing: then a hash per path shows it,
+        // where the paths themselves would be held for every report of the period. Only when
+        // two hashes meet, or replaced records' files must be looked up, are the paths kept.
+        let hashes = std::collections::hash_map::RandomState::new();
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut distinct = true;
+        for report in staying() {
+            for file in &report?.files {
+                distinct &= seen.insert(std::hash::BuildHasher::hash_one(
+                    &hashes,
+                    folded(&file.path),
+                ));
+            }
+        }
+        drop(seen);
         let mut listed: HashMap<String, String> = HashMap::new();
-        let staying = earlier
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !replaced.contains(i))
-            .map(|(_, r)| r)
-            .chain(accepted.iter().map(|(_, r)| r));
-        for report in staying {
-            for file in &report.files {
-                if listed
-                    .insert(folded(&file.path), file.path.clone())
-                    .is_some()
-                    && refusal.is_none()
-                {
-                    refusal = Some(PeriodError::Twice {
-                        label: label.to_owned(),
-                        path: format!("{prefix}{}", file.path),
-                    });
+        if !distinct || !replaced.is_empty() {
+            for report in staying() {
+                for file in &report?.files {
+                    if listed
+                        .insert(folded(&file.path), file.path.clone())
+                        .is_some()
+                        && refusal.is_none()
+                    {
+                        refusal = Some(PeriodError::Twice {
+                            label: label.to_owned(),
+                            path: format!("{prefix}{}", file.path),
+                        });
+                    }
                 }
             }
         }
@@ -511,7 +579,8 @@ impl PeriodRun<'_> {
             // Nothing of the period moves, but the run's own files must not stay under a
             // sealed name, where they would pass for the sealed delivery; and the run's record
             // must not pass for what the period holds.
-            for (slot, (position, report)) in accepted.iter().enumerate() {
+            for (slot, made) in accepted.iter().enumerate() {
+                let report = made.record(self, run, &prefix)?;
                 let mut record = rooted(report.clone(), &prefix);
                 let mut aside = false;
                 for &(_, at) in strays.iter().filter(|(s, _)| *s == slot) {
@@ -529,28 +598,22 @@ impl PeriodRun<'_> {
                         String::new()
                     }
                 ));
-                plan.settled.push((*position, record));
+                plan.settled.push((made.position, record));
             }
             return Err(refusal);
         }
 
-        let mut entries: Vec<(ReportResult, Option<usize>)> = earlier
-            .into_iter()
+        // The run's records by their key alone, read once more as the new record is written.
+        let mut entries: Vec<Entry> = earlier
+            .iter()
             .enumerate()
             .filter(|(i, _)| !replaced.contains(i))
-            .map(|(_, report)| (report, None))
-            .chain(
-                accepted
-                    .into_iter()
-                    .map(|(position, report)| (report, Some(position))),
-            )
+            .map(|(_, report)| Entry::Earlier(report))
+            .chain(accepted.iter().map(Entry::Run))
             .collect();
-        entries.sort_by(|a, b| canonical_order(&a.0, &b.0));
+        entries.sort_by(|a, b| a.key().cmp(&b.key()));
         let reports = entries.len();
-        let ok = entries
-            .iter()
-            .filter(|(r, _)| r.status == Status::Ok)
-            .count();
+        let ok = entries.iter().filter(|entry| entry.ok()).count();
         if !changed {
             return Ok(Change {
                 record: None,
@@ -560,7 +623,15 @@ impl PeriodRun<'_> {
                 ok,
             });
         }
-        let made = entries.iter().map(|(_, position)| *position).collect();
+        let made = entries.iter().map(Entry::position).collect();
+        let mut log = ReportLog::with_slots(0).map_err(PeriodError::Log)?;
+        for entry in entries {
+            match entry {
+                Entry::Earlier(report) => log.push(report),
+                Entry::Run(made) => log.push(&made.record(self, run, &prefix)?),
+            }
+            .map_err(PeriodError::Log)?;
+        }
         let record = RunResult {
             manifest_version: run.manifest_version,
             tool: run.tool.clone(),
@@ -569,8 +640,7 @@ impl PeriodRun<'_> {
             as_of: run.as_of,
             job: run.job.clone(),
             base_url: run.base_url.clone(),
-            reports: ReportLog::of(entries.into_iter().map(|(r, _)| r))
-                .map_err(PeriodError::Log)?,
+            reports: log,
             shard: run.shard,
             discovery: Vec::new(),
             derived_files: Vec::new(),
@@ -584,6 +654,21 @@ impl PeriodRun<'_> {
             moves,
             reports,
             ok,
+        })
+    }
+
+    /// The run's record of the report at `position`, its paths relative to the period.
+    fn local(
+        &self,
+        run: &RunResult,
+        position: usize,
+        prefix: &str,
+    ) -> Result<ReportResult, PeriodError> {
+        let report = run.reports.get(position).map_err(PeriodError::Log)?;
+        let first = report.files.first().map(|f| f.path.clone());
+        relative_to(report, prefix).ok_or_else(|| PeriodError::Outside {
+            label: self.label.to_owned(),
+            path: first.unwrap_or_default(),
         })
     }
 

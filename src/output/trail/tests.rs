@@ -418,3 +418,44 @@ fn an_intent_naming_a_file_outside_is_refused() {
     );
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
 }
+
+/// Planning a period holds a few words per report of the run, not its records: a run of ten
+/// thousand reports ended 1.5× above its half-time peak when it held them (`BENCHMARKS.md`,
+/// ninth session).
+#[test]
+fn planning_a_period_holds_no_records() {
+    let peak = |count: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let reports = (0..count)
+            .map(|i| {
+                let id = format!("5ca1ab1e-0000-4000-8000-{i:012x}");
+                let name = format!("tenant {i:05} with a name as long as real ones are");
+                let mut report = report(dir.path(), (&id, &name), "2026-10", &csv(i as u64), false);
+                report.warnings = vec!["a warning of the kind a record may carry".to_owned(); 2];
+                report
+            })
+            .collect();
+        let run = run_of(reports);
+        let positions: Vec<usize> = (0..count).collect();
+        let period = period::PeriodRun {
+            dir: dir.path(),
+            label: "2026-10",
+            earlier: None,
+            upgraded: false,
+            positions: &positions,
+        };
+        let (plan, bytes) = crate::heap::peak_of(|| period.plan(&run));
+        let change = plan.outcome.unwrap();
+        assert_eq!(change.reports, count);
+        assert_eq!(change.record.unwrap().reports.len(), count);
+        bytes
+    };
+    let (small, large) = (peak(200), peak(2200));
+    let per_report = large.saturating_sub(small) / 2000;
+    // A record in memory is ~1 KiB (ids, names, paths, hashes, warnings); what planning keeps
+    // per report is its position, sort key and listed path.
+    assert!(
+        per_report < 512,
+        "planning a period holds {per_report} bytes per report ({small} B for 200, {large} B for 2200)"
+    );
+}
