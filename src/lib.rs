@@ -6,7 +6,6 @@
 //! [`results`] → [`output`] writers. [`session`] does one `run` command through all of them.
 
 pub mod api;
-pub mod billing;
 pub mod checks;
 pub mod ci;
 pub mod content;

@@ -8,8 +8,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::billing::BILLING_CSV;
 use crate::content::Amount;
+use crate::output::billing::BILLING_CSV;
 use crate::period::Period;
 use crate::results::RunResult;
 

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::checksums::{self, ChecksumEntry};
 use super::{BILLING, MANIFEST, SHA256SUMS, SUMMARY, manifest, summary, trail};
-use crate::billing::{self, Billing, BillingSummary};
 use crate::disk::{write_atomic, write_atomic_large_with, write_atomic_with};
+use crate::output::billing::{self, Billing, BillingSummary};
 use crate::results::{DerivedFile, RunResult};
 
 /// Commits a run into the output folder `dir`, kept as an audit trail (see [`trail`]): each

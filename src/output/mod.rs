@@ -1,7 +1,8 @@
 //! Writers: pure functions from a run's results to text ([`checksums`], [`manifest`],
-//! [`summary`], [`timing`], [`compare`], [`junit`]; `billing.csv` is [`crate::billing`]), and
+//! [`summary`], [`timing`], [`compare`], [`junit`]; [`billing`] streams `billing.csv`), and
 //! [`delivery`], the one place that puts their text on disk, committed through the [`trail`].
 
+pub mod billing;
 pub mod checksums;
 pub mod compare;
 pub mod delivery;
@@ -11,7 +12,7 @@ pub mod summary;
 pub mod timing;
 pub mod trail;
 
-use crate::billing::BILLING_CSV;
+use billing::BILLING_CSV;
 
 #[cfg(test)]
 pub(crate) use delivery::KILL_AT;
@@ -44,7 +45,12 @@ mod tests {
 
     #[test]
     fn no_tenant_folder_can_take_a_records_name() {
-        let records = [SHA256SUMS, MANIFEST, SUMMARY, crate::billing::BILLING_CSV];
+        let records = [
+            SHA256SUMS,
+            MANIFEST,
+            SUMMARY,
+            crate::output::billing::BILLING_CSV,
+        ];
         assert_eq!(records, crate::disk::paths::DELIVERY_RECORDS);
     }
 }

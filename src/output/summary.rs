@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io;
 
 use crate::api::one_line;
-use crate::billing::BillingSummary;
+use crate::output::billing::BillingSummary;
 use crate::period::Period;
 use crate::report::{BillingMeasure, BillingRule, BillingScope, ReportKind, ReportLevel};
 use crate::results::{

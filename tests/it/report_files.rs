@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use acronis_reports::billing;
 use acronis_reports::checks::Inspection;
+use acronis_reports::output::billing;
 use acronis_reports::period::Period;
 use acronis_reports::report::{BillingRule, Format, ReportKind, ReportLevel};
 use acronis_reports::results::{CheckStatus, FileResult, ReportLog, ReportResult, Status};

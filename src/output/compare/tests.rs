@@ -95,9 +95,9 @@ fn day_lines_and_the_record_are_read_beside_billing_csv() {
     let dir = tempfile::tempdir().unwrap();
     let period = dir.path().join("2026-10");
     std::fs::create_dir_all(&period).unwrap();
-    let header = crate::billing::columns().join(",");
+    let header = crate::output::billing::columns().join(",");
     let line = |day: &str, value: &str| {
-        crate::billing::columns()
+        crate::output::billing::columns()
             .iter()
             .map(|c| match *c {
                 "day" => day,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::billing::{InvoiceRow, SkuTotal};
+use crate::output::billing::{InvoiceRow, SkuTotal};
 use crate::results::SkuCheck;
 use crate::results::fixtures::contract_run;
 use jiff::civil::date;

@@ -28,8 +28,8 @@ use sha2::{Digest, Sha256};
 
 use super::open::{MAX_RECORD_BYTES, hash_inside, period_holds, read_seal};
 use super::{LEGACY, REJECTED, SUPERSEDED, TrailError};
-use crate::billing::BILLING_CSV;
 use crate::disk::paths::{ensure_dir_inside, existing_inside};
+use crate::output::billing::BILLING_CSV;
 use crate::output::{MANIFEST, SHA256SUMS, SUMMARY, checksums};
 use crate::period::Period;
 use crate::state::{STAGING_DIR, STATE_DIR};

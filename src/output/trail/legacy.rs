@@ -7,7 +7,7 @@ use std::path::Path;
 use super::intent::Move;
 use super::open::read_seal;
 use super::{LEGACY, TrailError, is_report_path, relative_to};
-use crate::billing::BILLING_CSV;
+use crate::output::billing::BILLING_CSV;
 use crate::output::{MANIFEST, SHA256SUMS, SUMMARY};
 use crate::results::{ReportLog, ReportResult, RunResult};
 use crate::state::STATE_DIR;

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::legacy::Legacy;
 use super::{Trail, TrailError, intent, is_period_checksums, is_report_path};
-use crate::billing::BILLING_CSV;
+use crate::output::billing::BILLING_CSV;
 use crate::output::{MANIFEST, SHA256SUMS, SUMMARY};
 use crate::results::RunResult;
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::is_period_checksums;
 use super::open::read_seal;
-use crate::billing::BillingSummary;
+use crate::output::billing::BillingSummary;
 use crate::output::{MANIFEST, SHA256SUMS, SUMMARY, checksums, kill_point, manifest, summary};
 use crate::results::{PeriodOutcome, RunResult, TrailRecord};
 

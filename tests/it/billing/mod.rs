@@ -16,7 +16,7 @@ mod summary_md;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use acronis_reports::billing::{self, BillingSummary, InvoiceRow, SkuTotal};
+use acronis_reports::output::billing::{self, BillingSummary, InvoiceRow, SkuTotal};
 use acronis_reports::output::summary;
 use acronis_reports::period::Period;
 use acronis_reports::report::{Format, ReportKind, ReportLevel};

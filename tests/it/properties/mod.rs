@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use acronis_reports::billing;
 use acronis_reports::checks::Inspection;
 use acronis_reports::content::Amount;
 use acronis_reports::disk::paths::{ensure_dir_inside, safe_component};
 use acronis_reports::duration;
+use acronis_reports::output::billing;
 use acronis_reports::output::checksums::{self, ChecksumEntry};
 use acronis_reports::period::{Period, PeriodError, PeriodSpec};
 use acronis_reports::report::{BillingRule, Format, ReportKind, ReportLevel};
