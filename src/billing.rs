@@ -26,7 +26,7 @@ use std::path::Path;
 use self::csv_out::Records;
 use self::invoice::Invoice;
 use self::key_hash::{Hashes, TextMap, key_hash};
-pub use crate::content::lines::POINTS;
+pub(crate) use crate::content::lines::POINTS;
 use crate::content::lines::{Billable, Line, LinesError, lines_of};
 use crate::content::{self, Amount, ContentError, Measure, spill};
 use crate::period::Period;
@@ -34,7 +34,7 @@ use crate::report::{BillingMeasure, BillingRule, Format};
 use crate::results::{ReportLog, ReportResult, Status};
 
 /// The file's name in the output folder.
-pub const BILLING_CSV: &str = "billing.csv";
+pub(crate) const BILLING_CSV: &str = "billing.csv";
 
 /// What `billing.csv` is derived from, as its `derived_files` entry in the manifest says.
 pub const SOURCE: &str = "invoice lines (one per period × report tenant × row tenant × offering item × infra backend) from the csv_v2_0 files of the ok reports (the json_v2_0 file where a report has no csv_v2_0 file), in plan order, by the billing rule in the manifest";
@@ -65,7 +65,7 @@ const BILLABLE_COLUMNS: [&str; 5] = [
 ];
 
 /// The header of `billing.csv`.
-pub fn columns() -> Vec<&'static str> {
+pub(crate) fn columns() -> Vec<&'static str> {
     KEY_COLUMNS
         .into_iter()
         .chain(Measure::ALL.map(Measure::name))
@@ -81,7 +81,7 @@ const EXAMPLES: usize = 2;
 /// What writing `billing.csv` found, besides the file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Billing {
-    pub summary: BillingSummary,
+    pub(crate) summary: BillingSummary,
     /// Warnings for reports, by their position in the list given to [`write`].
     pub warnings: Vec<(usize, String)>,
     /// Disaster Recovery compute points of reports with such lines, by position: the sum of

@@ -32,19 +32,10 @@ pub struct FileFacts {
 
 impl FileFacts {
     /// Nothing to check (a legacy format).
-    pub const SKIPPED: FileFacts = FileFacts {
+    pub(crate) const SKIPPED: FileFacts = FileFacts {
         content_check: ContentCheck::SKIPPED,
         sku_check: SkuCheck::SKIPPED,
     };
-}
-
-/// A file that could not be read from disk at all (not a file whose content is wrong).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {path}: {source}")]
-pub struct CheckError {
-    pub path: String,
-    #[source]
-    pub source: io::Error,
 }
 
 /// How a file is checked: its format, whether SKUs were asked for, and the billing rule whose
@@ -58,7 +49,7 @@ pub struct Inspection {
 
 impl Inspection {
     /// Whether the format has anything to check; legacy formats have not.
-    pub fn needed(&self) -> bool {
+    pub(crate) fn needed(&self) -> bool {
         content::readable(self.format)
     }
 
@@ -70,7 +61,7 @@ impl Inspection {
 
     /// [`Self::inspect`], keeping the file's invoice lines for `billing.csv` in a spill when
     /// spilling is on ([`content::spill`]); the caller files it under the bytes' SHA-256.
-    pub fn inspect_keeping_lines(
+    pub(crate) fn inspect_keeping_lines(
         &self,
         reader: impl Read,
     ) -> Result<(FileFacts, Option<Spilled>), io::Error> {
@@ -146,7 +137,7 @@ impl Inspection {
     /// Takes chunks from `next` until it has none left (or the file proves broken) and judges
     /// them, keeping the lines as [`Self::inspect_keeping_lines`] does. The caller drains
     /// whatever is left.
-    pub fn run(
+    pub(crate) fn run(
         &self,
         next: &mut dyn FnMut() -> Option<bytes::Bytes>,
     ) -> (FileFacts, Option<Spilled>) {
@@ -160,22 +151,12 @@ impl Inspection {
     }
 }
 
-/// Inspects a downloaded file.
-pub fn inspect_file(path: &Path, inspection: &Inspection) -> Result<FileFacts, CheckError> {
-    let error = |source| CheckError {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = crate::disk::paths::open_regular(path).map_err(error)?;
-    inspection.inspect(file).map_err(error)
-}
-
-/// A file already on disk, read once: its SHA-256 (hex), its size and what [`inspect_file`]
+/// A file already on disk, read once: its SHA-256 (hex), its size and what [`Inspection::inspect`]
 /// says of it. Only a failure to read the file is an error, and so is a file that is not a
 /// regular file (a symbolic link, a FIFO, a device): it cannot be the file recorded, and reading
 /// it might never end. At most one byte more than `expected_bytes` is read: a longer file
 /// cannot match the record either.
-pub fn hash_and_inspect(
+pub(crate) fn hash_and_inspect(
     base: &Path,
     relative: &str,
     inspection: &Inspection,

@@ -159,7 +159,7 @@ impl Period {
 
     /// The period a folder name stands for: the inverse of [`Period::label`], `None` for a
     /// name that is not one.
-    pub fn from_label(label: &str) -> Option<Period> {
+    pub(crate) fn from_label(label: &str) -> Option<Period> {
         let period = match label.split_once('_') {
             Some((start, end)) => Period {
                 start: start.parse().ok()?,

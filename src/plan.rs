@@ -14,14 +14,14 @@ pub struct ReportRequest {
     pub kind: ReportKind,
     pub level: ReportLevel,
     pub formats: Vec<Format>,
-    pub hide_zero_usage: bool,
-    pub show_skus: bool,
+    pub(crate) hide_zero_usage: bool,
+    pub(crate) show_skus: bool,
     /// The SKU policy that applies to this report (`off` when SKUs were not asked for).
     pub sku_check: SkuPolicy,
     /// Folder of this report's files, relative to the output folder: `<period>/<tenant>`.
     pub dir: String,
     /// Position in the whole plan (0-based); kept when a shard selects a part of the plan.
-    pub index: usize,
+    pub(crate) index: usize,
 }
 
 impl ReportRequest {
@@ -30,7 +30,7 @@ impl ReportRequest {
         format!("{}/{}", self.dir, self.file_name(format))
     }
 
-    pub fn file_name(&self, format: Format) -> String {
+    pub(crate) fn file_name(&self, format: Format) -> String {
         format!("{}.{}.{}", self.kind, format, format.extension())
     }
 }
@@ -46,7 +46,7 @@ pub fn build(job: &Job) -> Plan {
 }
 
 /// The plan for `tenants`: the job's own, or those of a `children_of` expansion.
-pub fn build_for(job: &Job, tenants: &[Tenant]) -> Plan {
+pub(crate) fn build_for(job: &Job, tenants: &[Tenant]) -> Plan {
     // Sized exactly: a run holds this list until it ends.
     let mut reports = Vec::with_capacity(tenants.iter().map(|t| t.periods.len()).sum());
     reports.extend(

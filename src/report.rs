@@ -60,7 +60,7 @@ pub enum Format {
 }
 
 impl ReportKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::UsageDaily => "usage_daily",
             Self::UsageSummary => "usage_summary",
@@ -71,7 +71,7 @@ impl ReportKind {
 }
 
 impl ReportLevel {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Itself => "itself",
             Self::DirectPartners => "direct_partners",
@@ -83,7 +83,7 @@ impl ReportLevel {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub(crate) const ALL: [Format; 5] = [
         Self::Csv,
         Self::Html,
         Self::JsonV1,
@@ -105,7 +105,7 @@ impl Format {
         Self::ALL.into_iter().find(|f| f.as_str() == text)
     }
 
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Self::Csv | Self::CsvV2 => "csv",
             Self::Html => "html",
@@ -153,7 +153,7 @@ pub enum BillingMeasure {
 
 /// The offering items the vendor's own billing integration bills on `delta`: the compute-point
 /// items (`MetricsFetcher.php` of acronis/acronis-cyber-cloud-whmcs).
-pub const VENDOR_DELTA_ITEMS: [&str; 4] = [
+pub(crate) const VENDOR_DELTA_ITEMS: [&str; 4] = [
     "compute_points",
     "pw_compute_points",
     "dre_compute_points",
@@ -180,7 +180,7 @@ impl Default for BillingRule {
 }
 
 impl BillingScope {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::Total => "total",
@@ -191,7 +191,7 @@ impl BillingScope {
 }
 
 impl BillingMeasure {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::Absolute => "absolute",

@@ -30,22 +30,22 @@ use crate::state::{StateStore, report_key};
 mod files;
 
 #[derive(Clone, Debug)]
-pub struct RunConfig {
-    pub out_dir: PathBuf,
+pub(crate) struct RunConfig {
+    pub(crate) out_dir: PathBuf,
     pub concurrency: usize,
     pub polling: Polling,
     /// Attempts per file when a transfer breaks.
-    pub download_attempts: u32,
+    pub(crate) download_attempts: u32,
     /// What every download must satisfy (`checks.size`, …).
-    pub download: crate::download::Policy,
-    pub cleanup: Cleanup,
+    pub(crate) download: crate::download::Policy,
+    pub(crate) cleanup: Cleanup,
     /// The job's billing rule: every row of a checked file must have the value it reads.
-    pub billing_rule: Arc<BillingRule>,
+    pub(crate) billing_rule: Arc<BillingRule>,
 }
 
 impl RunConfig {
     /// What the job file says a run into `out_dir` must do.
-    pub fn for_job(job: &crate::job::Job, out_dir: &std::path::Path) -> Self {
+    pub(crate) fn for_job(job: &crate::job::Job, out_dir: &std::path::Path) -> Self {
         RunConfig {
             out_dir: out_dir.to_owned(),
             concurrency: job.concurrency,
@@ -109,26 +109,28 @@ pub trait Observer: Send + Sync {
 }
 
 /// An observer that ignores everything.
-pub struct Unobserved;
+#[cfg(test)]
+pub(crate) struct Unobserved;
 
+#[cfg(test)]
 impl Observer for Unobserved {
     fn on(&self, _: Event) {}
 }
 
 /// What a run needs besides the plan.
-pub struct Runner {
+pub(crate) struct Runner {
     /// Told of every state change.
-    pub observer: Arc<dyn Observer>,
-    pub client: Arc<Client>,
-    pub state: Arc<StateStore>,
-    pub config: Arc<RunConfig>,
+    pub(crate) observer: Arc<dyn Observer>,
+    pub(crate) client: Arc<Client>,
+    pub(crate) state: Arc<StateStore>,
+    pub(crate) config: Arc<RunConfig>,
     /// Cancelled on SIGINT/SIGTERM: no new report starts, running ones stop at once.
-    pub cancel: CancellationToken,
+    pub(crate) cancel: CancellationToken,
     /// The generation times of earlier periods: the order reports start in, and their polls.
-    pub history: Arc<History>,
+    pub(crate) history: Arc<History>,
 }
 
-pub const INTERRUPTED: &str =
+pub(crate) const INTERRUPTED: &str =
     "interrupted before it finished (the run was cancelled); run again to resume";
 
 /// Runs every report of the plan; the results are in plan order. Reports start in plan order,
@@ -137,7 +139,7 @@ pub const INTERRUPTED: &str =
 /// is done, and its result goes to a [`ReportLog`] on disk, so that what a long run holds
 /// follows the concurrency, not the plan. Fails only when the results cannot be kept (the
 /// temporary folder is full or unwritable).
-pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
+pub(crate) async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
     let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
     let generation = Arc::new(GenerationModel::new());
     let mut tasks: JoinSet<(usize, ReportResult)> = JoinSet::new();

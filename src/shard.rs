@@ -26,14 +26,14 @@ use crate::report::{ReportKind, ReportLevel};
 use crate::results::ReportResult;
 
 /// The variables GitLab sets for each job of `parallel: N` (1-based index, and the count).
-pub const CI_NODE_INDEX: &str = "CI_NODE_INDEX";
-pub const CI_NODE_TOTAL: &str = "CI_NODE_TOTAL";
+pub(crate) const CI_NODE_INDEX: &str = "CI_NODE_INDEX";
+pub(crate) const CI_NODE_TOTAL: &str = "CI_NODE_TOTAL";
 
 /// Which shard to run: `index` of `total`, 1-based, `1 <= index <= total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardSpec {
-    pub index: u32,
-    pub total: u32,
+    pub(crate) index: u32,
+    pub(crate) total: u32,
 }
 
 impl std::fmt::Display for ShardSpec {
@@ -44,15 +44,15 @@ impl std::fmt::Display for ShardSpec {
 
 /// What decides a report's shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Identity<'a> {
-    pub tenant_id: &'a str,
+pub(crate) struct Identity<'a> {
+    pub(crate) tenant_id: &'a str,
     pub period: Period,
-    pub kind: ReportKind,
-    pub level: ReportLevel,
+    pub(crate) kind: ReportKind,
+    pub(crate) level: ReportLevel,
 }
 
 impl<'a> Identity<'a> {
-    pub fn of_request(request: &'a ReportRequest) -> Self {
+    pub(crate) fn of_request(request: &'a ReportRequest) -> Self {
         Self {
             tenant_id: &request.tenant_id,
             period: request.period,
@@ -61,7 +61,7 @@ impl<'a> Identity<'a> {
         }
     }
 
-    pub fn of_result(result: &'a ReportResult) -> Self {
+    pub(crate) fn of_result(result: &'a ReportResult) -> Self {
         Self {
             tenant_id: &result.tenant_id,
             period: result.period,
@@ -72,7 +72,7 @@ impl<'a> Identity<'a> {
 
     /// SHA-256 of `tenant_id \n start \n end \n kind \n level` (dates as YYYY-MM-DD, kind and
     /// level as in the job file). Part of the sharding contract: changing it reshuffles shards.
-    pub fn digest(&self) -> [u8; 32] {
+    pub(crate) fn digest(&self) -> [u8; 32] {
         let text = format!(
             "{}\n{}\n{}\n{}\n{}",
             self.tenant_id,
@@ -89,7 +89,7 @@ impl<'a> Identity<'a> {
 ///
 /// # Panics
 /// When `total` is 0.
-pub fn assign(identities: &[Identity<'_>], total: u32) -> Vec<u32> {
+pub(crate) fn assign(identities: &[Identity<'_>], total: u32) -> Vec<u32> {
     assert!(total >= 1, "there must be at least one shard");
     let n = identities.len();
     let mut order: Vec<(usize, [u8; 32])> = identities
@@ -114,7 +114,7 @@ pub fn assign(identities: &[Identity<'_>], total: u32) -> Vec<u32> {
 ///
 /// # Panics
 /// Unless `1 <= index <= total`; [`parse`] and [`from_ci_env`] only give such values.
-pub fn select(plan: &Plan, index: u32, total: u32) -> Plan {
+pub(crate) fn select(plan: &Plan, index: u32, total: u32) -> Plan {
     assert!(
         (1..=total).contains(&index),
         "shard {index}/{total} does not exist"
@@ -202,7 +202,9 @@ pub fn parse(text: &str) -> Result<ShardSpec, ShardError> {
 /// The shard GitLab's `parallel:` gives this job, when both `CI_NODE_INDEX` and `CI_NODE_TOTAL`
 /// are set (and not empty); `None` otherwise. `env` looks a variable up. An invalid value is
 /// an error that names the variable.
-pub fn from_ci_env(env: impl Fn(&str) -> Option<String>) -> Result<Option<ShardSpec>, ShardError> {
+pub(crate) fn from_ci_env(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<ShardSpec>, ShardError> {
     let value = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let (Some(index_text), Some(total_text)) = (value(CI_NODE_INDEX), value(CI_NODE_TOTAL)) else {
         return Ok(None);

@@ -77,17 +77,17 @@ pub enum VerifyError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Files listed in the `SHA256SUMS` files read.
-    pub checked: usize,
+    pub(crate) checked: usize,
     /// Period folders checked (none for a folder of the single-run layout).
     pub periods: usize,
     /// Listed, but not in the folder.
-    pub missing: Vec<String>,
+    pub(crate) missing: Vec<String>,
     /// Listed, but with other content, or no longer a regular file.
-    pub changed: Vec<String>,
+    pub(crate) changed: Vec<String>,
     /// In the folder, but not listed.
-    pub extra: Vec<String>,
+    pub(crate) extra: Vec<String>,
     /// Where `manifest.json` and `SHA256SUMS` (or the files) disagree, one sentence each.
-    pub manifest_mismatches: Vec<String>,
+    pub(crate) manifest_mismatches: Vec<String>,
 }
 
 impl VerifyReport {
@@ -624,7 +624,7 @@ fn inspect(dir: &Path, relative: &str) -> Result<Found, VerifyError> {
 }
 
 /// SHA-256 (hex) and size of a file, read in a streaming way.
-pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     // Never through a symbolic link, nor a FIFO or device: reading one might never end.
     let mut file = crate::disk::paths::open_regular(path)?;
     let mut hasher = Sha256::new();

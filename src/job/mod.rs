@@ -27,10 +27,10 @@ mod validate;
 use validate::Validator;
 mod values;
 
-pub use diagnostic::key_path;
+pub(crate) use diagnostic::key_path;
 pub use file::*;
 pub use schema::{SCHEMA_URL, json_schema, modeline};
-pub use values::*;
+pub(crate) use values::*;
 
 /// Job files larger than this are refused before parsing; 10 000 tenants take about 1 MiB.
 const MAX_JOB_FILE_BYTES: u64 = 32 * 1024 * 1024;
@@ -46,19 +46,19 @@ pub struct Job {
     /// SHA-256 of the job file's bytes, recorded in the manifest.
     pub sha256: String,
     pub as_of: Date,
-    pub base_url: Option<String>,
-    pub sku_policy: SkuPolicy,
+    pub(crate) base_url: Option<String>,
+    pub(crate) sku_policy: SkuPolicy,
     /// `checks.size`.
-    pub size_policy: SizePolicy,
+    pub(crate) size_policy: SizePolicy,
     /// `limits`.
-    pub limits: Limits,
-    pub billing: BillingRule,
+    pub(crate) limits: Limits,
+    pub(crate) billing: BillingRule,
     /// `compare`.
-    pub compare: CompareOptions,
+    pub(crate) compare: CompareOptions,
     pub polling: Polling,
     pub concurrency: usize,
-    pub output_dir: PathBuf,
-    pub cleanup: Cleanup,
+    pub(crate) output_dir: PathBuf,
+    pub(crate) cleanup: Cleanup,
     /// The tenants listed by id, in job-file order.
     pub tenants: Vec<Tenant>,
     /// `children_of` entries, expanded at run time (see `discover`).
@@ -70,15 +70,15 @@ pub struct Job {
 pub struct Discovery {
     pub parent_id: String,
     pub kinds: Vec<TenantKind>,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     pub recursive: bool,
-    pub include_disabled: bool,
-    pub include_trial: bool,
+    pub(crate) include_disabled: bool,
+    pub(crate) include_trial: bool,
     /// Report settings for every child; `id`, `name` and `dir_name` are filled per child.
-    pub template: Tenant,
+    pub(crate) template: Tenant,
     /// How many `id` entries come before this one, so expanded children keep their place.
-    pub after: usize,
+    pub(crate) after: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,31 +90,31 @@ pub struct Polling {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
-    pub id: String,
+    pub(crate) id: String,
     pub name: String,
     /// The tenant's folder name inside each period folder.
     pub dir_name: String,
-    pub kind: ReportKind,
-    pub level: ReportLevel,
+    pub(crate) kind: ReportKind,
+    pub(crate) level: ReportLevel,
     pub formats: Vec<Format>,
-    pub hide_zero_usage: bool,
-    pub show_skus: bool,
+    pub(crate) hide_zero_usage: bool,
+    pub(crate) show_skus: bool,
     pub periods: Vec<Period>,
 }
 
 /// A line and column in the job file (1-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-    pub line: u64,
-    pub column: u64,
+pub(crate) struct Pos {
+    pub(crate) line: u64,
+    pub(crate) column: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    pub pos: Option<Pos>,
-    pub message: String,
+    pub(crate) pos: Option<Pos>,
+    pub(crate) message: String,
     /// What to write instead, when the message alone does not say it.
-    pub help: Option<String>,
+    pub(crate) help: Option<String>,
 }
 
 /// Everything wrong with a job file, each with its place.

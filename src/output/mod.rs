@@ -4,11 +4,11 @@
 
 pub mod checksums;
 pub mod compare;
-pub mod junit;
-pub mod manifest;
+pub(crate) mod junit;
+pub(crate) mod manifest;
 pub mod summary;
-pub mod timing;
-pub mod trail;
+pub(crate) mod timing;
+pub(crate) mod trail;
 
 use std::fs;
 use std::io::{self, Write};
@@ -21,16 +21,17 @@ use crate::disk::{write_atomic, write_atomic_large_with, write_atomic_with};
 use crate::results::{DerivedFile, RunResult};
 use checksums::ChecksumEntry;
 
-pub const SHA256SUMS: &str = "SHA256SUMS";
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const SHA256SUMS: &str = "SHA256SUMS";
+pub(crate) const MANIFEST: &str = "manifest.json";
 pub const SUMMARY: &str = "summary.md";
-pub const BILLING: &str = BILLING_CSV;
+pub(crate) const BILLING: &str = BILLING_CSV;
 
 /// Commits a run into the output folder `dir`, kept as an audit trail (see [`trail`]): each
 /// period the run covered gets (or keeps) its own self-contained delivery, the root records the
 /// run. `result`'s paths are relative to `dir`. Returns the run's record as written to the root
 /// `manifest.json`.
-pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
+#[cfg(test)]
+pub(crate) fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
     let labels = trail::labels_of(&result.reports)?;
     let trail = trail::Trail::open(dir, labels).map_err(io::Error::other)?;
     Ok(trail.commit(result, &trail::CommitOptions::default())?)
@@ -49,7 +50,7 @@ pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
 /// each file that failed. `SHA256SUMS` is written last: until it is there the delivery is not
 /// whole, and the trail's commit intent lets the next run finish or undo one a kill
 /// interrupted (see [`trail`]).
-pub fn write_delivery(
+pub(crate) fn write_delivery(
     dir: &Path,
     mut result: RunResult,
     sections: impl FnOnce(&Path) -> Vec<String>,
@@ -191,7 +192,7 @@ pub(crate) fn and_list(items: &[String], at_most: usize) -> String {
 }
 
 /// What `SHA256SUMS` lists, unsorted: every report file and every derived file.
-pub fn listed_files(result: &RunResult) -> io::Result<Vec<ChecksumEntry>> {
+pub(crate) fn listed_files(result: &RunResult) -> io::Result<Vec<ChecksumEntry>> {
     let mut listed = Vec::with_capacity(result.reports.file_count() + result.derived_files.len());
     for report in result.reports.iter() {
         listed.extend(report?.files.into_iter().map(|f| ChecksumEntry {

@@ -31,7 +31,7 @@ mod tests;
 
 pub use connection::{Connection, ConnectionOptions};
 pub use error::SessionError;
-pub use target::Target;
+pub(crate) use target::Target;
 
 /// The async runtime, with room for `downloads` downloads at once: each holds
 /// [`download::THREADS_PER_DOWNLOAD`] blocking threads until it ends, and a download whose

@@ -15,6 +15,8 @@
 //! `GET /_sandbox/stats` (no auth) returns [`Stats`] as JSON for tests that run
 //! the sandbox as a separate process.
 
+#![warn(missing_docs)]
+
 mod content;
 mod scenario;
 mod server;
@@ -76,9 +78,9 @@ pub struct CreatedReport {
     pub level: String,
     /// The effective period (`usage_current` without a period covers yesterday).
     pub period_start: String,
-    pub period_end: String,
+    pub(crate) period_end: String,
     pub formats: Vec<String>,
-    pub version: u64,
+    pub(crate) version: u64,
     pub deleted: bool,
     /// Timeline for benchmarks, in microseconds since the sandbox started: creation.
     #[serde(default)]
@@ -126,7 +128,7 @@ pub enum SandboxError {
 
 /// The tenant `GET /api/2/clients/{client_id}` reports for the sandbox's API
 /// client: stable per client id, so runs are reproducible.
-pub fn client_tenant_id(client_id: &str) -> String {
+pub(crate) fn client_tenant_id(client_id: &str) -> String {
     content::derived_uuid(&["client-tenant", client_id])
 }
 
@@ -263,10 +265,6 @@ impl Sandbox {
 
     pub fn client_secret(&self) -> &str {
         &self.shared.scenario.client_secret
-    }
-
-    pub fn scenario(&self) -> &Scenario {
-        &self.shared.scenario
     }
 
     pub fn stats(&self) -> Stats {

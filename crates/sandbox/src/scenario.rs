@@ -88,32 +88,32 @@ pub struct ContentKnobs {
     /// `vendor` (default): the documented columns and row objects; `unknown`: a 200 answer
     /// whose header or keys are unrelated; `html`: a captive portal's sign-in page, served for
     /// every format with `Content-Type: text/html`.
-    pub layout: Option<Layout>,
+    pub(crate) layout: Option<Layout>,
     /// Header (CSV) or key (JSON) of the SKU field when `show_skus` is requested; default `sku`.
     /// The real name is not public. In JSON a dotted name nests: `offering_item.sku` puts the
     /// SKU inside the `offering_item` object.
-    pub sku_column: Option<String>,
+    pub(crate) sku_column: Option<String>,
     /// Add columns the vendor's parser does not need (`tenant.name`, `application.name`,
     /// `usage.unit`, `report.generated_at`; in JSON `tenant_name`, `tenant_kind`,
     /// `application_name`), placed among the others.
-    pub extra_columns: Option<bool>,
+    pub(crate) extra_columns: Option<bool>,
     /// Shuffle the column order (JSON: key order) deterministically per report tenant; the
     /// vendor's parser finds columns by name, so the order is not fixed.
-    pub reorder_columns: Option<bool>,
+    pub(crate) reorder_columns: Option<bool>,
     /// `false` drops the `edition` column (JSON: key), as in files the vendor's parser met early.
-    pub edition_column: Option<bool>,
+    pub(crate) edition_column: Option<bool>,
     /// Offering item name of the Disaster Recovery compute points rows.
-    pub compute_points_item: Option<ComputePointsItem>,
+    pub(crate) compute_points_item: Option<ComputePointsItem>,
     /// Split the storage item into one row per infrastructure backend (`acronis`, `azure`,
     /// `google`) with `infra.id`, `infra.owner_id` and `infra.backend_type` set.
-    pub infra_rows: Option<bool>,
+    pub(crate) infra_rows: Option<bool>,
     /// Some customers have trial usage, so billing customers on `total` differs from billing
     /// them on `production` (default `true`).
-    pub customer_trial: Option<bool>,
+    pub(crate) customer_trial: Option<bool>,
     /// Partner rows (the report tenant's own and child partners') carry a little trial usage
     /// besides production, so billing partners on `production` differs from `total`
     /// (default `true`).
-    pub partner_trial: Option<bool>,
+    pub(crate) partner_trial: Option<bool>,
 }
 
 /// What a downloaded file looks like as a whole.
@@ -244,12 +244,12 @@ fn yes() -> bool {
 }
 
 /// The partner of the README's `children_of` example, which the default tenant tree hangs from.
-pub const DEFAULT_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001";
+pub(crate) const DEFAULT_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001";
 
 /// The tenant tree of a scenario that defines none, so that `children_of` examples run as
 /// written: under [`DEFAULT_PARTNER`], customers (some named `… GmbH`, one `Test …`), a
 /// sub-partner with a customer of its own, a disabled and a trial customer.
-pub fn default_tenant_tree() -> Vec<TreeTenant> {
+pub(crate) fn default_tenant_tree() -> Vec<TreeTenant> {
     const SUB_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a010";
     let tenant = |n: u32, name: &str, kind: &str, parent: &str| TreeTenant {
         id: format!("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a{n:03}"),
@@ -480,7 +480,7 @@ impl Scenario {
     }
 
     /// Reject combinations the server could not honour, naming the offending field.
-    pub fn validate(&self) -> Result<(), SandboxError> {
+    pub(crate) fn validate(&self) -> Result<(), SandboxError> {
         let bad = |msg: String| Err(SandboxError::Invalid(msg));
         if self.client_id.is_empty() {
             return bad("client_id must not be empty".into());
@@ -574,7 +574,7 @@ impl Scenario {
 
     /// A tenant's generation time before the jitter: its own `generation_delay` if it has one,
     /// else `generation_delay`, spread per tenant by `generation_spread`.
-    pub fn generation_of(&self, tenant_id: &str) -> Duration {
+    pub(crate) fn generation_of(&self, tenant_id: &str) -> Duration {
         if let Some(delay) = self.tenant(tenant_id).and_then(|t| t.generation_delay) {
             return delay;
         }
