@@ -120,23 +120,36 @@ pub struct BillingSummary {
 /// One tenant's billable value of one SKU in one period, over the reports of the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceRow {
+    /// The period the value belongs to.
     pub period: Period,
+    /// The tenant's name, as the job file or discovery gave it.
     pub tenant_name: String,
+    /// The tenant's id.
     pub tenant_id: String,
+    /// The SKU, as the report names it.
     pub sku: String,
+    /// The offering item the SKU's rows belong to.
     pub offering_item: String,
+    /// The unit `value` is in.
     pub unit: String,
+    /// The summed billable value, as exact decimal text.
     pub value: String,
 }
 
 /// One SKU's billable value in one period, over the tenants of the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkuTotal {
+    /// The period the value belongs to.
     pub period: Period,
+    /// The SKU, as the report names it.
     pub sku: String,
+    /// The offering item the SKU's rows belong to.
     pub offering_item: String,
+    /// The unit `value` is in.
     pub unit: String,
+    /// The billable value summed over the tenants, as exact decimal text.
     pub value: String,
+    /// How many tenants have the SKU in this period.
     pub tenants: u64,
 }
 

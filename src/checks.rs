@@ -26,7 +26,9 @@ use crate::results::{CheckStatus, ContentCheck, SkuCheck, SkuStatus};
 /// What one file tells us.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileFacts {
+    /// The content check's outcome (rows, billable values).
     pub content_check: ContentCheck,
+    /// The SKU check's outcome (rows with and without a SKU).
     pub sku_check: SkuCheck,
 }
 
@@ -42,8 +44,11 @@ impl FileFacts {
 /// value every row must have.
 #[derive(Clone, Debug)]
 pub struct Inspection {
+    /// The file's format; only `csv_v2_0` and `json_v2_0` are read.
     pub format: Format,
+    /// Whether the job asked for SKUs, so that rows without one are a failed check.
     pub check_skus: bool,
+    /// The rule that picks each row's billable value.
     pub rule: Arc<BillingRule>,
 }
 

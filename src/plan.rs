@@ -6,13 +6,20 @@ use crate::job::{Job, SkuPolicy, Tenant};
 use crate::period::Period;
 use crate::report::{Format, ReportKind, ReportLevel};
 
+/// One report to create: a tenant, a period and the report's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReportRequest {
+    /// The tenant the report is about.
     pub tenant_id: String,
+    /// The tenant's name, for file names, logs and the summary.
     pub tenant_name: String,
+    /// The period the report covers.
     pub period: Period,
+    /// The report's `type` (`usage_current`, `usage_summary`, …).
     pub kind: ReportKind,
+    /// The report's `level`: how deep into the tenant's tree it goes.
     pub level: ReportLevel,
+    /// The file formats to download.
     pub formats: Vec<Format>,
     pub(crate) hide_zero_usage: bool,
     pub(crate) show_skus: bool,
@@ -35,8 +42,10 @@ impl ReportRequest {
     }
 }
 
+/// Every report of a run, in job-file order (tenants, then their periods).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// The reports, in job-file order.
     pub reports: Vec<ReportRequest>,
 }
 

@@ -91,6 +91,7 @@ impl Format {
         Self::JsonV2,
     ];
 
+    /// The format's name in the API and in file names.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Csv => "csv",
@@ -101,6 +102,7 @@ impl Format {
         }
     }
 
+    /// The format named `text`, as [`Format::as_str`] writes it.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.as_str() == text)
     }
@@ -133,8 +135,11 @@ pub enum BillingScope {
     /// reseller, folder).
     #[default]
     Auto,
+    /// The total of production and trial.
     Total,
+    /// Production usage only.
     Production,
+    /// Trial usage only.
     Trial,
 }
 
@@ -146,8 +151,11 @@ pub enum BillingMeasure {
     /// `absolute` (in use at the period's end) for every other item.
     #[default]
     Auto,
+    /// `absolute`: in use at the period's end.
     Absolute,
+    /// `delta`: consumed during the period.
     Delta,
+    /// `effective`: the third figure `csv_v2_0` gives each item, next to `absolute` and `delta`.
     Effective,
 }
 
@@ -163,7 +171,9 @@ pub(crate) const VENDOR_DELTA_ITEMS: [&str; 4] = [
 /// How a usage row's billable value is chosen: `usage.<measure>.<scope>` of a `csv_v2_0` row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingRule {
+    /// The scope billed (`billing.scope`).
     pub scope: BillingScope,
+    /// The measure billed (`billing.measure`).
     pub measure: BillingMeasure,
     /// With `measure: auto`, the offering items billed on `delta`.
     pub delta_items: Vec<String>,

@@ -14,12 +14,19 @@ use crate::report::{BillingRule, Format, ReportKind, ReportLevel};
 /// The record of one run; serialised in this field order as `manifest.json`.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
+    /// The version of this record's layout (1); `verify` refuses any other.
     pub manifest_version: u32,
+    /// The program that wrote the record.
     pub tool: Tool,
+    /// When the run started.
     pub started_at: Timestamp,
+    /// When the run finished.
     pub finished_at: Timestamp,
+    /// The day the job's periods were resolved against.
     pub as_of: Date,
+    /// The job file the run followed.
     pub job: JobRef,
+    /// The API base URL the run talked to.
     pub base_url: String,
     /// In plan order.
     pub reports: ReportLog,
@@ -90,6 +97,7 @@ pub(crate) enum PeriodOutcome {
 pub struct DerivedFile {
     /// Relative to the output folder, with `/` separators.
     pub path: String,
+    /// The file's size.
     pub bytes: u64,
     pub(crate) sha256: String,
     /// What it was derived from, in one sentence.
@@ -112,13 +120,16 @@ impl std::fmt::Display for ShardInfo {
     }
 }
 
+/// A program and its version, as the manifest records them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
+    /// The crate's name (`acronis-reports`).
     pub name: String,
     pub(crate) version: String,
 }
 
 impl Tool {
+    /// This program.
     pub fn current() -> Self {
         Self {
             name: env!("CARGO_PKG_NAME").to_owned(),
@@ -127,30 +138,45 @@ impl Tool {
     }
 }
 
+/// A job file, as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {
+    /// The path as given on the command line.
     pub path: String,
+    /// SHA-256 (hex) of its bytes.
     pub sha256: String,
 }
 
+/// Whether a report was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Every file downloaded and checked.
     Ok,
+    /// The report, or one of its files, could not be delivered; `error` says why.
     Failed,
 }
 
+/// The outcome of one report of the plan, as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportResult {
+    /// The tenant the report is about.
     pub tenant_id: String,
+    /// The tenant's name.
     pub tenant_name: String,
+    /// The period the report covers.
     pub period: Period,
+    /// The report's `type`.
     pub kind: ReportKind,
+    /// The report's `level`.
     pub level: ReportLevel,
+    /// The API's id of the report, once it was created.
     pub report_id: Option<String>,
+    /// Whether the report was delivered.
     pub status: Status,
     /// Why the report failed, in one sentence.
     pub error: Option<String>,
+    /// The files downloaded, one per format asked for (fewer when it failed).
     pub files: Vec<FileResult>,
     /// Disaster Recovery compute points (seconds ÷ 3600, 2 decimals), when the report has them.
     pub dr_compute_points: Option<f64>,
@@ -216,14 +242,20 @@ impl Timing {
     }
 }
 
+/// One downloaded file of a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileResult {
+    /// The file's format.
     pub format: Format,
     /// Relative to the output folder, with `/` separators.
     pub path: String,
+    /// The id of the stored file on the server it was downloaded from.
     pub stored_report_id: String,
+    /// The file's size.
     pub bytes: u64,
+    /// SHA-256 (hex) of the file's bytes.
     pub sha256: String,
+    /// Whether each row has a SKU, when SKUs were asked for.
     pub sku_check: SkuCheck,
     /// Whether the file is a report we can bill from; absent in manifests written before the
     /// check existed.
@@ -231,11 +263,15 @@ pub struct FileResult {
     pub content_check: ContentCheck,
 }
 
+/// The outcome of a check on a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
+    /// The check passed.
     Ok,
+    /// The check failed; the report fails with it.
     Failed,
+    /// The check did not apply (a legacy format, or nothing asked for it).
     Skipped,
 }
 
@@ -243,6 +279,7 @@ pub enum CheckStatus {
 /// each. A failed check fails its report; the file is still kept and listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentCheck {
+    /// Whether the file passed.
     pub status: CheckStatus,
     /// Usage rows read (up to the problem, when it failed).
     pub rows: u64,
@@ -252,6 +289,7 @@ pub struct ContentCheck {
 }
 
 impl ContentCheck {
+    /// The check of a file that is not checked (a legacy format).
     pub const SKIPPED: ContentCheck = ContentCheck {
         status: CheckStatus::Skipped,
         rows: 0,
@@ -263,18 +301,26 @@ impl ContentCheck {
     }
 }
 
+/// The outcome of the SKU check of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkuStatus {
+    /// Every row has a SKU.
     Ok,
+    /// Some rows have no SKU (or the file has no SKU column).
     Missing,
+    /// SKUs were not asked for, or the format has none.
     Skipped,
 }
 
+/// The SKU check of one file: how many rows lack a SKU, when SKUs were asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuCheck {
+    /// The outcome.
     pub status: SkuStatus,
+    /// Usage rows read.
     pub rows: u64,
+    /// Rows without a SKU.
     pub rows_without_sku: u64,
     /// The SKU column (or JSON key) as the file names it; absent when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,6 +328,7 @@ pub struct SkuCheck {
 }
 
 impl SkuCheck {
+    /// The check of a file whose SKUs are not checked.
     pub const SKIPPED: SkuCheck = SkuCheck {
         status: SkuStatus::Skipped,
         rows: 0,
@@ -291,10 +338,12 @@ impl SkuCheck {
 }
 
 impl RunResult {
+    /// How many reports were delivered.
     pub fn ok_count(&self) -> usize {
         self.reports.ok_count()
     }
 
+    /// How many reports failed.
     pub fn failed_count(&self) -> usize {
         self.reports.failed_count()
     }
@@ -388,10 +437,12 @@ impl ReportLog {
         self.set(self.slots.len() - 1, report)
     }
 
+    /// How many slots the log holds: the reports of the plan (or of the shard).
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
+    /// Whether the log holds no slot.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
@@ -601,6 +652,7 @@ pub struct DiscoveryRecord {
     pub(crate) children_of: String,
     pub(crate) recursive: bool,
     pub(crate) kinds: Vec<TenantKind>,
+    /// The tenants listed, whether they were kept or not.
     pub tenants: Vec<DiscoveredTenant>,
 }
 
@@ -608,6 +660,7 @@ pub struct DiscoveryRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveredTenant {
     pub(crate) id: String,
+    /// The tenant's display name, as the API gave it.
     pub name: String,
     pub(crate) kind: Option<String>,
     pub(crate) enabled: Option<bool>,

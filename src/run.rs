@@ -69,42 +69,65 @@ impl RunConfig {
 pub enum Event {
     /// The report exists on the server: created now, or recorded by an earlier run.
     Created {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// The API's id of the report.
         report_id: String,
+        /// Whether an earlier run created it and this run took it up from the resume state.
         resumed: bool,
     },
     /// Every requested format is saved on the server; downloads start.
     Ready {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// The API's id of the report.
         report_id: String,
+        /// Milliseconds from its creation (for a resumed report, from when this run took it up) until it was ready.
         waited_ms: u64,
     },
     /// One file is on disk under its final name.
     Saved {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// Where the file is, relative to the output folder.
         path: String,
+        /// The file's size.
         bytes: u64,
+        /// SHA-256 (hex) of the file's bytes.
         sha256: String,
+        /// Whether an intact file from an earlier run was kept instead of downloading it again.
         reused: bool,
     },
     /// The report is done, well or not.
     Finished {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// Whether the report was delivered.
         status: Status,
+        /// Why it failed, when it did.
         error: Option<String>,
     },
 }
 
 /// Receives [`Event`]s as they happen, from many tasks at once.
 pub trait Observer: Send + Sync {
+    /// Called once per event, from whichever task the change happened in.
     fn on(&self, event: Event);
 }
 

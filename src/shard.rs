@@ -134,25 +134,37 @@ pub(crate) fn select(plan: &Plan, index: u32, total: u32) -> Plan {
 /// Why a shard, given after `--shard` or by the CI's variables, cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
+    /// The text is not of the form `I/N`.
     #[error("`{0}` is not a shard; write it as I/N, e.g. 2/7 for the second of 7 shards")]
     NotAShard(String),
+    /// One number of `I/N` is wrong.
     #[error("`{text}`: the {part} {problem}; write it as I/N, e.g. 2/7")]
     Part {
+        /// The whole text as given.
         text: String,
+        /// Which number, in words (e.g. `shard index (before the /)`).
         part: &'static str,
+        /// What is wrong with it.
         problem: CountProblem,
     },
+    /// A CI variable holding the index or the count is wrong.
     #[error("{variable}=`{value}` is not {what}: it {problem}")]
     Variable {
+        /// The variable's name (e.g. `CI_NODE_INDEX`).
         variable: &'static str,
+        /// Its value.
         value: String,
+        /// What it should be (e.g. `a shard index`).
         what: &'static str,
+        /// What is wrong with it.
         problem: CountProblem,
     },
     /// `context` names where the pair was read (`` `2/1` ``, or the CI's variables).
     #[error("{context}: {problem}")]
     Range {
+        /// Where the pair was read.
         context: String,
+        /// What is wrong with the pair.
         problem: RangeProblem,
     },
 }
@@ -160,10 +172,13 @@ pub enum ShardError {
 /// What is wrong with one number of a shard.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CountProblem {
+    /// No number where one is needed.
     #[error("is missing")]
     Missing,
+    /// Not a whole number.
     #[error("must be a whole number, not `{0}`")]
     NotWhole(String),
+    /// Beyond what a shard count can be.
     #[error("is too large (`{0}`)")]
     TooLarge(String),
 }
@@ -171,12 +186,23 @@ pub enum CountProblem {
 /// What is wrong with an index and a count together.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RangeProblem {
+    /// A count of 0.
     #[error("there must be at least 1 shard")]
     NoShards,
+    /// An index of 0: shards count from 1.
     #[error("shards are numbered from 1 (like CI_NODE_INDEX): use 1/{total} to {total}/{total}")]
-    FromOne { total: u32 },
+    FromOne {
+        /// The count.
+        total: u32,
+    },
+    /// An index above the count.
     #[error("there is no shard {index} of {total}: the index must be between 1 and {total}")]
-    Beyond { index: u32, total: u32 },
+    Beyond {
+        /// The index asked for.
+        index: u32,
+        /// The count.
+        total: u32,
+    },
 }
 
 /// Reads `I/N` as written after `--shard`: 1 ≤ I ≤ N.

@@ -12,20 +12,26 @@ pub struct CreateReport {
     pub(crate) result_action: &'static str,
 }
 
+/// The `parameters` of a create request: whose report, of what, for which period, in which formats.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportParameters {
     pub(crate) tenant_id: String,
     pub(crate) kind: ReportKind,
     pub(crate) level: ReportLevel,
+    /// The file formats to generate, one stored file each.
     pub formats: Vec<Format>,
+    /// The period the report covers.
     pub period: PeriodDates,
     pub(crate) hide_zero_usage: bool,
     pub(crate) show_skus: bool,
 }
 
+/// A report period as the API takes it: first and last day, both inclusive, as `YYYY-MM-DD`.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeriodDates {
+    /// The first day.
     pub start: String,
+    /// The last day (inclusive).
     pub end: String,
 }
 
@@ -48,6 +54,7 @@ impl CreateReport {
 /// What `POST /reports` answers: the new report's id and revision (needed to delete it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatedReport {
+    /// The report's id, for polling, downloading and deleting it.
     pub id: String,
     pub(crate) version: Option<u64>,
 }
@@ -74,6 +81,7 @@ pub struct StoredItem {
 pub struct TenantInfo {
     #[serde(deserialize_with = "required_string")]
     pub(crate) id: String,
+    /// The tenant's display name, when the API gives one.
     #[serde(default, deserialize_with = "lenient_string")]
     pub name: Option<String>,
     /// `partner`, `folder`, `customer`, `unit`, …
@@ -94,8 +102,10 @@ pub struct ClientInfo {
     pub(crate) enabled: Option<bool>,
 }
 
+/// One page of `GET /tenants/{id}/children`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChildrenPage {
+    /// The tenants on this page, in the API's order.
     pub tenants: Vec<TenantInfo>,
     /// Cursor of the next page, when there is one.
     pub(crate) next: Option<String>,

@@ -94,6 +94,7 @@ impl FromStr for Provider {
 /// Where a run's CI outputs go: decided once, when `run` starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {
+    /// The CI system the run is in, if any.
     pub provider: Provider,
     /// `$GITHUB_OUTPUT` (GitHub only).
     pub(crate) github_output: Option<PathBuf>,

@@ -15,10 +15,13 @@ const MAX_WHOLE: i128 = 1_000_000_000_000_000_000;
 /// Why a text is not an [`Amount`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NotAnAmount {
+    /// Not a decimal number at all.
     #[error("is not a number")]
     NotANumber,
+    /// More precision than the nine decimal places an amount keeps.
     #[error("has more than 9 decimal places that are not zero")]
     TooPrecise,
+    /// Larger than any usage could be.
     #[error("is beyond 10^18, more than any usage")]
     TooLarge,
 }
@@ -202,6 +205,7 @@ impl Amount {
         self.0 as f64 / SCALE as f64
     }
 
+    /// Whether the amount is exactly zero.
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }

@@ -34,6 +34,7 @@ pub struct Line {
     pub(crate) unit: String,
     /// `usage_name` of the first row (JSON), which helps recognise compute points.
     pub(crate) usage_name: String,
+    /// How many rows of the file were summed into this line.
     pub rows: u64,
     /// Sums of each measure over the line's rows; `None` where no row had it.
     pub(crate) measures: Measures,
@@ -114,6 +115,7 @@ impl Line {
         }
     }
 
+    /// The line's billable value, as `billable.csv` writes it.
     pub fn billable(&self) -> Billable {
         let mut billable = Billable::default();
         self.billable_into(&mut billable);
@@ -343,6 +345,7 @@ pub(crate) fn lines_of(
 /// What [`lines_of`] read.
 #[derive(Debug)]
 pub struct LinesRead {
+    /// How many lines the file had.
     pub lines: u64,
     pub(crate) layout: super::Layout,
 }

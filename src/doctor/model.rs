@@ -51,10 +51,12 @@ impl Environment {
 /// What to check.
 #[derive(Clone)]
 pub struct Options {
+    /// The job file to check, if one was given (`--job`).
     pub job: Option<PathBuf>,
     /// `--base-url`: wins over ACRONIS_BASE_URL, which wins over the job file's.
     pub base_url: Option<String>,
     pub(crate) environment: Environment,
+    /// Whether to create (and delete) a one-day test report, which proves report creation works.
     pub create_test_report: bool,
     /// Limit of each network step (name resolution, connection, one API call).
     pub(crate) step_timeout: Duration,
@@ -65,6 +67,7 @@ pub struct Options {
 }
 
 impl Options {
+    /// The options to check `environment` with: no job file, no test report, default time limits.
     pub fn new(environment: Environment) -> Self {
         Self {
             job: None,
@@ -129,6 +132,7 @@ pub struct Check {
 pub struct Report {
     /// Whether no check failed.
     pub ok: bool,
+    /// Every check, in the order they ran.
     pub checks: Vec<Check>,
 }
 

@@ -250,13 +250,18 @@ pub(crate) struct OutputSection {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {
+    /// A partner: a reseller with tenants of its own.
     Partner,
+    /// A folder grouping tenants of a partner.
     Folder,
+    /// A customer: an end client.
     Customer,
+    /// A unit: a division inside a customer.
     Unit,
 }
 
 impl TenantKind {
+    /// The kind as the API and the job file write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Partner => "partner",

@@ -40,11 +40,15 @@ const MAX_CONCURRENCY: u32 = 1_000;
 // The validated job
 // ---------------------------------------------------------------------------------------------
 
+/// A job file that parsed and validated: every tenant with its settings resolved, every period
+/// resolved against `as_of`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
+    /// The job file's path, as given.
     pub path: PathBuf,
     /// SHA-256 of the job file's bytes, recorded in the manifest.
     pub sha256: String,
+    /// The day periods were resolved against (today, unless `--as-of` says otherwise).
     pub as_of: Date,
     pub(crate) base_url: Option<String>,
     pub(crate) sku_policy: SkuPolicy,
@@ -55,7 +59,9 @@ pub struct Job {
     pub(crate) billing: BillingRule,
     /// `compare`.
     pub(crate) compare: CompareOptions,
+    /// `polling`: how often to ask whether a report is ready, and for how long.
     pub polling: Polling,
+    /// `concurrency`: how many reports are in flight at once.
     pub concurrency: usize,
     pub(crate) output_dir: PathBuf,
     pub(crate) cleanup: Cleanup,
@@ -68,10 +74,13 @@ pub struct Job {
 /// A `children_of` entry: whose children, which of them, and the report settings for each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discovery {
+    /// The tenant whose children are listed.
     pub parent_id: String,
+    /// The kinds of child to keep (`kinds`).
     pub kinds: Vec<TenantKind>,
     pub(crate) include: Vec<String>,
     pub(crate) exclude: Vec<String>,
+    /// Whether grandchildren and below are listed too, not just direct children.
     pub recursive: bool,
     pub(crate) include_disabled: bool,
     pub(crate) include_trial: bool,
@@ -81,24 +90,32 @@ pub struct Discovery {
     pub(crate) after: usize,
 }
 
+/// How often to ask whether a report is ready, and for how long (`polling` in the job file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Polling {
+    /// The wait before the first poll of a report whose generation time is unknown.
     pub initial_interval: Duration,
+    /// The longest wait between two polls.
     pub max_interval: Duration,
+    /// How long a report may take to be ready before it fails.
     pub timeout: Duration,
 }
 
+/// One tenant to report on, with its settings resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
     pub(crate) id: String,
+    /// The display name, used in file names, logs and the summary.
     pub name: String,
     /// The tenant's folder name inside each period folder.
     pub dir_name: String,
     pub(crate) kind: ReportKind,
     pub(crate) level: ReportLevel,
+    /// The file formats to download.
     pub formats: Vec<Format>,
     pub(crate) hide_zero_usage: bool,
     pub(crate) show_skus: bool,
+    /// The periods to report, one report each.
     pub periods: Vec<Period>,
 }
 
@@ -109,6 +126,7 @@ pub(crate) struct Pos {
     pub(crate) column: u64,
 }
 
+/// One thing wrong with a job file: what, where, and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     pub(crate) pos: Option<Pos>,
@@ -120,18 +138,23 @@ pub struct Problem {
 /// Everything wrong with a job file, each with its place.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// The file could not be read.
     #[error("cannot read job file {}: {source}", path.display())]
     Read {
+        /// The job file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// Displayed as plain snippets (`render` draws them in colour).
     #[error("{}", diagnostic::render(path, text.as_deref(), problems, false))]
     Invalid {
+        /// The job file.
         path: PathBuf,
         /// The file's text, to show the lines the problems are on (None when it is not text).
         text: Option<String>,
+        /// Every problem found, in file order.
         problems: Vec<Problem>,
     },
 }

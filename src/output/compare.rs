@@ -22,6 +22,7 @@ const ROWS_SHOWN: usize = 20;
 const WARNINGS_MAX: usize = 20;
 const NAME_CHARS: usize = 80;
 
+/// How the job file's `compare` section sets up the comparison with the period before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompareOptions {
     /// A change of at least this many percent of the earlier value becomes a warning; `None`
@@ -44,8 +45,10 @@ impl CompareOptions {
     }
 }
 
+/// Why `compare` could not compare two periods.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
+    /// The folder holds no period of that label with a `billing.csv`.
     #[error(
         "{} has no period {label}: {}",
         dir.display(),
@@ -56,20 +59,39 @@ pub enum CompareError {
         }
     )]
     NoPeriod {
+        /// The output folder.
         dir: PathBuf,
+        /// The period asked for.
         label: String,
+        /// The periods it does hold.
         available: Vec<String>,
     },
+    /// A `billing.csv` could not be read.
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A line of a `billing.csv` is malformed.
     #[error("{}, line {line}: {reason}", path.display())]
     Line {
+        /// The file.
         path: PathBuf,
+        /// The line number (1-based).
         line: u64,
+        /// What is wrong with it.
         reason: String,
     },
+    /// A `billing.csv` lacks a column it needs.
     #[error("{} has no column `{column}`; is it a billing.csv of acronis-reports?", path.display())]
-    Column { path: PathBuf, column: &'static str },
+    Column {
+        /// The file.
+        path: PathBuf,
+        /// The missing column's name.
+        column: &'static str,
+    },
 }
 
 /// One tenant's billable value of one offering item in a period.

@@ -23,6 +23,7 @@ use checksums::ChecksumEntry;
 
 pub(crate) const SHA256SUMS: &str = "SHA256SUMS";
 pub(crate) const MANIFEST: &str = "manifest.json";
+/// The name of each delivery's Markdown summary.
 pub const SUMMARY: &str = "summary.md";
 pub(crate) const BILLING: &str = BILLING_CSV;
 

@@ -120,24 +120,32 @@ pub struct ContentKnobs {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
+    /// Files as the vendor documents them.
     #[default]
     Vendor,
+    /// `csv_v2_0` and `json_v2_0` files with columns (keys) the client does not know.
     Unknown,
+    /// An HTML login page instead of any file (what a proxy or an expired session may hand out).
     Html,
 }
 
 /// The offering item names under which Disaster Recovery compute points have been seen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub enum ComputePointsItem {
+    /// `pw_base_adv_dr_compute_points` (the default).
     #[default]
     #[serde(rename = "pw_base_adv_dr_compute_points")]
     PwBaseAdvDrComputePoints,
+    /// `compute_points`.
     #[serde(rename = "compute_points")]
     ComputePoints,
+    /// `pw_compute_points`.
     #[serde(rename = "pw_compute_points")]
     PwComputePoints,
+    /// `dre_compute_points`.
     #[serde(rename = "dre_compute_points")]
     DreComputePoints,
+    /// `p_dre_compute_points`.
     #[serde(rename = "p_dre_compute_points")]
     PDreComputePoints,
 }
@@ -227,11 +235,15 @@ fn check_sku_column(name: &str) -> Result<(), String> {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TreeTenant {
+    /// The tenant's id (a UUID in the real API; any unique text here).
     pub id: String,
+    /// The tenant's display name.
     pub name: String,
     /// `partner`, `folder`, `customer` or `unit`.
     pub kind: String,
+    /// The id of the tenant above it in the tree (the client's own tenant for the top ones).
     pub parent_id: String,
+    /// Whether the tenant is enabled (default `true`); the real API lists disabled tenants too.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// `production` or `trial`.
@@ -357,10 +369,15 @@ pub struct TenantBehaviour {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
+    /// `POST /idp/token`.
     Token,
+    /// `POST /reports`.
     Create,
+    /// `GET /reports/{id}/stored`.
     StoredList,
+    /// `GET /reports/{id}/stored/{file}`.
     Download,
+    /// `DELETE /reports/{id}`.
     Delete,
     /// `GET /clients/{id}`.
     Client,
@@ -380,6 +397,7 @@ impl Endpoint {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
+    /// Which operation the fault applies to.
     pub endpoint: Endpoint,
     /// How many matching requests (counted per rule, over the whole run) get the fault.
     #[serde(default = "one")]
