@@ -128,6 +128,10 @@ macro_rules! display_as_str {
 display_as_str!(ReportKind, ReportLevel, Format);
 
 /// Which scope of a `csv_v2_0` usage figure is billed.
+#[allow(
+    missing_docs,
+    reason = "doc comments on the variants would become descriptions in schema/job.schema.json"
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingScope {
@@ -135,15 +139,19 @@ pub enum BillingScope {
     /// reseller, folder).
     #[default]
     Auto,
-    /// The total of production and trial.
+    // The total of production and trial.
     Total,
-    /// Production usage only.
+    // Production usage only.
     Production,
-    /// Trial usage only.
+    // Trial usage only.
     Trial,
 }
 
 /// Which measure of a usage row is billed.
+#[allow(
+    missing_docs,
+    reason = "doc comments on the variants would become descriptions in schema/job.schema.json"
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingMeasure {
@@ -151,11 +159,11 @@ pub enum BillingMeasure {
     /// `absolute` (in use at the period's end) for every other item.
     #[default]
     Auto,
-    /// `absolute`: in use at the period's end.
+    // `absolute`: in use at the period's end.
     Absolute,
-    /// `delta`: consumed during the period.
+    // `delta`: consumed during the period.
     Delta,
-    /// `effective`: the third figure `csv_v2_0` gives each item, next to `absolute` and `delta`.
+    // `effective`: the third figure `csv_v2_0` gives each item, next to `absolute` and `delta`.
     Effective,
 }
 

@@ -248,15 +248,19 @@ pub(crate) struct OutputSection {
     JsonSchema,
     serde::Serialize,
 )]
+#[allow(
+    missing_docs,
+    reason = "doc comments on the variants would become descriptions in schema/job.schema.json"
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {
-    /// A partner: a reseller with tenants of its own.
+    // A partner: a reseller with tenants of its own.
     Partner,
-    /// A folder grouping tenants of a partner.
+    // A folder grouping tenants of a partner.
     Folder,
-    /// A customer: an end client.
+    // A customer: an end client.
     Customer,
-    /// A unit: a division inside a customer.
+    // A unit: a division inside a customer.
     Unit,
 }
 
