@@ -26,39 +26,35 @@ use crate::results::{CheckStatus, ContentCheck, SkuCheck, SkuStatus};
 /// What one file tells us.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileFacts {
+    /// The content check's outcome (rows, billable values).
     pub content_check: ContentCheck,
+    /// The SKU check's outcome (rows with and without a SKU).
     pub sku_check: SkuCheck,
 }
 
 impl FileFacts {
     /// Nothing to check (a legacy format).
-    pub const SKIPPED: FileFacts = FileFacts {
+    pub(crate) const SKIPPED: FileFacts = FileFacts {
         content_check: ContentCheck::SKIPPED,
         sku_check: SkuCheck::SKIPPED,
     };
-}
-
-/// A file that could not be read from disk at all (not a file whose content is wrong).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {path}: {source}")]
-pub struct CheckError {
-    pub path: String,
-    #[source]
-    pub source: io::Error,
 }
 
 /// How a file is checked: its format, whether SKUs were asked for, and the billing rule whose
 /// value every row must have.
 #[derive(Clone, Debug)]
 pub struct Inspection {
+    /// The file's format; only `csv_v2_0` and `json_v2_0` are read.
     pub format: Format,
+    /// Whether the job asked for SKUs, so that rows without one are a failed check.
     pub check_skus: bool,
+    /// The rule that picks each row's billable value.
     pub rule: Arc<BillingRule>,
 }
 
 impl Inspection {
     /// Whether the format has anything to check; legacy formats have not.
-    pub fn needed(&self) -> bool {
+    pub(crate) fn needed(&self) -> bool {
         content::readable(self.format)
     }
 
@@ -70,7 +66,7 @@ impl Inspection {
 
     /// [`Self::inspect`], keeping the file's invoice lines for `billing.csv` in a spill when
     /// spilling is on ([`content::spill`]); the caller files it under the bytes' SHA-256.
-    pub fn inspect_keeping_lines(
+    pub(crate) fn inspect_keeping_lines(
         &self,
         reader: impl Read,
     ) -> Result<(FileFacts, Option<Spilled>), io::Error> {
@@ -146,7 +142,7 @@ impl Inspection {
     /// Takes chunks from `next` until it has none left (or the file proves broken) and judges
     /// them, keeping the lines as [`Self::inspect_keeping_lines`] does. The caller drains
     /// whatever is left.
-    pub fn run(
+    pub(crate) fn run(
         &self,
         next: &mut dyn FnMut() -> Option<bytes::Bytes>,
     ) -> (FileFacts, Option<Spilled>) {
@@ -160,22 +156,12 @@ impl Inspection {
     }
 }
 
-/// Inspects a downloaded file.
-pub fn inspect_file(path: &Path, inspection: &Inspection) -> Result<FileFacts, CheckError> {
-    let error = |source| CheckError {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = crate::disk::paths::open_regular(path).map_err(error)?;
-    inspection.inspect(file).map_err(error)
-}
-
-/// A file already on disk, read once: its SHA-256 (hex), its size and what [`inspect_file`]
+/// A file already on disk, read once: its SHA-256 (hex), its size and what [`Inspection::inspect`]
 /// says of it. Only a failure to read the file is an error, and so is a file that is not a
 /// regular file (a symbolic link, a FIFO, a device): it cannot be the file recorded, and reading
 /// it might never end. At most one byte more than `expected_bytes` is read: a longer file
 /// cannot match the record either.
-pub fn hash_and_inspect(
+pub(crate) fn hash_and_inspect(
     base: &Path,
     relative: &str,
     inspection: &Inspection,

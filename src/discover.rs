@@ -18,21 +18,21 @@ const MAX_PAGES: usize = 100_000;
 
 /// The job's tenants with every `children_of` entry replaced by the children it found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expansion {
+pub(crate) struct Expansion {
     pub tenants: Vec<Tenant>,
-    pub records: Vec<DiscoveryRecord>,
+    pub(crate) records: Vec<DiscoveryRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot list the children of tenant {parent_id}: {source}")]
 pub struct DiscoveryError {
-    pub parent_id: String,
+    pub(crate) parent_id: String,
     #[source]
-    pub source: ApiError,
+    pub(crate) source: ApiError,
 }
 
 /// Lists the children of every `children_of` entry and merges them into the tenant list.
-pub async fn expand(client: &Client, job: &Job) -> Result<Expansion, DiscoveryError> {
+pub(crate) async fn expand(client: &Client, job: &Job) -> Result<Expansion, DiscoveryError> {
     let mut listed = Vec::with_capacity(job.discoveries.len());
     for discovery in &job.discoveries {
         listed.push(list_subtree(client, discovery).await?);
@@ -89,7 +89,7 @@ async fn list_subtree(
 }
 
 /// Decides, per listed tenant, whether it is reported, and builds the final tenant list.
-pub fn merge(job: &Job, listed: &[Vec<TenantInfo>]) -> Expansion {
+pub(crate) fn merge(job: &Job, listed: &[Vec<TenantInfo>]) -> Expansion {
     let mut taken: HashSet<String> = job.tenants.iter().map(|t| t.id.clone()).collect();
     let mut dir_names: HashSet<String> = job
         .tenants

@@ -25,7 +25,7 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 const OVERSIZE_SLACK: u64 = 16 * 1024 * 1024;
 
 /// The most decoded bytes a file announced with `announced` (compressed) bytes may have.
-pub fn oversize_limit(announced: u64) -> u64 {
+pub(crate) fn oversize_limit(announced: u64) -> u64 {
     announced
         .saturating_mul(MAX_DEFLATE_RATIO)
         .saturating_add(OVERSIZE_SLACK)
@@ -33,20 +33,20 @@ pub fn oversize_limit(announced: u64) -> u64 {
 
 /// What a download must satisfy besides arriving whole.
 #[derive(Clone, Copy, Debug)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Attempts in all, for a transfer that broke or arrived short.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// `checks.size`: whether the length must match the stored list's `size`.
-    pub size: SizePolicy,
+    pub(crate) size: SizePolicy,
     /// `limits.max_file_size`: the most bytes (decoded) one file may have, announced size or not.
-    pub max_file_size: u64,
+    pub(crate) max_file_size: u64,
     /// `limits.download_timeout`: the longest one attempt may take, from request to last byte.
-    pub deadline: Duration,
+    pub(crate) deadline: Duration,
     /// After [`Self::rate_grace`], a download averaging fewer bytes per second than this (as
     /// transferred) is given up: a server trickling a byte at a time never hits the deadline of a
     /// short file soon enough.
-    pub min_rate: u64,
-    pub rate_grace: Duration,
+    pub(crate) min_rate: u64,
+    pub(crate) rate_grace: Duration,
 }
 
 impl Default for Policy {
@@ -64,17 +64,17 @@ impl Default for Policy {
 }
 
 #[derive(Debug)]
-pub struct Downloaded {
+pub(crate) struct Downloaded {
     /// The host that served the file when a redirect took the download away from the API's.
-    pub served_by: Option<String>,
+    pub(crate) served_by: Option<String>,
     pub bytes: u64,
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// What checking the bytes on their way found.
-    pub inspected: FileFacts,
+    pub(crate) inspected: FileFacts,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum DownloadError {
+pub(crate) enum DownloadError {
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("the transfer broke after {received} bytes: {message}")]
@@ -160,7 +160,7 @@ impl DownloadError {
 /// Downloads one stored file to `dest` (whose folder must exist), checking it on the way as
 /// `inspection` says, retrying a broken transfer from scratch up to `policy.attempts` times in
 /// all.
-pub async fn fetch_to_file(
+pub(crate) async fn fetch_to_file(
     client: &Client,
     report_id: &str,
     stored_id: &str,
@@ -502,7 +502,7 @@ impl Gunzip {
 }
 
 /// Blocking threads a large download holds until it ends: writing, hashing, checking.
-pub const THREADS_PER_DOWNLOAD: usize = 3;
+pub(crate) const THREADS_PER_DOWNLOAD: usize = 3;
 
 /// Received chunks (tens of KiB each) go to the threads in batches: handing over each chunk
 /// alone cost two thread wake-ups per chunk, a large share of the time per byte.

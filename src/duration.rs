@@ -5,12 +5,21 @@ use std::time::Duration;
 /// Why a text is not a duration.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
+    /// No leading whole number.
     #[error("`{0}` is not a duration; write a whole number and a unit, e.g. 500ms, 5s, 2m or 1h")]
     NoNumber(String),
+    /// A number without a unit.
     #[error("`{0}` has no unit; durations need one: {0}ms, {0}s, {0}m or {0}h")]
     NoUnit(String),
+    /// A number followed by a unit that is not `ms`, `s`, `m` or `h`.
     #[error("`{unit}` is not a duration unit in `{text}`; use ms, s, m or h")]
-    UnknownUnit { unit: String, text: String },
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+        /// The whole duration as written.
+        text: String,
+    },
+    /// A number too large for a [`Duration`].
     #[error("`{0}` is too large for a duration")]
     TooLarge(String),
 }

@@ -84,7 +84,7 @@ impl Sample {
 /// the report's own time, which is what matters: a minute's lag is nothing on an hour's report
 /// and everything on a minute's.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Expected {
+pub(crate) struct Expected {
     /// The tenant's recent generation time, in seconds.
     seconds: f64,
     /// The window the history leaves open, in seconds since creation: the first poll, and
@@ -137,23 +137,23 @@ impl Expected {
     }
 
     /// The expected generation time.
-    pub fn time(&self) -> Duration {
+    pub(crate) fn time(&self) -> Duration {
         seconds(self.seconds)
     }
 
     /// The expected time in milliseconds, for the record.
-    pub fn millis(&self) -> u64 {
+    pub(crate) fn millis(&self) -> u64 {
         millis(self.time())
     }
 
     /// The first poll after creation.
-    pub fn first_poll(&self, min_step: Duration) -> Duration {
+    pub(crate) fn first_poll(&self, min_step: Duration) -> Duration {
         seconds(self.from).max(min_step)
     }
 
     /// The poll after one made at `last`, or `None` once the report is past
     /// twice its expected time.
-    pub fn next_poll(&self, last: Duration, min_step: Duration) -> Option<Duration> {
+    pub(crate) fn next_poll(&self, last: Duration, min_step: Duration) -> Option<Duration> {
         let last_s = last.as_secs_f64();
         let min_step = min_step.as_secs_f64();
         let limit = (self.seconds * Self::SLOWER).max(self.until + min_step);
@@ -171,7 +171,7 @@ impl Expected {
     /// Whether a report saved at its first poll, made at `at`, was faster than its history:
     /// the first poll came before the expected time, and the history said it would not be
     /// ready that early.
-    pub fn saved_early(&self, at: Duration) -> bool {
+    pub(crate) fn saved_early(&self, at: Duration) -> bool {
         self.bounded && at.as_secs_f64() < self.seconds
     }
 
@@ -243,7 +243,7 @@ fn seconds(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.clamp(0.0, MAX_SECONDS)).unwrap_or_default()
 }
 
-pub fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -258,14 +258,14 @@ pub struct History {
 
 impl History {
     /// No history: every report starts in plan order and polls as the run learns.
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self::default()
     }
 
     /// Reads the timings of the latest three period folders of the trail in `dir`. What
     /// cannot be read (a missing, damaged or odd `manifest.json`, a timing that is not one) is
     /// left out with a warning: history only guides the order and the polls.
-    pub fn read(dir: &Path) -> Self {
+    pub(crate) fn read(dir: &Path) -> Self {
         let mut history = Self::none();
         for (label, path) in latest_periods(dir) {
             let bytes = match crate::disk::paths::read_regular(&path, MAX_RECORD_BYTES) {
@@ -335,7 +335,7 @@ impl History {
     }
 
     /// What the history says of `request`'s generation time.
-    pub fn expected(&self, request: &ReportRequest) -> Option<Expected> {
+    pub(crate) fn expected(&self, request: &ReportRequest) -> Option<Expected> {
         let samples = self
             .samples
             .get(&key(&request.tenant_id, request.kind, request.level))?;
@@ -443,7 +443,7 @@ fn filled(expected: &[Option<Expected>]) -> Option<Vec<f64>> {
 /// The order in which to start the reports (positions in `expected`, which follows the plan):
 /// longest expected time first, a tenant without history at the median of the others; equal
 /// times in plan order. Without any history, plan order.
-pub fn start_order(expected: &[Option<Expected>]) -> Vec<usize> {
+pub(crate) fn start_order(expected: &[Option<Expected>]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..expected.len()).collect();
     if let Some(times) = filled(expected) {
         // A stable sort: equal times keep their plan order.
@@ -457,11 +457,11 @@ pub fn start_order(expected: &[Option<Expected>]) -> Vec<usize> {
 pub struct Estimate {
     /// Longest-first list scheduling of the expected times on the run's slots: the run's
     /// duration if every report were downloaded the moment it was saved.
-    pub duration: Duration,
-    pub reports: usize,
+    pub(crate) duration: Duration,
+    pub(crate) reports: usize,
     /// Reports whose tenant has history (the others count at the median).
-    pub known: usize,
-    pub slots: usize,
+    pub(crate) known: usize,
+    pub(crate) slots: usize,
     /// The period folders the times come from, newest first.
     pub periods: Vec<String>,
 }
@@ -482,7 +482,7 @@ pub fn estimate(history: &History, plan: &[ReportRequest], slots: usize) -> Opti
 
 /// Greedy list scheduling of `times` (seconds, in start order) on `slots` slots: each starts
 /// on the slot that frees first. Returns when the last one ends.
-pub fn makespan(times: &[f64], slots: usize) -> f64 {
+pub(crate) fn makespan(times: &[f64], slots: usize) -> f64 {
     let slots = slots.clamp(1, times.len().max(1));
     let mut free: BinaryHeap<Reverse<u64>> = (0..slots).map(|_| Reverse(0)).collect();
     let mut end = 0;

@@ -5,15 +5,17 @@
 //! aimed by the [`history`] of earlier periods) →
 //! [`results`] → [`output`] writers. [`session`] does one `run` command through all of them.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod checks;
 pub mod ci;
 pub mod content;
 mod direct_io;
-pub mod discover;
+pub(crate) mod discover;
 pub mod disk;
 pub mod doctor;
-pub mod download;
+pub(crate) mod download;
 pub mod duration;
 pub mod history;
 pub mod job;
@@ -21,7 +23,7 @@ pub mod merge;
 pub mod output;
 pub mod period;
 pub mod plan;
-pub mod poll;
+pub(crate) mod poll;
 pub mod report;
 pub mod results;
 pub mod retry;
@@ -29,7 +31,7 @@ pub mod run;
 pub mod secret;
 pub mod session;
 pub mod shard;
-pub mod state;
+pub(crate) mod state;
 pub mod verify;
 
 /// Heap bytes of the current thread, for tests that hold a structure to its bound: memory of a

@@ -8,35 +8,67 @@ use serde::{Deserialize, Serialize};
 /// A period as written in the job file, before the as-of date gives it dates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeriodSpec {
+    /// `previous_month`: the whole month before the as-of date.
     PreviousMonth,
+    /// `month_to_date`: the first of the as-of date's month up to the day before it.
     MonthToDate,
-    Month { year: i16, month: i8 },
-    Range { start: Date, end: Date },
+    /// `YYYY-MM`: one whole calendar month.
+    Month {
+        /// The year (1900 to 9999).
+        year: i16,
+        /// The month, 1 to 12.
+        month: i8,
+    },
+    /// `{start, end}`: any days, both inclusive.
+    Range {
+        /// The first day.
+        start: Date,
+        /// The last day (inclusive).
+        end: Date,
+    },
 }
 
 /// Inclusive dates of one report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Period {
+    /// The first day.
     pub start: Date,
+    /// The last day (inclusive).
     pub end: Date,
 }
 
+/// Why a period cannot be reported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
+    /// A period that ends after the as-of date: the API refuses periods in the future.
     #[error(
         "period {period} ends on {end}, after the as-of date {as_of}; the API refuses periods in the future (pass an earlier period or a later --as-of)"
     )]
     Future {
+        /// The period as written.
         period: String,
+        /// Its last day.
         end: Date,
+        /// The day the job was evaluated as of.
         as_of: Date,
     },
+    /// A range whose start is after its end.
     #[error("period starts on {start}, after it ends on {end}; swap `start` and `end`")]
-    Reversed { start: Date, end: Date },
+    Reversed {
+        /// The first day as written.
+        start: Date,
+        /// The last day as written.
+        end: Date,
+    },
+    /// `month_to_date` on the first of a month, where it holds no day.
     #[error(
         "month_to_date is empty on {as_of}, the first of the month: it ends yesterday, because today's usage is not final until the usage data is refreshed at UTC midnight; use previous_month for the month that just ended"
     )]
-    MonthToDateOnTheFirst { as_of: Date },
+    MonthToDateOnTheFirst {
+        /// The day the job was evaluated as of.
+        as_of: Date,
+    },
+    /// Any other malformed period; the text says what and how to write it.
     #[error("{0}")]
     Invalid(String),
 }
@@ -68,6 +100,7 @@ impl PeriodSpec {
         Ok(Self::Month { year, month })
     }
 
+    /// Parses a date written `YYYY-MM-DD` (and nothing looser).
     pub fn parse_date(text: &str) -> Result<Date, PeriodError> {
         let valid_shape =
             text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
@@ -144,6 +177,7 @@ impl fmt::Display for PeriodSpec {
 }
 
 impl Period {
+    /// Whether the period is exactly one calendar month, first day to last.
     pub fn is_whole_month(&self) -> bool {
         self.start.day() == 1 && self.end == self.start.last_of_month()
     }
@@ -159,7 +193,7 @@ impl Period {
 
     /// The period a folder name stands for: the inverse of [`Period::label`], `None` for a
     /// name that is not one.
-    pub fn from_label(label: &str) -> Option<Period> {
+    pub(crate) fn from_label(label: &str) -> Option<Period> {
         let period = match label.split_once('_') {
             Some((start, end)) => Period {
                 start: start.parse().ok()?,

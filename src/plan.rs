@@ -6,22 +6,29 @@ use crate::job::{Job, SkuPolicy, Tenant};
 use crate::period::Period;
 use crate::report::{Format, ReportKind, ReportLevel};
 
+/// One report to create: a tenant, a period and the report's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReportRequest {
+    /// The tenant the report is about.
     pub tenant_id: String,
+    /// The tenant's name, for file names, logs and the summary.
     pub tenant_name: String,
+    /// The period the report covers.
     pub period: Period,
+    /// The report's `type` (`usage_current`, `usage_summary`, …).
     pub kind: ReportKind,
+    /// The report's `level`: how deep into the tenant's tree it goes.
     pub level: ReportLevel,
+    /// The file formats to download.
     pub formats: Vec<Format>,
-    pub hide_zero_usage: bool,
-    pub show_skus: bool,
+    pub(crate) hide_zero_usage: bool,
+    pub(crate) show_skus: bool,
     /// The SKU policy that applies to this report (`off` when SKUs were not asked for).
     pub sku_check: SkuPolicy,
     /// Folder of this report's files, relative to the output folder: `<period>/<tenant>`.
     pub dir: String,
     /// Position in the whole plan (0-based); kept when a shard selects a part of the plan.
-    pub index: usize,
+    pub(crate) index: usize,
 }
 
 impl ReportRequest {
@@ -30,13 +37,15 @@ impl ReportRequest {
         format!("{}/{}", self.dir, self.file_name(format))
     }
 
-    pub fn file_name(&self, format: Format) -> String {
+    pub(crate) fn file_name(&self, format: Format) -> String {
         format!("{}.{}.{}", self.kind, format, format.extension())
     }
 }
 
+/// Every report of a run, in job-file order (tenants, then their periods).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// The reports, in job-file order.
     pub reports: Vec<ReportRequest>,
 }
 
@@ -46,7 +55,7 @@ pub fn build(job: &Job) -> Plan {
 }
 
 /// The plan for `tenants`: the job's own, or those of a `children_of` expansion.
-pub fn build_for(job: &Job, tenants: &[Tenant]) -> Plan {
+pub(crate) fn build_for(job: &Job, tenants: &[Tenant]) -> Plan {
     // Sized exactly: a run holds this list until it ends.
     let mut reports = Vec::with_capacity(tenants.iter().map(|t| t.periods.len()).sum());
     reports.extend(

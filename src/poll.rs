@@ -12,15 +12,15 @@ use crate::retry::Backoff;
 
 /// A stored file ready for download.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadyFile {
+pub(crate) struct ReadyFile {
     pub format: Format,
-    pub stored_id: String,
-    pub size: Option<u64>,
+    pub(crate) stored_id: String,
+    pub(crate) size: Option<u64>,
 }
 
 /// What one answer of the stored list means.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Evaluation {
+pub(crate) enum Evaluation {
     /// Every requested format has a saved file.
     Ready(Vec<ReadyFile>),
     /// A format's newest file failed and none is saved; the server's word for it.
@@ -30,7 +30,7 @@ pub enum Evaluation {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PollError {
+pub(crate) enum PollError {
     #[error("{0}")]
     Failed(String),
     #[error(
@@ -59,7 +59,7 @@ fn is_failure(status: &str) -> bool {
 }
 
 /// Picks, per requested format, the newest saved file.
-pub fn evaluate(items: &[StoredItem], formats: &[Format]) -> Evaluation {
+pub(crate) fn evaluate(items: &[StoredItem], formats: &[Format]) -> Evaluation {
     let mut ready = Vec::with_capacity(formats.len());
     let mut missing = Vec::new();
     for &format in formats {
@@ -128,7 +128,7 @@ fn newest<'a>(items: impl Iterator<Item = &'a StoredItem>) -> Option<&'a StoredI
 /// Only probes and scouts feed the model because a regular report's first poll hides how much
 /// earlier it was ready: learning from it would push every later aim further out.
 #[derive(Debug, Default)]
-pub struct GenerationModel {
+pub(crate) struct GenerationModel {
     state: std::sync::Mutex<ModelState>,
     /// Wakes the reports that are waiting whenever something new is learnt (or a scout leaves).
     learnt: tokio::sync::Notify,
@@ -457,35 +457,35 @@ impl<'a> Schedule<'a> {
 /// Whether the server ever answers so for a fresh report is not public; a report this run has
 /// just created certainly exists, so giving up on it at once would only lose it. Later, or for
 /// a report taken over from an earlier run, a 404 means the server does not know the report.
-pub const NOT_LISTED_YET_GRACE: Duration = Duration::from_secs(60);
+pub(crate) const NOT_LISTED_YET_GRACE: Duration = Duration::from_secs(60);
 
 /// The report [`wait_until_ready`] waits for.
 #[derive(Clone, Copy, Debug)]
-pub struct Waiting<'a> {
-    pub report_id: &'a str,
+pub(crate) struct Waiting<'a> {
+    pub(crate) report_id: &'a str,
     pub formats: &'a [Format],
     /// When the report was created, or taken over from an earlier run; the deadline is
     /// `created + polling.timeout`.
-    pub created: Instant,
+    pub(crate) created: Instant,
     /// Whether this run created it, so `created` is its true creation time (not when a report
     /// of an earlier run was taken over): only then may its timing teach the model and be
     /// recorded, only then are its polls aimed by `expected`, and only then is a 404 within
     /// [`NOT_LISTED_YET_GRACE`] of `created` taken as "still pending".
-    pub created_here: bool,
+    pub(crate) created_here: bool,
     /// What its tenant's history leads us to expect, if it has history.
-    pub expected: Option<Expected>,
+    pub(crate) expected: Option<Expected>,
 }
 
 /// A report whose files are all saved.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Waited {
-    pub files: Vec<ReadyFile>,
+pub(crate) struct Waited {
+    pub(crate) files: Vec<ReadyFile>,
     /// How long it took, when this run created it.
-    pub timing: Option<Timing>,
+    pub(crate) timing: Option<Timing>,
 }
 
 /// Polls until the report's files are ready.
-pub async fn wait_until_ready(
+pub(crate) async fn wait_until_ready(
     client: &Client,
     report: &Waiting<'_>,
     polling: &Polling,

@@ -60,7 +60,7 @@ pub enum Format {
 }
 
 impl ReportKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::UsageDaily => "usage_daily",
             Self::UsageSummary => "usage_summary",
@@ -71,7 +71,7 @@ impl ReportKind {
 }
 
 impl ReportLevel {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Itself => "itself",
             Self::DirectPartners => "direct_partners",
@@ -83,7 +83,7 @@ impl ReportLevel {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub(crate) const ALL: [Format; 5] = [
         Self::Csv,
         Self::Html,
         Self::JsonV1,
@@ -91,6 +91,7 @@ impl Format {
         Self::JsonV2,
     ];
 
+    /// The format's name in the API and in file names.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Csv => "csv",
@@ -101,11 +102,12 @@ impl Format {
         }
     }
 
+    /// The format named `text`, as [`Format::as_str`] writes it.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.as_str() == text)
     }
 
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Self::Csv | Self::CsvV2 => "csv",
             Self::Html => "html",
@@ -126,6 +128,10 @@ macro_rules! display_as_str {
 display_as_str!(ReportKind, ReportLevel, Format);
 
 /// Which scope of a `csv_v2_0` usage figure is billed.
+#[allow(
+    missing_docs,
+    reason = "doc comments on the variants would become descriptions in schema/job.schema.json"
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingScope {
@@ -133,12 +139,19 @@ pub enum BillingScope {
     /// reseller, folder).
     #[default]
     Auto,
+    // The total of production and trial.
     Total,
+    // Production usage only.
     Production,
+    // Trial usage only.
     Trial,
 }
 
 /// Which measure of a usage row is billed.
+#[allow(
+    missing_docs,
+    reason = "doc comments on the variants would become descriptions in schema/job.schema.json"
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingMeasure {
@@ -146,14 +159,17 @@ pub enum BillingMeasure {
     /// `absolute` (in use at the period's end) for every other item.
     #[default]
     Auto,
+    // `absolute`: in use at the period's end.
     Absolute,
+    // `delta`: consumed during the period.
     Delta,
+    // `effective`: the third figure `csv_v2_0` gives each item, next to `absolute` and `delta`.
     Effective,
 }
 
 /// The offering items the vendor's own billing integration bills on `delta`: the compute-point
 /// items (`MetricsFetcher.php` of acronis/acronis-cyber-cloud-whmcs).
-pub const VENDOR_DELTA_ITEMS: [&str; 4] = [
+pub(crate) const VENDOR_DELTA_ITEMS: [&str; 4] = [
     "compute_points",
     "pw_compute_points",
     "dre_compute_points",
@@ -163,7 +179,9 @@ pub const VENDOR_DELTA_ITEMS: [&str; 4] = [
 /// How a usage row's billable value is chosen: `usage.<measure>.<scope>` of a `csv_v2_0` row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingRule {
+    /// The scope billed (`billing.scope`).
     pub scope: BillingScope,
+    /// The measure billed (`billing.measure`).
     pub measure: BillingMeasure,
     /// With `measure: auto`, the offering items billed on `delta`.
     pub delta_items: Vec<String>,
@@ -180,7 +198,7 @@ impl Default for BillingRule {
 }
 
 impl BillingScope {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::Total => "total",
@@ -191,7 +209,7 @@ impl BillingScope {
 }
 
 impl BillingMeasure {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::Absolute => "absolute",

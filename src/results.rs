@@ -14,12 +14,19 @@ use crate::report::{BillingRule, Format, ReportKind, ReportLevel};
 /// The record of one run; serialised in this field order as `manifest.json`.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
+    /// The version of this record's layout (1); `verify` refuses any other.
     pub manifest_version: u32,
+    /// The program that wrote the record.
     pub tool: Tool,
+    /// When the run started.
     pub started_at: Timestamp,
+    /// When the run finished.
     pub finished_at: Timestamp,
+    /// The day the job's periods were resolved against.
     pub as_of: Date,
+    /// The job file the run followed.
     pub job: JobRef,
+    /// The API base URL the run talked to.
     pub base_url: String,
     /// In plan order.
     pub reports: ReportLog,
@@ -54,7 +61,7 @@ pub struct TrailRecord {
     pub periods: Vec<PeriodEntry>,
     /// What else a reader of the trail should know (an upgrade from the single-run layout).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// One period folder of the trail after the run.
@@ -62,13 +69,13 @@ pub struct TrailRecord {
 pub struct PeriodEntry {
     /// The folder, relative to the output folder (the period's label, e.g. `2026-10`).
     pub folder: String,
-    pub outcome: PeriodOutcome,
+    pub(crate) outcome: PeriodOutcome,
     /// Reports the period's delivery holds, and how many of them are ok.
-    pub reports: usize,
-    pub ok: usize,
+    pub(crate) reports: usize,
+    pub(crate) ok: usize,
     /// Reports of this run whose attempt failed while the period kept an earlier record of them.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub kept_earlier: usize,
+    pub(crate) kept_earlier: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -78,7 +85,7 @@ fn is_zero(n: &usize) -> bool {
 /// What a run did to one period folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PeriodOutcome {
+pub(crate) enum PeriodOutcome {
     /// Its delivery was written anew (new reports or files, another billing rule, an upgrade).
     Written,
     /// Every report of the run was already in the delivery as it was: not a byte changed.
@@ -90,20 +97,21 @@ pub enum PeriodOutcome {
 pub struct DerivedFile {
     /// Relative to the output folder, with `/` separators.
     pub path: String,
+    /// The file's size.
     pub bytes: u64,
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// What it was derived from, in one sentence.
-    pub source: String,
+    pub(crate) source: String,
 }
 
 /// One shard of a sharded run: `index` of `total`, 1-based (like GitLab's `CI_NODE_INDEX`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardInfo {
-    pub index: u32,
-    pub total: u32,
+    pub(crate) index: u32,
+    pub(crate) total: u32,
     /// Reports in the whole plan, over all shards: `merge` checks that the shards ran the same
     /// plan and that together they hold all of it.
-    pub plan_reports: usize,
+    pub(crate) plan_reports: usize,
 }
 
 impl std::fmt::Display for ShardInfo {
@@ -112,13 +120,16 @@ impl std::fmt::Display for ShardInfo {
     }
 }
 
+/// A program and its version, as the manifest records them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
+    /// The crate's name (`acronis-reports`).
     pub name: String,
-    pub version: String,
+    pub(crate) version: String,
 }
 
 impl Tool {
+    /// This program.
     pub fn current() -> Self {
         Self {
             name: env!("CARGO_PKG_NAME").to_owned(),
@@ -127,30 +138,45 @@ impl Tool {
     }
 }
 
+/// A job file, as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {
+    /// The path as given on the command line.
     pub path: String,
+    /// SHA-256 (hex) of its bytes.
     pub sha256: String,
 }
 
+/// Whether a report was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Every file downloaded and checked.
     Ok,
+    /// The report, or one of its files, could not be delivered; `error` says why.
     Failed,
 }
 
+/// The outcome of one report of the plan, as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportResult {
+    /// The tenant the report is about.
     pub tenant_id: String,
+    /// The tenant's name.
     pub tenant_name: String,
+    /// The period the report covers.
     pub period: Period,
+    /// The report's `type`.
     pub kind: ReportKind,
+    /// The report's `level`.
     pub level: ReportLevel,
+    /// The API's id of the report, once it was created.
     pub report_id: Option<String>,
+    /// Whether the report was delivered.
     pub status: Status,
     /// Why the report failed, in one sentence.
     pub error: Option<String>,
+    /// The files downloaded, one per format asked for (fewer when it failed).
     pub files: Vec<FileResult>,
     /// Disaster Recovery compute points (seconds ÷ 3600, 2 decimals), when the report has them.
     pub dr_compute_points: Option<f64>,
@@ -178,26 +204,26 @@ pub struct ReportResult {
 pub struct Timing {
     /// The first poll that saw every format saved: the generation time, plus at most the gap
     /// since the poll before it.
-    pub ready_after_ms: u64,
+    pub(crate) ready_after_ms: u64,
     /// The last poll before that which saw the report still pending: the generation time lies
     /// between the two. Absent when the first poll already saw it saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_at_ms: Option<u64>,
+    pub(crate) pending_at_ms: Option<u64>,
     /// Polls of the stored list, from the first to the one that saw it saved.
-    pub polls: u32,
+    pub(crate) polls: u32,
     /// The generation time the trail's earlier periods led this run to expect for its tenant;
     /// absent for a tenant without history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_ms: Option<u64>,
+    pub(crate) expected_ms: Option<u64>,
     /// Set when this run found the tenant much slower or faster than its history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changed: Option<Changed>,
+    pub(crate) changed: Option<Changed>,
 }
 
 /// How a tenant broke with its history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Changed {
+pub(crate) enum Changed {
     /// Still pending at [`crate::poll`]'s limit past the expected time: it was polled like a
     /// tenant without history from there.
     Slower,
@@ -216,14 +242,20 @@ impl Timing {
     }
 }
 
+/// One downloaded file of a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileResult {
+    /// The file's format.
     pub format: Format,
     /// Relative to the output folder, with `/` separators.
     pub path: String,
+    /// The id of the stored file on the server it was downloaded from.
     pub stored_report_id: String,
+    /// The file's size.
     pub bytes: u64,
+    /// SHA-256 (hex) of the file's bytes.
     pub sha256: String,
+    /// Whether each row has a SKU, when SKUs were asked for.
     pub sku_check: SkuCheck,
     /// Whether the file is a report we can bill from; absent in manifests written before the
     /// check existed.
@@ -231,11 +263,15 @@ pub struct FileResult {
     pub content_check: ContentCheck,
 }
 
+/// The outcome of a check on a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
+    /// The check passed.
     Ok,
+    /// The check failed; the report fails with it.
     Failed,
+    /// The check did not apply (a legacy format, or nothing asked for it).
     Skipped,
 }
 
@@ -243,6 +279,7 @@ pub enum CheckStatus {
 /// each. A failed check fails its report; the file is still kept and listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentCheck {
+    /// Whether the file passed.
     pub status: CheckStatus,
     /// Usage rows read (up to the problem, when it failed).
     pub rows: u64,
@@ -252,6 +289,7 @@ pub struct ContentCheck {
 }
 
 impl ContentCheck {
+    /// The check of a file that is not checked (a legacy format).
     pub const SKIPPED: ContentCheck = ContentCheck {
         status: CheckStatus::Skipped,
         rows: 0,
@@ -263,18 +301,26 @@ impl ContentCheck {
     }
 }
 
+/// The outcome of the SKU check of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkuStatus {
+    /// Every row has a SKU.
     Ok,
+    /// Some rows have no SKU (or the file has no SKU column).
     Missing,
+    /// SKUs were not asked for, or the format has none.
     Skipped,
 }
 
+/// The SKU check of one file: how many rows lack a SKU, when SKUs were asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuCheck {
+    /// The outcome.
     pub status: SkuStatus,
+    /// Usage rows read.
     pub rows: u64,
+    /// Rows without a SKU.
     pub rows_without_sku: u64,
     /// The SKU column (or JSON key) as the file names it; absent when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,6 +328,7 @@ pub struct SkuCheck {
 }
 
 impl SkuCheck {
+    /// The check of a file whose SKUs are not checked.
     pub const SKIPPED: SkuCheck = SkuCheck {
         status: SkuStatus::Skipped,
         rows: 0,
@@ -291,10 +338,12 @@ impl SkuCheck {
 }
 
 impl RunResult {
+    /// How many reports were delivered.
     pub fn ok_count(&self) -> usize {
         self.reports.ok_count()
     }
 
+    /// How many reports failed.
     pub fn failed_count(&self) -> usize {
         self.reports.failed_count()
     }
@@ -304,18 +353,18 @@ impl RunResult {
 /// warnings) while they read a run's reports: its sort key — period, tenant name and id, then
 /// plan position — and how many problems it has.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ProblemKey {
+pub(crate) struct ProblemKey {
     pub period: Period,
-    pub tenant_name: String,
-    pub tenant_id: String,
-    pub position: usize,
-    pub failed: bool,
-    pub warnings: usize,
+    pub(crate) tenant_name: String,
+    pub(crate) tenant_id: String,
+    pub(crate) position: usize,
+    pub(crate) failed: bool,
+    pub(crate) warnings: usize,
 }
 
 impl ProblemKey {
     /// The key of the report at `position`, if it has a problem.
-    pub fn of(position: usize, report: &ReportResult) -> Option<ProblemKey> {
+    pub(crate) fn of(position: usize, report: &ReportResult) -> Option<ProblemKey> {
         let failed = report.status == Status::Failed;
         (failed || !report.warnings.is_empty()).then(|| ProblemKey {
             period: report.period,
@@ -328,7 +377,7 @@ impl ProblemKey {
     }
 
     /// Its failure, if any, and each warning: one item each.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         usize::from(self.failed) + self.warnings
     }
 }
@@ -355,7 +404,7 @@ struct Slot {
 
 impl ReportLog {
     /// A log of `len` empty slots, to be filled with [`ReportLog::set`].
-    pub fn with_slots(len: usize) -> io::Result<Self> {
+    pub(crate) fn with_slots(len: usize) -> io::Result<Self> {
         let file = tempfile::tempfile().map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -388,26 +437,28 @@ impl ReportLog {
         self.set(self.slots.len() - 1, report)
     }
 
+    /// How many slots the log holds: the reports of the plan (or of the shard).
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
+    /// Whether the log holds no slot.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
     /// Reports whose status is ok.
-    pub fn ok_count(&self) -> usize {
+    pub(crate) fn ok_count(&self) -> usize {
         self.ok
     }
 
     /// Reports that failed, or whose slot was never filled.
-    pub fn failed_count(&self) -> usize {
+    pub(crate) fn failed_count(&self) -> usize {
         self.len() - self.ok
     }
 
     /// Files of all reports.
-    pub fn file_count(&self) -> usize {
+    pub(crate) fn file_count(&self) -> usize {
         self.files
     }
 
@@ -415,7 +466,7 @@ impl ReportLog {
     ///
     /// # Panics
     /// If `position` is not below [`ReportLog::len`].
-    pub fn set(&mut self, position: usize, report: &ReportResult) -> io::Result<()> {
+    pub(crate) fn set(&mut self, position: usize, report: &ReportResult) -> io::Result<()> {
         let bytes = serde_json::to_vec(report)?;
         let len = u32::try_from(bytes.len()).map_err(|_| {
             io::Error::other(format!(
@@ -454,7 +505,7 @@ impl ReportLog {
     ///
     /// # Panics
     /// If `position` is not below [`ReportLog::len`].
-    pub fn get(&self, position: usize) -> io::Result<ReportResult> {
+    pub(crate) fn get(&self, position: usize) -> io::Result<ReportResult> {
         let Some(slot) = self.slots[position] else {
             return Err(io::Error::other(format!(
                 "no result was recorded for report {position} of the run"
@@ -475,7 +526,7 @@ impl ReportLog {
     }
 
     /// Changes the report in slot `position`.
-    pub fn update(
+    pub(crate) fn update(
         &mut self,
         position: usize,
         change: impl FnOnce(&mut ReportResult),
@@ -491,12 +542,12 @@ impl ReportLog {
     }
 
     /// Whether every slot holds a report.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.slots.iter().all(Option::is_some)
     }
 
     /// Every report, in memory: for the few places that need them all at once.
-    pub fn to_vec(&self) -> io::Result<Vec<ReportResult>> {
+    pub(crate) fn to_vec(&self) -> io::Result<Vec<ReportResult>> {
         self.iter().collect()
     }
 }
@@ -598,24 +649,26 @@ fn read_exact_at(file: &File, mut bytes: &mut [u8], mut offset: u64) -> io::Resu
 /// depend on nothing that talks to the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveryRecord {
-    pub children_of: String,
-    pub recursive: bool,
-    pub kinds: Vec<TenantKind>,
+    pub(crate) children_of: String,
+    pub(crate) recursive: bool,
+    pub(crate) kinds: Vec<TenantKind>,
+    /// The tenants listed, whether they were kept or not.
     pub tenants: Vec<DiscoveredTenant>,
 }
 
 /// One tenant a `children_of` entry listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveredTenant {
-    pub id: String,
+    pub(crate) id: String,
+    /// The tenant's display name, as the API gave it.
     pub name: String,
-    pub kind: Option<String>,
-    pub enabled: Option<bool>,
-    pub pricing_mode: Option<String>,
-    pub included: bool,
+    pub(crate) kind: Option<String>,
+    pub(crate) enabled: Option<bool>,
+    pub(crate) pricing_mode: Option<String>,
+    pub(crate) included: bool,
     /// Why a tenant was left out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use backon::{BackoffBuilder, ExponentialBuilder};
 
 /// Delays that grow from `min` by doubling up to `max`, each with random jitter, never above `max`.
-pub struct Backoff {
+pub(crate) struct Backoff {
     delays: backon::ExponentialBackoff,
     max: Duration,
 }
@@ -22,7 +22,7 @@ impl Backoff {
         Self { delays, max }
     }
 
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         self.delays.next().unwrap_or(self.max).min(self.max)
     }
 }

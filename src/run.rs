@@ -30,22 +30,22 @@ use crate::state::{StateStore, report_key};
 mod files;
 
 #[derive(Clone, Debug)]
-pub struct RunConfig {
-    pub out_dir: PathBuf,
+pub(crate) struct RunConfig {
+    pub(crate) out_dir: PathBuf,
     pub concurrency: usize,
     pub polling: Polling,
     /// Attempts per file when a transfer breaks.
-    pub download_attempts: u32,
+    pub(crate) download_attempts: u32,
     /// What every download must satisfy (`checks.size`, …).
-    pub download: crate::download::Policy,
-    pub cleanup: Cleanup,
+    pub(crate) download: crate::download::Policy,
+    pub(crate) cleanup: Cleanup,
     /// The job's billing rule: every row of a checked file must have the value it reads.
-    pub billing_rule: Arc<BillingRule>,
+    pub(crate) billing_rule: Arc<BillingRule>,
 }
 
 impl RunConfig {
     /// What the job file says a run into `out_dir` must do.
-    pub fn for_job(job: &crate::job::Job, out_dir: &std::path::Path) -> Self {
+    pub(crate) fn for_job(job: &crate::job::Job, out_dir: &std::path::Path) -> Self {
         RunConfig {
             out_dir: out_dir.to_owned(),
             concurrency: job.concurrency,
@@ -69,66 +69,91 @@ impl RunConfig {
 pub enum Event {
     /// The report exists on the server: created now, or recorded by an earlier run.
     Created {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// The API's id of the report.
         report_id: String,
+        /// Whether an earlier run created it and this run took it up from the resume state.
         resumed: bool,
     },
     /// Every requested format is saved on the server; downloads start.
     Ready {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// The API's id of the report.
         report_id: String,
+        /// Milliseconds from its creation (for a resumed report, from when this run took it up) until it was ready.
         waited_ms: u64,
     },
     /// One file is on disk under its final name.
     Saved {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// Where the file is, relative to the output folder.
         path: String,
+        /// The file's size.
         bytes: u64,
+        /// SHA-256 (hex) of the file's bytes.
         sha256: String,
+        /// Whether an intact file from an earlier run was kept instead of downloading it again.
         reused: bool,
     },
     /// The report is done, well or not.
     Finished {
+        /// Position of the report in the whole plan (0-based).
         index: usize,
+        /// The tenant's name.
         tenant: String,
+        /// The period's label (e.g. `2026-10`).
         period: String,
+        /// Whether the report was delivered.
         status: Status,
+        /// Why it failed, when it did.
         error: Option<String>,
     },
 }
 
 /// Receives [`Event`]s as they happen, from many tasks at once.
 pub trait Observer: Send + Sync {
+    /// Called once per event, from whichever task the change happened in.
     fn on(&self, event: Event);
 }
 
 /// An observer that ignores everything.
-pub struct Unobserved;
+#[cfg(test)]
+pub(crate) struct Unobserved;
 
+#[cfg(test)]
 impl Observer for Unobserved {
     fn on(&self, _: Event) {}
 }
 
 /// What a run needs besides the plan.
-pub struct Runner {
+pub(crate) struct Runner {
     /// Told of every state change.
-    pub observer: Arc<dyn Observer>,
-    pub client: Arc<Client>,
-    pub state: Arc<StateStore>,
-    pub config: Arc<RunConfig>,
+    pub(crate) observer: Arc<dyn Observer>,
+    pub(crate) client: Arc<Client>,
+    pub(crate) state: Arc<StateStore>,
+    pub(crate) config: Arc<RunConfig>,
     /// Cancelled on SIGINT/SIGTERM: no new report starts, running ones stop at once.
-    pub cancel: CancellationToken,
+    pub(crate) cancel: CancellationToken,
     /// The generation times of earlier periods: the order reports start in, and their polls.
-    pub history: Arc<History>,
+    pub(crate) history: Arc<History>,
 }
 
-pub const INTERRUPTED: &str =
+pub(crate) const INTERRUPTED: &str =
     "interrupted before it finished (the run was cancelled); run again to resume";
 
 /// Runs every report of the plan; the results are in plan order. Reports start in plan order,
@@ -137,7 +162,7 @@ pub const INTERRUPTED: &str =
 /// is done, and its result goes to a [`ReportLog`] on disk, so that what a long run holds
 /// follows the concurrency, not the plan. Fails only when the results cannot be kept (the
 /// temporary folder is full or unwritable).
-pub async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
+pub(crate) async fn execute(runner: &Runner, plan: Plan) -> io::Result<ReportLog> {
     let permits = Arc::new(Semaphore::new(runner.config.concurrency.max(1)));
     let generation = Arc::new(GenerationModel::new());
     let mut tasks: JoinSet<(usize, ReportResult)> = JoinSet::new();

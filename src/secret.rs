@@ -5,7 +5,7 @@ use std::fmt;
 /// A client secret or bearer token. `Debug` and `Display` print a placeholder so that a stray
 /// `{:?}` in a log line or an error cannot leak it; the only way out is [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -13,16 +13,13 @@ impl Secret {
     }
 
     /// The raw value, for the one place that has to send it (an HTTP header).
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Replaces every occurrence of this secret in `text`, for messages that echo server text.
-    pub fn scrub(&self, text: &str) -> String {
+    #[cfg(test)]
+    pub(crate) fn scrub(&self, text: &str) -> String {
         if self.0.len() < 4 {
             return text.to_owned();
         }
@@ -34,14 +31,14 @@ impl Secret {
 /// Basic encoding, each bearer token), so that server text we repeat never carries one: a
 /// server or proxy may echo the request's `Authorization` header in an error body.
 #[derive(Default)]
-pub struct Scrubber {
+pub(crate) struct Scrubber {
     values: std::sync::RwLock<Vec<String>>,
 }
 
 impl Scrubber {
     /// Adds a value to scrub; true when it was not known yet. Values under 4 characters are
     /// ignored: replacing them would mangle ordinary text and they protect nothing.
-    pub fn add(&self, value: &str) -> bool {
+    pub(crate) fn add(&self, value: &str) -> bool {
         if value.len() < 4 {
             return false;
         }
@@ -63,7 +60,7 @@ impl Scrubber {
     }
 
     /// `text` with every known value replaced by `[redacted]`.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         let values = self.values.read().unwrap_or_else(|p| p.into_inner());
         let mut out = text.to_owned();
         for value in values.iter() {

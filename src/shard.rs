@@ -26,14 +26,14 @@ use crate::report::{ReportKind, ReportLevel};
 use crate::results::ReportResult;
 
 /// The variables GitLab sets for each job of `parallel: N` (1-based index, and the count).
-pub const CI_NODE_INDEX: &str = "CI_NODE_INDEX";
-pub const CI_NODE_TOTAL: &str = "CI_NODE_TOTAL";
+pub(crate) const CI_NODE_INDEX: &str = "CI_NODE_INDEX";
+pub(crate) const CI_NODE_TOTAL: &str = "CI_NODE_TOTAL";
 
 /// Which shard to run: `index` of `total`, 1-based, `1 <= index <= total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardSpec {
-    pub index: u32,
-    pub total: u32,
+    pub(crate) index: u32,
+    pub(crate) total: u32,
 }
 
 impl std::fmt::Display for ShardSpec {
@@ -44,15 +44,15 @@ impl std::fmt::Display for ShardSpec {
 
 /// What decides a report's shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Identity<'a> {
-    pub tenant_id: &'a str,
+pub(crate) struct Identity<'a> {
+    pub(crate) tenant_id: &'a str,
     pub period: Period,
-    pub kind: ReportKind,
-    pub level: ReportLevel,
+    pub(crate) kind: ReportKind,
+    pub(crate) level: ReportLevel,
 }
 
 impl<'a> Identity<'a> {
-    pub fn of_request(request: &'a ReportRequest) -> Self {
+    pub(crate) fn of_request(request: &'a ReportRequest) -> Self {
         Self {
             tenant_id: &request.tenant_id,
             period: request.period,
@@ -61,7 +61,7 @@ impl<'a> Identity<'a> {
         }
     }
 
-    pub fn of_result(result: &'a ReportResult) -> Self {
+    pub(crate) fn of_result(result: &'a ReportResult) -> Self {
         Self {
             tenant_id: &result.tenant_id,
             period: result.period,
@@ -72,7 +72,7 @@ impl<'a> Identity<'a> {
 
     /// SHA-256 of `tenant_id \n start \n end \n kind \n level` (dates as YYYY-MM-DD, kind and
     /// level as in the job file). Part of the sharding contract: changing it reshuffles shards.
-    pub fn digest(&self) -> [u8; 32] {
+    pub(crate) fn digest(&self) -> [u8; 32] {
         let text = format!(
             "{}\n{}\n{}\n{}\n{}",
             self.tenant_id,
@@ -89,7 +89,7 @@ impl<'a> Identity<'a> {
 ///
 /// # Panics
 /// When `total` is 0.
-pub fn assign(identities: &[Identity<'_>], total: u32) -> Vec<u32> {
+pub(crate) fn assign(identities: &[Identity<'_>], total: u32) -> Vec<u32> {
     assert!(total >= 1, "there must be at least one shard");
     let n = identities.len();
     let mut order: Vec<(usize, [u8; 32])> = identities
@@ -114,7 +114,7 @@ pub fn assign(identities: &[Identity<'_>], total: u32) -> Vec<u32> {
 ///
 /// # Panics
 /// Unless `1 <= index <= total`; [`parse`] and [`from_ci_env`] only give such values.
-pub fn select(plan: &Plan, index: u32, total: u32) -> Plan {
+pub(crate) fn select(plan: &Plan, index: u32, total: u32) -> Plan {
     assert!(
         (1..=total).contains(&index),
         "shard {index}/{total} does not exist"
@@ -134,25 +134,37 @@ pub fn select(plan: &Plan, index: u32, total: u32) -> Plan {
 /// Why a shard, given after `--shard` or by the CI's variables, cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
+    /// The text is not of the form `I/N`.
     #[error("`{0}` is not a shard; write it as I/N, e.g. 2/7 for the second of 7 shards")]
     NotAShard(String),
+    /// One number of `I/N` is wrong.
     #[error("`{text}`: the {part} {problem}; write it as I/N, e.g. 2/7")]
     Part {
+        /// The whole text as given.
         text: String,
+        /// Which number, in words (e.g. `shard index (before the /)`).
         part: &'static str,
+        /// What is wrong with it.
         problem: CountProblem,
     },
+    /// A CI variable holding the index or the count is wrong.
     #[error("{variable}=`{value}` is not {what}: it {problem}")]
     Variable {
+        /// The variable's name (e.g. `CI_NODE_INDEX`).
         variable: &'static str,
+        /// Its value.
         value: String,
+        /// What it should be (e.g. `a shard index`).
         what: &'static str,
+        /// What is wrong with it.
         problem: CountProblem,
     },
     /// `context` names where the pair was read (`` `2/1` ``, or the CI's variables).
     #[error("{context}: {problem}")]
     Range {
+        /// Where the pair was read.
         context: String,
+        /// What is wrong with the pair.
         problem: RangeProblem,
     },
 }
@@ -160,10 +172,13 @@ pub enum ShardError {
 /// What is wrong with one number of a shard.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CountProblem {
+    /// No number where one is needed.
     #[error("is missing")]
     Missing,
+    /// Not a whole number.
     #[error("must be a whole number, not `{0}`")]
     NotWhole(String),
+    /// Beyond what a shard count can be.
     #[error("is too large (`{0}`)")]
     TooLarge(String),
 }
@@ -171,12 +186,23 @@ pub enum CountProblem {
 /// What is wrong with an index and a count together.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RangeProblem {
+    /// A count of 0.
     #[error("there must be at least 1 shard")]
     NoShards,
+    /// An index of 0: shards count from 1.
     #[error("shards are numbered from 1 (like CI_NODE_INDEX): use 1/{total} to {total}/{total}")]
-    FromOne { total: u32 },
+    FromOne {
+        /// The count.
+        total: u32,
+    },
+    /// An index above the count.
     #[error("there is no shard {index} of {total}: the index must be between 1 and {total}")]
-    Beyond { index: u32, total: u32 },
+    Beyond {
+        /// The index asked for.
+        index: u32,
+        /// The count.
+        total: u32,
+    },
 }
 
 /// Reads `I/N` as written after `--shard`: 1 ≤ I ≤ N.
@@ -202,7 +228,9 @@ pub fn parse(text: &str) -> Result<ShardSpec, ShardError> {
 /// The shard GitLab's `parallel:` gives this job, when both `CI_NODE_INDEX` and `CI_NODE_TOTAL`
 /// are set (and not empty); `None` otherwise. `env` looks a variable up. An invalid value is
 /// an error that names the variable.
-pub fn from_ci_env(env: impl Fn(&str) -> Option<String>) -> Result<Option<ShardSpec>, ShardError> {
+pub(crate) fn from_ci_env(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<ShardSpec>, ShardError> {
     let value = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let (Some(index_text), Some(total_text)) = (value(CI_NODE_INDEX), value(CI_NODE_TOTAL)) else {
         return Ok(None);

@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use crate::plan::ReportRequest;
 use crate::report::Format;
 
-pub const STATE_DIR: &str = ".acronis-reports";
+pub(crate) const STATE_DIR: &str = ".acronis-reports";
 /// Under [`STATE_DIR`]: files fetched again while an earlier one is in the output folder, kept
 /// there until the output's record of them is written (`output::trail` moves them in).
-pub const STAGING_DIR: &str = "staging";
+pub(crate) const STAGING_DIR: &str = "staging";
 
 /// Where the run downloads the files that would replace one already in `out_dir`.
-pub fn staging_dir(out_dir: &Path) -> PathBuf {
+pub(crate) fn staging_dir(out_dir: &Path) -> PathBuf {
     out_dir.join(STATE_DIR).join(STAGING_DIR)
 }
 const JOURNAL: &str = "state.jsonl";
@@ -32,7 +32,7 @@ const LOCK: &str = "lock";
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Record {
+pub(crate) enum Record {
     Created {
         key: String,
         base_url: String,
@@ -63,25 +63,25 @@ pub enum Record {
 
 /// What the journal knows of one report request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReportState {
-    pub report_id: String,
-    pub version: Option<u64>,
-    pub files: HashMap<Format, SavedFile>,
-    pub deleted: bool,
+pub(crate) struct ReportState {
+    pub(crate) report_id: String,
+    pub(crate) version: Option<u64>,
+    pub(crate) files: HashMap<Format, SavedFile>,
+    pub(crate) deleted: bool,
     /// The journal line that recorded the creation, kept whole for the compacted journal.
     created: Option<Record>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SavedFile {
-    pub stored_report_id: String,
+pub(crate) struct SavedFile {
+    pub(crate) stored_report_id: String,
     pub path: String,
     pub bytes: u64,
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 /// The identity of a request: the same key means the same report would be created.
-pub fn report_key(request: &ReportRequest) -> String {
+pub(crate) fn report_key(request: &ReportRequest) -> String {
     let formats: Vec<&str> = request.formats.iter().map(|f| f.as_str()).collect();
     format!(
         "{}|{}|{}|{}|{}|{}|hide_zero_usage={}|show_skus={}",
@@ -96,7 +96,7 @@ pub fn report_key(request: &ReportRequest) -> String {
     )
 }
 
-pub struct StateStore {
+pub(crate) struct StateStore {
     path: PathBuf,
     base_url: String,
     previous: HashMap<String, ReportState>,
@@ -111,7 +111,7 @@ pub struct StateStore {
 impl StateStore {
     /// Opens the journal of `out_dir`. With `fresh`, or for another API base URL, earlier records
     /// are not reused (a fresh journal replaces the old one).
-    pub fn open(out_dir: &Path, base_url: &str, fresh: bool) -> io::Result<Self> {
+    pub(crate) fn open(out_dir: &Path, base_url: &str, fresh: bool) -> io::Result<Self> {
         let dir = state_dir(out_dir)?;
         let lock = lock(&dir.join(LOCK))?;
         let path = dir.join(JOURNAL);
@@ -143,7 +143,7 @@ impl StateStore {
     }
 
     /// Whether this run holds the folder's lock (not on a file system that cannot lock).
-    pub fn holds_lock(&self) -> bool {
+    pub(crate) fn holds_lock(&self) -> bool {
         self._lock.is_some()
     }
 
@@ -152,25 +152,25 @@ impl StateStore {
     }
 
     /// What an earlier run recorded for this request.
-    pub fn recorded(&self, key: &str) -> Option<&ReportState> {
+    pub(crate) fn recorded(&self, key: &str) -> Option<&ReportState> {
         self.previous.get(key)
     }
 
     /// The report this run works with for a request: created now, or recorded earlier.
-    pub fn current_report_id(&self, key: &str) -> Option<String> {
+    pub(crate) fn current_report_id(&self, key: &str) -> Option<String> {
         let created_now = self.current.lock().ok().and_then(|c| c.get(key).cloned());
         created_now.or_else(|| self.previous.get(key).map(|s| s.report_id.clone()))
     }
 
     /// The report of this request has finished and its result holds its id: the id need not be
     /// kept here any longer, so this map follows the reports in flight, not the whole plan.
-    pub fn finished(&self, key: &str) {
+    pub(crate) fn finished(&self, key: &str) {
         if let Ok(mut current) = self.current.lock() {
             current.remove(key);
         }
     }
 
-    pub fn record_created(
+    pub(crate) fn record_created(
         &self,
         key: &str,
         request: &ReportRequest,
@@ -195,7 +195,7 @@ impl StateStore {
         })
     }
 
-    pub fn record_file(
+    pub(crate) fn record_file(
         &self,
         key: &str,
         report_id: &str,
@@ -213,7 +213,7 @@ impl StateStore {
         })
     }
 
-    pub fn record_deleted(&self, key: &str, report_id: &str) -> io::Result<()> {
+    pub(crate) fn record_deleted(&self, key: &str, report_id: &str) -> io::Result<()> {
         self.append(&Record::Deleted {
             key: key.to_owned(),
             report_id: report_id.to_owned(),
@@ -251,7 +251,7 @@ fn state_dir(out_dir: &Path) -> io::Result<PathBuf> {
 /// writes into an output folder without a journal (`merge`): refused the same way while another
 /// run or merge holds it. Held until the value is dropped; `None` on a file system that cannot
 /// lock.
-pub fn lock_folder(out_dir: &Path) -> io::Result<Option<File>> {
+pub(crate) fn lock_folder(out_dir: &Path) -> io::Result<Option<File>> {
     lock(&state_dir(out_dir)?.join(LOCK))
 }
 

@@ -26,38 +26,74 @@ const READ_BUFFER: usize = 256 * 1024;
 /// The folder cannot be verified at all.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The folder to verify does not exist.
     #[error(
         "{} does not exist; point verify at a folder written by `acronis-reports run`",
         path.display()
     )]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A `SHA256SUMS` file is not in `sha256sum` format.
     #[error("{} is not in sha256sum format: {source}", path.display())]
     Checksums {
+        /// The file.
         path: PathBuf,
+        /// What is wrong with it.
         source: ChecksumError,
     },
+    /// A `SHA256SUMS` file lists a path that is not a relative path inside the folder.
     #[error(
         "{} lists {}, which is not a relative path inside the folder; refusing to verify",
         path.display(),
         shown(entry)
     )]
-    UnsafePath { path: PathBuf, entry: String },
+    UnsafePath {
+        /// The `SHA256SUMS` file.
+        path: PathBuf,
+        /// The path it lists.
+        entry: String,
+    },
+    /// A `SHA256SUMS` file lists a path twice.
     #[error("{} lists {} more than once", path.display(), shown(entry))]
-    Duplicate { path: PathBuf, entry: String },
+    Duplicate {
+        /// The `SHA256SUMS` file.
+        path: PathBuf,
+        /// The path listed twice.
+        entry: String,
+    },
+    /// A `manifest.json` cannot be read as a manifest of this tool.
     #[error("{} is not a valid manifest: {reason}", path.display())]
-    Manifest { path: PathBuf, reason: String },
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The trail's root manifest does not list the period asked for.
     #[error(
         "{} lists no period {period}; {}",
         path.display(),
         if listed.is_empty() { "it lists none".to_owned() } else { format!("it lists {}", listed.join(", ")) }
     )]
     NoSuchPeriod {
+        /// The root manifest.
         path: PathBuf,
+        /// The period asked for.
         period: String,
+        /// The periods it does list.
         listed: Vec<String>,
     },
+    /// The trail's root `SHA256SUMS` is missing although period folders are there.
     #[error(
         "{} has no SHA256SUMS, but holds the period folders {}: the trail's root seal is missing; restore it from your copy (e.g. `git checkout -- {}`); each period can still be checked alone, e.g. `acronis-reports verify {}`",
         dir.display(),
@@ -65,32 +101,44 @@ pub enum VerifyError {
         dir.join(SHA256SUMS).display(),
         dir.join(periods.first().map_or("", String::as_str)).display()
     )]
-    NoRootSeal { dir: PathBuf, periods: Vec<String> },
+    NoRootSeal {
+        /// The output folder.
+        dir: PathBuf,
+        /// The period folders found.
+        periods: Vec<String>,
+    },
+    /// A period was asked of a folder of the single-run layout, which has none.
     #[error(
         "{} is a folder of the single-run layout (one SHA256SUMS for everything), so it has no period {period} to check alone; verify it whole, or let the next `run` upgrade it",
         path.display()
     )]
-    NotATrail { path: PathBuf, period: String },
+    NotATrail {
+        /// The folder.
+        path: PathBuf,
+        /// The period asked for.
+        period: String,
+    },
 }
 
 /// What verification found. Paths are relative to the folder, with `/` separators.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Files listed in the `SHA256SUMS` files read.
-    pub checked: usize,
+    pub(crate) checked: usize,
     /// Period folders checked (none for a folder of the single-run layout).
     pub periods: usize,
     /// Listed, but not in the folder.
-    pub missing: Vec<String>,
+    pub(crate) missing: Vec<String>,
     /// Listed, but with other content, or no longer a regular file.
-    pub changed: Vec<String>,
+    pub(crate) changed: Vec<String>,
     /// In the folder, but not listed.
-    pub extra: Vec<String>,
+    pub(crate) extra: Vec<String>,
     /// Where `manifest.json` and `SHA256SUMS` (or the files) disagree, one sentence each.
-    pub manifest_mismatches: Vec<String>,
+    pub(crate) manifest_mismatches: Vec<String>,
 }
 
 impl VerifyReport {
+    /// Whether nothing is missing, changed, extra or mismatched.
     pub fn is_clean(&self) -> bool {
         self.missing.is_empty()
             && self.changed.is_empty()
@@ -624,7 +672,7 @@ fn inspect(dir: &Path, relative: &str) -> Result<Found, VerifyError> {
 }
 
 /// SHA-256 (hex) and size of a file, read in a streaming way.
-pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     // Never through a symbolic link, nor a FIFO or device: reading one might never end.
     let mut file = crate::disk::paths::open_regular(path)?;
     let mut hasher = Sha256::new();

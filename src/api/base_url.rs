@@ -9,7 +9,7 @@ use super::*;
 /// Checks a data-center URL and turns it into the API base (`…/api/2/`). Only `https://` is
 /// accepted, except for loopback addresses (the sandbox and tests); the path may only be `/api/2`
 /// (a console page's path, copied from the browser, is not the API).
-pub fn api_base(text: &str) -> Result<Url, ApiError> {
+pub(crate) fn api_base(text: &str) -> Result<Url, ApiError> {
     Ok(check_base(text)?)
 }
 
@@ -74,13 +74,13 @@ pub(super) fn check_base(text: &str) -> Result<Url, BaseUrlError> {
 /// The one spelling of an API base URL that the journal and the manifest use: the parsed base
 /// (scheme and host lowercased, default port dropped, `.`/`..` and `%2e` resolved, spaces
 /// trimmed) without its `/api/2/` ending, so that `HTTP://Host/api/2/` and `http://host` agree.
-pub fn canonical_base(base: &Url) -> String {
+pub(crate) fn canonical_base(base: &Url) -> String {
     let text = base.as_str();
     let text = text.strip_suffix("api/2/").unwrap_or(text);
     text.trim_end_matches('/').to_owned()
 }
 
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

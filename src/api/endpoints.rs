@@ -8,7 +8,10 @@ use reqwest::{Method, Response};
 use super::*;
 
 impl Client {
-    pub async fn create_report(&self, body: &CreateReport) -> Result<CreatedReport, ApiError> {
+    pub(crate) async fn create_report(
+        &self,
+        body: &CreateReport,
+    ) -> Result<CreatedReport, ApiError> {
         let path = "reports".to_owned();
         let response = self
             .send(Method::POST, &path, Replay::OnlyIfUnprocessed, None, |r| {
@@ -29,7 +32,7 @@ impl Client {
     }
 
     /// The stored files of a report (`GET /reports/{id}/stored`). `deadline` bounds the retries.
-    pub async fn stored_reports(
+    pub(crate) async fn stored_reports(
         &self,
         report_id: &str,
         deadline: Option<Instant>,
@@ -66,7 +69,11 @@ impl Client {
 
     /// Starts downloading one stored file; the caller streams the body, as transferred: a
     /// `Content-Encoding: gzip` body arrives still compressed, for the caller to decode.
-    pub async fn download(&self, report_id: &str, stored_id: &str) -> Result<Response, ApiError> {
+    pub(crate) async fn download(
+        &self,
+        report_id: &str,
+        stored_id: &str,
+    ) -> Result<Response, ApiError> {
         let path = format!(
             "reports/{}/stored/{}",
             segment(report_id),
@@ -78,7 +85,7 @@ impl Client {
 
     /// One page of a tenant's children with details (`GET /tenants/{id}/children`), following
     /// the platform's cursor paging: pass the returned `next` cursor to get the next page.
-    pub async fn tenant_children(
+    pub(crate) async fn tenant_children(
         &self,
         tenant_id: &str,
         after: Option<&str>,
@@ -120,7 +127,7 @@ impl Client {
 
     /// The API client's own record (`GET /clients/{client_id}`): above all the tenant it
     /// belongs to, which is where its view of the tenant tree starts.
-    pub async fn client_info(&self, client_id: &str) -> Result<ClientInfo, ApiError> {
+    pub(crate) async fn client_info(&self, client_id: &str) -> Result<ClientInfo, ApiError> {
         let path = format!("clients/{}", segment(client_id));
         let response = self
             .send(Method::GET, &path, Replay::Safe, None, |r| r)
@@ -167,7 +174,7 @@ impl Client {
     /// that needs no id: `GET /reports/{nil UUID}`. Only 401 means refused (the documented
     /// answer to an invalid or expired token or a disabled client); the 404 (or 403) a report
     /// that does not exist gets means the credentials passed.
-    pub async fn check_credentials(&self) -> Result<(), ApiError> {
+    pub(crate) async fn check_credentials(&self) -> Result<(), ApiError> {
         let path = "reports/00000000-0000-0000-0000-000000000000";
         match self
             .send(Method::GET, path, Replay::Safe, None, |r| r)
@@ -186,7 +193,7 @@ impl Client {
     /// server is reachable and is the API at all, apart from whether it accepts the credentials:
     /// the API answers such a request with an error in JSON (401), a web page or a portal does
     /// not. No retries: a preflight says what is wrong now.
-    pub async fn probe(&self) -> Result<ProbeAnswer, ProbeFailure> {
+    pub(crate) async fn probe(&self) -> Result<ProbeAnswer, ProbeFailure> {
         let path = "reports/00000000-0000-0000-0000-000000000000";
         let url = self.base.join(path).map_err(|e| ProbeFailure {
             error: ApiError::Config(format!("cannot build the URL for {path}: {e}")),
@@ -245,7 +252,11 @@ impl Client {
     }
 
     /// Deletes a report on the server (`DELETE /reports/{id}?version=N`).
-    pub async fn delete_report(&self, report_id: &str, version: u64) -> Result<(), ApiError> {
+    pub(crate) async fn delete_report(
+        &self,
+        report_id: &str,
+        version: u64,
+    ) -> Result<(), ApiError> {
         let path = format!("reports/{}?version={version}", segment(report_id));
         self.send(Method::DELETE, &path, Replay::Safe, None, |r| r)
             .await
@@ -255,7 +266,7 @@ impl Client {
 
 /// The longest server id we take: real ids are UUIDs (36 characters). A longer one is kept
 /// nowhere, since it would be repeated in every log line, the journal and the manifest.
-pub const MAX_ID_CHARS: usize = 200;
+pub(crate) const MAX_ID_CHARS: usize = 200;
 
 pub(super) fn check_id_length(
     method: Method,

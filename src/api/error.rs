@@ -3,7 +3,7 @@ use std::time::Duration;
 /// Where the data-center URL comes from and how to find the right one: the end of every message
 /// about a base URL that cannot be right. The API client's page in the management console shows
 /// it, next to the client ID and secret (vendor docs, "Authenticating to the platform").
-pub const BASE_URL_HINT: &str = "check ACRONIS_BASE_URL (or --base-url, or api.base_url in the job file): it must be the data-center URL shown with the API client in the management console (Settings → API clients), e.g. https://eu2-cloud.acronis.com";
+pub(crate) const BASE_URL_HINT: &str = "check ACRONIS_BASE_URL (or --base-url, or api.base_url in the job file): it must be the data-center URL shown with the API client in the management console (Settings → API clients), e.g. https://eu2-cloud.acronis.com";
 
 /// A data-center URL that cannot be used, said with how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +111,7 @@ fn not_tls_fix(origin: &str) -> String {
 
 impl ApiError {
     /// Whether the same request may succeed later: throttling, server trouble, network trouble.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             Self::Transport { .. } => true,
@@ -119,7 +119,7 @@ impl ApiError {
         }
     }
 
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Status { retry_after, .. } => *retry_after,
             _ => None,
@@ -128,7 +128,7 @@ impl ApiError {
 
     /// Whether this is the server's refusal to create a report before the usage history it
     /// needs is ready, and which of its two answers (vendor's API definition).
-    pub fn usage_history_not_ready(&self) -> Option<UsageHistory> {
+    pub(crate) fn usage_history_not_ready(&self) -> Option<UsageHistory> {
         let Self::Status { status, reason, .. } = self else {
             return None;
         };
@@ -150,7 +150,7 @@ impl ApiError {
 /// be ready yet (from 1 to 6 am)" (400) or "… but should be available already (after 6 am)"
 /// (500). Either way the server created nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UsageHistory {
+pub(crate) enum UsageHistory {
     /// 400: the nightly preparation runs until 06:00 UTC; asking again before then is pointless.
     NotYetDue,
     /// 500: late; it may be ready any moment, so asking again is worth it.
@@ -160,14 +160,15 @@ pub enum UsageHistory {
 /// Turns an error body into one line. Understands the documented envelope
 /// `{"error": {"code", "message", "domain", ...}}` (code a number or a string), the OAuth shape
 /// `{"error": "...", "error_description": "..."}`, and falls back to a short excerpt of the text.
-pub fn describe_error_body(content_type: Option<&str>, body: &[u8]) -> String {
+#[cfg(test)]
+pub(crate) fn describe_error_body(content_type: Option<&str>, body: &[u8]) -> String {
     describe_error_body_scrubbed(content_type, body, &|text| text.to_owned())
 }
 
 /// [`describe_error_body`], with `scrub` applied to every text taken from the body *before* it
 /// is cut to length, so that a credential echoed by the server is removed whole rather than
 /// leaking its start when the cut falls inside it.
-pub fn describe_error_body_scrubbed(
+pub(crate) fn describe_error_body_scrubbed(
     content_type: Option<&str>,
     body: &[u8],
     scrub: &dyn Fn(&str) -> String,
@@ -240,7 +241,7 @@ fn html_title(html: &str, scrub: &dyn Fn(&str) -> String) -> Option<String> {
 }
 
 /// Collapses whitespace and control characters and cuts to `max` characters.
-pub fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let mut out = String::new();
     for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
         if word.is_empty() {

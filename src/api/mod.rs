@@ -11,7 +11,7 @@ mod error;
 mod tests;
 mod token;
 mod transport;
-pub mod types;
+pub(crate) mod types;
 
 use std::time::{Duration, SystemTime};
 
@@ -21,11 +21,9 @@ use tokio::sync::Mutex;
 use endpoints::*;
 use transport::*;
 
-pub use base_url::{api_base, canonical_base, is_loopback};
-pub use endpoints::MAX_ID_CHARS;
-pub use error::{
-    ApiError, BASE_URL_HINT, BaseUrlError, UsageHistory, describe_error_body,
-    describe_error_body_scrubbed, one_line,
+pub(crate) use base_url::{api_base, canonical_base, is_loopback};
+pub(crate) use error::{
+    ApiError, BaseUrlError, UsageHistory, describe_error_body_scrubbed, one_line,
 };
 pub use transport::error_chain;
 pub use types::{
@@ -36,11 +34,11 @@ pub use types::{
 use crate::secret::{Scrubber, Secret};
 
 /// API JSON bodies larger than this are refused: real answers are a few kilobytes.
-pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// How the client proves who it is.
 #[derive(Clone, Debug)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// An API client: the runner gets and renews tokens itself.
     Client { id: String, secret: Secret },
     /// A ready bearer token, used as is.
@@ -49,16 +47,16 @@ pub enum Credentials {
 
 /// Limits on one API call (not on downloads, whose bodies may take long).
 #[derive(Clone, Copy, Debug)]
-pub struct ClientOptions {
-    pub request_timeout: Duration,
-    pub connect_timeout: Duration,
+pub(crate) struct ClientOptions {
+    pub(crate) request_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Read timeout between two chunks of a download.
-    pub read_timeout: Duration,
-    pub max_attempts: u32,
-    pub min_retry_delay: Duration,
-    pub max_retry_delay: Duration,
+    pub(crate) read_timeout: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) min_retry_delay: Duration,
+    pub(crate) max_retry_delay: Duration,
     /// A `Retry-After` longer than this fails the call instead of stalling the run.
-    pub max_retry_after: Duration,
+    pub(crate) max_retry_after: Duration,
 }
 
 impl Default for ClientOptions {
@@ -90,7 +88,7 @@ struct CachedToken {
     renew_after: SystemTime,
 }
 
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     /// For downloads: decodes no `Content-Encoding` itself, so that the bytes as transferred
     /// can be counted against the stored list's (compressed) `size`; the download decodes gzip.
@@ -115,26 +113,26 @@ pub struct Client {
 
 /// What the server answered to [`Client::probe`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProbeAnswer {
-    pub status: u16,
-    pub content_type: Option<String>,
+pub(crate) struct ProbeAnswer {
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
     /// Whether the body is JSON, as every answer of the API is.
-    pub json: bool,
+    pub(crate) json: bool,
     /// The body in one line, as an error reason ("Unauthorized (code 401)", "an HTML page").
-    pub described: String,
+    pub(crate) described: String,
 }
 
 /// [`Client::probe`] got no answer; `connecting` says whether it failed before the HTTP
 /// exchange began (name resolution, TCP, the TLS handshake).
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{error}")]
-pub struct ProbeFailure {
-    pub error: ApiError,
-    pub connecting: bool,
+pub(crate) struct ProbeFailure {
+    pub(crate) error: ApiError,
+    pub(crate) connecting: bool,
 }
 
 /// Called with each new credential value a client starts to use.
-pub type SecretHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type SecretHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Client {
     pub fn new(
@@ -219,14 +217,14 @@ impl Client {
 
     /// Calls `hook` with every token this client fetches from now on (the caller knows the
     /// credentials it passed in), e.g. to print `::add-mask::` in GitHub Actions.
-    pub fn on_new_secret(mut self, hook: SecretHook) -> Self {
+    pub(crate) fn on_new_secret(mut self, hook: SecretHook) -> Self {
         self.on_new_secret = Some(hook);
         self
     }
 
     /// Values that the caller should also treat as secret besides the ones it passed in:
     /// the Basic encoding of `id:secret`.
-    pub fn derived_secrets(&self) -> Vec<String> {
+    pub(crate) fn derived_secrets(&self) -> Vec<String> {
         match &self.credentials {
             Credentials::Token(_) => Vec::new(),
             Credentials::Client { id, secret } => {
@@ -241,7 +239,7 @@ impl Client {
 
     /// `text` without any credential this client holds or has held: for any server text that
     /// is repeated outside the client (report statuses, file excerpts).
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         self.scrubber.scrub(text)
     }
 
@@ -322,7 +320,7 @@ impl Client {
 
     /// Why the server refused this client's credentials (a token or client secret it no longer
     /// accepts), once it has; a run stops starting reports then.
-    pub fn refused(&self) -> Option<&str> {
+    pub(crate) fn refused(&self) -> Option<&str> {
         self.refused.get().map(String::as_str)
     }
 
@@ -334,12 +332,12 @@ impl Client {
         error
     }
 
-    pub fn base_url(&self) -> &Url {
+    pub(crate) fn base_url(&self) -> &Url {
         &self.base
     }
 
     /// Makes sure the credentials are accepted before anything is created.
-    pub async fn authenticate(&self) -> Result<(), ApiError> {
+    pub(crate) async fn authenticate(&self) -> Result<(), ApiError> {
         self.bearer(false).await.map(drop)
     }
 }

@@ -7,36 +7,42 @@ use crate::report::{Format, ReportKind, ReportLevel};
 /// Body of `POST /reports` for a one-time report saved on the server.
 #[derive(Clone, Debug, Serialize)]
 pub struct CreateReport {
-    pub parameters: ReportParameters,
-    pub schedule: Schedule,
-    pub result_action: &'static str,
+    pub(crate) parameters: ReportParameters,
+    pub(crate) schedule: Schedule,
+    pub(crate) result_action: &'static str,
 }
 
+/// The `parameters` of a create request: whose report, of what, for which period, in which formats.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportParameters {
-    pub tenant_id: String,
-    pub kind: ReportKind,
-    pub level: ReportLevel,
+    pub(crate) tenant_id: String,
+    pub(crate) kind: ReportKind,
+    pub(crate) level: ReportLevel,
+    /// The file formats to generate, one stored file each.
     pub formats: Vec<Format>,
+    /// The period the report covers.
     pub period: PeriodDates,
-    pub hide_zero_usage: bool,
-    pub show_skus: bool,
+    pub(crate) hide_zero_usage: bool,
+    pub(crate) show_skus: bool,
 }
 
+/// A report period as the API takes it: first and last day, both inclusive, as `YYYY-MM-DD`.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeriodDates {
+    /// The first day.
     pub start: String,
+    /// The last day (inclusive).
     pub end: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
 }
 
 impl CreateReport {
-    pub fn once(parameters: ReportParameters) -> Self {
+    pub(crate) fn once(parameters: ReportParameters) -> Self {
         Self {
             parameters,
             schedule: Schedule { kind: "once" },
@@ -48,8 +54,9 @@ impl CreateReport {
 /// What `POST /reports` answers: the new report's id and revision (needed to delete it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatedReport {
+    /// The report's id, for polling, downloading and deleting it.
     pub id: String,
-    pub version: Option<u64>,
+    pub(crate) version: Option<u64>,
 }
 
 /// One entry of `GET /reports/{id}/stored`. Every field is optional because the API documents
@@ -57,15 +64,15 @@ pub struct CreatedReport {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct StoredItem {
     #[serde(default, deserialize_with = "lenient_string")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
-    pub report_format: Option<String>,
+    pub(crate) report_format: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
     #[serde(default, deserialize_with = "lenient_string")]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
 }
 
 /// A tenant as `GET /tenants/{id}` and `GET /tenants/{id}/children?include_details=true`
@@ -73,32 +80,35 @@ pub struct StoredItem {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct TenantInfo {
     #[serde(deserialize_with = "required_string")]
-    pub id: String,
+    pub(crate) id: String,
+    /// The tenant's display name, when the API gives one.
     #[serde(default, deserialize_with = "lenient_string")]
     pub name: Option<String>,
     /// `partner`, `folder`, `customer`, `unit`, …
     #[serde(default, deserialize_with = "lenient_string")]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     #[serde(default)]
-    pub enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
     /// `production` or `trial`.
     #[serde(default, deserialize_with = "lenient_string")]
-    pub pricing_mode: Option<String>,
+    pub(crate) pricing_mode: Option<String>,
 }
 
 /// What `GET /clients/{client_id}` tells of an API client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientInfo {
     /// The tenant the API client belongs to: it sees this tenant and the ones below it.
-    pub tenant_id: String,
-    pub enabled: Option<bool>,
+    pub(crate) tenant_id: String,
+    pub(crate) enabled: Option<bool>,
 }
 
+/// One page of `GET /tenants/{id}/children`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChildrenPage {
+    /// The tenants on this page, in the API's order.
     pub tenants: Vec<TenantInfo>,
     /// Cursor of the next page, when there is one.
-    pub next: Option<String>,
+    pub(crate) next: Option<String>,
 }
 
 fn required_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {

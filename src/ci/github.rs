@@ -14,12 +14,12 @@ use crate::results::{ProblemKey, RunResult};
 
 /// GitHub shows at most 10 error and 10 warning annotations per step; we send at most this many
 /// in all, then one notice that counts the rest.
-pub const MAX_ANNOTATIONS: usize = 10;
+pub(crate) const MAX_ANNOTATIONS: usize = 10;
 const NAME_CHARS: usize = 100;
 const MESSAGE_CHARS: usize = 1000;
 
 /// Escapes the message part of a workflow command.
-pub fn escape_data(text: &str) -> String {
+pub(crate) fn escape_data(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -33,7 +33,7 @@ pub fn escape_data(text: &str) -> String {
 }
 
 /// Escapes a property value of a workflow command (`title=...`).
-pub fn escape_property(text: &str) -> String {
+pub(crate) fn escape_property(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -62,7 +62,7 @@ pub fn print_masks(secrets: &[String]) {
 
 /// `::add-mask::` for each secret; a secret of several lines is masked line by line, as GitHub
 /// masks a log line by line. Empty values and lines are skipped.
-pub fn mask_commands(secrets: &[String]) -> String {
+pub(crate) fn mask_commands(secrets: &[String]) -> String {
     let mut out = String::new();
     for secret in secrets {
         for line in secret.split('\n') {
@@ -77,7 +77,7 @@ pub fn mask_commands(secrets: &[String]) -> String {
 
 /// One annotation per failed report, then one per warning (each in period, tenant order), at
 /// most [`MAX_ANNOTATIONS`]; then one `::notice` for the rest, if any.
-pub fn annotations(result: &RunResult) -> io::Result<String> {
+pub(crate) fn annotations(result: &RunResult) -> io::Result<String> {
     // Only keys of the reports with a problem are kept; the few annotated are read again.
     let mut found = Vec::new();
     for (position, report) in result.reports.iter().enumerate() {
@@ -150,7 +150,7 @@ pub fn annotations(result: &RunResult) -> io::Result<String> {
 
 /// The `$GITHUB_OUTPUT` lines: counts as `name=value`; paths, which could hold a line break, in
 /// the `name<<DELIMITER` form. `delimiter` must not be a line of any value ([`delimiter_for`]).
-pub fn output_file(outputs: &Outputs, delimiter: &str) -> String {
+pub(crate) fn output_file(outputs: &Outputs, delimiter: &str) -> String {
     let mut out = String::new();
     for (name, value) in outputs.named() {
         match value {
@@ -166,7 +166,7 @@ pub fn output_file(outputs: &Outputs, delimiter: &str) -> String {
 }
 
 /// A random delimiter (as GitHub's own toolkit makes them) that no output value contains.
-pub fn delimiter_for(outputs: &Outputs) -> String {
+pub(crate) fn delimiter_for(outputs: &Outputs) -> String {
     loop {
         let delimiter = format!("ghadelimiter_{}", uuid::Uuid::new_v4());
         let clashes = outputs

@@ -7,18 +7,18 @@ use std::fmt::Write as _;
 use super::Outputs;
 
 /// `reports-ok` → `ACRONIS_REPORTS_OK`.
-pub fn dotenv_key(name: &str) -> String {
+pub(crate) fn dotenv_key(name: &str) -> String {
     format!("ACRONIS_{}", name.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// GitLab's dotenv format has no quoting and no multi-line values.
-pub fn dotenv_can_hold(value: &str) -> bool {
+pub(crate) fn dotenv_can_hold(value: &str) -> bool {
     !value.contains(['\n', '\r'])
 }
 
 /// `ACRONIS_OUTPUT_DIR=...` and so on, one line per output, in the order of [`Outputs::named`].
 /// A value with a line break cannot be said in this format and is left out.
-pub fn dotenv(outputs: &Outputs) -> String {
+pub(crate) fn dotenv(outputs: &Outputs) -> String {
     let mut out = String::new();
     for (name, value) in outputs.named() {
         let value = value.to_string();

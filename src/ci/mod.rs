@@ -9,7 +9,7 @@
 //! many reports are ok and failed, and the exit code of the run.
 
 pub mod github;
-pub mod gitlab;
+pub(crate) mod gitlab;
 
 use std::fmt;
 use std::fs;
@@ -21,15 +21,15 @@ use crate::output;
 use crate::results::RunResult;
 
 /// The JUnit report's name inside the output folder when no `--junit` path is given.
-pub const JUNIT: &str = "junit.xml";
+pub(crate) const JUNIT: &str = "junit.xml";
 /// The dotenv file's name inside the output folder when no `--dotenv` path is given.
-pub const DOTENV: &str = "outputs.env";
+pub(crate) const DOTENV: &str = "outputs.env";
 /// Environment variables whose values are masked in GitHub Actions logs.
-pub const SECRET_VARIABLES: [&str; 2] = ["ACRONIS_CLIENT_SECRET", "ACRONIS_TOKEN"];
+pub(crate) const SECRET_VARIABLES: [&str; 2] = ["ACRONIS_CLIENT_SECRET", "ACRONIS_TOKEN"];
 
 /// The exit code of a run that finished: 0 when every report is ok (required checks included:
 /// a failed required check fails its report), else 1. The `exit-code` output says the same.
-pub fn exit_code(result: &RunResult) -> u8 {
+pub(crate) fn exit_code(result: &RunResult) -> u8 {
     if result.failed_count() == 0 { 0 } else { 1 }
 }
 
@@ -49,7 +49,7 @@ impl Provider {
     pub const NAMES: [&'static str; 3] = ["github", "gitlab", "none"];
 
     /// GitHub Actions sets `GITHUB_ACTIONS=true`; GitLab CI sets `GITLAB_CI=true`.
-    pub fn detect(env: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn detect(env: impl Fn(&str) -> Option<String>) -> Self {
         let is_true = |name: &str| env(name).is_some_and(|v| v.trim() == "true");
         if is_true("GITHUB_ACTIONS") {
             Provider::GitHub
@@ -60,7 +60,7 @@ impl Provider {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Provider::GitHub => "github",
             Provider::GitLab => "gitlab",
@@ -94,21 +94,22 @@ impl FromStr for Provider {
 /// Where a run's CI outputs go: decided once, when `run` starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {
+    /// The CI system the run is in, if any.
     pub provider: Provider,
     /// `$GITHUB_OUTPUT` (GitHub only).
-    pub github_output: Option<PathBuf>,
+    pub(crate) github_output: Option<PathBuf>,
     /// `$GITHUB_STEP_SUMMARY` (GitHub only).
-    pub github_step_summary: Option<PathBuf>,
+    pub(crate) github_step_summary: Option<PathBuf>,
     /// `--junit`: written whatever the provider (Jenkins, Azure Pipelines read JUnit too).
-    pub junit: Option<PathBuf>,
+    pub(crate) junit: Option<PathBuf>,
     /// `--dotenv`: written whatever the provider.
-    pub dotenv: Option<PathBuf>,
+    pub(crate) dotenv: Option<PathBuf>,
 }
 
 impl Context {
     /// The context for `choice` (`--ci`; detected when `None`), reading the environment
     /// through `env`.
-    pub fn from_env(
+    pub(crate) fn from_env(
         choice: Option<Provider>,
         junit: Option<PathBuf>,
         dotenv: Option<PathBuf>,
@@ -154,14 +155,14 @@ impl Context {
     }
 
     /// Where the JUnit report goes: `--junit`, else `junit.xml` in the output folder on GitLab.
-    pub fn junit_path(&self, out_dir: &Path) -> Option<PathBuf> {
+    pub(crate) fn junit_path(&self, out_dir: &Path) -> Option<PathBuf> {
         self.junit
             .clone()
             .or_else(|| (self.provider == Provider::GitLab).then(|| out_dir.join(JUNIT)))
     }
 
     /// Where the dotenv file goes: `--dotenv`, else `outputs.env` in the output folder on GitLab.
-    pub fn dotenv_path(&self, out_dir: &Path) -> Option<PathBuf> {
+    pub(crate) fn dotenv_path(&self, out_dir: &Path) -> Option<PathBuf> {
         self.dotenv
             .clone()
             .or_else(|| (self.provider == Provider::GitLab).then(|| out_dir.join(DOTENV)))
@@ -170,20 +171,20 @@ impl Context {
 
 /// What every CI system is told about a run, in this order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outputs {
+pub(crate) struct Outputs {
     /// The output folder, as it was given (relative paths stay relative: later jobs and steps
     /// find the folder at the same place in their own checkout).
-    pub output_dir: String,
-    pub manifest: String,
-    pub checksums: String,
-    pub reports_ok: usize,
-    pub reports_failed: usize,
-    pub exit_code: u8,
+    pub(crate) output_dir: String,
+    pub(crate) manifest: String,
+    pub(crate) checksums: String,
+    pub(crate) reports_ok: usize,
+    pub(crate) reports_failed: usize,
+    pub(crate) exit_code: u8,
 }
 
 /// One output's value: a path (text that could hold anything, a newline included) or a count.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
+pub(crate) enum Value {
     Path(String),
     Number(u64),
 }
@@ -211,7 +212,7 @@ impl Outputs {
     }
 
     /// The outputs by their GitHub names (`reports-ok`); GitLab's are derived from these.
-    pub fn named(&self) -> [(&'static str, Value); 6] {
+    pub(crate) fn named(&self) -> [(&'static str, Value); 6] {
         [
             ("output-dir", Value::Path(self.output_dir.clone())),
             ("manifest", Value::Path(self.manifest.clone())),
@@ -228,7 +229,7 @@ impl Outputs {
 /// the JUnit report and dotenv file where [`Context`] says. `interrupted` is the exit code of a
 /// run stopped by a signal (130, 143), which the `exit-code` output then says instead of
 /// [`exit_code`]. Errors name the file.
-pub fn publish(
+pub(crate) fn publish(
     context: &Context,
     result: &RunResult,
     out_dir: &Path,

@@ -15,10 +15,13 @@ const MAX_WHOLE: i128 = 1_000_000_000_000_000_000;
 /// Why a text is not an [`Amount`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NotAnAmount {
+    /// Not a decimal number at all.
     #[error("is not a number")]
     NotANumber,
+    /// More precision than the nine decimal places an amount keeps.
     #[error("has more than 9 decimal places that are not zero")]
     TooPrecise,
+    /// Larger than any usage could be.
     #[error("is beyond 10^18, more than any usage")]
     TooLarge,
 }
@@ -28,7 +31,7 @@ pub enum NotAnAmount {
 pub struct Amount(i128);
 
 impl Amount {
-    pub const ZERO: Amount = Amount(0);
+    pub(crate) const ZERO: Amount = Amount(0);
 
     /// Parses `12`, `-3.5`, `+0.25`, `1e6`, `2.5E-3`; spaces around are allowed. `None` for
     /// anything else (empty text included), or for more than nine significant fractional
@@ -40,7 +43,7 @@ impl Amount {
     /// A cell of nothing but up to 18 digits, which nearly every cell of a report is, read
     /// without the general path's searches (and without checking UTF-8 first: digits are);
     /// `None` for anything else, which [`Amount::parse_why`] then reads.
-    pub fn parse_digits(cell: &[u8]) -> Option<Amount> {
+    pub(crate) fn parse_digits(cell: &[u8]) -> Option<Amount> {
         if cell.is_empty() || cell.len() > 18 {
             return None;
         }
@@ -55,7 +58,7 @@ impl Amount {
     }
 
     /// [`Amount::parse`], saying why not.
-    pub fn parse_why(text: &str) -> Result<Amount, NotAnAmount> {
+    pub(crate) fn parse_why(text: &str) -> Result<Amount, NotAnAmount> {
         use NotAnAmount::{NotANumber, TooLarge, TooPrecise};
         let text = text.trim();
         let (negative, rest) = match text.as_bytes().first().ok_or(NotANumber)? {
@@ -139,14 +142,14 @@ impl Amount {
 
     /// From a JSON number that arrived as a float: through its shortest text, which is what the
     /// file most likely wrote.
-    pub fn from_f64(number: f64) -> Option<Amount> {
+    pub(crate) fn from_f64(number: f64) -> Option<Amount> {
         if !number.is_finite() {
             return None;
         }
         Amount::parse(&format!("{number:e}"))
     }
 
-    pub fn from_i128(whole: i128) -> Option<Amount> {
+    pub(crate) fn from_i128(whole: i128) -> Option<Amount> {
         if whole.abs() > MAX_WHOLE {
             return None;
         }
@@ -154,33 +157,33 @@ impl Amount {
     }
 
     /// The exact sum, `None` when it does not fit.
-    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+    pub(crate) fn checked_add(self, other: Amount) -> Option<Amount> {
         self.0.checked_add(other.0).map(Amount)
     }
 
     /// For sums of values already summed exactly per line (see [`MAX_WHOLE`]: it cannot
     /// saturate on real input).
-    pub fn saturating_add(self, other: Amount) -> Amount {
+    pub(crate) fn saturating_add(self, other: Amount) -> Amount {
         Amount(self.0.saturating_add(other.0))
     }
 
     /// The difference of two sums (see [`Amount::saturating_add`]).
-    pub fn saturating_sub(self, other: Amount) -> Amount {
+    pub(crate) fn saturating_sub(self, other: Amount) -> Amount {
         Amount(self.0.saturating_sub(other.0))
     }
 
     /// `self` ÷ `other` as a float, for showing a relative change: `None` when `other` is zero.
-    pub fn ratio(self, other: Amount) -> Option<f64> {
+    pub(crate) fn ratio(self, other: Amount) -> Option<f64> {
         (other.0 != 0).then(|| self.0 as f64 / other.0 as f64)
     }
 
     /// Compares sizes, whatever the signs.
-    pub fn abs_cmp(self, other: Amount) -> std::cmp::Ordering {
+    pub(crate) fn abs_cmp(self, other: Amount) -> std::cmp::Ordering {
         self.0.unsigned_abs().cmp(&other.0.unsigned_abs())
     }
 
     /// Divided by `divisor` and rounded half away from zero to `decimals` (≤ 9) places.
-    pub fn div_round(self, divisor: i128, decimals: u32) -> Amount {
+    pub(crate) fn div_round(self, divisor: i128, decimals: u32) -> Amount {
         let step = 10i128.pow(SCALE_DIGITS - decimals.min(SCALE_DIGITS));
         let units = self.0 / step; // units of 10^-decimals, before the division
         let remainder = self.0 % step;
@@ -198,10 +201,11 @@ impl Amount {
     }
 
     /// As a float, for display only (GiB): never for sums.
-    pub fn as_f64(self) -> f64 {
+    pub(crate) fn as_f64(self) -> f64 {
         self.0 as f64 / SCALE as f64
     }
 
+    /// Whether the amount is exactly zero.
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }
@@ -236,7 +240,7 @@ impl Amount {
     /// Appends the text [`fmt::Display`] gives to `out`, without the formatting machinery or
     /// 128-bit division where the value fits 64 bits (every real one): `billing.csv` writes a
     /// dozen amounts per line, and millions of lines.
-    pub fn push_to(self, out: &mut String) {
+    pub(crate) fn push_to(self, out: &mut String) {
         let Ok(magnitude) = u64::try_from(self.0.unsigned_abs()) else {
             use fmt::Write as _;
             // A String takes any text.

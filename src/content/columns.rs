@@ -82,15 +82,15 @@ pub fn is_sku_name(name: &str) -> bool {
 /// Where each field and measure is, by position in a list of names (CSV header, JSON keys).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Positions {
-    pub fields: [Option<usize>; 9],
-    pub measures: [Option<usize>; 11],
-    pub sku: Option<usize>,
+    pub(crate) fields: [Option<usize>; 9],
+    pub(crate) measures: [Option<usize>; 11],
+    pub(crate) sku: Option<usize>,
 }
 
 impl Positions {
     /// Finds every field in `names` (already [`normalise`]d); the first name of a field's list
     /// that occurs wins, and among equal names the first column.
-    pub fn find(names: &[String]) -> Positions {
+    pub(crate) fn find(names: &[String]) -> Positions {
         let at = |wanted: &str| names.iter().position(|n| n == wanted);
         let mut positions = Positions::default();
         for (slot, field) in positions.fields.iter_mut().zip(Field::ALL) {
@@ -118,7 +118,7 @@ impl Positions {
             .filter(move |name| names.iter().filter(|n| n == name).count() > 1)
     }
 
-    pub fn field(&self, field: Field) -> Option<usize> {
+    pub(crate) fn field(&self, field: Field) -> Option<usize> {
         self.fields[field as usize]
     }
 }

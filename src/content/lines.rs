@@ -14,7 +14,7 @@ use super::{Amount, ContentError, Measure, Measures, UsageRow, read_rows};
 use crate::report::{BillingMeasure, BillingRule, BillingScope, Format};
 
 /// Unit of converted compute points.
-pub const POINTS: &str = "points";
+pub(crate) const POINTS: &str = "points";
 const SECONDS_PER_POINT: i128 = 3600;
 const GIB: i128 = 1 << 30;
 /// Disagreeing rows of one line named in its warnings.
@@ -23,26 +23,27 @@ const EXAMPLES: usize = 2;
 /// One invoice line of one report file: its key, what it repeats, and the sums of its rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Line {
-    pub tenant_id: String,
-    pub tenant_kind: String,
-    pub tenant_name: String,
-    pub offering_item: String,
-    pub infra_backend: String,
-    pub edition: String,
-    pub sku: String,
-    pub day: String,
-    pub unit: String,
+    pub(crate) tenant_id: String,
+    pub(crate) tenant_kind: String,
+    pub(crate) tenant_name: String,
+    pub(crate) offering_item: String,
+    pub(crate) infra_backend: String,
+    pub(crate) edition: String,
+    pub(crate) sku: String,
+    pub(crate) day: String,
+    pub(crate) unit: String,
     /// `usage_name` of the first row (JSON), which helps recognise compute points.
-    pub usage_name: String,
+    pub(crate) usage_name: String,
+    /// How many rows of the file were summed into this line.
     pub rows: u64,
     /// Sums of each measure over the line's rows; `None` where no row had it.
-    pub measures: Measures,
+    pub(crate) measures: Measures,
     /// The billable measure's name, as the first row chose it.
-    pub billable_measure: &'static str,
+    pub(crate) billable_measure: &'static str,
     /// Sum over the rows of each row's billable value, in the file's unit.
-    pub billable_raw: Amount,
+    pub(crate) billable_raw: Amount,
     /// Rows that disagreed on tenant kind or SKU, for a warning.
-    pub conflicts: Vec<String>,
+    pub(crate) conflicts: Vec<String>,
     /// Rows without a SKU (none in the file's SKU column, or no such column).
     pub rows_without_sku: u64,
 }
@@ -50,11 +51,11 @@ pub struct Line {
 /// The billable value of a line as `billing.csv` shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Billable {
-    pub value: Amount,
+    pub(crate) value: Amount,
     /// Digits shown: 2 for compute points, else as exact as the sum.
-    pub text: String,
-    pub unit: String,
-    pub gib: Option<String>,
+    pub(crate) text: String,
+    pub(crate) unit: String,
+    pub(crate) gib: Option<String>,
 }
 
 impl Line {
@@ -84,7 +85,7 @@ impl Line {
 
     /// Whether this line counts Disaster Recovery compute points in point-seconds: a
     /// compute-point item (by name or usage name), unit seconds or unsaid.
-    pub fn is_compute_points(&self) -> bool {
+    pub(crate) fn is_compute_points(&self) -> bool {
         // Compared in place, ignoring ASCII case: this runs for every line of billing.csv.
         const SUFFIX: &[u8] = b"_compute_points";
         let item = self.offering_item.as_bytes();
@@ -97,7 +98,7 @@ impl Line {
 
     /// The unit of the file's values: as the file says, else `bytes` for storage items (the
     /// vendor's reports count storage in bytes; `csv_v2_0` has no unit column).
-    pub fn file_unit(&self) -> &str {
+    pub(crate) fn file_unit(&self) -> &str {
         if !self.unit.is_empty() {
             &self.unit
         } else if self.is_compute_points() {
@@ -114,6 +115,7 @@ impl Line {
         }
     }
 
+    /// The line's billable value, as `billable.csv` writes it.
     pub fn billable(&self) -> Billable {
         let mut billable = Billable::default();
         self.billable_into(&mut billable);
@@ -121,7 +123,7 @@ impl Line {
     }
 
     /// [`Line::billable`] into `out`, reusing its text: once for every line of billing.csv.
-    pub fn billable_into(&self, out: &mut Billable) {
+    pub(crate) fn billable_into(&self, out: &mut Billable) {
         out.text.clear();
         out.unit.clear();
         if self.is_compute_points() {
@@ -141,7 +143,7 @@ impl Line {
 }
 
 /// The billable measure of `row` by `rule`, and its value; `None` when the row lacks it.
-pub fn billable_of(rule: &BillingRule, row: &UsageRow<'_>) -> Option<(Measure, Amount)> {
+pub(crate) fn billable_of(rule: &BillingRule, row: &UsageRow<'_>) -> Option<(Measure, Amount)> {
     let measure = match rule.measure {
         BillingMeasure::Auto => {
             if rule.delta_items.iter().any(|i| i == row.offering_item) {
@@ -191,7 +193,7 @@ fn no_billable(rule: &BillingRule, row: &UsageRow<'_>) -> ContentError {
 
 /// Why the lines of a file stopped.
 #[derive(Debug)]
-pub enum LinesError {
+pub(crate) enum LinesError {
     /// The file: its layout, a row, or reading it.
     Content(ContentError),
     /// Handing a line on (writing `billing.csv`): not the file's fault.
@@ -212,7 +214,7 @@ impl std::fmt::Display for LinesError {
 /// large the file. (The vendor's files have one row per tenant × item × backend, so every key
 /// is one line; rows of a key that are not next to each other would give one line each, and
 /// the sums per key stay the same.)
-pub fn lines_of(
+pub(crate) fn lines_of(
     format: Format,
     reader: impl io::Read,
     rule: &BillingRule,
@@ -343,8 +345,9 @@ pub fn lines_of(
 /// What [`lines_of`] read.
 #[derive(Debug)]
 pub struct LinesRead {
+    /// How many lines the file had.
     pub lines: u64,
-    pub layout: super::Layout,
+    pub(crate) layout: super::Layout,
 }
 
 /// A text field for a message: "none" when empty.

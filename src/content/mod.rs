@@ -16,7 +16,7 @@ mod csv_rows;
 mod json_rows;
 mod limit;
 pub mod lines;
-pub mod spill;
+pub(crate) mod spill;
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -30,7 +30,7 @@ use crate::report::Format;
 /// delta = change over the period, effective; each for production, trial and their total), and
 /// the two of the documented `json_v2_0` usage object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Measure {
+pub(crate) enum Measure {
     AbsoluteProduction,
     AbsoluteTotal,
     AbsoluteTrial,
@@ -47,7 +47,7 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const ALL: [Measure; 11] = [
+    pub(crate) const ALL: [Measure; 11] = [
         Measure::AbsoluteProduction,
         Measure::AbsoluteTotal,
         Measure::AbsoluteTrial,
@@ -85,19 +85,19 @@ impl Measure {
 
 /// The measures of one row; `None` where the file has no such column or key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Measures([Option<Amount>; 11]);
+pub(crate) struct Measures([Option<Amount>; 11]);
 
 impl Measures {
-    pub fn get(&self, measure: Measure) -> Option<Amount> {
+    pub(crate) fn get(&self, measure: Measure) -> Option<Amount> {
         self.0[measure.index()]
     }
 
-    pub fn set(&mut self, measure: Measure, amount: Option<Amount>) {
+    pub(crate) fn set(&mut self, measure: Measure, amount: Option<Amount>) {
         self.0[measure.index()] = amount;
     }
 
     /// Those the row has, in [`Measure::ALL`] order.
-    pub fn present(&self) -> impl Iterator<Item = (Measure, Amount)> + '_ {
+    pub(crate) fn present(&self) -> impl Iterator<Item = (Measure, Amount)> + '_ {
         Measure::ALL
             .into_iter()
             .filter_map(|m| self.get(m).map(|a| (m, a)))
@@ -107,49 +107,49 @@ impl Measures {
 /// One usage row, borrowed from the reader: a CSV row costs no allocation. Text fields the file
 /// does not have are "".
 #[derive(Clone, Copy, Debug)]
-pub struct UsageRow<'a> {
+pub(crate) struct UsageRow<'a> {
     /// Where the row is: its line in a CSV file, its position (1-based) among the usage objects
     /// of a JSON file.
-    pub at: u64,
+    pub(crate) at: u64,
     /// What `at` counts: "line" or "usage object".
-    pub at_kind: &'static str,
-    pub tenant_id: &'a str,
+    pub(crate) at_kind: &'static str,
+    pub(crate) tenant_id: &'a str,
     /// `customer`, `partner`, `folder`, `unit`… as the file says.
-    pub tenant_kind: &'a str,
-    pub tenant_name: &'a str,
+    pub(crate) tenant_kind: &'a str,
+    pub(crate) tenant_name: &'a str,
     /// The offering item's name (`name` in both layouts), e.g. `pw_base_storage`.
-    pub offering_item: &'a str,
+    pub(crate) offering_item: &'a str,
     /// `usage_name` of a JSON usage object (the item without its edition prefix).
-    pub usage_name: &'a str,
-    pub edition: &'a str,
-    pub infra_backend: &'a str,
+    pub(crate) usage_name: &'a str,
+    pub(crate) edition: &'a str,
+    pub(crate) infra_backend: &'a str,
     /// `None` when the file has no SKU column (or the JSON row no SKU key).
-    pub sku: Option<&'a str>,
+    pub(crate) sku: Option<&'a str>,
     /// The measurement unit, when the file says it (`measurement_unit` in JSON).
-    pub unit: &'a str,
+    pub(crate) unit: &'a str,
     /// The day a row of a day-by-day report is for, when the file says it.
-    pub day: &'a str,
-    pub measures: Measures,
+    pub(crate) day: &'a str,
+    pub(crate) measures: Measures,
 }
 
 impl UsageRow<'_> {
     /// Where the row is, for a message: "line 12" (CSV) or "usage object 3" (JSON).
-    pub fn place(&self) -> String {
+    pub(crate) fn place(&self) -> String {
         format!("{} {}", self.at_kind, self.at)
     }
 }
 
 /// What the reader learnt of a file's layout.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The SKU column (or JSON key) as the file names it, when it has one.
-    pub sku_column: Option<String>,
+    pub(crate) sku_column: Option<String>,
     pub rows: u64,
 }
 
 /// Why a file gave no rows, or not all of them.
 #[derive(Debug, thiserror::Error)]
-pub enum ContentError {
+pub(crate) enum ContentError {
     #[error(
         "the body is an HTML page{}, not a report: a login page, proxy or captive portal answered instead of the API",
         title.as_ref().map(|t| format!(" (\"{t}\")")).unwrap_or_default()
@@ -214,7 +214,7 @@ fn list(names: &[String]) -> String {
 
 /// Whether the format is one this module reads; the legacy formats (`csv`, `html`, `json_v1`)
 /// carry no documented layout and are kept as they are.
-pub fn readable(format: Format) -> bool {
+pub(crate) fn readable(format: Format) -> bool {
     matches!(format, Format::CsvV2 | Format::JsonV2)
 }
 
@@ -224,7 +224,7 @@ const READ_BUFFER: usize = 256 * 1024;
 /// Reads every usage row of a `csv_v2_0` or `json_v2_0` file, in file order, handing each to
 /// `on_row`. Stops at the first problem. Memory does not grow with the file: rows are dropped
 /// once handed over.
-pub fn read_rows(
+pub(crate) fn read_rows(
     format: Format,
     reader: impl Read,
     on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,

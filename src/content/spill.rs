@@ -27,7 +27,7 @@ use crate::direct_io::{FileReader, FileWriter};
 use crate::report::{BillingRule, Format};
 
 /// The folder, under the folder given to [`install`], that holds the spills of a run.
-pub const FOLDER: &str = "lines";
+pub(crate) const FOLDER: &str = "lines";
 /// The end of a whole spill: its line count (8 bytes, little-endian), then these.
 const MAGIC: &[u8; 8] = b"ARLINES1";
 const TRAILER: u64 = 16;
@@ -80,7 +80,7 @@ static INSTALLED: Mutex<Option<(Arc<Store>, usize)>> = Mutex::new(None);
 /// still being written are done).
 #[derive(Debug)]
 #[must_use = "the store goes away with the guard"]
-pub struct Installed(());
+pub(crate) struct Installed(());
 
 impl Drop for Installed {
     fn drop(&mut self) {
@@ -97,7 +97,7 @@ impl Drop for Installed {
 /// Turns spilling on, in `FOLDER` under `dir` (which must exist, and be the caller's alone:
 /// a folder left there by a killed run is emptied). While a store is installed, installing
 /// again shares it.
-pub fn install(dir: &Path) -> io::Result<Installed> {
+pub(crate) fn install(dir: &Path) -> io::Result<Installed> {
     let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, guards)) = installed.as_mut() {
         *guards += 1;
@@ -154,7 +154,7 @@ fn name(sha256: &str, format: Format, rule: &BillingRule) -> Option<String> {
 
 /// Writes the lines of one file as they are read. Failing to write never affects the read:
 /// the spill is dropped, and `billing.csv` reads the file again.
-pub struct SpillWriter {
+pub(crate) struct SpillWriter {
     store: Arc<Store>,
     suffix: String,
     /// The scratch file, until the spill outgrows one block: then it is written around the
@@ -200,7 +200,7 @@ impl SpillWriter {
         })
     }
 
-    pub fn add(&mut self, line: &Line) {
+    pub(crate) fn add(&mut self, line: &Line) {
         if self.broken {
             return;
         }
@@ -295,7 +295,7 @@ impl SpillWriter {
 
     /// Ends the spill with how the read ended: `Ok`, or the problem that stopped it (as the
     /// reader words it). `None` when it could not be written whole.
-    pub fn finish(mut self, outcome: Result<(), &str>) -> Option<Spilled> {
+    pub(crate) fn finish(mut self, outcome: Result<(), &str>) -> Option<Spilled> {
         match outcome {
             Ok(()) => self.block.push(END_OK),
             Err(problem) => {
@@ -329,7 +329,7 @@ impl SpillWriter {
 /// A whole spill, waiting for the SHA-256 of the bytes it was read from, which another thread
 /// computes. Dropped unkept, it is removed.
 #[derive(Debug)]
-pub struct Spilled {
+pub(crate) struct Spilled {
     store: Arc<Store>,
     suffix: String,
     temp: tempfile::TempPath,
@@ -338,7 +338,7 @@ pub struct Spilled {
 
 impl Spilled {
     /// Files the spill under the SHA-256 (hex) of the bytes whose lines it holds.
-    pub fn keep(self, sha256: &str) {
+    pub(crate) fn keep(self, sha256: &str) {
         if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
             return;
         }
@@ -361,7 +361,7 @@ impl Spilled {
 /// `on_line`, from its spill, and removes the spill. `None` when there is no whole spill of it:
 /// then the file must be read. Otherwise how the read ended, as [`super::lines::lines_of`]
 /// would have ended reading the file: a problem of the file is the reader's own words.
-pub fn replay(
+pub(crate) fn replay(
     sha256: &str,
     format: Format,
     rule: &BillingRule,

@@ -13,13 +13,13 @@ use std::path::Path;
 /// the bytes go to a hidden temporary file in the same folder, reach the disk, then take the
 /// final name by rename. A symbolic link at `path` is refused rather than replaced or followed.
 /// Errors name the file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(path, |out| out.write_all(bytes))
 }
 
 /// [`write_atomic`] for content written piece by piece: `fill` writes it (buffered) and returns
 /// what it found; on its error nothing replaces `path`.
-pub fn write_atomic_with<T>(
+pub(crate) fn write_atomic_with<T>(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<T>,
 ) -> io::Result<T> {
@@ -117,7 +117,7 @@ pub(crate) fn is_our_temp_file(name: &str) -> bool {
 /// Removes the temporary files a killed run left in `out_dir` (up to the tenant folders and the
 /// state folder), never following a symbolic link. Only for a run that holds the folder's lock:
 /// then no other run can be writing them. Returns how many were removed.
-pub fn remove_stale_temp_files(out_dir: &Path) -> usize {
+pub(crate) fn remove_stale_temp_files(out_dir: &Path) -> usize {
     fn walk(dir: &Path, depth: usize, removed: &mut usize) {
         let Ok(entries) = fs::read_dir(dir) else {
             return;

@@ -83,7 +83,7 @@ fn truncate_to_boundary(text: &str, max_bytes: usize) -> &str {
 /// link as its last component: a report file or journal swapped for a link to `/dev/zero`, a
 /// FIFO or a device would otherwise be read without end or block the run. The file is looked at
 /// before it is opened, and what was opened must be that same file.
-pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+pub(crate) fn open_regular(path: &Path) -> io::Result<std::fs::File> {
     let refuse = |what: &str| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -124,7 +124,7 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
 /// [`open_regular`] for `base/relative`, refusing a symbolic link or anything but a folder on
 /// the way as well: a period or tenant folder swapped for a link must not lead a re-run to
 /// read (and call "ok") a file outside `base`.
-pub fn open_regular_inside(base: &Path, relative: &str) -> io::Result<std::fs::File> {
+pub(crate) fn open_regular_inside(base: &Path, relative: &str) -> io::Result<std::fs::File> {
     match existing_inside(base, relative)? {
         Some(path) => open_regular(&path),
         None => Err(io::Error::new(
@@ -136,7 +136,7 @@ pub fn open_regular_inside(base: &Path, relative: &str) -> io::Result<std::fs::F
 
 /// A regular file's bytes ([`open_regular`]), refused above `max` bytes: a record we read whole
 /// (a manifest, `SHA256SUMS`) swapped for something endless must not fill memory.
-pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
     open_regular(path)?
@@ -196,7 +196,7 @@ pub fn ensure_dir_inside(base: &Path, relative: &str) -> io::Result<PathBuf> {
 /// must be a real folder (not a symbolic link), so a file about to be moved or read is one inside
 /// `base`, never one a link leads to. Returns the path when something (of any kind) is there,
 /// `None` when nothing is.
-pub fn existing_inside(base: &Path, relative: &str) -> io::Result<Option<PathBuf>> {
+pub(crate) fn existing_inside(base: &Path, relative: &str) -> io::Result<Option<PathBuf>> {
     let mut path = base.to_path_buf();
     let components: Vec<Component<'_>> = Path::new(relative).components().collect();
     if components.is_empty() {

@@ -26,7 +26,7 @@ use crate::job::{self};
 use crate::secret::Secret;
 
 pub use model::*;
-pub use network::proxy_for;
+pub(crate) use network::proxy_for;
 use network::*;
 pub use render::{render_json, render_text, summary};
 use tenants::*;

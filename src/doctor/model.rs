@@ -12,13 +12,13 @@ use crate::secret::Secret;
 /// The environment variables doctor reads, as the process has them.
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
-    pub base_url: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
-    pub token: Option<Secret>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<Secret>,
+    pub(crate) token: Option<Secret>,
     /// Proxy settings: (variable, value) for each of HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
     /// NO_PROXY (either case) that is set.
-    pub proxy: Vec<(String, String)>,
+    pub(crate) proxy: Vec<(String, String)>,
 }
 
 impl Environment {
@@ -51,20 +51,23 @@ impl Environment {
 /// What to check.
 #[derive(Clone)]
 pub struct Options {
+    /// The job file to check, if one was given (`--job`).
     pub job: Option<PathBuf>,
     /// `--base-url`: wins over ACRONIS_BASE_URL, which wins over the job file's.
     pub base_url: Option<String>,
-    pub environment: Environment,
+    pub(crate) environment: Environment,
+    /// Whether to create (and delete) a one-day test report, which proves report creation works.
     pub create_test_report: bool,
     /// Limit of each network step (name resolution, connection, one API call).
-    pub step_timeout: Duration,
+    pub(crate) step_timeout: Duration,
     /// Limit of the test report's generation.
-    pub report_timeout: Duration,
+    pub(crate) report_timeout: Duration,
     /// Told every credential the client derives or fetches (e.g. to mask it in a CI log).
     pub on_new_secret: Option<SecretHook>,
 }
 
 impl Options {
+    /// The options to check `environment` with: no job file, no test report, default time limits.
     pub fn new(environment: Environment) -> Self {
         Self {
             job: None,
@@ -81,7 +84,7 @@ impl Options {
 /// Each item doctor checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckId {
+pub(crate) enum CheckId {
     JobFile,
     BaseUrl,
     Proxy,
@@ -100,7 +103,7 @@ pub enum CheckId {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     Fail,
     /// Not run, because a check it needs failed (or it does not apply).
@@ -110,18 +113,18 @@ pub enum Verdict {
 /// One line of the checklist.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
-    pub check: CheckId,
-    pub status: Verdict,
+    pub(crate) check: CheckId,
+    pub(crate) status: Verdict,
     /// What was checked, in a few words ("host resolves").
-    pub title: String,
+    pub(crate) title: String,
     /// What was found.
-    pub detail: String,
+    pub(crate) detail: String,
     /// What to do about a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
     /// The tenant a tenant check is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<String>,
+    pub(crate) tenant_id: Option<String>,
 }
 
 /// Everything doctor found.
@@ -129,29 +132,26 @@ pub struct Check {
 pub struct Report {
     /// Whether no check failed.
     pub ok: bool,
+    /// Every check, in the order they ran.
     pub checks: Vec<Check>,
 }
 
 impl Report {
-    pub fn failed(&self) -> usize {
-        self.count(Verdict::Fail)
-    }
-
-    pub fn count(&self, verdict: Verdict) -> usize {
+    pub(crate) fn count(&self, verdict: Verdict) -> usize {
         self.checks.iter().filter(|c| c.status == verdict).count()
     }
 }
 
 /// Where the data-center URL came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UrlSource {
+pub(crate) enum UrlSource {
     Flag,
     Environment,
     JobFile,
 }
 
 impl UrlSource {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Flag => "--base-url",
             Self::Environment => "ACRONIS_BASE_URL",
@@ -162,7 +162,7 @@ impl UrlSource {
 
 /// The URL to check and where it came from: `--base-url`, else ACRONIS_BASE_URL, else the job
 /// file (the order `run` uses).
-pub fn resolve_base_url(
+pub(crate) fn resolve_base_url(
     flag: Option<&str>,
     environment: Option<&str>,
     job: Option<&str>,

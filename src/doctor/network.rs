@@ -8,7 +8,7 @@ use crate::api::{self, one_line};
 
 /// The proxy variable that carries requests to `url`, if any: loopback never goes through one
 /// (the client makes sure), and NO_PROXY may exempt the host.
-pub fn proxy_for(url: &reqwest::Url, variables: &[(String, String)]) -> Option<String> {
+pub(crate) fn proxy_for(url: &reqwest::Url, variables: &[(String, String)]) -> Option<String> {
     if api::is_loopback(url) {
         return None;
     }

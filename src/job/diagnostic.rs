@@ -11,7 +11,7 @@ use super::{Pos, Problem};
 
 /// At most this many problems are drawn; a file with more is usually broken in one place that
 /// repeats, and a screenful is enough to fix it in one pass.
-pub const MAX_SHOWN: usize = 20;
+pub(crate) const MAX_SHOWN: usize = 20;
 
 /// A node of the YAML document: where it starts and ends, and its key path.
 struct Node {
@@ -109,7 +109,7 @@ fn locate(nodes: &[Node], pos: Pos) -> Option<&Node> {
 }
 
 /// Draws every problem (up to [`MAX_SHOWN`]) as a snippet of `text`. `color` adds ANSI styles.
-pub fn render(path: &Path, text: Option<&str>, problems: &[Problem], color: bool) -> String {
+pub(crate) fn render(path: &Path, text: Option<&str>, problems: &[Problem], color: bool) -> String {
     let renderer = if color {
         Renderer::styled()
     } else {
@@ -206,7 +206,7 @@ fn report<'a>(
 }
 
 /// The key path of the node at `pos` in `text`, e.g. `polling.timeout`.
-pub fn key_path(text: &str, pos: Pos) -> Option<String> {
+pub(crate) fn key_path(text: &str, pos: Pos) -> Option<String> {
     locate(&nodes(text), pos)
         .map(|n| n.path.clone())
         .filter(|p| !p.is_empty())

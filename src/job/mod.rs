@@ -27,10 +27,10 @@ mod validate;
 use validate::Validator;
 mod values;
 
-pub use diagnostic::key_path;
+pub(crate) use diagnostic::key_path;
 pub use file::*;
 pub use schema::{SCHEMA_URL, json_schema, modeline};
-pub use values::*;
+pub(crate) use values::*;
 
 /// Job files larger than this are refused before parsing; 10 000 tenants take about 1 MiB.
 const MAX_JOB_FILE_BYTES: u64 = 32 * 1024 * 1024;
@@ -40,25 +40,31 @@ const MAX_CONCURRENCY: u32 = 1_000;
 // The validated job
 // ---------------------------------------------------------------------------------------------
 
+/// A job file that parsed and validated: every tenant with its settings resolved, every period
+/// resolved against `as_of`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
+    /// The job file's path, as given.
     pub path: PathBuf,
     /// SHA-256 of the job file's bytes, recorded in the manifest.
     pub sha256: String,
+    /// The day periods were resolved against (today, unless `--as-of` says otherwise).
     pub as_of: Date,
-    pub base_url: Option<String>,
-    pub sku_policy: SkuPolicy,
+    pub(crate) base_url: Option<String>,
+    pub(crate) sku_policy: SkuPolicy,
     /// `checks.size`.
-    pub size_policy: SizePolicy,
+    pub(crate) size_policy: SizePolicy,
     /// `limits`.
-    pub limits: Limits,
-    pub billing: BillingRule,
+    pub(crate) limits: Limits,
+    pub(crate) billing: BillingRule,
     /// `compare`.
-    pub compare: CompareOptions,
+    pub(crate) compare: CompareOptions,
+    /// `polling`: how often to ask whether a report is ready, and for how long.
     pub polling: Polling,
+    /// `concurrency`: how many reports are in flight at once.
     pub concurrency: usize,
-    pub output_dir: PathBuf,
-    pub cleanup: Cleanup,
+    pub(crate) output_dir: PathBuf,
+    pub(crate) cleanup: Cleanup,
     /// The tenants listed by id, in job-file order.
     pub tenants: Vec<Tenant>,
     /// `children_of` entries, expanded at run time (see `discover`).
@@ -68,70 +74,87 @@ pub struct Job {
 /// A `children_of` entry: whose children, which of them, and the report settings for each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discovery {
+    /// The tenant whose children are listed.
     pub parent_id: String,
+    /// The kinds of child to keep (`kinds`).
     pub kinds: Vec<TenantKind>,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+    /// Whether grandchildren and below are listed too, not just direct children.
     pub recursive: bool,
-    pub include_disabled: bool,
-    pub include_trial: bool,
+    pub(crate) include_disabled: bool,
+    pub(crate) include_trial: bool,
     /// Report settings for every child; `id`, `name` and `dir_name` are filled per child.
-    pub template: Tenant,
+    pub(crate) template: Tenant,
     /// How many `id` entries come before this one, so expanded children keep their place.
-    pub after: usize,
+    pub(crate) after: usize,
 }
 
+/// How often to ask whether a report is ready, and for how long (`polling` in the job file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Polling {
+    /// The wait before the first poll of a report whose generation time is unknown.
     pub initial_interval: Duration,
+    /// The longest wait between two polls.
     pub max_interval: Duration,
+    /// How long a report may take to be ready before it fails.
     pub timeout: Duration,
 }
 
+/// One tenant to report on, with its settings resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
-    pub id: String,
+    pub(crate) id: String,
+    /// The display name, used in file names, logs and the summary.
     pub name: String,
     /// The tenant's folder name inside each period folder.
     pub dir_name: String,
-    pub kind: ReportKind,
-    pub level: ReportLevel,
+    pub(crate) kind: ReportKind,
+    pub(crate) level: ReportLevel,
+    /// The file formats to download.
     pub formats: Vec<Format>,
-    pub hide_zero_usage: bool,
-    pub show_skus: bool,
+    pub(crate) hide_zero_usage: bool,
+    pub(crate) show_skus: bool,
+    /// The periods to report, one report each.
     pub periods: Vec<Period>,
 }
 
 /// A line and column in the job file (1-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-    pub line: u64,
-    pub column: u64,
+pub(crate) struct Pos {
+    pub(crate) line: u64,
+    pub(crate) column: u64,
 }
 
+/// One thing wrong with a job file: what, where, and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    pub pos: Option<Pos>,
-    pub message: String,
+    pub(crate) pos: Option<Pos>,
+    pub(crate) message: String,
     /// What to write instead, when the message alone does not say it.
-    pub help: Option<String>,
+    pub(crate) help: Option<String>,
 }
 
 /// Everything wrong with a job file, each with its place.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// The file could not be read.
     #[error("cannot read job file {}: {source}", path.display())]
     Read {
+        /// The job file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// Displayed as plain snippets (`render` draws them in colour).
     #[error("{}", diagnostic::render(path, text.as_deref(), problems, false))]
     Invalid {
+        /// The job file.
         path: PathBuf,
         /// The file's text, to show the lines the problems are on (None when it is not text).
         text: Option<String>,
+        /// Every problem found, in file order.
         problems: Vec<Problem>,
     },
 }

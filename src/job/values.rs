@@ -14,7 +14,7 @@ use crate::period::PeriodSpec;
 
 /// A share of the previous value in whole percent (`50%`, or `50`), or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChangeThreshold(pub Option<u32>);
+pub(crate) struct ChangeThreshold(pub Option<u32>);
 
 impl ChangeThreshold {
     pub(super) fn parse(text: &str) -> Result<Option<u32>, String> {
@@ -81,7 +81,7 @@ impl JsonSchema for ChangeThreshold {
 /// A number of bytes: a whole number, or one with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB,
 /// TiB), e.g. `8GiB`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
+pub(crate) struct ByteSize(pub u64);
 
 impl ByteSize {
     pub(super) fn parse(text: &str) -> Result<u64, String> {
@@ -150,7 +150,7 @@ impl JsonSchema for ByteSize {
 
 /// `500ms`, `5s`, `2m` or `1h`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DurationValue(pub Duration);
+pub(crate) struct DurationValue(pub Duration);
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -199,7 +199,7 @@ impl JsonSchema for DurationValue {
 
 /// `previous_month`, `month_to_date`, `YYYY-MM` or `{start: YYYY-MM-DD, end: YYYY-MM-DD}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeriodValue(pub PeriodSpec);
+pub(crate) struct PeriodValue(pub PeriodSpec);
 
 impl<'de> Deserialize<'de> for PeriodValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -26,7 +26,7 @@ use std::path::Path;
 use self::csv_out::Records;
 use self::invoice::Invoice;
 use self::key_hash::{Hashes, TextMap, key_hash};
-pub use crate::content::lines::POINTS;
+pub(crate) use crate::content::lines::POINTS;
 use crate::content::lines::{Billable, Line, LinesError, lines_of};
 use crate::content::{self, Amount, ContentError, Measure, spill};
 use crate::period::Period;
@@ -34,7 +34,7 @@ use crate::report::{BillingMeasure, BillingRule, Format};
 use crate::results::{ReportLog, ReportResult, Status};
 
 /// The file's name in the output folder.
-pub const BILLING_CSV: &str = "billing.csv";
+pub(crate) const BILLING_CSV: &str = "billing.csv";
 
 /// What `billing.csv` is derived from, as its `derived_files` entry in the manifest says.
 pub const SOURCE: &str = "invoice lines (one per period × report tenant × row tenant × offering item × infra backend) from the csv_v2_0 files of the ok reports (the json_v2_0 file where a report has no csv_v2_0 file), in plan order, by the billing rule in the manifest";
@@ -65,7 +65,7 @@ const BILLABLE_COLUMNS: [&str; 5] = [
 ];
 
 /// The header of `billing.csv`.
-pub fn columns() -> Vec<&'static str> {
+pub(crate) fn columns() -> Vec<&'static str> {
     KEY_COLUMNS
         .into_iter()
         .chain(Measure::ALL.map(Measure::name))
@@ -81,7 +81,7 @@ const EXAMPLES: usize = 2;
 /// What writing `billing.csv` found, besides the file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Billing {
-    pub summary: BillingSummary,
+    pub(crate) summary: BillingSummary,
     /// Warnings for reports, by their position in the list given to [`write`].
     pub warnings: Vec<(usize, String)>,
     /// Disaster Recovery compute points of reports with such lines, by position: the sum of
@@ -120,23 +120,36 @@ pub struct BillingSummary {
 /// One tenant's billable value of one SKU in one period, over the reports of the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceRow {
+    /// The period the value belongs to.
     pub period: Period,
+    /// The tenant's name, as the job file or discovery gave it.
     pub tenant_name: String,
+    /// The tenant's id.
     pub tenant_id: String,
+    /// The SKU, as the report names it.
     pub sku: String,
+    /// The offering item the SKU's rows belong to.
     pub offering_item: String,
+    /// The unit `value` is in.
     pub unit: String,
+    /// The summed billable value, as exact decimal text.
     pub value: String,
 }
 
 /// One SKU's billable value in one period, over the tenants of the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkuTotal {
+    /// The period the value belongs to.
     pub period: Period,
+    /// The SKU, as the report names it.
     pub sku: String,
+    /// The offering item the SKU's rows belong to.
     pub offering_item: String,
+    /// The unit `value` is in.
     pub unit: String,
+    /// The billable value summed over the tenants, as exact decimal text.
     pub value: String,
+    /// How many tenants have the SKU in this period.
     pub tenants: u64,
 }
 

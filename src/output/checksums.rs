@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+#[cfg(test)]
 use crate::results::FileResult;
 
 /// One line of a `SHA256SUMS` file, with the name unescaped.
@@ -22,14 +23,15 @@ pub struct ChecksumEntry {
 #[error("line {line}: {reason}")]
 pub struct ChecksumError {
     /// 1-based.
-    pub line: usize,
-    pub reason: String,
+    pub(crate) line: usize,
+    pub(crate) reason: String,
 }
 
 const HEX_LEN: usize = 64;
 
 /// The `SHA256SUMS` text of a run's files, sorted by path (byte order).
-pub fn render(files: &[&FileResult]) -> String {
+#[cfg(test)]
+pub(crate) fn render(files: &[&FileResult]) -> String {
     let mut lines: Vec<(&str, &str)> = files
         .iter()
         .map(|f| (f.path.as_str(), f.sha256.as_str()))
@@ -57,7 +59,10 @@ fn render_lines(lines: Vec<(&str, &str)>) -> String {
 
 /// [`render`] straight to `out`, for runs whose `SHA256SUMS` need not sit in memory whole:
 /// `(path, sha256)` pairs, sorted here.
-pub fn write_sorted<'a>(out: &mut dyn Write, mut lines: Vec<(&'a str, &'a str)>) -> io::Result<()> {
+pub(crate) fn write_sorted<'a>(
+    out: &mut dyn Write,
+    mut lines: Vec<(&'a str, &'a str)>,
+) -> io::Result<()> {
     lines.sort_unstable();
     // Two records of one path would make `sha256 -c` check one file twice and one record
     // unverifiable: folder names are unique by construction, and this keeps it so.

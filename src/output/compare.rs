@@ -15,18 +15,19 @@ use crate::results::RunResult;
 
 /// Large changes are warned about from this share of the earlier value on (job file:
 /// `compare.warn_change`).
-pub const DEFAULT_WARN_CHANGE_PERCENT: u32 = 50;
+pub(crate) const DEFAULT_WARN_CHANGE_PERCENT: u32 = 50;
 /// Rows of each table in the summary; `compare --format csv` has them all.
 const ROWS_SHOWN: usize = 20;
 /// Change warnings in one run; the rest are counted in one more.
 const WARNINGS_MAX: usize = 20;
 const NAME_CHARS: usize = 80;
 
+/// How the job file's `compare` section sets up the comparison with the period before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompareOptions {
     /// A change of at least this many percent of the earlier value becomes a warning; `None`
     /// turns the warnings off.
-    pub warn_change_percent: Option<u32>,
+    pub(crate) warn_change_percent: Option<u32>,
 }
 
 impl Default for CompareOptions {
@@ -44,8 +45,10 @@ impl CompareOptions {
     }
 }
 
+/// Why `compare` could not compare two periods.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
+    /// The folder holds no period of that label with a `billing.csv`.
     #[error(
         "{} has no period {label}: {}",
         dir.display(),
@@ -56,58 +59,77 @@ pub enum CompareError {
         }
     )]
     NoPeriod {
+        /// The output folder.
         dir: PathBuf,
+        /// The period asked for.
         label: String,
+        /// The periods it does hold.
         available: Vec<String>,
     },
+    /// A `billing.csv` could not be read.
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A line of a `billing.csv` is malformed.
     #[error("{}, line {line}: {reason}", path.display())]
     Line {
+        /// The file.
         path: PathBuf,
+        /// The line number (1-based).
         line: u64,
+        /// What is wrong with it.
         reason: String,
     },
+    /// A `billing.csv` lacks a column it needs.
     #[error("{} has no column `{column}`; is it a billing.csv of acronis-reports?", path.display())]
-    Column { path: PathBuf, column: &'static str },
+    Column {
+        /// The file.
+        path: PathBuf,
+        /// The missing column's name.
+        column: &'static str,
+    },
 }
 
 /// One tenant's billable value of one offering item in a period.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Usage {
-    pub tenant_name: String,
-    pub sku: String,
-    pub unit: String,
-    pub value: Amount,
+pub(crate) struct Usage {
+    pub(crate) tenant_name: String,
+    pub(crate) sku: String,
+    pub(crate) unit: String,
+    pub(crate) value: Amount,
     /// The report that billed it (its tenant), to attach a warning to.
-    pub report_tenant_id: String,
+    pub(crate) report_tenant_id: String,
 }
 
 /// A period's billable values, by (tenant id, offering item).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PeriodUsage {
-    pub label: String,
-    pub items: BTreeMap<(String, String), Usage>,
+    pub(crate) label: String,
+    pub(crate) items: BTreeMap<(String, String), Usage>,
     /// Lines of day-by-day reports, left out: a day's value is not the period's, and summing
     /// the days of a gauge (devices, storage) would count it once per day.
-    pub day_lines: usize,
+    pub(crate) day_lines: usize,
     /// What the period's record says beside billing.csv (nothing when it cannot be read).
-    pub record: PeriodFacts,
+    pub(crate) record: PeriodFacts,
 }
 
 /// What a period's `manifest.json` adds to its billing.csv: a comparison must not take a report
 /// that failed for a tenant that left, nor a change of billing rule for a change of usage.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct PeriodFacts {
+pub(crate) struct PeriodFacts {
     /// The billing rule, as the record writes it.
-    pub billing_rule: Option<String>,
+    pub(crate) billing_rule: Option<String>,
     /// Report tenants (id → name) whose report of the period is not ok.
-    pub failed_reports: BTreeMap<String, String>,
+    pub(crate) failed_reports: BTreeMap<String, String>,
 }
 
 impl PeriodFacts {
     /// The facts of a period's record before it is on disk (while its delivery is written).
-    pub fn of_record(record: &RunResult) -> io::Result<PeriodFacts> {
+    pub(crate) fn of_record(record: &RunResult) -> io::Result<PeriodFacts> {
         let mut failed_reports = BTreeMap::new();
         for report in record.reports.iter() {
             let report = report?;
@@ -282,7 +304,7 @@ fn line_error(path: &Path, error: &csv::Error) -> CompareError {
 }
 
 /// The period folders of a trail that have a `billing.csv`, in date order.
-pub fn periods_of(dir: &Path) -> Vec<String> {
+pub(crate) fn periods_of(dir: &Path) -> Vec<String> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -303,7 +325,7 @@ pub fn periods_of(dir: &Path) -> Vec<String> {
 }
 
 /// The period of the trail that `label` follows: the one that ends latest before it starts.
-pub fn previous_of(dir: &Path, label: &str) -> Option<String> {
+pub(crate) fn previous_of(dir: &Path, label: &str) -> Option<String> {
     let this = Period::from_label(label)?;
     periods_of(dir)
         .into_iter()
@@ -316,21 +338,21 @@ pub fn previous_of(dir: &Path, label: &str) -> Option<String> {
 /// How one tenant × offering item moved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
-    pub tenant_id: String,
-    pub tenant_name: String,
-    pub offering_item: String,
-    pub sku: String,
-    pub unit: String,
-    pub before: Option<Amount>,
-    pub after: Option<Amount>,
-    pub report_tenant_id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) tenant_name: String,
+    pub(crate) offering_item: String,
+    pub(crate) sku: String,
+    pub(crate) unit: String,
+    pub(crate) before: Option<Amount>,
+    pub(crate) after: Option<Amount>,
+    pub(crate) report_tenant_id: String,
     /// The period in which this value's report failed, when that is why it is missing: not
     /// compared, rather than called new or vanished.
-    pub report_failed_in: Option<String>,
+    pub(crate) report_failed_in: Option<String>,
 }
 
 impl Change {
-    pub fn difference(&self) -> Amount {
+    pub(crate) fn difference(&self) -> Amount {
         self.after
             .unwrap_or(Amount::ZERO)
             .saturating_sub(self.before.unwrap_or(Amount::ZERO))
@@ -338,13 +360,13 @@ impl Change {
 
     /// The change as a share of the earlier value's size (so a rise is positive even from a
     /// negative value); `None` when there was none, or it was zero.
-    pub fn relative(&self) -> Option<f64> {
+    pub(crate) fn relative(&self) -> Option<f64> {
         let before = self.before?;
         let share = self.difference().ratio(before)?;
         Some(if before < Amount::ZERO { -share } else { share })
     }
 
-    pub fn status(&self, new_tenant: bool, vanished_tenant: bool) -> &'static str {
+    pub(crate) fn status(&self, new_tenant: bool, vanished_tenant: bool) -> &'static str {
         if self.report_failed_in.is_some() {
             return "report_failed";
         }
@@ -362,20 +384,20 @@ impl Change {
 /// Everything that differs between two periods, and what stayed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Changes {
-    pub from: String,
-    pub to: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
     /// Every tenant × item of either period, by tenant name, id and item.
     pub rows: Vec<Change>,
     /// Tenants (id → name) only in `to`, and only in `from`.
-    pub new_tenants: BTreeMap<String, String>,
-    pub vanished_tenants: BTreeMap<String, String>,
+    pub(crate) new_tenants: BTreeMap<String, String>,
+    pub(crate) vanished_tenants: BTreeMap<String, String>,
     /// Report tenants (id → name) whose report failed in either period: their values are not
     /// compared.
-    pub failed_reports: BTreeMap<String, String>,
+    pub(crate) failed_reports: BTreeMap<String, String>,
     /// The two periods' billing rules, when they differ: a change may come from the rule.
-    pub rules_differ: Option<(String, String)>,
+    pub(crate) rules_differ: Option<(String, String)>,
     /// Day-by-day lines left out, in both periods together.
-    pub day_lines: usize,
+    pub(crate) day_lines: usize,
 }
 
 impl Changes {
@@ -499,7 +521,7 @@ pub fn diff(before: &PeriodUsage, after: &PeriodUsage) -> Changes {
 /// trail holds one. A billing.csv that cannot be read is logged and leaves the section out.
 /// `facts` are those of `label`'s record when it is being written (its `manifest.json` on disk
 /// is then the earlier one, or none).
-pub fn changes_for(
+pub(crate) fn changes_for(
     dir: &Path,
     label: &str,
     _options: &CompareOptions,
@@ -520,7 +542,11 @@ pub fn changes_for(
 
 /// Adds a warning to the run's report of each tenant whose value changed by the threshold or
 /// more, or that vanished (at most [`WARNINGS_MAX`], the rest counted in one more).
-pub fn warn(run: &mut RunResult, changes: &Changes, options: &CompareOptions) -> io::Result<()> {
+pub(crate) fn warn(
+    run: &mut RunResult,
+    changes: &Changes,
+    options: &CompareOptions,
+) -> io::Result<()> {
     let Some(threshold) = options.warn_change() else {
         return Ok(());
     };

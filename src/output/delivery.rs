@@ -9,7 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::checksums::{self, ChecksumEntry};
-use super::{BILLING, MANIFEST, SHA256SUMS, SUMMARY, manifest, summary, trail};
+use super::{BILLING, MANIFEST, SHA256SUMS, SUMMARY, manifest, summary};
 use crate::disk::{write_atomic, write_atomic_large_with, write_atomic_with};
 use crate::output::billing::{self, Billing, BillingSummary};
 use crate::results::{DerivedFile, RunResult};
@@ -18,7 +18,9 @@ use crate::results::{DerivedFile, RunResult};
 /// period the run covered gets (or keeps) its own self-contained delivery, the root records the
 /// run. `result`'s paths are relative to `dir`. Returns the run's record as written to the root
 /// `manifest.json`.
-pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
+#[cfg(test)]
+pub(crate) fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
+    use super::trail;
     let labels = trail::labels_of(&result.reports)?;
     let trail = trail::Trail::open(dir, labels).map_err(io::Error::other)?;
     Ok(trail.commit(result, &trail::CommitOptions::default())?)
@@ -37,7 +39,7 @@ pub fn write_outputs(dir: &Path, result: RunResult) -> io::Result<RunResult> {
 /// each file that failed. `SHA256SUMS` is written last: until it is there the delivery is not
 /// whole, and the trail's commit intent lets the next run finish or undo one a kill
 /// interrupted (see [`trail`]).
-pub fn write_delivery(
+pub(crate) fn write_delivery(
     dir: &Path,
     mut result: RunResult,
     sections: impl FnOnce(&Path) -> Vec<String>,
@@ -164,7 +166,7 @@ pub(crate) fn write_hashed(
 }
 
 /// What `SHA256SUMS` lists, unsorted: every report file and every derived file.
-pub fn listed_files(result: &RunResult) -> io::Result<Vec<ChecksumEntry>> {
+fn listed_files(result: &RunResult) -> io::Result<Vec<ChecksumEntry>> {
     let mut listed = Vec::with_capacity(result.reports.file_count() + result.derived_files.len());
     for report in result.reports.iter() {
         listed.extend(report?.files.into_iter().map(|f| ChecksumEntry {

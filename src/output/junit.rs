@@ -15,7 +15,7 @@ use crate::results::{ReportResult, RunResult, SkuStatus, Status};
 /// (`classname` the period, `name` the tenant). A failed report is a `<failure>` whose message
 /// is the report's error; its type says whether a required check failed it (`sku_check`) or
 /// something else (`report`). Warnings go to the case's `system-err`, its files to `system-out`.
-pub fn render(result: &RunResult) -> io::Result<String> {
+pub(crate) fn render(result: &RunResult) -> io::Result<String> {
     // A JUnit report is one document with a case per report, built whole before it is written.
     let mut periods: BTreeMap<Period, Vec<ReportResult>> = BTreeMap::new();
     for report in result.reports.iter() {

@@ -6,7 +6,8 @@ use crate::results::RunResult;
 
 /// Pretty JSON (two-space indent) with a trailing newline. Key order is the field order of the
 /// result types, which follows the contract.
-pub fn render(result: &RunResult) -> String {
+#[cfg(test)]
+pub(crate) fn render(result: &RunResult) -> String {
     // Every key is a struct field name and non-finite floats become `null`, so this cannot fail.
     let mut text = serde_json::to_string_pretty(result)
         .expect("a RunResult always serialises to JSON: its keys are all strings");
@@ -15,7 +16,7 @@ pub fn render(result: &RunResult) -> String {
 }
 
 /// [`render`] straight to `out`: the manifest of a long run is megabytes that need not be held.
-pub fn write(out: &mut dyn Write, result: &RunResult) -> io::Result<()> {
+pub(crate) fn write(out: &mut dyn Write, result: &RunResult) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, result)?;
     out.write_all(b"\n")
 }

@@ -5,24 +5,27 @@
 pub mod billing;
 pub mod checksums;
 pub mod compare;
-pub mod delivery;
-pub mod junit;
-pub mod manifest;
+pub(crate) mod delivery;
+pub(crate) mod junit;
+pub(crate) mod manifest;
 pub mod summary;
-pub mod timing;
-pub mod trail;
+pub(crate) mod timing;
+pub(crate) mod trail;
 
 use billing::BILLING_CSV;
 
 #[cfg(test)]
 pub(crate) use delivery::KILL_AT;
+pub(crate) use delivery::write_delivery;
+#[cfg(test)]
+pub(crate) use delivery::write_outputs;
 pub(crate) use delivery::{kill_point, write_hashed};
-pub use delivery::{listed_files, write_delivery, write_outputs};
 
-pub const SHA256SUMS: &str = "SHA256SUMS";
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const SHA256SUMS: &str = "SHA256SUMS";
+pub(crate) const MANIFEST: &str = "manifest.json";
+/// The name of each delivery's Markdown summary.
 pub const SUMMARY: &str = "summary.md";
-pub const BILLING: &str = BILLING_CSV;
+pub(crate) const BILLING: &str = BILLING_CSV;
 
 /// `a, b and c`, with at most `at_most` items named and the rest counted.
 pub(crate) fn and_list(items: &[String], at_most: usize) -> String {

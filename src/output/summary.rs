@@ -34,7 +34,7 @@ const DASH: &str = "—";
 /// Room for the extra sections of one summary (changes since the previous period, the trail).
 const SECTIONS_BUDGET: usize = 256 * 1024;
 /// What one extra section may take: a run over many periods still leaves room for the others.
-pub const SECTION_MAX_BYTES: usize = 64 * 1024;
+pub(crate) const SECTION_MAX_BYTES: usize = 64 * 1024;
 
 /// The summary of `result`; `billing` is what `billing.csv` holds, when it was written. Reads
 /// the reports back one at a time, and keeps a [`Listed`] entry only for the rows a table can

@@ -60,7 +60,7 @@ impl Moved {
 
 /// The "Duration" section of the run's summary; `None` without history (no `estimate`).
 /// `actual` is the time from the run's start to its last report.
-pub fn section(
+pub(crate) fn section(
     reports: &ReportLog,
     estimate: Option<&Estimate>,
     actual: Duration,

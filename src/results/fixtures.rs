@@ -10,7 +10,7 @@ use crate::results::{
 };
 
 /// The run the contract example describes, as our types hold it.
-pub fn contract_run() -> RunResult {
+pub(crate) fn contract_run() -> RunResult {
     RunResult {
         manifest_version: 1,
         tool: Tool {
@@ -66,14 +66,14 @@ pub fn contract_run() -> RunResult {
     }
 }
 
-pub fn october() -> Period {
+pub(crate) fn october() -> Period {
     Period {
         start: date(2026, 10, 1),
         end: date(2026, 10, 31),
     }
 }
 
-pub fn ok_report(tenant: &str, period: Period) -> ReportResult {
+pub(crate) fn ok_report(tenant: &str, period: Period) -> ReportResult {
     ReportResult {
         tenant_id: format!("{tenant}-id"),
         tenant_name: tenant.to_owned(),
@@ -104,7 +104,7 @@ pub fn ok_report(tenant: &str, period: Period) -> ReportResult {
     }
 }
 
-pub fn failed_report(tenant: &str, period: Period, error: &str) -> ReportResult {
+pub(crate) fn failed_report(tenant: &str, period: Period, error: &str) -> ReportResult {
     ReportResult {
         status: Status::Failed,
         error: Some(error.to_owned()),
@@ -113,7 +113,7 @@ pub fn failed_report(tenant: &str, period: Period, error: &str) -> ReportResult 
     }
 }
 
-pub fn run_of(reports: Vec<ReportResult>) -> RunResult {
+pub(crate) fn run_of(reports: Vec<ReportResult>) -> RunResult {
     RunResult {
         manifest_version: 1,
         tool: Tool {

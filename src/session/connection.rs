@@ -22,11 +22,11 @@ pub struct ConnectionOptions {
 
 /// A connection to the API: the client and, with `--sandbox`, the sandbox serving it.
 pub struct Connection {
-    pub client: Arc<Client>,
+    pub(crate) client: Arc<Client>,
     sandbox: Option<simulator::Running>,
     /// The API's base URL in one spelling, however it was written (for the journal and the
     /// manifest).
-    pub base_url: String,
+    pub(crate) base_url: String,
 }
 
 impl Connection {

@@ -31,7 +31,7 @@ mod tests;
 
 pub use connection::{Connection, ConnectionOptions};
 pub use error::SessionError;
-pub use target::Target;
+pub(crate) use target::Target;
 
 /// The async runtime, with room for `downloads` downloads at once: each holds
 /// [`download::THREADS_PER_DOWNLOAD`] blocking threads until it ends, and a download whose
@@ -94,6 +94,7 @@ pub fn resolve_shard(
 /// What a run is asked to do, besides the job.
 #[derive(Debug)]
 pub struct Request {
+    /// The API URL and credentials, from the options and the environment.
     pub connection: ConnectionOptions,
     /// `--out`; the job file's `output.dir` without it.
     pub out_dir: Option<PathBuf>,
@@ -101,7 +102,9 @@ pub struct Request {
     pub shard: Option<ShardSpec>,
     /// `--fresh`: the resume journal of earlier runs is ignored.
     pub fresh: bool,
+    /// Which earlier runs' timings aim this run's polling (`--history`).
     pub history: HistorySource,
+    /// The CI system the run reports to, if any.
     pub ci: ci::Context,
 }
 
@@ -125,6 +128,7 @@ pub trait Frontend {
 pub struct Delivered {
     /// The record as written to the output folder (with `billing.csv` and its warnings).
     pub result: RunResult,
+    /// The output folder the run wrote.
     pub out_dir: PathBuf,
     /// Set when the run was cancelled: the exit code asked for.
     pub interrupted: Option<u8>,

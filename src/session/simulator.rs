@@ -22,26 +22,32 @@ pub async fn start(scenario: Option<&Path>, port: u16) -> Result<Running, Sessio
         .map_err(SessionError::SandboxStart)
 }
 
-/// A sandbox that cannot exist in this build.
+/// A sandbox that cannot exist in this build: it has no values, so its methods (the ones the
+/// command line calls on a running sandbox) can never be called.
 #[cfg(not(feature = "sandbox"))]
 pub enum Running {}
 
 #[cfg(not(feature = "sandbox"))]
 impl Running {
+    /// The sandbox's base URL, as the real sandbox reports it.
     pub fn base_url(&self) -> String {
         match *self {}
     }
+    /// The API client id the sandbox accepts.
     pub fn client_id(&self) -> &str {
         match *self {}
     }
+    /// The API client secret the sandbox accepts.
     pub fn client_secret(&self) -> &str {
         match *self {}
     }
+    /// Stops the sandbox.
     pub async fn shutdown(self) {
         match self {}
     }
 }
 
+/// Fails: this build has no sandbox to start ([`SessionError::NoSandbox`]).
 #[cfg(not(feature = "sandbox"))]
 pub async fn start(_scenario: Option<&Path>, _port: u16) -> Result<Running, SessionError> {
     Err(SessionError::NoSandbox)

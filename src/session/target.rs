@@ -5,15 +5,15 @@ use crate::secret::Secret;
 use super::SessionError;
 
 /// Where the API is and who we are.
-pub struct Target {
-    pub base_url: String,
-    pub credentials: Credentials,
+pub(crate) struct Target {
+    pub(crate) base_url: String,
+    pub(crate) credentials: Credentials,
 }
 
 impl Target {
     /// From the flag, then the environment (`env` looks a variable up), then the job file; the
     /// credentials from the environment alone. Errors say what to set.
-    pub fn resolve(
+    pub(crate) fn resolve(
         base_url_flag: Option<&str>,
         job: &Job,
         env: &dyn Fn(&str) -> Option<String>,

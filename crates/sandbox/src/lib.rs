@@ -15,6 +15,8 @@
 //! `GET /_sandbox/stats` (no auth) returns [`Stats`] as JSON for tests that run
 //! the sandbox as a separate process.
 
+#![warn(missing_docs)]
+
 mod content;
 mod scenario;
 mod server;
@@ -43,10 +45,15 @@ pub use scenario::{
 /// were rejected (bad auth, validation) or answered with an injected fault.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// `POST /idp/token` requests.
     pub token_requests: u64,
+    /// `POST /reports` requests.
     pub create_requests: u64,
+    /// `GET /reports/{id}/stored` requests.
     pub stored_list_requests: u64,
+    /// `GET /reports/{id}/stored/{file}` requests.
     pub download_requests: u64,
+    /// `DELETE /reports/{id}` requests.
     pub delete_requests: u64,
     /// `GET /clients/{id}` requests.
     #[serde(default)]
@@ -54,6 +61,7 @@ pub struct Stats {
     /// `GET /tenants/{id}` requests.
     #[serde(default)]
     pub tenant_requests: u64,
+    /// Requests answered with a fault of the scenario instead of the real answer.
     pub faults_injected: u64,
     /// TCP connections accepted.
     pub connections: u64,
@@ -67,18 +75,24 @@ pub struct Stats {
     pub reports: Vec<CreatedReport>,
 }
 
+/// A report the sandbox created, as [`Stats`] lists it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CreatedReport {
+    /// The id the sandbox gave it (random unless the scenario asks for deterministic ids).
     pub id: String,
     /// As the client sent it.
     pub tenant_id: String,
+    /// The report's `type` as the client sent it (`usage_current`, `usage_summary`, ...).
     pub kind: String,
+    /// The report's `level` as the client sent it (`accounts`, `customers`, ...).
     pub level: String,
     /// The effective period (`usage_current` without a period covers yesterday).
     pub period_start: String,
-    pub period_end: String,
+    pub(crate) period_end: String,
+    /// The file formats asked for, as sent.
     pub formats: Vec<String>,
-    pub version: u64,
+    pub(crate) version: u64,
+    /// Whether a `DELETE` removed it.
     pub deleted: bool,
     /// Timeline for benchmarks, in microseconds since the sandbox started: creation.
     #[serde(default)]
@@ -102,23 +116,39 @@ pub struct CreatedReport {
     pub download_done_us: Option<u64>,
 }
 
+/// Why the sandbox could not start, or its scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// The scenario file could not be read.
     #[error("cannot read sandbox scenario {}: {source}", path.display())]
     Read {
+        /// The scenario file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The scenario file is not valid YAML for a [`Scenario`].
     #[error("invalid sandbox scenario {}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The scenario file.
+        path: PathBuf,
+        /// What the YAML reader said.
+        message: String,
+    },
+    /// The scenario is not valid: YAML given as text that does not parse, or settings that
+    /// contradict each other (e.g. a fault rule with neither `status` nor `truncate`).
     #[error("invalid sandbox scenario: {0}")]
     Invalid(String),
+    /// The certificate or key of [`TlsIdentity`] was refused by rustls.
     #[error("cannot set up the sandbox's TLS: {0}")]
     Tls(String),
+    /// The loopback port could not be bound.
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind {
+        /// The port asked for (0: any free one).
         port: u16,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -126,13 +156,15 @@ pub enum SandboxError {
 
 /// The tenant `GET /api/2/clients/{client_id}` reports for the sandbox's API
 /// client: stable per client id, so runs are reproducible.
-pub fn client_tenant_id(client_id: &str) -> String {
+pub(crate) fn client_tenant_id(client_id: &str) -> String {
     content::derived_uuid(&["client-tenant", client_id])
 }
 
 /// A certificate chain and its private key, for [`Sandbox::start_tls`].
 pub struct TlsIdentity {
+    /// The server certificate first, then any intermediates.
     pub cert_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The private key of the first certificate.
     pub key: rustls::pki_types::PrivateKeyDer<'static>,
 }
 
@@ -253,22 +285,22 @@ impl Sandbox {
         format!("{}://{}", self.scheme, self.addr)
     }
 
+    /// The loopback address the sandbox listens on (with the port picked, if 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// The only API client id the token endpoint accepts.
     pub fn client_id(&self) -> &str {
         &self.shared.scenario.client_id
     }
 
+    /// The secret that goes with [`Sandbox::client_id`].
     pub fn client_secret(&self) -> &str {
         &self.shared.scenario.client_secret
     }
 
-    pub fn scenario(&self) -> &Scenario {
-        &self.shared.scenario
-    }
-
+    /// A snapshot of the counters and the reports created so far.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
     }

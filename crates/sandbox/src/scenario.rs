@@ -88,56 +88,64 @@ pub struct ContentKnobs {
     /// `vendor` (default): the documented columns and row objects; `unknown`: a 200 answer
     /// whose header or keys are unrelated; `html`: a captive portal's sign-in page, served for
     /// every format with `Content-Type: text/html`.
-    pub layout: Option<Layout>,
+    pub(crate) layout: Option<Layout>,
     /// Header (CSV) or key (JSON) of the SKU field when `show_skus` is requested; default `sku`.
     /// The real name is not public. In JSON a dotted name nests: `offering_item.sku` puts the
     /// SKU inside the `offering_item` object.
-    pub sku_column: Option<String>,
+    pub(crate) sku_column: Option<String>,
     /// Add columns the vendor's parser does not need (`tenant.name`, `application.name`,
     /// `usage.unit`, `report.generated_at`; in JSON `tenant_name`, `tenant_kind`,
     /// `application_name`), placed among the others.
-    pub extra_columns: Option<bool>,
+    pub(crate) extra_columns: Option<bool>,
     /// Shuffle the column order (JSON: key order) deterministically per report tenant; the
     /// vendor's parser finds columns by name, so the order is not fixed.
-    pub reorder_columns: Option<bool>,
+    pub(crate) reorder_columns: Option<bool>,
     /// `false` drops the `edition` column (JSON: key), as in files the vendor's parser met early.
-    pub edition_column: Option<bool>,
+    pub(crate) edition_column: Option<bool>,
     /// Offering item name of the Disaster Recovery compute points rows.
-    pub compute_points_item: Option<ComputePointsItem>,
+    pub(crate) compute_points_item: Option<ComputePointsItem>,
     /// Split the storage item into one row per infrastructure backend (`acronis`, `azure`,
     /// `google`) with `infra.id`, `infra.owner_id` and `infra.backend_type` set.
-    pub infra_rows: Option<bool>,
+    pub(crate) infra_rows: Option<bool>,
     /// Some customers have trial usage, so billing customers on `total` differs from billing
     /// them on `production` (default `true`).
-    pub customer_trial: Option<bool>,
+    pub(crate) customer_trial: Option<bool>,
     /// Partner rows (the report tenant's own and child partners') carry a little trial usage
     /// besides production, so billing partners on `production` differs from `total`
     /// (default `true`).
-    pub partner_trial: Option<bool>,
+    pub(crate) partner_trial: Option<bool>,
 }
 
 /// What a downloaded file looks like as a whole.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
+    /// Files as the vendor documents them.
     #[default]
     Vendor,
+    /// `csv_v2_0` and `json_v2_0` files with columns (keys) the client does not know.
     Unknown,
+    /// An HTML login page instead of any file (what a proxy or an expired session may hand out).
     Html,
 }
 
 /// The offering item names under which Disaster Recovery compute points have been seen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub enum ComputePointsItem {
+    /// `pw_base_adv_dr_compute_points` (the default).
     #[default]
     #[serde(rename = "pw_base_adv_dr_compute_points")]
     PwBaseAdvDrComputePoints,
+    /// `compute_points`.
     #[serde(rename = "compute_points")]
     ComputePoints,
+    /// `pw_compute_points`.
     #[serde(rename = "pw_compute_points")]
     PwComputePoints,
+    /// `dre_compute_points`.
     #[serde(rename = "dre_compute_points")]
     DreComputePoints,
+    /// `p_dre_compute_points`.
     #[serde(rename = "p_dre_compute_points")]
     PDreComputePoints,
 }
@@ -227,11 +235,15 @@ fn check_sku_column(name: &str) -> Result<(), String> {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TreeTenant {
+    /// The tenant's id (a UUID in the real API; any unique text here).
     pub id: String,
+    /// The tenant's display name.
     pub name: String,
     /// `partner`, `folder`, `customer` or `unit`.
     pub kind: String,
+    /// The id of the tenant above it in the tree (the client's own tenant for the top ones).
     pub parent_id: String,
+    /// Whether the tenant is enabled (default `true`); the real API lists disabled tenants too.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// `production` or `trial`.
@@ -244,12 +256,12 @@ fn yes() -> bool {
 }
 
 /// The partner of the README's `children_of` example, which the default tenant tree hangs from.
-pub const DEFAULT_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001";
+pub(crate) const DEFAULT_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a001";
 
 /// The tenant tree of a scenario that defines none, so that `children_of` examples run as
 /// written: under [`DEFAULT_PARTNER`], customers (some named `… GmbH`, one `Test …`), a
 /// sub-partner with a customer of its own, a disabled and a trial customer.
-pub fn default_tenant_tree() -> Vec<TreeTenant> {
+pub(crate) fn default_tenant_tree() -> Vec<TreeTenant> {
     const SUB_PARTNER: &str = "3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a010";
     let tenant = |n: u32, name: &str, kind: &str, parent: &str| TreeTenant {
         id: format!("3f1c0a52-7e0e-4d4b-9b0a-2f4cf0f0a{n:03}"),
@@ -357,10 +369,15 @@ pub struct TenantBehaviour {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
+    /// `POST /idp/token`.
     Token,
+    /// `POST /reports`.
     Create,
+    /// `GET /reports/{id}/stored`.
     StoredList,
+    /// `GET /reports/{id}/stored/{file}`.
     Download,
+    /// `DELETE /reports/{id}`.
     Delete,
     /// `GET /clients/{id}`.
     Client,
@@ -380,6 +397,7 @@ impl Endpoint {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
+    /// Which operation the fault applies to.
     pub endpoint: Endpoint,
     /// How many matching requests (counted per rule, over the whole run) get the fault.
     #[serde(default = "one")]
@@ -480,7 +498,7 @@ impl Scenario {
     }
 
     /// Reject combinations the server could not honour, naming the offending field.
-    pub fn validate(&self) -> Result<(), SandboxError> {
+    pub(crate) fn validate(&self) -> Result<(), SandboxError> {
         let bad = |msg: String| Err(SandboxError::Invalid(msg));
         if self.client_id.is_empty() {
             return bad("client_id must not be empty".into());
@@ -574,7 +592,7 @@ impl Scenario {
 
     /// A tenant's generation time before the jitter: its own `generation_delay` if it has one,
     /// else `generation_delay`, spread per tenant by `generation_spread`.
-    pub fn generation_of(&self, tenant_id: &str) -> Duration {
+    pub(crate) fn generation_of(&self, tenant_id: &str) -> Duration {
         if let Some(delay) = self.tenant(tenant_id).and_then(|t| t.generation_delay) {
             return delay;
         }

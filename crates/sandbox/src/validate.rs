@@ -13,17 +13,17 @@ use super::server::ApiError;
 #[derive(Debug)]
 pub(crate) struct CreateRequest {
     /// As sent, for the echo.
-    pub tenant_id: String,
-    pub kind: Kind,
-    pub level: Level,
-    pub start: Date,
-    pub end: Date,
-    pub formats: Vec<Format>,
-    pub show_skus: bool,
-    pub hide_zero_usage: bool,
-    pub generation_date: Option<String>,
+    pub(crate) tenant_id: String,
+    pub(crate) kind: Kind,
+    pub(crate) level: Level,
+    pub(crate) start: Date,
+    pub(crate) end: Date,
+    pub(crate) formats: Vec<Format>,
+    pub(crate) show_skus: bool,
+    pub(crate) hide_zero_usage: bool,
+    pub(crate) generation_date: Option<String>,
     /// The normalised `parameters` object the create response echoes.
-    pub echo: Value,
+    pub(crate) echo: Value,
 }
 
 const TOP_LEVEL: [&str; 5] = [

@@ -36,7 +36,7 @@ impl Trail {
     /// planned and checked, then (after the commit's intent is on disk) written, then the root
     /// records, and last the root `SHA256SUMS`. Returns the run's record as written to the root
     /// `manifest.json`.
-    pub fn commit(
+    pub(crate) fn commit(
         mut self,
         mut run: RunResult,
         options: &CommitOptions,

@@ -51,15 +51,15 @@ const RECORDS: [&str; 4] = [BILLING_CSV, SUMMARY, MANIFEST, SHA256SUMS];
 /// One rename of a commit, both paths relative to the output folder.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Move {
-    pub from: String,
-    pub to: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
     /// Whether undoing the commit moves it back. A failed attempt's file put aside is not: it
     /// must never return under a sealed name.
-    pub undo: bool,
+    pub(crate) undo: bool,
 }
 
 impl Move {
-    pub fn undone(from: String, to: String) -> Self {
+    pub(crate) fn undone(from: String, to: String) -> Self {
         Self {
             from,
             to,
@@ -67,7 +67,7 @@ impl Move {
         }
     }
 
-    pub fn kept(from: String, to: String) -> Self {
+    pub(crate) fn kept(from: String, to: String) -> Self {
         Self {
             from,
             to,
@@ -80,18 +80,18 @@ impl Move {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Intent {
     /// The SHA-256 of the root `SHA256SUMS` when the commit began, if there was one.
-    pub root_seal: Option<String>,
+    pub(crate) root_seal: Option<String>,
     /// Whether the commit upgrades a folder of the single-run layout (all or nothing).
-    pub upgrade: bool,
+    pub(crate) upgrade: bool,
     pub periods: Vec<IntentPeriod>,
     /// An upgrade's renames of the single-run root records into `legacy/`.
-    pub legacy: Vec<Move>,
+    pub(crate) legacy: Vec<Move>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct IntentPeriod {
     pub folder: String,
-    pub moves: Vec<Move>,
+    pub(crate) moves: Vec<Move>,
 }
 
 fn intent_path(dir: &Path) -> PathBuf {
@@ -109,14 +109,14 @@ fn backup_of(label: &str) -> String {
 
 impl Intent {
     /// Writes the intent and makes it durable, before anything it names changes.
-    pub fn write(&self, dir: &Path) -> io::Result<()> {
+    pub(crate) fn write(&self, dir: &Path) -> io::Result<()> {
         ensure_dir_inside(dir, STATE_DIR)?;
         let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         crate::disk::write_atomic(&intent_path(dir), &text)
     }
 
     /// Removes the intent (the commit is settled), then the old records it kept.
-    pub fn remove(dir: &Path) -> io::Result<()> {
+    pub(crate) fn remove(dir: &Path) -> io::Result<()> {
         match fs::remove_file(intent_path(dir)) {
             Ok(()) => crate::disk::sync_dir(&dir.join(STATE_DIR)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

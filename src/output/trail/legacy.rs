@@ -22,7 +22,7 @@ pub(super) struct Legacy {
 }
 
 impl Legacy {
-    pub fn of(dir: &Path, record: RunResult) -> Result<Self, TrailError> {
+    pub(crate) fn of(dir: &Path, record: RunResult) -> Result<Self, TrailError> {
         let manifest = dir.join(MANIFEST);
         let unreadable = |source| TrailError::Io {
             path: manifest.clone(),
@@ -69,7 +69,7 @@ impl Legacy {
     }
 
     /// The period's part of the single-run record, as the period's delivery would record it.
-    pub fn record_of(&self, label: &str) -> Option<RunResult> {
+    pub(crate) fn record_of(&self, label: &str) -> Option<RunResult> {
         let reports = self.periods.get(label)?;
         let log = ReportLog::of(reports.iter().cloned()).ok()?;
         Some(RunResult {
@@ -93,7 +93,7 @@ impl Legacy {
     /// The renames that take the single-run root records out of the way of the trail's, into
     /// `.acronis-reports/legacy/`; refused when that folder already holds one of them (it would
     /// be lost, and undoing an interrupted upgrade could not tell the two apart).
-    pub fn moves(dir: &Path) -> Result<Vec<Move>, String> {
+    pub(crate) fn moves(dir: &Path) -> Result<Vec<Move>, String> {
         let mut moves = Vec::new();
         for name in ROOT_RECORDS {
             let to = format!("{STATE_DIR}/{LEGACY}/{name}");

@@ -53,11 +53,11 @@ use legacy::Legacy;
 
 /// Under the state folder: files of failed attempts that did not replace an earlier record; only
 /// the latest run's are kept.
-pub const REJECTED: &str = "rejected";
+pub(crate) const REJECTED: &str = "rejected";
 /// Under the state folder: files of a replaced record that the new record does not have.
-pub const SUPERSEDED: &str = "superseded";
+pub(crate) const SUPERSEDED: &str = "superseded";
 /// Under the state folder: the root records of a folder upgraded from the single-run layout.
-pub const LEGACY: &str = "legacy";
+pub(crate) const LEGACY: &str = "legacy";
 
 /// Why the trail cannot take a run; raised before anything is fetched.
 #[derive(Debug, thiserror::Error)]
@@ -83,11 +83,11 @@ pub enum TrailError {
 /// A file of a run that would land in a tenant folder holding another tenant's sealed files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakenFolder {
-    pub label: String,
+    pub(crate) label: String,
     /// The file, from the output folder.
     pub path: String,
     /// `id (name)` of the tenant whose sealed record lists the path.
-    pub earlier: String,
+    pub(crate) earlier: String,
     /// `id (name)` of the tenant of this run.
     pub new: String,
 }
@@ -140,15 +140,15 @@ impl From<CommitError> for io::Error {
 
 /// What [`Trail::commit`] needs besides the run.
 #[derive(Clone, Debug, Default)]
-pub struct CommitOptions {
-    pub compare: CompareOptions,
+pub(crate) struct CommitOptions {
+    pub(crate) compare: CompareOptions,
     /// More sections for the run's summary (already rendered), after the trail's own.
-    pub sections: Vec<String>,
+    pub(crate) sections: Vec<String>,
 }
 
 /// An output folder about to receive a run: the earlier records of the periods the run covers,
 /// read (and checked) before the run starts.
-pub struct Trail {
+pub(crate) struct Trail {
     dir: PathBuf,
     /// The earlier delivery of each period the run covers, where there is one.
     earlier: BTreeMap<String, RunResult>,
@@ -163,14 +163,14 @@ pub struct Trail {
 
 /// A file a run is about to write: its tenant, and its path from the output folder.
 #[derive(Clone, Debug)]
-pub struct Wanted<'a> {
-    pub tenant_id: &'a str,
-    pub tenant_name: &'a str,
+pub(crate) struct Wanted<'a> {
+    pub(crate) tenant_id: &'a str,
+    pub(crate) tenant_name: &'a str,
     pub path: String,
 }
 
 /// The period folders (labels) of `reports`.
-pub fn labels_of(reports: &ReportLog) -> io::Result<BTreeSet<String>> {
+pub(crate) fn labels_of(reports: &ReportLog) -> io::Result<BTreeSet<String>> {
     let mut labels = BTreeSet::new();
     for report in reports.iter() {
         labels.insert(report?.period.label());
@@ -180,14 +180,15 @@ pub fn labels_of(reports: &ReportLog) -> io::Result<BTreeSet<String>> {
 
 /// Where a file of the trail at `relative` is downloaded when a file is already there: beside
 /// the trail, until [`Trail::commit`] moves it in with its record.
-pub fn staged_path(dir: &Path, relative: &str) -> PathBuf {
+#[cfg(test)]
+pub(crate) fn staged_path(dir: &Path, relative: &str) -> PathBuf {
     staging_dir(dir).join(relative)
 }
 
 /// Empties the staging and rejected folders, and the record copies of a finished commit, left
 /// by an earlier run. Only for a run that holds the folder's lock, after [`Trail::open`] (which
 /// needs them when an earlier commit was interrupted).
-pub fn clear_scratch(dir: &Path) {
+pub(crate) fn clear_scratch(dir: &Path) {
     for path in [
         staging_dir(dir),
         dir.join(STATE_DIR).join(REJECTED),
@@ -202,7 +203,7 @@ pub fn clear_scratch(dir: &Path) {
 }
 
 /// Whether a line of the root `SHA256SUMS` is a period's seal: `<folder>/SHA256SUMS`.
-pub fn is_period_checksums(path: &str) -> bool {
+pub(crate) fn is_period_checksums(path: &str) -> bool {
     path.strip_suffix(super::SHA256SUMS)
         .and_then(|folder| folder.strip_suffix('/'))
         .is_some_and(|folder| {
@@ -233,7 +234,7 @@ impl Trail {
     /// Refuses a run whose files would land where another tenant's sealed files are: the
     /// period could not take them without losing one of the two. Checked before anything is
     /// fetched; [`Trail::commit`] checks the same again.
-    pub fn check_wanted<'a>(
+    pub(crate) fn check_wanted<'a>(
         &self,
         wanted: impl IntoIterator<Item = Wanted<'a>>,
     ) -> Result<(), TrailError> {

@@ -18,9 +18,9 @@ pub(super) const MAX_RECORD_BYTES: u64 = 1 << 30;
 
 /// A `SHA256SUMS` read once: the SHA-256 of the file itself, and the lines it lists.
 pub(super) struct Seal {
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// Path → SHA-256.
-    pub listed: BTreeMap<String, String>,
+    pub(crate) listed: BTreeMap<String, String>,
 }
 
 /// Reads the `SHA256SUMS` at `path`, or `None` when there is none.
@@ -224,7 +224,7 @@ impl Trail {
     /// before it starts, since writing the period would lose what it describes. A commit an
     /// earlier run left half-way is finished or undone first (see [`intent`]); the caller holds
     /// the folder's lock.
-    pub fn open(dir: &Path, labels: BTreeSet<String>) -> Result<Self, TrailError> {
+    pub(crate) fn open(dir: &Path, labels: BTreeSet<String>) -> Result<Self, TrailError> {
         let notes = intent::recover(dir)?;
         let root = read_record(&dir.join(MANIFEST))?;
         let is_trail = root.as_ref().is_some_and(|r| r.trail.is_some());

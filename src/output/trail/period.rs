@@ -67,37 +67,37 @@ pub(super) enum PeriodError {
 
 /// One period of a run being written into the trail.
 pub(super) struct PeriodRun<'a> {
-    pub dir: &'a Path,
-    pub label: &'a str,
-    pub earlier: Option<RunResult>,
+    pub(crate) dir: &'a Path,
+    pub(crate) label: &'a str,
+    pub(crate) earlier: Option<RunResult>,
     /// Whether the earlier record comes from a single-run folder being upgraded.
-    pub upgraded: bool,
+    pub(crate) upgraded: bool,
     /// Positions of the run's reports of this period.
-    pub positions: &'a [usize],
+    pub(crate) positions: &'a [usize],
 }
 
 /// What committing one period does, worked out before anything in it changes.
 pub(super) struct PeriodPlan {
     /// This run's own files put aside (failed attempts, and when the period is refused, any of
     /// its files lying under a sealed name): done whatever the outcome, never undone.
-    pub set_aside: Vec<Move>,
+    pub(crate) set_aside: Vec<Move>,
     /// The run's record of the reports the plan settles (kept deliveries, failed attempts).
-    pub settled: Vec<(usize, ReportResult)>,
+    pub(crate) settled: Vec<(usize, ReportResult)>,
     /// Failed attempts for which the earlier delivery is kept.
-    pub kept_earlier: usize,
-    pub outcome: Result<Change, PeriodError>,
+    pub(crate) kept_earlier: usize,
+    pub(crate) outcome: Result<Change, PeriodError>,
 }
 
 /// What the period becomes.
 pub(super) struct Change {
     /// The period's new record; `None` leaves its records as they are.
-    pub record: Option<RunResult>,
+    pub(crate) record: Option<RunResult>,
     /// For each report of `record`, its position in the run, if the run made it.
-    pub made: Vec<Option<usize>>,
+    pub(crate) made: Vec<Option<usize>>,
     /// Files fetched again moved in, earlier bytes moved aside: undone with the commit.
-    pub moves: Vec<Move>,
-    pub reports: usize,
-    pub ok: usize,
+    pub(crate) moves: Vec<Move>,
+    pub(crate) reports: usize,
+    pub(crate) ok: usize,
 }
 
 /// What makes two records the same report of a period.
@@ -209,7 +209,7 @@ fn tenant_of(report: &ReportResult) -> String {
 
 impl PeriodRun<'_> {
     /// Works out what committing the period does; nothing on disk changes.
-    pub fn plan(&self, run: &RunResult) -> PeriodPlan {
+    pub(crate) fn plan(&self, run: &RunResult) -> PeriodPlan {
         let mut plan = PeriodPlan {
             set_aside: Vec::new(),
             settled: Vec::new(),

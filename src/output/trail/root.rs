@@ -17,19 +17,19 @@ use crate::results::{PeriodOutcome, RunResult, TrailRecord};
 /// What the root records are made of besides the run's record.
 pub(super) struct Root<'a> {
     /// The periods this run covered (their seals are hashed as they are now).
-    pub covered: &'a BTreeSet<String>,
+    pub(crate) covered: &'a BTreeSet<String>,
     /// The period seals as the trail was opened (and settled since).
-    pub sealed: BTreeMap<String, String>,
-    pub sections: &'a [String],
+    pub(crate) sealed: BTreeMap<String, String>,
+    pub(crate) sections: &'a [String],
     /// What the `billing.csv` files this run wrote hold, together.
-    pub billing: Option<BillingSummary>,
+    pub(crate) billing: Option<BillingSummary>,
 }
 
 impl Root<'_> {
     /// Writes `summary.md`, `manifest.json`, and last `SHA256SUMS`, which lists every period's
     /// `SHA256SUMS`: this run's as they are now, the others as the root lists them (a file this
     /// run did not write is never hashed into the seal anew).
-    pub fn write(self, dir: &Path, run: &RunResult) -> io::Result<()> {
+    pub(crate) fn write(self, dir: &Path, run: &RunResult) -> io::Result<()> {
         let mut lines = self.sealed;
         // Read again: were the lock ever lost (a file system that cannot lock), a period
         // sealed by another process meanwhile must stay listed.

@@ -171,30 +171,30 @@ impl Format {
 #[derive(Clone, Debug)]
 pub(crate) struct ReportSpec {
     /// Lower-case canonical UUID, so letter case does not change the content.
-    pub tenant_id: String,
-    pub kind: Kind,
-    pub level: Level,
-    pub start: Date,
-    pub end: Date,
-    pub show_skus: bool,
-    pub hide_zero_usage: bool,
-    pub no_skus: bool,
+    pub(crate) tenant_id: String,
+    pub(crate) kind: Kind,
+    pub(crate) level: Level,
+    pub(crate) start: Date,
+    pub(crate) end: Date,
+    pub(crate) show_skus: bool,
+    pub(crate) hide_zero_usage: bool,
+    pub(crate) no_skus: bool,
     /// The scenario's layout knobs as they apply to this report's tenant.
-    pub content: ContentOptions,
+    pub(crate) content: ContentOptions,
 }
 
 /// Layout knobs with every default filled in (`scenario::ContentKnobs` says what each does).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ContentOptions {
-    pub layout: Layout,
-    pub sku_column: String,
-    pub extra_columns: bool,
-    pub reorder_columns: bool,
-    pub edition_column: bool,
-    pub compute_points_item: ComputePointsItem,
-    pub infra_rows: bool,
-    pub customer_trial: bool,
-    pub partner_trial: bool,
+    pub(crate) layout: Layout,
+    pub(crate) sku_column: String,
+    pub(crate) extra_columns: bool,
+    pub(crate) reorder_columns: bool,
+    pub(crate) edition_column: bool,
+    pub(crate) compute_points_item: ComputePointsItem,
+    pub(crate) infra_rows: bool,
+    pub(crate) customer_trial: bool,
+    pub(crate) partner_trial: bool,
 }
 
 impl Default for ContentOptions {

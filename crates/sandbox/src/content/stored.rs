@@ -149,9 +149,9 @@ impl Padding {
 /// The decoded bytes of one stored file: the rendered report plus optional padding.
 #[derive(Debug)]
 pub(crate) struct StoredBody {
-    pub base: Bytes,
-    pub padding: Option<Padding>,
-    pub content_type: &'static str,
+    pub(crate) base: Bytes,
+    pub(crate) padding: Option<Padding>,
+    pub(crate) content_type: &'static str,
 }
 
 impl StoredBody {

@@ -39,10 +39,10 @@ pub(super) const DOMAIN: &str = "PlatformAccountServer";
 /// An error answer in the documented `{"error":{...}}` envelope.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    pub status: StatusCode,
-    pub code: Value,
-    pub message: String,
-    pub details: Option<Value>,
+    pub(crate) status: StatusCode,
+    pub(crate) code: Value,
+    pub(crate) message: String,
+    pub(crate) details: Option<Value>,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
