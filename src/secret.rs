@@ -16,15 +16,6 @@ impl Secret {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
-
-    /// Replaces every occurrence of this secret in `text`, for messages that echo server text.
-    #[cfg(test)]
-    pub(crate) fn scrub(&self, text: &str) -> String {
-        if self.0.len() < 4 {
-            return text.to_owned();
-        }
-        text.replace(&self.0, "[redacted]")
-    }
 }
 
 /// Every credential value a client holds or has held (the client secret, `id:secret` and its
@@ -166,10 +157,19 @@ mod tests {
         let secret = Secret::new("hunter2-very-secret");
         assert!(!format!("{secret:?} {secret}").contains("hunter2"));
         assert_eq!(secret.expose(), "hunter2-very-secret");
-        assert_eq!(
-            secret.scrub("bad client hunter2-very-secret!"),
-            "bad client [redacted]!"
-        );
+    }
+
+    #[test]
+    fn values_of_four_characters_and_more_are_scrubbed_shorter_ones_never() {
+        let scrubber = Scrubber::default();
+        assert!(!scrubber.add("abc"), "three characters protect nothing");
+        assert_eq!(scrubber.scrub("abc and abcd"), "abc and abcd");
+        assert!(scrubber.add("wxyz"));
+        assert!(!scrubber.add("wxyz"), "known already");
+        assert_eq!(scrubber.scrub("a wxyz b"), "a [redacted] b");
+        // The longest value goes first, whole, though a shorter one is inside it.
+        assert!(scrubber.add("id:wxyz-1"));
+        assert_eq!(scrubber.scrub("<id:wxyz-1>"), "<[redacted]>");
     }
 
     #[cfg(target_os = "linux")]

@@ -20,7 +20,7 @@ fuzz_target!(|bytes: &[u8]| {
     for tenant in &job.tenants {
         assert_eq!(
             tenant.dir_name,
-            acronis_reports::paths::safe_component(&tenant.name)
+            acronis_reports::disk::paths::safe_component(&tenant.name)
         );
         assert!(
             folders.insert(tenant.dir_name.to_lowercase()),
