@@ -231,6 +231,28 @@ impl StateStore {
 }
 
 /// The state folder of `out_dir`, created when missing; anything but a plain folder is refused.
+/// Removes the journal's folder a run created (and `out_dir` too with `created_out_dir`), when
+/// it holds nothing but what opening the journal put there (an empty journal, the lock, an
+/// empty spill folder): a run whose credentials were refused writes nothing. A journal that
+/// recorded a report stays, and with it the folders: it is what keeps a re-run from creating
+/// that report twice. Only empty folders are removed, so nothing else in them can be lost.
+pub(crate) fn remove_if_unused(out_dir: &Path, created_out_dir: bool) {
+    let dir = out_dir.join(STATE_DIR);
+    let journal = dir.join(JOURNAL);
+    match fs::symlink_metadata(&journal) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        _ => return,
+    }
+    let _ = fs::remove_file(&journal);
+    let _ = fs::remove_file(dir.join(LOCK));
+    let _ = fs::remove_dir(dir.join(crate::content::spill::FOLDER));
+    let _ = fs::remove_dir(&dir);
+    if created_out_dir {
+        let _ = fs::remove_dir(out_dir);
+    }
+}
+
 fn state_dir(out_dir: &Path) -> io::Result<PathBuf> {
     let dir = out_dir.join(STATE_DIR);
     match fs::symlink_metadata(&dir) {

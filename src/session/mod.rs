@@ -289,6 +289,9 @@ async fn execute(
         ci,
         shard,
     } = run;
+    // What this run creates is taken back if the credentials turn out refused (below).
+    let existed = out_dir.exists();
+    let journal_existed = out_dir.join(crate::state::STATE_DIR).exists();
     std::fs::create_dir_all(out_dir).map_err(|source| SessionError::CreateOutput {
         path: out_dir.to_owned(),
         source,
@@ -343,7 +346,7 @@ async fn execute(
     // What the content check reads of each file is kept for billing.csv, so a downloaded file
     // is read once; it needs a folder no other run uses. Without one, billing.csv reads the
     // files again.
-    let _lines = state
+    let spilling = state
         .holds_lock()
         .then(|| {
             let dir = out_dir.join(crate::state::STATE_DIR);
@@ -383,7 +386,14 @@ async fn execute(
         && reports.ok_count() == 0
         && interrupted.is_none()
     {
-        return Err(SessionError::CredentialsRefused(reason.to_owned()));
+        let reason = reason.to_owned();
+        // The lock and the spill folder are let go first: the folder can then be taken back.
+        drop(runner);
+        drop(spilling);
+        if !journal_existed {
+            crate::state::remove_if_unused(out_dir, !existed);
+        }
+        return Err(SessionError::CredentialsRefused(reason));
     }
     let result = RunResult {
         manifest_version: 1,

@@ -264,6 +264,60 @@ fn refused_credentials_leave_no_folder_and_no_secret_in_the_message() {
     runtime.block_on(sandbox.shutdown());
 }
 
+/// A token is not checked before the run (there is no token to fetch): the server refuses it at
+/// the first report, after the folder was opened.
+#[test]
+fn a_refused_token_takes_back_the_folder_it_created_and_leaves_an_earlier_one() {
+    let runtime = runtime(0).expect("runtime");
+    let sandbox = runtime
+        .block_on(Sandbox::start(Scenario::default(), 0))
+        .expect("sandbox");
+    let scratch = tempfile::tempdir().expect("temp");
+    let token = "not-a-token-of-the-sandbox-51c2";
+    let env = |name: &str| (name == "ACRONIS_TOKEN").then(|| token.to_owned());
+    let refused = |out: &Path| {
+        let mut request = request(out);
+        request.connection = ConnectionOptions {
+            base_url: Some(sandbox.base_url()),
+            sandbox: None,
+        };
+        deliver(
+            job(scratch.path(), 2),
+            request,
+            &env,
+            &mut Recorder::default(),
+        )
+        .expect_err("refused")
+    };
+
+    let fresh = scratch.path().join("fresh");
+    let error = refused(&fresh);
+    assert!(
+        matches!(error, SessionError::CredentialsRefused(_)),
+        "{error:?}"
+    );
+    assert!(error.nothing_attempted());
+    assert!(!error.to_string().contains(token), "{error}");
+    assert!(!fresh.exists(), "a refused run leaves no folder behind");
+
+    // A folder that was there keeps what it held; nothing of this run is added to it.
+    let earlier = scratch.path().join("earlier");
+    std::fs::create_dir(&earlier).expect("folder");
+    std::fs::write(earlier.join("notes.txt"), "mine").expect("file");
+    refused(&earlier);
+    let names: Vec<_> = std::fs::read_dir(&earlier)
+        .expect("folder")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["notes.txt"]);
+    assert_eq!(
+        std::fs::read(earlier.join("notes.txt")).expect("kept"),
+        b"mine"
+    );
+    assert!(sandbox.stats().reports.is_empty(), "no report was created");
+    runtime.block_on(sandbox.shutdown());
+}
+
 #[test]
 fn folders_that_cannot_be_used_are_named_before_the_run() {
     let scratch = tempfile::tempdir().expect("temp");
