@@ -219,8 +219,8 @@ fn filter_bits(hash: u64) -> [(usize, u64); 2] {
 /// Writes `billing.csv` to `out` from the files (under `dir`) of the ok reports of `reports`,
 /// in their order, by `rule`. Problems with a report's files become warnings for it; only a
 /// failure to write to `out` is an error. Memory follows one line of one file, plus what the
-/// summary keeps (capped), plus 16 bytes per line when the run has several reports (to count a
-/// tenant that two reports cover once in the summary).
+/// summary keeps (capped), plus, when the run has several reports (to count a tenant that two
+/// reports cover once in the summary), a few dozen bytes per tenant (see `invoice::Billed`).
 pub fn write(
     dir: &Path,
     reports: &ReportLog,
