@@ -348,7 +348,7 @@ async fn fetch_once(
         }
         if batch_bytes >= BATCH_BYTES {
             batch_bytes = 0;
-            if !workers.hand_over(std::mem::take(&mut batch)).await {
+            if !workers.hand_over(std::mem::take(&mut batch), ended).await {
                 // A thread stopped early: its own error says why.
                 break;
             }
@@ -356,7 +356,7 @@ async fn fetch_once(
     }
     if !batch.is_empty() {
         // A thread that stopped early says why through its own result.
-        workers.hand_over(batch).await;
+        workers.hand_over(batch, true).await;
     }
     let Work {
         written,
@@ -588,16 +588,18 @@ impl Workers {
             .push(tokio::task::spawn_blocking(move || work(chunks)));
     }
 
-    /// Starts a smaller file's thread, once.
-    fn wake(&mut self) {
+    /// Starts a smaller file's thread, once; `at_most` bounds the file's bytes when known.
+    fn wake(&mut self, at_most: Option<u64>) {
         if let Some((file, inspection)) = self.waiting.take() {
-            self.spawn(move |inbox| write_hash_and_check(inbox, file, inspection));
+            self.spawn(move |inbox| write_hash_and_check(inbox, file, inspection, at_most));
         }
     }
 
-    /// Gives the batch to every thread; false if one of them has stopped.
-    async fn hand_over(&mut self, batch: Batch) -> bool {
-        self.wake();
+    /// Gives the batch to every thread; false if one of them has stopped. `last`: no batch
+    /// follows, so a thread that starts with this batch knows the whole file's size.
+    async fn hand_over(&mut self, batch: Batch, last: bool) -> bool {
+        let bytes = batch.iter().map(|chunk| chunk.len() as u64).sum();
+        self.wake(last.then_some(bytes));
         for inbox in &self.inboxes {
             if inbox.send(batch.clone()).await.is_err() {
                 return false;
@@ -609,7 +611,7 @@ impl Workers {
     /// Waits for every thread to take what is left and to end; their findings, together.
     async fn finish(mut self) -> std::io::Result<Work> {
         // An empty file still gets its (empty) file written, hashed and checked.
-        self.wake();
+        self.wake(Some(0));
         drop(self.inboxes);
         let mut all = Work::default();
         for thread in self.threads {
@@ -637,6 +639,7 @@ fn write_hash_and_check(
     mut chunks: Chunks,
     file: std::fs::File,
     inspection: Inspection,
+    at_most: Option<u64>,
 ) -> std::io::Result<Work> {
     let mut out = FileWriter::new(file, false);
     let mut hasher = Sha256::new();
@@ -657,7 +660,9 @@ fn write_hash_and_check(
             hashed += chunk.len() as u64;
             Some(chunk)
         };
-        let inspected = inspection.needed().then(|| inspection.run(&mut next));
+        let inspected = inspection
+            .needed()
+            .then(|| inspection.run(&mut next, at_most));
         while next().is_some() {}
         inspected.map_or((None, None), |(facts, lines)| (Some(facts), lines))
     };
@@ -693,7 +698,7 @@ fn check(
     mut chunks: Chunks,
     inspection: Inspection,
 ) -> (FileFacts, Option<crate::content::spill::Spilled>) {
-    let inspected = inspection.run(&mut || chunks.next());
+    let inspected = inspection.run(&mut || chunks.next(), None);
     chunks.for_each(drop);
     inspected
 }

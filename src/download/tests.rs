@@ -659,7 +659,7 @@ async fn a_small_download_takes_a_thread_only_once_it_has_bytes() {
         if !body.is_empty() {
             assert!(
                 workers
-                    .hand_over(vec![bytes::Bytes::copy_from_slice(body)])
+                    .hand_over(vec![bytes::Bytes::copy_from_slice(body)], true)
                     .await
             );
             assert_eq!(workers.threads.len(), 1);
