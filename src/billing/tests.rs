@@ -494,3 +494,36 @@ mod billed {
         );
     }
 }
+
+#[test]
+fn the_runs_names_are_found_by_id_the_last_report_winning() {
+    let mut names = Names::default();
+    for i in 0..1000 {
+        names.add(&format!("tenant-{i}"), &format!("Name {i}"));
+    }
+    names.add("tenant-7", "Renamed");
+    names.add("", "No id");
+    names.sort();
+    assert_eq!(names.get("tenant-7"), Some("Renamed"));
+    assert_eq!(names.get("tenant-999"), Some("Name 999"));
+    assert_eq!(names.get(""), Some("No id"));
+    assert_eq!(names.get("tenant-1000"), None);
+    assert_eq!(names.get("tenant-"), None);
+    // 10 000 reports' UUIDs and names: a map of `String`s held ~160 bytes each.
+    let (names, peak) = crate::heap::peak_of(|| {
+        let mut names = Names::with_capacity(10_000);
+        for i in 0..10_000u32 {
+            names.add(
+                &format!("{i:08x}-0000-4000-8000-000000000000"),
+                &format!("Customer {i}"),
+            );
+        }
+        names.sort();
+        names
+    });
+    assert_eq!(
+        names.get("0000002a-0000-4000-8000-000000000000"),
+        Some("Customer 42")
+    );
+    assert!(peak / 10_000 <= 120, "{peak} bytes");
+}
