@@ -407,6 +407,9 @@ pub fn write(
             .extend(warnings.into_iter().map(|w| (position, w)));
     }
     csv.flush()?;
+    // Let go before the summary's views become lists: the end of a large run is its peak.
+    drop(csv);
+    drop(names);
     invoice.finish(&mut billing.summary);
     Ok(billing)
 }

@@ -235,7 +235,10 @@ impl Invoice {
         }
     }
 
-    pub(super) fn finish(self, summary: &mut BillingSummary) {
+    pub(super) fn finish(mut self, summary: &mut BillingSummary) {
+        // Let go before the views become lists: the end of a large run is its peak.
+        self.seen = None;
+        self.row_hashes = Hashes::default();
         let text = |value: Amount, unit: &str| {
             if unit == POINTS {
                 value.fixed(2)
