@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::content::lines::{LinesError, lines_of};
+use crate::content::lines::{LinesError, lines_of_at_most};
 use crate::content::spill::{SpillWriter, Spilled};
 use crate::content::{self, ContentError};
 use crate::report::{BillingRule, Format};
@@ -61,7 +61,7 @@ impl Inspection {
     /// Reads `reader` to its end, or to the first problem, and judges it. Only a failure to
     /// read is an error; a wrong file is a failed check.
     pub fn inspect(&self, reader: impl Read) -> Result<FileFacts, io::Error> {
-        self.read(reader, None)
+        self.read(reader, None, None)
     }
 
     /// [`Self::inspect`], keeping the file's invoice lines for `billing.csv` in a spill when
@@ -70,11 +70,21 @@ impl Inspection {
         &self,
         reader: impl Read,
     ) -> Result<(FileFacts, Option<Spilled>), io::Error> {
+        self.inspect_keeping_lines_at_most(reader, None)
+    }
+
+    /// [`Self::inspect_keeping_lines`] from a reader known to give at most `at_most` bytes,
+    /// with read buffers no larger than that needs.
+    fn inspect_keeping_lines_at_most(
+        &self,
+        reader: impl Read,
+        at_most: Option<u64>,
+    ) -> Result<(FileFacts, Option<Spilled>), io::Error> {
         let mut spill = self
             .needed()
             .then(|| SpillWriter::start(self.format, &self.rule))
             .flatten();
-        let facts = self.read(reader, spill.as_mut())?;
+        let facts = self.read(reader, at_most, spill.as_mut())?;
         let outcome = facts.content_check.problem.as_deref().map_or(Ok(()), Err);
         let spilled = spill.and_then(|spill| spill.finish(outcome));
         Ok((facts, spilled))
@@ -83,6 +93,7 @@ impl Inspection {
     fn read(
         &self,
         reader: impl Read,
+        at_most: Option<u64>,
         mut spill: Option<&mut SpillWriter>,
     ) -> Result<FileFacts, io::Error> {
         if !self.needed() {
@@ -90,7 +101,7 @@ impl Inspection {
         }
         // The same reading as billing.csv's, so that a file the check passes gives its lines.
         let (mut rows, mut without_sku) = (0u64, 0u64);
-        let read = lines_of(self.format, reader, &self.rule, &mut |line| {
+        let read = lines_of_at_most(self.format, reader, at_most, &self.rule, &mut |line| {
             rows += line.rows;
             without_sku += line.rows_without_sku;
             if let Some(spill) = spill.as_deref_mut() {
@@ -141,17 +152,19 @@ impl Inspection {
 
     /// Takes chunks from `next` until it has none left (or the file proves broken) and judges
     /// them, keeping the lines as [`Self::inspect_keeping_lines`] does. The caller drains
-    /// whatever is left.
+    /// whatever is left. `at_most`, when known, bounds the bytes the chunks hold: the read
+    /// buffers are then no larger than such a file needs.
     pub(crate) fn run(
         &self,
         next: &mut dyn FnMut() -> Option<bytes::Bytes>,
+        at_most: Option<u64>,
     ) -> (FileFacts, Option<Spilled>) {
         let reader = ChunkReader {
             next,
             current: bytes::Bytes::new(),
         };
         // Chunks come from memory: reading them cannot fail.
-        self.inspect_keeping_lines(reader)
+        self.inspect_keeping_lines_at_most(reader, at_most)
             .unwrap_or((FileFacts::SKIPPED, None))
     }
 }
@@ -309,7 +322,7 @@ mod tests {
                 .chunks(size)
                 .map(bytes::Bytes::copy_from_slice);
             assert_eq!(
-                check.run(&mut || chunks.next()).0,
+                check.run(&mut || chunks.next(), None).0,
                 whole,
                 "chunks of {size}"
             );

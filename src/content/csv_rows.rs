@@ -9,6 +9,7 @@ use super::{Amount, ContentError, Layout, Measure, Measures, UsageRow};
 
 pub(super) fn read(
     reader: impl Read,
+    buffer: usize,
     on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,
 ) -> Result<Layout, ContentError> {
     let mut csv = csv::ReaderBuilder::new()
@@ -16,7 +17,7 @@ pub(super) fn read(
         .flexible(true)
         // As large as the reader's own buffer (`read_rows`), which then hands reads straight
         // through instead of copying every byte once more.
-        .buffer_capacity(super::READ_BUFFER)
+        .buffer_capacity(buffer)
         .from_reader(Limited::new(reader, Kind::CsvLine));
     let mut record = csv::ByteRecord::new();
     if !csv.read_byte_record(&mut record).map_err(csv_error)? {

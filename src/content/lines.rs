@@ -10,7 +10,7 @@
 
 use std::io;
 
-use super::{Amount, ContentError, Measure, Measures, UsageRow, read_rows};
+use super::{Amount, ContentError, Measure, Measures, UsageRow, read_rows_at_most};
 use crate::report::{BillingMeasure, BillingRule, BillingScope, Format};
 
 /// Unit of converted compute points.
@@ -220,10 +220,22 @@ pub(crate) fn lines_of(
     rule: &BillingRule,
     on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
 ) -> Result<LinesRead, LinesError> {
+    lines_of_at_most(format, reader, None, rule, on_line)
+}
+
+/// [`lines_of`] from a reader known to give at most `at_most` bytes, read with buffers no
+/// larger than that needs (see [`super::read_rows_at_most`]).
+pub(crate) fn lines_of_at_most(
+    format: Format,
+    reader: impl io::Read,
+    at_most: Option<u64>,
+    rule: &BillingRule,
+    on_line: &mut dyn FnMut(&Line) -> io::Result<()>,
+) -> Result<LinesRead, LinesError> {
     let mut current: Option<Line> = None;
     let mut lines = 0u64;
     let mut stopped: Option<LinesError> = None;
-    let read = read_rows(format, reader, &mut |row| {
+    let read = read_rows_at_most(format, reader, at_most, &mut |row| {
         let mut stop = |error: LinesError| {
             stopped = Some(error);
             Err(io::Error::other("stopped"))

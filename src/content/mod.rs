@@ -220,19 +220,50 @@ pub(crate) fn readable(format: Format) -> bool {
 
 /// Bytes read at a time.
 const READ_BUFFER: usize = 256 * 1024;
+/// The least read buffer, however small the file.
+const LEAST_READ_BUFFER: usize = 4 * 1024;
+
+/// The read buffer for a file of at most `at_most` bytes, when that is known: one byte more
+/// than the file, up to [`READ_BUFFER`]. A read into it then returns what one into the full
+/// buffer would, so the first read still holds the whole start of the file (an HTML page's
+/// title is looked for in the first read alone). A run checks hundreds of small files at once,
+/// each with this buffer and csv's own as large: at 256 KiB each they were a large part of a
+/// run's memory (`BENCHMARKS.md`, the scale case, ninth session).
+fn read_buffer(at_most: Option<u64>) -> usize {
+    at_most.map_or(READ_BUFFER, |bytes| {
+        usize::try_from(bytes.saturating_add(1))
+            .unwrap_or(READ_BUFFER)
+            .clamp(LEAST_READ_BUFFER, READ_BUFFER)
+    })
+}
 
 /// Reads every usage row of a `csv_v2_0` or `json_v2_0` file, in file order, handing each to
 /// `on_row`. Stops at the first problem. Memory does not grow with the file: rows are dropped
 /// once handed over.
+#[cfg(test)]
 pub(crate) fn read_rows(
     format: Format,
     reader: impl Read,
     on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,
 ) -> Result<Layout, ContentError> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
+    read_rows_at_most(format, reader, None, on_row)
+}
+
+/// Reads every usage row of a `csv_v2_0` or `json_v2_0` file, in file order, handing each to
+/// `on_row`, from a reader known to give at most `at_most` bytes (a file received whole):
+/// its read buffers are no larger than such a file needs. A reader that gives more is still
+/// read to its end.
+pub(crate) fn read_rows_at_most(
+    format: Format,
+    reader: impl Read,
+    at_most: Option<u64>,
+    on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,
+) -> Result<Layout, ContentError> {
+    let buffer = read_buffer(at_most);
+    let mut reader = BufReader::with_capacity(buffer, reader);
     reject_html(&mut reader)?;
     match format {
-        Format::CsvV2 => csv_rows::read(reader, on_row),
+        Format::CsvV2 => csv_rows::read(reader, buffer, on_row),
         Format::JsonV2 => json_rows::read(reader, on_row),
         Format::Csv | Format::Html | Format::JsonV1 => Err(ContentError::Syntax(format!(
             "{format} files have no documented layout to read"

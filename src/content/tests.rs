@@ -393,3 +393,56 @@ fn json_a_key_read_twice_is_refused() {
         "unrecognised layout: the json_v2_0 document has `tenants` twice; found `tenants`, `tenants`; expected `params`, `tenants`"
     );
 }
+
+#[test]
+fn a_file_of_known_size_finds_an_html_title_past_the_least_buffer() {
+    // The title after 10 KiB of head (more than `LEAST_READ_BUFFER`), read in one piece and
+    // through a reader that gives a byte at a time less than asked: a buffer of the file's size
+    // holds what the full one did.
+    let page = format!(
+        "<html><head><style>{}</style><title>Sign in</title></head></html>",
+        " ".repeat(10 * 1024)
+    );
+    struct Short<'a>(&'a [u8]);
+    impl Read for Short<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    for format in [Format::CsvV2, Format::JsonV2] {
+        let error = read_rows_at_most(
+            format,
+            Short(page.as_bytes()),
+            Some(page.len() as u64),
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("(\"Sign in\")"), "{error}");
+    }
+}
+
+#[test]
+fn a_small_file_is_read_with_small_buffers() {
+    // Hundreds of small files are checked at once in a run: each took 512 KiB of buffers.
+    let text = format!("{HEADER}\nc,customer,pw_base_storage,1,3,2,0,0,0,1,3,2\n");
+    let (read, peak) = crate::heap::peak_of(|| {
+        read_rows_at_most(
+            Format::CsvV2,
+            text.as_bytes(),
+            Some(text.len() as u64),
+            &mut |_| Ok(()),
+        )
+    });
+    assert_eq!(read.unwrap().rows, 1);
+    assert!(peak < 32 * 1024, "{peak} bytes");
+    // A file of unknown size keeps the full buffers.
+    let (_, peak) =
+        crate::heap::peak_of(|| read_rows(Format::CsvV2, text.as_bytes(), &mut |_| Ok(())));
+    assert!(peak >= 2 * READ_BUFFER, "{peak} bytes");
+    assert_eq!(read_buffer(Some(u64::MAX)), READ_BUFFER);
+    assert_eq!(read_buffer(Some(0)), LEAST_READ_BUFFER);
+    assert_eq!(read_buffer(Some(100_000)), 100_001);
+}

@@ -640,3 +640,38 @@ fn the_oversize_limit_never_cuts_a_well_compressed_report() {
     }
     assert_eq!(oversize_limit(u64::MAX), u64::MAX);
 }
+
+/// A smaller file's thread starts with its first batch, not with the download: hundreds of
+/// small downloads waiting on the network held as many blocking threads (BENCHMARKS.md, the
+/// scale case, ninth session). It still writes, hashes and checks everything, an empty file
+/// too.
+#[tokio::test]
+async fn a_small_download_takes_a_thread_only_once_it_has_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for body in [&b""[..], b"a,b\n1,2\n"] {
+        let path = dir.path().join("small.csv");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut workers = Workers::start(file, csv_inspection(), false);
+        assert!(
+            workers.threads.is_empty(),
+            "no thread before the first batch"
+        );
+        if !body.is_empty() {
+            assert!(
+                workers
+                    .hand_over(vec![bytes::Bytes::copy_from_slice(body)], true)
+                    .await
+            );
+            assert_eq!(workers.threads.len(), 1);
+        }
+        let work = workers.finish().await.unwrap();
+        assert_eq!(work.written, Some(body.len() as u64));
+        assert_eq!(work.hashed.unwrap().0, body.len() as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), body);
+    }
+    // A large file's threads start with it: it holds them until it ends in any case.
+    let file = std::fs::File::create(dir.path().join("large.csv")).unwrap();
+    let workers = Workers::start(file, csv_inspection(), true);
+    assert_eq!(workers.threads.len(), 2);
+    workers.finish().await.unwrap();
+}

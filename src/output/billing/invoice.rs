@@ -2,9 +2,10 @@
 //! can show them. Every line of the file passes through [`Invoice::add`], so it builds no key
 //! it does not need: a file of millions of tenants has far more lines than the views keep.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 
-use super::key_hash::{Hashes, key_hash};
+use super::key_hash::{AlreadyHashed, Hashes, key_hash};
 use super::{BillingSummary, INVOICE_ROWS_KEPT, InvoiceRow, POINTS, SkuTotal};
 use crate::content::Amount;
 use crate::content::lines::{Billable, Line};
@@ -43,9 +44,9 @@ pub(super) struct Invoice {
     /// The last line's SKU key: lines of one SKU mostly follow each other.
     last_sku: Option<SkuKey>,
     skus_left_out: usize,
-    /// Each billed tenant × item × backend × day × period, as a hash: 8 bytes a line however
-    /// long its names. Only when the run has several reports, which is when two can overlap.
-    seen: Option<Hashes>,
+    /// Each billed tenant × item × backend × day × period. Only when the run has several
+    /// reports, which is when two can overlap.
+    seen: Option<Billed>,
     repeated: u64,
     /// Day-by-day lines, not summed (see [`BillingSummary::day_lines`]).
     day_lines: u64,
@@ -56,13 +57,58 @@ pub(super) struct Invoice {
     period: Option<(Period, u64)>,
 }
 
+/// The lines a run has billed, by period × tenant (lower case) and item × backend × day, to
+/// tell a line already billed (by an earlier report of the run, or earlier in the same file)
+/// from a new one.
+///
+/// A run bills ~30 lines a tenant from a few dozen items: a set of whole keys held 8 bytes a
+/// line for the whole of `billing.csv` (~5–7 MB for 10 000 reports, the largest item of a
+/// large run's peak). Here a tenant holds one 64-bit word, a bit for each of the run's first
+/// [`ITEM_BITS`] items; only lines of the items after those are held as whole keys. Each key
+/// part is a [`key_hash`], so two keys are told apart as surely as the whole key's hash did.
+#[derive(Default)]
+pub(super) struct Billed {
+    /// The run's first items, each with its bit.
+    items: HashMap<u64, u32, BuildHasherDefault<AlreadyHashed>>,
+    /// Per tenant and period, the bits of the items billed.
+    tenants: HashMap<u64, u64, BuildHasherDefault<AlreadyHashed>>,
+    /// Lines of the other items, as hashes of tenant and item.
+    others: Hashes,
+}
+
+/// Items with a bit of their own.
+const ITEM_BITS: usize = 64;
+
+impl Billed {
+    /// Whether no line of `tenant` (its period and id, as a [`key_hash`]) and `item` (its item,
+    /// backend and day, as one) was billed before; from now on one was.
+    pub(super) fn first(&mut self, tenant: u64, item: u64) -> bool {
+        let known = self.items.len();
+        let bit = match self.items.get(&item) {
+            Some(&bit) => bit,
+            None if known < ITEM_BITS => {
+                // `known` < 64: the cast keeps it.
+                let bit = known as u32;
+                self.items.insert(item, bit);
+                bit
+            }
+            None => return self.others.insert(key_hash((tenant, item))),
+        };
+        let word = self.tenants.entry(tenant).or_insert(0);
+        let mask = 1u64 << bit;
+        let first = *word & mask == 0;
+        *word |= mask;
+        first
+    }
+}
+
 /// SKUs the summary sums; more is not a price list but an attack on memory.
 const SKUS_KEPT: usize = 10_000;
 
 impl Invoice {
     pub(super) fn new(several_reports: bool) -> Self {
         Invoice {
-            seen: several_reports.then(Hashes::default),
+            seen: several_reports.then(Billed::default),
             ..Invoice::default()
         }
     }
@@ -88,14 +134,9 @@ impl Invoice {
             self.lower.clear();
             self.lower.push_str(&line.tenant_id);
             self.lower.make_ascii_lowercase();
-            let key = key_hash((
-                period_key,
-                self.lower.as_str(),
-                &line.offering_item,
-                &line.infra_backend,
-                &line.day,
-            ));
-            if !seen.insert(key) {
+            let tenant = key_hash((period_key, self.lower.as_str()));
+            let item = key_hash((&line.offering_item, &line.infra_backend, &line.day));
+            if !seen.first(tenant, item) {
                 self.repeated += 1;
                 return;
             }
@@ -194,7 +235,10 @@ impl Invoice {
         }
     }
 
-    pub(super) fn finish(self, summary: &mut BillingSummary) {
+    pub(super) fn finish(mut self, summary: &mut BillingSummary) {
+        // Let go before the views become lists: the end of a large run is its peak.
+        self.seen = None;
+        self.row_hashes = Hashes::default();
         let text = |value: Amount, unit: &str| {
             if unit == POINTS {
                 value.fixed(2)

@@ -7,7 +7,7 @@
 //! from aiming collisions at them (a collision would hide a line from the summary's view, or a
 //! disagreement between the two formats).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::OnceLock;
 
@@ -114,9 +114,6 @@ impl Hasher for AlreadyHashed {
 
 /// A set of [`key_hash`]es.
 pub(super) type Hashes = HashSet<u64, BuildHasherDefault<AlreadyHashed>>;
-
-/// A map by text keys, hashed as [`key_hash`] does.
-pub(super) type TextMap<V> = HashMap<String, V, BuildHasherDefault<KeyHasher>>;
 
 #[cfg(test)]
 mod tests {

@@ -357,3 +357,173 @@ fn a_full_invoice_view_still_sums_the_tenants_it_holds() {
         billing.warnings
     );
 }
+
+/// Lines of `items` items for tenant `tenant`, one row each, value `value`.
+fn rows_of(tenant: &str, items: std::ops::Range<usize>, value: u32) -> String {
+    items
+        .map(|i| format!("{tenant},customer,item{i:03},0,{value},0,0,0,0,0,0,0,S{i}\n"))
+        .collect()
+}
+
+#[test]
+fn lines_billed_before_are_left_out_of_the_sums_across_and_within_files() {
+    // 70 items: more than have a bit of their own (`ITEM_BITS`), so both ways of remembering
+    // a line are crossed, in one file and across files, and a tenant id in other case is the
+    // same tenant.
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = format!("{HEADER}\n{}", rows_of("c", 0..70, 1));
+    // Rows of a key apart within the file: a line of its own, billed already.
+    one.push_str(&rows_of("c", 3..4, 5));
+    one.push_str(&rows_of("c", 68..69, 5));
+    one.push_str(&rows_of("d", 0..70, 2));
+    let mut two = format!("{HEADER}\n{}", rows_of("C", 0..70, 7));
+    two.push_str(&rows_of("e", 60..70, 3));
+    two.push_str(&rows_of("d", 65..67, 9));
+    let first = report(dir.path(), Status::Ok, &[(Format::CsvV2, &one)]);
+    let mut second = report(dir.path(), Status::Ok, &[]);
+    let path = "second.csv";
+    std::fs::write(dir.path().join(path), &two).unwrap();
+    second.files = vec![FileResult {
+        path: path.into(),
+        bytes: two.len() as u64,
+        ..first.files[0].clone()
+    }];
+    second.tenant_id = "c".into();
+    let (text, billing) = run(dir.path(), vec![first, second]);
+    let summary = &billing.summary;
+    assert_eq!(summary.lines, 72 + 70 + 70 + 10 + 2);
+    assert_eq!(summary.repeated_lines, 2 + 70 + 2);
+    let value = |tenant: &str, item: &str| {
+        summary
+            .invoice
+            .iter()
+            .find(|r| r.tenant_id == tenant && r.offering_item == item)
+            .map(|r| r.value.as_str())
+    };
+    assert_eq!(value("c", "item003"), Some("1"));
+    assert_eq!(value("c", "item068"), Some("1"));
+    assert_eq!(value("C", "item003"), None);
+    assert_eq!(value("d", "item066"), Some("2"));
+    assert_eq!(value("e", "item069"), Some("3"));
+    let sku = |sku: &str| summary.skus.iter().find(|s| s.sku == sku).unwrap();
+    assert_eq!((sku("S66").value.as_str(), sku("S66").tenants), ("6", 3));
+    assert_eq!((sku("S3").value.as_str(), sku("S3").tenants), ("3", 2));
+    // billing.csv itself keeps every line.
+    assert_eq!(text.lines().count() as u64, 1 + summary.lines);
+}
+
+mod billed {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::super::invoice::Billed;
+    use super::*;
+
+    /// A line's key: period, tenant (its case varies), item, backend, day.
+    type Key = (u8, String, String, String, String);
+
+    fn key() -> impl Strategy<Value = Key> {
+        (
+            0u8..2,
+            prop_oneof![Just("c"), Just("C"), Just("d"), Just("e1"), Just("E1")],
+            // More items than have a bit each, and a few that recur often.
+            prop_oneof![0usize..4, 0usize..90],
+            prop_oneof![Just(""), Just("azure")],
+            prop_oneof![Just(""), Just("2026-10-01"), Just("2026-10-02")],
+        )
+            .prop_map(|(period, tenant, item, backend, day)| {
+                (
+                    period,
+                    tenant.to_owned(),
+                    format!("item{item}"),
+                    backend.to_owned(),
+                    day.to_owned(),
+                )
+            })
+    }
+
+    fn first(billed: &mut Billed, (period, tenant, item, backend, day): &Key) -> bool {
+        let tenant = key_hash((*period, tenant.to_ascii_lowercase().as_str()));
+        billed.first(tenant, key_hash((item, backend, day)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The same answer, line by line, as a set of every whole key: repeated keys within a
+        /// file and across files are both just keys seen before.
+        #[test]
+        fn tells_a_line_billed_before_as_a_set_of_whole_keys_does(
+            keys in proptest::collection::vec(key(), 0..600)
+        ) {
+            let mut billed = Billed::default();
+            let mut whole: HashSet<(u8, String, String, String, String)> = HashSet::new();
+            for key in &keys {
+                let lower = (key.0, key.1.to_ascii_lowercase(), key.2.clone(), key.3.clone(), key.4.clone());
+                prop_assert_eq!(first(&mut billed, key), whole.insert(lower), "{:?}", key);
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_of_many_tenants_holds_bytes_per_tenant_not_per_line() {
+        // 10 000 tenants × 31 items, as the scale case bills: the set of whole keys held
+        // 8 bytes a line, ~4.7 MB (7.1 MB while it doubled).
+        let (tenants, items) = (10_000u32, 31u32);
+        let item_keys: Vec<u64> = (0..items)
+            .map(|i| key_hash((format!("item{i}"), "", "")))
+            .collect();
+        let (billed, peak) = crate::heap::peak_of(|| {
+            let mut billed = Billed::default();
+            for round in 0..2 {
+                for t in 0..tenants {
+                    let tenant = key_hash((0u8, format!("tenant-{t:05}").as_str()));
+                    for &item in &item_keys {
+                        assert_eq!(billed.first(tenant, item), round == 0);
+                    }
+                }
+            }
+            billed
+        });
+        drop(billed);
+        let per_tenant = peak / tenants as usize;
+        assert!(
+            per_tenant <= 64,
+            "{peak} bytes at the peak, {per_tenant} per tenant of {items} lines"
+        );
+    }
+}
+
+#[test]
+fn the_runs_names_are_found_by_id_the_last_report_winning() {
+    let mut names = Names::default();
+    for i in 0..1000 {
+        names.add(&format!("tenant-{i}"), &format!("Name {i}"));
+    }
+    names.add("tenant-7", "Renamed");
+    names.add("", "No id");
+    names.sort();
+    assert_eq!(names.get("tenant-7"), Some("Renamed"));
+    assert_eq!(names.get("tenant-999"), Some("Name 999"));
+    assert_eq!(names.get(""), Some("No id"));
+    assert_eq!(names.get("tenant-1000"), None);
+    assert_eq!(names.get("tenant-"), None);
+    // 10 000 reports' UUIDs and names: a map of `String`s held ~160 bytes each.
+    let (names, peak) = crate::heap::peak_of(|| {
+        let mut names = Names::with_capacity(10_000);
+        for i in 0..10_000u32 {
+            names.add(
+                &format!("{i:08x}-0000-4000-8000-000000000000"),
+                &format!("Customer {i}"),
+            );
+        }
+        names.sort();
+        names
+    });
+    assert_eq!(
+        names.get("0000002a-0000-4000-8000-000000000000"),
+        Some("Customer 42")
+    );
+    assert!(peak / 10_000 <= 120, "{peak} bytes");
+}
