@@ -353,7 +353,7 @@ pub fn run(args: RunArgs) -> Outcome {
     let prepared = session::Prepared::new(load_job(&args.job)?, request, &process_env)?;
     let delivered = runtime(prepared.concurrency())?.block_on(async move {
         let mut terminal = Terminal::new(github);
-        prepared.deliver(&process_env, &mut terminal).await
+        prepared.deliver(&mut terminal).await
     })?;
     Ok(report_delivery(&delivered))
 }

@@ -29,19 +29,51 @@ pub struct Connection {
     pub(crate) base_url: String,
 }
 
+/// Where a connection goes: the built-in sandbox (with its scenario file, if one is given), or
+/// an API whose URL and credentials are resolved.
+#[derive(Debug)]
+pub(crate) enum Endpoint {
+    Sandbox(Option<PathBuf>),
+    Api(Target),
+}
+
+impl Endpoint {
+    /// The sandbox when asked for, else the target from the options, the environment (`env`)
+    /// and the job file; an error says what to set.
+    pub(crate) fn resolve(
+        options: &ConnectionOptions,
+        job: &Job,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SessionError> {
+        Ok(match &options.sandbox {
+            Some(scenario) => Self::Sandbox(scenario.clone()),
+            None => Self::Api(Target::resolve(options.base_url.as_deref(), job, env)?),
+        })
+    }
+}
+
 impl Connection {
-    /// Starts the sandbox if asked, builds the client and checks the credentials, so that
-    /// refused credentials stop everything before a report is created or a file written.
-    /// `on_secret` is told of every credential the client derives or fetches (the Basic value,
-    /// each token) before anything could print it: GitHub Actions masks them.
+    /// [`Connection::connect`] to the endpoint the options, the environment (`env`) and the job
+    /// file name.
     pub async fn open(
         options: &ConnectionOptions,
         job: &Job,
         env: &dyn Fn(&str) -> Option<String>,
         on_secret: Option<api::SecretHook>,
     ) -> Result<Self, SessionError> {
-        let (sandbox, target) = match &options.sandbox {
-            Some(scenario) => {
+        Self::connect(Endpoint::resolve(options, job, env)?, on_secret).await
+    }
+
+    /// Starts the sandbox if asked, builds the client and checks the credentials, so that
+    /// refused credentials stop everything before a report is created or a file written.
+    /// `on_secret` is told of every credential the client derives or fetches (the Basic value,
+    /// each token) before anything could print it: GitHub Actions masks them.
+    pub(crate) async fn connect(
+        endpoint: Endpoint,
+        on_secret: Option<api::SecretHook>,
+    ) -> Result<Self, SessionError> {
+        let (sandbox, target) = match endpoint {
+            Endpoint::Sandbox(scenario) => {
                 let sandbox = simulator::start(scenario.as_deref(), 0).await?;
                 tracing::info!("using the built-in sandbox at {}", sandbox.base_url());
                 let target = Target {
@@ -53,10 +85,7 @@ impl Connection {
                 };
                 (Some(sandbox), target)
             }
-            None => (
-                None,
-                Target::resolve(options.base_url.as_deref(), job, env)?,
-            ),
+            Endpoint::Api(target) => (None, target),
         };
         let base = api::api_base(&target.base_url)?;
         let mut client = Client::new(base, target.credentials, ClientOptions::default())?;

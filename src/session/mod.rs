@@ -29,6 +29,7 @@ mod target;
 #[cfg(all(test, feature = "sandbox"))]
 mod tests;
 
+use connection::Endpoint;
 pub use connection::{Connection, ConnectionOptions};
 pub use error::SessionError;
 pub(crate) use target::Target;
@@ -147,23 +148,20 @@ impl Delivered {
 pub struct Prepared {
     job: Job,
     request: Request,
-    shard: Option<ShardSpec>,
+    /// Resolved here, so that missing credentials are reported before anything starts.
+    endpoint: Endpoint,
     out_dir: PathBuf,
 }
 
 impl Prepared {
-    /// Checks what can be checked without the network: the credentials in `env`, the output
-    /// and history folders.
+    /// Checks what can be checked without the network: the credentials in `env` (read here
+    /// once), the output and history folders.
     pub fn new(
         job: Job,
         request: Request,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, SessionError> {
-        let shard = request.shard;
-        if request.connection.sandbox.is_none() {
-            // Missing credentials are reported before anything starts.
-            Target::resolve(request.connection.base_url.as_deref(), &job, env)?;
-        }
+        let endpoint = Endpoint::resolve(&request.connection, &job, env)?;
         let out_dir = request
             .out_dir
             .clone()
@@ -179,7 +177,7 @@ impl Prepared {
         Ok(Self {
             job,
             request,
-            shard,
+            endpoint,
             out_dir,
         })
     }
@@ -191,15 +189,11 @@ impl Prepared {
 
     /// Runs the job: connects, plans, runs the reports and commits the outputs to the trail,
     /// then tells CI. Must run inside a [`runtime`] sized by [`Prepared::concurrency`].
-    pub async fn deliver(
-        self,
-        env: &dyn Fn(&str) -> Option<String>,
-        frontend: &mut dyn Frontend,
-    ) -> Result<Delivered, SessionError> {
+    pub async fn deliver(self, frontend: &mut dyn Frontend) -> Result<Delivered, SessionError> {
         let Self {
             mut job,
             request,
-            shard,
+            endpoint,
             out_dir,
         } = self;
         let on_secret: Option<crate::api::SecretHook> =
@@ -207,10 +201,10 @@ impl Prepared {
                 Arc::new(|secret: &str| ci::github::print_masks(&[secret.to_owned()]))
                     as crate::api::SecretHook
             });
-        let connection = Connection::open(&request.connection, &job, env, on_secret).await?;
+        let connection = Connection::connect(endpoint, on_secret).await?;
         let outcome = async {
             let (plan, discovery) = connection.full_plan(&job).await?;
-            let (plan, shard) = shard_plan(plan, shard);
+            let (plan, shard) = shard_plan(plan, request.shard);
             // Every tenant is in the plan now; the list would only hold memory to the end.
             job.tenants = Vec::new();
             let history = match &request.history {

@@ -5,6 +5,7 @@ use crate::secret::Secret;
 use super::SessionError;
 
 /// Where the API is and who we are.
+#[derive(Debug)]
 pub(crate) struct Target {
     pub(crate) base_url: String,
     pub(crate) credentials: Credentials,

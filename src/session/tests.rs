@@ -112,7 +112,7 @@ fn deliver(
     let prepared = Prepared::new(job, request, env)?;
     runtime(prepared.concurrency())
         .expect("runtime")
-        .block_on(prepared.deliver(env, frontend))
+        .block_on(prepared.deliver(frontend))
 }
 
 fn sha256sums(dir: &Path) -> String {
