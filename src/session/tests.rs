@@ -57,6 +57,17 @@ fn request(out_dir: &Path) -> Request {
     }
 }
 
+/// [`request`] to a real API at `base_url` instead of the built-in sandbox.
+fn request_to(base_url: String, out_dir: &Path) -> Request {
+    Request {
+        connection: ConnectionOptions {
+            base_url: Some(base_url),
+            sandbox: None,
+        },
+        ..request(out_dir)
+    }
+}
+
 fn no_env(_: &str) -> Option<String> {
     None
 }
@@ -201,11 +212,6 @@ fn a_shard_runs_its_part_of_the_plan_and_records_which() {
 fn missing_credentials_stop_the_run_before_anything_is_written() {
     let scratch = tempfile::tempdir().expect("temp");
     let out = scratch.path().join("out");
-    let mut request = request(&out);
-    request.connection = ConnectionOptions {
-        base_url: Some("https://eu2-cloud.acronis.com".into()),
-        sandbox: None,
-    };
     let half = |name: &str| (name == "ACRONIS_CLIENT_ID").then(|| "someone".to_owned());
     let blank = |name: &str| (name == "ACRONIS_CLIENT_SECRET").then(|| "  ".to_owned());
     let cases: [(&Lookup, &str); 3] = [
@@ -220,13 +226,7 @@ fn missing_credentials_stop_the_run_before_anything_is_written() {
         (&blank, "no credentials"),
     ];
     for (env, expected) in cases {
-        let request = Request {
-            connection: request.connection.clone(),
-            out_dir: request.out_dir.clone(),
-            history: HistorySource::Output,
-            ci: no_ci(),
-            ..request
-        };
+        let request = request_to("https://eu2-cloud.acronis.com".into(), &out);
         let error = Prepared::new(job(scratch.path(), 1), request, env).expect_err("refused");
         assert!(error.to_string().starts_with(expected), "{error}");
         assert!(error.nothing_attempted());
@@ -242,11 +242,7 @@ fn refused_credentials_leave_no_folder_and_no_secret_in_the_message() {
         .expect("sandbox");
     let scratch = tempfile::tempdir().expect("temp");
     let out = scratch.path().join("out");
-    let mut request = request(&out);
-    request.connection = ConnectionOptions {
-        base_url: Some(sandbox.base_url()),
-        sandbox: None,
-    };
+    let request = request_to(sandbox.base_url(), &out);
     let wrong_secret = "not-the-sandbox-secret-7f3a";
     let env = |name: &str| match name {
         "ACRONIS_CLIENT_ID" => Some(sandbox.client_id().to_owned()),
@@ -276,11 +272,7 @@ fn a_refused_token_takes_back_the_folder_it_created_and_leaves_an_earlier_one() 
     let token = "not-a-token-of-the-sandbox-51c2";
     let env = |name: &str| (name == "ACRONIS_TOKEN").then(|| token.to_owned());
     let refused = |out: &Path| {
-        let mut request = request(out);
-        request.connection = ConnectionOptions {
-            base_url: Some(sandbox.base_url()),
-            sandbox: None,
-        };
+        let request = request_to(sandbox.base_url(), out);
         deliver(
             job(scratch.path(), 2),
             request,
