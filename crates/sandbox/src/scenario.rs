@@ -51,6 +51,10 @@ pub struct Scenario {
     /// Extra latency added before every API answer.
     #[serde(deserialize_with = "de_duration")]
     pub response_delay: Duration,
+    /// Extra latency between creating a report and answering `POST /reports`: the report
+    /// generates while the answer is on its way (a slow link, a loaded client).
+    #[serde(deserialize_with = "de_duration")]
+    pub create_answer_delay: Duration,
     /// Per-tenant behaviour, keyed by tenant UUID.
     pub tenants: BTreeMap<String, TenantBehaviour>,
     /// Injected faults, checked in order; the first rule with uses left wins.
@@ -303,6 +307,7 @@ impl Default for Scenario {
             gzip: true,
             gzip_without_header: false,
             response_delay: Duration::ZERO,
+            create_answer_delay: Duration::ZERO,
             tenants: BTreeMap::new(),
             faults: Vec::new(),
             duplicate_stored: false,
@@ -329,6 +334,7 @@ impl fmt::Debug for Scenario {
             .field("token_lifetime", &self.token_lifetime)
             .field("gzip", &self.gzip)
             .field("response_delay", &self.response_delay)
+            .field("create_answer_delay", &self.create_answer_delay)
             .field("tenants", &self.tenants)
             .field("faults", &self.faults)
             .field("duplicate_stored", &self.duplicate_stored)

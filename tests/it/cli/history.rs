@@ -321,3 +321,24 @@ fn shards_keep_their_reports_whatever_the_history() {
 fn verify_clean(world: &World, out: &Path) {
     world.cmd().arg("verify").arg(out).assert().success();
 }
+
+/// A report's time counts from when its create request was sent: an answer that arrives late,
+/// while the report already generates, never makes the report look faster than it was (the next
+/// month would then take it for a tenant that got faster).
+#[test]
+fn a_late_answer_to_a_create_never_shortens_a_reports_recorded_time() {
+    let (id, name, _) = TENANTS[0];
+    let mut scenario = scenario(&[(id, 100)]);
+    scenario.create_answer_delay = Duration::from_millis(400);
+    let world = World::new(scenario);
+    let job = world.job(&job_text(&[(id, name)], "concurrency: 1\n"));
+    let out = world.out();
+    run(&world, &job, &out, "2026-11-02").assert().success();
+    let october = read_json(&out.join("2026-10/manifest.json"));
+    let timing = &october["reports"][0]["timing"];
+    let ready_after = timing["ready_after_ms"].as_u64().expect("a recorded time");
+    assert!(
+        ready_after >= 400,
+        "generated in 100 ms, answered after 400: recorded {ready_after} ms ({timing})"
+    );
+}

@@ -184,6 +184,9 @@ pub(super) async fn create_report(
         );
     }
     tracing::debug!(report = %id, ?delay, "sandbox: report created");
+    if !sc.create_answer_delay.is_zero() {
+        tokio::time::sleep(sc.create_answer_delay).await;
+    }
     Ok(axum::Json(resource).into_response())
 }
 
