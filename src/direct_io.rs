@@ -77,9 +77,22 @@ impl FileWriter {
         Ok(())
     }
 
+    /// Bytes that have reached the file so far: those put, less the part of a direct block
+    /// not yet written. A reader of the same file may read this far and get them.
+    pub(crate) fn in_file(&self) -> u64 {
+        self.written - self.block.as_ref().map_or(0, |block| block.len as u64)
+    }
+
     /// Writes what is left through the cache and makes the file durable.
-    pub(crate) fn finish(mut self) -> std::io::Result<u64> {
+    pub(crate) fn finish(self) -> std::io::Result<u64> {
+        self.finish_telling(|_| {})
+    }
+
+    /// [`Self::finish`], telling `all_in_file` the byte count once every byte is in the file,
+    /// before the wait for the disk: a reader following the file need not wait for that.
+    pub(crate) fn finish_telling(mut self, all_in_file: impl FnOnce(u64)) -> std::io::Result<u64> {
         self.write_tail()?;
+        all_in_file(self.written);
         self.file.sync_all()?;
         Ok(self.written)
     }
@@ -213,6 +226,99 @@ impl std::io::Read for FileReader {
     }
 }
 
+/// Reads a file at any offset, around the page cache where it can: for a file that another
+/// thread is still writing directly (a large download, [`crate::download`]), whose bytes are on
+/// the disk and not in the cache. A direct read must start at an aligned offset and fill an
+/// aligned buffer, so a read starts at the aligned offset below the one asked for, and hands
+/// out only the bytes asked for.
+pub(crate) struct BlockReader {
+    file: std::fs::File,
+    /// Present while reading directly.
+    block: Option<AlignedBlock>,
+    /// The buffer of plain reads, once direct reads are refused.
+    plain: Vec<u8>,
+}
+
+impl BlockReader {
+    pub(crate) fn new(file: std::fs::File, direct: bool) -> Self {
+        let block = match direct {
+            true => AlignedBlock::new().filter(|_| set_direct(&file, true)),
+            false => None,
+        };
+        Self {
+            file,
+            block,
+            plain: Vec::new(),
+        }
+    }
+
+    /// Up to `len` bytes (at most a block) from `offset` on: fewer where the file ends, or
+    /// where a block read from the aligned offset below `offset` ends. What lies past
+    /// `offset + len` is never handed out, so bytes being written there meanwhile cannot reach
+    /// the caller.
+    pub(crate) fn read_at(&mut self, offset: u64, len: usize) -> std::io::Result<&[u8]> {
+        use std::io::{Read, Seek, SeekFrom};
+        let len = len.min(DIRECT_BLOCK);
+        let skip = (offset % DIRECT_ALIGN as u64) as usize;
+        // Reads of whole aligned units, which may go past `offset + len`: those bytes are
+        // read but not handed out.
+        let want = ((skip + len).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN).min(DIRECT_BLOCK);
+        let direct = match &mut self.block {
+            Some(block) => Some(
+                self.file
+                    .seek(SeekFrom::Start(offset - skip as u64))
+                    .and_then(|_| read_full(&mut self.file, &mut block.space()[..want], true))
+                    .map(|n| block.len = n),
+            ),
+            None => None,
+        };
+        match direct {
+            Some(Ok(())) => {
+                if let Some(block) = &self.block {
+                    let end = block.len.min(skip + len.min(want - skip));
+                    return Ok(&block.filled()[skip.min(end)..end]);
+                }
+            }
+            // Refused after all: read plainly from now on.
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                set_direct(&self.file, false);
+                self.block = None;
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+        self.plain.resize(len, 0);
+        self.file.seek(SeekFrom::Start(offset))?;
+        let n = read_full(&mut self.file, &mut self.plain[..len], false)?;
+        return Ok(&self.plain[..n]);
+
+        /// Reads until `buf` is full or the file ends.
+        fn read_full(
+            file: &mut std::fs::File,
+            buf: &mut [u8],
+            direct: bool,
+        ) -> std::io::Result<usize> {
+            let mut n = 0;
+            while n < buf.len() {
+                match file.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(read) => {
+                        n += read;
+                        // A direct read comes short only where the file ends; reading on from
+                        // an unaligned offset would be refused.
+                        if direct && read % DIRECT_ALIGN != 0 {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(n)
+        }
+    }
+}
+
 /// Turns direct I/O on or off for `file`; false where that is not possible (another OS, or a
 /// file system without direct I/O, such as an older tmpfs).
 #[cfg(target_os = "linux")]
@@ -261,6 +367,43 @@ mod tests {
         }
         assert_eq!(writer.finish().unwrap(), expected.len() as u64);
         assert!(std::fs::read(&path).unwrap() == expected);
+    }
+
+    /// Read at any offset and length, directly or not, a file gives exactly the bytes there,
+    /// and no more than asked for.
+    #[test]
+    fn a_file_read_at_any_offset_gives_exactly_the_bytes_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("download");
+        let expected: Vec<u8> = (0..2 * DIRECT_BLOCK + 777)
+            .map(|i| (i * 11 % 241) as u8)
+            .collect();
+        std::fs::write(&path, &expected).unwrap();
+        for direct in [true, false] {
+            let mut reader = BlockReader::new(std::fs::File::open(&path).unwrap(), direct);
+            for (offset, len) in [
+                (0, 10),
+                (1, 4095),
+                (4095, 2),
+                (4096, DIRECT_BLOCK),
+                (5000, DIRECT_BLOCK + 5),
+                (DIRECT_BLOCK as u64 - 3, 9),
+                (expected.len() as u64 - 5, 100),
+                (expected.len() as u64, 100),
+            ] {
+                let start = offset as usize;
+                let end = (start + len.min(DIRECT_BLOCK)).min(expected.len());
+                let read = reader.read_at(offset, len).unwrap();
+                // Short only where the file ends, or where the block read from the aligned
+                // offset below ends.
+                let least = (end - start).min(DIRECT_BLOCK - DIRECT_ALIGN);
+                assert!(
+                    read.len() >= least && read == &expected[start..start + read.len()],
+                    "direct {direct}, offset {offset}, len {len}: {} bytes",
+                    read.len()
+                );
+            }
+        }
     }
 
     /// Read back directly, in reads of any size, a file gives exactly its bytes.

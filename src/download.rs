@@ -2,6 +2,7 @@
 //! bytes arrive, then renamed into place. A file under its final name is always complete.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -284,7 +285,13 @@ async fn fetch_once(
     // The announced size is the compressed one: a gzip file may decode much larger, so some
     // large files go through the cache; never the other way round.
     let large = announced_size.is_some_and(|size| size >= LARGE_BYTES);
-    let mut workers = Workers::start(file, inspection, large);
+    // A large file's check may fall behind and read the file back: through a handle of its
+    // own on this very file (tempfile checks the reopened file is the one it made).
+    let read_back = match large && inspection.needed() {
+        true => Some(temp.reopen().map_err(io)?),
+        false => None,
+    };
+    let mut workers = Workers::start(file, read_back, inspection, large);
     // Bytes after decoding a body that is itself gzip: what is written, hashed and checked.
     let mut received: u64 = 0;
     let mut wire: u64 = 0;
@@ -501,8 +508,9 @@ impl Gunzip {
     }
 }
 
-/// Blocking threads a large download holds until it ends: writing, hashing, checking.
-pub(crate) const THREADS_PER_DOWNLOAD: usize = 3;
+/// Threads of the blocking pool a large download holds until it ends: writing and hashing
+/// (its check has a thread of its own).
+pub(crate) const THREADS_PER_DOWNLOAD: usize = 2;
 
 /// Received chunks (tens of KiB each) go to the threads in batches: handing over each chunk
 /// alone cost two thread wake-ups per chunk, a large share of the time per byte.
@@ -510,6 +518,9 @@ type Batch = Vec<bytes::Bytes>;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Batches in flight from the receiving task to each thread.
 const PIPELINE_BATCHES: usize = 4;
+/// Batches that may wait for a large file's check before it reads the file instead
+/// ([`follow`]): room for the check's pace to vary without the transfer waiting.
+const CHECK_QUEUE_BATCHES: usize = 8;
 type Sender = tokio::sync::mpsc::Sender<Batch>;
 
 /// What the threads of one download found; each part from the thread that did it.
@@ -534,17 +545,37 @@ struct Work {
 /// download, each of hundreds of concurrent small downloads held a thread while it waited,
 /// and the blocking pool grew through the run (31 threads at 1.5 s, 58 at 11 s of a
 /// 10 000-report run), each with its stack and allocator arena.
+///
+/// A large file's check is fed without waiting ([`follow`]): when its queue is full, the
+/// transfer goes on and the check reads the rest from the file behind the writer.
 struct Workers {
     inboxes: Vec<Sender>,
-    threads: Vec<tokio::task::JoinHandle<std::io::Result<Work>>>,
+    /// A large file's check, while the transfer feeds it.
+    check_inbox: Option<Sender>,
+    /// Set when the transfer stopped feeding the check.
+    behind: Arc<follow::Behind>,
+    /// How far a large file's writer has got, for a check that fell behind.
+    progress: Option<Arc<follow::Progress>>,
+    /// Each ends with what its thread found; a thread that could not start or panicked is an
+    /// error.
+    threads: Vec<std::pin::Pin<Box<dyn Future<Output = std::io::Result<Work>> + Send>>>,
     /// A smaller file's destination and check, until its first batch.
     waiting: Option<(std::fs::File, Inspection)>,
 }
 
 impl Workers {
-    fn start(file: std::fs::File, inspection: Inspection, large: bool) -> Self {
+    /// `read_back`: another handle on the file, for a large file's check to read it with.
+    fn start(
+        file: std::fs::File,
+        read_back: Option<std::fs::File>,
+        inspection: Inspection,
+        large: bool,
+    ) -> Self {
         let mut workers = Self {
             inboxes: Vec::new(),
+            check_inbox: None,
+            behind: Arc::default(),
+            progress: None,
             threads: Vec::new(),
             waiting: None,
         };
@@ -552,46 +583,93 @@ impl Workers {
             workers.waiting = Some((file, inspection));
             return workers;
         }
-        workers.spawn(move |inbox| {
+        let progress = Arc::new(follow::Progress::default());
+        workers.progress = Some(Arc::clone(&progress));
+        let writer_progress = Arc::clone(&progress);
+        workers.spawn(PIPELINE_BATCHES, move |inbox| {
             Ok(Work {
-                written: Some(write_all(inbox, file, true)?),
+                written: Some(write_following(inbox, file, writer_progress)?),
                 ..Work::default()
             })
         });
-        workers.spawn(|inbox| {
+        workers.spawn(PIPELINE_BATCHES, |inbox| {
             Ok(Work {
                 hashed: Some(hash(inbox)),
                 ..Work::default()
             })
         });
         if inspection.needed() {
-            workers.spawn(move |inbox| {
-                let (inspected, spilled) = check(inbox, inspection);
+            let behind = Arc::clone(&workers.behind);
+            workers.spawn_yielding(CHECK_QUEUE_BATCHES, move |inbox| {
+                let following = follow::Following::new(inbox, behind, progress, read_back);
+                let (inspected, spilled) = inspection.inspect_keeping_lines(following)?;
                 Ok(Work {
                     inspected: Some(inspected),
                     spilled,
                     ..Work::default()
                 })
             });
+            // Fed apart from the others, without waiting.
+            workers.check_inbox = workers.inboxes.pop();
         }
         workers
     }
 
-    fn spawn(&mut self, work: impl FnOnce(Chunks) -> std::io::Result<Work> + Send + 'static) {
-        let (sender, inbox) = tokio::sync::mpsc::channel::<Batch>(PIPELINE_BATCHES);
+    /// Starts a thread taking batches from an inbox of `capacity` (the last of `inboxes`).
+    fn spawn(
+        &mut self,
+        capacity: usize,
+        work: impl FnOnce(Chunks) -> std::io::Result<Work> + Send + 'static,
+    ) {
+        let chunks = self.inbox(capacity);
+        let thread = tokio::task::spawn_blocking(move || work(chunks));
+        self.threads.push(Box::pin(async move {
+            thread.await.map_err(std::io::Error::other)?
+        }));
+    }
+
+    /// [`Self::spawn`] on a thread of its own that yields the processor to the others where it
+    /// can (a lower priority, on Linux): a large file's check, which may read the file behind
+    /// the writer, so that where the processors are busy the transfer goes first — it holds a
+    /// connection the server counts, the check only a file. Not a thread of the blocking pool,
+    /// which would keep the lower priority for whatever it runs next.
+    fn spawn_yielding(
+        &mut self,
+        capacity: usize,
+        work: impl FnOnce(Chunks) -> std::io::Result<Work> + Send + 'static,
+    ) {
+        let chunks = self.inbox(capacity);
+        let (done, result) = tokio::sync::oneshot::channel();
+        let started = std::thread::Builder::new()
+            .name("check".to_owned())
+            .spawn(move || {
+                yield_processor();
+                let _ = done.send(work(chunks));
+            });
+        self.threads.push(Box::pin(async move {
+            started?;
+            result
+                .await
+                .map_err(|_| std::io::Error::other("the check's thread ended without a result"))?
+        }));
+    }
+
+    /// A new inbox, the last of `inboxes`: what the thread it is for takes its chunks from.
+    fn inbox(&mut self, capacity: usize) -> Chunks {
+        let (sender, inbox) = tokio::sync::mpsc::channel::<Batch>(capacity);
         self.inboxes.push(sender);
-        let chunks = Chunks {
+        Chunks {
             inbox,
             pending: Batch::new().into_iter(),
-        };
-        self.threads
-            .push(tokio::task::spawn_blocking(move || work(chunks)));
+        }
     }
 
     /// Starts a smaller file's thread, once; `at_most` bounds the file's bytes when known.
     fn wake(&mut self, at_most: Option<u64>) {
         if let Some((file, inspection)) = self.waiting.take() {
-            self.spawn(move |inbox| write_hash_and_check(inbox, file, inspection, at_most));
+            self.spawn(PIPELINE_BATCHES, move |inbox| {
+                write_hash_and_check(inbox, file, inspection, at_most)
+            });
         }
     }
 
@@ -600,6 +678,18 @@ impl Workers {
     async fn hand_over(&mut self, batch: Batch, last: bool) -> bool {
         let bytes = batch.iter().map(|chunk| chunk.len() as u64).sum();
         self.wake(last.then_some(bytes));
+        if let Some(inbox) = &self.check_inbox {
+            match inbox.try_send(batch.clone()) {
+                Ok(()) => {}
+                // The check reads this batch and the rest from the file.
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    self.behind.set();
+                    self.check_inbox = None;
+                }
+                // It stopped reading (the file proved broken): its result says so.
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => self.check_inbox = None,
+            }
+        }
         for inbox in &self.inboxes {
             if inbox.send(batch.clone()).await.is_err() {
                 return false;
@@ -612,10 +702,13 @@ impl Workers {
     async fn finish(mut self) -> std::io::Result<Work> {
         // An empty file still gets its (empty) file written, hashed and checked.
         self.wake(Some(0));
-        drop(self.inboxes);
+        self.inboxes.clear();
+        self.check_inbox = None;
+        // Finished, not abandoned: the check may still be reading the file.
+        self.progress = None;
         let mut all = Work::default();
-        for thread in self.threads {
-            let work = thread.await.map_err(std::io::Error::other)??;
+        for thread in std::mem::take(&mut self.threads) {
+            let work = thread.await?;
             all.written = all.written.or(work.written);
             all.hashed = all.hashed.or(work.hashed);
             all.inspected = all.inspected.or(work.inspected);
@@ -625,13 +718,35 @@ impl Workers {
     }
 }
 
-/// Writes every chunk that arrives, then makes the file durable. Returns the byte count.
-fn write_all(chunks: Chunks, file: std::fs::File, direct: bool) -> std::io::Result<u64> {
-    let mut out = FileWriter::new(file, direct);
+impl Drop for Workers {
+    /// A download that ends early (an error, a retry) lets a check reading the file stop.
+    fn drop(&mut self) {
+        if let Some(progress) = &self.progress {
+            progress.abandon();
+        }
+    }
+}
+
+/// Writes every chunk that arrives around the page cache, telling `progress` how far it got,
+/// then makes the file durable. Returns the byte count.
+fn write_following(
+    chunks: Chunks,
+    file: std::fs::File,
+    progress: Arc<follow::Progress>,
+) -> std::io::Result<u64> {
+    let abandon = follow::AbandonOnDrop(Some(Arc::clone(&progress)));
+    let mut out = FileWriter::new(file, true);
+    let mut told = 0;
     for chunk in chunks {
         out.put(&chunk)?;
+        if out.in_file() != told {
+            told = out.in_file();
+            progress.wrote(told);
+        }
     }
-    out.finish()
+    let written = out.finish_telling(|all| progress.complete(all))?;
+    abandon.disarm();
+    Ok(written)
 }
 
 /// The single thread of a smaller download: writes, hashes and checks each chunk in turn.
@@ -677,6 +792,22 @@ fn write_hash_and_check(
     })
 }
 
+/// The niceness of a large file's check thread (0 is the default, 19 the least urgent): it
+/// gets about a tenth of a processor's time where the transfer's threads want it too.
+#[cfg(target_os = "linux")]
+const CHECK_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority (Linux: `setpriority` on a thread id is per thread).
+/// Best effort: elsewhere, or where it is refused, the thread runs as any other.
+fn yield_processor() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), CHECK_NICENESS)
+    {
+        tracing::debug!("the check's thread keeps its priority: {error}");
+    }
+}
+
 /// Files announced at least this large get a thread for each step, and are written around the
 /// page cache (see [`FileWriter`]).
 const LARGE_BYTES: u64 = 16 * 1024 * 1024;
@@ -690,17 +821,6 @@ fn hash(chunks: Chunks) -> (u64, String) {
         hashed += chunk.len() as u64;
     }
     (hashed, hex::encode(hasher.finalize()))
-}
-
-/// Checks the chunks as `inspection` says. The check may stop early; the chunks after that
-/// are taken and dropped, so that receiving never waits for this thread.
-fn check(
-    mut chunks: Chunks,
-    inspection: Inspection,
-) -> (FileFacts, Option<crate::content::spill::Spilled>) {
-    let inspected = inspection.run(&mut || chunks.next(), None);
-    chunks.for_each(drop);
-    inspected
 }
 
 /// The chunks of the batches that arrive in one thread's inbox, one by one.
@@ -722,5 +842,6 @@ impl Iterator for Chunks {
     }
 }
 
+mod follow;
 #[cfg(test)]
 mod tests;

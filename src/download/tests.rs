@@ -651,7 +651,7 @@ async fn a_small_download_takes_a_thread_only_once_it_has_bytes() {
     for body in [&b""[..], b"a,b\n1,2\n"] {
         let path = dir.path().join("small.csv");
         let file = std::fs::File::create(&path).unwrap();
-        let mut workers = Workers::start(file, csv_inspection(), false);
+        let mut workers = Workers::start(file, None, csv_inspection(), false);
         assert!(
             workers.threads.is_empty(),
             "no thread before the first batch"
@@ -671,7 +671,118 @@ async fn a_small_download_takes_a_thread_only_once_it_has_bytes() {
     }
     // A large file's threads start with it: it holds them until it ends in any case.
     let file = std::fs::File::create(dir.path().join("large.csv")).unwrap();
-    let workers = Workers::start(file, csv_inspection(), true);
+    let workers = Workers::start(file, None, csv_inspection(), true);
     assert_eq!(workers.threads.len(), 2);
     workers.finish().await.unwrap();
+}
+
+/// A `csv_v2_0` file of `rows` rows of distinct tenants, each with a SKU except the last.
+fn vendor_csv(rows: usize) -> Vec<u8> {
+    let mut text = String::from(
+        "tenant.id,tenant.kind,name,usage.absolute.production,usage.absolute.total,usage.absolute.trial,usage.delta.production,usage.delta.total,usage.delta.trial,usage.effective.production,usage.effective.total,usage.effective.trial,sku\n",
+    );
+    for i in 0..rows {
+        let sku = if i + 1 == rows { "" } else { "SP4APDENS" };
+        text.push_str(&format!(
+            "00000000-0000-4000-8000-{i:012},customer,pw_padding,{i},{i},0,1,1,0,{i},{i},0,{sku}\n"
+        ));
+    }
+    text.into_bytes()
+}
+
+fn csv_v2_inspection() -> Inspection {
+    Inspection {
+        format: crate::report::Format::CsvV2,
+        check_skus: true,
+        rule: Default::default(),
+    }
+}
+
+/// A large file's check that falls behind the transfer (its queue full) reads the rest from
+/// the file behind the writer, and finds what reading every byte from memory finds: every row,
+/// and the last row's missing SKU, which only the part read from the file holds.
+#[tokio::test]
+async fn a_large_files_check_that_falls_behind_reads_the_rest_from_the_file() {
+    let body = vendor_csv(200_000);
+    assert!(body.len() > 6 * BATCH_BYTES, "{} bytes", body.len());
+    let expected = csv_v2_inspection().inspect(body.as_slice()).unwrap();
+    assert_eq!(expected.content_check.rows, 200_000);
+    assert_eq!(expected.sku_check.rows_without_sku, 1);
+    for fed_batches in [0, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("large.csv");
+        let file = std::fs::File::create(&path).unwrap();
+        let read_back = std::fs::File::open(&path).unwrap();
+        let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+        assert_eq!(workers.threads.len(), 3);
+        let mut batches = body.chunks(BATCH_BYTES);
+        for batch in batches.by_ref().take(fed_batches) {
+            assert!(
+                workers
+                    .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
+                    .await
+            );
+        }
+        // What a full queue does: the transfer stops feeding the check.
+        workers.behind.set();
+        workers.check_inbox = None;
+        for batch in batches {
+            // Cut in two, so the writer's progress is not only whole batches.
+            let (first, second) = batch.split_at(batch.len() / 3);
+            assert!(
+                workers
+                    .hand_over(
+                        vec![
+                            bytes::Bytes::copy_from_slice(first),
+                            bytes::Bytes::copy_from_slice(second)
+                        ],
+                        false
+                    )
+                    .await
+            );
+        }
+        let work = workers.finish().await.unwrap();
+        assert_eq!(work.written, Some(body.len() as u64));
+        assert_eq!(work.hashed.unwrap().0, body.len() as u64);
+        assert_eq!(
+            work.inspected.as_ref(),
+            Some(&expected),
+            "fed {fed_batches} batches"
+        );
+        assert!(std::fs::read(&path).unwrap() == body);
+    }
+}
+
+/// A download that ends early (an error, a retry) stops a check reading the file behind the
+/// writer, rather than let it read a file nobody keeps.
+#[tokio::test]
+async fn a_check_behind_the_writer_stops_when_the_download_is_abandoned() {
+    let body = vendor_csv(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.csv");
+    let file = std::fs::File::create(&path).unwrap();
+    let read_back = std::fs::File::open(&path).unwrap();
+    let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+    workers.behind.set();
+    workers.check_inbox = None;
+    let half = body.len() / 2;
+    assert!(
+        workers
+            .hand_over(vec![bytes::Bytes::copy_from_slice(&body[..half])], false)
+            .await
+    );
+    let threads = std::mem::take(&mut workers.threads);
+    drop(workers);
+    let mut ended = Vec::new();
+    for thread in threads {
+        let work = tokio::time::timeout(Duration::from_secs(20), thread).await;
+        ended.push(work.expect("a thread still runs after the download ended"));
+    }
+    let check = ended.pop().unwrap();
+    assert!(
+        check
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("abandoned")),
+        "{check:?}"
+    );
 }
