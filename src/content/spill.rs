@@ -13,10 +13,19 @@
 //! The spills of a run live in one folder, under the output folder's state folder, from
 //! [`install`] until the guard it returns is dropped; one is removed once replayed. Memory stays
 //! flat: lines are encoded one at a time and written in blocks.
+//!
+//! A spill with a name could be changed on disk before it is replayed, so it is sealed: hashed
+//! as written and hashed again, in a read of its own, before a replay. For a large spill (one
+//! that outgrows a block) that cost a twentieth of a GiB report's run, so up to
+//! [`UNNAMED_MAX`] of them at a time are files that never have a name (`O_TMPFILE`, or created
+//! and unlinked at once), kept open until replayed: no other process can open them, so they
+//! need no seal. Beyond that (file descriptors are not to be spent on a long run's every
+//! report) and for small spills, a named, sealed file as before.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
@@ -48,6 +57,8 @@ const NO_MEASURE: u8 = u8::MAX;
 /// The longest record a replay takes: a line's texts come from one row, at most 1 MiB
 /// (`super::limit`), so a longer length is damage, not a line to allocate for.
 const RECORD_MAX: usize = 64 << 20;
+/// Unnamed spills open at a time: each holds a file descriptor until it is replayed.
+const UNNAMED_MAX: usize = 64;
 
 /// The spills of a run: a folder, removed when the last user lets go of it.
 #[derive(Debug)]
@@ -59,6 +70,38 @@ struct Store {
     /// Filed under [`seal_key`] rather than the name: one entry per report of a run that
     /// lasts, so it is kept to two fixed-size arrays, no text of its own (the scale case).
     seals: Mutex<std::collections::HashMap<SealKey, [u8; 32]>>,
+    /// The unnamed spills, filed like the seals.
+    unnamed: Mutex<std::collections::HashMap<SealKey, Unnamed>>,
+    /// How many unnamed spills are open, being written or kept.
+    slots: Arc<AtomicUsize>,
+}
+
+/// A spill without a name, open: only this process can reach it.
+#[derive(Debug)]
+struct Unnamed {
+    file: File,
+    _slot: Slot,
+}
+
+/// One of the [`UNNAMED_MAX`] unnamed spills a store may have open; given back when dropped.
+#[derive(Debug)]
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(slots: &Arc<AtomicUsize>) -> Option<Slot> {
+        slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < UNNAMED_MAX).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(slots)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Drop for Store {
@@ -114,6 +157,8 @@ pub(crate) fn install(dir: &Path) -> io::Result<Installed> {
         Arc::new(Store {
             dir: folder,
             seals: Mutex::default(),
+            unnamed: Mutex::default(),
+            slots: Arc::default(),
         }),
         1,
     ));
@@ -157,40 +202,49 @@ fn name(sha256: &str, format: Format, rule: &BillingRule) -> Option<String> {
 pub(crate) struct SpillWriter {
     store: Arc<Store>,
     suffix: String,
-    /// The scratch file, until the spill outgrows one block: then it is written around the
-    /// page cache (`out`), since a large spill is read once, soon, and copying it into the cache
-    /// cost as much as encoding it. A small one is written plainly at the end, without the
-    /// aligned block direct writes need.
-    file: Option<File>,
-    out: Option<FileWriter>,
-    temp: tempfile::TempPath,
+    scratch: Scratch,
     /// The text fields of the last line: a field that did not change is not written again.
     previous: Line,
     block: Vec<u8>,
     record: Vec<u8>,
     lines: u64,
     broken: bool,
-    /// Of every byte written, for the seal.
+    /// Of every byte written to a named file, for the seal.
     digest: Sha256,
 }
 
+/// Where a spill is written. A large spill is written around the page cache, since it is read
+/// once, soon, and copying it into the cache cost as much as encoding it.
+enum Scratch {
+    /// Nothing yet: the spill is all in the block. A small one is written plainly at the end,
+    /// without the aligned block direct writes need.
+    None,
+    Unnamed {
+        out: FileWriter,
+        slot: Slot,
+    },
+    Named {
+        out: FileWriter,
+        temp: tempfile::TempPath,
+    },
+}
+
+/// A named scratch file in `dir`.
+fn named(dir: &Path) -> io::Result<(File, tempfile::TempPath)> {
+    Ok(tempfile::Builder::new()
+        .prefix(".pending-")
+        .tempfile_in(dir)?
+        .into_parts())
+}
+
 impl SpillWriter {
-    /// A spill for a file of `format` read by `rule`; `None` when no store is installed, or
-    /// the scratch file cannot be made.
+    /// A spill for a file of `format` read by `rule`; `None` when no store is installed.
     pub fn start(format: Format, rule: &BillingRule) -> Option<SpillWriter> {
         let store = current()?;
-        let (file, temp) = tempfile::Builder::new()
-            .prefix(".pending-")
-            .tempfile_in(&store.dir)
-            .inspect_err(|e| tracing::debug!("no spill of the lines: {e}"))
-            .ok()?
-            .into_parts();
         Some(SpillWriter {
             store,
             suffix: suffix(format, rule),
-            file: Some(file),
-            out: None,
-            temp,
+            scratch: Scratch::None,
             previous: Line::default(),
             block: Vec::with_capacity(4096),
             record: Vec::with_capacity(256),
@@ -279,18 +333,48 @@ impl SpillWriter {
     }
 
     fn write_block(&mut self) {
-        self.digest.update(&self.block);
-        if let Some(file) = self.file.take() {
-            self.out = Some(FileWriter::new(file, true));
+        if matches!(self.scratch, Scratch::None) && !self.broken {
+            self.scratch = self.open_scratch();
         }
-        if !self.broken
-            && let Some(out) = &mut self.out
-            && let Err(e) = out.put(&self.block)
-        {
+        let written = match &mut self.scratch {
+            Scratch::None => Ok(()),
+            Scratch::Unnamed { out, .. } => out.put(&self.block),
+            Scratch::Named { out, .. } => {
+                self.digest.update(&self.block);
+                out.put(&self.block)
+            }
+        };
+        if let Err(e) = written {
             tracing::debug!("the spill of the lines stops: {e}");
             self.broken = true;
         }
         self.block.clear();
+    }
+
+    /// The file of a spill that outgrew a block: unnamed while a slot is free, else named.
+    fn open_scratch(&mut self) -> Scratch {
+        if let Some(slot) = Slot::take(&self.store.slots) {
+            match tempfile::tempfile_in(&self.store.dir) {
+                Ok(file) => {
+                    return Scratch::Unnamed {
+                        out: FileWriter::new(file, true),
+                        slot,
+                    };
+                }
+                Err(e) => tracing::debug!("no unnamed spill of the lines: {e}"),
+            }
+        }
+        match named(&self.store.dir) {
+            Ok((file, temp)) => Scratch::Named {
+                out: FileWriter::new(file, true),
+                temp,
+            },
+            Err(e) => {
+                tracing::debug!("no spill of the lines: {e}");
+                self.broken = true;
+                Scratch::None
+            }
+        }
     }
 
     /// Ends the spill with how the read ended: `Ok`, or the problem that stopped it (as the
@@ -305,24 +389,38 @@ impl SpillWriter {
         }
         self.block.extend_from_slice(&self.lines.to_le_bytes());
         self.block.extend_from_slice(MAGIC);
-        self.digest.update(&self.block);
-        let written = match (self.file.take(), self.out.take()) {
-            (Some(mut file), _) => io::Write::write_all(&mut file, &self.block),
-            (None, Some(mut out)) => out
-                .put(&self.block)
-                .and_then(|()| out.finish_unsynced().map(drop)),
-            (None, None) => Ok(()),
-        };
-        if let Err(e) = written {
-            tracing::debug!("the spill of the lines stops: {e}");
-            self.broken = true;
+        if self.broken {
+            return None;
         }
-        (!self.broken).then_some(Spilled {
-            store: self.store,
-            suffix: self.suffix,
-            temp: self.temp,
-            seal: self.digest.finalize().into(),
-        })
+        let block = &self.block;
+        let mut digest = self.digest;
+        let mut sealed = |temp| {
+            digest.update(block);
+            Kept::Named {
+                temp,
+                seal: std::mem::take(&mut digest).finalize().into(),
+            }
+        };
+        let kept = match self.scratch {
+            Scratch::None => named(&self.store.dir).and_then(|(mut file, temp)| {
+                io::Write::write_all(&mut file, block).map(|()| sealed(temp))
+            }),
+            Scratch::Named { mut out, temp } => out
+                .put(block)
+                .and_then(|()| out.finish_unsynced())
+                .map(|_| sealed(temp)),
+            Scratch::Unnamed { mut out, slot } => out
+                .put(block)
+                .and_then(|()| out.into_file())
+                .map(|file| Kept::Unnamed(Unnamed { file, _slot: slot })),
+        };
+        kept.inspect_err(|e| tracing::debug!("the spill of the lines stops: {e}"))
+            .ok()
+            .map(|kept| Spilled {
+                store: self.store,
+                suffix: self.suffix,
+                kept,
+            })
     }
 }
 
@@ -332,8 +430,16 @@ impl SpillWriter {
 pub(crate) struct Spilled {
     store: Arc<Store>,
     suffix: String,
-    temp: tempfile::TempPath,
-    seal: [u8; 32],
+    kept: Kept,
+}
+
+#[derive(Debug)]
+enum Kept {
+    Named {
+        temp: tempfile::TempPath,
+        seal: [u8; 32],
+    },
+    Unnamed(Unnamed),
 }
 
 impl Spilled {
@@ -343,14 +449,25 @@ impl Spilled {
             return;
         }
         let name = format!("{}{}", sha256.to_ascii_lowercase(), self.suffix);
+        let (temp, seal) = match self.kept {
+            Kept::Named { temp, seal } => (temp, seal),
+            Kept::Unnamed(unnamed) => {
+                self.store
+                    .unnamed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(seal_key(&name), unnamed);
+                return;
+            }
+        };
         let path = self.store.dir.join(&name);
-        match self.temp.persist(&path) {
+        match temp.persist(&path) {
             Ok(()) => {
                 self.store
                     .seals
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(seal_key(&name), self.seal);
+                    .insert(seal_key(&name), seal);
             }
             Err(e) => tracing::debug!("the spill of the lines is dropped: {e}"),
         }
@@ -369,6 +486,17 @@ pub(crate) fn replay(
 ) -> Option<Result<(), LinesError>> {
     let store = current()?;
     let name = name(sha256, format, rule)?;
+    let unnamed = store
+        .unnamed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&seal_key(&name));
+    if let Some(Unnamed { mut file, _slot }) = unnamed {
+        // Never named: as this process wrote it. It goes (and its slot is free) once replayed.
+        let whole = trailer(&mut file);
+        let replayed = whole.map(|(body, lines)| Replay::new(file, body).run(lines, on_line))?;
+        return Some(replayed.map_err(LinesError::from));
+    }
     let path = store.dir.join(&name);
     let seal = store
         .seals
@@ -391,11 +519,17 @@ pub(crate) fn replay(
     // Each file's lines are billed once a run; should they be wanted again, the file is there.
     let _ = fs::remove_file(&path);
     let replayed = replayed?;
-    Some(replayed.map_err(|e| match e {
-        Stop::Write(e) => LinesError::Write(e),
-        Stop::Read(e) => LinesError::Content(ContentError::Read(e)),
-        Stop::Problem(problem) => LinesError::Content(ContentError::Recorded(problem)),
-    }))
+    Some(replayed.map_err(LinesError::from))
+}
+
+impl From<Stop> for LinesError {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Write(e) => LinesError::Write(e),
+            Stop::Read(e) => LinesError::Content(ContentError::Read(e)),
+            Stop::Problem(problem) => LinesError::Content(ContentError::Recorded(problem)),
+        }
+    }
 }
 
 /// Whether the spill's bytes have the SHA-256 it was written with (read once more before any of

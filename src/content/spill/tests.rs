@@ -154,7 +154,12 @@ fn a_spill_cut_short_or_never_kept_is_not_replayed() {
             "c{i},customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n"
         ));
     }
+    // Every unnamed slot taken, so the large spill is named (and could be cut short).
+    let store = current().unwrap();
+    let taken: Vec<Slot> = std::iter::from_fn(|| Slot::take(&store.slots)).collect();
+    assert_eq!(taken.len(), UNNAMED_MAX);
     spill(Format::CsvV2, &text, &rule);
+    drop(taken);
     let name = spill_files(dir.path()).remove(0);
     let path = dir.path().join(FOLDER).join(&name);
     let len = fs::metadata(&path).unwrap().len();
@@ -247,4 +252,57 @@ fn the_store_lives_while_a_guard_does_and_starts_empty() {
     drop(writer);
     assert!(!dir.path().join(FOLDER).exists());
     assert!(SpillWriter::start(Format::CsvV2, &rule).is_none());
+}
+
+/// A spill larger than a block has no name while a slot is free: nothing is left in the
+/// folder for a hand to change, it replays the lines a read gives, and its slot is free again
+/// once replayed. Small spills, and large ones past the slots, are named files.
+#[test]
+fn a_large_spill_is_unnamed_while_slots_last() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let store = current().unwrap();
+    let rule = BillingRule::default();
+    let large = |n: usize| {
+        let mut text = format!("{HEADER}\n");
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "c{n}-{i},customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n"
+            ));
+        }
+        text
+    };
+    let small = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    spill(Format::CsvV2, &large(0), &rule);
+    assert_eq!(spill_files(dir.path()), Vec::<String>::new());
+    assert_eq!(store.slots.load(Ordering::Acquire), 1);
+    spill(Format::CsvV2, &small, &rule);
+    assert_eq!(spill_files(dir.path()).len(), 1);
+    assert_eq!(
+        replayed(Format::CsvV2, &large(0), &rule),
+        Some(read(Format::CsvV2, &large(0), &rule))
+    );
+    assert_eq!(store.slots.load(Ordering::Acquire), 0);
+    // Once replayed, it is gone: the file would be read again.
+    assert_eq!(replayed(Format::CsvV2, &large(0), &rule), None);
+    // Past the slots, large spills are named, and replay all the same.
+    let taken: Vec<Slot> = (1..UNNAMED_MAX)
+        .map_while(|_| Slot::take(&store.slots))
+        .collect();
+    for n in 1..=3 {
+        spill(Format::CsvV2, &large(n), &rule);
+    }
+    assert_eq!(store.slots.load(Ordering::Acquire), UNNAMED_MAX);
+    assert_eq!(spill_files(dir.path()).len(), 1 + 2);
+    for n in 1..=3 {
+        assert_eq!(
+            replayed(Format::CsvV2, &large(n), &rule),
+            Some(read(Format::CsvV2, &large(n), &rule)),
+            "{n}"
+        );
+    }
+    assert_eq!(spill_files(dir.path()).len(), 1);
+    drop(taken);
+    assert_eq!(store.slots.load(Ordering::Acquire), 0);
 }
