@@ -31,14 +31,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 
 use super::lines::{Line, LinesError};
-use super::{Amount, ContentError, Measure, Measures};
+use super::{Amount, ContentError, Measure};
 use crate::direct_io::{FileReader, FileWriter};
 use crate::report::{BillingRule, Format};
 
 /// The folder, under the folder given to [`install`], that holds the spills of a run.
 pub(crate) const FOLDER: &str = "lines";
 /// The end of a whole spill: its line count (8 bytes, little-endian), then these.
-const MAGIC: &[u8; 8] = b"ARLINES1";
+const MAGIC: &[u8; 8] = b"ARLINES2";
 const TRAILER: u64 = 16;
 /// What a record is.
 const LINE: u8 = 1;
@@ -293,30 +293,56 @@ impl SpillWriter {
                 before.push_str(&now[shared[i]..]);
             }
         }
-        put_varint(record, line.rows);
-        put_varint(record, line.rows_without_sku);
-        record.push(
+        // Numbers too are written only where they changed: neighbouring lines mostly have
+        // the same counts, the same measure, and many of the same values (zeros above all).
+        let before = &mut self.previous;
+        let measure = measure_index(line.billable_measure);
+        let present = |line: &Line| {
             Measure::ALL
-                .iter()
-                // The line's name is one of these very texts: mostly at the same address.
-                .position(|m| {
-                    std::ptr::eq(m.name(), line.billable_measure)
-                        || m.name() == line.billable_measure
-                })
-                .and_then(|i| u8::try_from(i).ok())
-                .unwrap_or(NO_MEASURE),
-        );
-        put_amount(record, line.billable_raw);
-        let mut present = 0u64;
-        for (i, measure) in Measure::ALL.into_iter().enumerate() {
-            if line.measures.get(measure).is_some() {
-                present |= 1 << i;
+                .into_iter()
+                .enumerate()
+                .filter(|(_, m)| line.measures.get(*m).is_some())
+                .fold(0u64, |bits, (i, _)| bits | 1 << i)
+        };
+        let (now_present, was_present) = (present(line), present(before));
+        let mut numbers = u64::from(line.rows != before.rows) << ROWS
+            | u64::from(line.rows_without_sku != before.rows_without_sku) << ROWS_WITHOUT_SKU
+            | u64::from(measure != measure_index(before.billable_measure)) << BILLABLE_MEASURE
+            | u64::from(line.billable_raw != before.billable_raw) << BILLABLE_RAW
+            | u64::from(now_present != was_present) << PRESENT;
+        for (i, m) in Measure::ALL.into_iter().enumerate() {
+            if line.measures.get(m).is_some() && line.measures.get(m) != before.measures.get(m) {
+                numbers |= 1 << (MEASURES + i as u32);
             }
         }
-        put_varint(record, present);
-        for (_, amount) in line.measures.present() {
-            put_amount(record, amount);
+        put_varint(record, numbers);
+        if numbers & 1 << ROWS != 0 {
+            put_varint(record, line.rows);
         }
+        if numbers & 1 << ROWS_WITHOUT_SKU != 0 {
+            put_varint(record, line.rows_without_sku);
+        }
+        if numbers & 1 << BILLABLE_MEASURE != 0 {
+            record.push(measure);
+        }
+        if numbers & 1 << BILLABLE_RAW != 0 {
+            put_amount(record, line.billable_raw);
+        }
+        if numbers & 1 << PRESENT != 0 {
+            put_varint(record, now_present);
+        }
+        for (i, m) in Measure::ALL.into_iter().enumerate() {
+            if numbers & 1 << (MEASURES + i as u32) != 0
+                && let Some(amount) = line.measures.get(m)
+            {
+                put_amount(record, amount);
+            }
+        }
+        before.rows = line.rows;
+        before.rows_without_sku = line.rows_without_sku;
+        before.billable_measure = line.billable_measure;
+        before.billable_raw = line.billable_raw;
+        before.measures = line.measures;
         if conflicts {
             put_varint(record, line.conflicts.len() as u64);
             for conflict in &line.conflicts {
@@ -679,21 +705,41 @@ fn decode(record: &[u8], line: &mut Line) -> Result<(), Stop> {
             field.push_str(at.text()?);
         }
     }
-    line.rows = at.varint()?;
-    line.rows_without_sku = at.varint()?;
-    line.billable_measure = match at.byte()? {
-        NO_MEASURE => "",
-        i => Measure::ALL
-            .get(usize::from(i))
-            .ok_or_else(|| corrupt("a measure"))?
-            .name(),
+    // Numbers not written are the last line's.
+    let numbers = at.varint()?;
+    if numbers & 1 << ROWS != 0 {
+        line.rows = at.varint()?;
+    }
+    if numbers & 1 << ROWS_WITHOUT_SKU != 0 {
+        line.rows_without_sku = at.varint()?;
+    }
+    if numbers & 1 << BILLABLE_MEASURE != 0 {
+        line.billable_measure = match at.byte()? {
+            NO_MEASURE => "",
+            i => Measure::ALL
+                .get(usize::from(i))
+                .ok_or_else(|| corrupt("a measure"))?
+                .name(),
+        };
+    }
+    if numbers & 1 << BILLABLE_RAW != 0 {
+        line.billable_raw = at.amount()?;
+    }
+    let present = if numbers & 1 << PRESENT != 0 {
+        Some(at.varint()?)
+    } else {
+        None
     };
-    line.billable_raw = at.amount()?;
-    let present = at.varint()?;
-    line.measures = Measures::default();
     for (i, measure) in Measure::ALL.into_iter().enumerate() {
-        if present & 1 << i != 0 {
+        let here = present.map_or(line.measures.get(measure).is_some(), |bits| {
+            bits & 1 << i != 0
+        });
+        if !here {
+            line.measures.set(measure, None);
+        } else if numbers & 1 << (MEASURES + i as u32) != 0 {
             line.measures.set(measure, Some(at.amount()?));
+        } else if line.measures.get(measure).is_none() {
+            return Err(corrupt("a measure's value"));
         }
     }
     line.conflicts.clear();
@@ -706,6 +752,27 @@ fn decode(record: &[u8], line: &mut Line) -> Result<(), Stop> {
         return Err(corrupt("a line's length"));
     }
     Ok(())
+}
+
+/// The bits of a record's number flags: which of the line's numbers it holds (the others are
+/// the last line's).
+const ROWS: u32 = 0;
+const ROWS_WITHOUT_SKU: u32 = 1;
+const BILLABLE_MEASURE: u32 = 2;
+const BILLABLE_RAW: u32 = 3;
+/// Which measures the line has, when that changed.
+const PRESENT: u32 = 4;
+/// A bit for each measure whose value changed, in [`Measure::ALL`] order.
+const MEASURES: u32 = 5;
+
+/// The billable measure's place in [`Measure::ALL`], or [`NO_MEASURE`].
+fn measure_index(name: &str) -> u8 {
+    Measure::ALL
+        .iter()
+        // The line's name is one of these very texts: mostly at the same address.
+        .position(|m| std::ptr::eq(m.name(), name) || m.name() == name)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(NO_MEASURE)
 }
 
 /// Text fields of a line, in the order they are encoded.
