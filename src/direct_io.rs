@@ -103,6 +103,13 @@ impl FileWriter {
         Ok(self.written)
     }
 
+    /// Writes what is left through the cache and gives the file back, for a scratch file this
+    /// process reads again.
+    pub(crate) fn into_file(mut self) -> std::io::Result<std::fs::File> {
+        self.write_tail()?;
+        Ok(self.file)
+    }
+
     fn write_tail(&mut self) -> std::io::Result<()> {
         use std::io::Write;
         if let Some(block) = self.block.take() {

@@ -1,8 +1,11 @@
 //! `csv_v2_0`: a header, then one row per tenant × offering item (× infra backend). RFC 4180
 //! quoting, `\n` or `\r\n`, an optional byte-order mark, blank lines skipped.
 
+mod records;
+
 use std::io::{self, Read};
 
+use self::records::Records;
 use super::columns::{EXPECTED_CSV_COLUMNS, Field, Positions, normalise};
 use super::limit::{Kind, Limited, TooLong};
 use super::{Amount, ContentError, Layout, Measure, Measures, UsageRow};
@@ -12,21 +15,16 @@ pub(super) fn read(
     buffer: usize,
     on_row: &mut dyn FnMut(&UsageRow<'_>) -> io::Result<()>,
 ) -> Result<Layout, ContentError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        // As large as the reader's own buffer (`read_rows`), which then hands reads straight
-        // through instead of copying every byte once more.
-        .buffer_capacity(buffer)
-        .from_reader(Limited::new(reader, Kind::CsvLine));
-    let mut record = csv::ByteRecord::new();
-    if !csv.read_byte_record(&mut record).map_err(csv_error)? {
+    // As large as the reader's own buffer (`read_rows`), which then hands reads straight
+    // through instead of copying every byte once more.
+    let mut csv = Records::new(Limited::new(reader, Kind::CsvLine), buffer);
+    let Some(record) = csv.next().map_err(read_error)? else {
         return Err(ContentError::Layout {
             what: "the csv_v2_0 file is empty (not even a header)",
             found: Vec::new(),
             expected: expected(),
         });
-    }
+    };
     let header: Vec<String> = record
         .iter()
         .map(|name| normalise(&String::from_utf8_lossy(name)))
@@ -77,8 +75,8 @@ pub(super) fn read(
         rows: 0,
     };
     let width = header.len();
-    while csv.read_byte_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map_or(0, |p| p.line());
+    while let Some(record) = csv.next().map_err(read_error)? {
+        let line = record.line;
         if record.len() < width {
             return Err(ContentError::Data {
                 at: format!("line {line}"),
@@ -92,7 +90,7 @@ pub(super) fn read(
         // Extra fields that are not empty mean the row's fields are shifted (an unquoted comma
         // in a name, say): every value after it would be read from the wrong column.
         if let Some(extra) =
-            (width..record.len()).find(|&i| !record[i].iter().all(u8::is_ascii_whitespace))
+            (width..record.len()).find(|&i| !record.get(i).iter().all(u8::is_ascii_whitespace))
         {
             return Err(ContentError::Data {
                 at: format!("line {line}"),
@@ -104,7 +102,7 @@ pub(super) fn read(
             });
         }
         let text = |at: usize| -> Result<&str, ContentError> {
-            std::str::from_utf8(&record[at]).map_err(|_| ContentError::Data {
+            std::str::from_utf8(record.get(at)).map_err(|_| ContentError::Data {
                 at: format!("line {line}"),
                 field: format!("`{}`", names[at]),
                 detail: "not valid UTF-8".to_owned(),
@@ -129,7 +127,7 @@ pub(super) fn read(
             let Some(at) = positions.measures[measure as usize] else {
                 continue;
             };
-            if let Some(amount) = Amount::parse_digits(&record[at]) {
+            if let Some(amount) = Amount::parse_digits(record.get(at)) {
                 measures.set(measure, Some(amount));
                 continue;
             }
@@ -188,17 +186,12 @@ fn expected() -> Vec<String> {
         .collect()
 }
 
-fn csv_error(error: csv::Error) -> ContentError {
-    let line = error.position().map(|p| p.line());
-    match error.into_kind() {
-        csv::ErrorKind::Io(e) => match TooLong::of(&e) {
-            Some(too_long) => ContentError::TooLong(too_long.to_string()),
-            None => ContentError::Read(e),
-        },
-        other => ContentError::Syntax(match line {
-            Some(line) => format!("line {line}: {other:?}"),
-            None => format!("{other:?}"),
-        }),
+/// A failed read: a line too long ([`Limited`]), or the reader's own error. (The tokenizer
+/// itself never fails: it prefers a parse to none.)
+fn read_error(error: io::Error) -> ContentError {
+    match TooLong::of(&error) {
+        Some(too_long) => ContentError::TooLong(too_long.to_string()),
+        None => ContentError::Read(error),
     }
 }
 

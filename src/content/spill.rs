@@ -13,23 +13,32 @@
 //! The spills of a run live in one folder, under the output folder's state folder, from
 //! [`install`] until the guard it returns is dropped; one is removed once replayed. Memory stays
 //! flat: lines are encoded one at a time and written in blocks.
+//!
+//! A spill with a name could be changed on disk before it is replayed, so it is sealed: hashed
+//! as written and hashed again, in a read of its own, before a replay. For a large spill (one
+//! that outgrows a block) that cost a twentieth of a GiB report's run, so up to
+//! [`UNNAMED_MAX`] of them at a time are files that never have a name (`O_TMPFILE`, or created
+//! and unlinked at once), kept open until replayed: no other process can open them, so they
+//! need no seal. Beyond that (file descriptors are not to be spent on a long run's every
+//! report) and for small spills, a named, sealed file as before.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
 use super::lines::{Line, LinesError};
-use super::{Amount, ContentError, Measure, Measures};
+use super::{Amount, ContentError, Measure};
 use crate::direct_io::{FileReader, FileWriter};
 use crate::report::{BillingRule, Format};
 
 /// The folder, under the folder given to [`install`], that holds the spills of a run.
 pub(crate) const FOLDER: &str = "lines";
 /// The end of a whole spill: its line count (8 bytes, little-endian), then these.
-const MAGIC: &[u8; 8] = b"ARLINES1";
+const MAGIC: &[u8; 8] = b"ARLINES2";
 const TRAILER: u64 = 16;
 /// What a record is.
 const LINE: u8 = 1;
@@ -48,6 +57,8 @@ const NO_MEASURE: u8 = u8::MAX;
 /// The longest record a replay takes: a line's texts come from one row, at most 1 MiB
 /// (`super::limit`), so a longer length is damage, not a line to allocate for.
 const RECORD_MAX: usize = 64 << 20;
+/// Unnamed spills open at a time: each holds a file descriptor until it is replayed.
+const UNNAMED_MAX: usize = 64;
 
 /// The spills of a run: a folder, removed when the last user lets go of it.
 #[derive(Debug)]
@@ -59,6 +70,38 @@ struct Store {
     /// Filed under [`seal_key`] rather than the name: one entry per report of a run that
     /// lasts, so it is kept to two fixed-size arrays, no text of its own (the scale case).
     seals: Mutex<std::collections::HashMap<SealKey, [u8; 32]>>,
+    /// The unnamed spills, filed like the seals.
+    unnamed: Mutex<std::collections::HashMap<SealKey, Unnamed>>,
+    /// How many unnamed spills are open, being written or kept.
+    slots: Arc<AtomicUsize>,
+}
+
+/// A spill without a name, open: only this process can reach it.
+#[derive(Debug)]
+struct Unnamed {
+    file: File,
+    _slot: Slot,
+}
+
+/// One of the [`UNNAMED_MAX`] unnamed spills a store may have open; given back when dropped.
+#[derive(Debug)]
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(slots: &Arc<AtomicUsize>) -> Option<Slot> {
+        slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < UNNAMED_MAX).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(slots)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Drop for Store {
@@ -114,6 +157,8 @@ pub(crate) fn install(dir: &Path) -> io::Result<Installed> {
         Arc::new(Store {
             dir: folder,
             seals: Mutex::default(),
+            unnamed: Mutex::default(),
+            slots: Arc::default(),
         }),
         1,
     ));
@@ -157,40 +202,49 @@ fn name(sha256: &str, format: Format, rule: &BillingRule) -> Option<String> {
 pub(crate) struct SpillWriter {
     store: Arc<Store>,
     suffix: String,
-    /// The scratch file, until the spill outgrows one block: then it is written around the
-    /// page cache (`out`), since a large spill is read once, soon, and copying it into the cache
-    /// cost as much as encoding it. A small one is written plainly at the end, without the
-    /// aligned block direct writes need.
-    file: Option<File>,
-    out: Option<FileWriter>,
-    temp: tempfile::TempPath,
+    scratch: Scratch,
     /// The text fields of the last line: a field that did not change is not written again.
     previous: Line,
     block: Vec<u8>,
     record: Vec<u8>,
     lines: u64,
     broken: bool,
-    /// Of every byte written, for the seal.
+    /// Of every byte written to a named file, for the seal.
     digest: Sha256,
 }
 
+/// Where a spill is written. A large spill is written around the page cache, since it is read
+/// once, soon, and copying it into the cache cost as much as encoding it.
+enum Scratch {
+    /// Nothing yet: the spill is all in the block. A small one is written plainly at the end,
+    /// without the aligned block direct writes need.
+    None,
+    Unnamed {
+        out: FileWriter,
+        slot: Slot,
+    },
+    Named {
+        out: FileWriter,
+        temp: tempfile::TempPath,
+    },
+}
+
+/// A named scratch file in `dir`.
+fn named(dir: &Path) -> io::Result<(File, tempfile::TempPath)> {
+    Ok(tempfile::Builder::new()
+        .prefix(".pending-")
+        .tempfile_in(dir)?
+        .into_parts())
+}
+
 impl SpillWriter {
-    /// A spill for a file of `format` read by `rule`; `None` when no store is installed, or
-    /// the scratch file cannot be made.
+    /// A spill for a file of `format` read by `rule`; `None` when no store is installed.
     pub fn start(format: Format, rule: &BillingRule) -> Option<SpillWriter> {
         let store = current()?;
-        let (file, temp) = tempfile::Builder::new()
-            .prefix(".pending-")
-            .tempfile_in(&store.dir)
-            .inspect_err(|e| tracing::debug!("no spill of the lines: {e}"))
-            .ok()?
-            .into_parts();
         Some(SpillWriter {
             store,
             suffix: suffix(format, rule),
-            file: Some(file),
-            out: None,
-            temp,
+            scratch: Scratch::None,
             previous: Line::default(),
             block: Vec::with_capacity(4096),
             record: Vec::with_capacity(256),
@@ -239,30 +293,56 @@ impl SpillWriter {
                 before.push_str(&now[shared[i]..]);
             }
         }
-        put_varint(record, line.rows);
-        put_varint(record, line.rows_without_sku);
-        record.push(
+        // Numbers too are written only where they changed: neighbouring lines mostly have
+        // the same counts, the same measure, and many of the same values (zeros above all).
+        let before = &mut self.previous;
+        let measure = measure_index(line.billable_measure);
+        let present = |line: &Line| {
             Measure::ALL
-                .iter()
-                // The line's name is one of these very texts: mostly at the same address.
-                .position(|m| {
-                    std::ptr::eq(m.name(), line.billable_measure)
-                        || m.name() == line.billable_measure
-                })
-                .and_then(|i| u8::try_from(i).ok())
-                .unwrap_or(NO_MEASURE),
-        );
-        put_amount(record, line.billable_raw);
-        let mut present = 0u64;
-        for (i, measure) in Measure::ALL.into_iter().enumerate() {
-            if line.measures.get(measure).is_some() {
-                present |= 1 << i;
+                .into_iter()
+                .enumerate()
+                .filter(|(_, m)| line.measures.get(*m).is_some())
+                .fold(0u64, |bits, (i, _)| bits | 1 << i)
+        };
+        let (now_present, was_present) = (present(line), present(before));
+        let mut numbers = u64::from(line.rows != before.rows) << ROWS
+            | u64::from(line.rows_without_sku != before.rows_without_sku) << ROWS_WITHOUT_SKU
+            | u64::from(measure != measure_index(before.billable_measure)) << BILLABLE_MEASURE
+            | u64::from(line.billable_raw != before.billable_raw) << BILLABLE_RAW
+            | u64::from(now_present != was_present) << PRESENT;
+        for (i, m) in Measure::ALL.into_iter().enumerate() {
+            if line.measures.get(m).is_some() && line.measures.get(m) != before.measures.get(m) {
+                numbers |= 1 << (MEASURES + i as u32);
             }
         }
-        put_varint(record, present);
-        for (_, amount) in line.measures.present() {
-            put_amount(record, amount);
+        put_varint(record, numbers);
+        if numbers & 1 << ROWS != 0 {
+            put_varint(record, line.rows);
         }
+        if numbers & 1 << ROWS_WITHOUT_SKU != 0 {
+            put_varint(record, line.rows_without_sku);
+        }
+        if numbers & 1 << BILLABLE_MEASURE != 0 {
+            record.push(measure);
+        }
+        if numbers & 1 << BILLABLE_RAW != 0 {
+            put_amount(record, line.billable_raw);
+        }
+        if numbers & 1 << PRESENT != 0 {
+            put_varint(record, now_present);
+        }
+        for (i, m) in Measure::ALL.into_iter().enumerate() {
+            if numbers & 1 << (MEASURES + i as u32) != 0
+                && let Some(amount) = line.measures.get(m)
+            {
+                put_amount(record, amount);
+            }
+        }
+        before.rows = line.rows;
+        before.rows_without_sku = line.rows_without_sku;
+        before.billable_measure = line.billable_measure;
+        before.billable_raw = line.billable_raw;
+        before.measures = line.measures;
         if conflicts {
             put_varint(record, line.conflicts.len() as u64);
             for conflict in &line.conflicts {
@@ -279,18 +359,48 @@ impl SpillWriter {
     }
 
     fn write_block(&mut self) {
-        self.digest.update(&self.block);
-        if let Some(file) = self.file.take() {
-            self.out = Some(FileWriter::new(file, true));
+        if matches!(self.scratch, Scratch::None) && !self.broken {
+            self.scratch = self.open_scratch();
         }
-        if !self.broken
-            && let Some(out) = &mut self.out
-            && let Err(e) = out.put(&self.block)
-        {
+        let written = match &mut self.scratch {
+            Scratch::None => Ok(()),
+            Scratch::Unnamed { out, .. } => out.put(&self.block),
+            Scratch::Named { out, .. } => {
+                self.digest.update(&self.block);
+                out.put(&self.block)
+            }
+        };
+        if let Err(e) = written {
             tracing::debug!("the spill of the lines stops: {e}");
             self.broken = true;
         }
         self.block.clear();
+    }
+
+    /// The file of a spill that outgrew a block: unnamed while a slot is free, else named.
+    fn open_scratch(&mut self) -> Scratch {
+        if let Some(slot) = Slot::take(&self.store.slots) {
+            match tempfile::tempfile_in(&self.store.dir) {
+                Ok(file) => {
+                    return Scratch::Unnamed {
+                        out: FileWriter::new(file, true),
+                        slot,
+                    };
+                }
+                Err(e) => tracing::debug!("no unnamed spill of the lines: {e}"),
+            }
+        }
+        match named(&self.store.dir) {
+            Ok((file, temp)) => Scratch::Named {
+                out: FileWriter::new(file, true),
+                temp,
+            },
+            Err(e) => {
+                tracing::debug!("no spill of the lines: {e}");
+                self.broken = true;
+                Scratch::None
+            }
+        }
     }
 
     /// Ends the spill with how the read ended: `Ok`, or the problem that stopped it (as the
@@ -305,24 +415,38 @@ impl SpillWriter {
         }
         self.block.extend_from_slice(&self.lines.to_le_bytes());
         self.block.extend_from_slice(MAGIC);
-        self.digest.update(&self.block);
-        let written = match (self.file.take(), self.out.take()) {
-            (Some(mut file), _) => io::Write::write_all(&mut file, &self.block),
-            (None, Some(mut out)) => out
-                .put(&self.block)
-                .and_then(|()| out.finish_unsynced().map(drop)),
-            (None, None) => Ok(()),
-        };
-        if let Err(e) = written {
-            tracing::debug!("the spill of the lines stops: {e}");
-            self.broken = true;
+        if self.broken {
+            return None;
         }
-        (!self.broken).then_some(Spilled {
-            store: self.store,
-            suffix: self.suffix,
-            temp: self.temp,
-            seal: self.digest.finalize().into(),
-        })
+        let block = &self.block;
+        let mut digest = self.digest;
+        let mut sealed = |temp| {
+            digest.update(block);
+            Kept::Named {
+                temp,
+                seal: std::mem::take(&mut digest).finalize().into(),
+            }
+        };
+        let kept = match self.scratch {
+            Scratch::None => named(&self.store.dir).and_then(|(mut file, temp)| {
+                io::Write::write_all(&mut file, block).map(|()| sealed(temp))
+            }),
+            Scratch::Named { mut out, temp } => out
+                .put(block)
+                .and_then(|()| out.finish_unsynced())
+                .map(|_| sealed(temp)),
+            Scratch::Unnamed { mut out, slot } => out
+                .put(block)
+                .and_then(|()| out.into_file())
+                .map(|file| Kept::Unnamed(Unnamed { file, _slot: slot })),
+        };
+        kept.inspect_err(|e| tracing::debug!("the spill of the lines stops: {e}"))
+            .ok()
+            .map(|kept| Spilled {
+                store: self.store,
+                suffix: self.suffix,
+                kept,
+            })
     }
 }
 
@@ -332,8 +456,16 @@ impl SpillWriter {
 pub(crate) struct Spilled {
     store: Arc<Store>,
     suffix: String,
-    temp: tempfile::TempPath,
-    seal: [u8; 32],
+    kept: Kept,
+}
+
+#[derive(Debug)]
+enum Kept {
+    Named {
+        temp: tempfile::TempPath,
+        seal: [u8; 32],
+    },
+    Unnamed(Unnamed),
 }
 
 impl Spilled {
@@ -343,14 +475,25 @@ impl Spilled {
             return;
         }
         let name = format!("{}{}", sha256.to_ascii_lowercase(), self.suffix);
+        let (temp, seal) = match self.kept {
+            Kept::Named { temp, seal } => (temp, seal),
+            Kept::Unnamed(unnamed) => {
+                self.store
+                    .unnamed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(seal_key(&name), unnamed);
+                return;
+            }
+        };
         let path = self.store.dir.join(&name);
-        match self.temp.persist(&path) {
+        match temp.persist(&path) {
             Ok(()) => {
                 self.store
                     .seals
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(seal_key(&name), self.seal);
+                    .insert(seal_key(&name), seal);
             }
             Err(e) => tracing::debug!("the spill of the lines is dropped: {e}"),
         }
@@ -369,6 +512,17 @@ pub(crate) fn replay(
 ) -> Option<Result<(), LinesError>> {
     let store = current()?;
     let name = name(sha256, format, rule)?;
+    let unnamed = store
+        .unnamed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&seal_key(&name));
+    if let Some(Unnamed { mut file, _slot }) = unnamed {
+        // Never named: as this process wrote it. It goes (and its slot is free) once replayed.
+        let whole = trailer(&mut file);
+        let replayed = whole.map(|(body, lines)| Replay::new(file, body).run(lines, on_line))?;
+        return Some(replayed.map_err(LinesError::from));
+    }
     let path = store.dir.join(&name);
     let seal = store
         .seals
@@ -391,11 +545,17 @@ pub(crate) fn replay(
     // Each file's lines are billed once a run; should they be wanted again, the file is there.
     let _ = fs::remove_file(&path);
     let replayed = replayed?;
-    Some(replayed.map_err(|e| match e {
-        Stop::Write(e) => LinesError::Write(e),
-        Stop::Read(e) => LinesError::Content(ContentError::Read(e)),
-        Stop::Problem(problem) => LinesError::Content(ContentError::Recorded(problem)),
-    }))
+    Some(replayed.map_err(LinesError::from))
+}
+
+impl From<Stop> for LinesError {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Write(e) => LinesError::Write(e),
+            Stop::Read(e) => LinesError::Content(ContentError::Read(e)),
+            Stop::Problem(problem) => LinesError::Content(ContentError::Recorded(problem)),
+        }
+    }
 }
 
 /// Whether the spill's bytes have the SHA-256 it was written with (read once more before any of
@@ -545,21 +705,41 @@ fn decode(record: &[u8], line: &mut Line) -> Result<(), Stop> {
             field.push_str(at.text()?);
         }
     }
-    line.rows = at.varint()?;
-    line.rows_without_sku = at.varint()?;
-    line.billable_measure = match at.byte()? {
-        NO_MEASURE => "",
-        i => Measure::ALL
-            .get(usize::from(i))
-            .ok_or_else(|| corrupt("a measure"))?
-            .name(),
+    // Numbers not written are the last line's.
+    let numbers = at.varint()?;
+    if numbers & 1 << ROWS != 0 {
+        line.rows = at.varint()?;
+    }
+    if numbers & 1 << ROWS_WITHOUT_SKU != 0 {
+        line.rows_without_sku = at.varint()?;
+    }
+    if numbers & 1 << BILLABLE_MEASURE != 0 {
+        line.billable_measure = match at.byte()? {
+            NO_MEASURE => "",
+            i => Measure::ALL
+                .get(usize::from(i))
+                .ok_or_else(|| corrupt("a measure"))?
+                .name(),
+        };
+    }
+    if numbers & 1 << BILLABLE_RAW != 0 {
+        line.billable_raw = at.amount()?;
+    }
+    let present = if numbers & 1 << PRESENT != 0 {
+        Some(at.varint()?)
+    } else {
+        None
     };
-    line.billable_raw = at.amount()?;
-    let present = at.varint()?;
-    line.measures = Measures::default();
     for (i, measure) in Measure::ALL.into_iter().enumerate() {
-        if present & 1 << i != 0 {
+        let here = present.map_or(line.measures.get(measure).is_some(), |bits| {
+            bits & 1 << i != 0
+        });
+        if !here {
+            line.measures.set(measure, None);
+        } else if numbers & 1 << (MEASURES + i as u32) != 0 {
             line.measures.set(measure, Some(at.amount()?));
+        } else if line.measures.get(measure).is_none() {
+            return Err(corrupt("a measure's value"));
         }
     }
     line.conflicts.clear();
@@ -572,6 +752,27 @@ fn decode(record: &[u8], line: &mut Line) -> Result<(), Stop> {
         return Err(corrupt("a line's length"));
     }
     Ok(())
+}
+
+/// The bits of a record's number flags: which of the line's numbers it holds (the others are
+/// the last line's).
+const ROWS: u32 = 0;
+const ROWS_WITHOUT_SKU: u32 = 1;
+const BILLABLE_MEASURE: u32 = 2;
+const BILLABLE_RAW: u32 = 3;
+/// Which measures the line has, when that changed.
+const PRESENT: u32 = 4;
+/// A bit for each measure whose value changed, in [`Measure::ALL`] order.
+const MEASURES: u32 = 5;
+
+/// The billable measure's place in [`Measure::ALL`], or [`NO_MEASURE`].
+fn measure_index(name: &str) -> u8 {
+    Measure::ALL
+        .iter()
+        // The line's name is one of these very texts: mostly at the same address.
+        .position(|m| std::ptr::eq(m.name(), name) || m.name() == name)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(NO_MEASURE)
 }
 
 /// Text fields of a line, in the order they are encoded.

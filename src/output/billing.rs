@@ -241,6 +241,9 @@ struct Names {
     index: Vec<(u64, u32, u32, u32)>,
 }
 
+/// Reports up to which [`Names::get_any_case`] looks through every id.
+const FEW_NAMES: usize = 8;
+
 impl Names {
     fn with_capacity(reports: usize) -> Self {
         Names {
@@ -267,6 +270,29 @@ impl Names {
         self.index.sort_by_key(|entry| entry.0);
         self.text.shrink_to_fit();
         self.index.shrink_to_fit();
+    }
+
+    /// The name of `id` in any case, by the last report of that id; `lower` is reused text.
+    fn get_any_case<'a>(&'a self, id: &str, lower: &mut String) -> Option<&'a str> {
+        // A run of a few reports (the usual case) is looked through without making the id
+        // lower case or hashing it: this runs for each line without a name, millions in a
+        // large file. Ids are stored in lower case, so ignoring case finds what `get` finds.
+        if self.index.len() <= FEW_NAMES {
+            return self
+                .index
+                .iter()
+                .rev()
+                .find(|entry| {
+                    self.text
+                        .get(entry.1 as usize..entry.2 as usize)
+                        .is_some_and(|known| known.eq_ignore_ascii_case(id))
+                })
+                .and_then(|entry| self.text.get(entry.2 as usize..entry.3 as usize));
+        }
+        lower.clear();
+        lower.push_str(id);
+        lower.make_ascii_lowercase();
+        self.get(lower)
     }
 
     /// The name of `id` (in lower case), by the last report of that id.
@@ -309,6 +335,8 @@ pub fn write(
     let mut billable = Billable::default();
     let mut lower = String::new();
     let mut cells = String::new();
+    // The last source and its encoded field: lines come a file at a time.
+    let mut source_cell = (String::new(), Vec::new());
     for (position, report) in reports.iter().enumerate() {
         let report = &report?;
         let ok = report.status == Status::Ok;
@@ -316,10 +344,17 @@ pub fn write(
         let mut conflicts = Vec::new();
         let mut keys = KeysSeen::default();
         let mut points: Option<Amount> = None;
-        let (period_start, period_end) = (
-            report.period.start.to_string(),
-            report.period.end.to_string(),
-        );
+        // The fields every line of the report starts with, each with its comma.
+        let mut head = Vec::new();
+        for text in [
+            report.period.start.to_string().as_str(),
+            &report.period.end.to_string(),
+            &report.tenant_id,
+            &report.tenant_name,
+        ] {
+            csv_out::encode(&mut head, text);
+            head.push(b',');
+        }
         let mut sink = |line: &Line, source: &str| -> io::Result<()> {
             line.billable_into(&mut billable);
             if line.is_compute_points() {
@@ -333,51 +368,59 @@ pub fn write(
                 return Ok(());
             }
             let tenant_name = if line.tenant_name.is_empty() {
-                lower.clear();
-                lower.push_str(&line.tenant_id);
-                lower.make_ascii_lowercase();
-                names.get(&lower).unwrap_or("")
+                names
+                    .get_any_case(&line.tenant_id, &mut lower)
+                    .unwrap_or("")
             } else {
                 &line.tenant_name
             };
-            // The row count, then each measure, end to end; `ends` says where each stops.
-            cells.clear();
-            content::push_digits(&mut cells, line.rows, 1);
-            let mut ends = [0; 1 + Measure::ALL.len()];
-            ends[0] = cells.len();
-            for (end, measure) in ends[1..].iter_mut().zip(Measure::ALL) {
-                if let Some(amount) = line.measures.get(measure) {
-                    amount.push_to(&mut cells);
-                }
-                *end = cells.len();
+            // The report's own fields, the numbers and the source are encoded once, not
+            // scanned for quotes on each of millions of lines; the row's texts are.
+            csv.raw(&head);
+            for text in [&line.tenant_id, &line.tenant_kind] {
+                csv.field(text);
+                csv.comma();
             }
-            let cell = |i: usize| &cells[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
-            let rows = cell(0);
-            let record = [
-                period_start.as_str(),
-                &period_end,
-                &report.tenant_id,
-                &report.tenant_name,
-                &line.tenant_id,
-                &line.tenant_kind,
-                tenant_name,
+            csv.field(tenant_name);
+            csv.comma();
+            for text in [
                 &line.offering_item,
                 &line.infra_backend,
                 &line.edition,
                 &line.sku,
                 &line.day,
-                rows,
-            ]
-            .into_iter()
-            .chain((1..ends.len()).map(cell))
-            .chain([
-                line.billable_measure,
-                &billable.text,
-                &billable.unit,
-                billable.gib.as_deref().unwrap_or(""),
-                source,
-            ]);
-            csv.record(record)?;
+            ] {
+                csv.field(text);
+                csv.comma();
+            }
+            // Numbers (digits, `-` and `.`) and a measure's name never need quotes.
+            cells.clear();
+            content::push_digits(&mut cells, line.rows, 1);
+            cells.push(',');
+            for measure in Measure::ALL {
+                if let Some(amount) = line.measures.get(measure) {
+                    amount.push_to(&mut cells);
+                }
+                cells.push(',');
+            }
+            for text in [line.billable_measure, &billable.text] {
+                cells.push_str(text);
+                cells.push(',');
+            }
+            debug_assert!(!cells.contains(['"', '\n', '\r']), "{cells}");
+            csv.raw(cells.as_bytes());
+            csv.field(&billable.unit);
+            csv.comma();
+            csv.raw(billable.gib.as_deref().unwrap_or("").as_bytes());
+            csv.comma();
+            if source_cell.0 != source {
+                source_cell.0.clear();
+                source_cell.0.push_str(source);
+                source_cell.1.clear();
+                csv_out::encode(&mut source_cell.1, source);
+            }
+            csv.raw(&source_cell.1);
+            csv.end()?;
             billing.summary.lines += 1;
             invoice.add(report.period, line, tenant_name, &billable);
             if keys.repeated(line) {

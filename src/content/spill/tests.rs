@@ -149,12 +149,19 @@ fn a_spill_cut_short_or_never_kept_is_not_replayed() {
     let _store = install(dir.path()).unwrap();
     let rule = BillingRule::default();
     let mut text = format!("{HEADER}\n");
-    for i in 0..20_000 {
+    // Values that change line to line, as the encoding keeps only what changed.
+    for i in 0..30_000 {
+        let v = i % 1000;
         text.push_str(&format!(
-            "c{i},customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n"
+            "c{i},customer,,pw_base_storage,e,,{v},{v},0,0,0,0,1,1,0,S\n"
         ));
     }
+    // Every unnamed slot taken, so the large spill is named (and could be cut short).
+    let store = current().unwrap();
+    let taken: Vec<Slot> = std::iter::from_fn(|| Slot::take(&store.slots)).collect();
+    assert_eq!(taken.len(), UNNAMED_MAX);
     spill(Format::CsvV2, &text, &rule);
+    drop(taken);
     let name = spill_files(dir.path()).remove(0);
     let path = dir.path().join(FOLDER).join(&name);
     let len = fs::metadata(&path).unwrap().len();
@@ -247,4 +254,126 @@ fn the_store_lives_while_a_guard_does_and_starts_empty() {
     drop(writer);
     assert!(!dir.path().join(FOLDER).exists());
     assert!(SpillWriter::start(Format::CsvV2, &rule).is_none());
+}
+
+/// A spill larger than a block has no name while a slot is free: nothing is left in the
+/// folder for a hand to change, it replays the lines a read gives, and its slot is free again
+/// once replayed. Small spills, and large ones past the slots, are named files.
+#[test]
+fn a_large_spill_is_unnamed_while_slots_last() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let store = current().unwrap();
+    let rule = BillingRule::default();
+    let large = |n: usize| {
+        let mut text = format!("{HEADER}\n");
+        for i in 0..30_000 {
+            let v = i % 1000;
+            text.push_str(&format!(
+                "c{n}-{i},customer,,pw_base_storage,e,,{v},{v},0,0,0,0,1,1,0,S\n"
+            ));
+        }
+        text
+    };
+    let small = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    spill(Format::CsvV2, &large(0), &rule);
+    assert_eq!(spill_files(dir.path()), Vec::<String>::new());
+    assert_eq!(store.slots.load(Ordering::Acquire), 1);
+    spill(Format::CsvV2, &small, &rule);
+    assert_eq!(spill_files(dir.path()).len(), 1);
+    assert_eq!(
+        replayed(Format::CsvV2, &large(0), &rule),
+        Some(read(Format::CsvV2, &large(0), &rule))
+    );
+    assert_eq!(store.slots.load(Ordering::Acquire), 0);
+    // Once replayed, it is gone: the file would be read again.
+    assert_eq!(replayed(Format::CsvV2, &large(0), &rule), None);
+    // Past the slots, large spills are named, and replay all the same.
+    let taken: Vec<Slot> = (1..UNNAMED_MAX)
+        .map_while(|_| Slot::take(&store.slots))
+        .collect();
+    for n in 1..=3 {
+        spill(Format::CsvV2, &large(n), &rule);
+    }
+    assert_eq!(store.slots.load(Ordering::Acquire), UNNAMED_MAX);
+    assert_eq!(spill_files(dir.path()).len(), 1 + 2);
+    for n in 1..=3 {
+        assert_eq!(
+            replayed(Format::CsvV2, &large(n), &rule),
+            Some(read(Format::CsvV2, &large(n), &rule)),
+            "{n}"
+        );
+    }
+    assert_eq!(spill_files(dir.path()).len(), 1);
+    drop(taken);
+    assert_eq!(store.slots.load(Ordering::Acquire), 0);
+}
+
+mod any_lines {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A line from small choices, so that neighbours often share texts and numbers (what the
+    /// encoding leaves out) and often do not.
+    fn line() -> impl Strategy<Value = Line> {
+        let amount = prop_oneof![
+            Just(None),
+            (-3i128..4).prop_map(|n| Some(Amount::from_nanos(n * 1_000_000_000))),
+            any::<i64>().prop_map(|n| Some(Amount::from_nanos(i128::from(n)))),
+        ];
+        (
+            prop::sample::select(vec!["c1", "c2", "c10", "é"]),
+            prop::sample::select(vec!["", "customer", "partner"]),
+            0u64..3,
+            0u64..2,
+            prop::option::of(0usize..Measure::ALL.len()),
+            prop::collection::vec(amount, Measure::ALL.len()),
+            prop::collection::vec("[a-z ]{0,3}", 0..2),
+        )
+            .prop_map(
+                |(tenant, kind, rows, without, measure, amounts, conflicts)| {
+                    let mut line = Line {
+                        tenant_id: tenant.to_owned(),
+                        tenant_kind: kind.to_owned(),
+                        offering_item: "pw_base_storage".to_owned(),
+                        rows,
+                        rows_without_sku: without,
+                        billable_measure: measure.map_or("", |m| Measure::ALL[m].name()),
+                        billable_raw: amounts[0].unwrap_or(Amount::ZERO),
+                        conflicts,
+                        ..Line::default()
+                    };
+                    for (m, amount) in Measure::ALL.into_iter().zip(amounts) {
+                        line.measures.set(m, amount);
+                    }
+                    line
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever a line keeps of the last one, a replay gives every line as written.
+        #[test]
+        fn any_lines_replay_as_written(lines in prop::collection::vec(line(), 0..40)) {
+            let _one = one_store_at_a_time();
+            let dir = tempfile::tempdir().unwrap();
+            let _store = install(dir.path()).unwrap();
+            let rule = BillingRule::default();
+            let mut writer = SpillWriter::start(Format::CsvV2, &rule).unwrap();
+            for line in &lines {
+                writer.add(line);
+            }
+            let sha = "ab".repeat(32);
+            writer.finish(Ok(())).unwrap().keep(&sha);
+            let mut replayed = Vec::new();
+            let end = replay(&sha, Format::CsvV2, &rule, &mut |line| {
+                replayed.push(line.clone());
+                Ok(())
+            });
+            prop_assert!(matches!(end, Some(Ok(()))));
+            prop_assert_eq!(replayed, lines);
+        }
+    }
 }

@@ -44,6 +44,10 @@ impl KeyHasher {
     fn step(&mut self, word: u64) {
         self.state = mix(self.state ^ word, self.multiplier);
     }
+
+    fn pair(&mut self, a: u64, b: u64) {
+        self.state = mix(self.state ^ a, self.multiplier ^ b);
+    }
 }
 
 impl Hasher for KeyHasher {
@@ -55,17 +59,22 @@ impl Hasher for KeyHasher {
             self.step(P1);
             return;
         }
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
+        // 16 bytes a multiply, both halves mixed in (as wyhash does): a line's keys hash
+        // ~100 bytes of ids and names, and the multiplies in a row were the cost.
+        let word = |bytes: &[u8]| {
             let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.step(u64::from_le_bytes(word));
+            word.copy_from_slice(bytes);
+            u64::from_le_bytes(word)
+        };
+        let mut chunks = bytes.chunks_exact(16);
+        for chunk in &mut chunks {
+            self.pair(word(&chunk[..8]), word(&chunk[8..]));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.step(u64::from_le_bytes(word));
+            let mut padded = [0u8; 16];
+            padded[..rest.len()].copy_from_slice(rest);
+            self.pair(word(&padded[..8]), word(&padded[8..]));
         }
     }
 

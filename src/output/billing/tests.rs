@@ -527,3 +527,28 @@ fn the_runs_names_are_found_by_id_the_last_report_winning() {
     );
     assert!(peak / 10_000 <= 120, "{peak} bytes");
 }
+
+#[test]
+fn a_few_reports_names_are_found_in_any_case_as_many_reports_names_are() {
+    let mut lower = String::new();
+    for reports in [0, 1, 3, FEW_NAMES, FEW_NAMES + 1, 40] {
+        let mut names = Names::with_capacity(reports);
+        for i in 0..reports {
+            // Ids repeat from the sixth report on: the later report's name must win.
+            names.add(&format!("tenant-{}", i % 5), &format!("Name {i}"));
+        }
+        names.sort();
+        for id in [
+            "tenant-0", "TENANT-1", "Tenant-4", "tenant-5", "tenant-", "",
+        ] {
+            assert_eq!(
+                names.get_any_case(id, &mut lower),
+                names.get(&id.to_ascii_lowercase()),
+                "{id} among {reports} reports"
+            );
+        }
+        if reports == FEW_NAMES {
+            assert_eq!(names.get_any_case("TENANT-0", &mut lower), Some("Name 5"));
+        }
+    }
+}
