@@ -469,7 +469,8 @@ mod billed {
     #[test]
     fn a_run_of_many_tenants_holds_bytes_per_tenant_not_per_line() {
         // 10 000 tenants × 31 items, as the scale case bills: the set of whole keys held
-        // 8 bytes a line, ~4.7 MB (7.1 MB while it doubled).
+        // 8 bytes a line, ~4.7 MB (7.1 MB while it doubled); a map of a word per tenant 41
+        // bytes a tenant at its peak (while its table doubled), the sorted lists 18.
         let (tenants, items) = (10_000u32, 31u32);
         let item_keys: Vec<u64> = (0..items)
             .map(|i| key_hash((format!("item{i}"), "", "")))
@@ -489,7 +490,7 @@ mod billed {
         drop(billed);
         let per_tenant = peak / tenants as usize;
         assert!(
-            per_tenant <= 64,
+            per_tenant <= 24,
             "{peak} bytes at the peak, {per_tenant} per tenant of {items} lines"
         );
     }
