@@ -11,16 +11,26 @@ use crate::content::Amount;
 use crate::content::lines::{Billable, Line};
 use crate::period::Period;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct InvoiceKey {
+/// One row of the view per tenant × SKU: its texts are ranges of [`Invoice::text`], so a row is
+/// one fixed-size entry and no allocation of its own. A map keyed by five `String`s held ~360
+/// bytes a row, ~380 with the allocator's own (1.9 MB for the 5 000 rows kept, held through
+/// `billing.csv` at the end of a large run, its peak); this holds ~180.
+struct Row {
     period: Period,
-    tenant_name: String,
-    tenant_id: String,
     /// Lines without a SKU sort after those with one.
     no_sku: bool,
-    sku: String,
-    offering_item: String,
+    /// Where the tenant's name, its id, the SKU, the offering item and the unit are in the text.
+    texts: [(u32, u32); 5],
+    sum: Amount,
+    /// The next row whose key has the same hash, if any.
+    next: Option<u32>,
 }
+
+const NAME: usize = 0;
+const ID: usize = 1;
+const SKU: usize = 2;
+const ITEM: usize = 3;
+const UNIT: usize = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct SkuKey {
@@ -33,11 +43,13 @@ struct SkuKey {
 /// The summary's views of the lines, as far as it can show them.
 #[derive(Default)]
 pub(super) struct Invoice {
-    /// Per tenant × SKU: the sum, and the unit as the first line that said it gives it.
-    rows: BTreeMap<InvoiceKey, (Amount, String)>,
-    /// The hashes of `rows`' keys: once `rows` is full, a line of another key is told apart
-    /// without building its key.
-    row_hashes: Hashes,
+    /// Per tenant × SKU, in the order first met: the sum, and the unit as the first line that
+    /// said it gives it.
+    rows: Vec<Row>,
+    /// The rows' texts, end to end.
+    text: String,
+    /// The first row of each key hash (the others of that hash follow [`Row::next`]).
+    row_index: HashMap<u64, u32, BuildHasherDefault<AlreadyHashed>>,
     rows_left_out: usize,
     /// Per SKU over all tenants: the sum, the tenants, the unit.
     skus: BTreeMap<SkuKey, (Amount, u64, String)>,
@@ -66,18 +78,28 @@ pub(super) struct Invoice {
 /// large run's peak). Here a tenant holds one 64-bit word, a bit for each of the run's first
 /// [`ITEM_BITS`] items; only lines of the items after those are held as whole keys. Each key
 /// part is a [`key_hash`], so two keys are told apart as surely as the whole key's hash did.
+///
+/// The tenants' words are kept in [`SHARDS`] lists by their hash's top bits, each sorted by
+/// tenant and grown by an eighth at a time: ~18 bytes a tenant. A map of them doubled its table
+/// at once, old and new held together: 1.7 MB at the end of the scale case's run (45 000 row
+/// tenants), the largest item `billing.csv` added to the run's peak.
 #[derive(Default)]
 pub(super) struct Billed {
     /// The run's first items, each with its bit.
     items: HashMap<u64, u32, BuildHasherDefault<AlreadyHashed>>,
-    /// Per tenant and period, the bits of the items billed.
-    tenants: HashMap<u64, u64, BuildHasherDefault<AlreadyHashed>>,
+    /// Per tenant and period, the bits of the items billed: `SHARDS` lists (none until the
+    /// first tenant), each sorted by tenant.
+    tenants: Vec<Vec<(u64, u64)>>,
     /// Lines of the other items, as hashes of tenant and item.
     others: Hashes,
 }
 
 /// Items with a bit of their own.
 const ITEM_BITS: usize = 64;
+/// The tenants' lists, by the top bits of the tenant's hash: 256 of them, so a list of a run of
+/// 100 000 tenants holds ~400 and a tenant's insertion moves a few KiB at most.
+const SHARD_BITS: u32 = 8;
+const SHARDS: usize = 1 << SHARD_BITS;
 
 impl Billed {
     /// Whether no line of `tenant` (its period and id, as a [`key_hash`]) and `item` (its item,
@@ -94,12 +116,51 @@ impl Billed {
             }
             None => return self.others.insert(key_hash((tenant, item))),
         };
-        let word = self.tenants.entry(tenant).or_insert(0);
+        if self.tenants.is_empty() {
+            self.tenants.resize_with(SHARDS, Vec::new);
+        }
+        // The top bits: `SHARD_BITS` of them, below `SHARDS`.
+        let list = &mut self.tenants[(tenant >> (u64::BITS - SHARD_BITS)) as usize];
+        let word = match list.binary_search_by_key(&tenant, |&(key, _)| key) {
+            Ok(at) => &mut list[at].1,
+            Err(at) => {
+                if list.len() == list.capacity() {
+                    list.reserve_exact(list.len() / 8 + 4);
+                }
+                list.insert(at, (tenant, 0));
+                &mut list[at].1
+            }
+        };
         let mask = 1u64 << bit;
         let first = *word & mask == 0;
         *word |= mask;
         first
     }
+}
+
+/// Texts of the view's rows beyond which a new row is left out: their ranges are 32-bit.
+const TEXT_MAX: usize = u32::MAX as usize - 5 * (1 << 20);
+
+/// Appends `part` to `text`; where it is. `text` is kept below [`TEXT_MAX`] and each part is
+/// one cell (at most 1 MiB), so the ends fit.
+fn push_text(text: &mut String, part: &str) -> (u32, u32) {
+    make_room(text, part.len());
+    let at = |text: &String| u32::try_from(text.len()).unwrap_or(u32::MAX);
+    let start = at(text);
+    text.push_str(part);
+    (start, at(text))
+}
+
+/// Room in `text` for `more` bytes, grown by an eighth at least rather than doubled: the view's
+/// text is kept to the end of `billing.csv`, and a doubled one is up to half slack.
+fn make_room(text: &mut String, more: usize) {
+    if text.capacity() - text.len() < more {
+        text.reserve_exact(more.max(text.len() / 8).max(4096));
+    }
+}
+
+fn text_of(text: &str, (start, end): (u32, u32)) -> &str {
+    text.get(start as usize..end as usize).unwrap_or("")
 }
 
 /// SKUs the summary sums; more is not a price list but an attack on memory.
@@ -208,37 +269,82 @@ impl Invoice {
             &line.sku,
             self.label.as_str(),
         ));
-        let full = self.rows.len() >= INVOICE_ROWS_KEPT;
-        if full && !self.row_hashes.contains(&hash) {
+        if let Some(row) = self.row_of(hash, period, tenant_name, line) {
+            let row = &mut self.rows[row];
+            row.sum = row.sum.saturating_add(billable.value);
+            if row.texts[UNIT].0 == row.texts[UNIT].1 && !billable.unit.is_empty() {
+                row.texts[UNIT] = push_text(&mut self.text, &billable.unit);
+            }
+            return;
+        }
+        let Ok(at) = u32::try_from(self.rows.len()) else {
+            self.rows_left_out += 1;
+            return;
+        };
+        // Past 4 GiB of texts (5 000 rows of 1 MiB texts; no report is that) a row is left out
+        // rather than shown wrong.
+        if self.rows.len() >= INVOICE_ROWS_KEPT || self.text.len() > TEXT_MAX {
             self.rows_left_out += 1;
             return;
         }
-        let key = InvoiceKey {
-            period,
-            tenant_name: tenant_name.to_owned(),
-            tenant_id: line.tenant_id.clone(),
-            no_sku: line.sku.is_empty(),
-            sku: line.sku.clone(),
-            offering_item: self.label.clone(),
-        };
-        if let Some((sum, unit)) = self.rows.get_mut(&key) {
-            *sum = sum.saturating_add(billable.value);
-            if unit.is_empty() {
-                unit.clone_from(&billable.unit);
-            }
-        } else if !full {
-            self.rows
-                .insert(key, (billable.value, billable.unit.clone()));
-            self.row_hashes.insert(hash);
-        } else {
-            self.rows_left_out += 1;
+        let text = &mut self.text;
+        make_room(
+            text,
+            tenant_name.len()
+                + line.tenant_id.len()
+                + line.sku.len()
+                + self.label.len()
+                + billable.unit.len(),
+        );
+        let texts = [
+            push_text(text, tenant_name),
+            push_text(text, &line.tenant_id),
+            push_text(text, &line.sku),
+            push_text(text, &self.label),
+            push_text(text, &billable.unit),
+        ];
+        let next = self.row_index.insert(hash, at);
+        if self.rows.len() == self.rows.capacity() {
+            // Doubling up to the cap, then exactly to it: no slack past the rows kept.
+            let more = self
+                .rows
+                .len()
+                .max(4)
+                .min(INVOICE_ROWS_KEPT - self.rows.len());
+            self.rows.reserve_exact(more);
         }
+        self.rows.push(Row {
+            period,
+            no_sku: line.sku.is_empty(),
+            texts,
+            sum: billable.value,
+            next,
+        });
+    }
+
+    /// The row of this line's key, among those of its hash.
+    fn row_of(&self, hash: u64, period: Period, tenant_name: &str, line: &Line) -> Option<usize> {
+        let mut at = self.row_index.get(&hash).copied();
+        while let Some(row) = at.map(|at| at as usize) {
+            let found = &self.rows[row];
+            let text = |i: usize| text_of(&self.text, found.texts[i]);
+            if found.period == period
+                && text(NAME) == tenant_name
+                && text(ID) == line.tenant_id
+                && text(SKU) == line.sku
+                && text(ITEM) == self.label
+            {
+                return Some(row);
+            }
+            at = found.next;
+        }
+        None
     }
 
     pub(super) fn finish(mut self, summary: &mut BillingSummary) {
         // Let go before the views become lists: the end of a large run is its peak.
         self.seen = None;
-        self.row_hashes = Hashes::default();
+        self.row_index = HashMap::default();
         let text = |value: Amount, unit: &str| {
             if unit == POINTS {
                 value.fixed(2)
@@ -250,19 +356,38 @@ impl Invoice {
         summary.skus_left_out = self.skus_left_out;
         summary.repeated_lines = self.repeated;
         summary.day_lines = self.day_lines;
+        let texts = &self.text;
+        let key = |row: &Row| {
+            let text = |i: usize| text_of(texts, row.texts[i]);
+            (
+                row.period,
+                text(NAME),
+                text(ID),
+                row.no_sku,
+                text(SKU),
+                text(ITEM),
+            )
+        };
+        // Keys are unique: the order is the one a map sorted by the key had.
+        self.rows.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
         summary.invoice = self
             .rows
-            .into_iter()
-            .map(|(key, (value, unit))| InvoiceRow {
-                period: key.period,
-                value: text(value, &unit),
-                tenant_name: key.tenant_name,
-                tenant_id: key.tenant_id,
-                sku: key.sku,
-                offering_item: key.offering_item,
-                unit,
+            .iter()
+            .map(|row| {
+                let owned = |i: usize| text_of(texts, row.texts[i]).to_owned();
+                InvoiceRow {
+                    period: row.period,
+                    value: text(row.sum, text_of(texts, row.texts[UNIT])),
+                    tenant_name: owned(NAME),
+                    tenant_id: owned(ID),
+                    sku: owned(SKU),
+                    offering_item: owned(ITEM),
+                    unit: owned(UNIT),
+                }
             })
             .collect();
+        drop(self.rows);
+        drop(self.text);
         summary.skus = self
             .skus
             .into_iter()
