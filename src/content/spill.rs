@@ -14,8 +14,10 @@
 //! [`install`] until the guard it returns is dropped; one is removed once replayed. Memory stays
 //! flat: lines are encoded one at a time and written in blocks.
 //!
-//! A spill with a name could be changed on disk before it is replayed, so it is sealed: hashed
-//! as written and hashed again, in a read of its own, before a replay. For a large spill (one
+//! A spill with a name could be changed on disk before it is replayed, so it is sealed: its last
+//! bytes are an HMAC-SHA-256 of its name and content under a key only this process knows,
+//! checked in a read of its own before a replay. Nothing is kept in memory per spill: a run of
+//! many reports holds no more at its end than at its start (the `scale` case). For a large spill (one
 //! that outgrows a block) that cost a twentieth of a GiB report's run, so up to
 //! [`UNNAMED_MAX`] of them at a time are files that never have a name (`O_TMPFILE`, or created
 //! and unlinked at once), kept open until replayed: no other process can open them, so they
@@ -28,7 +30,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
+
+/// The seal's MAC, and its key: as long as SHA-256's block, the longest HMAC uses as it is.
+type Hmac = hmac::Hmac<Sha256>;
+type Key = [u8; 64];
+/// The seal's length, after the trailer.
+const SEAL: u64 = 32;
 
 use super::lines::{Line, LinesError};
 use super::{Amount, ContentError, Measure};
@@ -64,14 +73,12 @@ const UNNAMED_MAX: usize = 64;
 #[derive(Debug)]
 struct Store {
     dir: PathBuf,
-    /// The SHA-256 of each spill this process wrote, by its name: a spill is replayed only as
-    /// written. It sits in a folder anyone with the output folder can write to, and nothing on
-    /// disk seals it, so one changed on disk (damage, or a hand) must not reach billing.csv.
-    /// Filed under [`seal_key`] rather than the name: one entry per report of a run that
-    /// lasts, so it is kept to two fixed-size arrays, no text of its own (the scale case).
-    seals: Mutex<std::collections::HashMap<SealKey, [u8; 32]>>,
-    /// The unnamed spills, filed like the seals.
-    unnamed: Mutex<std::collections::HashMap<SealKey, Unnamed>>,
+    /// The key of the seals: a named spill sits in a folder anyone with the output folder can
+    /// write to, so one changed on disk (damage, or a hand) must not reach billing.csv, and
+    /// only this process can make a seal that holds.
+    key: Key,
+    /// The unnamed spills (at most [`UNNAMED_MAX`]), by their name's hash.
+    unnamed: Mutex<std::collections::HashMap<NameKey, Unnamed>>,
     /// How many unnamed spills are open, being written or kept.
     slots: Arc<AtomicUsize>,
 }
@@ -152,11 +159,14 @@ pub(crate) fn install(dir: &Path) -> io::Result<Installed> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
+    let mut key = [0; 64];
+    getrandom::fill(&mut key)
+        .map_err(|e| io::Error::other(format!("no key for the seals: {e}")))?;
     fs::create_dir(&folder)?;
     *installed = Some((
         Arc::new(Store {
             dir: folder,
-            seals: Mutex::default(),
+            key,
             unnamed: Mutex::default(),
             slots: Arc::default(),
         }),
@@ -170,12 +180,10 @@ fn current() -> Option<Arc<Store>> {
     installed.as_ref().map(|(store, _)| Arc::clone(store))
 }
 
-/// A spill's name, as the seals file it: 128 bits of its SHA-256. Two names alike there would
-/// at worst have one spill checked against the other's seal, which fails, and the file is
-/// read again.
-type SealKey = [u8; 16];
+/// A spill's name, as the unnamed spills are filed: 128 bits of its SHA-256.
+type NameKey = [u8; 16];
 
-fn seal_key(name: &str) -> SealKey {
+fn name_key(name: &str) -> NameKey {
     let digest = Sha256::digest(name.as_bytes());
     let mut key = [0; 16];
     key.copy_from_slice(&digest[..16]);
@@ -210,7 +218,7 @@ pub(crate) struct SpillWriter {
     lines: u64,
     broken: bool,
     /// Of every byte written to a named file, for the seal.
-    digest: Sha256,
+    digest: Hmac,
 }
 
 /// Where a spill is written. A large spill is written around the page cache, since it is read
@@ -241,6 +249,7 @@ impl SpillWriter {
     /// A spill for a file of `format` read by `rule`; `None` when no store is installed.
     pub fn start(format: Format, rule: &BillingRule) -> Option<SpillWriter> {
         let store = current()?;
+        let digest = content_mac(&store.key);
         Some(SpillWriter {
             store,
             suffix: suffix(format, rule),
@@ -250,7 +259,7 @@ impl SpillWriter {
             record: Vec::with_capacity(256),
             lines: 0,
             broken: false,
-            digest: Sha256::new(),
+            digest,
         })
     }
 
@@ -424,7 +433,7 @@ impl SpillWriter {
             digest.update(block);
             Kept::Named {
                 temp,
-                seal: std::mem::take(&mut digest).finalize().into(),
+                content: digest.clone().finalize().into_bytes().into(),
             }
         };
         let kept = match self.scratch {
@@ -463,7 +472,8 @@ pub(crate) struct Spilled {
 enum Kept {
     Named {
         temp: tempfile::TempPath,
-        seal: [u8; 32],
+        /// The MAC of the spill's bytes, before its name is known.
+        content: [u8; 32],
     },
     Unnamed(Unnamed),
 }
@@ -475,27 +485,28 @@ impl Spilled {
             return;
         }
         let name = format!("{}{}", sha256.to_ascii_lowercase(), self.suffix);
-        let (temp, seal) = match self.kept {
-            Kept::Named { temp, seal } => (temp, seal),
+        let (temp, content) = match self.kept {
+            Kept::Named { temp, content } => (temp, content),
             Kept::Unnamed(unnamed) => {
                 self.store
                     .unnamed
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(seal_key(&name), unnamed);
+                    .insert(name_key(&name), unnamed);
                 return;
             }
         };
         let path = self.store.dir.join(&name);
-        match temp.persist(&path) {
-            Ok(()) => {
-                self.store
-                    .seals
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(seal_key(&name), seal);
-            }
-            Err(e) => tracing::debug!("the spill of the lines is dropped: {e}"),
+        let seal: [u8; SEAL as usize] = seal_mac(&self.store.key, &name, &content)
+            .finalize()
+            .into_bytes()
+            .into();
+        let sealed = fs::OpenOptions::new()
+            .append(true)
+            .open(&temp)
+            .and_then(|mut file| io::Write::write_all(&mut file, &seal));
+        if let Err(e) = sealed.and_then(|()| temp.persist(&path).map_err(|e| e.error)) {
+            tracing::debug!("the spill of the lines is dropped: {e}");
         }
     }
 }
@@ -516,23 +527,18 @@ pub(crate) fn replay(
         .unnamed
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .remove(&seal_key(&name));
+        .remove(&name_key(&name));
     if let Some(Unnamed { mut file, _slot }) = unnamed {
         // Never named: as this process wrote it. It goes (and its slot is free) once replayed.
-        let whole = trailer(&mut file);
+        let whole = trailer(&mut file, 0);
         let replayed = whole.map(|(body, lines)| Replay::new(file, body).run(lines, on_line))?;
         return Some(replayed.map_err(LinesError::from));
     }
     let path = store.dir.join(&name);
-    let seal = store
-        .seals
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&seal_key(&name))?;
     // Never through a link, and only as this process wrote it: anything else is read from the
     // report file itself, whose bytes the run has sealed.
     let mut file = crate::disk::paths::open_regular(&path).ok()?;
-    if !sealed_as(&mut file, &seal) {
+    if !sealed_as(&mut file, &store.key, &name) {
         tracing::warn!(
             "the spill of the lines of {} changed after it was written; billing.csv reads the file again",
             &sha256[..12.min(sha256.len())]
@@ -540,7 +546,7 @@ pub(crate) fn replay(
         let _ = fs::remove_file(&path);
         return None;
     }
-    let whole = trailer(&mut file);
+    let whole = trailer(&mut file, SEAL);
     let replayed = whole.map(|(body, lines)| Replay::new(file, body).run(lines, on_line));
     // Each file's lines are billed once a run; should they be wanted again, the file is there.
     let _ = fs::remove_file(&path);
@@ -558,27 +564,60 @@ impl From<Stop> for LinesError {
     }
 }
 
-/// Whether the spill's bytes have the SHA-256 it was written with (read once more before any of
-/// its lines is handed on, so a damaged spill never bills half a file).
-fn sealed_as(file: &mut File, seal: &[u8; 32]) -> bool {
-    let mut digest = Sha256::new();
+/// The MAC of a spill's bytes, as it is written.
+fn content_mac(key: &Key) -> Hmac {
+    let mut mac = <Hmac as KeyInit>::new(&(*key).into());
+    mac.update(b"acronis-reports spill v2\0");
+    mac
+}
+
+/// The MAC of the spill named `name` whose bytes have the MAC `content`: it binds the two, so
+/// one spill's bytes under another's name do not hold either.
+fn seal_mac(key: &Key, name: &str, content: &[u8; 32]) -> Hmac {
+    let mut mac = content_mac(key);
+    mac.update(name.as_bytes());
+    mac.update(b"\0");
+    mac.update(content);
+    mac
+}
+
+/// Whether the spill ends with the seal this process made for `name` and its bytes (read once
+/// more before any of its lines is handed on, so a damaged spill never bills half a file).
+fn sealed_as(file: &mut File, key: &Key, name: &str) -> bool {
+    let Some(body) = file.metadata().ok().and_then(|m| m.len().checked_sub(SEAL)) else {
+        return false;
+    };
+    let mut mac = content_mac(key);
     let mut buffer = vec![0u8; BLOCK];
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => digest.update(&buffer[..read]),
+    let mut left = body;
+    while left > 0 {
+        let want = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        match file.read(&mut buffer[..want]) {
+            Ok(0) => return false,
+            Ok(read) => {
+                mac.update(&buffer[..read]);
+                left -= read as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return false,
         }
     }
-    let found: [u8; 32] = digest.finalize().into();
-    file.seek(SeekFrom::Start(0)).is_ok() && found == *seal
+    let mut found = [0u8; SEAL as usize];
+    if file.read_exact(&mut found).is_err() {
+        return false;
+    }
+    let content: [u8; 32] = mac.finalize().into_bytes().into();
+    // In constant time, as a MAC is compared.
+    seal_mac(key, name, &content).verify_slice(&found).is_ok()
+        && file.seek(SeekFrom::Start(0)).is_ok()
 }
 
-/// The length of the records and the line count, when the spill ends as a whole one does: a
-/// spill cut short (a full disk) is never half replayed.
-fn trailer(file: &mut File) -> Option<(u64, u64)> {
-    let len = file.metadata().ok()?.len();
+/// The length of the records and the line count, when the spill ends as a whole one does (then
+/// `sealed` bytes of seal): a spill cut short (a full disk) is never half replayed.
+fn trailer(file: &mut File, sealed: u64) -> Option<(u64, u64)> {
+    let len = file.metadata().ok()?.len().checked_sub(sealed)?;
     let body = len.checked_sub(TRAILER)?;
     file.seek(SeekFrom::Start(body)).ok()?;
     let mut end = [0u8; TRAILER as usize];
