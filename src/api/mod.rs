@@ -89,10 +89,12 @@ struct CachedToken {
 }
 
 pub(crate) struct Client {
+    /// One client, so one pool of connections for API calls and downloads alike (two clients
+    /// held up to twice `concurrency` connections: `BENCHMARKS.md`, the connections case). It
+    /// decodes no `Content-Encoding` itself: a download counts its bytes as transferred against
+    /// the stored list's (compressed) `size` and decodes gzip itself, and an API answer is
+    /// decoded where it is read ([`transport::read_capped`]).
     http: reqwest::Client,
-    /// For downloads: decodes no `Content-Encoding` itself, so that the bytes as transferred
-    /// can be counted against the stored list's (compressed) `size`; the download decodes gzip.
-    http_raw: reqwest::Client,
     /// Ends with `/api/2/`.
     base: Url,
     credentials: Credentials,
@@ -140,11 +142,16 @@ impl Client {
         credentials: Credentials,
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
-        // The same settings for both clients; only content decoding and redirects differ.
-        let build = |decode: bool| {
+        let build = || {
             let origin = base.origin();
-            let (host, download) = (base.host_str().unwrap_or_default().to_owned(), !decode);
+            let host = base.host_str().unwrap_or_default().to_owned();
             let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+                // What the request was is told by where it went first: only downloads fetch
+                // `…/stored/{id}`.
+                let download = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| transport::is_download(first.path()));
                 if attempt.previous().len() >= 10 {
                     return attempt.error("more than 10 redirects");
                 }
@@ -174,7 +181,11 @@ impl Client {
                 .read_timeout(options.read_timeout)
                 .pool_idle_timeout(Duration::from_secs(90))
                 .tcp_keepalive(Duration::from_secs(30))
-                .gzip(decode);
+                .gzip(false)
+                .default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::ACCEPT_ENCODING,
+                    reqwest::header::HeaderValue::from_static("gzip"),
+                )]));
             if is_loopback(&base) {
                 // A proxy from the environment must never capture sandbox or test traffic.
                 builder = builder.no_proxy();
@@ -185,7 +196,7 @@ impl Client {
                 .build()
                 .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))
         };
-        let (http, http_raw) = (build(true)?, build(false)?);
+        let http = build()?;
         let scrubber = Scrubber::default();
         match &credentials {
             Credentials::Token(token) => {
@@ -202,7 +213,6 @@ impl Client {
         }
         Ok(Self {
             http,
-            http_raw,
             base,
             credentials,
             token: Mutex::new(None),

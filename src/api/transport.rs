@@ -48,14 +48,12 @@ impl Client {
         loop {
             attempt += 1;
             let token = self.bearer(false).await?;
-            let download = method == Method::GET && path.contains("/stored/");
-            let http = if download { &self.http_raw } else { &self.http };
+            let download = method == Method::GET && is_download(path);
             let request =
-                build(http.request(method.clone(), url.clone())).bearer_auth(token.expose());
+                build(self.http.request(method.clone(), url.clone())).bearer_auth(token.expose());
+            // Downloads may take long: the caller bounds them (and decodes gzip itself).
             let request = if download {
-                // Downloads may take long: the caller bounds them. gzip is still welcome on
-                // the wire; the download decodes it and counts the bytes as transferred.
-                request.header(reqwest::header::ACCEPT_ENCODING, "gzip")
+                request
             } else {
                 request.timeout(self.options.request_timeout)
             };
@@ -189,19 +187,109 @@ pub(super) enum Capped {
 #[error("{0}")]
 pub(super) struct BrokenBody(String);
 
-/// Reads at most `cap` bytes, so an endless or huge body never exhausts memory.
+/// Whether a request to `path` (under the API's base) fetches a stored file.
+pub(super) fn is_download(path: &str) -> bool {
+    path.contains("/stored/")
+}
+
+/// Reads at most `cap` bytes (decoded, for a gzip body: the client asks for gzip and decodes
+/// nothing itself), so an endless, huge or highly compressed body never exhausts memory.
 pub(super) async fn read_capped(response: Response, cap: usize) -> Result<Capped, BrokenBody> {
-    let mut body = Vec::new();
+    use std::io::Write;
+    let gzip = response
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    let body = CappedBody {
+        bytes: Vec::new(),
+        cap,
+        cut: false,
+    };
+    let mut sink = match gzip {
+        true => Sink::Gzip(Box::new(flate2::write::GzDecoder::new(body))),
+        false => Sink::Plain(body),
+    };
+    let undecodable =
+        |e: std::io::Error| BrokenBody(format!("the gzip body cannot be decoded: {e}"));
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| BrokenBody(error_chain(&e)))?;
-        if body.len() + chunk.len() > cap {
-            body.extend_from_slice(&chunk[..cap - body.len()]);
-            return Ok(Capped::Cut(Bytes::from(body)));
+        match &mut sink {
+            Sink::Plain(body) => body.keep(&chunk),
+            // Fed in steps, so that no step decodes far past the cap.
+            Sink::Gzip(decoder) => {
+                for step in chunk.chunks(4096) {
+                    decoder.write_all(step).map_err(undecodable)?;
+                    decoder.flush().map_err(undecodable)?;
+                    if decoder.get_ref().cut {
+                        break;
+                    }
+                }
+            }
         }
-        body.extend_from_slice(&chunk);
+        if sink.body().cut {
+            break;
+        }
     }
-    Ok(Capped::Whole(Bytes::from(body)))
+    let body = match sink {
+        Sink::Plain(body) => body,
+        // The rest is not read: what was decoded is the body's start.
+        Sink::Gzip(mut decoder) if decoder.get_ref().cut => CappedBody {
+            bytes: std::mem::take(&mut decoder.get_mut().bytes),
+            cap,
+            cut: true,
+        },
+        Sink::Gzip(decoder) => decoder.finish().map_err(undecodable)?,
+    };
+    Ok(match body.cut {
+        true => Capped::Cut(Bytes::from(body.bytes)),
+        false => Capped::Whole(Bytes::from(body.bytes)),
+    })
+}
+
+/// Where [`read_capped`] puts a body: as it comes, or through gzip.
+enum Sink {
+    Plain(CappedBody),
+    Gzip(Box<flate2::write::GzDecoder<CappedBody>>),
+}
+
+impl Sink {
+    fn body(&self) -> &CappedBody {
+        match self {
+            Sink::Plain(body) => body,
+            Sink::Gzip(decoder) => decoder.get_ref(),
+        }
+    }
+}
+
+/// The first `cap` bytes written to it; marks itself cut when more come.
+struct CappedBody {
+    bytes: Vec<u8>,
+    cap: usize,
+    cut: bool,
+}
+
+impl CappedBody {
+    fn keep(&mut self, data: &[u8]) {
+        let room = self.cap - self.bytes.len();
+        if data.len() > room {
+            self.cut = true;
+        }
+        self.bytes.extend_from_slice(&data[..data.len().min(room)]);
+    }
+}
+
+impl std::io::Write for CappedBody {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        // Taken whole, so that a decoder writing into it never sees a short write.
+        self.keep(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(super) async fn status_error(
