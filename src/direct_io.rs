@@ -351,6 +351,7 @@ fn set_direct(_: &std::fs::File, _: bool) -> bool {
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::path::PathBuf;
 
     /// Whatever the chunk sizes, and whether the file system takes direct I/O or not, the file
     /// holds exactly the bytes written, in order.
@@ -376,16 +377,23 @@ mod tests {
         assert!(std::fs::read(&path).unwrap() == expected);
     }
 
+    /// A file of two blocks and a partial one, each byte telling its place apart from its
+    /// neighbours': `i * step % modulo`.
+    fn patterned_file(step: usize, modulo: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        let bytes: Vec<u8> = (0..2 * DIRECT_BLOCK + 777)
+            .map(|i| (i * step % modulo) as u8)
+            .collect();
+        std::fs::write(&path, &bytes).unwrap();
+        (dir, path, bytes)
+    }
+
     /// Read at any offset and length, directly or not, a file gives exactly the bytes there,
     /// and no more than asked for.
     #[test]
     fn a_file_read_at_any_offset_gives_exactly_the_bytes_there() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("download");
-        let expected: Vec<u8> = (0..2 * DIRECT_BLOCK + 777)
-            .map(|i| (i * 11 % 241) as u8)
-            .collect();
-        std::fs::write(&path, &expected).unwrap();
+        let (_dir, path, expected) = patterned_file(11, 241);
         for direct in [true, false] {
             let mut reader = BlockReader::new(std::fs::File::open(&path).unwrap(), direct);
             for (offset, len) in [
@@ -416,12 +424,7 @@ mod tests {
     /// Read back directly, in reads of any size, a file gives exactly its bytes.
     #[test]
     fn a_file_read_around_the_cache_gives_exactly_its_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("scratch");
-        let expected: Vec<u8> = (0..2 * DIRECT_BLOCK + 777)
-            .map(|i| (i * 13 % 253) as u8)
-            .collect();
-        std::fs::write(&path, &expected).unwrap();
+        let (_dir, path, expected) = patterned_file(13, 253);
         for direct in [true, false] {
             let mut reader = FileReader::new(std::fs::File::open(&path).unwrap(), direct);
             let mut read = Vec::new();
