@@ -429,21 +429,22 @@ impl SpillWriter {
         }
         let block = &self.block;
         let mut digest = self.digest;
-        let mut sealed = |temp| {
+        let mut sealed = |file, temp| {
             digest.update(block);
             Kept::Named {
+                file,
                 temp,
                 content: digest.clone().finalize().into_bytes().into(),
             }
         };
         let kept = match self.scratch {
             Scratch::None => named(&self.store.dir).and_then(|(mut file, temp)| {
-                io::Write::write_all(&mut file, block).map(|()| sealed(temp))
+                io::Write::write_all(&mut file, block).map(|()| sealed(file, temp))
             }),
             Scratch::Named { mut out, temp } => out
                 .put(block)
-                .and_then(|()| out.finish_unsynced())
-                .map(|_| sealed(temp)),
+                .and_then(|()| out.into_file())
+                .map(|file| sealed(file, temp)),
             Scratch::Unnamed { mut out, slot } => out
                 .put(block)
                 .and_then(|()| out.into_file())
@@ -471,6 +472,9 @@ pub(crate) struct Spilled {
 #[derive(Debug)]
 enum Kept {
     Named {
+        /// The file as this process made it, open: the seal is written through it, never
+        /// through its name, which another process could have pointed at a FIFO or a link.
+        file: File,
         temp: tempfile::TempPath,
         /// The MAC of the spill's bytes, before its name is known.
         content: [u8; 32],
@@ -485,8 +489,12 @@ impl Spilled {
             return;
         }
         let name = format!("{}{}", sha256.to_ascii_lowercase(), self.suffix);
-        let (temp, content) = match self.kept {
-            Kept::Named { temp, content } => (temp, content),
+        let (mut file, temp, content) = match self.kept {
+            Kept::Named {
+                file,
+                temp,
+                content,
+            } => (file, temp, content),
             Kept::Unnamed(unnamed) => {
                 self.store
                     .unnamed
@@ -501,10 +509,8 @@ impl Spilled {
             .finalize()
             .into_bytes()
             .into();
-        let sealed = fs::OpenOptions::new()
-            .append(true)
-            .open(&temp)
-            .and_then(|mut file| io::Write::write_all(&mut file, &seal));
+        // After the bytes this process wrote, where its own handle stands.
+        let sealed = io::Write::write_all(&mut file, &seal);
         if let Err(e) = sealed.and_then(|()| temp.persist(&path).map_err(|e| e.error)) {
             tracing::debug!("the spill of the lines is dropped: {e}");
         }

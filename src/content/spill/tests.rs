@@ -427,3 +427,75 @@ fn kept_spills_hold_no_memory_each() {
         Some(read(Format::CsvV2, &text(7), &rule))
     );
 }
+
+/// The path of the spill of `text`.
+fn spill_path(dir: &Path, text: &str, rule: &BillingRule) -> PathBuf {
+    dir.join(FOLDER)
+        .join(name(&sha256(text), Format::CsvV2, rule).unwrap())
+}
+
+/// Runs `replay` of `text` on a thread of its own: `None` if it did not end within 5 s.
+fn replayed_soon(text: &str, rule: &BillingRule) -> Option<Option<Lines>> {
+    let (text, rule) = (text.to_owned(), rule.clone());
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(replayed(Format::CsvV2, &text, &rule));
+    });
+    result.recv_timeout(std::time::Duration::from_secs(5)).ok()
+}
+
+/// Attack: the scratch file of a spill (`.pending-…`) is swapped, before it is filed, for a
+/// FIFO or a link to another file. Filing it neither hangs nor writes to anything but the
+/// spill's own file; and what was swapped in is not replayed.
+#[cfg(unix)]
+#[test]
+fn a_spill_swapped_before_it_is_filed_is_neither_followed_nor_replayed() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"untouched").unwrap();
+    for fifo in [true, false] {
+        let (lines, end) = read(Format::CsvV2, &text, &rule);
+        let mut writer = SpillWriter::start(Format::CsvV2, &rule).unwrap();
+        for line in &lines {
+            writer.add(line);
+        }
+        let spilled = writer
+            .finish(end.as_ref().map(|_| ()).map_err(String::as_str))
+            .unwrap();
+        let pending = spill_files(dir.path())
+            .into_iter()
+            .find(|name| name.starts_with(".pending-"))
+            .unwrap();
+        let pending = dir.path().join(FOLDER).join(pending);
+        fs::remove_file(&pending).unwrap();
+        if fifo {
+            let made = std::process::Command::new("mkfifo").arg(&pending).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        } else {
+            std::os::unix::fs::symlink(&victim, &pending).unwrap();
+        }
+        let (done, filed) = std::sync::mpsc::channel();
+        let sha = sha256(&text);
+        std::thread::spawn(move || {
+            spilled.keep(&sha);
+            let _ = done.send(());
+        });
+        assert!(
+            filed
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .is_ok(),
+            "filing a spill swapped for a FIFO hangs"
+        );
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"untouched",
+            "written through a link"
+        );
+        assert_eq!(replayed_soon(&text, &rule), Some(None));
+        let _ = fs::remove_file(spill_path(dir.path(), &text, &rule));
+    }
+}
