@@ -15,8 +15,9 @@
 //! flat: lines are encoded one at a time and written in blocks.
 //!
 //! A spill with a name could be changed on disk before it is replayed, so it is sealed: its last
-//! bytes are an HMAC-SHA-256 of its name and content under a key only this process knows,
-//! checked in a read of its own before a replay. Nothing is kept in memory per spill: a run of
+//! bytes are HMAC-SHA-256s, under a key only this process knows, of its name and length (checked
+//! first, so a file grown huge is never read) and of its name and content, checked in a read of
+//! its own before a replay. Nothing is kept in memory per spill: a run of
 //! many reports holds no more at its end than at its start (the `scale` case). For a large spill (one
 //! that outgrows a block) that cost a twentieth of a GiB report's run, so up to
 //! [`UNNAMED_MAX`] of them at a time are files that never have a name (`O_TMPFILE`, or created
@@ -36,8 +37,10 @@ use sha2::{Digest, Sha256};
 /// The seal's MAC, and its key: as long as SHA-256's block, the longest HMAC uses as it is.
 type Hmac = hmac::Hmac<Sha256>;
 type Key = [u8; 64];
-/// The seal's length, after the trailer.
-const SEAL: u64 = 32;
+/// A MAC's length.
+const TAG: usize = 32;
+/// The seal's length, after the trailer: a MAC of the spill's length, then one of its bytes.
+const SEAL: u64 = 2 * TAG as u64;
 
 use super::lines::{Line, LinesError};
 use super::{Amount, ContentError, Measure};
@@ -505,12 +508,22 @@ impl Spilled {
             }
         };
         let path = self.store.dir.join(&name);
-        let seal: [u8; SEAL as usize] = seal_mac(&self.store.key, &name, &content)
-            .finalize()
-            .into_bytes()
-            .into();
         // After the bytes this process wrote, where its own handle stands.
-        let sealed = io::Write::write_all(&mut file, &seal);
+        let sealed = file.stream_position().and_then(|len| {
+            let mut seal = [0u8; SEAL as usize];
+            let (length, bytes) = seal.split_at_mut(TAG);
+            length.copy_from_slice(
+                &length_mac(&self.store.key, &name, len)
+                    .finalize()
+                    .into_bytes(),
+            );
+            bytes.copy_from_slice(
+                &seal_mac(&self.store.key, &name, &content)
+                    .finalize()
+                    .into_bytes(),
+            );
+            io::Write::write_all(&mut file, &seal)
+        });
         if let Err(e) = sealed.and_then(|()| temp.persist(&path).map_err(|e| e.error)) {
             tracing::debug!("the spill of the lines is dropped: {e}");
         }
@@ -587,12 +600,33 @@ fn seal_mac(key: &Key, name: &str, content: &[u8; 32]) -> Hmac {
     mac
 }
 
+/// The MAC of the length of the spill named `name` (its bytes before the seal): checked before
+/// any of them is read, so that a spill grown huge (a sparse file costs its maker nothing) is
+/// turned down at once instead of read to its end.
+fn length_mac(key: &Key, name: &str, len: u64) -> Hmac {
+    let mut mac = <Hmac as KeyInit>::new(&(*key).into());
+    mac.update(b"acronis-reports spill length v2\0");
+    mac.update(name.as_bytes());
+    mac.update(b"\0");
+    mac.update(&len.to_le_bytes());
+    mac
+}
+
 /// Whether the spill ends with the seal this process made for `name` and its bytes (read once
 /// more before any of its lines is handed on, so a damaged spill never bills half a file).
 fn sealed_as(file: &mut File, key: &Key, name: &str) -> bool {
     let Some(body) = file.metadata().ok().and_then(|m| m.len().checked_sub(SEAL)) else {
         return false;
     };
+    let mut found = [0u8; SEAL as usize];
+    let read_seal = file
+        .seek(SeekFrom::Start(body))
+        .and_then(|_| file.read_exact(&mut found))
+        .and_then(|()| file.seek(SeekFrom::Start(0)));
+    let (length, found) = found.split_at(TAG);
+    if read_seal.is_err() || length_mac(key, name, body).verify_slice(length).is_err() {
+        return false;
+    }
     let mut mac = content_mac(key);
     let mut buffer = vec![0u8; BLOCK];
     let mut left = body;
@@ -610,13 +644,9 @@ fn sealed_as(file: &mut File, key: &Key, name: &str) -> bool {
             Err(_) => return false,
         }
     }
-    let mut found = [0u8; SEAL as usize];
-    if file.read_exact(&mut found).is_err() {
-        return false;
-    }
     let content: [u8; 32] = mac.finalize().into_bytes().into();
     // In constant time, as a MAC is compared.
-    seal_mac(key, name, &content).verify_slice(&found).is_ok()
+    seal_mac(key, name, &content).verify_slice(found).is_ok()
         && file.seek(SeekFrom::Start(0)).is_ok()
 }
 

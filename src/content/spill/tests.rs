@@ -499,3 +499,24 @@ fn a_spill_swapped_before_it_is_filed_is_neither_followed_nor_replayed() {
         let _ = fs::remove_file(spill_path(dir.path(), &text, &rule));
     }
 }
+
+/// Attack: a spill grown huge (a sparse file costs its maker nothing) is turned down without
+/// reading it, rather than read to its end for a seal that cannot hold.
+#[test]
+fn a_spill_grown_huge_is_turned_down_at_once() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    spill(Format::CsvV2, &text, &rule);
+    let path = spill_path(dir.path(), &text, &rule);
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    assert_eq!(
+        replayed_soon(&text, &rule),
+        Some(None),
+        "a 1 TiB spill is read for its seal"
+    );
+}
