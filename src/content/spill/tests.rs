@@ -520,3 +520,65 @@ fn a_spill_grown_huge_is_turned_down_at_once() {
         "a 1 TiB spill is read for its seal"
     );
 }
+
+/// A `csv_v2_0` text of `rows` rows whose values change line to line (so that each line's
+/// record is some bytes long), the row `changed` with a value one higher.
+fn varied(rows: usize, changed: Option<usize>) -> String {
+    let mut text = format!("{HEADER}\n");
+    for i in 0..rows {
+        let a = (i * 7919) % 900_007 + 100_000 + usize::from(changed == Some(i));
+        let b = (i * 104_729) % 900_011 + 100_000;
+        text.push_str(&format!(
+            "c{i},customer,,pw_base_storage,e,,{a}.5,{b}.25,0,0,0,0,1,1,0,S\n"
+        ));
+    }
+    text
+}
+
+/// Attack: another process rewrites part of a named spill after its seal was checked, while
+/// it is replayed (here: as its first line is handed on). What billing.csv gets is what was
+/// sealed — never the bytes written meanwhile.
+#[test]
+fn a_spill_changed_while_it_is_replayed_gives_the_lines_sealed() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let store = current().unwrap();
+    let rule = BillingRule::default();
+    let rows = 60_000;
+    let text = varied(rows, None);
+    let other = varied(rows, Some(rows - 100));
+    // Every unnamed slot taken: large spills are named.
+    let taken: Vec<Slot> = std::iter::from_fn(|| Slot::take(&store.slots)).collect();
+    spill(Format::CsvV2, &text, &rule);
+    spill(Format::CsvV2, &other, &rule);
+    drop(taken);
+    let (path, other_path) = (
+        spill_path(dir.path(), &text, &rule),
+        spill_path(dir.path(), &other, &rule),
+    );
+    let (ours, theirs) = (fs::read(&path).unwrap(), fs::read(&other_path).unwrap());
+    let differ = ours.iter().zip(&theirs).position(|(a, b)| a != b).unwrap();
+    // Past what a replay has read when it hands on its first line.
+    assert!(differ > 3 * BLOCK, "{differ} of {}", ours.len());
+    let mut changed = false;
+    let mut lines = Vec::new();
+    let end = replay(&sha256(&text), Format::CsvV2, &rule, &mut |line| {
+        if !changed {
+            changed = true;
+            let mut file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.seek(SeekFrom::Start(differ as u64)).unwrap();
+            io::Write::write_all(&mut file, &theirs[differ..theirs.len() - 100]).unwrap();
+        }
+        lines.push(line.clone());
+        Ok(())
+    });
+    assert!(changed);
+    let replayed = end.map(|end| (lines, end.map_err(|e| e.to_string())));
+    if let Some(replayed) = replayed {
+        assert!(
+            replayed == read(Format::CsvV2, &text, &rule),
+            "billing.csv would hold lines that were never sealed"
+        );
+    }
+}
