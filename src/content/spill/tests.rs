@@ -582,3 +582,44 @@ fn a_spill_changed_while_it_is_replayed_gives_the_lines_sealed() {
         );
     }
 }
+
+/// Attack: things that are not a sealed spill at a spill's name — a FIFO, a folder, nothing
+/// but a seal's length, bytes appended, an empty file — are never replayed, and never hang.
+#[test]
+fn what_is_not_a_spill_is_not_replayed() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    let path = spill_path(dir.path(), &text, &rule);
+    type Change = dyn Fn(&Path);
+    let changes: [&Change; 6] = [
+        &|path| {
+            fs::remove_file(path).unwrap();
+            let made = std::process::Command::new("mkfifo").arg(path).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        },
+        &|path| {
+            fs::remove_file(path).unwrap();
+            fs::create_dir(path).unwrap();
+        },
+        &|path| fs::write(path, [0u8; 64]).unwrap(),
+        &|path| fs::write(path, b"").unwrap(),
+        &|path| {
+            let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+            io::Write::write_all(&mut file, b"ARLINES2").unwrap();
+        },
+        &|path| {
+            let bytes = fs::read(path).unwrap();
+            fs::write(path, &bytes[..bytes.len() - 1]).unwrap();
+        },
+    ];
+    for (i, change) in changes.iter().enumerate() {
+        spill(Format::CsvV2, &text, &rule);
+        change(&path);
+        assert_eq!(replayed_soon(&text, &rule), Some(None), "change {i}");
+        let _ = fs::remove_file(&path);
+        let _ = fs::remove_dir(&path);
+    }
+}
