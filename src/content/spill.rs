@@ -15,8 +15,10 @@
 //! flat: lines are encoded one at a time and written in blocks.
 //!
 //! A spill with a name could be changed on disk before it is replayed, so it is sealed: its last
-//! bytes are an HMAC-SHA-256 of its name and content under a key only this process knows,
-//! checked in a read of its own before a replay. Nothing is kept in memory per spill: a run of
+//! bytes are HMAC-SHA-256s, under a key only this process knows, of its name and length (checked
+//! first, so a file grown huge is never read) and of its name and content, checked in a read of
+//! its own before a replay that copies the bytes where no other process reaches them: the
+//! replay reads the copy, so bytes changed after the check never reach billing.csv. Nothing is kept in memory per spill: a run of
 //! many reports holds no more at its end than at its start (the `scale` case). For a large spill (one
 //! that outgrows a block) that cost a twentieth of a GiB report's run, so up to
 //! [`UNNAMED_MAX`] of them at a time are files that never have a name (`O_TMPFILE`, or created
@@ -36,8 +38,10 @@ use sha2::{Digest, Sha256};
 /// The seal's MAC, and its key: as long as SHA-256's block, the longest HMAC uses as it is.
 type Hmac = hmac::Hmac<Sha256>;
 type Key = [u8; 64];
-/// The seal's length, after the trailer.
-const SEAL: u64 = 32;
+/// A MAC's length.
+const TAG: usize = 32;
+/// The seal's length, after the trailer: a MAC of the spill's length, then one of its bytes.
+const SEAL: u64 = 2 * TAG as u64;
 
 use super::lines::{Line, LinesError};
 use super::{Amount, ContentError, Measure};
@@ -429,21 +433,22 @@ impl SpillWriter {
         }
         let block = &self.block;
         let mut digest = self.digest;
-        let mut sealed = |temp| {
+        let mut sealed = |file, temp| {
             digest.update(block);
             Kept::Named {
+                file,
                 temp,
                 content: digest.clone().finalize().into_bytes().into(),
             }
         };
         let kept = match self.scratch {
             Scratch::None => named(&self.store.dir).and_then(|(mut file, temp)| {
-                io::Write::write_all(&mut file, block).map(|()| sealed(temp))
+                io::Write::write_all(&mut file, block).map(|()| sealed(file, temp))
             }),
             Scratch::Named { mut out, temp } => out
                 .put(block)
-                .and_then(|()| out.finish_unsynced())
-                .map(|_| sealed(temp)),
+                .and_then(|()| out.into_file())
+                .map(|file| sealed(file, temp)),
             Scratch::Unnamed { mut out, slot } => out
                 .put(block)
                 .and_then(|()| out.into_file())
@@ -471,6 +476,9 @@ pub(crate) struct Spilled {
 #[derive(Debug)]
 enum Kept {
     Named {
+        /// The file as this process made it, open: the seal is written through it, never
+        /// through its name, which another process could have pointed at a FIFO or a link.
+        file: File,
         temp: tempfile::TempPath,
         /// The MAC of the spill's bytes, before its name is known.
         content: [u8; 32],
@@ -485,8 +493,12 @@ impl Spilled {
             return;
         }
         let name = format!("{}{}", sha256.to_ascii_lowercase(), self.suffix);
-        let (temp, content) = match self.kept {
-            Kept::Named { temp, content } => (temp, content),
+        let (mut file, temp, content) = match self.kept {
+            Kept::Named {
+                file,
+                temp,
+                content,
+            } => (file, temp, content),
             Kept::Unnamed(unnamed) => {
                 self.store
                     .unnamed
@@ -497,14 +509,22 @@ impl Spilled {
             }
         };
         let path = self.store.dir.join(&name);
-        let seal: [u8; SEAL as usize] = seal_mac(&self.store.key, &name, &content)
-            .finalize()
-            .into_bytes()
-            .into();
-        let sealed = fs::OpenOptions::new()
-            .append(true)
-            .open(&temp)
-            .and_then(|mut file| io::Write::write_all(&mut file, &seal));
+        // After the bytes this process wrote, where its own handle stands.
+        let sealed = file.stream_position().and_then(|len| {
+            let mut seal = [0u8; SEAL as usize];
+            let (length, bytes) = seal.split_at_mut(TAG);
+            length.copy_from_slice(
+                &length_mac(&self.store.key, &name, len)
+                    .finalize()
+                    .into_bytes(),
+            );
+            bytes.copy_from_slice(
+                &seal_mac(&self.store.key, &name, &content)
+                    .finalize()
+                    .into_bytes(),
+            );
+            io::Write::write_all(&mut file, &seal)
+        });
         if let Err(e) = sealed.and_then(|()| temp.persist(&path).map_err(|e| e.error)) {
             tracing::debug!("the spill of the lines is dropped: {e}");
         }
@@ -538,16 +558,29 @@ pub(crate) fn replay(
     // Never through a link, and only as this process wrote it: anything else is read from the
     // report file itself, whose bytes the run has sealed.
     let mut file = crate::disk::paths::open_regular(&path).ok()?;
-    if !sealed_as(&mut file, &store.key, &name) {
+    // What is replayed is the copy made as the seal was checked: the file itself may change
+    // after the check, as its lines are handed on.
+    let Some(copy) = sealed_copy(&mut file, &store, &name) else {
         tracing::warn!(
             "the spill of the lines of {} changed after it was written; billing.csv reads the file again",
             &sha256[..12.min(sha256.len())]
         );
         let _ = fs::remove_file(&path);
         return None;
-    }
-    let whole = trailer(&mut file, SEAL);
-    let replayed = whole.map(|(body, lines)| Replay::new(file, body).run(lines, on_line));
+    };
+    let replayed = match copy {
+        Verified::Memory(bytes) => bytes
+            .len()
+            .checked_sub(TRAILER as usize)
+            .and_then(|body| Some((body, bytes[body..].try_into().ok()?)))
+            .and_then(|(body, end)| ended(&end, body as u64))
+            .map(|(body, lines)| {
+                Replay::of(Box::new(io::Cursor::new(bytes).take(body))).run(lines, on_line)
+            }),
+        Verified::File(mut copy) => {
+            trailer(&mut copy, 0).map(|(body, lines)| Replay::new(copy, body).run(lines, on_line))
+        }
+    };
     // Each file's lines are billed once a run; should they be wanted again, the file is there.
     let _ = fs::remove_file(&path);
     let replayed = replayed?;
@@ -581,11 +614,53 @@ fn seal_mac(key: &Key, name: &str, content: &[u8; 32]) -> Hmac {
     mac
 }
 
-/// Whether the spill ends with the seal this process made for `name` and its bytes (read once
-/// more before any of its lines is handed on, so a damaged spill never bills half a file).
-fn sealed_as(file: &mut File, key: &Key, name: &str) -> bool {
-    let Some(body) = file.metadata().ok().and_then(|m| m.len().checked_sub(SEAL)) else {
-        return false;
+/// The MAC of the length of the spill named `name` (its bytes before the seal): checked before
+/// any of them is read, so that a spill grown huge (a sparse file costs its maker nothing) is
+/// turned down at once instead of read to its end.
+fn length_mac(key: &Key, name: &str, len: u64) -> Hmac {
+    let mut mac = <Hmac as KeyInit>::new(&(*key).into());
+    mac.update(b"acronis-reports spill length v2\0");
+    mac.update(name.as_bytes());
+    mac.update(b"\0");
+    mac.update(&len.to_le_bytes());
+    mac
+}
+
+/// A named spill's bytes before its seal, checked and copied as they are read.
+enum Verified {
+    Memory(Vec<u8>),
+    /// A file without a name: no other process can reach it.
+    File(File),
+}
+
+/// Named spills up to this size are copied to memory for their replay; larger ones to a file.
+const COPY_IN_MEMORY: u64 = 1 << 20;
+
+/// The spill's bytes (its records and trailer), when it ends with the seal this process made
+/// for `name` and them: checked before any of its lines is handed on, so a damaged spill never
+/// bills half a file, and copied as they are checked where no other process can reach them, so
+/// that what is replayed is what was checked. The length is checked first, before a byte of
+/// the spill is read.
+fn sealed_copy(file: &mut File, store: &Store, name: &str) -> Option<Verified> {
+    let key = &store.key;
+    let body = file.metadata().ok()?.len().checked_sub(SEAL)?;
+    let mut found = [0u8; SEAL as usize];
+    file.seek(SeekFrom::Start(body)).ok()?;
+    file.read_exact(&mut found).ok()?;
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let (length, found) = found.split_at(TAG);
+    length_mac(key, name, body).verify_slice(length).ok()?;
+    enum Target {
+        Memory(Vec<u8>),
+        File(FileWriter),
+    }
+    // The length is this process's own: it bounds what is read and kept.
+    let mut copy = match body <= COPY_IN_MEMORY {
+        true => Target::Memory(Vec::with_capacity(usize::try_from(body).ok()?)),
+        false => Target::File(FileWriter::new(
+            tempfile::tempfile_in(&store.dir).ok()?,
+            body >= READ_DIRECT,
+        )),
     };
     let mut mac = content_mac(key);
     let mut buffer = vec![0u8; BLOCK];
@@ -595,23 +670,26 @@ fn sealed_as(file: &mut File, key: &Key, name: &str) -> bool {
             .len()
             .min(usize::try_from(left).unwrap_or(usize::MAX));
         match file.read(&mut buffer[..want]) {
-            Ok(0) => return false,
+            Ok(0) => return None,
             Ok(read) => {
                 mac.update(&buffer[..read]);
+                match &mut copy {
+                    Target::Memory(bytes) => bytes.extend_from_slice(&buffer[..read]),
+                    Target::File(out) => out.put(&buffer[..read]).ok()?,
+                }
                 left -= read as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
+            Err(_) => return None,
         }
-    }
-    let mut found = [0u8; SEAL as usize];
-    if file.read_exact(&mut found).is_err() {
-        return false;
     }
     let content: [u8; 32] = mac.finalize().into_bytes().into();
     // In constant time, as a MAC is compared.
-    seal_mac(key, name, &content).verify_slice(&found).is_ok()
-        && file.seek(SeekFrom::Start(0)).is_ok()
+    seal_mac(key, name, &content).verify_slice(found).ok()?;
+    match copy {
+        Target::Memory(bytes) => Some(Verified::Memory(bytes)),
+        Target::File(out) => out.into_file().ok().map(Verified::File),
+    }
 }
 
 /// The length of the records and the line count, when the spill ends as a whole one does (then
@@ -623,6 +701,12 @@ fn trailer(file: &mut File, sealed: u64) -> Option<(u64, u64)> {
     let mut end = [0u8; TRAILER as usize];
     file.read_exact(&mut end).ok()?;
     file.seek(SeekFrom::Start(0)).ok()?;
+    ended(&end, body)
+}
+
+/// The length of the records and the line count, from the trailer that follows `body` bytes
+/// of records, if it is one.
+fn ended(end: &[u8; TRAILER as usize], body: u64) -> Option<(u64, u64)> {
     let (count, magic) = end.split_at(8);
     let count = u64::from_le_bytes(count.try_into().ok()?);
     (magic == MAGIC).then_some((body, count))
@@ -643,7 +727,7 @@ fn corrupt(what: &str) -> Stop {
 
 /// Reads records out of blocks of the spill.
 struct Replay {
-    file: io::Take<FileReader>,
+    file: Box<dyn Read>,
     buffer: Vec<u8>,
     at: usize,
     end: usize,
@@ -651,8 +735,15 @@ struct Replay {
 
 impl Replay {
     fn new(file: File, body: u64) -> Self {
+        Self::of(Box::new(
+            FileReader::new(file, body >= READ_DIRECT).take(body),
+        ))
+    }
+
+    /// The replay of the records `file` gives (up to the trailer).
+    fn of(file: Box<dyn Read>) -> Self {
         Replay {
-            file: FileReader::new(file, body >= READ_DIRECT).take(body),
+            file,
             buffer: vec![0; BLOCK],
             at: 0,
             end: 0,

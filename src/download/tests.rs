@@ -786,3 +786,283 @@ async fn a_check_behind_the_writer_stops_when_the_download_is_abandoned() {
         "{check:?}"
     );
 }
+
+/// Feeds `body` to a large file's workers in batches (cut in odd places), the check's queue
+/// taking `fed_batches` of them before the transfer stops feeding it; what they found.
+async fn through_a_check_behind(
+    body: &[u8],
+    fed_batches: usize,
+    file: std::fs::File,
+    read_back: std::fs::File,
+) -> std::io::Result<Work> {
+    let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+    let mut batches = body.chunks(BATCH_BYTES);
+    for batch in batches.by_ref().take(fed_batches) {
+        if !workers
+            .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
+            .await
+        {
+            break;
+        }
+    }
+    workers.behind.set();
+    workers.check_inbox = None;
+    for batch in batches {
+        let (first, second) = batch.split_at(batch.len() / 7);
+        let pieces = vec![
+            bytes::Bytes::copy_from_slice(first),
+            bytes::Bytes::copy_from_slice(second),
+        ];
+        if !workers.hand_over(pieces, false).await {
+            break;
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(30), workers.finish())
+        .await
+        .expect("the workers end")
+}
+
+/// Attack: files whose size is an exact multiple of the direct block (1 MiB) or of the
+/// alignment (4 096), an empty one, one byte, and ends mid-row, with the check reading the
+/// file from its first byte or after a batch: the check finds what a read from memory finds.
+#[tokio::test]
+async fn a_check_behind_finds_the_same_at_every_file_size() {
+    let all = vendor_csv(40_000);
+    let mib = 1 << 20;
+    assert!(all.len() > 3 * mib, "{}", all.len());
+    for len in [
+        0,
+        1,
+        4096,
+        3 * 4096,
+        mib,
+        mib + 4096,
+        2 * mib,
+        2 * mib + 1,
+        3 * mib - 1,
+        3 * mib,
+    ] {
+        let body = &all[..len];
+        let expected = csv_v2_inspection().inspect(body).unwrap();
+        for fed_batches in [0, 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("large.csv");
+            let file = std::fs::File::create(&path).unwrap();
+            let read_back = std::fs::File::open(&path).unwrap();
+            let work = through_a_check_behind(body, fed_batches, file, read_back)
+                .await
+                .unwrap();
+            assert_eq!(work.written, Some(len as u64), "{len}");
+            assert_eq!(work.hashed.unwrap().0, len as u64, "{len}");
+            assert_eq!(
+                work.inspected.as_ref(),
+                Some(&expected),
+                "{len} bytes, fed {fed_batches}"
+            );
+            assert!(std::fs::read(&path).unwrap() == body, "{len}");
+        }
+    }
+}
+
+/// Attack: the writer fails (here: a handle it cannot write through, as a disk error would)
+/// while the check reads the file behind it. The download fails, and no thread is left
+/// waiting for bytes that never come.
+#[tokio::test]
+async fn a_writer_that_fails_leaves_no_check_waiting() {
+    let body = vendor_csv(40_000);
+    assert!(body.len() > 3 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.csv");
+    std::fs::write(&path, b"").unwrap();
+    for fed_batches in [0, 2] {
+        // Opened for reading only: every write is refused.
+        let file = std::fs::File::open(&path).unwrap();
+        let read_back = std::fs::File::open(&path).unwrap();
+        let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+        let mut batches = body.chunks(BATCH_BYTES);
+        for batch in batches.by_ref().take(fed_batches) {
+            workers
+                .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
+                .await;
+        }
+        workers.behind.set();
+        workers.check_inbox = None;
+        for batch in batches {
+            if !workers
+                .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
+                .await
+            {
+                break;
+            }
+        }
+        // As `finish` does, but waiting for every thread, the check's too.
+        workers.inboxes.clear();
+        workers.progress = None;
+        let threads = std::mem::take(&mut workers.threads);
+        let mut results = Vec::new();
+        for thread in threads {
+            let work = tokio::time::timeout(Duration::from_secs(20), thread).await;
+            results.push(work.expect("a thread still waits after the writer failed"));
+        }
+        assert!(results[0].is_err(), "the writer's error");
+        assert!(
+            results[2].is_err(),
+            "the check cannot say ok: {:?}",
+            results[2]
+        );
+    }
+}
+
+/// A loopback server sending `body` with a Content-Length of `announced`, cutting the
+/// connection after `cut` bytes when given; counting the requests.
+async fn serve_large(
+    body: Vec<u8>,
+    cut: Option<usize>,
+) -> (
+    Client,
+    std::sync::Arc<std::sync::atomic::AtomicU32>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let hits = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = hits.clone();
+    let body = bytes::Bytes::from(body);
+    let app = axum::Router::new().route(
+        "/api/2/reports/{id}/stored/{stored}",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = body.clone();
+            async move {
+                let end = cut.unwrap_or(body.len());
+                let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = body[..end]
+                    .chunks(64 * 1024)
+                    .map(|piece| Ok(body.slice_ref(piece)))
+                    .chain(cut.map(|_| Err(std::io::Error::other("cut"))))
+                    .collect();
+                let len = body.len();
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, "text/csv".to_owned()),
+                        (axum::http::header::CONTENT_LENGTH, len.to_string()),
+                    ],
+                    axum::body::Body::from_stream(futures_util::stream::iter(pieces)),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let client = Client::new(
+        crate::api::api_base(&base).unwrap(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    (client, hits, server)
+}
+
+async fn fetch_large(
+    client: &Client,
+    dest: &Path,
+    announced: u64,
+    size: SizePolicy,
+) -> Result<Downloaded, DownloadError> {
+    let policy = Policy {
+        attempts: 2,
+        size,
+        ..Policy::default()
+    };
+    let fetch = fetch_to_file(
+        client,
+        "r",
+        "s",
+        Some(announced),
+        dest,
+        csv_v2_inspection(),
+        policy,
+    );
+    tokio::time::timeout(Duration::from_secs(60), fetch)
+        .await
+        .expect("the download ends")
+}
+
+/// Attack, end to end: a large file cut mid-body (after its check may have fallen behind) is
+/// fetched again and fails, without a hang and without a file; sent whole but larger than
+/// announced, it fails the size check, or with `warn` is kept with the facts of every byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_cut_or_larger_than_announced_ends_cleanly() {
+    use std::sync::atomic::Ordering;
+    let body = vendor_csv(200_000);
+    assert!(
+        body.len() as u64 > LARGE_BYTES + (2 << 20),
+        "{}",
+        body.len()
+    );
+    let expected = csv_v2_inspection().inspect(body.as_slice()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.csv");
+    let (client, hits, server) = serve_large(body.clone(), Some(body.len() - 3_000_000)).await;
+    let error = fetch_large(&client, &dest, body.len() as u64, SizePolicy::Required)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, DownloadError::Broken { .. }), "{error}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "fetched again");
+    assert!(!dest.exists());
+    server.abort();
+
+    let (client, _, server) = serve_large(body.clone(), None).await;
+    let announced = LARGE_BYTES;
+    let error = fetch_large(&client, &dest, announced, SizePolicy::Required)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, DownloadError::SizeMismatch { .. }),
+        "{error}"
+    );
+    assert!(!dest.exists());
+    let done = fetch_large(&client, &dest, announced, SizePolicy::Warn)
+        .await
+        .unwrap();
+    assert_eq!(done.bytes, body.len() as u64);
+    assert_eq!(done.inspected, expected);
+    assert!(std::fs::read(&dest).unwrap() == body);
+    server.abort();
+}
+
+/// Attack: a large file's check that fails at once (an HTML page, a header it does not know)
+/// stops taking chunks while the transfer goes on: the file is still written and hashed
+/// whole, and the check's finding is the one a read from memory gives.
+#[tokio::test]
+async fn a_check_that_fails_early_lets_a_large_transfer_go_on() {
+    let mut html = b"<html><title>Sign in</title>".to_vec();
+    html.resize(3 << 20, b'x');
+    let mut unknown = b"col_a,col_b\n".to_vec();
+    unknown.extend(vendor_csv(30_000));
+    for body in [html, unknown] {
+        let expected = csv_v2_inspection().inspect(body.as_slice()).unwrap();
+        assert!(expected.content_check.problem.is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("large.csv");
+        let file = std::fs::File::create(&path).unwrap();
+        let read_back = std::fs::File::open(&path).unwrap();
+        let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+        for batch in body.chunks(BATCH_BYTES / 3) {
+            assert!(
+                workers
+                    .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
+                    .await
+            );
+        }
+        let work = tokio::time::timeout(Duration::from_secs(30), workers.finish())
+            .await
+            .expect("the workers end")
+            .unwrap();
+        assert_eq!(work.written, Some(body.len() as u64));
+        assert_eq!(work.hashed.unwrap().0, body.len() as u64);
+        assert_eq!(work.inspected, Some(expected));
+        assert!(std::fs::read(&path).unwrap() == body);
+    }
+}

@@ -427,3 +427,199 @@ fn kept_spills_hold_no_memory_each() {
         Some(read(Format::CsvV2, &text(7), &rule))
     );
 }
+
+/// The path of the spill of `text`.
+fn spill_path(dir: &Path, text: &str, rule: &BillingRule) -> PathBuf {
+    dir.join(FOLDER)
+        .join(name(&sha256(text), Format::CsvV2, rule).unwrap())
+}
+
+/// Runs `replay` of `text` on a thread of its own: `None` if it did not end within 5 s.
+fn replayed_soon(text: &str, rule: &BillingRule) -> Option<Option<Lines>> {
+    let (text, rule) = (text.to_owned(), rule.clone());
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(replayed(Format::CsvV2, &text, &rule));
+    });
+    result.recv_timeout(std::time::Duration::from_secs(5)).ok()
+}
+
+/// Attack: the scratch file of a spill (`.pending-…`) is swapped, before it is filed, for a
+/// FIFO or a link to another file. Filing it neither hangs nor writes to anything but the
+/// spill's own file; and what was swapped in is not replayed.
+#[cfg(unix)]
+#[test]
+fn a_spill_swapped_before_it_is_filed_is_neither_followed_nor_replayed() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"untouched").unwrap();
+    for fifo in [true, false] {
+        let (lines, end) = read(Format::CsvV2, &text, &rule);
+        let mut writer = SpillWriter::start(Format::CsvV2, &rule).unwrap();
+        for line in &lines {
+            writer.add(line);
+        }
+        let spilled = writer
+            .finish(end.as_ref().map(|_| ()).map_err(String::as_str))
+            .unwrap();
+        let pending = spill_files(dir.path())
+            .into_iter()
+            .find(|name| name.starts_with(".pending-"))
+            .unwrap();
+        let pending = dir.path().join(FOLDER).join(pending);
+        fs::remove_file(&pending).unwrap();
+        if fifo {
+            let made = std::process::Command::new("mkfifo").arg(&pending).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        } else {
+            std::os::unix::fs::symlink(&victim, &pending).unwrap();
+        }
+        let (done, filed) = std::sync::mpsc::channel();
+        let sha = sha256(&text);
+        std::thread::spawn(move || {
+            spilled.keep(&sha);
+            let _ = done.send(());
+        });
+        assert!(
+            filed
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .is_ok(),
+            "filing a spill swapped for a FIFO hangs"
+        );
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"untouched",
+            "written through a link"
+        );
+        assert_eq!(replayed_soon(&text, &rule), Some(None));
+        let _ = fs::remove_file(spill_path(dir.path(), &text, &rule));
+    }
+}
+
+/// Attack: a spill grown huge (a sparse file costs its maker nothing) is turned down without
+/// reading it, rather than read to its end for a seal that cannot hold.
+#[test]
+fn a_spill_grown_huge_is_turned_down_at_once() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    spill(Format::CsvV2, &text, &rule);
+    let path = spill_path(dir.path(), &text, &rule);
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    assert_eq!(
+        replayed_soon(&text, &rule),
+        Some(None),
+        "a 1 TiB spill is read for its seal"
+    );
+}
+
+/// A `csv_v2_0` text of `rows` rows whose values change line to line (so that each line's
+/// record is some bytes long), the row `changed` with a value one higher.
+fn varied(rows: usize, changed: Option<usize>) -> String {
+    let mut text = format!("{HEADER}\n");
+    for i in 0..rows {
+        let a = (i * 7919) % 900_007 + 100_000 + usize::from(changed == Some(i));
+        let b = (i * 104_729) % 900_011 + 100_000;
+        text.push_str(&format!(
+            "c{i},customer,,pw_base_storage,e,,{a}.5,{b}.25,0,0,0,0,1,1,0,S\n"
+        ));
+    }
+    text
+}
+
+/// Attack: another process rewrites part of a named spill after its seal was checked, while
+/// it is replayed (here: as its first line is handed on). What billing.csv gets is what was
+/// sealed — never the bytes written meanwhile.
+#[test]
+fn a_spill_changed_while_it_is_replayed_gives_the_lines_sealed() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let store = current().unwrap();
+    let rule = BillingRule::default();
+    let rows = 60_000;
+    let text = varied(rows, None);
+    let other = varied(rows, Some(rows - 100));
+    // Every unnamed slot taken: large spills are named.
+    let taken: Vec<Slot> = std::iter::from_fn(|| Slot::take(&store.slots)).collect();
+    spill(Format::CsvV2, &text, &rule);
+    spill(Format::CsvV2, &other, &rule);
+    drop(taken);
+    let (path, other_path) = (
+        spill_path(dir.path(), &text, &rule),
+        spill_path(dir.path(), &other, &rule),
+    );
+    let (ours, theirs) = (fs::read(&path).unwrap(), fs::read(&other_path).unwrap());
+    let differ = ours.iter().zip(&theirs).position(|(a, b)| a != b).unwrap();
+    // Past what a replay has read when it hands on its first line.
+    assert!(differ > 3 * BLOCK, "{differ} of {}", ours.len());
+    let mut changed = false;
+    let mut lines = Vec::new();
+    let end = replay(&sha256(&text), Format::CsvV2, &rule, &mut |line| {
+        if !changed {
+            changed = true;
+            let mut file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.seek(SeekFrom::Start(differ as u64)).unwrap();
+            io::Write::write_all(&mut file, &theirs[differ..theirs.len() - 100]).unwrap();
+        }
+        lines.push(line.clone());
+        Ok(())
+    });
+    assert!(changed);
+    let replayed = end.map(|end| (lines, end.map_err(|e| e.to_string())));
+    if let Some(replayed) = replayed {
+        assert!(
+            replayed == read(Format::CsvV2, &text, &rule),
+            "billing.csv would hold lines that were never sealed"
+        );
+    }
+}
+
+/// Attack: things that are not a sealed spill at a spill's name — a FIFO, a folder, nothing
+/// but a seal's length, bytes appended, an empty file — are never replayed, and never hang.
+#[test]
+fn what_is_not_a_spill_is_not_replayed() {
+    let _one = one_store_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let _store = install(dir.path()).unwrap();
+    let rule = BillingRule::default();
+    let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
+    let path = spill_path(dir.path(), &text, &rule);
+    type Change = dyn Fn(&Path);
+    let changes: [&Change; 6] = [
+        &|path| {
+            fs::remove_file(path).unwrap();
+            let made = std::process::Command::new("mkfifo").arg(path).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        },
+        &|path| {
+            fs::remove_file(path).unwrap();
+            fs::create_dir(path).unwrap();
+        },
+        &|path| fs::write(path, [0u8; 64]).unwrap(),
+        &|path| fs::write(path, b"").unwrap(),
+        &|path| {
+            let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+            io::Write::write_all(&mut file, b"ARLINES2").unwrap();
+        },
+        &|path| {
+            let bytes = fs::read(path).unwrap();
+            fs::write(path, &bytes[..bytes.len() - 1]).unwrap();
+        },
+    ];
+    for (i, change) in changes.iter().enumerate() {
+        spill(Format::CsvV2, &text, &rule);
+        change(&path);
+        assert_eq!(replayed_soon(&text, &rule), Some(None), "change {i}");
+        let _ = fs::remove_file(&path);
+        let _ = fs::remove_dir(&path);
+    }
+}

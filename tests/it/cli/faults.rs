@@ -618,3 +618,45 @@ fn endless_server_errors_name_the_server_failure() {
     let (_world, _stderr, error) = endless_server_errors();
     assert!(error.contains("500"), "{error}");
 }
+
+/// Attack: a large report (written around the page cache, checked on a thread of its own that
+/// may read the file behind the writer) cut mid-body on its first download is fetched again,
+/// and the run ends as a clean one does: the same file, the same checks, the same billing.csv.
+/// Gzip too, whose announced (compressed) size is small while the file decodes large.
+#[test]
+fn a_large_report_cut_mid_body_ends_as_a_clean_run() {
+    for gzip in [false, true] {
+        let run = |faults: Vec<FaultRule>| {
+            let world = World::new(Scenario {
+                pad_bytes: 20 * 1024 * 1024 + 12_345,
+                gzip,
+                faults,
+                ..quick_scenario()
+            });
+            let job = world.job(&job_text(
+                &[(ACME, "acme")],
+                "defaults:\n  formats: [csv_v2_0]\n",
+            ));
+            world.run(&job).assert().success();
+            let out = world.out();
+            let manifest = manifest(&out);
+            let file = &manifest["reports"][0]["files"][0];
+            let facts: Vec<Value> = ["bytes", "sha256", "sku_check", "content_check"]
+                .iter()
+                .map(|key| file[*key].clone())
+                .collect();
+            let billing = std::fs::read_to_string(out.join("2026-10/billing.csv")).unwrap();
+            (world.stats().download_requests, facts, billing)
+        };
+        let (clean_requests, clean, clean_billing) = run(Vec::new());
+        let (cut_requests, cut, cut_billing) = run(vec![FaultRule {
+            endpoint: Endpoint::Download,
+            truncate: true,
+            ..FaultRule::default()
+        }]);
+        assert_eq!(cut_requests, clean_requests + 1, "gzip {gzip}");
+        assert_eq!(cut, clean, "gzip {gzip}");
+        assert!(cut_billing == clean_billing, "gzip {gzip}");
+        assert!(clean_billing.lines().count() > 1, "{clean_billing}");
+    }
+}
