@@ -23,11 +23,7 @@ pub(crate) struct FileWriter {
 
 impl FileWriter {
     pub(crate) fn new(file: std::fs::File, direct: bool) -> Self {
-        // The block first: without one, direct I/O must not be turned on.
-        let block = match direct {
-            true => AlignedBlock::new().filter(|_| set_direct(&file, true)),
-            false => None,
-        };
+        let block = direct_block(&file, direct);
         Self {
             file,
             block,
@@ -192,10 +188,7 @@ pub(crate) struct FileReader {
 
 impl FileReader {
     pub(crate) fn new(file: std::fs::File, direct: bool) -> Self {
-        let block = match direct {
-            true => AlignedBlock::new().filter(|_| set_direct(&file, true)),
-            false => None,
-        };
+        let block = direct_block(&file, direct);
         Self { file, block, at: 0 }
     }
 }
@@ -248,10 +241,7 @@ pub(crate) struct BlockReader {
 
 impl BlockReader {
     pub(crate) fn new(file: std::fs::File, direct: bool) -> Self {
-        let block = match direct {
-            true => AlignedBlock::new().filter(|_| set_direct(&file, true)),
-            false => None,
-        };
+        let block = direct_block(&file, direct);
         Self {
             file,
             block,
@@ -323,6 +313,16 @@ impl BlockReader {
             }
             Ok(n)
         }
+    }
+}
+
+/// The aligned block for direct I/O on `file`, with direct I/O turned on; `None` (and plain
+/// I/O) when not `direct` or not possible. The block first: without one, direct I/O must not be
+/// turned on.
+fn direct_block(file: &std::fs::File, direct: bool) -> Option<AlignedBlock> {
+    match direct {
+        true => AlignedBlock::new().filter(|_| set_direct(file, true)),
+        false => None,
     }
 }
 
