@@ -46,6 +46,28 @@ fn a_plain_body_passes_untouched_and_a_cut_gzip_body_is_an_error() {
     assert!(gunzip_all(&[&compressed[..compressed.len() - 4]]).is_err());
 }
 
+/// Serves `app` on loopback: its base URL, and the server's task.
+async fn serve(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, server)
+}
+
+/// Serves `app` on loopback: a client of it (with a token), and the server's task.
+async fn serve_downloads(app: axum::Router) -> (Client, tokio::task::JoinHandle<()>) {
+    let (base, server) = serve(app).await;
+    let client = Client::new(
+        crate::api::api_base(&base).unwrap(),
+        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
+        crate::api::ClientOptions::default(),
+    )
+    .unwrap();
+    (client, server)
+}
+
 /// A server on loopback that serves one stored file, gzip-encoded on the wire, and the
 /// compressed length it would announce.
 async fn serve_gzip_encoded(report: Vec<u8>) -> (String, u64, tokio::task::JoinHandle<()>) {
@@ -66,11 +88,7 @@ async fn serve_gzip_encoded(report: Vec<u8>) -> (String, u64, tokio::task::JoinH
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let (base, server) = serve(app).await;
     (base, announced, server)
 }
 
@@ -148,17 +166,7 @@ async fn serve_plain(
             async move { ([(axum::http::header::CONTENT_TYPE, content_type)], body) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    let client = Client::new(
-        crate::api::api_base(&base).unwrap(),
-        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
-        crate::api::ClientOptions::default(),
-    )
-    .unwrap();
+    let (client, server) = serve_downloads(app).await;
     (client, hits, server)
 }
 
@@ -255,17 +263,7 @@ async fn serve_stream(
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    let client = Client::new(
-        crate::api::api_base(&base).unwrap(),
-        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
-        crate::api::ClientOptions::default(),
-    )
-    .unwrap();
+    let (client, server) = serve_downloads(app).await;
     (client, server)
 }
 
@@ -496,17 +494,7 @@ async fn a_cut_gzip_transfer_is_fetched_again() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    let client = Client::new(
-        crate::api::api_base(&base).unwrap(),
-        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
-        crate::api::ClientOptions::default(),
-    )
-    .unwrap();
+    let (client, server) = serve_downloads(app).await;
     let dir = tempfile::tempdir().unwrap();
     let error = fetch_to_file(
         &client,
@@ -913,7 +901,7 @@ async fn a_writer_that_fails_leaves_no_check_waiting() {
     }
 }
 
-/// A loopback server sending `body` with a Content-Length of `announced`, cutting the
+/// A loopback server sending `body` with a Content-Length of its whole length, cutting the
 /// connection after `cut` bytes when given; counting the requests.
 async fn serve_large(
     body: Vec<u8>,
@@ -950,17 +938,7 @@ async fn serve_large(
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    let client = Client::new(
-        crate::api::api_base(&base).unwrap(),
-        crate::api::Credentials::Token(crate::secret::Secret::new("token")),
-        crate::api::ClientOptions::default(),
-    )
-    .unwrap();
+    let (client, server) = serve_downloads(app).await;
     (client, hits, server)
 }
 

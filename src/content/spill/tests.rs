@@ -55,11 +55,30 @@ fn spill_files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// A store installed in a folder of its own, for one test at a time; dropped in the order a
+/// run lets go: the store, its folder, then the turn.
+struct Fixture {
+    _installed: Installed,
+    dir: tempfile::TempDir,
+    _one: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Fixture {
+    fn installed() -> Fixture {
+        let one = one_store_at_a_time();
+        let dir = tempfile::tempdir().unwrap();
+        Fixture {
+            _installed: install(dir.path()).unwrap(),
+            dir,
+            _one: one,
+        }
+    }
+}
+
 #[test]
 fn a_replay_gives_the_lines_and_the_end_of_the_read() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let csv = format!(
         "{HEADER}\n\
@@ -122,9 +141,7 @@ fn a_replay_gives_the_lines_and_the_end_of_the_read() {
 
 #[test]
 fn a_spill_is_found_only_by_its_bytes_format_and_rule() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let _fixture = Fixture::installed();
     let rule = BillingRule::default();
     let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
     spill(Format::CsvV2, &text, &rule);
@@ -144,9 +161,8 @@ fn a_spill_is_found_only_by_its_bytes_format_and_rule() {
 
 #[test]
 fn a_spill_cut_short_or_never_kept_is_not_replayed() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let mut text = format!("{HEADER}\n");
     // Values that change line to line, as the encoding keeps only what changed.
@@ -182,9 +198,8 @@ fn a_spill_cut_short_or_never_kept_is_not_replayed() {
 /// whose bytes the run sealed.
 #[test]
 fn a_spill_changed_on_disk_is_not_replayed() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
     let spill_path = || {
@@ -261,9 +276,8 @@ fn the_store_lives_while_a_guard_does_and_starts_empty() {
 /// once replayed. Small spills, and large ones past the slots, are named files.
 #[test]
 fn a_large_spill_is_unnamed_while_slots_last() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let store = current().unwrap();
     let rule = BillingRule::default();
     let large = |n: usize| {
@@ -357,9 +371,7 @@ mod any_lines {
         /// Whatever a line keeps of the last one, a replay gives every line as written.
         #[test]
         fn any_lines_replay_as_written(lines in prop::collection::vec(line(), 0..40)) {
-            let _one = one_store_at_a_time();
-            let dir = tempfile::tempdir().unwrap();
-            let _store = install(dir.path()).unwrap();
+            let _fixture = Fixture::installed();
             let rule = BillingRule::default();
             let mut writer = SpillWriter::start(Format::CsvV2, &rule).unwrap();
             for line in &lines {
@@ -382,9 +394,8 @@ mod any_lines {
 /// process) is not replayed either: the seal binds the bytes to the name they were filed under.
 #[test]
 fn a_spill_copied_under_another_files_name_is_not_replayed() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
     let other = format!("{HEADER}\nd,customer,,pw_base_storage,e,,9,9,0,0,0,0,9,9,0,S\n");
@@ -406,9 +417,8 @@ fn a_spill_copied_under_another_files_name_is_not_replayed() {
 /// report and doubled its table in the second half of a 10 000-report run).
 #[test]
 fn kept_spills_hold_no_memory_each() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let text =
         |i: usize| format!("{HEADER}\nt{i},customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
@@ -450,9 +460,8 @@ fn replayed_soon(text: &str, rule: &BillingRule) -> Option<Option<Lines>> {
 #[cfg(unix)]
 #[test]
 fn a_spill_swapped_before_it_is_filed_is_neither_followed_nor_replayed() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
     let victim = dir.path().join("victim");
@@ -504,9 +513,8 @@ fn a_spill_swapped_before_it_is_filed_is_neither_followed_nor_replayed() {
 /// reading it, rather than read to its end for a seal that cannot hold.
 #[test]
 fn a_spill_grown_huge_is_turned_down_at_once() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
     spill(Format::CsvV2, &text, &rule);
@@ -540,9 +548,8 @@ fn varied(rows: usize, changed: Option<usize>) -> String {
 /// sealed — never the bytes written meanwhile.
 #[test]
 fn a_spill_changed_while_it_is_replayed_gives_the_lines_sealed() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let store = current().unwrap();
     let rule = BillingRule::default();
     let rows = 60_000;
@@ -587,9 +594,8 @@ fn a_spill_changed_while_it_is_replayed_gives_the_lines_sealed() {
 /// but a seal's length, bytes appended, an empty file — are never replayed, and never hang.
 #[test]
 fn what_is_not_a_spill_is_not_replayed() {
-    let _one = one_store_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let _store = install(dir.path()).unwrap();
+    let fixture = Fixture::installed();
+    let dir = &fixture.dir;
     let rule = BillingRule::default();
     let text = format!("{HEADER}\nc,customer,,pw_base_storage,e,,1,1,0,0,0,0,1,1,0,S\n");
     let path = spill_path(dir.path(), &text, &rule);

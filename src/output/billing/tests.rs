@@ -91,18 +91,25 @@ fn lines_come_from_the_csv_file_and_agree_with_the_json_file() {
     );
 }
 
-#[test]
-fn formats_that_disagree_are_a_warning_naming_the_item() {
+/// The billing of one ok report with the CSV file of `CSV` and the JSON file `json`.
+fn with_json_beside_the_csv(json: &str) -> Billing {
     let dir = tempfile::tempdir().unwrap();
     let csv = format!("{HEADER}\n{CSV}");
-    let json = JSON_SAME.replace("\"absolute_value\": 3,", "\"absolute_value\": 4,");
     let (_, billing) = run(
         dir.path(),
         vec![report(
             dir.path(),
             Status::Ok,
-            &[(Format::CsvV2, &csv), (Format::JsonV2, &json)],
+            &[(Format::CsvV2, &csv), (Format::JsonV2, json)],
         )],
+    );
+    billing
+}
+
+#[test]
+fn formats_that_disagree_are_a_warning_naming_the_item() {
+    let billing = with_json_beside_the_csv(
+        &JSON_SAME.replace("\"absolute_value\": 3,", "\"absolute_value\": 4,"),
     );
     assert_eq!(billing.warnings.len(), 1, "{:?}", billing.warnings);
     let warning = &billing.warnings[0].1;
@@ -191,16 +198,8 @@ fn a_write_error_is_the_only_error() {
 
 #[test]
 fn the_same_totals_with_lines_moved_between_tenants_still_disagree() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = format!("{HEADER}\n{CSV}");
-    let json = JSON_SAME.replace("\"tenant_uuid\": \"c\"", "\"tenant_uuid\": \"d\"");
-    let (_, billing) = run(
-        dir.path(),
-        vec![report(
-            dir.path(),
-            Status::Ok,
-            &[(Format::CsvV2, &csv), (Format::JsonV2, &json)],
-        )],
+    let billing = with_json_beside_the_csv(
+        &JSON_SAME.replace("\"tenant_uuid\": \"c\"", "\"tenant_uuid\": \"d\""),
     );
     assert_eq!(billing.warnings.len(), 1, "{:?}", billing.warnings);
     assert!(

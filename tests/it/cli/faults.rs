@@ -628,7 +628,7 @@ fn a_large_report_cut_mid_body_ends_as_a_clean_run() {
     for gzip in [false, true] {
         let run = |faults: Vec<FaultRule>| {
             let world = World::new(Scenario {
-                pad_bytes: 20 * 1024 * 1024 + 12_345,
+                pad_bytes: LARGE_REPORT_PAD,
                 gzip,
                 faults,
                 ..quick_scenario()

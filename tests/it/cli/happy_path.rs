@@ -178,8 +178,7 @@ fn dr_compute_points_are_converted_in_manifest_and_summary() {
 #[test]
 fn a_large_report_is_written_whole_and_in_order() {
     let world = World::new(Scenario {
-        // Not a multiple of any block size, so the file ends in a partial block.
-        pad_bytes: 20 * 1024 * 1024 + 12_345,
+        pad_bytes: LARGE_REPORT_PAD,
         ..quick_scenario()
     });
     let job = world.job(&job_text(

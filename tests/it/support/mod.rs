@@ -207,6 +207,10 @@ pub fn test_runtime() -> tokio::runtime::Runtime {
         .expect("test runtime")
 }
 
+/// Padding for a report large enough to be written around the page cache (16 MiB and more),
+/// and not a multiple of any block size, so the file ends in a partial block.
+pub const LARGE_REPORT_PAD: u64 = 20 * 1024 * 1024 + 12_345;
+
 pub fn quick_scenario() -> Scenario {
     Scenario {
         generation_delay: std::time::Duration::from_millis(150),
