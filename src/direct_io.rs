@@ -73,12 +73,6 @@ impl FileWriter {
         Ok(())
     }
 
-    /// Bytes that have reached the file so far: those put, less the part of a direct block
-    /// not yet written. A reader of the same file may read this far and get them.
-    pub(crate) fn in_file(&self) -> u64 {
-        self.written - self.block.as_ref().map_or(0, |block| block.len as u64)
-    }
-
     /// Writes what is left through the cache and makes the file durable.
     pub(crate) fn finish(self) -> std::io::Result<u64> {
         self.finish_telling(|_| {})

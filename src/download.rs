@@ -547,14 +547,14 @@ struct Work {
 /// 10 000-report run), each with its stack and allocator arena.
 ///
 /// A large file's check is fed without waiting ([`follow`]): when its queue is full, the
-/// transfer goes on and the check reads the rest from the file behind the writer.
+/// transfer goes on and the check reads the rest from the file once it is all written.
 struct Workers {
     inboxes: Vec<Sender>,
     /// A large file's check, while the transfer feeds it.
     check_inbox: Option<Sender>,
     /// Set when the transfer stopped feeding the check.
     behind: Arc<follow::Behind>,
-    /// How far a large file's writer has got, for a check that fell behind.
+    /// Whether a large file's writer has written it all, for a check that fell behind.
     progress: Option<Arc<follow::Progress>>,
     /// Each ends with what its thread found; a thread that could not start or panicked is an
     /// error.
@@ -629,9 +629,9 @@ impl Workers {
     }
 
     /// [`Self::spawn`] on a thread of its own that yields the processor to the others where it
-    /// can (a lower priority, on Linux): a large file's check, which may read the file behind
-    /// the writer, so that where the processors are busy the transfer goes first — it holds a
-    /// connection the server counts, the check only a file. Not a thread of the blocking pool,
+    /// can (a lower priority, on Linux): a large file's check, so that where the processors
+    /// are busy other reports' transfers go first — they hold connections the server counts,
+    /// the check only a file. Not a thread of the blocking pool,
     /// which would keep the lower priority for whatever it runs next.
     fn spawn_yielding(
         &mut self,
@@ -727,8 +727,8 @@ impl Drop for Workers {
     }
 }
 
-/// Writes every chunk that arrives around the page cache, telling `progress` how far it got,
-/// then makes the file durable. Returns the byte count.
+/// Writes every chunk that arrives around the page cache, telling `progress` once every byte
+/// is in the file, then makes the file durable. Returns the byte count.
 fn write_following(
     chunks: Chunks,
     file: std::fs::File,
@@ -736,13 +736,8 @@ fn write_following(
 ) -> std::io::Result<u64> {
     let abandon = follow::AbandonOnDrop(Some(Arc::clone(&progress)));
     let mut out = FileWriter::new(file, true);
-    let mut told = 0;
     for chunk in chunks {
         out.put(&chunk)?;
-        if out.in_file() != told {
-            told = out.in_file();
-            progress.wrote(told);
-        }
     }
     let written = out.finish_telling(|all| progress.complete(all))?;
     abandon.disarm();
