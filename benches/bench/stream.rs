@@ -6,6 +6,9 @@ use super::*;
 /// Runs of the largest file, by the binary and by the pipe, whose medians the targets compare.
 const STREAM_RUNS: usize = 3;
 
+/// One download of the largest file: MiB/s, and the CPU seconds of the whole process.
+type Run = (f64, f64);
+
 impl Bench {
     pub(super) fn stream(&mut self) {
         let scale = self.env.scale.min(1.0);
@@ -22,10 +25,9 @@ impl Bench {
         // The binary's user + system CPU seconds of each run, whole (download to exit).
         let mut ours_cpu = Vec::new();
         let mut ceiling = None;
-        // The largest file's runs: the binary's download (MiB/s) and CPU seconds, the pipe's
-        // MiB/s and CPU seconds.
-        let mut runs: Vec<(f64, f64)> = Vec::new();
-        let mut pipe_runs: Vec<(f64, f64)> = Vec::new();
+        // The largest file's runs, by the binary and by the pipe.
+        let mut runs: Vec<Run> = Vec::new();
+        let mut pipe_runs: Vec<Run> = Vec::new();
         for (i, size_mib) in sizes.iter().enumerate() {
             let pad = size_mib * 1024 * 1024;
             let label = size_label(*size_mib);
@@ -415,7 +417,7 @@ impl Bench {
 
     /// The same two steps as plain tools in a pipe, for a reference outside Rust: `curl`
     /// into `openssl dgst -sha256`. MiB/s and CPU seconds, if it ran and its digest is `sha`.
-    fn piped(&self, url: &str, token: &str, bytes: u64, sha: &str) -> Option<(f64, f64)> {
+    fn piped(&self, url: &str, token: &str, bytes: u64, sha: &str) -> Option<Run> {
         let mut piped = Command::new("sh");
         piped
             .args([
@@ -442,7 +444,7 @@ impl Bench {
         spec: &JobSpec,
         size_mib: u64,
         repeat: usize,
-    ) -> (Option<(f64, f64)>, Option<(f64, f64)>) {
+    ) -> (Option<Run>, Option<Run>) {
         let sb = self.sandbox(scenario.clone());
         let name = format!("stream-{size_mib}-again-{repeat}");
         let (ours, out) = self.run_job(&name, spec, &sb);
