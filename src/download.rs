@@ -261,13 +261,14 @@ async fn fetch_once(
             _ => bytes::Bytes::new(),
         };
         // The chunk may be gzip on the wire: quote what it says, not its compressed bytes.
-        let decoded: Vec<u8> = Gunzip::default()
-            .feed(first)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|piece| piece.iter().copied())
-            .take(120)
-            .collect();
+        let mut gunzip = Gunzip::default();
+        gunzip.feed(first);
+        let mut decoded = Vec::new();
+        while decoded.len() < 120
+            && let Ok(Some(piece)) = gunzip.next_piece()
+        {
+            decoded.extend_from_slice(&piece[..piece.len().min(120 - decoded.len())]);
+        }
         let head = decoded.as_slice();
         return Err(DownloadError::WrongContentType {
             format,
@@ -303,7 +304,7 @@ async fn fetch_once(
     // The minimum rate counts from the first byte of the body: the wait for the headers (and a
     // token) is the request's, and a server may think before it streams.
     let mut body_started: Option<tokio::time::Instant> = None;
-    while !ended {
+    'receiving: while !ended {
         let next = tokio::time::timeout_at(deadline, body.next())
             .await
             .map_err(|_| late(wire))?;
@@ -316,26 +317,32 @@ async fn fetch_once(
                 min_rate: policy.min_rate,
             });
         }
-        let decoded = match next {
+        match next {
             Some(chunk) => {
                 let chunk = chunk.map_err(|e| DownloadError::Broken {
                     received: wire,
                     message: error_chain(&e),
                 })?;
                 wire += chunk.len() as u64;
-                gunzip.feed(chunk)
+                gunzip.feed(chunk);
             }
-            None => {
-                ended = true;
-                gunzip.finish()
-            }
+            None => ended = true,
         }
-        .map_err(|source| DownloadError::Gzip {
+        let gzip_error = |source| DownloadError::Gzip {
             received: wire,
             source,
-        })?;
-        for chunk in decoded {
-            received += chunk.len() as u64;
+        };
+        // Piece by piece, so each is counted against the limits before the next is decoded.
+        loop {
+            let piece = match gunzip.next_piece().map_err(gzip_error)? {
+                Some(piece) => piece,
+                None if ended => match gunzip.finish().map_err(gzip_error)? {
+                    Some(rest) => rest,
+                    None => break,
+                },
+                None => break,
+            };
+            received += piece.len() as u64;
             if received > policy.max_file_size {
                 return Err(DownloadError::TooLarge {
                     limit: policy.max_file_size,
@@ -350,14 +357,14 @@ async fn fetch_once(
             {
                 return Err(DownloadError::Oversized { announced, limit });
             }
-            batch_bytes += chunk.len();
-            batch.push(chunk);
-        }
-        if batch_bytes >= BATCH_BYTES {
-            batch_bytes = 0;
-            if !workers.hand_over(std::mem::take(&mut batch), ended).await {
-                // A thread stopped early: its own error says why.
-                break;
+            batch_bytes += piece.len();
+            batch.push(piece);
+            if batch_bytes >= BATCH_BYTES {
+                batch_bytes = 0;
+                if !workers.hand_over(std::mem::take(&mut batch), ended).await {
+                    // A thread stopped early: its own error says why.
+                    break 'receiving;
+                }
             }
         }
     }
@@ -418,8 +425,20 @@ async fn fetch_once(
 /// use a client that leaves decoding to us, so the bytes as transferred can be counted) or the
 /// stored `.gz` file sent without `Content-Encoding`. No report format starts with gzip's magic
 /// bytes `1f 8b`, so they tell the two apart; any other body passes through untouched.
+///
+/// Each received chunk is [`Self::feed`] in, then taken out piece by piece with
+/// [`Self::next_piece`]: a piece is at most [`Self::PIECE`] (plus one step of the decoder), so a
+/// small chunk of a dense stream — deflate expands up to 1032× — never becomes hundreds of MiB
+/// in memory before the size checks see it.
 #[derive(Default)]
-enum Gunzip {
+struct Gunzip {
+    state: GunzipState,
+    /// What was received and not yet decoded.
+    pending: bytes::Bytes,
+}
+
+#[derive(Default)]
+enum GunzipState {
     /// Fewer than the two magic bytes seen so far.
     #[default]
     Sniffing,
@@ -430,81 +449,102 @@ enum Gunzip {
 
 impl Gunzip {
     const MAGIC: [u8; 2] = [0x1f, 0x8b];
-    /// Compressed bytes decoded at a time: bounds the memory one step can take even for the
-    /// densest deflate stream (×1032), so the oversize check cuts a bomb off early.
-    const STEP: usize = 16 * 1024;
+    /// Decoded bytes handed out at a time; the decoder adds at most its own buffer (32 KiB)
+    /// at each step.
+    const PIECE: usize = 256 * 1024;
 
-    /// The decoded bytes for this chunk of the body (possibly none yet).
-    fn feed(&mut self, chunk: bytes::Bytes) -> std::io::Result<Vec<bytes::Bytes>> {
-        match self {
-            Self::Plain => Ok(vec![chunk]),
-            Self::Gzip(decoder) => Self::decode(decoder, &chunk),
-            Self::Sniffing | Self::SniffedOne(_) => {
-                let mut head = Vec::with_capacity(2);
-                if let Self::SniffedOne(first) = self {
-                    head.push(*first);
-                }
-                head.extend(chunk.iter().take(2 - head.len()));
-                match head.as_slice() {
-                    [] => Ok(Vec::new()),
+    /// Takes the next chunk of the body; the previous one's pieces must have been taken.
+    fn feed(&mut self, chunk: bytes::Bytes) {
+        debug_assert!(
+            self.pending.is_empty(),
+            "a chunk fed before the last was decoded"
+        );
+        self.pending = chunk;
+    }
+
+    /// The next decoded piece of what was fed; none once it is all decoded (a gzip decoder may
+    /// keep some bytes until more arrive or [`Self::finish`]).
+    fn next_piece(&mut self) -> std::io::Result<Option<bytes::Bytes>> {
+        loop {
+            if self.pending.is_empty() {
+                return Ok(None);
+            }
+            match &mut self.state {
+                GunzipState::Plain => return Ok(Some(std::mem::take(&mut self.pending))),
+                GunzipState::Gzip(decoder) => return Self::decode(decoder, &mut self.pending),
+                GunzipState::Sniffing => match self.pending.as_ref() {
                     [first] => {
-                        *self = Self::SniffedOne(*first);
-                        Ok(Vec::new())
+                        self.state = GunzipState::SniffedOne(*first);
+                        self.pending.clear();
                     }
-                    magic if magic == Self::MAGIC => {
-                        let mut decoder = Box::new(flate2::write::MultiGzDecoder::new(Vec::new()));
-                        let mut out = Vec::new();
-                        if let Self::SniffedOne(first) = self {
-                            out = Self::decode(&mut decoder, &[*first])?;
-                        }
-                        out.extend(Self::decode(&mut decoder, &chunk)?);
-                        *self = Self::Gzip(decoder);
-                        Ok(out)
+                    head => self.state = Self::sniffed(head[..2] == Self::MAGIC),
+                },
+                GunzipState::SniffedOne(first) => {
+                    let first = *first;
+                    if self.pending[0] != Self::MAGIC[1] || first != Self::MAGIC[0] {
+                        // The byte held back is the body's first: it goes out first.
+                        self.state = GunzipState::Plain;
+                        return Ok(Some(bytes::Bytes::copy_from_slice(&[first])));
                     }
-                    _ => {
-                        let held = matches!(self, Self::SniffedOne(_)).then(|| head[0]);
-                        *self = Self::Plain;
-                        Ok(held
-                            .map(|first| bytes::Bytes::copy_from_slice(&[first]))
-                            .into_iter()
-                            .chain([chunk])
-                            .collect())
-                    }
+                    let mut decoder = Self::decoder();
+                    std::io::Write::write_all(&mut decoder, &[first])?;
+                    self.state = GunzipState::Gzip(decoder);
                 }
             }
         }
     }
 
-    /// What is left at the end of the body; an error if a gzip body stopped early.
-    fn finish(&mut self) -> std::io::Result<Vec<bytes::Bytes>> {
-        match std::mem::replace(self, Self::Plain) {
-            Self::SniffedOne(first) => Ok(vec![bytes::Bytes::copy_from_slice(&[first])]),
-            Self::Gzip(decoder) => {
-                let rest = decoder.finish()?;
-                Ok((!rest.is_empty())
-                    .then(|| bytes::Bytes::from(rest))
-                    .into_iter()
-                    .collect())
-            }
-            Self::Sniffing | Self::Plain => Ok(Vec::new()),
+    fn decoder() -> Box<flate2::write::MultiGzDecoder<Vec<u8>>> {
+        Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))
+    }
+
+    fn sniffed(gzip: bool) -> GunzipState {
+        match gzip {
+            true => GunzipState::Gzip(Self::decoder()),
+            false => GunzipState::Plain,
         }
     }
 
+    /// What is left at the end of the body (a few KiB at most: every byte fed was decoded);
+    /// an error if a gzip body stopped early.
+    fn finish(&mut self) -> std::io::Result<Option<bytes::Bytes>> {
+        debug_assert!(
+            self.pending.is_empty(),
+            "finished before the last chunk was decoded"
+        );
+        match std::mem::replace(&mut self.state, GunzipState::Plain) {
+            GunzipState::SniffedOne(first) => Ok(Some(bytes::Bytes::copy_from_slice(&[first]))),
+            GunzipState::Gzip(decoder) => {
+                let rest = decoder.finish()?;
+                Ok((!rest.is_empty()).then(|| bytes::Bytes::from(rest)))
+            }
+            GunzipState::Sniffing | GunzipState::Plain => Ok(None),
+        }
+    }
+
+    /// Decodes `pending` until a piece is full or it is all taken in.
     fn decode(
         decoder: &mut flate2::write::MultiGzDecoder<Vec<u8>>,
-        compressed: &[u8],
-    ) -> std::io::Result<Vec<bytes::Bytes>> {
+        pending: &mut bytes::Bytes,
+    ) -> std::io::Result<Option<bytes::Bytes>> {
         use std::io::Write;
-        let mut out = Vec::new();
-        for step in compressed.chunks(Self::STEP) {
-            decoder.write_all(step)?;
-            decoder.flush()?;
-            let decoded = std::mem::take(decoder.get_mut());
-            if !decoded.is_empty() {
-                out.push(bytes::Bytes::from(decoded));
+        while !pending.is_empty() && decoder.get_ref().len() < Self::PIECE {
+            // One step of the decoder: it takes what input it can and outputs at most its
+            // buffer, unlike `write_all`, which would decode the whole chunk at once.
+            match decoder.write(pending) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(taken) => bytes::Buf::advance(pending, taken),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        if pending.is_empty() {
+            // Hands over what the decoder holds for this chunk, not only at the next one.
+            decoder.flush()?;
+        }
+        // Empty only when all of `pending` was taken in.
+        let decoded = std::mem::take(decoder.get_mut());
+        Ok((!decoded.is_empty()).then(|| bytes::Bytes::from(decoded)))
     }
 }
 

@@ -4,14 +4,44 @@ fn gunzip_all(chunks: &[&[u8]]) -> std::io::Result<Vec<u8>> {
     let mut gunzip = Gunzip::default();
     let mut out = Vec::new();
     for chunk in chunks {
-        for piece in gunzip.feed(bytes::Bytes::copy_from_slice(chunk))? {
+        gunzip.feed(bytes::Bytes::copy_from_slice(chunk));
+        while let Some(piece) = gunzip.next_piece()? {
+            assert!(!piece.is_empty());
             out.extend_from_slice(&piece);
         }
     }
-    for piece in gunzip.finish()? {
-        out.extend_from_slice(&piece);
+    if let Some(rest) = gunzip.finish()? {
+        out.extend_from_slice(&rest);
     }
     Ok(out)
+}
+
+/// A small chunk of a dense gzip stream comes out in pieces, never all at once: 64 KiB of
+/// compressed zeros are 64 MiB decoded, which the download's size checks must see piece by
+/// piece rather than after the whole chunk sits in memory.
+#[test]
+fn a_dense_gzip_chunk_is_decoded_a_piece_at_a_time() {
+    let decoded_size = 64 * 1024 * 1024;
+    let compressed = gzip(&vec![0u8; decoded_size]);
+    assert!(compressed.len() < 128 * 1024, "{}", compressed.len());
+    let mut gunzip = Gunzip::default();
+    gunzip.feed(bytes::Bytes::from(compressed));
+    let (total, peak) = crate::heap::peak_of(|| {
+        let mut total = 0;
+        let mut largest = 0;
+        while let Some(piece) = gunzip.next_piece().unwrap() {
+            largest = largest.max(piece.len());
+            total += piece.len();
+        }
+        total += gunzip.finish().unwrap().map_or(0, |rest| rest.len());
+        assert!(
+            largest <= Gunzip::PIECE + 64 * 1024,
+            "a piece of {largest} bytes"
+        );
+        total
+    });
+    assert_eq!(total, decoded_size);
+    assert!(peak < 4 * 1024 * 1024, "held {peak} bytes at once");
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
