@@ -357,6 +357,75 @@ fn a_full_invoice_view_still_sums_the_tenants_it_holds() {
     );
 }
 
+#[test]
+fn skus_sum_their_lines_whether_or_not_they_follow_each_other() {
+    // A run of lines of one SKU is summed apart and then added to the SKU's total: runs
+    // broken by another SKU must still add up, and count each line's tenant.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!(
+        "{HEADER}\n\
+         c1,customer,pw_base_storage,0,1,0,0,0,0,0,0,0,S1\n\
+         c2,customer,pw_base_storage,0,2,0,0,0,0,0,0,0,S1\n\
+         c3,customer,pw_base_storage,0,5,0,0,0,0,0,0,0,S2\n\
+         c4,customer,pw_base_storage,0,4,0,0,0,0,0,0,0,S1\n\
+         c5,customer,pw_seats,0,7,0,0,0,0,0,0,0,\n\
+         c6,customer,pw_seats,0,1.5,0,0,0,0,0,0,0,\n"
+    );
+    let (_, billing) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Ok, &[(Format::CsvV2, &csv)])],
+    );
+    let skus: Vec<(&str, &str, &str, &str, u64)> = billing
+        .summary
+        .skus
+        .iter()
+        .map(|s| {
+            (
+                s.sku.as_str(),
+                s.offering_item.as_str(),
+                s.value.as_str(),
+                s.unit.as_str(),
+                s.tenants,
+            )
+        })
+        .collect();
+    assert_eq!(
+        skus,
+        vec![
+            ("S1", "pw_base_storage", "7", "bytes", 3),
+            ("S2", "pw_base_storage", "5", "bytes", 1),
+            ("", "pw_seats", "8.5", "", 2),
+        ]
+    );
+    assert_eq!(billing.summary.skus_left_out, 0);
+}
+
+#[test]
+fn past_the_skus_kept_a_new_skus_lines_are_left_out_and_a_known_one_still_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = format!("{HEADER}\n");
+    let row = |tenant: usize, sku: usize| {
+        format!("c{tenant},customer,pw_base_storage,0,1,0,0,0,0,0,0,0,S{sku:05}\n")
+    };
+    for i in 0..invoice::SKUS_KEPT {
+        csv.push_str(&row(i, i));
+    }
+    // A new SKU in a run of two lines, then the first SKU again.
+    let more = invoice::SKUS_KEPT;
+    csv.push_str(&row(more, more));
+    csv.push_str(&row(more + 1, more));
+    csv.push_str(&row(more + 2, 0));
+    let (_, billing) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Ok, &[(Format::CsvV2, &csv)])],
+    );
+    let summary = &billing.summary;
+    assert_eq!(summary.skus_left_out, 2);
+    assert_eq!(summary.skus.len(), invoice::SKUS_KEPT);
+    let first = summary.skus.iter().find(|s| s.sku == "S00000").unwrap();
+    assert_eq!((first.value.as_str(), first.tenants), ("2", 2));
+}
+
 /// Lines of `items` items for tenant `tenant`, one row each, value `value`.
 fn rows_of(tenant: &str, items: std::ops::Range<usize>, value: u32) -> String {
     items
