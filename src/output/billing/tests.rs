@@ -358,6 +358,52 @@ fn a_full_invoice_view_still_sums_the_tenants_it_holds() {
 }
 
 #[test]
+fn each_line_has_its_own_measures_however_its_neighbours_repeat_or_change_them() {
+    // The measures' cells are made again only when a line's differ from the last line's:
+    // runs of the same, a change, a change back, decimals and signs must all come out as each
+    // line's own.
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "1,1,0,0,0,0,1,1,0",
+        "1,1,0,0,0,0,1,1,0",
+        "1,1,0,0,0,0,1,1,0",
+        "2,1,0,0,0,0,1,1,0",
+        "1,1,0,0,0,0,1,1,0",
+        "0.5,-3,1e3,0,0,0,0,0,0.000000001",
+        "0.5,-3,1e3,0,0,0,0,0,0.000000001",
+        "1,1,0,0,0,0,1,1,0",
+    ];
+    let mut csv = format!("{HEADER}\n");
+    for (i, values) in rows.iter().enumerate() {
+        csv.push_str(&format!("c{i},customer,pw_base_storage,{values},S1\n"));
+    }
+    let (text, _) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Ok, &[(Format::CsvV2, &csv)])],
+    );
+    let lines = collect_lines(Format::CsvV2, &csv, &BillingRule::default()).unwrap();
+    let written: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(written.len(), lines.len());
+    for (written, line) in written.iter().zip(&lines) {
+        let cells: Vec<&str> = written.split(',').collect();
+        let measures: Vec<String> = Measure::ALL
+            .iter()
+            .map(|m| {
+                line.measures
+                    .get(*m)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            cells[KEY_COLUMNS.len()..KEY_COLUMNS.len() + Measure::ALL.len()],
+            measures,
+            "{written}"
+        );
+    }
+}
+
+#[test]
 fn skus_sum_their_lines_whether_or_not_they_follow_each_other() {
     // A run of lines of one SKU is summed apart and then added to the SKU's total: runs
     // broken by another SKU must still add up, and count each line's tenant.
