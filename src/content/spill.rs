@@ -217,6 +217,10 @@ pub(crate) struct SpillWriter {
     scratch: Scratch,
     /// The text fields of the last line: a field that did not change is not written again.
     previous: Line,
+    /// The last line's billable measure as [`measure_index`] gives it, and the bits of the
+    /// measures it has: worked out once a line, not again as the next line's "before".
+    previous_measure: u8,
+    previous_present: u64,
     block: Vec<u8>,
     record: Vec<u8>,
     lines: u64,
@@ -259,6 +263,8 @@ impl SpillWriter {
             suffix: suffix(format, rule),
             scratch: Scratch::None,
             previous: Line::default(),
+            previous_measure: NO_MEASURE,
+            previous_present: 0,
             block: Vec::with_capacity(4096),
             record: Vec::with_capacity(256),
             lines: 0,
@@ -310,24 +316,21 @@ impl SpillWriter {
         // the same counts, the same measure, and many of the same values (zeros above all).
         let before = &mut self.previous;
         let measure = measure_index(line.billable_measure);
-        let present = |line: &Line| {
-            Measure::ALL
-                .into_iter()
-                .enumerate()
-                .filter(|(_, m)| line.measures.get(*m).is_some())
-                .fold(0u64, |bits, (i, _)| bits | 1 << i)
-        };
-        let (now_present, was_present) = (present(line), present(before));
-        let mut numbers = u64::from(line.rows != before.rows) << ROWS
-            | u64::from(line.rows_without_sku != before.rows_without_sku) << ROWS_WITHOUT_SKU
-            | u64::from(measure != measure_index(before.billable_measure)) << BILLABLE_MEASURE
-            | u64::from(line.billable_raw != before.billable_raw) << BILLABLE_RAW
-            | u64::from(now_present != was_present) << PRESENT;
+        let mut now_present = 0u64;
+        let mut numbers = 0u64;
         for (i, m) in Measure::ALL.into_iter().enumerate() {
-            if line.measures.get(m).is_some() && line.measures.get(m) != before.measures.get(m) {
-                numbers |= 1 << (MEASURES + i as u32);
+            if let Some(amount) = line.measures.get(m) {
+                now_present |= 1 << i;
+                if before.measures.get(m) != Some(amount) {
+                    numbers |= 1 << (MEASURES + i as u32);
+                }
             }
         }
+        numbers |= u64::from(line.rows != before.rows) << ROWS
+            | u64::from(line.rows_without_sku != before.rows_without_sku) << ROWS_WITHOUT_SKU
+            | u64::from(measure != self.previous_measure) << BILLABLE_MEASURE
+            | u64::from(line.billable_raw != before.billable_raw) << BILLABLE_RAW
+            | u64::from(now_present != self.previous_present) << PRESENT;
         put_varint(record, numbers);
         if numbers & 1 << ROWS != 0 {
             put_varint(record, line.rows);
@@ -356,6 +359,8 @@ impl SpillWriter {
         before.billable_measure = line.billable_measure;
         before.billable_raw = line.billable_raw;
         before.measures = line.measures;
+        self.previous_measure = measure;
+        self.previous_present = now_present;
         if conflicts {
             put_varint(record, line.conflicts.len() as u64);
             for conflict in &line.conflicts {

@@ -28,7 +28,7 @@ use self::invoice::Invoice;
 use self::key_hash::{Hashes, key_hash};
 pub(crate) use crate::content::lines::POINTS;
 use crate::content::lines::{Billable, Line, LinesError, lines_of};
-use crate::content::{self, Amount, ContentError, Measure, spill};
+use crate::content::{self, Amount, ContentError, Measure, Measures, spill};
 use crate::period::Period;
 use crate::report::{BillingMeasure, BillingRule, Format};
 use crate::results::{ReportLog, ReportResult, Status};
@@ -337,6 +337,8 @@ pub fn write(
     let mut cells = String::new();
     // The last source and its encoded field: lines come a file at a time.
     let mut source_cell = (String::new(), Vec::new());
+    // The last line's measures and their cells, each with its comma.
+    let mut measure_cells: (Option<Measures>, String) = (None, String::new());
     for (position, report) in reports.iter().enumerate() {
         let report = &report?;
         let ok = report.status == Status::Ok;
@@ -397,12 +399,20 @@ pub fn write(
             cells.clear();
             content::push_digits(&mut cells, line.rows, 1);
             cells.push(',');
-            for measure in Measure::ALL {
-                if let Some(amount) = line.measures.get(measure) {
-                    amount.push_to(&mut cells);
+            // Neighbouring lines mostly have the same measures (a seat, zeros): their text
+            // is made again only when they change, not a dozen numbers for every line.
+            if measure_cells.0 != Some(line.measures) {
+                measure_cells.0 = Some(line.measures);
+                let text = &mut measure_cells.1;
+                text.clear();
+                for measure in Measure::ALL {
+                    if let Some(amount) = line.measures.get(measure) {
+                        amount.push_to(text);
+                    }
+                    text.push(',');
                 }
-                cells.push(',');
             }
+            cells.push_str(&measure_cells.1);
             for text in [line.billable_measure, &billable.text] {
                 cells.push_str(text);
                 cells.push(',');

@@ -40,6 +40,9 @@ struct SkuKey {
     offering_item: String,
 }
 
+/// A SKU's sum, its tenants (lines), and its unit as the first line that said it gives it.
+type SkuSum = (Amount, u64, String);
+
 /// The summary's views of the lines, as far as it can show them.
 #[derive(Default)]
 pub(super) struct Invoice {
@@ -52,9 +55,11 @@ pub(super) struct Invoice {
     row_index: HashMap<u64, u32, BuildHasherDefault<AlreadyHashed>>,
     rows_left_out: usize,
     /// Per SKU over all tenants: the sum, the tenants, the unit.
-    skus: BTreeMap<SkuKey, (Amount, u64, String)>,
-    /// The last line's SKU key: lines of one SKU mostly follow each other.
-    last_sku: Option<SkuKey>,
+    skus: BTreeMap<SkuKey, SkuSum>,
+    /// The last line's SKU key, and what the lines of it since it came add up to, not yet in
+    /// `skus`: lines of one SKU mostly follow each other, and a look into the map for each
+    /// line was a thirtieth of writing billing.csv.
+    last_sku: Option<(SkuKey, SkuSum)>,
     skus_left_out: usize,
     /// Each billed tenant × item × backend × day × period. Only when the run has several
     /// reports, which is when two can overlap.
@@ -164,7 +169,27 @@ fn text_of(text: &str, (start, end): (u32, u32)) -> &str {
 }
 
 /// SKUs the summary sums; more is not a price list but an attack on memory.
-const SKUS_KEPT: usize = 10_000;
+pub(super) const SKUS_KEPT: usize = 10_000;
+
+/// Adds the sum of a run of lines of one SKU to `skus`, as adding them one by one would: to
+/// the SKU's entry, else to a new one while there is room, else to the lines left out.
+fn file_sku(
+    skus: &mut BTreeMap<SkuKey, SkuSum>,
+    left_out: &mut usize,
+    (key, (sum, tenants, unit)): (SkuKey, SkuSum),
+) {
+    if let Some((total, count, known)) = skus.get_mut(&key) {
+        *total = total.saturating_add(sum);
+        *count += tenants;
+        if known.is_empty() {
+            *known = unit;
+        }
+    } else if skus.len() < SKUS_KEPT {
+        skus.insert(key, (sum, tenants, unit));
+    } else {
+        *left_out += usize::try_from(tenants).unwrap_or(usize::MAX);
+    }
+}
 
 impl Invoice {
     pub(super) fn new(several_reports: bool) -> Self {
@@ -221,30 +246,27 @@ impl Invoice {
             skus_left_out,
             ..
         } = self;
-        let same = last_sku
-            .as_ref()
-            .is_some_and(|k| k.period == period && k.sku == line.sku && k.offering_item == *label);
+        let same = last_sku.as_ref().is_some_and(|(k, _)| {
+            k.period == period && k.sku == line.sku && k.offering_item == *label
+        });
         if !same {
-            *last_sku = Some(SkuKey {
+            let key = SkuKey {
                 period,
                 no_sku: line.sku.is_empty(),
                 sku: line.sku.clone(),
                 offering_item: label.clone(),
-            });
+            };
+            if let Some(done) = last_sku.replace((key, (Amount::ZERO, 0, String::new()))) {
+                file_sku(skus, skus_left_out, done);
+            }
         }
-        let Some(key) = last_sku.as_ref() else {
+        let Some((_, (sum, tenants, unit))) = last_sku.as_mut() else {
             return;
         };
-        if let Some((sum, tenants, unit)) = skus.get_mut(key) {
-            *sum = sum.saturating_add(billable.value);
-            *tenants += 1;
-            if unit.is_empty() {
-                unit.clone_from(&billable.unit);
-            }
-        } else if skus.len() < SKUS_KEPT {
-            skus.insert(key.clone(), (billable.value, 1, billable.unit.clone()));
-        } else {
-            *skus_left_out += 1;
+        *sum = sum.saturating_add(billable.value);
+        *tenants += 1;
+        if unit.is_empty() {
+            unit.clone_from(&billable.unit);
         }
     }
 
@@ -342,6 +364,9 @@ impl Invoice {
     }
 
     pub(super) fn finish(mut self, summary: &mut BillingSummary) {
+        if let Some(done) = self.last_sku.take() {
+            file_sku(&mut self.skus, &mut self.skus_left_out, done);
+        }
         // Let go before the views become lists: the end of a large run is its peak.
         self.seen = None;
         self.row_index = HashMap::default();

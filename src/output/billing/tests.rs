@@ -357,6 +357,121 @@ fn a_full_invoice_view_still_sums_the_tenants_it_holds() {
     );
 }
 
+#[test]
+fn each_line_has_its_own_measures_however_its_neighbours_repeat_or_change_them() {
+    // The measures' cells are made again only when a line's differ from the last line's:
+    // runs of the same, a change, a change back, decimals and signs must all come out as each
+    // line's own.
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "1,1,0,0,0,0,1,1,0",
+        "1,1,0,0,0,0,1,1,0",
+        "1,1,0,0,0,0,1,1,0",
+        "2,1,0,0,0,0,1,1,0",
+        "1,1,0,0,0,0,1,1,0",
+        "0.5,-3,1e3,0,0,0,0,0,0.000000001",
+        "0.5,-3,1e3,0,0,0,0,0,0.000000001",
+        "1,1,0,0,0,0,1,1,0",
+    ];
+    let mut csv = format!("{HEADER}\n");
+    for (i, values) in rows.iter().enumerate() {
+        csv.push_str(&format!("c{i},customer,pw_base_storage,{values},S1\n"));
+    }
+    let (text, _) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Ok, &[(Format::CsvV2, &csv)])],
+    );
+    let lines = collect_lines(Format::CsvV2, &csv, &BillingRule::default()).unwrap();
+    let written: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(written.len(), lines.len());
+    for (written, line) in written.iter().zip(&lines) {
+        let cells: Vec<&str> = written.split(',').collect();
+        let measures: Vec<String> = Measure::ALL
+            .iter()
+            .map(|m| {
+                line.measures
+                    .get(*m)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            cells[KEY_COLUMNS.len()..KEY_COLUMNS.len() + Measure::ALL.len()],
+            measures,
+            "{written}"
+        );
+    }
+}
+
+#[test]
+fn skus_sum_their_lines_whether_or_not_they_follow_each_other() {
+    // A run of lines of one SKU is summed apart and then added to the SKU's total: runs
+    // broken by another SKU must still add up, and count each line's tenant.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!(
+        "{HEADER}\n\
+         c1,customer,pw_base_storage,0,1,0,0,0,0,0,0,0,S1\n\
+         c2,customer,pw_base_storage,0,2,0,0,0,0,0,0,0,S1\n\
+         c3,customer,pw_base_storage,0,5,0,0,0,0,0,0,0,S2\n\
+         c4,customer,pw_base_storage,0,4,0,0,0,0,0,0,0,S1\n\
+         c5,customer,pw_seats,0,7,0,0,0,0,0,0,0,\n\
+         c6,customer,pw_seats,0,1.5,0,0,0,0,0,0,0,\n"
+    );
+    let (_, billing) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Ok, &[(Format::CsvV2, &csv)])],
+    );
+    let skus: Vec<(&str, &str, &str, &str, u64)> = billing
+        .summary
+        .skus
+        .iter()
+        .map(|s| {
+            (
+                s.sku.as_str(),
+                s.offering_item.as_str(),
+                s.value.as_str(),
+                s.unit.as_str(),
+                s.tenants,
+            )
+        })
+        .collect();
+    assert_eq!(
+        skus,
+        vec![
+            ("S1", "pw_base_storage", "7", "bytes", 3),
+            ("S2", "pw_base_storage", "5", "bytes", 1),
+            ("", "pw_seats", "8.5", "", 2),
+        ]
+    );
+    assert_eq!(billing.summary.skus_left_out, 0);
+}
+
+#[test]
+fn past_the_skus_kept_a_new_skus_lines_are_left_out_and_a_known_one_still_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = format!("{HEADER}\n");
+    let row = |tenant: usize, sku: usize| {
+        format!("c{tenant},customer,pw_base_storage,0,1,0,0,0,0,0,0,0,S{sku:05}\n")
+    };
+    for i in 0..invoice::SKUS_KEPT {
+        csv.push_str(&row(i, i));
+    }
+    // A new SKU in a run of two lines, then the first SKU again.
+    let more = invoice::SKUS_KEPT;
+    csv.push_str(&row(more, more));
+    csv.push_str(&row(more + 1, more));
+    csv.push_str(&row(more + 2, 0));
+    let (_, billing) = run(
+        dir.path(),
+        vec![report(dir.path(), Status::Ok, &[(Format::CsvV2, &csv)])],
+    );
+    let summary = &billing.summary;
+    assert_eq!(summary.skus_left_out, 2);
+    assert_eq!(summary.skus.len(), invoice::SKUS_KEPT);
+    let first = summary.skus.iter().find(|s| s.sku == "S00000").unwrap();
+    assert_eq!((first.value.as_str(), first.tenants), ("2", 2));
+}
+
 /// Lines of `items` items for tenant `tenant`, one row each, value `value`.
 fn rows_of(tenant: &str, items: std::ops::Range<usize>, value: u32) -> String {
     items
