@@ -744,8 +744,8 @@ impl Workers {
         self.wake(Some(0));
         self.inboxes.clear();
         self.check_inbox = None;
-        // Finished, not abandoned: the check may still be reading the file.
-        self.progress = None;
+        // `progress` stays: a finish dropped before its end (a cancelled download) or ended by
+        // an error abandons the check; at its end every thread, the check too, has ended.
         let mut all = Work::default();
         for thread in std::mem::take(&mut self.threads) {
             let work = thread.await?;

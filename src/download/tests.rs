@@ -913,7 +913,8 @@ async fn a_writer_that_fails_leaves_no_check_waiting() {
                 break;
             }
         }
-        // As `finish` does, but waiting for every thread, the check's too.
+        // As `finish` does, but waiting for every thread, the check's too; the workers do not
+        // abandon the check here: the writer's failure alone must end it.
         workers.inboxes.clear();
         workers.progress = None;
         let threads = std::mem::take(&mut workers.threads);
@@ -1073,4 +1074,58 @@ async fn a_check_that_fails_early_lets_a_large_transfer_go_on() {
         assert_eq!(work.inspected, Some(expected));
         assert!(std::fs::read(&path).unwrap() == body);
     }
+}
+
+/// Attack: the download is cancelled (the run stopped) while it waits for a large file's
+/// check, or the check is told after it began reading the file. The check read on to the
+/// file's end — gigabytes, on a thread nobody joins — for a file nobody keeps: `finish`
+/// disarmed the abandonment before waiting, and a check reading the file never looked again.
+#[tokio::test]
+async fn a_check_stops_when_the_download_is_cancelled_while_it_reads_the_file() {
+    let body = vendor_csv(60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.csv");
+    let file = std::fs::File::create(&path).unwrap();
+    let read_back = std::fs::File::open(&path).unwrap();
+    let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+    let progress = Arc::clone(workers.progress.as_ref().unwrap());
+    workers.behind.set();
+    workers.check_inbox = None;
+    for batch in body.chunks(BATCH_BYTES) {
+        assert!(
+            workers
+                .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], true)
+                .await
+        );
+    }
+    // Cancelled while it waits for the threads (the check of 6 MiB takes far longer).
+    let cancelled = tokio::time::timeout(Duration::from_millis(1), workers.finish()).await;
+    assert!(cancelled.is_err(), "the workers finished within 1 ms");
+    // A check reading this download's file from now on stops, whether or not the writer
+    // had finished before the cancel.
+    let (sender, inbox) = tokio::sync::mpsc::channel(1);
+    drop(sender);
+    let behind = Arc::new(follow::Behind::default());
+    behind.set();
+    let mut check = follow::Following::new(
+        Chunks {
+            inbox,
+            pending: Vec::new().into_iter(),
+        },
+        behind,
+        progress,
+        Some(std::fs::File::open(&path).unwrap()),
+    );
+    let read = tokio::task::spawn_blocking(move || {
+        std::io::Read::read_to_end(&mut check, &mut Vec::new())
+    });
+    let read = tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the check ends")
+        .unwrap();
+    assert!(
+        read.as_ref()
+            .is_err_and(|e| e.to_string().contains("abandoned")),
+        "{read:?}"
+    );
 }
