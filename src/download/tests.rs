@@ -1277,3 +1277,33 @@ async fn a_body_sent_a_byte_at_first_or_dense_arrives_whole_or_is_refused() {
     }
     server.abort();
 }
+
+/// Attack: an HTML page whose first chunk is one byte. The sniffing held that byte back and
+/// the quote dropped it: the error said the page begins "".
+#[tokio::test]
+async fn an_html_page_sent_a_byte_first_is_quoted_from_its_first_byte() {
+    let (client, server) = serve_chunks(
+        vec![b"<".to_vec(), b"html><title>Sign in</title>".to_vec()],
+        "identity",
+        "text/html",
+        Duration::from_millis(50),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dir.path().join("r.csv"),
+        csv_inspection(),
+        Policy::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, DownloadError::WrongContentType { ref start, .. } if start.starts_with('<')),
+        "{error}"
+    );
+    server.abort();
+}
