@@ -264,9 +264,17 @@ async fn fetch_once(
         let mut gunzip = Gunzip::default();
         gunzip.feed(first);
         let mut decoded = Vec::new();
-        while decoded.len() < 120
-            && let Ok(Some(piece)) = gunzip.next_piece()
-        {
+        while decoded.len() < 120 {
+            let piece = match gunzip.next_piece() {
+                Ok(Some(piece)) => piece,
+                // A first chunk of one byte is held back by the sniffing, and was lost: the
+                // quote began "" for a page sent a byte first.
+                Ok(None) => match gunzip.finish() {
+                    Ok(Some(rest)) => rest,
+                    _ => break,
+                },
+                Err(_) => break,
+            };
             decoded.extend_from_slice(&piece[..piece.len().min(120 - decoded.len())]);
         }
         let head = decoded.as_slice();
@@ -744,8 +752,8 @@ impl Workers {
         self.wake(Some(0));
         self.inboxes.clear();
         self.check_inbox = None;
-        // Finished, not abandoned: the check may still be reading the file.
-        self.progress = None;
+        // `progress` stays: a finish dropped before its end (a cancelled download) or ended by
+        // an error abandons the check; at its end every thread, the check too, has ended.
         let mut all = Work::default();
         for thread in std::mem::take(&mut self.threads) {
             let work = thread.await?;

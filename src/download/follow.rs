@@ -55,6 +55,11 @@ impl Progress {
         self.set(Written::Abandoned);
     }
 
+    fn abandoned(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        matches!(*state, Written::Abandoned)
+    }
+
     /// Waits until the whole download is in the file: its byte count.
     fn whole(&self) -> io::Result<u64> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -144,6 +149,11 @@ impl Following {
             })?;
             let in_file = self.progress.whole()?;
             self.reader = Some((BlockReader::new(file, true), in_file));
+        }
+        // A download cancelled or failed after its file was complete: reading on (gigabytes,
+        // on a thread nobody joins) would check a file nobody keeps.
+        if self.progress.abandoned() {
+            return Err(io::Error::other("the download was abandoned"));
         }
         let Some((reader, in_file)) = self.reader.as_mut() else {
             return Ok(0);
@@ -301,5 +311,36 @@ mod tests {
             error.to_string().contains("ends at byte 1000 of the 5000"),
             "{error}"
         );
+    }
+
+    /// Attack: the download is abandoned (cancelled, or its file failed to be made durable)
+    /// after the writer said the file was whole, while the check reads it: the check stops at
+    /// its next read rather than read on to the end of a file nobody keeps.
+    #[test]
+    fn a_check_reading_the_file_stops_once_the_download_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![b'x'; 3 << 20]).unwrap();
+        let (sender, inbox) = tokio::sync::mpsc::channel(1);
+        drop(sender);
+        let behind = Arc::new(Behind::default());
+        behind.set();
+        let progress = Arc::new(Progress::default());
+        progress.complete(3 << 20);
+        let queue = crate::download::Chunks {
+            inbox,
+            pending: Vec::new().into_iter(),
+        };
+        let mut following = Following::new(
+            queue,
+            behind,
+            Arc::clone(&progress),
+            Some(std::fs::File::open(&path).unwrap()),
+        );
+        let mut buf = vec![0; 64 * 1024];
+        assert_eq!(following.read(&mut buf).unwrap(), buf.len());
+        progress.abandon();
+        let error = following.read(&mut buf).unwrap_err();
+        assert!(error.to_string().contains("abandoned"), "{error}");
     }
 }

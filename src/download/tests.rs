@@ -913,7 +913,8 @@ async fn a_writer_that_fails_leaves_no_check_waiting() {
                 break;
             }
         }
-        // As `finish` does, but waiting for every thread, the check's too.
+        // As `finish` does, but waiting for every thread, the check's too; the workers do not
+        // abandon the check here: the writer's failure alone must end it.
         workers.inboxes.clear();
         workers.progress = None;
         let threads = std::mem::take(&mut workers.threads);
@@ -1073,4 +1074,236 @@ async fn a_check_that_fails_early_lets_a_large_transfer_go_on() {
         assert_eq!(work.inspected, Some(expected));
         assert!(std::fs::read(&path).unwrap() == body);
     }
+}
+
+/// Attack: the download is cancelled (the run stopped) while it waits for a large file's
+/// check, or the check is told after it began reading the file. The check read on to the
+/// file's end — gigabytes, on a thread nobody joins — for a file nobody keeps: `finish`
+/// disarmed the abandonment before waiting, and a check reading the file never looked again.
+#[tokio::test]
+async fn a_check_stops_when_the_download_is_cancelled_while_it_reads_the_file() {
+    let body = vendor_csv(60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.csv");
+    let file = std::fs::File::create(&path).unwrap();
+    let read_back = std::fs::File::open(&path).unwrap();
+    let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+    let progress = Arc::clone(workers.progress.as_ref().unwrap());
+    workers.behind.set();
+    workers.check_inbox = None;
+    for batch in body.chunks(BATCH_BYTES) {
+        assert!(
+            workers
+                .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], true)
+                .await
+        );
+    }
+    // Cancelled while it waits for the threads (the check of 6 MiB takes far longer).
+    let cancelled = tokio::time::timeout(Duration::from_millis(1), workers.finish()).await;
+    assert!(cancelled.is_err(), "the workers finished within 1 ms");
+    // A check reading this download's file from now on stops, whether or not the writer
+    // had finished before the cancel.
+    let (sender, inbox) = tokio::sync::mpsc::channel(1);
+    drop(sender);
+    let behind = Arc::new(follow::Behind::default());
+    behind.set();
+    let mut check = follow::Following::new(
+        Chunks {
+            inbox,
+            pending: Vec::new().into_iter(),
+        },
+        behind,
+        progress,
+        Some(std::fs::File::open(&path).unwrap()),
+    );
+    let read = tokio::task::spawn_blocking(move || {
+        std::io::Read::read_to_end(&mut check, &mut Vec::new())
+    });
+    let read = tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the check ends")
+        .unwrap();
+    assert!(
+        read.as_ref()
+            .is_err_and(|e| e.to_string().contains("abandoned")),
+        "{read:?}"
+    );
+}
+
+/// A loopback server sending `chunks` as they are, `gap` apart (so the client gets them
+/// apart), with the given encoding and type and no length.
+async fn serve_chunks(
+    chunks: Vec<Vec<u8>>,
+    encoding: &'static str,
+    content_type: &'static str,
+    gap: Duration,
+) -> (Client, tokio::task::JoinHandle<()>) {
+    let chunks: Vec<bytes::Bytes> = chunks.into_iter().map(bytes::Bytes::from).collect();
+    let app = axum::Router::new().route(
+        "/api/2/reports/{id}/stored/{stored}",
+        axum::routing::get(move || {
+            let chunks = chunks.clone();
+            async move {
+                let body = futures_util::stream::unfold(0usize, move |n| {
+                    let chunks = chunks.clone();
+                    async move {
+                        let chunk = chunks.get(n)?.clone();
+                        if n > 0 && !gap.is_zero() {
+                            tokio::time::sleep(gap).await;
+                        }
+                        Some((Ok::<_, std::io::Error>(chunk), n + 1))
+                    }
+                });
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, content_type),
+                        (axum::http::header::CONTENT_ENCODING, encoding),
+                    ],
+                    axum::body::Body::from_stream(body),
+                )
+            }
+        }),
+    );
+    serve_downloads(app).await
+}
+
+/// Attack, end to end: a body's first byte sent alone (plain or gzip, large or not), bodies of
+/// 0 to 3 bytes, and a dense gzip stream against a small announced size or none. The sniffing
+/// holds a lone first byte back: it must come out first, once; a dense stream ends with a size
+/// error, never a file.
+#[tokio::test]
+async fn a_body_sent_a_byte_at_first_or_dense_arrives_whole_or_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("r.csv");
+    let body = vendor_csv(20_000);
+    let expected = csv_v2_inspection().inspect(body.as_slice()).unwrap();
+    let compressed = gzip(&body);
+    let gap = Duration::from_millis(20);
+    for (sent, encoding) in [(&body, "identity"), (&compressed, "gzip")] {
+        let mut chunks = vec![sent[..1].to_vec(), sent[1..2].to_vec(), sent[2..5].to_vec()];
+        chunks.extend(sent[5..].chunks(64 * 1024).map(<[u8]>::to_vec));
+        let (client, server) = serve_chunks(chunks, encoding, "text/csv", gap).await;
+        for announced in [None, Some(LARGE_BYTES)] {
+            let done = fetch_to_file(
+                &client,
+                "r",
+                "s",
+                announced,
+                &dest,
+                csv_v2_inspection(),
+                Policy {
+                    attempts: 1,
+                    size: SizePolicy::Off,
+                    ..Policy::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{encoding}, {announced:?}: {e}"));
+            assert_eq!(done.inspected, expected, "{encoding}, {announced:?}");
+            assert!(
+                std::fs::read(&dest).unwrap() == body,
+                "{encoding}, {announced:?}"
+            );
+        }
+        server.abort();
+    }
+    for tiny in [&b""[..], b"\x1f", b"\x1fa", b"a\x1f\x8b", b"\x8b\x1f"] {
+        let chunks = tiny.chunks(1).map(<[u8]>::to_vec).collect();
+        let (client, server) = serve_chunks(chunks, "identity", "text/csv", gap).await;
+        let done = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.bytes, tiny.len() as u64);
+        assert_eq!(std::fs::read(&dest).unwrap(), tiny);
+        server.abort();
+    }
+    // The gzip magic alone, or followed by what is not gzip: an error, never a file.
+    for broken in [
+        &b"\x1f\x8b"[..],
+        b"\x1f\x8b\x08",
+        b"\x1f\x8bnot gzip at all",
+    ] {
+        let chunks = broken.chunks(1).map(<[u8]>::to_vec).collect();
+        let (client, server) = serve_chunks(chunks, "gzip", "text/csv", Duration::ZERO).await;
+        let dest = dir.path().join("broken.csv");
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            None,
+            &dest,
+            csv_inspection(),
+            Policy::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, DownloadError::Gzip { .. }), "{error}");
+        assert!(!dest.exists());
+        server.abort();
+    }
+    // 64 MiB of zeros in 64 KiB: a small announced size, or none and a small cap.
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    let (client, server) = serve_chunks(vec![bomb], "gzip", "text/csv", Duration::ZERO).await;
+    for announced in [Some(1000), None] {
+        let dest = dir.path().join("bomb.csv");
+        let error = fetch_to_file(
+            &client,
+            "r",
+            "s",
+            announced,
+            &dest,
+            csv_inspection(),
+            Policy {
+                attempts: 1,
+                max_file_size: 32 << 20,
+                ..Policy::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        match announced {
+            Some(_) => assert!(matches!(error, DownloadError::Oversized { .. }), "{error}"),
+            None => assert!(matches!(error, DownloadError::TooLarge { .. }), "{error}"),
+        }
+        assert!(!dest.exists());
+    }
+    server.abort();
+}
+
+/// Attack: an HTML page whose first chunk is one byte. The sniffing held that byte back and
+/// the quote dropped it: the error said the page begins "".
+#[tokio::test]
+async fn an_html_page_sent_a_byte_first_is_quoted_from_its_first_byte() {
+    let (client, server) = serve_chunks(
+        vec![b"<".to_vec(), b"html><title>Sign in</title>".to_vec()],
+        "identity",
+        "text/html",
+        Duration::from_millis(50),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let error = fetch_to_file(
+        &client,
+        "r",
+        "s",
+        None,
+        &dir.path().join("r.csv"),
+        csv_inspection(),
+        Policy::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, DownloadError::WrongContentType { ref start, .. } if start.starts_with('<')),
+        "{error}"
+    );
+    server.abort();
 }
