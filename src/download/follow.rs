@@ -208,6 +208,27 @@ impl Read for Following {
 mod tests {
     use super::*;
 
+    /// A check whose queue held `queued` (if any) when the transfer stopped feeding it, reading
+    /// `file` after that; and the download's progress, to drive.
+    fn check_behind(queued: Option<&[u8]>, file: std::fs::File) -> (Following, Arc<Progress>) {
+        let (sender, inbox) = tokio::sync::mpsc::channel(1);
+        if let Some(queued) = queued {
+            sender
+                .try_send(vec![bytes::Bytes::copy_from_slice(queued)])
+                .unwrap();
+        }
+        drop(sender);
+        let behind = Arc::new(Behind::default());
+        behind.set();
+        let progress = Arc::new(Progress::default());
+        let queue = crate::download::Chunks {
+            inbox,
+            pending: Vec::new().into_iter(),
+        };
+        let following = Following::new(queue, behind, Arc::clone(&progress), Some(file));
+        (following, progress)
+    }
+
     /// Queue, then file: the bytes come out whole and in order; nothing is read from the file
     /// before the writer has put every byte there, and a file shorter than the writer said is
     /// an error naming where it ends, never a quiet end of the check.
@@ -219,19 +240,7 @@ mod tests {
         let (from_queue, from_file) = body.split_at(700_001);
         let file = std::fs::File::create(&path).unwrap();
         let read_back = std::fs::File::open(&path).unwrap();
-        let (sender, inbox) = tokio::sync::mpsc::channel(4);
-        sender
-            .try_send(vec![bytes::Bytes::copy_from_slice(from_queue)])
-            .unwrap();
-        drop(sender);
-        let behind = Arc::new(Behind::default());
-        behind.set();
-        let progress = Arc::new(Progress::default());
-        let queue = crate::download::Chunks {
-            inbox,
-            pending: Vec::new().into_iter(),
-        };
-        let mut following = Following::new(queue, behind, Arc::clone(&progress), Some(read_back));
+        let (mut following, progress) = check_behind(Some(from_queue), read_back);
         let (read_tx, read_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut buf = vec![0; 64 * 1024];
@@ -266,21 +275,7 @@ mod tests {
         assert_eq!(from_file.len(), body.len() - from_queue.len());
 
         // An abandoned download ends the wait with an error.
-        let (sender, inbox) = tokio::sync::mpsc::channel(1);
-        drop(sender);
-        let behind = Arc::new(Behind::default());
-        behind.set();
-        let progress = Arc::new(Progress::default());
-        let queue = crate::download::Chunks {
-            inbox,
-            pending: Vec::new().into_iter(),
-        };
-        let mut following = Following::new(
-            queue,
-            behind,
-            Arc::clone(&progress),
-            Some(std::fs::File::open(&path).unwrap()),
-        );
+        let (mut following, progress) = check_behind(None, std::fs::File::open(&path).unwrap());
         let waiting = std::thread::spawn(move || following.read_to_end(&mut Vec::new()));
         std::thread::sleep(std::time::Duration::from_millis(20));
         progress.abandon();
@@ -290,22 +285,8 @@ mod tests {
         // The writer says more is there than the file holds.
         let short = dir.path().join("short");
         std::fs::write(&short, &body[..1000]).unwrap();
-        let (sender, inbox) = tokio::sync::mpsc::channel(1);
-        drop(sender);
-        let behind = Arc::new(Behind::default());
-        behind.set();
-        let progress = Arc::new(Progress::default());
+        let (mut following, progress) = check_behind(None, std::fs::File::open(&short).unwrap());
         progress.complete(5000);
-        let queue = crate::download::Chunks {
-            inbox,
-            pending: Vec::new().into_iter(),
-        };
-        let mut following = Following::new(
-            queue,
-            behind,
-            progress,
-            Some(std::fs::File::open(&short).unwrap()),
-        );
         let error = following.read_to_end(&mut Vec::new()).unwrap_err();
         assert!(
             error.to_string().contains("ends at byte 1000 of the 5000"),
@@ -321,22 +302,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, vec![b'x'; 3 << 20]).unwrap();
-        let (sender, inbox) = tokio::sync::mpsc::channel(1);
-        drop(sender);
-        let behind = Arc::new(Behind::default());
-        behind.set();
-        let progress = Arc::new(Progress::default());
+        let (mut following, progress) = check_behind(None, std::fs::File::open(&path).unwrap());
         progress.complete(3 << 20);
-        let queue = crate::download::Chunks {
-            inbox,
-            pending: Vec::new().into_iter(),
-        };
-        let mut following = Following::new(
-            queue,
-            behind,
-            Arc::clone(&progress),
-            Some(std::fs::File::open(&path).unwrap()),
-        );
         let mut buf = vec![0; 64 * 1024];
         assert_eq!(following.read(&mut buf).unwrap(), buf.len());
         progress.abandon();
