@@ -485,7 +485,7 @@ impl Gunzip {
                         self.state = GunzipState::SniffedOne(*first);
                         self.pending.clear();
                     }
-                    head => self.state = Self::sniffed(head[..2] == Self::MAGIC),
+                    head => self.state = Self::sniffed(head.starts_with(&Self::MAGIC)),
                 },
                 GunzipState::SniffedOne(first) => {
                     let first = *first;
@@ -679,8 +679,8 @@ impl Workers {
     /// [`Self::spawn`] on a thread of its own that yields the processor to the others where it
     /// can (a lower priority, on Linux): a large file's check, so that where the processors
     /// are busy other reports' transfers go first — they hold connections the server counts,
-    /// the check only a file. Not a thread of the blocking pool,
-    /// which would keep the lower priority for whatever it runs next.
+    /// the check only a file. Not a thread of the blocking pool, which would keep the lower
+    /// priority for whatever it runs next.
     fn spawn_yielding(
         &mut self,
         capacity: usize,
