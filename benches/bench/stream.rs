@@ -38,8 +38,6 @@ impl Bench {
         let mut base_rss = Vec::new();
         let mut last_file: Option<(PathBuf, u64, String)> = None;
         let mut ours_tput = Vec::new();
-        // The binary's user + system CPU seconds of each run, whole (download to exit).
-        let mut ours_cpu = Vec::new();
         let mut ceiling = None;
         // The largest file's runs, by the binary and by the pipe.
         // The largest file's `billing.csv`, which the run must hash too.
@@ -206,7 +204,6 @@ impl Bench {
                     ours.code == 0 && ours_rss > 0 && ours_rss <= 32 * 1024,
                 ),
             );
-            ours_cpu.push(ours.cpu.map_or(f64::NAN, |c| c.as_secs_f64()));
             rows.push(
                 row(
                     format!("{label}: CPU time"),
