@@ -6,6 +6,13 @@ use super::*;
 /// Runs of the largest file, by the binary and by the pipe, whose medians the targets compare.
 const STREAM_RUNS: usize = 3;
 
+/// `bytes` over a report's download as the sandbox timed it, first byte to last byte served:
+/// the same clock for the binary and the pipe.
+fn served_mib_s(report: &CreatedReport, bytes: u64) -> Option<f64> {
+    let (first, done) = (report.first_download_us?, report.download_done_us?);
+    (bytes > 0 && done > first).then(|| bytes as f64 / MIB / ((done - first) as f64 / 1e6))
+}
+
 /// The size of the `billing.csv` a run wrote into `out` (0 if none).
 fn billing_csv_bytes(out: &Path) -> u64 {
     let mut stack = vec![out.to_owned()];
@@ -136,7 +143,7 @@ impl Bench {
                 eprintln!(
                     "[stream] {label}: references (curl piped to openssl; a discarding, then a hashing client)…"
                 );
-                let piped = self.piped(&url, &vendor_token, bytes, &sha);
+                let piped = self.piped(&sb, &bodies[0], bytes, &sha);
                 ceiling = Some((
                     self.rt.block_on(pull(&url, &vendor_token, false)),
                     self.rt.block_on(pull(&url, &vendor_token, true)),
@@ -418,7 +425,7 @@ impl Bench {
         }
         let matches = digest.contains(&sha) && !sha.is_empty();
         notes.push("one stored csv_v2_0 report padded by the sandbox (pad_bytes), G = 0, gzip off (bodies over 8 MiB are streamed uncompressed anyway); the sandbox runs in the bench process, the binary and the baseline each in a process of their own (peak RSS from wait4).".into());
-        notes.push("ours = bytes / (download_done_us − first_download_us) on the sandbox's clock: the time the binary took to pull, hash, check and write the body. baseline = bytes / (get with bytes() + write + hash), timed inside its process.".into());
+        notes.push("ours = bytes / (download_done_us − first_download_us) on the sandbox's clock: the time the binary took to pull, hash, check and write the body. The pipe (curl | openssl) pulls a report of its own and is timed on the same clock. baseline = bytes / (get with bytes() + write + hash), timed inside its process.".into());
         notes.push("CPU per GiB = user + system CPU seconds (rusage of the process, from wait4) ÷ the report's GiB: the binary's whole run (download, hash, checks, billing.csv, the other outputs), openssl's digest of the same file (the least of 3 runs); the sandbox serving the file is not counted.".into());
         notes.push(format!(
             "{reference_name} was timed on the binary's own output file (best of 3, warm page cache); its digest {} the binary's SHA256SUMS entry.",
@@ -448,24 +455,30 @@ impl Bench {
     }
 
     /// The same two steps as plain tools in a pipe, for a reference outside Rust: `curl`
-    /// into `openssl dgst -sha256`. MiB/s and CPU seconds, if it ran and its digest is `sha`.
-    fn piped(&self, url: &str, token: &str, bytes: u64, sha: &str) -> Option<Run> {
+    /// into `openssl dgst -sha256`, pulling a report of its own (made from `body`) so that
+    /// the sandbox times its transfer as it times the binary's: MiB/s from the first to the
+    /// last byte served, and the pipe's CPU seconds; none unless its digest is `sha`.
+    fn piped(&self, sb: &Sb, body: &Value, bytes: u64, sha: &str) -> Option<Run> {
+        let (token, base, id, stored) = self.vendor_report(sb, body);
         let mut piped = Command::new("sh");
         piped
             .args([
                 "-c",
                 "curl -sf -H \"Authorization: Bearer $BENCH_TOKEN\" \"$BENCH_URL\" | openssl dgst -sha256",
             ])
-            .env("BENCH_TOKEN", token)
-            .env("BENCH_URL", url);
+            .env("BENCH_TOKEN", &token)
+            .env("BENCH_URL", format!("{base}/reports/{id}/stored/{stored}"));
         let piped = run_process(piped, self.scratch.path());
+        if piped.code != 0 || sha.is_empty() || !piped.stdout.contains(sha) {
+            return None;
+        }
+        let stats = sb.sandbox.stats();
+        let report = stats.reports.iter().find(|report| report.id == id)?;
         // CPU of the pipe: the shell's rusage counts its children, curl and openssl.
-        (piped.code == 0 && !sha.is_empty() && piped.stdout.contains(sha)).then(|| {
-            (
-                bytes as f64 / MIB / piped.wall.as_secs_f64(),
-                piped.cpu.map_or(f64::NAN, |c| c.as_secs_f64()),
-            )
-        })
+        Some((
+            served_mib_s(report, bytes)?,
+            piped.cpu.map_or(f64::NAN, |c| c.as_secs_f64()),
+        ))
     }
 
     /// One more run of the binary on a fresh sandbox, then the pipe on the same sandbox: the
@@ -486,25 +499,14 @@ impl Bench {
             .as_ref()
             .and_then(|f| std::fs::metadata(f).ok())
             .map_or(0, |m| m.len());
-        let run = match stats.reports.first() {
-            Some(CreatedReport {
-                first_download_us: Some(first),
-                download_done_us: Some(done),
-                ..
-            }) if ours.code == 0 && bytes > 0 => Some((
-                bytes as f64 / MIB / (done.saturating_sub(*first) as f64 / 1e6),
-                ours.cpu.map_or(f64::NAN, |c| c.as_secs_f64()),
-            )),
-            _ => None,
-        };
+        let run = stats
+            .reports
+            .first()
+            .filter(|_| ours.code == 0)
+            .and_then(|report| served_mib_s(report, bytes))
+            .map(|mib_s| (mib_s, ours.cpu.map_or(f64::NAN, |c| c.as_secs_f64())));
         let body = &create_bodies(&out.with_file_name("job.yml"), &job_yaml(spec))[0];
-        let (token, base, id, stored) = self.vendor_report(&sb, body);
-        let piped = self.piped(
-            &format!("{base}/reports/{id}/stored/{stored}"),
-            &token,
-            bytes,
-            &sha,
-        );
+        let piped = self.piped(&sb, body, bytes, &sha);
         self.stop(sb);
         // Gigabytes a run: only the first run's file is kept, for openssl.
         let _ = std::fs::remove_dir_all(self.scratch.path().join(&name));
