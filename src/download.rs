@@ -730,10 +730,7 @@ impl Workers {
             match inbox.try_send(batch.clone()) {
                 Ok(()) => {}
                 // The check reads this batch and the rest from the file.
-                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-                    self.behind.set();
-                    self.check_inbox = None;
-                }
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => self.stop_feeding_check(),
                 // It stopped reading (the file proved broken): its result says so.
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => self.check_inbox = None,
             }
@@ -744,6 +741,12 @@ impl Workers {
             }
         }
         true
+    }
+
+    /// The transfer feeds a large file's check no more: it reads the rest from the file.
+    fn stop_feeding_check(&mut self) {
+        self.behind.set();
+        self.check_inbox = None;
     }
 
     /// Waits for every thread to take what is left and to end; their findings, together.

@@ -717,8 +717,9 @@ fn csv_v2_inspection() -> Inspection {
 }
 
 /// A large file's check that falls behind the transfer (its queue full) reads the rest from
-/// the file behind the writer, and finds what reading every byte from memory finds: every row,
-/// and the last row's missing SKU, which only the part read from the file holds.
+/// the file once the writer has written it, and finds what reading every byte from memory
+/// finds: every row, and the last row's missing SKU, which only the part read from the file
+/// holds.
 #[tokio::test]
 async fn a_large_files_check_that_falls_behind_reads_the_rest_from_the_file() {
     let body = vendor_csv(200_000);
@@ -731,35 +732,9 @@ async fn a_large_files_check_that_falls_behind_reads_the_rest_from_the_file() {
         let path = dir.path().join("large.csv");
         let file = std::fs::File::create(&path).unwrap();
         let read_back = std::fs::File::open(&path).unwrap();
-        let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
-        assert_eq!(workers.threads.len(), 3);
-        let mut batches = body.chunks(BATCH_BYTES);
-        for batch in batches.by_ref().take(fed_batches) {
-            assert!(
-                workers
-                    .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
-                    .await
-            );
-        }
-        // What a full queue does: the transfer stops feeding the check.
-        workers.behind.set();
-        workers.check_inbox = None;
-        for batch in batches {
-            // Cut in two, so the writer's progress is not only whole batches.
-            let (first, second) = batch.split_at(batch.len() / 3);
-            assert!(
-                workers
-                    .hand_over(
-                        vec![
-                            bytes::Bytes::copy_from_slice(first),
-                            bytes::Bytes::copy_from_slice(second)
-                        ],
-                        false
-                    )
-                    .await
-            );
-        }
-        let work = workers.finish().await.unwrap();
+        let work = through_a_check_behind(&body, fed_batches, file, read_back)
+            .await
+            .unwrap();
         assert_eq!(work.written, Some(body.len() as u64));
         assert_eq!(work.hashed.unwrap().0, body.len() as u64);
         assert_eq!(
@@ -781,8 +756,7 @@ async fn a_check_behind_the_writer_stops_when_the_download_is_abandoned() {
     let file = std::fs::File::create(&path).unwrap();
     let read_back = std::fs::File::open(&path).unwrap();
     let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
-    workers.behind.set();
-    workers.check_inbox = None;
+    workers.stop_feeding_check();
     let half = body.len() / 2;
     assert!(
         workers
@@ -814,6 +788,8 @@ async fn through_a_check_behind(
     read_back: std::fs::File,
 ) -> std::io::Result<Work> {
     let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
+    // Writing, hashing and the check, each on a thread of its own.
+    assert_eq!(workers.threads.len(), 3);
     let mut batches = body.chunks(BATCH_BYTES);
     for batch in batches.by_ref().take(fed_batches) {
         if !workers
@@ -823,8 +799,7 @@ async fn through_a_check_behind(
             break;
         }
     }
-    workers.behind.set();
-    workers.check_inbox = None;
+    workers.stop_feeding_check();
     for batch in batches {
         let (first, second) = batch.split_at(batch.len() / 7);
         let pieces = vec![
@@ -903,8 +878,7 @@ async fn a_writer_that_fails_leaves_no_check_waiting() {
                 .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
                 .await;
         }
-        workers.behind.set();
-        workers.check_inbox = None;
+        workers.stop_feeding_check();
         for batch in batches {
             if !workers
                 .hand_over(vec![bytes::Bytes::copy_from_slice(batch)], false)
@@ -1089,8 +1063,7 @@ async fn a_check_stops_when_the_download_is_cancelled_while_it_reads_the_file() 
     let read_back = std::fs::File::open(&path).unwrap();
     let mut workers = Workers::start(file, Some(read_back), csv_v2_inspection(), true);
     let progress = Arc::clone(workers.progress.as_ref().unwrap());
-    workers.behind.set();
-    workers.check_inbox = None;
+    workers.stop_feeding_check();
     for batch in body.chunks(BATCH_BYTES) {
         assert!(
             workers
